@@ -1,0 +1,62 @@
+// A client for drld's Unix socket (the client protocol, docs/protocol.md).
+//
+// Blocking, one connection per Client. Not thread-safe: use one Client per thread, or guard it.
+// Every call fails with an Error rather than throwing; after an io_error or protocol_error the
+// connection is closed and the Client must be reconnected.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "drl/decision.hpp"
+#include "drl/result.hpp"
+
+namespace drl {
+
+class Client {
+ public:
+  struct Options {
+    std::chrono::milliseconds timeout{5000};  // per send and per receive
+  };
+
+  // $DRL_SOCKET if set, else /run/drl/drld.sock.
+  static std::string default_socket_path();
+
+  static Result<Client> connect(const std::string& socket_path);
+  static Result<Client> connect(const std::string& socket_path, Options options);
+
+  Client(Client&& other) noexcept;
+  Client& operator=(Client&& other) noexcept;
+  ~Client();
+
+  // One item. `detail` asks for every limit that applied in Decision::limits.
+  Result<Decision> check(const CheckRequest& request, bool detail = false);
+  // Several items decided together: admitted only if all are, and then all are counted.
+  Result<Decision> check_all(std::span<const CheckRequest> items, bool detail = false);
+  // Independent checks in one round trip; one result per check, in order.
+  Result<std::vector<Result<Decision>>> check_batch(std::span<const CheckRequest> checks,
+                                                    bool detail = false);
+
+  // Pipelining: send any number of checks without waiting, then receive the answers, which
+  // come in the order the checks were sent. Returns the request id.
+  Result<std::uint64_t> send_check(const CheckRequest& request, bool detail = false);
+  Result<Decision> receive_decision();
+
+  Result<std::string> ping();         // the server's version
+  Result<std::string> reload();       // the server's message about the new config
+  Result<std::string> status_json();  // the server's status as a JSON object
+  // The same, as (name, value) pairs in the server's order; nested values as compact JSON.
+  Result<std::vector<std::pair<std::string, std::string>>> status();
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace drl

@@ -1,0 +1,58 @@
+// The configuration file: one TOML document, parsed and validated in full before it is used.
+// Parsing is pure (text in, Config or a precise error out); reading the file is the caller's.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/bounds.hpp"
+#include "core/policy.hpp"
+#include "drl/result.hpp"
+
+namespace drl::config {
+
+inline constexpr std::string_view default_socket_path = "/run/drl/drld.sock";
+
+// [node]: who this node is and where it listens. Changing these needs a restart.
+struct NodeSettings {
+  std::string id;  // empty: the host name
+  std::string socket_path{default_socket_path};
+  std::uint32_t socket_mode = 0660;
+  std::string socket_group;  // empty: the daemon's group
+  std::size_t workers = 0;   // 0: one per CPU
+  std::string log_level = "info";
+  bool watch_config = true;  // reload when the file changes
+};
+
+// [bounds]: how much the daemon holds at most. Changing these needs a restart.
+struct Bounds {
+  std::size_t max_keys = bounds::store_keys_default;
+  std::size_t store_shards = bounds::store_shards_default;
+  std::size_t max_connections = bounds::connections_default;
+  std::size_t max_request_bytes = bounds::frame_bytes_default;
+  std::size_t max_batch_checks = bounds::batch_checks_default;
+  std::size_t max_pending_output_bytes = bounds::connection_output_bytes_default;
+};
+
+struct Config {
+  NodeSettings node;
+  Bounds bounds;
+  std::shared_ptr<const core::PolicySet> policies;
+};
+
+// `source_name` prefixes error messages ("drld.toml:12:3: ..."). Never throws.
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name);
+
+// Reads a file's text (bounded by bounds::config_file_bytes_max). Never throws.
+Result<std::string> read_config_text(const std::string& path);
+
+// read_config_text, then parse_config.
+Result<Config> load_config_file(const std::string& path);
+
+// Names of the restart-only settings that differ between two configs ("node.socket", ...).
+std::string restart_only_changes(const Config& before, const Config& after);
+
+}  // namespace drl::config

@@ -1,0 +1,444 @@
+#include <toml++/toml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "core/counter_id.hpp"
+#include "core/duration.hpp"
+
+namespace drl::config {
+namespace {
+
+// Thrown inside the parser only, turned into an Error at its edge.
+struct Rejection {
+  std::string message;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string_view source_name) : source_(source_name) {}
+
+  Config parse(const toml::table& root) {
+    Config config;
+    check_keys(root, "the top level", {"node", "bounds", "policy", "cluster", "http"});
+    if (root.contains("cluster")) {
+      reject(root.get("cluster"), "[cluster] is not supported by this version of drld yet");
+    }
+    if (root.contains("http")) {
+      reject(root.get("http"), "[http] is not supported by this version of drld yet");
+    }
+    if (const toml::node* node = root.get("node")) parse_node(table_of(node, "[node]"), config.node);
+    if (const toml::node* node = root.get("bounds")) {
+      parse_bounds(table_of(node, "[bounds]"), config.bounds);
+    }
+    std::vector<core::Policy> policies;
+    if (const toml::node* node = root.get("policy")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr || !list->is_array_of_tables()) {
+        reject(node, "policy must be an array of tables: write [[policy]]");
+      }
+      if (list->size() > bounds::policies_max) {
+        reject(node, "at most " + std::to_string(bounds::policies_max) + " policies");
+      }
+      std::set<std::string, std::less<>> names;
+      for (const toml::node& element : *list) {
+        core::Policy policy = parse_policy(*element.as_table());
+        if (!names.insert(policy.name).second) {
+          reject(&element, "policy '" + policy.name + "' is defined twice");
+        }
+        policies.push_back(std::move(policy));
+      }
+    }
+    if (policies.empty()) {
+      reject(&root, "no policy: define at least one [[policy]] with a name, limit and window");
+    }
+    config.policies = std::make_shared<const core::PolicySet>(std::move(policies));
+    return config;
+  }
+
+ private:
+  [[noreturn]] void reject(const toml::node* where, const std::string& message) const {
+    std::string out(source_);
+    if (where != nullptr && where->source().begin) {
+      out += ":" + std::to_string(where->source().begin.line) + ":" +
+             std::to_string(where->source().begin.column);
+    }
+    out += ": " + message;
+    throw Rejection{out};
+  }
+
+  const toml::table& table_of(const toml::node* node, const std::string& what) const {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) reject(node, what + " must be a table");
+    return *table;
+  }
+
+  void check_keys(const toml::table& table, const std::string& where,
+                  std::initializer_list<std::string_view> allowed) const {
+    for (auto&& [key, value] : table) {
+      bool known = false;
+      for (std::string_view name : allowed) known = known || key.str() == name;
+      if (!known) {
+        std::string list;
+        for (std::string_view name : allowed) list += (list.empty() ? "" : ", ") + std::string(name);
+        reject(&value, "unknown key '" + std::string(key.str()) + "' in " + where +
+                           " (known keys: " + list + ")");
+      }
+    }
+  }
+
+  std::string get_string(const toml::table& table, std::string_view key, const std::string& where,
+                         std::string fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    const auto value = node->value<std::string>();
+    if (!node->is_string() || !value) reject(node, where + ": " + std::string(key) + " must be a string");
+    return *value;
+  }
+
+  bool get_bool(const toml::table& table, std::string_view key, const std::string& where,
+                bool fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_boolean()) reject(node, where + ": " + std::string(key) + " must be true or false");
+    return *node->value<bool>();
+  }
+
+  std::uint64_t get_uint(const toml::table& table, std::string_view key, const std::string& where,
+                         std::uint64_t fallback, std::uint64_t min, std::uint64_t max) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_integer()) reject(node, where + ": " + std::string(key) + " must be an integer");
+    const std::int64_t value = *node->value<std::int64_t>();
+    if (value < 0 || static_cast<std::uint64_t>(value) < min ||
+        static_cast<std::uint64_t>(value) > max) {
+      reject(node, where + ": " + std::string(key) + " must be between " + std::to_string(min) +
+                       " and " + std::to_string(max) + ", not " + std::to_string(value));
+    }
+    return static_cast<std::uint64_t>(value);
+  }
+
+  static bool is_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.' || c == ':';
+  }
+
+  void check_name(const toml::node* where, const std::string& what, std::string_view name,
+                  std::size_t max_bytes) const {
+    if (name.empty()) reject(where, what + " must not be empty");
+    if (name.size() > max_bytes) {
+      reject(where, what + " '" + std::string(name) + "' is longer than " +
+                        std::to_string(max_bytes) + " bytes");
+    }
+    for (char c : name) {
+      if (!is_name_char(c)) {
+        reject(where, what + " '" + std::string(name) +
+                          "' may only use letters, digits and _ - . :");
+      }
+    }
+  }
+
+  void parse_node(const toml::table& table, NodeSettings& node) {
+    const std::string where = "[node]";
+    check_keys(table, where,
+               {"id", "socket", "socket_mode", "socket_group", "workers", "log_level",
+                "watch_config"});
+    node.id = get_string(table, "id", where, node.id);
+    if (table.contains("id")) check_name(table.get("id"), "node id", node.id, 64);
+    node.socket_path = get_string(table, "socket", where, node.socket_path);
+    if (node.socket_path.empty()) reject(table.get("socket"), "[node]: socket must not be empty");
+    // sockaddr_un holds 108 bytes including the terminating NUL.
+    if (node.socket_path.size() > 107) {
+      reject(table.get("socket"), "[node]: socket path is longer than 107 bytes");
+    }
+    if (const toml::node* mode = table.get("socket_mode")) {
+      std::int64_t value = -1;
+      if (mode->is_integer()) {
+        value = *mode->value<std::int64_t>();
+      } else if (mode->is_string()) {
+        const std::string text = *mode->value<std::string>();
+        char* end = nullptr;
+        errno = 0;
+        const long parsed = std::strtol(text.c_str(), &end, 8);
+        if (!text.empty() && end != nullptr && *end == '\0' && errno == 0) value = parsed;
+      }
+      if (value < 0 || value > 0777) {
+        reject(mode, "[node]: socket_mode must be an octal file mode such as \"0660\" or 0o660");
+      }
+      node.socket_mode = static_cast<std::uint32_t>(value);
+    }
+    node.socket_group = get_string(table, "socket_group", where, node.socket_group);
+    node.workers = get_uint(table, "workers", where, node.workers, 0, bounds::workers_max);
+    node.log_level = get_string(table, "log_level", where, node.log_level);
+    if (node.log_level != "debug" && node.log_level != "info" && node.log_level != "warn" &&
+        node.log_level != "error") {
+      reject(table.get("log_level"), "[node]: log_level must be debug, info, warn or error");
+    }
+    node.watch_config = get_bool(table, "watch_config", where, node.watch_config);
+  }
+
+  void parse_bounds(const toml::table& table, Bounds& out) {
+    const std::string where = "[bounds]";
+    check_keys(table, where,
+               {"max_keys", "store_shards", "max_connections", "max_request_bytes",
+                "max_batch_checks", "max_pending_output_bytes"});
+    out.max_keys = get_uint(table, "max_keys", where, out.max_keys, bounds::store_keys_min,
+                            bounds::store_keys_max);
+    out.store_shards = get_uint(table, "store_shards", where, out.store_shards, 1,
+                                bounds::store_shards_max);
+    if ((out.store_shards & (out.store_shards - 1)) != 0) {
+      reject(table.get("store_shards"), "[bounds]: store_shards must be a power of two");
+    }
+    out.max_connections = get_uint(table, "max_connections", where, out.max_connections, 1,
+                                   bounds::connections_max);
+    out.max_request_bytes = get_uint(table, "max_request_bytes", where, out.max_request_bytes,
+                                     bounds::frame_bytes_min, bounds::frame_bytes_max);
+    out.max_batch_checks = get_uint(table, "max_batch_checks", where, out.max_batch_checks, 1,
+                                    bounds::batch_checks_max);
+    out.max_pending_output_bytes =
+        get_uint(table, "max_pending_output_bytes", where, out.max_pending_output_bytes,
+                 bounds::frame_bytes_min, std::uint64_t{1} << 32);
+  }
+
+  core::LimitRule parse_rule(const toml::table& table, const std::string& where,
+                             const core::Policy& policy, std::string_view scope,
+                             core::Algorithm default_algorithm,
+                             std::optional<std::uint32_t> inherited_window) {
+    core::LimitRule rule;
+    if (!table.contains("limit")) reject(&table, where + ": limit is missing");
+    rule.limit = get_uint(table, "limit", where, 0, 1, bounds::limit_max);
+    if (const toml::node* node = table.get("window")) {
+      const auto text = node->value<std::string>();
+      if (!node->is_string() || !text) {
+        reject(node, where + ": window must be a string such as \"1m\"");
+      }
+      const auto ms = core::parse_duration_ms(*text);
+      if (!ms) {
+        reject(node, where + ": window '" + *text +
+                         "' is not a duration (examples: 250ms, 10s, 1m, 1h, 1d, 1h30m)");
+      }
+      if (*ms < bounds::window_ms_min || *ms > bounds::window_ms_max) {
+        reject(node, where + ": window must be between 1ms and 31d, not " + *text);
+      }
+      rule.window_ms = static_cast<std::uint32_t>(*ms);
+    } else if (inherited_window) {
+      rule.window_ms = *inherited_window;
+    } else {
+      reject(&table, where + ": window is missing");
+    }
+    rule.algorithm = default_algorithm;
+    if (const toml::node* node = table.get("algorithm")) rule.algorithm = parse_algorithm(node, where);
+    rule.counter_seed = core::counter_seed(policy.name, scope, rule.window_ms);
+    return rule;
+  }
+
+  core::Algorithm parse_algorithm(const toml::node* node, const std::string& where) const {
+    const auto text = node->value<std::string>();
+    const auto algorithm = text ? core::algorithm_from_name(*text) : std::nullopt;
+    if (!node->is_string() || !algorithm) {
+      reject(node, where + ": algorithm must be \"sliding\" or \"fixed\"");
+    }
+    return *algorithm;
+  }
+
+  // A table holding either limit/window[/algorithm] or limits = [{...}, ...].
+  core::LimitSet parse_set(const toml::table& table, const std::string& where,
+                           const core::Policy& policy, std::string_view scope,
+                           core::Algorithm default_algorithm,
+                           std::optional<std::uint32_t> inherited_window) {
+    core::LimitSet set;
+    const bool single = table.contains("limit") || table.contains("window");
+    const toml::node* list_node = table.get("limits");
+    if (single && list_node != nullptr) {
+      reject(list_node, where + ": use either limit/window or limits = [...], not both");
+    }
+    if (list_node != nullptr) {
+      const toml::array* list = list_node->as_array();
+      if (list == nullptr || list->empty()) {
+        reject(list_node, where + ": limits must be a non-empty array of {limit, window} tables");
+      }
+      if (list->size() > bounds::limits_per_set_max) {
+        reject(list_node, where + ": at most " + std::to_string(bounds::limits_per_set_max) +
+                              " limits in one set");
+      }
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const toml::node& element = *list->get(i);
+        const toml::table* entry = element.as_table();
+        const std::string entry_where = where + ": limits[" + std::to_string(i) + "]";
+        if (entry == nullptr) reject(&element, entry_where + " must be a table {limit, window}");
+        check_keys(*entry, entry_where, {"limit", "window", "algorithm"});
+        if (!entry->contains("window")) reject(&element, entry_where + ": window is missing");
+        set.rules.push_back(
+            parse_rule(*entry, entry_where, policy, scope, default_algorithm, std::nullopt));
+      }
+    } else if (single) {
+      set.rules.push_back(
+          parse_rule(table, where, policy, scope, default_algorithm, inherited_window));
+    } else {
+      reject(&table, where + ": no limit: set limit and window, or limits = [...]");
+    }
+    for (std::size_t i = 0; i < set.rules.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (set.rules[i].window_ms == set.rules[j].window_ms) {
+          reject(list_node, where + ": two limits with the same window " +
+                                core::format_duration_ms(set.rules[i].window_ms) +
+                                ": keep the stricter one");
+        }
+      }
+    }
+    return set;
+  }
+
+  static std::optional<std::uint32_t> single_window(const core::LimitSet& set) {
+    if (set.rules.size() == 1) return set.rules.front().window_ms;
+    return std::nullopt;
+  }
+
+  void parse_tiers(const toml::node* node, const std::string& where, core::Policy& policy,
+                   std::string_view scope, core::Algorithm algorithm,
+                   const core::LimitSet& parent, core::StringMap<core::LimitSet>& out) {
+    const toml::table& tiers = table_of(node, where + ": tiers");
+    if (tiers.size() > bounds::tiers_per_policy_max) {
+      reject(node, where + ": at most " + std::to_string(bounds::tiers_per_policy_max) + " tiers");
+    }
+    for (auto&& [name, value] : tiers) {
+      const std::string tier(name.str());
+      check_name(&value, "tier name", tier, bounds::tier_name_bytes_max);
+      const std::string tier_where = where + " tier '" + tier + "'";
+      const toml::table& table = table_of(&value, tier_where);
+      check_keys(table, tier_where, {"limit", "window", "algorithm", "limits"});
+      out.emplace(tier, parse_set(table, tier_where, policy, scope, algorithm,
+                                  single_window(parent)));
+      policy.tier_names.emplace(tier, true);
+    }
+  }
+
+  core::Policy parse_policy(const toml::table& table) {
+    core::Policy policy;
+    const toml::node* name_node = table.get("name");
+    if (name_node == nullptr) reject(&table, "[[policy]]: name is missing");
+    if (!name_node->is_string()) reject(name_node, "[[policy]]: name must be a string");
+    policy.name = *name_node->value<std::string>();
+    check_name(name_node, "policy name", policy.name, bounds::policy_name_bytes_max);
+    const std::string where = "policy '" + policy.name + "'";
+    check_keys(table, where,
+               {"name", "limit", "window", "algorithm", "limits", "shadow", "tiers", "endpoints"});
+    policy.shadow = get_bool(table, "shadow", where, false);
+    core::Algorithm algorithm = core::Algorithm::sliding;
+    if (const toml::node* node = table.get("algorithm")) algorithm = parse_algorithm(node, where);
+
+    policy.defaults = parse_set(table, where, policy, "", algorithm, std::nullopt);
+    if (const toml::node* node = table.get("tiers")) {
+      parse_tiers(node, where, policy, "", algorithm, policy.defaults, policy.tiers);
+    }
+    if (const toml::node* node = table.get("endpoints")) {
+      const toml::table& endpoints = table_of(node, where + ": endpoints");
+      if (endpoints.size() > bounds::endpoints_per_policy_max) {
+        reject(node, where + ": at most " + std::to_string(bounds::endpoints_per_policy_max) +
+                         " endpoints");
+      }
+      for (auto&& [name, value] : endpoints) {
+        const std::string endpoint(name.str());
+        if (endpoint.empty() || endpoint.size() > bounds::endpoint_name_bytes_max) {
+          reject(&value, where + ": endpoint names must have 1 to " +
+                             std::to_string(bounds::endpoint_name_bytes_max) + " bytes");
+        }
+        for (unsigned char c : endpoint) {
+          if (c < 0x20 || c == 0x7f) {
+            reject(&value, where + ": endpoint names must not contain control characters");
+          }
+        }
+        const std::string endpoint_where = where + " endpoint '" + endpoint + "'";
+        const toml::table& scoped = table_of(&value, endpoint_where);
+        check_keys(scoped, endpoint_where, {"limit", "window", "algorithm", "limits", "tiers"});
+        core::EndpointLimits limits;
+        limits.name = endpoint;
+        // An endpoint's window defaults to the policy's, when the policy has a single limit.
+        limits.defaults = parse_set(scoped, endpoint_where, policy, endpoint, algorithm,
+                                    single_window(policy.defaults));
+        if (const toml::node* tiers = scoped.get("tiers")) {
+          parse_tiers(tiers, endpoint_where, policy, endpoint, algorithm, limits.defaults,
+                      limits.tiers);
+        }
+        policy.endpoints.emplace(endpoint, std::move(limits));
+      }
+    }
+    return policy;
+  }
+
+  std::string source_;
+};
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name) {
+  try {
+    const toml::table root = toml::parse(toml_text, source_name);
+    Parser parser(source_name);
+    return parser.parse(root);
+  } catch (const toml::parse_error& error) {
+    std::ostringstream out;
+    out << source_name << ":" << error.source().begin.line << ":" << error.source().begin.column
+        << ": " << error.description();
+    return Error{Errc::malformed_request, out.str()};
+  } catch (const Rejection& rejection) {
+    return Error{Errc::malformed_request, rejection.message};
+  } catch (const std::exception& error) {
+    return Error{Errc::internal, std::string(source_name) + ": " + error.what()};
+  }
+}
+
+Result<std::string> read_config_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Error{Errc::io_error, path + ": cannot open: " + std::strerror(errno)};
+  }
+  std::string text;
+  char chunk[65536];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    text.append(chunk, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > bounds::config_file_bytes_max) {
+      return Error{Errc::too_large, path + ": larger than " +
+                                        std::to_string(bounds::config_file_bytes_max) + " bytes"};
+    }
+  }
+  if (in.bad()) return Error{Errc::io_error, path + ": read failed"};
+  return text;
+}
+
+Result<Config> load_config_file(const std::string& path) {
+  Result<std::string> text = read_config_text(path);
+  if (!text.ok()) return text.error();
+  return parse_config(text.value(), path);
+}
+
+std::string restart_only_changes(const Config& before, const Config& after) {
+  std::string changed;
+  const auto note = [&changed](bool differs, const char* name) {
+    if (!differs) return;
+    if (!changed.empty()) changed += ", ";
+    changed += name;
+  };
+  note(before.node.id != after.node.id, "node.id");
+  note(before.node.socket_path != after.node.socket_path, "node.socket");
+  note(before.node.socket_mode != after.node.socket_mode, "node.socket_mode");
+  note(before.node.socket_group != after.node.socket_group, "node.socket_group");
+  note(before.node.workers != after.node.workers, "node.workers");
+  note(before.node.log_level != after.node.log_level, "node.log_level");
+  note(before.node.watch_config != after.node.watch_config, "node.watch_config");
+  note(before.bounds.max_keys != after.bounds.max_keys, "bounds.max_keys");
+  note(before.bounds.store_shards != after.bounds.store_shards, "bounds.store_shards");
+  note(before.bounds.max_connections != after.bounds.max_connections, "bounds.max_connections");
+  note(before.bounds.max_request_bytes != after.bounds.max_request_bytes,
+       "bounds.max_request_bytes");
+  note(before.bounds.max_batch_checks != after.bounds.max_batch_checks, "bounds.max_batch_checks");
+  note(before.bounds.max_pending_output_bytes != after.bounds.max_pending_output_bytes,
+       "bounds.max_pending_output_bytes");
+  return changed;
+}
+
+}  // namespace drl::config

@@ -1,0 +1,170 @@
+#include "core/check_engine.hpp"
+
+#include "core/counter_id.hpp"
+#include "core/duration.hpp"
+
+namespace drl::core {
+namespace {
+
+void fail_check(CheckOutcome& out, Errc code, std::string message) {
+  out.error = code;
+  out.error_message = std::move(message);
+  out.allowed = false;
+  out.limit_count = 0;
+}
+
+std::string quoted(std::string_view text) {
+  std::string out = "'";
+  out.append(text.substr(0, 80));
+  if (text.size() > 80) out.append("...");
+  out.push_back('\'');
+  return out;
+}
+
+// Among the limits for which `eligible` holds: the one a caller should be shown.
+// Denied: the longest wait. Allowed: the least remaining, then the longest reset.
+template <class Eligible>
+std::size_t pick_binding(const CheckOutcome& out, bool denied, Eligible eligible) {
+  std::size_t best = out.limit_count;
+  for (std::size_t i = 0; i < out.limit_count; ++i) {
+    if (!eligible(out.limits[i])) continue;
+    if (best == out.limit_count) {
+      best = i;
+      continue;
+    }
+    const LimitVerdict& a = out.limits[i].verdict;
+    const LimitVerdict& b = out.limits[best].verdict;
+    const bool better = denied ? a.retry_after_ms > b.retry_after_ms
+                               : (a.remaining < b.remaining ||
+                                  (a.remaining == b.remaining && a.reset_after_ms > b.reset_after_ms));
+    if (better) best = i;
+  }
+  return best;
+}
+
+}  // namespace
+
+void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
+                        CheckOutcome& out) const {
+  out.error = Errc::ok;
+  out.error_message.clear();
+  out.allowed = false;
+  out.shadow_denied = false;
+  out.tier_unknown = false;
+  out.binding = 0;
+  out.limit_count = 0;
+
+  if (items.empty()) return fail_check(out, Errc::malformed_request, "a check needs an item");
+  if (items.size() > bounds::items_per_check_max) {
+    return fail_check(out, Errc::too_many_items,
+                      "a check has at most " + std::to_string(bounds::items_per_check_max) +
+                          " items");
+  }
+
+  // Resolve every item to counters; counters shared by several items add their costs.
+  std::array<std::uint64_t, bounds::limits_per_check_max> ids{};
+  std::array<ResolvedLimit, bounds::limits_per_item_max> resolved;
+  for (const CheckItem& item : items) {
+    const Policy* policy = policies.find(item.policy);
+    if (policy == nullptr) {
+      return fail_check(out, Errc::unknown_policy, "unknown policy " + quoted(item.policy));
+    }
+    if (item.key.empty()) return fail_check(out, Errc::empty_key, "the key is empty");
+    if (item.key.size() > bounds::key_bytes_max) {
+      return fail_check(out, Errc::key_too_long,
+                        "the key has " + std::to_string(item.key.size()) + " bytes; at most " +
+                            std::to_string(bounds::key_bytes_max) + " are allowed");
+    }
+    const Resolution resolution = resolve(*policy, item.tier, item.endpoint, resolved.data());
+    out.tier_unknown = out.tier_unknown || resolution.tier_unknown;
+    for (std::size_t r = 0; r < resolution.count; ++r) {
+      const ResolvedLimit& limit = resolved[r];
+      const std::uint64_t id = counter_id(limit.rule->counter_seed, item.key);
+      std::size_t slot = 0;
+      while (slot < out.limit_count && out.limits[slot].counter_id != id) ++slot;
+      if (slot == out.limit_count) {
+        if (out.limit_count == bounds::limits_per_check_max) {
+          return fail_check(out, Errc::too_many_items,
+                            "the items of this check name more than " +
+                                std::to_string(bounds::limits_per_check_max) + " limits");
+        }
+        out.limits[slot] = LimitOutcome{limit.policy, limit.rule, limit.scope, id, 0, {}, false};
+        ids[slot] = id;
+        ++out.limit_count;
+      } else if (limit.rule->limit < out.limits[slot].rule->limit) {
+        out.limits[slot].rule = limit.rule;  // the same counter: keep the stricter limit
+      }
+      out.limits[slot].cost += item.cost;
+    }
+  }
+  for (std::size_t i = 0; i < out.limit_count; ++i) {
+    const LimitOutcome& limit = out.limits[i];
+    if (limit.cost > limit.rule->limit) {
+      std::string where = "policy " + quoted(limit.policy->name);
+      if (!limit.scope.empty()) where += " endpoint " + quoted(limit.scope);
+      return fail_check(out, Errc::cost_above_limit,
+                        "cost " + std::to_string(limit.cost) + " is above the limit " +
+                            std::to_string(limit.rule->limit) + " per " +
+                            format_duration_ms(limit.rule->window_ms) + " of " + where +
+                            ": it can never be admitted");
+    }
+  }
+
+  auto locked = store_.lock(std::span<const std::uint64_t>(ids.data(), out.limit_count));
+
+  bool enforced_ok = true;
+  bool shadow_ok = true;
+  bool any_enforced = false;
+  for (std::size_t i = 0; i < out.limit_count; ++i) {
+    LimitOutcome& limit = out.limits[i];
+    const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
+    limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.rule->limit,
+                                      limit.rule->window_ms, seen.counts, seen.elapsed_ms,
+                                      seen.lead_ms, limit.cost});
+    limit.admits = limit.verdict.allowed;
+    if (limit.policy->shadow) {
+      shadow_ok = shadow_ok && limit.admits;
+    } else {
+      any_enforced = true;
+      enforced_ok = enforced_ok && limit.admits;
+    }
+  }
+
+  // Enforced limits count the request when it goes through. Shadow limits count it only if
+  // they would have let it through themselves, so that their reports match enforcement.
+  out.allowed = enforced_ok;
+  out.shadow_denied = enforced_ok && !shadow_ok;
+  for (std::size_t i = 0; i < out.limit_count; ++i) {
+    LimitOutcome& limit = out.limits[i];
+    const bool counted = enforced_ok && (limit.policy->shadow ? shadow_ok : true);
+    if (counted) {
+      if (limit.cost > 0) {
+        locked.add(limit.counter_id, limit.rule->window_ms, now, local_origin_,
+                   static_cast<std::uint32_t>(limit.cost));
+      }
+      continue;
+    }
+    if (!limit.admits) locked.mark_denied(limit.counter_id);
+    if (limit.admits && limit.cost > 0) {
+      // It would have admitted, but the check was not counted: report it without the cost.
+      const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
+      limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.rule->limit,
+                                        limit.rule->window_ms, seen.counts, seen.elapsed_ms,
+                                        seen.lead_ms, 0});
+    }
+  }
+
+  const bool denied = !out.allowed;
+  if (denied) {
+    out.binding = pick_binding(out, true, [](const LimitOutcome& l) {
+      return !l.policy->shadow && !l.admits;
+    });
+  } else {
+    out.binding = pick_binding(out, false, [any_enforced](const LimitOutcome& l) {
+      return !any_enforced || !l.policy->shadow;
+    });
+  }
+  if (out.binding == out.limit_count) out.binding = 0;
+}
+
+}  // namespace drl::core

@@ -1,0 +1,70 @@
+// A check, start to finish: resolve the limits, read the counters under their shard locks,
+// decide, and count only what is admitted.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/algorithm.hpp"
+#include "core/bounds.hpp"
+#include "core/counter_store.hpp"
+#include "core/policy.hpp"
+#include "core/time.hpp"
+#include "drl/error.hpp"
+
+namespace drl::core {
+
+struct CheckItem {
+  std::string_view policy;
+  std::string_view key;
+  std::string_view tier;
+  std::string_view endpoint;
+  std::uint64_t cost = 1;
+};
+
+struct LimitOutcome {
+  const Policy* policy = nullptr;
+  const LimitRule* rule = nullptr;
+  std::string_view scope;
+  std::uint64_t counter_id = 0;
+  std::uint64_t cost = 0;  // summed over items that share this counter
+  LimitVerdict verdict;    // remaining/reset include cost only if the check was admitted
+  bool admits = false;     // this limit alone would admit the check
+};
+
+// Views into the PolicySet passed to check(): valid while that set is.
+struct CheckOutcome {
+  Errc error = Errc::ok;
+  std::string error_message;  // set only on error
+  bool allowed = false;
+  bool shadow_denied = false;
+  bool tier_unknown = false;
+  std::size_t binding = 0;  // index into limits of the limit that decided
+  std::size_t limit_count = 0;
+  std::array<LimitOutcome, bounds::limits_per_check_max> limits;
+
+  const LimitOutcome& binding_limit() const { return limits[binding]; }
+};
+
+class CheckEngine {
+ public:
+  // `local_origin` is this node's origin index in the store.
+  CheckEngine(CounterStore& store, std::uint32_t local_origin)
+      : store_(store), local_origin_(local_origin) {}
+
+  // Decides `items` as one check at wall time `now`. Thread-safe: concurrent checks on keys in
+  // different shards do not wait on each other.
+  void check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
+             CheckOutcome& out) const;
+
+  void set_local_origin(std::uint32_t origin) { local_origin_ = origin; }
+
+ private:
+  CounterStore& store_;
+  std::uint32_t local_origin_;
+};
+
+}  // namespace drl::core

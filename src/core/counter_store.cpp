@@ -1,0 +1,499 @@
+#include "core/counter_store.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+namespace drl::core {
+namespace {
+
+// A tracked key: 32 bytes. Windows are identified by the low 32 bits of their id; the full id
+// is recovered relative to now (entries are swept long before 2^31 windows pass).
+struct Entry {
+  std::uint64_t id = 0;  // 0: empty slot
+  std::uint32_t window_low = 0;
+  std::uint32_t window_ms = 0;
+  std::uint32_t origin = 0;  // the inline origin slot
+  std::uint32_t previous = 0;
+  std::uint32_t current = 0;
+  std::uint32_t extra = 0;  // kDeniedBit | (index + 1 of the first extra slot, 0 for none)
+};
+static_assert(sizeof(Entry) == 32, "the memory budget per key assumes 32-byte entries");
+
+struct ExtraSlot {
+  std::uint32_t origin = 0;
+  std::uint32_t previous = 0;
+  std::uint32_t current = 0;
+  std::uint32_t next = 0;  // index + 1 of the next slot of the same key, or of the free list
+};
+static_assert(sizeof(ExtraSlot) == 16);
+
+constexpr std::uint32_t kDeniedBit = 0x8000'0000U;
+constexpr std::uint32_t kExtraMask = 0x7fff'ffffU;
+
+// Robin Hood keeps probe sequences short enough at 7/8 load.
+constexpr std::size_t kLoadNumerator = 7;
+constexpr std::size_t kLoadDenominator = 8;
+constexpr std::size_t kInitialCapacity = 64;
+constexpr std::size_t kEvictionSample = 8;
+constexpr std::size_t kSweepSlotsPerLock = 1024;
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "drl: counter store invariant broken: %s\n", what);
+  std::abort();
+}
+
+std::uint32_t saturating_add(std::uint32_t a, std::uint64_t b) {
+  const std::uint64_t sum = static_cast<std::uint64_t>(a) + b;
+  return sum > std::numeric_limits<std::uint32_t>::max() ? std::numeric_limits<std::uint32_t>::max()
+                                                         : static_cast<std::uint32_t>(sum);
+}
+
+std::uint64_t window_id_at(WallTime now, std::uint32_t window_ms) {
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) / window_ms;
+}
+
+// The full id of the entry's newest window, given the id of the window that holds now.
+std::uint64_t entry_window(const Entry& entry, std::uint64_t now_window) {
+  const auto delta = static_cast<std::int32_t>(entry.window_low -
+                                               static_cast<std::uint32_t>(now_window));
+  return now_window + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+}
+
+}  // namespace
+
+struct alignas(64) CounterStore::Shard {
+  mutable std::mutex mutex;
+  std::vector<Entry> table;
+  std::size_t used = 0;
+  std::size_t key_bound = 0;
+  std::size_t capacity_max = 0;
+  unsigned shard_bits = 0;
+
+  std::vector<ExtraSlot> extra;  // grows up to extra_bound; freed slots form a list
+  std::uint32_t extra_free = 0;  // index + 1
+  std::size_t extra_used = 0;
+  std::size_t extra_bound = 0;
+
+  std::size_t sweep_cursor = 0;
+
+  // Written under the mutex, read by stats() without it.
+  std::atomic<std::uint64_t> inserts{0};
+  std::atomic<std::uint64_t> evictions{0};
+  std::atomic<std::uint64_t> evictions_denied{0};
+  std::atomic<std::uint64_t> expirations{0};
+  std::atomic<std::uint64_t> origin_slots_exhausted{0};
+  std::atomic<std::uint64_t> adds_dropped{0};
+  std::atomic<std::uint64_t> used_snapshot{0};
+  std::atomic<std::uint64_t> memory_snapshot{0};
+
+  static void bump(std::atomic<std::uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  void publish_sizes() {
+    used_snapshot.store(used, std::memory_order_relaxed);
+    memory_snapshot.store(table.capacity() * sizeof(Entry) + extra.capacity() * sizeof(ExtraSlot),
+                          std::memory_order_relaxed);
+  }
+
+  std::size_t home(std::uint64_t id) const {
+    // The top shard_bits select the shard; the rest spread keys over the table (fastrange).
+    const std::uint64_t spread = shard_bits == 0 ? id : id << shard_bits;
+    __extension__ using u128 = unsigned __int128;
+    return static_cast<std::size_t>((static_cast<u128>(spread) * table.size()) >> 64);
+  }
+
+  std::size_t distance(std::size_t pos, std::uint64_t id) const {
+    const std::size_t h = home(id);
+    return pos >= h ? pos - h : pos + table.size() - h;
+  }
+
+  std::size_t next(std::size_t pos) const { return pos + 1 == table.size() ? 0 : pos + 1; }
+
+  static constexpr std::size_t npos = std::numeric_limits<std::size_t>::max();
+
+  std::size_t find(std::uint64_t id) const {
+    if (table.empty()) return npos;
+    std::size_t pos = home(id);
+    for (std::size_t dist = 0;; ++dist) {
+      const Entry& entry = table[pos];
+      if (entry.id == id) return pos;
+      if (entry.id == 0 || distance(pos, entry.id) < dist) return npos;
+      pos = next(pos);
+    }
+  }
+
+  // Precondition: id is absent and used < table.size().
+  std::size_t insert(Entry entry) {
+    std::size_t pos = home(entry.id);
+    std::size_t dist = 0;
+    std::size_t placed = npos;
+    for (;;) {
+      Entry& slot = table[pos];
+      if (slot.id == 0) {
+        slot = entry;
+        ++used;
+        return placed == npos ? pos : placed;
+      }
+      const std::size_t slot_dist = distance(pos, slot.id);
+      if (slot_dist < dist) {
+        std::swap(slot, entry);
+        if (placed == npos) placed = pos;
+        dist = slot_dist;
+      }
+      pos = next(pos);
+      ++dist;
+    }
+  }
+
+  void erase(std::size_t pos) {
+    free_extra_chain(table[pos].extra & kExtraMask);
+    std::size_t after = next(pos);
+    while (table[after].id != 0 && distance(after, table[after].id) > 0) {
+      table[pos] = table[after];
+      pos = after;
+      after = next(after);
+    }
+    table[pos] = Entry{};
+    --used;
+  }
+
+  void grow_if_needed() {
+    if (table.size() >= capacity_max) return;
+    if ((used + 1) * kLoadDenominator <= table.size() * kLoadNumerator) return;
+    std::vector<Entry> old = std::move(table);
+    table.assign(std::min(capacity_max, std::max(kInitialCapacity, old.size() * 2)), Entry{});
+    used = 0;
+    for (const Entry& entry : old) {
+      if (entry.id != 0) insert(entry);
+    }
+  }
+
+  void free_extra_chain(std::uint32_t head) {
+    while (head != 0) {
+      ExtraSlot& slot = extra[head - 1];
+      const std::uint32_t following = slot.next;
+      slot = ExtraSlot{};
+      slot.next = extra_free;
+      extra_free = head;
+      --extra_used;
+      head = following;
+    }
+  }
+
+  // Index + 1 of a fresh slot, or 0 when the pool is at its bound.
+  std::uint32_t allocate_extra() {
+    if (extra_free != 0) {
+      const std::uint32_t index = extra_free;
+      extra_free = extra[index - 1].next;
+      extra[index - 1] = ExtraSlot{};
+      ++extra_used;
+      return index;
+    }
+    if (extra.size() >= extra_bound || extra.size() >= kExtraMask) return 0;
+    extra.emplace_back();
+    ++extra_used;
+    return static_cast<std::uint32_t>(extra.size());
+  }
+
+  template <class Fn>
+  void for_each_slot(const Entry& entry, Fn&& fn) const {
+    fn(entry.origin, entry.previous, entry.current);
+    for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
+      const ExtraSlot& slot = extra[at - 1];
+      fn(slot.origin, slot.previous, slot.current);
+    }
+  }
+
+  // Moves the entry's newest window forward to `window` (> its current newest window).
+  void roll(Entry& entry, std::uint64_t from_window, std::uint64_t to_window) {
+    const bool adjacent = to_window == from_window + 1;
+    auto shift = [adjacent](std::uint32_t& previous, std::uint32_t& current) {
+      previous = adjacent ? current : 0;
+      current = 0;
+    };
+    shift(entry.previous, entry.current);
+    for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
+      shift(extra[at - 1].previous, extra[at - 1].current);
+    }
+    if (!adjacent) entry.extra &= ~kDeniedBit;
+    entry.window_low = static_cast<std::uint32_t>(to_window);
+  }
+
+  CounterView view(const Entry* entry, std::uint32_t window_ms, WallTime now) const {
+    const std::uint64_t now_window = window_id_at(now, window_ms);
+    const auto now_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0));
+    CounterView out;
+    out.elapsed_ms = now_ms - now_window * window_ms;
+    if (entry == nullptr) return out;
+    const std::uint64_t newest = entry_window(*entry, now_window);
+    if (newest + 2 <= now_window) return out;
+    std::uint64_t previous = 0;
+    std::uint64_t current = 0;
+    for_each_slot(*entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
+      previous += p;
+      current += c;
+    });
+    if (newest + 1 == now_window) {
+      out.counts = {current, 0};
+    } else {
+      out.counts = {previous, current};
+      if (newest > now_window) {
+        // Another node's clock is ahead and its counts already moved to a later window: decide
+        // as at that window's start (conservative, and continuous with the end of ours).
+        out.elapsed_ms = 0;
+        out.lead_ms = newest * window_ms - now_ms;
+      }
+    }
+    return out;
+  }
+
+  // Sum of both windows' counts as seen now; expired entries weigh nothing.
+  std::uint64_t weight(const Entry& entry, WallTime now) const {
+    const CounterView seen = view(&entry, entry.window_ms, now);
+    return seen.counts.previous + seen.counts.current;
+  }
+
+  // Frees one table slot by evicting the lightest of a sample, never one of `protect`.
+  // Returns false if every sampled key is protected.
+  bool evict_one(std::uint64_t incoming, std::span<const std::uint64_t> protect, WallTime now) {
+    // Sample from a position unrelated to where `incoming` will land.
+    const std::uint64_t mixed = (incoming ^ (incoming >> 29)) * 0xbf58476d1ce4e5b9ULL;
+    __extension__ using u128 = unsigned __int128;
+    std::size_t pos = static_cast<std::size_t>((static_cast<u128>(mixed) * table.size()) >> 64);
+    std::size_t best = npos;
+    bool best_denied = true;
+    std::uint64_t best_weight = std::numeric_limits<std::uint64_t>::max();
+    std::size_t sampled = 0;
+    for (std::size_t probed = 0; probed < table.size() && sampled < kEvictionSample; ++probed) {
+      const Entry& entry = table[pos];
+      if (entry.id != 0 && std::find(protect.begin(), protect.end(), entry.id) == protect.end()) {
+        ++sampled;
+        const bool denied = (entry.extra & kDeniedBit) != 0;
+        const std::uint64_t w = weight(entry, now);
+        if (w == 0) {
+          best = pos;
+          best_weight = 0;
+          best_denied = false;
+          break;
+        }
+        if (best == npos || (best_denied && !denied) ||
+            (best_denied == denied && w < best_weight)) {
+          best = pos;
+          best_weight = w;
+          best_denied = denied;
+        }
+      }
+      pos = next(pos);
+    }
+    if (best == npos) return false;
+    if (best_weight == 0) {
+      bump(expirations);
+    } else {
+      bump(evictions);
+      if (best_denied) bump(evictions_denied);
+    }
+    erase(best);
+    return true;
+  }
+
+  // The slot of `origin` in `entry`, created if missing; nullptr when the pool is full.
+  std::uint32_t* current_slot(Entry& entry, std::uint32_t origin) {
+    if (entry.origin == origin) return &entry.current;
+    std::uint32_t* link = nullptr;
+    for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
+      if (extra[at - 1].origin == origin) return &extra[at - 1].current;
+      link = &extra[at - 1].next;
+    }
+    const std::uint32_t fresh = allocate_extra();
+    if (fresh == 0) {
+      bump(origin_slots_exhausted);
+      return nullptr;
+    }
+    extra[fresh - 1].origin = origin;
+    // Re-resolve the link: allocate_extra may have reallocated the pool.
+    if (link == nullptr) {
+      entry.extra = (entry.extra & kDeniedBit) | fresh;
+    } else {
+      std::uint32_t at = entry.extra & kExtraMask;
+      while (extra[at - 1].next != 0) at = extra[at - 1].next;
+      extra[at - 1].next = fresh;
+    }
+    return &extra[fresh - 1].current;
+  }
+};
+
+CounterStore::CounterStore(StoreOptions options)
+    : shard_count_(options.shards), shard_bits_(0) {
+  if (options.shards == 0 || options.shards > bounds::store_shards_max ||
+      !std::has_single_bit(options.shards)) {
+    fail("shard count must be a power of two within bounds");
+  }
+  if (options.max_keys < bounds::store_keys_min || options.max_keys > bounds::store_keys_max) {
+    fail("max_keys out of bounds");
+  }
+  shard_bits_ = static_cast<unsigned>(std::countr_zero(options.shards));
+  shards_ = std::make_unique<Shard[]>(shard_count_);
+  const std::size_t per_shard = std::max<std::size_t>(1, options.max_keys / shard_count_);
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    shard.key_bound = per_shard;
+    // Room for the bound at the maximum load, plus one so that a probe always ends.
+    shard.capacity_max = (per_shard * kLoadDenominator + kLoadNumerator - 1) / kLoadNumerator + 1;
+    shard.shard_bits = shard_bits_;
+    shard.extra_bound = per_shard * bounds::store_extra_origin_slots_per_key;
+    shard.publish_sizes();
+  }
+}
+
+CounterStore::~CounterStore() = default;
+
+std::size_t CounterStore::shard_of(std::uint64_t id) const {
+  return shard_bits_ == 0 ? 0 : static_cast<std::size_t>(id >> (64 - shard_bits_));
+}
+
+CounterStore::Locked CounterStore::lock(std::span<const std::uint64_t> ids) {
+  return Locked(*this, ids);
+}
+
+CounterStore::Locked::Locked(CounterStore& store, std::span<const std::uint64_t> ids)
+    : store_(&store), ids_(ids) {
+  if (ids.size() > bounds::limits_per_check_max) fail("too many ids locked at once");
+  for (std::uint64_t id : ids) {
+    const auto shard = static_cast<std::uint16_t>(store.shard_of(id));
+    if (std::find(locked_, locked_ + locked_count_, shard) == locked_ + locked_count_) {
+      locked_[locked_count_++] = shard;
+    }
+  }
+  std::sort(locked_, locked_ + locked_count_);
+  for (std::size_t i = 0; i < locked_count_; ++i) store.shards_[locked_[i]].mutex.lock();
+}
+
+CounterStore::Locked::Locked(Locked&& other) noexcept
+    : store_(other.store_), ids_(other.ids_), locked_count_(other.locked_count_) {
+  std::copy(other.locked_, other.locked_ + other.locked_count_, locked_);
+  other.locked_count_ = 0;
+}
+
+CounterStore::Locked::~Locked() {
+  for (std::size_t i = locked_count_; i > 0; --i) {
+    Shard& shard = store_->shards_[locked_[i - 1]];
+    shard.publish_sizes();
+    shard.mutex.unlock();
+  }
+}
+
+CounterStore::Shard& CounterStore::Locked::shard_for(std::uint64_t id) const {
+  return store_->shards_[store_->shard_of(id)];
+}
+
+CounterView CounterStore::Locked::view(std::uint64_t id, std::uint32_t window_ms,
+                                       WallTime now) const {
+  const Shard& shard = shard_for(id);
+  const std::size_t pos = shard.find(id);
+  return shard.view(pos == Shard::npos ? nullptr : &shard.table[pos], window_ms, now);
+}
+
+void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTime now,
+                               std::uint32_t origin, std::uint32_t cost) {
+  Shard& shard = shard_for(id);
+  const std::uint64_t now_window = window_id_at(now, window_ms);
+  std::size_t pos = shard.find(id);
+  if (pos == Shard::npos) {
+    if (shard.used >= shard.key_bound && !shard.evict_one(id, ids_, now)) {
+      Shard::bump(shard.adds_dropped);
+      return;
+    }
+    shard.grow_if_needed();
+    Entry fresh;
+    fresh.id = id;
+    fresh.window_low = static_cast<std::uint32_t>(now_window);
+    fresh.window_ms = window_ms;
+    fresh.origin = origin;
+    pos = shard.insert(fresh);
+    Shard::bump(shard.inserts);
+  }
+  Entry& entry = shard.table[pos];
+  const std::uint64_t newest = entry_window(entry, now_window);
+  if (newest < now_window) shard.roll(entry, newest, now_window);
+  if (std::uint32_t* slot = shard.current_slot(entry, origin)) {
+    *slot = saturating_add(*slot, cost);
+  }
+}
+
+void CounterStore::Locked::mark_denied(std::uint64_t id) {
+  Shard& shard = shard_for(id);
+  const std::size_t pos = shard.find(id);
+  if (pos != Shard::npos) shard.table[pos].extra |= kDeniedBit;
+}
+
+std::vector<OriginCounts> CounterStore::Locked::origins(std::uint64_t id, std::uint32_t window_ms,
+                                                        WallTime now) const {
+  const Shard& shard = shard_for(id);
+  const std::size_t pos = shard.find(id);
+  std::vector<OriginCounts> out;
+  if (pos == Shard::npos) return out;
+  const Entry& entry = shard.table[pos];
+  const std::uint64_t newest = entry_window(entry, window_id_at(now, window_ms));
+  shard.for_each_slot(entry, [&](std::uint32_t origin, std::uint32_t previous,
+                                 std::uint32_t current) {
+    out.push_back(OriginCounts{origin, newest, previous, current});
+  });
+  return out;
+}
+
+std::size_t CounterStore::expire(WallTime now, std::size_t budget) {
+  std::size_t dropped = 0;
+  std::size_t examined_shards = 0;
+  // Several passes over the shards while budget is left (each visit is bounded).
+  while (budget > 0 && examined_shards < 64 * shard_count_) {
+    const std::size_t index = sweep_shard_.fetch_add(1, std::memory_order_relaxed) % shard_count_;
+    ++examined_shards;
+    Shard& shard = shards_[index];
+    std::lock_guard<std::mutex> guard(shard.mutex);
+    const std::size_t size = shard.table.size();
+    if (size == 0) continue;
+    std::size_t pos = shard.sweep_cursor % size;
+    // A short lock hold per visit: checks on this shard wait at most this many slot visits.
+    const std::size_t steps = std::min({budget, size, kSweepSlotsPerLock});
+    for (std::size_t step = 0; step < steps; ++step) {
+      const Entry& entry = shard.table[pos];
+      const std::uint64_t now_window =
+          entry.id == 0 ? 0 : window_id_at(now, entry.window_ms);
+      if (entry.id != 0 && entry_window(entry, now_window) + 2 <= now_window) {
+        // Backward shift moves the next entry here: look at this position again.
+        shard.erase(pos);
+        Shard::bump(shard.expirations);
+        ++dropped;
+        continue;
+      }
+      pos = shard.next(pos);
+    }
+    shard.sweep_cursor = pos;
+    budget -= steps;
+    shard.publish_sizes();
+  }
+  return dropped;
+}
+
+StoreStats CounterStore::stats() const {
+  StoreStats out;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    const Shard& shard = shards_[i];
+    out.keys += shard.used_snapshot.load(std::memory_order_relaxed);
+    out.key_bound += shard.key_bound;
+    out.memory_bytes += shard.memory_snapshot.load(std::memory_order_relaxed);
+    out.inserts += shard.inserts.load(std::memory_order_relaxed);
+    out.evictions += shard.evictions.load(std::memory_order_relaxed);
+    out.evictions_denied += shard.evictions_denied.load(std::memory_order_relaxed);
+    out.expirations += shard.expirations.load(std::memory_order_relaxed);
+    out.origin_slots_exhausted += shard.origin_slots_exhausted.load(std::memory_order_relaxed);
+    out.adds_dropped += shard.adds_dropped.load(std::memory_order_relaxed);
+  }
+  return out;
+}
+
+}  // namespace drl::core

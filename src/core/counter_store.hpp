@@ -1,0 +1,129 @@
+// The counter store: per (rule, key) hash, a G-counter per window with one slot per origin.
+//
+// Sharded by the top bits of the counter id, one mutex per shard: checks on keys in different
+// shards never wait on each other, and there is no lock over the whole store. Each shard is a
+// Robin Hood hash table of 32-byte entries holding the newest window and the one before it, with
+// one origin slot inline and further origins' slots in a per-shard pool.
+//
+// Memory is bounded: each shard tracks at most max_keys / shards keys; inserting beyond that
+// evicts the lightest of a small sample of keys (expired first, keys that were denied in their
+// window last), and counts it.
+//
+// Thread-safety: every method may be called from any thread. Locked is used by one thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "core/algorithm.hpp"
+#include "core/bounds.hpp"
+#include "core/time.hpp"
+
+namespace drl::core {
+
+struct StoreOptions {
+  std::size_t max_keys = bounds::store_keys_default;
+  std::size_t shards = bounds::store_shards_default;  // a power of two
+};
+
+struct StoreStats {
+  std::uint64_t keys = 0;                   // tracked now
+  std::uint64_t key_bound = 0;              // max_keys, as rounded to whole shards
+  std::uint64_t memory_bytes = 0;           // tables and origin slot pools, as allocated
+  std::uint64_t inserts = 0;                // keys created
+  std::uint64_t evictions = 0;              // live keys dropped to make room
+  std::uint64_t evictions_denied = 0;       // ... of which had been denied in their window
+  std::uint64_t expirations = 0;            // keys dropped because their windows were over
+  std::uint64_t origin_slots_exhausted = 0;  // updates dropped: no room for another origin
+  std::uint64_t adds_dropped = 0;           // increments dropped: shard full of protected keys
+};
+
+// One key's counts as seen from `now`: the inputs of the limiting algorithm.
+struct CounterView {
+  WindowCounts counts;
+  std::uint64_t elapsed_ms = 0;
+  std::uint64_t lead_ms = 0;
+};
+
+// The counts of one origin in one key's two newest windows.
+struct OriginCounts {
+  std::uint32_t origin = 0;
+  std::uint64_t window_id = 0;  // of `current`; `previous` belongs to window_id - 1
+  std::uint32_t previous = 0;
+  std::uint32_t current = 0;
+};
+
+class CounterStore {
+ public:
+  class Locked;
+
+  // Precondition: options.shards is a power of two in [1, bounds::store_shards_max] and
+  // options.max_keys in [store_keys_min, store_keys_max]. Fails fast otherwise.
+  explicit CounterStore(StoreOptions options);
+  ~CounterStore();
+  CounterStore(const CounterStore&) = delete;
+  CounterStore& operator=(const CounterStore&) = delete;
+
+  // Locks the shards that hold `ids` (ascending shard order, so two lockers never deadlock).
+  // The ids are also protected from eviction while the lock is held. `ids` must outlive the
+  // returned object and hold at most bounds::limits_per_check_max entries.
+  Locked lock(std::span<const std::uint64_t> ids);
+
+  // Drops keys whose windows are all over. Examines at most `budget` table slots, continuing
+  // where the previous call stopped; returns the number of keys dropped.
+  std::size_t expire(WallTime now, std::size_t budget);
+
+  StoreStats stats() const;
+  std::size_t shard_count() const { return shard_count_; }
+
+  struct Shard;
+
+ private:
+  std::size_t shard_of(std::uint64_t id) const;
+
+  std::size_t shard_count_;
+  unsigned shard_bits_;
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<std::size_t> sweep_shard_{0};
+};
+
+// Proof that the shards of a set of ids are locked. Every id passed to its methods must be one
+// of the ids given to CounterStore::lock.
+class CounterStore::Locked {
+ public:
+  Locked(Locked&& other) noexcept;
+  Locked& operator=(Locked&&) = delete;
+  ~Locked();
+
+  // The counts of `id` for windows of `window_ms` (absent keys read as zero).
+  CounterView view(std::uint64_t id, std::uint32_t window_ms, WallTime now) const;
+
+  // Adds `cost` to `origin`'s slot of the window holding `now`, creating the key if needed.
+  void add(std::uint64_t id, std::uint32_t window_ms, WallTime now, std::uint32_t origin,
+           std::uint32_t cost);
+
+  // Remembers that a check on `id` was denied in its current window: such keys are evicted
+  // last, so flooding the store with new keys cannot reset an abuser's count.
+  void mark_denied(std::uint64_t id);
+
+  // Every origin's slots of `id`, newest window first (empty if the key is not tracked).
+  std::vector<OriginCounts> origins(std::uint64_t id, std::uint32_t window_ms,
+                                    WallTime now) const;
+
+ private:
+  friend class CounterStore;
+  Locked(CounterStore& store, std::span<const std::uint64_t> ids);
+  Shard& shard_for(std::uint64_t id) const;
+
+  CounterStore* store_;
+  std::span<const std::uint64_t> ids_;
+  std::size_t locked_count_ = 0;
+  std::uint16_t locked_[bounds::limits_per_check_max] = {};
+};
+
+}  // namespace drl::core

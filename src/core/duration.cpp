@@ -1,0 +1,70 @@
+#include "core/duration.hpp"
+
+#include <array>
+#include <limits>
+
+namespace drl::core {
+namespace {
+
+struct Unit {
+  std::string_view suffix;
+  std::uint64_t ms;
+};
+
+// Longest suffix first where one is a prefix of another ("ms" before "m").
+constexpr std::array<Unit, 5> kUnits{{
+    {"ms", 1},
+    {"s", 1000},
+    {"m", 60'000},
+    {"h", 3'600'000},
+    {"d", 86'400'000},
+}};
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_duration_ms(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t total = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::uint64_t number = 0;
+    std::size_t digits = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      const std::uint64_t digit = static_cast<std::uint64_t>(text[pos] - '0');
+      if (number > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return std::nullopt;
+      number = number * 10 + digit;
+      ++pos;
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    const Unit* unit = nullptr;
+    for (const Unit& candidate : kUnits) {
+      if (text.substr(pos, candidate.suffix.size()) == candidate.suffix) {
+        unit = &candidate;
+        break;
+      }
+    }
+    if (unit == nullptr) return std::nullopt;
+    pos += unit->suffix.size();
+    if (number > std::numeric_limits<std::uint64_t>::max() / unit->ms) return std::nullopt;
+    const std::uint64_t part = number * unit->ms;
+    if (total > std::numeric_limits<std::uint64_t>::max() - part) return std::nullopt;
+    total += part;
+  }
+  return total;
+}
+
+std::string format_duration_ms(std::uint64_t ms) {
+  if (ms == 0) return "0ms";
+  std::string out;
+  for (auto it = kUnits.rbegin(); it != kUnits.rend(); ++it) {
+    if (ms >= it->ms) {
+      out += std::to_string(ms / it->ms);
+      out += it->suffix;
+      ms %= it->ms;
+    }
+  }
+  return out;
+}
+
+}  // namespace drl::core

@@ -1,0 +1,19 @@
+// Human durations as written in the config and on the command line: "250ms", "10s", "1m",
+// "1h", "1d", and sums of them such as "1h30m".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace drl::core {
+
+// Milliseconds, or nullopt when the text is not a duration (empty, no unit, unknown unit,
+// overflow). Zero is a valid duration ("0s"); callers enforce their own minimum.
+std::optional<std::uint64_t> parse_duration_ms(std::string_view text);
+
+// The shortest exact spelling: 60000 -> "1m", 1500 -> "1s500ms", 0 -> "0ms".
+std::string format_duration_ms(std::uint64_t ms);
+
+}  // namespace drl::core

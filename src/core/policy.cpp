@@ -1,0 +1,45 @@
+#include "core/policy.hpp"
+
+namespace drl::core {
+
+PolicySet::PolicySet(std::vector<Policy> policies) : policies_(std::move(policies)) {
+  by_name_.reserve(policies_.size());
+  for (std::size_t i = 0; i < policies_.size(); ++i) by_name_.emplace(policies_[i].name, i);
+}
+
+const Policy* PolicySet::find(std::string_view name) const {
+  const auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &policies_[it->second];
+}
+
+namespace {
+
+const LimitSet& pick_tier(const LimitSet& defaults, const StringMap<LimitSet>& tiers,
+                          std::string_view tier) {
+  if (tier.empty()) return defaults;
+  const auto it = tiers.find(tier);
+  return it == tiers.end() ? defaults : it->second;
+}
+
+}  // namespace
+
+Resolution resolve(const Policy& policy, std::string_view tier, std::string_view endpoint,
+                   ResolvedLimit* out) {
+  Resolution result;
+  for (const LimitRule& rule : pick_tier(policy.defaults, policy.tiers, tier).rules) {
+    out[result.count++] = ResolvedLimit{&policy, &rule, {}};
+  }
+  if (!endpoint.empty()) {
+    const auto it = policy.endpoints.find(endpoint);
+    if (it != policy.endpoints.end()) {
+      const EndpointLimits& scoped = it->second;
+      for (const LimitRule& rule : pick_tier(scoped.defaults, scoped.tiers, tier).rules) {
+        out[result.count++] = ResolvedLimit{&policy, &rule, scoped.name};
+      }
+    }
+  }
+  result.tier_unknown = !tier.empty() && !policy.tier_names.contains(tier);
+  return result;
+}
+
+}  // namespace drl::core

@@ -1,0 +1,88 @@
+// Policies as the limiter uses them: immutable once built, shared by all threads.
+//
+// A check names a policy, and optionally a tier and an endpoint. The limits that apply are:
+//   - the policy-wide set: the tier's set if the policy defines that tier, else the defaults;
+//   - plus, if the policy defines that endpoint, the endpoint's set (again the tier's set if the
+//     endpoint defines the tier, else the endpoint's defaults), counted per endpoint.
+// Every limit that applies must admit the check. Tiers change limits, not counters: a caller
+// who moves from one tier to another keeps its count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/algorithm.hpp"
+#include "core/bounds.hpp"
+
+namespace drl::core {
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const {
+    return std::hash<std::string_view>{}(text);
+  }
+};
+
+template <class T>
+using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+
+struct LimitRule {
+  std::uint64_t limit = 0;      // in [1, bounds::limit_max]
+  std::uint32_t window_ms = 0;  // in [window_ms_min, window_ms_max]
+  Algorithm algorithm = Algorithm::sliding;
+  std::uint64_t counter_seed = 0;  // see counter_id.hpp
+};
+
+// At most bounds::limits_per_set_max rules, with distinct windows.
+struct LimitSet {
+  std::vector<LimitRule> rules;
+};
+
+struct EndpointLimits {
+  std::string name;
+  LimitSet defaults;
+  StringMap<LimitSet> tiers;
+};
+
+struct Policy {
+  std::string name;
+  bool shadow = false;  // count and report, never deny
+  LimitSet defaults;
+  StringMap<LimitSet> tiers;
+  StringMap<EndpointLimits> endpoints;
+  StringMap<bool> tier_names;  // every tier defined anywhere in the policy
+};
+
+struct ResolvedLimit {
+  const Policy* policy = nullptr;
+  const LimitRule* rule = nullptr;
+  std::string_view scope;  // "" or the endpoint name
+};
+
+class PolicySet {
+ public:
+  PolicySet() = default;
+  explicit PolicySet(std::vector<Policy> policies);
+
+  const Policy* find(std::string_view name) const;
+  const std::vector<Policy>& policies() const { return policies_; }
+
+ private:
+  std::vector<Policy> policies_;
+  StringMap<std::size_t> by_name_;
+};
+
+struct Resolution {
+  std::size_t count = 0;
+  bool tier_unknown = false;  // a tier was named that the policy does not define
+};
+
+// Writes the limits that apply into `out` (room for bounds::limits_per_item_max).
+Resolution resolve(const Policy& policy, std::string_view tier, std::string_view endpoint,
+                   ResolvedLimit* out);
+
+}  // namespace drl::core

@@ -1,0 +1,61 @@
+#include "daemon/config_manager.hpp"
+
+#include "io/log.hpp"
+
+namespace drl::daemon {
+
+ConfigManager::ConfigManager(std::optional<std::string> path, config::Config initial,
+                             std::string initial_text)
+    : path_(std::move(path)), config_(std::move(initial)), text_(std::move(initial_text)) {}
+
+std::shared_ptr<const core::PolicySet> ConfigManager::policies() const {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return config_.policies;
+}
+
+config::Config ConfigManager::current() const {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return config_;
+}
+
+Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_if_changed) {
+  if (!path_) {
+    return Error{Errc::reload_failed,
+                 "drld runs the embedded default configuration; start it with --config FILE to "
+                 "reload"};
+  }
+  // Serialises reloads; checks never take this lock.
+  std::lock_guard<std::mutex> guard(mutex_);
+  Result<std::string> text = config::read_config_text(*path_);
+  if (!text.ok()) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    io::log_error("config reload (" + std::string(trigger) + ") failed, keeping generation " +
+                  std::to_string(generation()) + ": " + text.error().message);
+    return Error{Errc::reload_failed, text.error().message};
+  }
+  if (only_if_changed && text.value() == text_) {
+    return ReloadOutcome{false, generation(), "unchanged"};
+  }
+  Result<config::Config> parsed = config::parse_config(text.value(), *path_);
+  if (!parsed.ok()) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    io::log_error("config reload (" + std::string(trigger) + ") rejected, keeping generation " +
+                  std::to_string(generation()) + ": " + parsed.error().message);
+    return Error{Errc::reload_failed, parsed.error().message};
+  }
+  const std::string restart_only = config::restart_only_changes(config_, parsed.value());
+  // Settings that need a restart keep their running values; the policies apply now.
+  config_.policies = parsed.value().policies;
+  text_ = std::move(text.value());
+  const std::uint64_t generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  reloads_.fetch_add(1, std::memory_order_relaxed);
+  std::string message = "generation " + std::to_string(generation) + ": " +
+                        std::to_string(config_.policies->policies().size()) + " policies in force";
+  if (!restart_only.empty()) {
+    message += "; changes to " + restart_only + " take effect at the next restart";
+  }
+  io::log_info("config reloaded (" + std::string(trigger) + "): " + message);
+  return ReloadOutcome{true, generation, message};
+}
+
+}  // namespace drl::daemon

@@ -1,0 +1,53 @@
+// The configuration in force, and how it changes: reload from the file on request (SIGHUP,
+// file change, `drl reload`). A rejected file changes nothing. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "drl/result.hpp"
+
+namespace drl::daemon {
+
+struct ReloadOutcome {
+  bool changed = false;  // false: the file's text was the same, nothing to do
+  std::uint64_t generation = 0;
+  std::string message;
+};
+
+class ConfigManager {
+ public:
+  // `path` empty: running the embedded default, which cannot be reloaded.
+  ConfigManager(std::optional<std::string> path, config::Config initial, std::string initial_text);
+
+  // Reads and validates the file; if valid, it is in force when this returns.
+  // `trigger` names the cause for the log ("SIGHUP", "file change", "drl reload").
+  // With `only_if_changed`, an unchanged text is not reloaded.
+  Result<ReloadOutcome> reload(std::string_view trigger, bool only_if_changed);
+
+  // Lock-free: the number of the configuration in force (1 for the first).
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  std::shared_ptr<const core::PolicySet> policies() const;
+  config::Config current() const;
+  const std::optional<std::string>& path() const { return path_; }
+
+  std::uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
+  std::uint64_t reload_failures() const { return failures_.load(std::memory_order_relaxed); }
+
+ private:
+  std::optional<std::string> path_;
+  mutable std::mutex mutex_;
+  config::Config config_;
+  std::string text_;
+  std::atomic<std::uint64_t> generation_{1};
+  std::atomic<std::uint64_t> reloads_{0};
+  std::atomic<std::uint64_t> failures_{0};
+};
+
+}  // namespace drl::daemon

@@ -1,0 +1,81 @@
+// drld: the drl daemon. See `drld --help` and docs/operations.md.
+#include <cxxopts.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "config/config.hpp"
+#include "daemon/daemon.hpp"
+
+#ifndef DRL_VERSION
+#define DRL_VERSION "unknown"
+#endif
+
+namespace {
+
+int check_config(const std::string& path) {
+  const drl::Result<drl::config::Config> loaded = drl::config::load_config_file(path);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s: OK (%zu policies)\n", path.c_str(), loaded->policies->policies().size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cxxopts::Options spec("drld", "drl daemon: distributed rate limiter node");
+  spec.add_options()
+      ("config", "run with this TOML config file (default: the embedded default config)",
+       cxxopts::value<std::string>(), "FILE")
+      ("check-config", "validate FILE and exit: 0 if valid, 1 with the reason if not",
+       cxxopts::value<std::string>(), "FILE")
+      ("socket", "Unix socket path (overrides [node] socket)", cxxopts::value<std::string>(),
+       "PATH")
+      ("workers", "worker threads (overrides [node] workers; 0: one per CPU)",
+       cxxopts::value<std::size_t>(), "N")
+      ("log-level", "debug, info, warn or error (overrides [node] log_level)",
+       cxxopts::value<std::string>(), "LEVEL")
+      ("print-default-config", "print the embedded default config and exit")
+      ("version", "print the version and exit")
+      ("h,help", "print this help");
+  try {
+    const cxxopts::ParseResult args = spec.parse(argc, argv);
+    if (args.count("help") != 0) {
+      std::cout << spec.help() << "\n";
+      return 0;
+    }
+    if (!args.unmatched().empty()) {
+      std::fprintf(stderr, "drld: unexpected argument '%s' (see drld --help)\n",
+                   args.unmatched().front().c_str());
+      return 2;
+    }
+    if (args.count("version") != 0) {
+      std::printf("drld %s\n", DRL_VERSION);
+      return 0;
+    }
+    if (args.count("print-default-config") != 0) {
+      std::fputs(drl::daemon::embedded_default_config, stdout);
+      return 0;
+    }
+    if (args.count("check-config") != 0) return check_config(args["check-config"].as<std::string>());
+    drl::daemon::DaemonOptions options;
+    if (args.count("config") != 0) options.config_path = args["config"].as<std::string>();
+    if (args.count("socket") != 0) options.socket_path = args["socket"].as<std::string>();
+    if (args.count("workers") != 0) options.workers = args["workers"].as<std::size_t>();
+    if (args.count("log-level") != 0) {
+      const std::string level = args["log-level"].as<std::string>();
+      if (level != "debug" && level != "info" && level != "warn" && level != "error") {
+        std::fprintf(stderr, "drld: --log-level must be debug, info, warn or error\n");
+        return 2;
+      }
+      options.log_level = level;
+    }
+    return drl::daemon::run_daemon(options);
+  } catch (const cxxopts::exceptions::exception& error) {
+    std::fprintf(stderr, "drld: %s (see drld --help)\n", error.what());
+    return 2;
+  }
+}

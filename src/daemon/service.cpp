@@ -1,0 +1,176 @@
+#include "daemon/service.hpp"
+
+#include <unistd.h>
+
+#include "io/clock.hpp"
+#include "io/log.hpp"
+#include "wire/response_encoder.hpp"
+
+namespace drl::daemon {
+namespace {
+
+io::RateLimitedLog g_bad_request_log(io::LogLevel::debug, 10, 10'000);
+
+}  // namespace
+
+Service::Service(DaemonContext& context, std::size_t worker)
+    : context_(context),
+      counters_(*context.counters.at(worker)),
+      decoder_(context.max_batch_checks, context.max_frame_bytes) {
+  refresh_policies();
+}
+
+void Service::refresh_policies() {
+  const std::uint64_t generation = context_.config->generation();
+  if (generation == generation_ && policies_) return;
+  policies_ = context_.config->policies();
+  generation_ = generation;
+}
+
+void Service::begin(core::WallTime now) {
+  now_ = now;
+  // One atomic load per read callback; the lock is taken only when the config changed.
+  if (context_.config->generation() != generation_) refresh_policies();
+}
+
+void Service::record(const core::CheckOutcome& outcome) {
+  if (outcome.error != Errc::ok) {
+    record_error(outcome.error);
+    return;
+  }
+  ServiceCounters::bump(outcome.allowed ? counters_.checks_allowed : counters_.checks_denied);
+  if (outcome.shadow_denied) ServiceCounters::bump(counters_.checks_shadow_denied);
+  if (outcome.tier_unknown) ServiceCounters::bump(counters_.checks_tier_unknown);
+}
+
+void Service::record_error(Errc code) {
+  ServiceCounters::bump(counters_.errors[static_cast<std::size_t>(code)]);
+}
+
+void Service::check(const wire::CheckSpan& span, core::CheckOutcome& outcome) {
+  if (span.error != Errc::ok) {
+    outcome.error = span.error;
+    outcome.error_message = span.error_message;
+    return;
+  }
+  context_.engine->check(*policies_, now_,
+                         std::span<const core::CheckItem>(request_.items.data() + span.first,
+                                                          span.count),
+                         outcome);
+}
+
+void Service::on_frame(std::string_view frame, std::string& out) {
+  ServiceCounters::bump(counters_.requests);
+  wire::ResponseEncoder encoder(out);
+  const Result<Done> decoded = decoder_.decode(frame, request_);
+  if (!decoded.ok()) {
+    record_error(decoded.error().code);
+    g_bad_request_log.log("bad request: " + decoded.error().message);
+    encoder.error(request_.id, decoded.error().code, decoded.error().message);
+    return;
+  }
+  switch (request_.op) {
+    case wire::Op::check: {
+      const wire::CheckSpan& span = request_.checks.front();
+      check(span, outcome_);
+      record(outcome_);
+      if (outcome_.error != Errc::ok) {
+        encoder.error(request_.id, outcome_.error, outcome_.error_message);
+      } else {
+        encoder.decision(request_.id, outcome_, span.detail);
+      }
+      return;
+    }
+    case wire::Op::batch: {
+      encoder.begin_batch(request_.id, request_.checks.size());
+      for (const wire::CheckSpan& span : request_.checks) {
+        check(span, outcome_);
+        record(outcome_);
+        if (outcome_.error != Errc::ok) {
+          encoder.batch_error(outcome_.error, outcome_.error_message);
+        } else {
+          encoder.batch_decision(outcome_, span.detail);
+        }
+      }
+      encoder.end_batch();
+      return;
+    }
+    case wire::Op::ping:
+      encoder.pong(request_.id, "drld " + context_.version);
+      return;
+    case wire::Op::reload: {
+      Result<ReloadOutcome> reloaded = context_.config->reload("drl reload", false);
+      if (!reloaded.ok()) {
+        record_error(Errc::reload_failed);
+        encoder.error(request_.id, Errc::reload_failed, reloaded.error().message);
+        return;
+      }
+      refresh_policies();
+      encoder.reloaded(request_.id, reloaded->generation, reloaded->message);
+      return;
+    }
+    case wire::Op::status: {
+      const wire::StatusFields fields = context_.status_fields();
+      encoder.status(request_.id, fields);
+      return;
+    }
+  }
+}
+
+void Service::on_oversized(std::size_t, std::string& out) {
+  record_error(Errc::too_large);
+  wire::ResponseEncoder encoder(out);
+  encoder.error(0, Errc::too_large,
+                "frame larger than max_request_bytes (" + std::to_string(context_.max_frame_bytes) +
+                    "); closing the connection");
+}
+
+wire::StatusFields DaemonContext::status_fields() const {
+  std::uint64_t allowed = 0;
+  std::uint64_t denied = 0;
+  std::uint64_t shadow_denied = 0;
+  std::uint64_t tier_unknown = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+  for (const auto& worker : counters) {
+    allowed += worker->checks_allowed.load(std::memory_order_relaxed);
+    denied += worker->checks_denied.load(std::memory_order_relaxed);
+    shadow_denied += worker->checks_shadow_denied.load(std::memory_order_relaxed);
+    tier_unknown += worker->checks_tier_unknown.load(std::memory_order_relaxed);
+    requests += worker->requests.load(std::memory_order_relaxed);
+    for (const auto& count : worker->errors) errors += count.load(std::memory_order_relaxed);
+  }
+  const core::StoreStats store_stats = store->stats();
+  const auto policies = config->policies();
+  const std::int64_t uptime_ms = (io::mono_now().ns - started.ns) / 1'000'000;
+  const auto u = [](std::uint64_t value) { return value; };
+  return wire::StatusFields{
+      {"node_id", node_id},
+      {"version", version},
+      {"pid", u(static_cast<std::uint64_t>(::getpid()))},
+      {"uptime_ms", u(static_cast<std::uint64_t>(uptime_ms))},
+      {"config_path", config->path().value_or("(embedded default)")},
+      {"config_generation", u(config->generation())},
+      {"config_reloads", u(config->reloads())},
+      {"config_reload_failures", u(config->reload_failures())},
+      {"policies", u(policies->policies().size())},
+      {"workers", u(workers)},
+      {"keys_tracked", u(store_stats.keys)},
+      {"key_bound", u(store_stats.key_bound)},
+      {"store_memory_bytes", u(store_stats.memory_bytes)},
+      {"keys_evicted", u(store_stats.evictions)},
+      {"keys_evicted_while_denied", u(store_stats.evictions_denied)},
+      {"keys_expired", u(store_stats.expirations)},
+      {"connections_open", u(server->connections_open.load(std::memory_order_relaxed))},
+      {"connections_accepted", u(server->connections_accepted.load(std::memory_order_relaxed))},
+      {"connections_rejected", u(server->connections_rejected.load(std::memory_order_relaxed))},
+      {"requests", u(requests)},
+      {"checks_allowed", u(allowed)},
+      {"checks_denied", u(denied)},
+      {"checks_shadow_denied", u(shadow_denied)},
+      {"checks_tier_unknown", u(tier_unknown)},
+      {"errors", u(errors)},
+  };
+}
+
+}  // namespace drl::daemon

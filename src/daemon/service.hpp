@@ -1,0 +1,59 @@
+// The client protocol served by one worker: decode a frame, act on it, encode the answer.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/check_engine.hpp"
+#include "daemon/config_manager.hpp"
+#include "daemon/service_counters.hpp"
+#include "io/frame_handler.hpp"
+#include "io/server_counters.hpp"
+#include "wire/request_decoder.hpp"
+#include "wire/status_field.hpp"
+
+namespace drl::daemon {
+
+// Shared by every worker's service; outlives them.
+struct DaemonContext {
+  core::CounterStore* store = nullptr;
+  core::CheckEngine* engine = nullptr;
+  ConfigManager* config = nullptr;
+  const io::ServerCounters* server = nullptr;
+  std::vector<std::unique_ptr<ServiceCounters>> counters;  // one per worker
+  std::string node_id;
+  std::string version;
+  core::MonoTime started;
+  std::size_t workers = 0;
+  std::size_t max_batch_checks = 0;
+  std::size_t max_frame_bytes = 0;
+
+  wire::StatusFields status_fields() const;
+};
+
+class Service final : public io::FrameHandler {
+ public:
+  Service(DaemonContext& context, std::size_t worker);
+
+  void begin(core::WallTime now) override;
+  void on_frame(std::string_view frame, std::string& out) override;
+  void on_oversized(std::size_t announced_bytes, std::string& out) override;
+
+ private:
+  void refresh_policies();
+  void record(const core::CheckOutcome& outcome);
+  void record_error(Errc code);
+  void check(const wire::CheckSpan& span, core::CheckOutcome& outcome);
+
+  DaemonContext& context_;
+  ServiceCounters& counters_;
+  std::shared_ptr<const core::PolicySet> policies_;
+  std::uint64_t generation_ = 0;
+  core::WallTime now_;
+  wire::RequestDecoder decoder_;
+  wire::Request request_;
+  core::CheckOutcome outcome_;
+};
+
+}  // namespace drl::daemon

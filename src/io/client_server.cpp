@@ -1,0 +1,93 @@
+#include "io/client_server.hpp"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "io/log.hpp"
+#include "io/worker.hpp"
+
+namespace drl::io {
+namespace {
+
+RateLimitedLog g_reject_log(LogLevel::warn, 5, 10'000);
+RateLimitedLog g_accept_error_log(LogLevel::warn, 5, 10'000);
+
+}  // namespace
+
+ClientServer::ClientServer(uv_loop_t* main_loop, int listen_fd, const ServerOptions& options,
+                           const FrameHandlerFactory& factory, std::string reject_frame)
+    : loop_(main_loop), listen_fd_(listen_fd), options_(options),
+      reject_frame_(std::move(reject_frame)) {
+  for (std::size_t i = 0; i < options_.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, options_, factory(i), counters_));
+  }
+}
+
+ClientServer::~ClientServer() { stop(); }
+
+void ClientServer::start() {
+  for (auto& worker : workers_) worker->start();
+  poll_ = new uv_poll_t;
+  uv_poll_init(loop_, poll_, listen_fd_);
+  poll_->data = this;
+  uv_poll_start(poll_, UV_READABLE, on_readable);
+}
+
+void ClientServer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), on_poll_closed);
+    poll_ = nullptr;
+  }
+  for (auto& worker : workers_) worker->request_stop();
+  for (auto& worker : workers_) worker->join();
+}
+
+void ClientServer::on_poll_closed(uv_handle_t* handle) {
+  delete reinterpret_cast<uv_poll_t*>(handle);
+}
+
+void ClientServer::on_readable(uv_poll_t* poll, int status, int) {
+  auto* server = static_cast<ClientServer*>(poll->data);
+  if (status < 0) {
+    g_accept_error_log.log(std::string("client socket poll error: ") + uv_strerror(status));
+    return;
+  }
+  server->accept_all();
+}
+
+void ClientServer::accept_all() {
+  // Bounded per callback so that a connection storm cannot starve the rest of the main loop.
+  for (int accepted = 0; accepted < 256; ++accepted) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      if (errno == ECONNABORTED) continue;
+      // EMFILE/ENFILE and the like: counted and logged; the next readiness retries.
+      g_accept_error_log.log(std::string("accept failed: ") + std::strerror(errno));
+      return;
+    }
+    const std::uint64_t open = counters_.connections_open.load(std::memory_order_relaxed);
+    if (open >= options_.max_connections) {
+      counters_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      g_reject_log.log("client connection rejected: max_connections (" +
+                       std::to_string(options_.max_connections) + ") reached");
+      [[maybe_unused]] const ssize_t sent =
+          ::send(fd, reject_frame_.data(), reject_frame_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      continue;
+    }
+    counters_.connections_open.fetch_add(1, std::memory_order_relaxed);
+    counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+    workers_[next_worker_]->adopt(fd);
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+  }
+}
+
+}  // namespace drl::io

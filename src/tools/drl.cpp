@@ -1,0 +1,229 @@
+// drl: the command-line client and admin tool of drld. See `drl --help`.
+//
+// Exit status: 0 allowed / success, 1 denied, 2 error (message on stderr).
+#include <cxxopts.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "drl/client.hpp"
+#include "wire/json_writer.hpp"
+
+#ifndef DRL_VERSION
+#define DRL_VERSION "unknown"
+#endif
+
+namespace {
+
+constexpr int kExitAllowed = 0;
+constexpr int kExitDenied = 1;
+constexpr int kExitError = 2;
+
+const char* const kUsage =
+    "usage: drl COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  check   --policy P --key K [--cost N] [--tier T] [--endpoint E] [--json] [--repeat N]\n"
+    "          ask whether a request may go through; exit 0 allowed, 1 denied, 2 error\n"
+    "  reload  make drld re-read its config file now\n"
+    "  status  [--json]  the node's configuration, counters and connections\n"
+    "  ping    check that drld answers\n"
+    "\n"
+    "every command takes --socket PATH (default: $DRL_SOCKET, else /run/drl/drld.sock)\n"
+    "run `drl COMMAND --help` for a command's options\n";
+
+int fail(const drl::Error& error) {
+  std::fprintf(stderr, "drl: %s: %s\n", std::string(drl::errc_name(error.code)).c_str(),
+               error.message.c_str());
+  return kExitError;
+}
+
+std::string seconds_text(std::uint64_t ms) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3fs", static_cast<double>(ms) / 1000.0);
+  return text;
+}
+
+std::string decision_json(const drl::Decision& decision, std::string_view policy) {
+  drl::wire::JsonWriter json;
+  json.begin_object()
+      .key("allowed").value(decision.allowed)
+      .key("limit").value(decision.limit)
+      .key("remaining").value(decision.remaining)
+      .key("reset_after_ms").value(decision.reset_after_ms)
+      .key("retry_after_ms").value(decision.retry_after_ms)
+      .key("window_ms").value(decision.window_ms)
+      .key("policy").value(policy)
+      .key("shadow_denied").value(decision.shadow_denied)
+      .key("limits").begin_array();
+  for (const drl::LimitDecision& limit : decision.limits) {
+    json.begin_object()
+        .key("policy").value(limit.policy)
+        .key("scope").value(limit.scope)
+        .key("algorithm").value(limit.algorithm)
+        .key("limit").value(limit.limit)
+        .key("window_ms").value(limit.window_ms)
+        .key("remaining").value(limit.remaining)
+        .key("reset_after_ms").value(limit.reset_after_ms)
+        .key("retry_after_ms").value(limit.retry_after_ms)
+        .key("allowed").value(limit.allowed)
+        .key("shadow").value(limit.shadow)
+        .end_object();
+  }
+  json.end_array().end_object();
+  return json.str();
+}
+
+std::string decision_text(const drl::Decision& decision, std::string_view policy) {
+  std::string line = decision.allowed ? "allowed" : "denied ";
+  line += "  policy=" + std::string(policy);
+  line += "  limit=" + std::to_string(decision.limit) + "/" + seconds_text(decision.window_ms);
+  line += "  remaining=" + std::to_string(decision.remaining);
+  line += "  reset_after=" + seconds_text(decision.reset_after_ms);
+  if (!decision.allowed) line += "  retry_after=" + seconds_text(decision.retry_after_ms);
+  if (decision.shadow_denied) line += "  (shadow: would have been denied)";
+  return line;
+}
+
+cxxopts::Options command_options(const std::string& command, const std::string& what) {
+  cxxopts::Options spec("drl " + command, what);
+  spec.add_options()("socket", "drld's Unix socket", cxxopts::value<std::string>(), "PATH")(
+      "h,help", "print this help");
+  return spec;
+}
+
+std::string socket_of(const cxxopts::ParseResult& args) {
+  return args.count("socket") != 0 ? args["socket"].as<std::string>()
+                                   : drl::Client::default_socket_path();
+}
+
+int run_check(int argc, char** argv) {
+  cxxopts::Options spec = command_options("check", "ask drld whether a request may go through");
+  spec.add_options()
+      ("policy", "policy name", cxxopts::value<std::string>(), "P")
+      ("key", "who is counted: user id, IP, API key, ...", cxxopts::value<std::string>(), "K")
+      ("cost", "how much this request counts (0: peek without counting)",
+       cxxopts::value<std::uint32_t>()->default_value("1"), "N")
+      ("tier", "the caller's tier (e.g. free, pro)", cxxopts::value<std::string>(), "T")
+      ("endpoint", "the endpoint called", cxxopts::value<std::string>(), "E")
+      ("json", "print one JSON object per check")
+      ("repeat", "make the same check N times, one line each; exit status of the last",
+       cxxopts::value<std::uint32_t>()->default_value("1"), "N");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  if (args.count("policy") == 0 || args.count("key") == 0) {
+    std::fprintf(stderr, "drl check: --policy and --key are required (see drl check --help)\n");
+    return kExitError;
+  }
+  const std::string policy = args["policy"].as<std::string>();
+  const std::string key = args["key"].as<std::string>();
+  const std::string tier = args.count("tier") != 0 ? args["tier"].as<std::string>() : "";
+  const std::string endpoint =
+      args.count("endpoint") != 0 ? args["endpoint"].as<std::string>() : "";
+  drl::CheckRequest request{policy, key, args["cost"].as<std::uint32_t>(), tier, endpoint};
+  const bool as_json = args.count("json") != 0;
+
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  int status = kExitError;
+  const std::uint32_t repeat = std::max<std::uint32_t>(1, args["repeat"].as<std::uint32_t>());
+  for (std::uint32_t i = 0; i < repeat; ++i) {
+    const drl::Result<drl::Decision> decision = client->check(request, as_json);
+    if (!decision.ok()) return fail(decision.error());
+    std::puts(as_json ? decision_json(decision.value(), policy).c_str()
+                      : decision_text(decision.value(), policy).c_str());
+    status = decision->allowed ? kExitAllowed : kExitDenied;
+  }
+  return status;
+}
+
+int run_reload(int argc, char** argv) {
+  cxxopts::Options spec = command_options("reload", "make drld re-read its config file now");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  const drl::Result<std::string> reloaded = client->reload();
+  if (!reloaded.ok()) return fail(reloaded.error());
+  std::printf("reloaded: %s\n", reloaded.value().c_str());
+  return kExitAllowed;
+}
+
+int run_status(int argc, char** argv) {
+  cxxopts::Options spec = command_options("status", "show the node's state");
+  spec.add_options()("json", "print the status as one JSON object");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  if (args.count("json") != 0) {
+    const drl::Result<std::string> status = client->status_json();
+    if (!status.ok()) return fail(status.error());
+    std::puts(status.value().c_str());
+    return kExitAllowed;
+  }
+  const auto status = client->status();
+  if (!status.ok()) return fail(status.error());
+  std::size_t width = 0;
+  for (const auto& [name, value] : status.value()) width = std::max(width, name.size());
+  for (const auto& [name, value] : status.value()) {
+    std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(), value.c_str());
+  }
+  return kExitAllowed;
+}
+
+int run_ping(int argc, char** argv) {
+  cxxopts::Options spec = command_options("ping", "check that drld answers");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  const drl::Result<std::string> pong = client->ping();
+  if (!pong.ok()) return fail(pong.error());
+  std::printf("pong from %s\n", pong.value().c_str());
+  return kExitAllowed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitError;
+  }
+  const std::string command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return kExitAllowed;
+  }
+  if (command == "--version" || command == "version") {
+    std::printf("drl %s\n", DRL_VERSION);
+    return kExitAllowed;
+  }
+  try {
+    // The command's own options start after its name.
+    if (command == "check") return run_check(argc - 1, argv + 1);
+    if (command == "reload") return run_reload(argc - 1, argv + 1);
+    if (command == "status") return run_status(argc - 1, argv + 1);
+    if (command == "ping") return run_ping(argc - 1, argv + 1);
+  } catch (const cxxopts::exceptions::exception& error) {
+    std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", command.c_str(), error.what(),
+                 command.c_str());
+    return kExitError;
+  }
+  std::fprintf(stderr, "drl: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return kExitError;
+}

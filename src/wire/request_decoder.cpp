@@ -1,0 +1,240 @@
+#include "wire/request_decoder.hpp"
+
+#include <msgpack.hpp>
+
+#include <limits>
+
+#include "core/bounds.hpp"
+
+namespace drl::wire {
+namespace {
+
+struct Invalid {
+  Errc code;
+  std::string message;
+};
+
+// Strings and binaries stay in the frame: no copy, nothing allocated per byte received.
+bool reference_everything(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+std::string_view key_of(const msgpack::object_kv& kv) {
+  if (kv.key.type != msgpack::type::STR) throw Invalid{Errc::malformed_request, "map keys must be strings"};
+  return {kv.key.via.str.ptr, kv.key.via.str.size};
+}
+
+std::string_view as_string(const msgpack::object& value, std::string_view field) {
+  if (value.type != msgpack::type::STR) {
+    throw Invalid{Errc::malformed_request, "field '" + std::string(field) + "' must be a string"};
+  }
+  return {value.via.str.ptr, value.via.str.size};
+}
+
+std::uint64_t as_uint(const msgpack::object& value, std::string_view field) {
+  if (value.type != msgpack::type::POSITIVE_INTEGER) {
+    throw Invalid{Errc::malformed_request,
+                  "field '" + std::string(field) + "' must be an unsigned integer"};
+  }
+  return value.via.u64;
+}
+
+bool as_bool(const msgpack::object& value, std::string_view field) {
+  if (value.type != msgpack::type::BOOLEAN) {
+    throw Invalid{Errc::malformed_request, "field '" + std::string(field) + "' must be a boolean"};
+  }
+  return value.via.boolean;
+}
+
+const msgpack::object_map& as_map(const msgpack::object& value, std::string_view what) {
+  if (value.type != msgpack::type::MAP) {
+    throw Invalid{Errc::malformed_request, std::string(what) + " must be a map"};
+  }
+  return value.via.map;
+}
+
+// Fills one item from a map that may also hold check-level fields (which it skips).
+core::CheckItem decode_item(const msgpack::object_map& map) {
+  core::CheckItem item;
+  bool has_key = false;
+  bool has_policy = false;
+  for (std::uint32_t i = 0; i < map.size; ++i) {
+    const std::string_view key = key_of(map.ptr[i]);
+    const msgpack::object& value = map.ptr[i].val;
+    if (key == "policy") {
+      item.policy = as_string(value, key);
+      has_policy = true;
+    } else if (key == "key") {
+      if (value.type == msgpack::type::BIN) {
+        item.key = {value.via.bin.ptr, value.via.bin.size};
+      } else {
+        item.key = as_string(value, key);
+      }
+      has_key = true;
+    } else if (key == "cost") {
+      item.cost = as_uint(value, key);
+      if (item.cost > bounds::limit_max) {
+        throw Invalid{Errc::cost_above_limit,
+                      "cost " + std::to_string(item.cost) + " is above every possible limit"};
+      }
+    } else if (key == "tier") {
+      item.tier = as_string(value, key);
+    } else if (key == "endpoint") {
+      item.endpoint = as_string(value, key);
+    }
+  }
+  if (!has_policy) throw Invalid{Errc::malformed_request, "field 'policy' is missing"};
+  if (!has_key || item.key.empty()) throw Invalid{Errc::empty_key, "field 'key' is missing or empty"};
+  return item;
+}
+
+// A check body: either policy/key/... itself, or items = [{policy, key, ...}, ...].
+void decode_check(const msgpack::object& body, Request& out) {
+  CheckSpan span;
+  span.first = static_cast<std::uint32_t>(out.items.size());
+  try {
+    const msgpack::object_map& map = as_map(body, "a check");
+    const msgpack::object* items = nullptr;
+    bool has_item_fields = false;
+    for (std::uint32_t i = 0; i < map.size; ++i) {
+      const std::string_view key = key_of(map.ptr[i]);
+      if (key == "items") items = &map.ptr[i].val;
+      if (key == "detail") span.detail = as_bool(map.ptr[i].val, key);
+      if (key == "policy" || key == "key") has_item_fields = true;
+    }
+    if (items != nullptr) {
+      if (has_item_fields) {
+        throw Invalid{Errc::malformed_request, "a check has either policy/key or items, not both"};
+      }
+      if (items->type != msgpack::type::ARRAY || items->via.array.size == 0) {
+        throw Invalid{Errc::malformed_request, "field 'items' must be a non-empty array"};
+      }
+      if (items->via.array.size > bounds::items_per_check_max) {
+        throw Invalid{Errc::too_many_items, "a check has at most " +
+                                                std::to_string(bounds::items_per_check_max) +
+                                                " items"};
+      }
+      for (std::uint32_t i = 0; i < items->via.array.size; ++i) {
+        out.items.push_back(decode_item(as_map(items->via.array.ptr[i], "an item")));
+      }
+    } else {
+      out.items.push_back(decode_item(map));
+    }
+  } catch (const Invalid& invalid) {
+    out.items.resize(span.first);
+    span.error = invalid.code;
+    span.error_message = invalid.message;
+  }
+  span.count = static_cast<std::uint32_t>(out.items.size() - span.first);
+  out.checks.push_back(std::move(span));
+}
+
+}  // namespace
+
+struct RequestDecoder::State {
+  msgpack::zone zone;
+  msgpack::unpack_limit limit;
+  std::size_t max_batch_checks;
+};
+
+RequestDecoder::RequestDecoder(std::size_t max_batch_checks, std::size_t max_frame_bytes)
+    : state_(std::make_unique<State>()) {
+  state_->max_batch_checks = max_batch_checks;
+  // Arrays: the batch bound (items per check is smaller). Maps: a request has few fields.
+  // Depth: request map > checks array > check map > items array > item map.
+  state_->limit = msgpack::unpack_limit(
+      std::max(max_batch_checks, bounds::items_per_check_max), bounds::request_map_entries_max,
+      max_frame_bytes, max_frame_bytes, 0, 6);
+}
+
+RequestDecoder::~RequestDecoder() = default;
+
+Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
+  out.clear();
+  State& state = *state_;
+  state.zone.clear();
+  try {
+    if (frame.empty()) throw Invalid{Errc::malformed_request, "empty frame"};
+    std::size_t offset = 0;
+    bool referenced = false;
+    const msgpack::object root =
+        msgpack::unpack(state.zone, frame.data(), frame.size(), offset, referenced,
+                        reference_everything, nullptr, state.limit);
+    if (offset != frame.size()) {
+      throw Invalid{Errc::malformed_request, "trailing bytes after the request map"};
+    }
+    const msgpack::object_map& map = as_map(root, "a request");
+    // The id first, so that later errors can be matched to the request.
+    for (std::uint32_t i = 0; i < map.size; ++i) {
+      if (map.ptr[i].key.type == msgpack::type::STR && key_of(map.ptr[i]) == "id") {
+        out.id = as_uint(map.ptr[i].val, "id");
+      }
+    }
+    std::string_view op;
+    bool has_op = false;
+    const msgpack::object* checks = nullptr;
+    for (std::uint32_t i = 0; i < map.size; ++i) {
+      const std::string_view key = key_of(map.ptr[i]);
+      const msgpack::object& value = map.ptr[i].val;
+      if (key == "v") {
+        const std::uint64_t version = as_uint(value, key);
+        if (version == 0) throw Invalid{Errc::malformed_request, "field 'v' must be at least 1"};
+        if (version > client_protocol_version) {
+          throw Invalid{Errc::unsupported_version,
+                        "protocol version " + std::to_string(version) +
+                            " is not supported; this server speaks version " +
+                            std::to_string(client_protocol_version)};
+        }
+      } else if (key == "op") {
+        op = as_string(value, key);
+        has_op = true;
+      } else if (key == "checks") {
+        checks = &value;
+      }
+    }
+    if (!has_op) throw Invalid{Errc::malformed_request, "field 'op' is missing"};
+    if (op == "check") {
+      out.op = Op::check;
+      decode_check(root, out);
+    } else if (op == "batch") {
+      out.op = Op::batch;
+      if (checks == nullptr || checks->type != msgpack::type::ARRAY) {
+        throw Invalid{Errc::malformed_request, "field 'checks' must be an array"};
+      }
+      if (checks->via.array.size > state.max_batch_checks) {
+        throw Invalid{Errc::too_many_items, "a batch has at most " +
+                                                std::to_string(state.max_batch_checks) +
+                                                " checks"};
+      }
+      out.checks.reserve(checks->via.array.size);
+      for (std::uint32_t i = 0; i < checks->via.array.size; ++i) {
+        decode_check(checks->via.array.ptr[i], out);
+      }
+    } else if (op == "ping") {
+      out.op = Op::ping;
+    } else if (op == "reload") {
+      out.op = Op::reload;
+    } else if (op == "status") {
+      out.op = Op::status;
+    } else {
+      throw Invalid{Errc::unknown_op,
+                    "unknown op '" + std::string(op.substr(0, 64)) +
+                        "' (known: check, batch, ping, reload, status)"};
+    }
+    return Done{};
+  } catch (const Invalid& invalid) {
+    return Error{invalid.code, invalid.message};
+  } catch (const msgpack::array_size_overflow&) {
+    return Error{Errc::too_many_items, "an array is longer than this server accepts"};
+  } catch (const msgpack::map_size_overflow&) {
+    return Error{Errc::malformed_request, "a map has more fields than this server accepts"};
+  } catch (const msgpack::depth_size_overflow&) {
+    return Error{Errc::malformed_request, "the request is nested too deeply"};
+  } catch (const msgpack::size_overflow&) {
+    return Error{Errc::too_large, "a field is larger than this server accepts"};
+  } catch (const msgpack::insufficient_bytes&) {
+    return Error{Errc::malformed_request, "the frame ends inside a msgpack value"};
+  } catch (const std::exception&) {
+    return Error{Errc::malformed_request, "the frame is not valid msgpack"};
+  }
+}
+
+}  // namespace drl::wire

@@ -1,0 +1,126 @@
+#include "wire/request_encoder.hpp"
+
+#include <msgpack.hpp>
+
+#include "core/bounds.hpp"
+#include "wire/client_request.hpp"
+#include "wire/frame_reader.hpp"
+
+namespace drl::wire {
+namespace {
+
+struct StringSink {
+  std::string& out;
+  void write(const char* data, std::size_t size) { out.append(data, size); }
+};
+
+using Packer = msgpack::packer<StringSink>;
+
+void pack_str(Packer& pk, std::string_view text) {
+  pk.pack_str(static_cast<std::uint32_t>(text.size()));
+  pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+}
+
+std::uint32_t item_field_count(const CheckRequest& item) {
+  return 3 + (item.tier.empty() ? 0 : 1) + (item.endpoint.empty() ? 0 : 1);
+}
+
+void pack_item_fields(Packer& pk, const CheckRequest& item) {
+  pack_str(pk, "policy");
+  pack_str(pk, item.policy);
+  pack_str(pk, "key");
+  pack_str(pk, item.key);
+  pack_str(pk, "cost");
+  pk.pack_uint32(item.cost);
+  if (!item.tier.empty()) {
+    pack_str(pk, "tier");
+    pack_str(pk, item.tier);
+  }
+  if (!item.endpoint.empty()) {
+    pack_str(pk, "endpoint");
+    pack_str(pk, item.endpoint);
+  }
+}
+
+void pack_header(Packer& pk, std::uint64_t id, std::string_view op) {
+  pack_str(pk, "v");
+  pk.pack_uint32(client_protocol_version);
+  pack_str(pk, "id");
+  pk.pack_uint64(id);
+  pack_str(pk, "op");
+  pack_str(pk, op);
+}
+
+// A check body: the item's fields inline when alone, else an items array.
+void pack_check_body(Packer& pk, std::span<const CheckRequest> items, bool detail,
+                     std::uint32_t header_fields) {
+  const std::uint32_t detail_fields = detail ? 1 : 0;
+  if (items.size() == 1) {
+    pk.pack_map(header_fields + item_field_count(items[0]) + detail_fields);
+  } else {
+    pk.pack_map(header_fields + 1 + detail_fields);
+  }
+}
+
+void pack_check_rest(Packer& pk, std::span<const CheckRequest> items, bool detail) {
+  if (items.size() == 1) {
+    pack_item_fields(pk, items[0]);
+  } else {
+    pack_str(pk, "items");
+    pk.pack_array(static_cast<std::uint32_t>(items.size()));
+    for (const CheckRequest& item : items) {
+      pk.pack_map(item_field_count(item));
+      pack_item_fields(pk, item);
+    }
+  }
+  if (detail) {
+    pack_str(pk, "detail");
+    pk.pack(true);
+  }
+}
+
+template <class Body>
+void frame(std::string& out, Body&& body) {
+  const std::size_t at = out.size();
+  out.append(bounds::frame_header_bytes, '\0');
+  StringSink sink{out};
+  Packer pk(sink);
+  body(pk);
+  patch_frame_header(out, at,
+                     static_cast<std::uint32_t>(out.size() - at - bounds::frame_header_bytes));
+}
+
+}  // namespace
+
+void encode_check_request(std::string& out, std::uint64_t id, std::span<const CheckRequest> items,
+                          bool detail) {
+  frame(out, [&](Packer& pk) {
+    pack_check_body(pk, items, detail, 3);
+    pack_header(pk, id, "check");
+    pack_check_rest(pk, items, detail);
+  });
+}
+
+void encode_batch_request(std::string& out, std::uint64_t id,
+                          std::span<const CheckRequest> checks, bool detail) {
+  frame(out, [&](Packer& pk) {
+    pk.pack_map(4);
+    pack_header(pk, id, "batch");
+    pack_str(pk, "checks");
+    pk.pack_array(static_cast<std::uint32_t>(checks.size()));
+    for (const CheckRequest& check : checks) {
+      const std::span<const CheckRequest> one(&check, 1);
+      pack_check_body(pk, one, detail, 0);
+      pack_check_rest(pk, one, detail);
+    }
+  });
+}
+
+void encode_op_request(std::string& out, std::uint64_t id, std::string_view op) {
+  frame(out, [&](Packer& pk) {
+    pk.pack_map(3);
+    pack_header(pk, id, op);
+  });
+}
+
+}  // namespace drl::wire

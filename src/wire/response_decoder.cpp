@@ -1,0 +1,195 @@
+#include "wire/response_decoder.hpp"
+
+#include <msgpack.hpp>
+
+#include "wire/json_writer.hpp"
+
+namespace drl::wire {
+namespace {
+
+struct Bad {
+  std::string message;
+};
+
+std::string_view text_of(const msgpack::object& value) {
+  if (value.type == msgpack::type::STR) return {value.via.str.ptr, value.via.str.size};
+  throw Bad{"expected a string"};
+}
+
+std::uint64_t uint_of(const msgpack::object& value) {
+  if (value.type == msgpack::type::POSITIVE_INTEGER) return value.via.u64;
+  throw Bad{"expected an unsigned integer"};
+}
+
+bool bool_of(const msgpack::object& value) {
+  if (value.type == msgpack::type::BOOLEAN) return value.via.boolean;
+  throw Bad{"expected a boolean"};
+}
+
+template <class Fn>
+void for_each_field(const msgpack::object& map, Fn&& fn) {
+  if (map.type != msgpack::type::MAP) throw Bad{"expected a map"};
+  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+    const msgpack::object_kv& kv = map.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) throw Bad{"map keys must be strings"};
+    fn(std::string_view(kv.key.via.str.ptr, kv.key.via.str.size), kv.val);
+  }
+}
+
+LimitDecision limit_of(const msgpack::object& map) {
+  LimitDecision out;
+  for_each_field(map, [&](std::string_view key, const msgpack::object& value) {
+    if (key == "policy") out.policy = text_of(value);
+    else if (key == "scope") out.scope = text_of(value);
+    else if (key == "algorithm") out.algorithm = text_of(value);
+    else if (key == "limit") out.limit = uint_of(value);
+    else if (key == "window_ms") out.window_ms = uint_of(value);
+    else if (key == "remaining") out.remaining = uint_of(value);
+    else if (key == "reset_after_ms") out.reset_after_ms = uint_of(value);
+    else if (key == "retry_after_ms") out.retry_after_ms = uint_of(value);
+    else if (key == "allowed") out.allowed = bool_of(value);
+    else if (key == "shadow") out.shadow = bool_of(value);
+  });
+  return out;
+}
+
+// A decision, or the error in its place. Unknown fields are skipped (append-only protocol).
+Result<Decision> decision_of(const msgpack::object& map, bool* tier_unknown) {
+  Decision out;
+  std::optional<Error> error;
+  bool has_allowed = false;
+  for_each_field(map, [&](std::string_view key, const msgpack::object& value) {
+    if (key == "error") {
+      if (!error) error = Error{};
+      error->code = errc_from_name(text_of(value));
+    } else if (key == "message") {
+      if (!error) error = Error{};
+      error->message = text_of(value);
+    } else if (key == "allowed") {
+      out.allowed = bool_of(value);
+      has_allowed = true;
+    } else if (key == "shadow_denied") {
+      out.shadow_denied = bool_of(value);
+    } else if (key == "limit") {
+      out.limit = uint_of(value);
+    } else if (key == "window_ms") {
+      out.window_ms = uint_of(value);
+    } else if (key == "remaining") {
+      out.remaining = uint_of(value);
+    } else if (key == "reset_after_ms") {
+      out.reset_after_ms = uint_of(value);
+    } else if (key == "retry_after_ms") {
+      out.retry_after_ms = uint_of(value);
+    } else if (key == "tier_unknown" && tier_unknown != nullptr) {
+      *tier_unknown = bool_of(value);
+    } else if (key == "limits") {
+      if (value.type != msgpack::type::ARRAY) throw Bad{"limits must be an array"};
+      for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
+        out.limits.push_back(limit_of(value.via.array.ptr[i]));
+      }
+    }
+  });
+  if (error) return *error;
+  if (!has_allowed) throw Bad{"a decision without 'allowed'"};
+  return out;
+}
+
+void json_of(const msgpack::object& value, JsonWriter& json) {
+  switch (value.type) {
+    case msgpack::type::NIL:
+      json.null();
+      break;
+    case msgpack::type::BOOLEAN:
+      json.value(value.via.boolean);
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      json.value(static_cast<std::uint64_t>(value.via.u64));
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      json.value(static_cast<std::int64_t>(value.via.i64));
+      break;
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+      json.value(value.via.f64);
+      break;
+    case msgpack::type::STR:
+      json.value(std::string_view(value.via.str.ptr, value.via.str.size));
+      break;
+    case msgpack::type::ARRAY:
+      json.begin_array();
+      for (std::uint32_t i = 0; i < value.via.array.size; ++i) json_of(value.via.array.ptr[i], json);
+      json.end_array();
+      break;
+    case msgpack::type::MAP:
+      json.begin_object();
+      for (std::uint32_t i = 0; i < value.via.map.size; ++i) {
+        const msgpack::object& key = value.via.map.ptr[i].key;
+        if (key.type != msgpack::type::STR) throw Bad{"status keys must be strings"};
+        json.key(std::string_view(key.via.str.ptr, key.via.str.size));
+        json_of(value.via.map.ptr[i].val, json);
+      }
+      json.end_object();
+      break;
+    default:
+      json.null();
+      break;
+  }
+}
+
+}  // namespace
+
+Result<Response> decode_response(std::string_view frame) {
+  try {
+    const msgpack::object_handle handle = msgpack::unpack(frame.data(), frame.size());
+    const msgpack::object& root = handle.get();
+    Response out;
+    bool is_decision = false;
+    bool has_error = false;
+    for_each_field(root, [&](std::string_view key, const msgpack::object& value) {
+      if (key == "id") out.id = uint_of(value);
+      else if (key == "allowed") is_decision = true;
+      else if (key == "error") has_error = true;
+      else if (key == "results") {
+        if (value.type != msgpack::type::ARRAY) throw Bad{"results must be an array"};
+        for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
+          out.results.push_back(decision_of(value.via.array.ptr[i], nullptr));
+        }
+      } else if (key == "pong") out.pong = bool_of(value);
+      else if (key == "server") out.server = text_of(value);
+      else if (key == "reloaded") out.reloaded = bool_of(value);
+      else if (key == "generation") out.generation = uint_of(value);
+      else if (key == "message") out.message = text_of(value);
+      else if (key == "status") {
+        JsonWriter json;
+        json_of(value, json);
+        out.status_json = json.str();
+        for_each_field(value, [&](std::string_view name, const msgpack::object& field) {
+          std::string text;
+          if (field.type == msgpack::type::STR) {
+            text.assign(field.via.str.ptr, field.via.str.size);
+          } else {
+            JsonWriter rendered;
+            json_of(field, rendered);
+            text = rendered.str();
+          }
+          out.status_fields.emplace_back(std::string(name), std::move(text));
+        });
+      }
+    });
+    if (has_error || is_decision) {
+      Result<Decision> decision = decision_of(root, &out.tier_unknown);
+      if (decision.ok()) {
+        out.decision = std::move(decision.value());
+      } else {
+        out.error = decision.error();
+      }
+    }
+    return out;
+  } catch (const Bad& bad) {
+    return Error{Errc::protocol_error, "unexpected response: " + bad.message};
+  } catch (const std::exception& error) {
+    return Error{Errc::protocol_error, std::string("unreadable response: ") + error.what()};
+  }
+}
+
+}  // namespace drl::wire

@@ -1,0 +1,211 @@
+#include "wire/response_encoder.hpp"
+
+#include <msgpack.hpp>
+
+#include "core/bounds.hpp"
+#include "wire/client_request.hpp"
+#include "wire/frame_reader.hpp"
+
+namespace drl::wire {
+namespace {
+
+struct StringSink {
+  std::string& out;
+  void write(const char* data, std::size_t size) { out.append(data, size); }
+};
+
+using Packer = msgpack::packer<StringSink>;
+
+void pack_str(Packer& pk, std::string_view text) {
+  pk.pack_str(static_cast<std::uint32_t>(text.size()));
+  pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+}
+
+void pack_envelope(Packer& pk, std::uint64_t id) {
+  pack_str(pk, "v");
+  pk.pack_uint32(client_protocol_version);
+  pack_str(pk, "id");
+  pk.pack_uint64(id);
+}
+
+void pack_limit(Packer& pk, const core::LimitOutcome& limit) {
+  pk.pack_map(10);
+  pack_str(pk, "policy");
+  pack_str(pk, limit.policy->name);
+  pack_str(pk, "scope");
+  pack_str(pk, limit.scope);
+  pack_str(pk, "algorithm");
+  pack_str(pk, core::algorithm_name(limit.rule->algorithm));
+  pack_str(pk, "limit");
+  pk.pack_uint64(limit.rule->limit);
+  pack_str(pk, "window_ms");
+  pk.pack_uint64(limit.rule->window_ms);
+  pack_str(pk, "remaining");
+  pk.pack_uint64(limit.verdict.remaining);
+  pack_str(pk, "reset_after_ms");
+  pk.pack_uint64(limit.verdict.reset_after_ms);
+  pack_str(pk, "retry_after_ms");
+  pk.pack_uint64(limit.verdict.retry_after_ms);
+  pack_str(pk, "allowed");
+  pk.pack(limit.admits);
+  pack_str(pk, "shadow");
+  pk.pack(limit.policy->shadow);
+}
+
+// The decision fields; `extra` more map entries are written by the caller first.
+void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail,
+                   std::uint32_t extra, std::uint64_t id, bool envelope) {
+  const bool has_limit = outcome.limit_count > 0;
+  const core::LimitOutcome* binding = has_limit ? &outcome.binding_limit() : nullptr;
+  std::uint32_t fields = 9 + extra;
+  if (outcome.tier_unknown) ++fields;
+  if (detail) ++fields;
+  pk.pack_map(fields);
+  if (envelope) pack_envelope(pk, id);
+  pack_str(pk, "allowed");
+  pk.pack(outcome.allowed);
+  pack_str(pk, "limit");
+  pk.pack_uint64(has_limit ? binding->rule->limit : 0);
+  pack_str(pk, "remaining");
+  pk.pack_uint64(has_limit ? binding->verdict.remaining : 0);
+  pack_str(pk, "reset_after_ms");
+  pk.pack_uint64(has_limit ? binding->verdict.reset_after_ms : 0);
+  pack_str(pk, "retry_after_ms");
+  pk.pack_uint64(has_limit && !outcome.allowed ? binding->verdict.retry_after_ms : 0);
+  pack_str(pk, "window_ms");
+  pk.pack_uint64(has_limit ? binding->rule->window_ms : 0);
+  pack_str(pk, "policy");
+  pack_str(pk, has_limit ? std::string_view(binding->policy->name) : std::string_view());
+  pack_str(pk, "scope");
+  pack_str(pk, has_limit ? binding->scope : std::string_view());
+  pack_str(pk, "shadow_denied");
+  pk.pack(outcome.shadow_denied);
+  if (outcome.tier_unknown) {
+    pack_str(pk, "tier_unknown");
+    pk.pack(true);
+  }
+  if (detail) {
+    pack_str(pk, "limits");
+    pk.pack_array(static_cast<std::uint32_t>(outcome.limit_count));
+    for (std::size_t i = 0; i < outcome.limit_count; ++i) pack_limit(pk, outcome.limits[i]);
+  }
+}
+
+void pack_error_fields(Packer& pk, Errc code, std::string_view message) {
+  pack_str(pk, "error");
+  pack_str(pk, errc_name(code));
+  pack_str(pk, "message");
+  pack_str(pk, message);
+}
+
+}  // namespace
+
+std::size_t ResponseEncoder::begin_frame() {
+  const std::size_t at = out_.size();
+  out_.append(bounds::frame_header_bytes, '\0');
+  return at;
+}
+
+void ResponseEncoder::end_frame(std::size_t header_at) {
+  patch_frame_header(out_, header_at,
+                     static_cast<std::uint32_t>(out_.size() - header_at - bounds::frame_header_bytes));
+}
+
+void ResponseEncoder::decision(std::uint64_t id, const core::CheckOutcome& outcome, bool detail) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  // v and id are two more entries.
+  pack_decision(pk, outcome, detail, 2, id, true);
+  end_frame(at);
+}
+
+void ResponseEncoder::error(std::uint64_t id, Errc code, std::string_view message) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(4);
+  pack_envelope(pk, id);
+  pack_error_fields(pk, code, message);
+  end_frame(at);
+}
+
+void ResponseEncoder::begin_batch(std::uint64_t id, std::size_t count) {
+  batch_header_at_ = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "results");
+  pk.pack_array(static_cast<std::uint32_t>(count));
+}
+
+void ResponseEncoder::batch_decision(const core::CheckOutcome& outcome, bool detail) {
+  StringSink sink{out_};
+  Packer pk(sink);
+  pack_decision(pk, outcome, detail, 0, 0, false);
+}
+
+void ResponseEncoder::batch_error(Errc code, std::string_view message) {
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(2);
+  pack_error_fields(pk, code, message);
+}
+
+void ResponseEncoder::end_batch() { end_frame(batch_header_at_); }
+
+void ResponseEncoder::pong(std::uint64_t id, std::string_view server_version) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(4);
+  pack_envelope(pk, id);
+  pack_str(pk, "pong");
+  pk.pack(true);
+  pack_str(pk, "server");
+  pack_str(pk, server_version);
+  end_frame(at);
+}
+
+void ResponseEncoder::reloaded(std::uint64_t id, std::uint64_t generation,
+                               std::string_view message) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(5);
+  pack_envelope(pk, id);
+  pack_str(pk, "reloaded");
+  pk.pack(true);
+  pack_str(pk, "generation");
+  pk.pack_uint64(generation);
+  pack_str(pk, "message");
+  pack_str(pk, message);
+  end_frame(at);
+}
+
+void ResponseEncoder::status(std::uint64_t id, std::span<const StatusField> fields) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "status");
+  pk.pack_map(static_cast<std::uint32_t>(fields.size()));
+  for (const StatusField& field : fields) {
+    pack_str(pk, field.name);
+    std::visit(
+        [&pk](const auto& value) {
+          using T = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            pack_str(pk, value);
+          } else {
+            pk.pack(value);
+          }
+        },
+        field.value);
+  }
+  end_frame(at);
+}
+
+}  // namespace drl::wire

@@ -1,0 +1,41 @@
+// Server side of the client protocol: answers to frames appended to an output buffer.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/check_engine.hpp"
+#include "drl/error.hpp"
+#include "wire/status_field.hpp"
+
+namespace drl::wire {
+
+class ResponseEncoder {
+ public:
+  // Appends whole frames to `out`, which must outlive the encoder.
+  explicit ResponseEncoder(std::string& out) : out_(out) {}
+
+  void decision(std::uint64_t id, const core::CheckOutcome& outcome, bool detail);
+  void error(std::uint64_t id, Errc code, std::string_view message);
+
+  // A batch answer: begin_batch, then exactly `count` batch_decision/batch_error, then end_batch.
+  void begin_batch(std::uint64_t id, std::size_t count);
+  void batch_decision(const core::CheckOutcome& outcome, bool detail);
+  void batch_error(Errc code, std::string_view message);
+  void end_batch();
+
+  void pong(std::uint64_t id, std::string_view server_version);
+  void reloaded(std::uint64_t id, std::uint64_t generation, std::string_view message);
+  void status(std::uint64_t id, std::span<const StatusField> fields);
+
+ private:
+  std::size_t begin_frame();
+  void end_frame(std::size_t header_at);
+
+  std::string& out_;
+  std::size_t batch_header_at_ = 0;
+};
+
+}  // namespace drl::wire
