@@ -86,6 +86,7 @@ struct alignas(64) CounterStore::Shard {
   std::atomic<std::uint64_t> expirations{0};
   std::atomic<std::uint64_t> origin_slots_exhausted{0};
   std::atomic<std::uint64_t> adds_dropped{0};
+  std::atomic<std::uint64_t> merges_stale{0};
   std::atomic<std::uint64_t> used_snapshot{0};
   std::atomic<std::uint64_t> memory_snapshot{0};
 
@@ -300,29 +301,52 @@ struct alignas(64) CounterStore::Shard {
     return true;
   }
 
-  // The slot of `origin` in `entry`, created if missing; nullptr when the pool is full.
-  std::uint32_t* current_slot(Entry& entry, std::uint32_t origin) {
-    if (entry.origin == origin) return &entry.current;
-    std::uint32_t* link = nullptr;
+  struct SlotRef {
+    std::uint32_t* previous = nullptr;
+    std::uint32_t* current = nullptr;
+  };
+
+  // The slot of `origin` in `entry`, created if missing; empty when the pool is full.
+  SlotRef slot_of(Entry& entry, std::uint32_t origin) {
+    if (entry.origin == origin) return {&entry.previous, &entry.current};
+    std::uint32_t last = 0;
     for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
-      if (extra[at - 1].origin == origin) return &extra[at - 1].current;
-      link = &extra[at - 1].next;
+      if (extra[at - 1].origin == origin) return {&extra[at - 1].previous, &extra[at - 1].current};
+      last = at;
     }
     const std::uint32_t fresh = allocate_extra();
     if (fresh == 0) {
       bump(origin_slots_exhausted);
-      return nullptr;
+      return {};
     }
     extra[fresh - 1].origin = origin;
-    // Re-resolve the link: allocate_extra may have reallocated the pool.
-    if (link == nullptr) {
+    if (last == 0) {
       entry.extra = (entry.extra & kDeniedBit) | fresh;
     } else {
-      std::uint32_t at = entry.extra & kExtraMask;
-      while (extra[at - 1].next != 0) at = extra[at - 1].next;
-      extra[at - 1].next = fresh;
+      extra[last - 1].next = fresh;
     }
-    return &extra[fresh - 1].current;
+    return {&extra[fresh - 1].previous, &extra[fresh - 1].current};
+  }
+
+  // Position of `id`, inserted (evicting if the shard is full) if absent; npos if no room.
+  std::size_t find_or_insert(std::uint64_t id, std::uint32_t window_ms, std::uint64_t window,
+                             std::uint32_t origin, std::span<const std::uint64_t> protect,
+                             WallTime now) {
+    std::size_t pos = find(id);
+    if (pos != npos) return pos;
+    if (used >= key_bound && !evict_one(id, protect, now)) {
+      bump(adds_dropped);
+      return npos;
+    }
+    grow_if_needed();
+    Entry fresh;
+    fresh.id = id;
+    fresh.window_low = static_cast<std::uint32_t>(window);
+    fresh.window_ms = window_ms;
+    fresh.origin = origin;
+    pos = insert(fresh);
+    bump(inserts);
+    return pos;
   }
 };
 
@@ -401,27 +425,48 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTi
                                std::uint32_t origin, std::uint32_t cost) {
   Shard& shard = shard_for(id);
   const std::uint64_t now_window = window_id_at(now, window_ms);
-  std::size_t pos = shard.find(id);
-  if (pos == Shard::npos) {
-    if (shard.used >= shard.key_bound && !shard.evict_one(id, ids_, now)) {
-      Shard::bump(shard.adds_dropped);
-      return;
-    }
-    shard.grow_if_needed();
-    Entry fresh;
-    fresh.id = id;
-    fresh.window_low = static_cast<std::uint32_t>(now_window);
-    fresh.window_ms = window_ms;
-    fresh.origin = origin;
-    pos = shard.insert(fresh);
-    Shard::bump(shard.inserts);
-  }
+  const std::size_t pos = shard.find_or_insert(id, window_ms, now_window, origin, ids_, now);
+  if (pos == Shard::npos) return;
   Entry& entry = shard.table[pos];
   const std::uint64_t newest = entry_window(entry, now_window);
   if (newest < now_window) shard.roll(entry, newest, now_window);
-  if (std::uint32_t* slot = shard.current_slot(entry, origin)) {
-    *slot = saturating_add(*slot, cost);
+  // When another node's clock moved the key to a later window, count there (see view()).
+  if (const Shard::SlotRef slot = shard.slot_of(entry, origin); slot.current != nullptr) {
+    *slot.current = saturating_add(*slot.current, cost);
   }
+}
+
+bool CounterStore::Locked::merge(std::uint64_t id, std::uint32_t window_ms, WallTime now,
+                                 std::uint32_t origin, std::uint64_t window_id,
+                                 std::uint32_t count) {
+  // max(x, 0) == x: a zero carries no count, and must not move the key's windows either.
+  if (count == 0) return true;
+  Shard& shard = shard_for(id);
+  const std::uint64_t now_window = window_id_at(now, window_ms);
+  if (window_id + 1 < now_window) {
+    Shard::bump(shard.merges_stale);
+    return false;
+  }
+  std::size_t pos = shard.find(id);
+  if (pos == Shard::npos) {
+    pos = shard.find_or_insert(id, window_ms, window_id, origin, ids_, now);
+    if (pos == Shard::npos) return false;
+  }
+  Entry& entry = shard.table[pos];
+  const std::uint64_t newest = entry_window(entry, now_window);
+  if (window_id > newest) {
+    shard.roll(entry, newest, window_id);
+  } else if (window_id + 1 < newest) {
+    Shard::bump(shard.merges_stale);
+    return false;
+  }
+  const Shard::SlotRef slot = shard.slot_of(entry, origin);
+  if (slot.current == nullptr) return false;
+  // After a roll the update's window is the newest; otherwise it is the newest or the one before.
+  const std::uint64_t top = std::max(newest, window_id);
+  std::uint32_t& target = window_id == top ? *slot.current : *slot.previous;
+  target = std::max(target, count);
+  return true;
 }
 
 void CounterStore::Locked::mark_denied(std::uint64_t id) {
@@ -492,6 +537,7 @@ StoreStats CounterStore::stats() const {
     out.expirations += shard.expirations.load(std::memory_order_relaxed);
     out.origin_slots_exhausted += shard.origin_slots_exhausted.load(std::memory_order_relaxed);
     out.adds_dropped += shard.adds_dropped.load(std::memory_order_relaxed);
+    out.merges_stale += shard.merges_stale.load(std::memory_order_relaxed);
   }
   return out;
 }

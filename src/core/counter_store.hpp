@@ -41,6 +41,7 @@ struct StoreStats {
   std::uint64_t expirations = 0;            // keys dropped because their windows were over
   std::uint64_t origin_slots_exhausted = 0;  // updates dropped: no room for another origin
   std::uint64_t adds_dropped = 0;           // increments dropped: shard full of protected keys
+  std::uint64_t merges_stale = 0;           // merged updates for windows no longer kept
 };
 
 // One key's counts as seen from `now`: the inputs of the limiting algorithm.
@@ -106,6 +107,13 @@ class CounterStore::Locked {
   // Adds `cost` to `origin`'s slot of the window holding `now`, creating the key if needed.
   void add(std::uint64_t id, std::uint32_t window_ms, WallTime now, std::uint32_t origin,
            std::uint32_t cost);
+
+  // G-counter merge: `origin` has counted `count` in window `window_id` (an absolute value, so
+  // merging the same update twice, late or out of order changes nothing). Each slot keeps the
+  // maximum it has seen. Only the two newest windows are kept; updates for older windows, or
+  // for windows that `now` already left behind, are dropped (returns false).
+  bool merge(std::uint64_t id, std::uint32_t window_ms, WallTime now, std::uint32_t origin,
+             std::uint64_t window_id, std::uint32_t count);
 
   // Remembers that a check on `id` was denied in its current window: such keys are evicted
   // last, so flooding the store with new keys cannot reset an abuser's count.

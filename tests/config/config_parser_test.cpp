@@ -1,0 +1,213 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "config/config.hpp"
+
+using drl::config::parse_config;
+
+namespace {
+
+// The error message for `toml`, which must be rejected.
+std::string rejection(const std::string& toml) {
+  const auto parsed = parse_config(toml, "drld.toml");
+  REQUIRE_FALSE(parsed.ok());
+  return parsed.error().message;
+}
+
+const std::string kPolicy = "[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\n";
+
+}  // namespace
+
+TEST_CASE("config: the fixed-surface example from the brief is accepted") {
+  const auto parsed = parse_config(R"(
+[node]
+id = "a"
+socket = "/run/drl/drld.sock"
+
+[[policy]]
+name = "api"
+limit = 100
+window = "1m"
+algorithm = "sliding"
+)", "drld.toml");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->node.id == "a");
+  CHECK(parsed->node.socket_path == "/run/drl/drld.sock");
+  const auto* policy = parsed->policies->find("api");
+  REQUIRE(policy != nullptr);
+  REQUIRE(policy->defaults.rules.size() == 1);
+  CHECK(policy->defaults.rules[0].limit == 100);
+  CHECK(policy->defaults.rules[0].window_ms == 60'000);
+}
+
+TEST_CASE("config: defaults apply to everything not set") {
+  const auto parsed = parse_config(kPolicy, "drld.toml");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->node.id.empty());
+  CHECK(parsed->node.socket_path == "/run/drl/drld.sock");
+  CHECK(parsed->node.socket_mode == 0660);
+  CHECK(parsed->node.workers == 0);
+  CHECK(parsed->node.watch_config);
+  CHECK(parsed->bounds.max_keys == 1'000'000);
+  CHECK(parsed->bounds.store_shards == 64);
+  CHECK(parsed->bounds.max_connections == 1024);
+  CHECK(parsed->bounds.max_request_bytes == 65536);
+  const auto* policy = parsed->policies->find("api");
+  CHECK(policy->defaults.rules[0].algorithm == drl::core::Algorithm::sliding);
+  CHECK_FALSE(policy->shadow);
+}
+
+TEST_CASE("config: socket_mode accepts a TOML octal integer or an octal string") {
+  auto parsed = parse_config("[node]\nsocket_mode = 0o600\n" + kPolicy, "drld.toml");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->node.socket_mode == 0600);
+  parsed = parse_config("[node]\nsocket_mode = \"0640\"\n" + kPolicy, "drld.toml");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->node.socket_mode == 0640);
+}
+
+TEST_CASE("config: tiers and endpoints inherit the policy's single window") {
+  const auto parsed = parse_config(kPolicy + R"(
+[policy.tiers.pro]
+limit = 100
+[policy.endpoints."POST /login"]
+limit = 3
+algorithm = "fixed"
+)", "drld.toml");
+  REQUIRE(parsed.ok());
+  const auto* policy = parsed->policies->find("api");
+  CHECK(policy->tiers.at("pro").rules[0].window_ms == 60'000);
+  CHECK(policy->endpoints.at("POST /login").defaults.rules[0].window_ms == 60'000);
+  CHECK(policy->endpoints.at("POST /login").defaults.rules[0].algorithm ==
+        drl::core::Algorithm::fixed);
+}
+
+TEST_CASE("config: every rejection names the file, the line and the problem") {
+  struct Case {
+    const char* name;
+    std::string toml;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"TOML syntax", "[[policy]\nname=1", "drld.toml:1:"},
+      {"no policy", "[node]\nid = \"a\"\n", "no policy"},
+      {"unknown top-level key", "colour = 1\n" + kPolicy, "unknown key 'colour' in the top level"},
+      {"unknown node key", "[node]\nsockett = \"x\"\n" + kPolicy, "unknown key 'sockett' in [node]"},
+      {"node not a table", "node = 1\n" + kPolicy, "[node] must be a table"},
+      {"empty socket", "[node]\nsocket = \"\"\n" + kPolicy, "socket must not be empty"},
+      {"long socket", "[node]\nsocket = \"/" + std::string(120, 's') + "\"\n" + kPolicy,
+       "longer than 107 bytes"},
+      {"socket_mode not octal", "[node]\nsocket_mode = \"rw\"\n" + kPolicy, "socket_mode"},
+      {"socket_mode too big", "[node]\nsocket_mode = 0o1777\n" + kPolicy, "socket_mode"},
+      {"workers too many", "[node]\nworkers = 1000\n" + kPolicy, "workers must be between 0 and 64"},
+      {"bad log level", "[node]\nlog_level = \"loud\"\n" + kPolicy, "log_level"},
+      {"watch_config not bool", "[node]\nwatch_config = 1\n" + kPolicy, "true or false"},
+      {"node id chars", "[node]\nid = \"a b\"\n" + kPolicy, "node id 'a b' may only use"},
+      {"max_keys zero", "[bounds]\nmax_keys = 0\n" + kPolicy, "max_keys must be between"},
+      {"shards not power of two", "[bounds]\nstore_shards = 3\n" + kPolicy, "power of two"},
+      {"request bytes too small", "[bounds]\nmax_request_bytes = 100\n" + kPolicy,
+       "max_request_bytes must be between"},
+      {"unknown bounds key", "[bounds]\nkeys = 1\n" + kPolicy, "unknown key 'keys' in [bounds]"},
+      {"policy not array", "[policy]\nname = \"a\"\n", "write [[policy]]"},
+      {"policy without name", "[[policy]]\nlimit = 1\nwindow = \"1s\"\n", "name is missing"},
+      {"policy name not string", "[[policy]]\nname = 3\nlimit = 1\nwindow = \"1s\"\n",
+       "name must be a string"},
+      {"policy name chars", "[[policy]]\nname = \"a/b\"\nlimit = 1\nwindow = \"1s\"\n",
+       "policy name 'a/b' may only use"},
+      {"policy name empty", "[[policy]]\nname = \"\"\nlimit = 1\nwindow = \"1s\"\n",
+       "policy name must not be empty"},
+      {"duplicate policy", kPolicy + kPolicy, "policy 'api' is defined twice"},
+      {"unknown policy key", kPolicy + "limt = 5\n", "unknown key 'limt' in policy 'api'"},
+      {"missing limit", "[[policy]]\nname = \"a\"\nwindow = \"1s\"\n", "policy 'a': limit is missing"},
+      {"missing window", "[[policy]]\nname = \"a\"\nlimit = 1\n", "policy 'a': window is missing"},
+      {"no limit at all", "[[policy]]\nname = \"a\"\n", "no limit"},
+      {"limit zero", "[[policy]]\nname = \"a\"\nlimit = 0\nwindow = \"1s\"\n",
+       "limit must be between 1 and 4294967295, not 0"},
+      {"limit negative", "[[policy]]\nname = \"a\"\nlimit = -3\nwindow = \"1s\"\n",
+       "limit must be between"},
+      {"limit too large", "[[policy]]\nname = \"a\"\nlimit = 4294967296\nwindow = \"1s\"\n",
+       "limit must be between"},
+      {"limit not integer", "[[policy]]\nname = \"a\"\nlimit = \"10\"\nwindow = \"1s\"\n",
+       "limit must be an integer"},
+      {"bad window", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"abc\"\n",
+       "window 'abc' is not a duration"},
+      {"window not string", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = 60\n",
+       "window must be a string"},
+      {"window zero", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"0s\"\n",
+       "window must be between 1ms and 31d"},
+      {"window too long", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"32d\"\n",
+       "window must be between 1ms and 31d"},
+      {"bad algorithm", kPolicy + "algorithm = \"leaky\"\n", "algorithm must be \"sliding\" or \"fixed\""},
+      {"shadow not bool", kPolicy + "shadow = \"yes\"\n", "shadow must be true or false"},
+      {"both forms", kPolicy + "limits = [{ limit = 1, window = \"1s\" }]\n", "not both"},
+      {"limits empty", "[[policy]]\nname = \"a\"\nlimits = []\n", "non-empty array"},
+      {"limits element not table", "[[policy]]\nname = \"a\"\nlimits = [1]\n",
+       "limits[0] must be a table"},
+      {"limits element without window", "[[policy]]\nname = \"a\"\nlimits = [{ limit = 1 }]\n",
+       "limits[0]: window is missing"},
+      {"limits element unknown key",
+       "[[policy]]\nname = \"a\"\nlimits = [{ limit = 1, window = \"1s\", burst = 2 }]\n",
+       "unknown key 'burst'"},
+      {"duplicate window",
+       "[[policy]]\nname = \"a\"\nlimits = [{ limit = 1, window = \"1s\" }, { limit = 2, window = "
+       "\"1000ms\" }]\n",
+       "two limits with the same window 1s"},
+      {"too many limits",
+       "[[policy]]\nname = \"a\"\nlimits = [" + [] {
+         std::string list;
+         for (int i = 1; i <= 9; ++i) {
+           list += (i > 1 ? ", " : "") + std::string("{ limit = 1, window = \"") +
+                   std::to_string(i) + "s\" }";
+         }
+         return list;
+       }() + "]\n",
+       "at most 8 limits"},
+      {"tier name chars", kPolicy + "[policy.tiers.\"free tier\"]\nlimit = 1\n",
+       "tier name 'free tier' may only use"},
+      {"tier unknown key", kPolicy + "[policy.tiers.pro]\nlimit = 1\nprice = 9\n",
+       "unknown key 'price' in policy 'api' tier 'pro'"},
+      {"tier without window, policy has two limits",
+       "[[policy]]\nname = \"a\"\nlimits = [{ limit = 1, window = \"1s\" }, { limit = 9, window = "
+       "\"1m\" }]\n[policy.tiers.pro]\nlimit = 5\n",
+       "tier 'pro': window is missing"},
+      {"tiers not a table", kPolicy + "tiers = 3\n", "tiers must be a table"},
+      {"endpoint control character", kPolicy + "[policy.endpoints.\"a\\tb\"]\nlimit = 1\n",
+       "control characters"},
+      {"endpoint unknown key", kPolicy + "[policy.endpoints.\"/x\"]\nlimit = 1\nmethod = \"GET\"\n",
+       "unknown key 'method' in policy 'api' endpoint '/x'"},
+      {"endpoint tier bad limit",
+       kPolicy + "[policy.endpoints.\"/x\"]\nlimit = 1\n[policy.endpoints.\"/x\".tiers.pro]\nlimit = 0\n",
+       "policy 'api' endpoint '/x' tier 'pro': limit must be between"},
+      {"cluster not yet", kPolicy + "[cluster]\nbind = \"127.0.0.1:7001\"\n", "[cluster]"},
+  };
+  for (const Case& c : cases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    const std::string message = rejection(c.toml);
+    CAPTURE(message);
+    CHECK(message.rfind("drld.toml:", 0) == 0);
+    CHECK(message.find(c.expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("config: a rejection points at the line of the offending value") {
+  const std::string message = rejection(kPolicy + "\n[[policy]]\nname = \"b\"\nlimit = 1\nwindow = \"1y\"\n");
+  CHECK(message.find("drld.toml:9:") == 0);
+}
+
+TEST_CASE("config: a missing file is reported with its path") {
+  const auto loaded = drl::config::load_config_file("/nonexistent/drld.toml");
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().message.find("/nonexistent/drld.toml") != std::string::npos);
+}
+
+TEST_CASE("config: restart-only changes are listed by name") {
+  const auto before = parse_config(kPolicy, "a");
+  const auto after = parse_config("[node]\nsocket = \"/tmp/x.sock\"\n[bounds]\nmax_keys = 5\n" + kPolicy, "b");
+  REQUIRE(before.ok());
+  REQUIRE(after.ok());
+  CHECK(drl::config::restart_only_changes(before.value(), after.value()) ==
+        "node.socket, bounds.max_keys");
+  CHECK(drl::config::restart_only_changes(before.value(), before.value()).empty());
+}

@@ -1,0 +1,340 @@
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/check_engine.hpp"
+
+using namespace drl::core;
+using drl::Errc;
+
+namespace {
+
+// A limiter on a fixed clock, for scripted checks.
+class Bench {
+ public:
+  explicit Bench(const char* toml) : store_(StoreOptions{10'000, 8}), engine_(store_, 0) {
+    reload(toml);
+  }
+
+  void reload(const char* toml) {
+    auto parsed = drl::config::parse_config(toml, "test");
+    REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? "" : parsed.error().message));
+    policies_ = parsed->policies;
+  }
+
+  const CheckOutcome& check(std::vector<CheckItem> items) {
+    engine_.check(*policies_, now_, items, outcome_);
+    return outcome_;
+  }
+
+  const CheckOutcome& check(std::string_view policy, std::string_view key, std::uint64_t cost = 1,
+                            std::string_view tier = "", std::string_view endpoint = "") {
+    return check({CheckItem{policy, key, tier, endpoint, cost}});
+  }
+
+  // Checks `n` times; returns how many were allowed.
+  int admit(int n, std::string_view policy, std::string_view key) {
+    int allowed = 0;
+    for (int i = 0; i < n; ++i) allowed += check(policy, key).allowed ? 1 : 0;
+    return allowed;
+  }
+
+  std::uint64_t remaining(std::string_view policy, std::string_view key) {
+    const CheckOutcome& peek = check(policy, key, 0);
+    REQUIRE(peek.error == Errc::ok);
+    return peek.binding_limit().verdict.remaining;
+  }
+
+  void advance_ms(std::int64_t ms) { now_.unix_ms += ms; }
+  void set_ms(std::int64_t ms) { now_.unix_ms = ms; }
+  CounterStore& store() { return store_; }
+
+ private:
+  CounterStore store_;
+  CheckEngine engine_;
+  std::shared_ptr<const PolicySet> policies_;
+  WallTime now_{1'800'000'000'000};  // a window boundary for every window in these tests
+  CheckOutcome outcome_;
+};
+
+const char* const kTwoLimits = R"(
+[[policy]]
+name = "api"
+algorithm = "fixed"
+limits = [{ limit = 2, window = "1s" }, { limit = 5, window = "1m" }]
+)";
+
+}  // namespace
+
+TEST_CASE("check: with two limits, the tighter one denies and the other is not counted") {
+  Bench bench(kTwoLimits);
+  CHECK(bench.admit(2, "api", "alice") == 2);
+  const CheckOutcome& denied = bench.check("api", "alice");
+  CHECK_FALSE(denied.allowed);
+  CHECK(denied.binding_limit().rule->window_ms == 1000);
+  CHECK(denied.binding_limit().verdict.retry_after_ms == 1000);
+  // The denied check counted nowhere: the minute limit still has 3 left.
+  const CheckOutcome& peek = bench.check("api", "alice", 0);
+  for (std::size_t i = 0; i < peek.limit_count; ++i) {
+    if (peek.limits[i].rule->window_ms == 60'000) CHECK(peek.limits[i].verdict.remaining == 3);
+  }
+}
+
+TEST_CASE("check: with two limits, the wider one denies once the narrow one has reset") {
+  Bench bench(kTwoLimits);
+  CHECK(bench.admit(3, "api", "alice") == 2);
+  bench.advance_ms(1000);
+  CHECK(bench.admit(3, "api", "alice") == 2);
+  bench.advance_ms(1000);
+  CHECK(bench.admit(3, "api", "alice") == 1);  // 5 per minute reached
+  const CheckOutcome& denied = bench.check("api", "alice");
+  CHECK_FALSE(denied.allowed);
+  CHECK(denied.binding_limit().rule->window_ms == 60'000);
+  CHECK(denied.binding_limit().verdict.retry_after_ms == 58'000);
+}
+
+TEST_CASE("check: the answer shows the limit with the least remaining") {
+  Bench bench(kTwoLimits);
+  const CheckOutcome& first = bench.check("api", "bob");
+  CHECK(first.allowed);
+  CHECK(first.binding_limit().rule->limit == 2);
+  CHECK(first.binding_limit().verdict.remaining == 1);
+  CHECK(first.limit_count == 2);
+}
+
+TEST_CASE("check: keys are counted separately") {
+  Bench bench(kTwoLimits);
+  CHECK(bench.admit(5, "api", "alice") == 2);
+  CHECK(bench.admit(5, "api", "bob") == 2);
+}
+
+TEST_CASE("check: cost counts as that many requests, and cost 0 only peeks") {
+  Bench bench(R"(
+    [[policy]]
+    name = "bytes"
+    limit = 10
+    window = "1m"
+  )");
+  CHECK(bench.check("bytes", "k", 4).allowed);
+  CHECK(bench.remaining("bytes", "k") == 6);
+  CHECK(bench.remaining("bytes", "k") == 6);
+  CHECK(bench.check("bytes", "k", 6).allowed);
+  CHECK_FALSE(bench.check("bytes", "k", 1).allowed);
+  CHECK(bench.check("bytes", "k", 0).allowed);
+  CHECK(bench.store().stats().keys == 1);
+}
+
+TEST_CASE("check: a peek on a key never counted does not create it") {
+  Bench bench(kTwoLimits);
+  CHECK(bench.check("api", "ghost", 0).allowed);
+  CHECK(bench.store().stats().keys == 0);
+}
+
+TEST_CASE("check: a denied check does not create keys for the limits that would admit it") {
+  Bench bench(R"(
+    [[policy]]
+    name = "user"
+    limit = 100
+    window = "1m"
+    [[policy]]
+    name = "tenant"
+    limit = 1
+    window = "1m"
+  )");
+  CHECK(bench.check({{"user", "u1", "", "", 1}, {"tenant", "t1", "", "", 1}}).allowed);
+  const std::uint64_t keys = bench.store().stats().keys;
+  CHECK_FALSE(bench.check({{"user", "u2", "", "", 1}, {"tenant", "t1", "", "", 1}}).allowed);
+  CHECK(bench.store().stats().keys == keys);
+  CHECK(bench.remaining("user", "u2") == 100);
+}
+
+TEST_CASE("check: a compound check is admitted only if every item is, then all are counted") {
+  Bench bench(R"(
+    [[policy]]
+    name = "user"
+    limit = 3
+    window = "1m"
+    [[policy]]
+    name = "tenant"
+    limit = 4
+    window = "1m"
+  )");
+  auto both = [&](const char* user) {
+    return bench.check({{"user", user, "", "", 1}, {"tenant", "acme", "", "", 1}}).allowed;
+  };
+  CHECK(both("u1"));
+  CHECK(both("u1"));
+  CHECK(both("u1"));
+  CHECK_FALSE(both("u1"));  // user limit
+  CHECK(bench.remaining("tenant", "acme") == 1);
+  CHECK(both("u2"));
+  CHECK_FALSE(both("u3"));  // tenant limit: u3 is not counted
+  CHECK(bench.remaining("user", "u3") == 3);
+}
+
+TEST_CASE("check: items naming the same counter add up their costs") {
+  Bench bench(R"(
+    [[policy]]
+    name = "p"
+    limit = 5
+    window = "1m"
+  )");
+  const CheckOutcome& outcome = bench.check({{"p", "k", "", "", 2}, {"p", "k", "", "", 2}});
+  CHECK(outcome.allowed);
+  CHECK(outcome.limit_count == 1);
+  CHECK(bench.remaining("p", "k") == 1);
+  CHECK(bench.check({{"p", "k", "", "", 1}, {"p", "k", "", "", 1}}).error == Errc::ok);
+  CHECK_FALSE(bench.check({{"p", "k", "", "", 1}, {"p", "k", "", "", 1}}).allowed);
+}
+
+TEST_CASE("check: shadow mode never denies, reports what it would have done, counts as if enforcing") {
+  Bench bench(R"(
+    [[policy]]
+    name = "trial"
+    limit = 2
+    window = "1m"
+    shadow = true
+  )");
+  CHECK(bench.admit(5, "trial", "k") == 5);
+  const CheckOutcome& over = bench.check("trial", "k");
+  CHECK(over.allowed);
+  CHECK(over.shadow_denied);
+  CHECK(bench.remaining("trial", "k") == 0);
+  // Counted only what enforcement would have admitted.
+  const std::uint64_t ids[] = {over.binding_limit().counter_id};
+  CHECK(bench.store().lock(ids).view(ids[0], 60'000, WallTime{1'800'000'000'000}).counts.current == 2);
+}
+
+TEST_CASE("check: an enforced policy denies even when a shadow policy in the same check admits") {
+  Bench bench(R"(
+    [[policy]]
+    name = "enforced"
+    limit = 1
+    window = "1m"
+    [[policy]]
+    name = "trial"
+    limit = 10
+    window = "1m"
+    shadow = true
+  )");
+  CHECK(bench.check({{"enforced", "k", "", "", 1}, {"trial", "k", "", "", 1}}).allowed);
+  const CheckOutcome& denied = bench.check({{"enforced", "k", "", "", 1}, {"trial", "k", "", "", 1}});
+  CHECK_FALSE(denied.allowed);
+  CHECK_FALSE(denied.shadow_denied);
+  CHECK(denied.binding_limit().policy->name == "enforced");
+  CHECK(bench.remaining("trial", "k") == 9);
+}
+
+TEST_CASE("check: errors name the problem and count nothing") {
+  Bench bench(kTwoLimits);
+  CHECK(bench.check("nope", "k").error == Errc::unknown_policy);
+  CHECK(bench.check("nope", "k").error_message.find("'nope'") != std::string::npos);
+  CHECK(bench.check("api", "").error == Errc::empty_key);
+  CHECK(bench.check("api", std::string(1025, 'k')).error == Errc::key_too_long);
+  CHECK(bench.check("api", std::string(1024, 'k')).error == Errc::ok);
+  const CheckOutcome& too_costly = bench.check("api", "k2", 3);
+  CHECK(too_costly.error == Errc::cost_above_limit);
+  CHECK(too_costly.error_message.find("limit 2 per 1s") != std::string::npos);
+  CHECK(bench.check({}).error == Errc::malformed_request);
+  std::vector<CheckItem> nine(9, CheckItem{"api", "k", "", "", 1});
+  CHECK(bench.check(nine).error == Errc::too_many_items);
+  CHECK(bench.remaining("api", "k2") == 2);
+}
+
+TEST_CASE("check: an unknown tier is answered with the default limits and flagged") {
+  Bench bench(R"(
+    [[policy]]
+    name = "api"
+    limit = 3
+    window = "1m"
+    [policy.tiers.pro]
+    limit = 30
+  )");
+  const CheckOutcome& outcome = bench.check("api", "k", 1, "platinum");
+  CHECK(outcome.allowed);
+  CHECK(outcome.tier_unknown);
+  CHECK(outcome.binding_limit().rule->limit == 3);
+  CHECK(bench.check("api", "k", 1, "pro").binding_limit().rule->limit == 30);
+}
+
+TEST_CASE("check: tiers share one count per key, so a caller keeps its count across an upgrade") {
+  Bench bench(R"(
+    [[policy]]
+    name = "api"
+    limit = 3
+    window = "1m"
+    [policy.tiers.pro]
+    limit = 5
+  )");
+  CHECK(bench.admit(3, "api", "k") == 3);
+  CHECK(bench.check("api", "k", 1, "pro").allowed);
+  CHECK(bench.check("api", "k", 1, "pro").allowed);
+  CHECK_FALSE(bench.check("api", "k", 1, "pro").allowed);
+}
+
+TEST_CASE("check: endpoint limits are counted per endpoint, on top of the policy-wide limit") {
+  Bench bench(R"(
+    [[policy]]
+    name = "api"
+    limit = 10
+    window = "1m"
+    [policy.endpoints."POST /login"]
+    limit = 2
+    [policy.endpoints."GET /items"]
+    limit = 5
+  )");
+  CHECK(bench.check("api", "ip", 1, "", "POST /login").allowed);
+  CHECK(bench.check("api", "ip", 1, "", "POST /login").allowed);
+  CHECK_FALSE(bench.check("api", "ip", 1, "", "POST /login").allowed);
+  for (int i = 0; i < 5; ++i) CHECK(bench.check("api", "ip", 1, "", "GET /items").allowed);
+  CHECK_FALSE(bench.check("api", "ip", 1, "", "GET /items").allowed);
+  CHECK(bench.remaining("api", "ip") == 3);  // 7 of the policy-wide 10 used
+}
+
+TEST_CASE("check: after a reload new limits apply at once to the counts already made") {
+  Bench bench(R"(
+    [[policy]]
+    name = "api"
+    limit = 10
+    window = "1m"
+  )");
+  CHECK(bench.admit(4, "api", "k") == 4);
+  bench.reload(R"(
+    [[policy]]
+    name = "api"
+    limit = 5
+    window = "1m"
+    algorithm = "fixed"
+  )");
+  CHECK(bench.admit(3, "api", "k") == 1);
+  bench.reload(R"(
+    [[policy]]
+    name = "api"
+    limit = 5
+    window = "2m"
+  )");
+  // A new window length is a new counter.
+  CHECK(bench.remaining("api", "k") == 5);
+}
+
+TEST_CASE("check: sliding window answer at a window boundary has exact retry_after") {
+  Bench bench(R"(
+    [[policy]]
+    name = "s"
+    limit = 4
+    window = "10s"
+  )");
+  bench.set_ms(1'800'000'000'000 + 9'000);
+  CHECK(bench.admit(5, "s", "k") == 4);
+  bench.set_ms(1'800'000'000'000 + 10'000);
+  // previous 4, current 0, elapsed 0: 4*(10000-e)/10000 + 1 <= 4 from e = 2500.
+  const CheckOutcome& denied = bench.check("s", "k");
+  CHECK_FALSE(denied.allowed);
+  CHECK(denied.binding_limit().verdict.retry_after_ms == 2'500);
+  bench.advance_ms(2'499);
+  CHECK_FALSE(bench.check("s", "k").allowed);
+  bench.advance_ms(1);
+  CHECK(bench.check("s", "k").allowed);
+}

@@ -1,0 +1,146 @@
+// Frozen bytes of client protocol version 1. The protocol is append-only: if one of these tests
+// fails, a change broke compatibility with clients in the field. Add fields; never change or
+// remove them. (To write the files for a NEW version, run with DRL_UPDATE_GOLDEN=1 and review
+// the diff.)
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "config/config.hpp"
+#include "core/check_engine.hpp"
+#include "wire/request_decoder.hpp"
+#include "wire/request_encoder.hpp"
+#include "wire/response_decoder.hpp"
+#include "wire/response_encoder.hpp"
+
+using namespace drl;
+using namespace drl::wire;
+
+namespace {
+
+std::string golden_path(const std::string& name) {
+  const char* root = std::getenv("DRL_SOURCE_ROOT");
+  REQUIRE_MESSAGE(root != nullptr, "DRL_SOURCE_ROOT must point at the source tree");
+  return std::string(root) + "/tests/golden/client_v1/" + name + ".hex";
+}
+
+std::string to_hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(bytes[i]);
+    out.push_back(digits[byte >> 4]);
+    out.push_back(digits[byte & 15]);
+    out.push_back((i + 1) % 32 == 0 ? '\n' : ' ');
+  }
+  if (!out.empty()) out.back() = '\n';
+  return out;
+}
+
+std::string from_hex(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  std::string token;
+  while (in >> token) out.push_back(static_cast<char>(std::stoi(token, nullptr, 16)));
+  return out;
+}
+
+// Compares `bytes` with the frozen file (or writes it when updating).
+std::string golden(const std::string& name, const std::string& bytes) {
+  const std::string path = golden_path(name);
+  if (const char* update = std::getenv("DRL_UPDATE_GOLDEN"); update && std::string(update) == "1") {
+    std::ofstream(path) << to_hex(bytes);
+  }
+  std::ifstream in(path);
+  REQUIRE_MESSAGE(in.good(), (std::string("missing golden file ") + path));
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string frozen = from_hex(text.str());
+  CHECK_MESSAGE(to_hex(bytes) == to_hex(frozen), (std::string("bytes differ from ") + path));
+  return frozen;
+}
+
+core::CheckOutcome denied_outcome(std::shared_ptr<const core::PolicySet>& keep) {
+  auto parsed = config::parse_config(R"(
+    [[policy]]
+    name = "demo"
+    limit = 2
+    window = "10s"
+  )", "golden");
+  REQUIRE(parsed.ok());
+  keep = parsed->policies;
+  static core::CounterStore store(core::StoreOptions{16, 1});
+  core::CheckEngine engine(store, 0);
+  core::CheckOutcome outcome;
+  const core::CheckItem item{"demo", "alice", "", "", 1};
+  for (int i = 0; i < 3; ++i) {
+    engine.check(*keep, core::WallTime{1'800'000'004'000}, std::span(&item, 1), outcome);
+  }
+  return outcome;
+}
+
+}  // namespace
+
+TEST_CASE("golden v1: a check request is encoded to the frozen bytes and decodes back") {
+  std::string framed;
+  const CheckRequest item{"demo", "alice", 1, "pro", "GET /items"};
+  encode_check_request(framed, 1, std::span<const CheckRequest>(&item, 1), false);
+  const std::string frozen = golden("check_request", framed);
+  RequestDecoder decoder(1024, 65536);
+  Request request;
+  REQUIRE(decoder.decode(std::string_view(frozen).substr(4), request).ok());
+  CHECK(request.id == 1);
+  CHECK(request.items[0].policy == "demo");
+  CHECK(request.items[0].key == "alice");
+  CHECK(request.items[0].tier == "pro");
+  CHECK(request.items[0].endpoint == "GET /items");
+}
+
+TEST_CASE("golden v1: a compound check, a batch, ping, reload and status requests are frozen") {
+  const CheckRequest items[] = {{"user", "u1", 1, "", ""}, {"tenant", "acme", 2, "", ""}};
+  std::string compound;
+  encode_check_request(compound, 2, items, true);
+  golden("compound_check_request", compound);
+  std::string batch;
+  encode_batch_request(batch, 3, items, false);
+  golden("batch_request", batch);
+  std::string ops;
+  encode_op_request(ops, 4, "ping");
+  encode_op_request(ops, 5, "reload");
+  encode_op_request(ops, 6, "status");
+  golden("op_requests", ops);
+}
+
+TEST_CASE("golden v1: a denied decision is encoded to the frozen bytes and decodes back") {
+  std::shared_ptr<const core::PolicySet> policies;
+  const core::CheckOutcome outcome = denied_outcome(policies);
+  REQUIRE_FALSE(outcome.allowed);
+  std::string framed;
+  ResponseEncoder(framed).decision(1, outcome, false);
+  const std::string frozen = golden("denied_response", framed);
+  const Result<Response> response = decode_response(std::string_view(frozen).substr(4));
+  REQUIRE(response.ok());
+  CHECK_FALSE(response->decision.allowed);
+  CHECK(response->decision.limit == 2);
+  CHECK(response->decision.remaining == 0);
+  CHECK(response->decision.retry_after_ms == 11'000);
+  CHECK(response->decision.reset_after_ms == 16'000);
+}
+
+TEST_CASE("golden v1: error, batch, pong and reload answers are frozen") {
+  std::string framed;
+  ResponseEncoder encoder(framed);
+  encoder.error(7, Errc::unknown_policy, "unknown policy 'nope'");
+  std::shared_ptr<const core::PolicySet> policies;
+  const core::CheckOutcome outcome = denied_outcome(policies);
+  encoder.begin_batch(8, 2);
+  encoder.batch_decision(outcome, true);
+  encoder.batch_error(Errc::empty_key, "field 'key' is missing or empty");
+  encoder.end_batch();
+  encoder.pong(9, "drld test");
+  encoder.reloaded(10, 2, "generation 2: 1 policies in force");
+  golden("answers", framed);
+}
