@@ -13,16 +13,16 @@ namespace drl {
 // The views must stay valid for the duration of the call that takes them.
 struct CheckRequest {
   std::string_view policy;
-  std::string_view key;         // who is counted: user id, IP, API key, ... (not empty)
-  std::uint32_t cost = 1;       // 0 is a peek: answers without counting
-  std::string_view tier = {};   // selects the tier's limits; empty or unknown: the defaults
+  std::string_view key;            // who is counted: user id, IP, API key, ... (not empty)
+  std::uint32_t cost = 1;          // 0 is a peek: answers without counting
+  std::string_view tier = {};      // selects the tier's limits; empty or unknown: the defaults
   std::string_view endpoint = {};  // adds the endpoint's own limits, counted per endpoint
 };
 
 // The state of one limit after the check.
 struct LimitDecision {
   std::string policy;
-  std::string scope;  // empty for policy-wide limits, else the endpoint name
+  std::string scope;      // empty for policy-wide limits, else the endpoint name
   std::string algorithm;  // "sliding" or "fixed"
   std::uint64_t limit = 0;
   std::uint64_t window_ms = 0;
@@ -40,8 +40,8 @@ struct Decision {
   std::uint64_t limit = 0;
   std::uint64_t window_ms = 0;
   std::uint64_t remaining = 0;
-  std::uint64_t reset_after_ms = 0;  // until remaining is back to limit, without new traffic
-  std::uint64_t retry_after_ms = 0;  // 0 when allowed; else until the same check would pass
+  std::uint64_t reset_after_ms = 0;   // until remaining is back to limit, without new traffic
+  std::uint64_t retry_after_ms = 0;   // 0 when allowed; else until the same check would pass
   std::vector<LimitDecision> limits;  // every limit that applied (filled when asked for)
 };
 

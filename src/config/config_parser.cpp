@@ -31,7 +31,8 @@ class Parser {
     if (root.contains("http")) {
       reject(root.get("http"), "[http] is not supported by this version of drld yet");
     }
-    if (const toml::node* node = root.get("node")) parse_node(table_of(node, "[node]"), config.node);
+    if (const toml::node* node = root.get("node"))
+      parse_node(table_of(node, "[node]"), config.node);
     if (const toml::node* node = root.get("bounds")) {
       parse_bounds(table_of(node, "[bounds]"), config.bounds);
     }
@@ -84,7 +85,8 @@ class Parser {
       for (std::string_view name : allowed) known = known || key.str() == name;
       if (!known) {
         std::string list;
-        for (std::string_view name : allowed) list += (list.empty() ? "" : ", ") + std::string(name);
+        for (std::string_view name : allowed)
+          list += (list.empty() ? "" : ", ") + std::string(name);
         reject(&value, "unknown key '" + std::string(key.str()) + "' in " + where +
                            " (known keys: " + list + ")");
       }
@@ -96,7 +98,8 @@ class Parser {
     const toml::node* node = table.get(key);
     if (node == nullptr) return fallback;
     const auto value = node->value<std::string>();
-    if (!node->is_string() || !value) reject(node, where + ": " + std::string(key) + " must be a string");
+    if (!node->is_string() || !value)
+      reject(node, where + ": " + std::string(key) + " must be a string");
     return *value;
   }
 
@@ -104,7 +107,8 @@ class Parser {
                 bool fallback) const {
     const toml::node* node = table.get(key);
     if (node == nullptr) return fallback;
-    if (!node->is_boolean()) reject(node, where + ": " + std::string(key) + " must be true or false");
+    if (!node->is_boolean())
+      reject(node, where + ": " + std::string(key) + " must be true or false");
     return *node->value<bool>();
   }
 
@@ -123,8 +127,8 @@ class Parser {
   }
 
   static bool is_name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == ':';
   }
 
   void check_name(const toml::node* where, const std::string& what, std::string_view name,
@@ -136,17 +140,17 @@ class Parser {
     }
     for (char c : name) {
       if (!is_name_char(c)) {
-        reject(where, what + " '" + std::string(name) +
-                          "' may only use letters, digits and _ - . :");
+        reject(where,
+               what + " '" + std::string(name) + "' may only use letters, digits and _ - . :");
       }
     }
   }
 
   void parse_node(const toml::table& table, NodeSettings& node) {
     const std::string where = "[node]";
-    check_keys(table, where,
-               {"id", "socket", "socket_mode", "socket_group", "workers", "log_level",
-                "watch_config"});
+    check_keys(
+        table, where,
+        {"id", "socket", "socket_mode", "socket_group", "workers", "log_level", "watch_config"});
     node.id = get_string(table, "id", where, node.id);
     if (table.contains("id")) check_name(table.get("id"), "node id", node.id, 64);
     node.socket_path = get_string(table, "socket", where, node.socket_path);
@@ -188,13 +192,13 @@ class Parser {
                 "max_batch_checks", "max_pending_output_bytes"});
     out.max_keys = get_uint(table, "max_keys", where, out.max_keys, bounds::store_keys_min,
                             bounds::store_keys_max);
-    out.store_shards = get_uint(table, "store_shards", where, out.store_shards, 1,
-                                bounds::store_shards_max);
+    out.store_shards =
+        get_uint(table, "store_shards", where, out.store_shards, 1, bounds::store_shards_max);
     if ((out.store_shards & (out.store_shards - 1)) != 0) {
       reject(table.get("store_shards"), "[bounds]: store_shards must be a power of two");
     }
-    out.max_connections = get_uint(table, "max_connections", where, out.max_connections, 1,
-                                   bounds::connections_max);
+    out.max_connections =
+        get_uint(table, "max_connections", where, out.max_connections, 1, bounds::connections_max);
     out.max_request_bytes = get_uint(table, "max_request_bytes", where, out.max_request_bytes,
                                      bounds::frame_bytes_min, bounds::frame_bytes_max);
     out.max_batch_checks = get_uint(table, "max_batch_checks", where, out.max_batch_checks, 1,
@@ -231,7 +235,8 @@ class Parser {
       reject(&table, where + ": window is missing");
     }
     rule.algorithm = default_algorithm;
-    if (const toml::node* node = table.get("algorithm")) rule.algorithm = parse_algorithm(node, where);
+    if (const toml::node* node = table.get("algorithm"))
+      rule.algorithm = parse_algorithm(node, where);
     rule.counter_seed = core::counter_seed(policy.name, scope, rule.window_ms);
     return rule;
   }
@@ -251,6 +256,10 @@ class Parser {
                            core::Algorithm default_algorithm,
                            std::optional<std::uint32_t> inherited_window) {
     core::LimitSet set;
+    // A table's algorithm is the default of every limit in it (a limit may still set its own).
+    core::Algorithm set_algorithm = default_algorithm;
+    if (const toml::node* node = table.get("algorithm"))
+      set_algorithm = parse_algorithm(node, where);
     const bool single = table.contains("limit") || table.contains("window");
     const toml::node* list_node = table.get("limits");
     if (single && list_node != nullptr) {
@@ -273,11 +282,10 @@ class Parser {
         check_keys(*entry, entry_where, {"limit", "window", "algorithm"});
         if (!entry->contains("window")) reject(&element, entry_where + ": window is missing");
         set.rules.push_back(
-            parse_rule(*entry, entry_where, policy, scope, default_algorithm, std::nullopt));
+            parse_rule(*entry, entry_where, policy, scope, set_algorithm, std::nullopt));
       }
     } else if (single) {
-      set.rules.push_back(
-          parse_rule(table, where, policy, scope, default_algorithm, inherited_window));
+      set.rules.push_back(parse_rule(table, where, policy, scope, set_algorithm, inherited_window));
     } else {
       reject(&table, where + ": no limit: set limit and window, or limits = [...]");
     }
@@ -299,8 +307,8 @@ class Parser {
   }
 
   void parse_tiers(const toml::node* node, const std::string& where, core::Policy& policy,
-                   std::string_view scope, core::Algorithm algorithm,
-                   const core::LimitSet& parent, core::StringMap<core::LimitSet>& out) {
+                   std::string_view scope, core::Algorithm algorithm, const core::LimitSet& parent,
+                   core::StringMap<core::LimitSet>& out) {
     const toml::table& tiers = table_of(node, where + ": tiers");
     if (tiers.size() > bounds::tiers_per_policy_max) {
       reject(node, where + ": at most " + std::to_string(bounds::tiers_per_policy_max) + " tiers");
@@ -311,8 +319,8 @@ class Parser {
       const std::string tier_where = where + " tier '" + tier + "'";
       const toml::table& table = table_of(&value, tier_where);
       check_keys(table, tier_where, {"limit", "window", "algorithm", "limits"});
-      out.emplace(tier, parse_set(table, tier_where, policy, scope, algorithm,
-                                  single_window(parent)));
+      out.emplace(tier,
+                  parse_set(table, tier_where, policy, scope, algorithm, single_window(parent)));
       policy.tier_names.emplace(tier, true);
     }
   }
@@ -361,7 +369,12 @@ class Parser {
         limits.defaults = parse_set(scoped, endpoint_where, policy, endpoint, algorithm,
                                     single_window(policy.defaults));
         if (const toml::node* tiers = scoped.get("tiers")) {
-          parse_tiers(tiers, endpoint_where, policy, endpoint, algorithm, limits.defaults,
+          // The endpoint's tiers default to the endpoint's algorithm.
+          core::Algorithm endpoint_algorithm = algorithm;
+          if (const toml::node* own = scoped.get("algorithm")) {
+            endpoint_algorithm = parse_algorithm(own, endpoint_where);
+          }
+          parse_tiers(tiers, endpoint_where, policy, endpoint, endpoint_algorithm, limits.defaults,
                       limits.tiers);
         }
         policy.endpoints.emplace(endpoint, std::move(limits));

@@ -34,9 +34,10 @@ std::size_t pick_binding(const CheckOutcome& out, bool denied, Eligible eligible
     }
     const LimitVerdict& a = out.limits[i].verdict;
     const LimitVerdict& b = out.limits[best].verdict;
-    const bool better = denied ? a.retry_after_ms > b.retry_after_ms
-                               : (a.remaining < b.remaining ||
-                                  (a.remaining == b.remaining && a.reset_after_ms > b.reset_after_ms));
+    const bool better = denied
+                            ? a.retry_after_ms > b.retry_after_ms
+                            : (a.remaining < b.remaining ||
+                               (a.remaining == b.remaining && a.reset_after_ms > b.reset_after_ms));
     if (better) best = i;
   }
   return best;
@@ -51,14 +52,15 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   out.allowed = false;
   out.shadow_denied = false;
   out.tier_unknown = false;
+  out.staleness_ms = 0;
   out.binding = 0;
   out.limit_count = 0;
 
   if (items.empty()) return fail_check(out, Errc::malformed_request, "a check needs an item");
   if (items.size() > bounds::items_per_check_max) {
-    return fail_check(out, Errc::too_many_items,
-                      "a check has at most " + std::to_string(bounds::items_per_check_max) +
-                          " items");
+    return fail_check(
+        out, Errc::too_many_items,
+        "a check has at most " + std::to_string(bounds::items_per_check_max) + " items");
   }
 
   // Resolve every item to counters; counters shared by several items add their costs.
@@ -88,11 +90,13 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
                             "the items of this check name more than " +
                                 std::to_string(bounds::limits_per_check_max) + " limits");
         }
-        out.limits[slot] = LimitOutcome{limit.policy, limit.rule, limit.scope, id, 0, {}, false};
+        out.limits[slot] = LimitOutcome{limit.policy, limit.rule, limit.scope, limit.rule->limit,
+                                        id,           0,          {},          false};
         ids[slot] = id;
         ++out.limit_count;
       } else if (limit.rule->limit < out.limits[slot].rule->limit) {
         out.limits[slot].rule = limit.rule;  // the same counter: keep the stricter limit
+        out.limits[slot].limit = limit.rule->limit;
       }
       out.limits[slot].cost += item.cost;
     }
@@ -110,6 +114,19 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     }
   }
 
+  // Under a partition with the proportional policy, each side gets its share of every limit
+  // (rounded down, at least 1), so that the sides together stay near one limit.
+  if (signals_ != nullptr) {
+    out.staleness_ms = signals_->staleness_ms.load(std::memory_order_relaxed);
+    const std::uint32_t permille = signals_->reachable_permille.load(std::memory_order_relaxed);
+    if (permille < 1000 && signals_->proportional.load(std::memory_order_relaxed)) {
+      for (std::size_t i = 0; i < out.limit_count; ++i) {
+        LimitOutcome& limit = out.limits[i];
+        limit.limit = std::max<std::uint64_t>(1, limit.rule->limit * permille / 1000);
+      }
+    }
+  }
+
   auto locked = store_.lock(std::span<const std::uint64_t>(ids.data(), out.limit_count));
 
   bool enforced_ok = true;
@@ -118,9 +135,8 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   for (std::size_t i = 0; i < out.limit_count; ++i) {
     LimitOutcome& limit = out.limits[i];
     const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
-    limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.rule->limit,
-                                      limit.rule->window_ms, seen.counts, seen.elapsed_ms,
-                                      seen.lead_ms, limit.cost});
+    limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.limit, limit.rule->window_ms,
+                                      seen.counts, seen.elapsed_ms, seen.lead_ms, limit.cost});
     limit.admits = limit.verdict.allowed;
     if (limit.policy->shadow) {
       shadow_ok = shadow_ok && limit.admits;
@@ -148,17 +164,15 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     if (limit.admits && limit.cost > 0) {
       // It would have admitted, but the check was not counted: report it without the cost.
       const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
-      limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.rule->limit,
-                                        limit.rule->window_ms, seen.counts, seen.elapsed_ms,
-                                        seen.lead_ms, 0});
+      limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.limit, limit.rule->window_ms,
+                                        seen.counts, seen.elapsed_ms, seen.lead_ms, 0});
     }
   }
 
   const bool denied = !out.allowed;
   if (denied) {
-    out.binding = pick_binding(out, true, [](const LimitOutcome& l) {
-      return !l.policy->shadow && !l.admits;
-    });
+    out.binding = pick_binding(
+        out, true, [](const LimitOutcome& l) { return !l.policy->shadow && !l.admits; });
   } else {
     out.binding = pick_binding(out, false, [any_enforced](const LimitOutcome& l) {
       return !any_enforced || !l.policy->shadow;

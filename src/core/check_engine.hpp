@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -25,10 +26,21 @@ struct CheckItem {
   std::uint64_t cost = 1;
 };
 
+// What the replication tells the check path, published by the replication's thread.
+struct ClusterSignals {
+  // Under the proportional partition policy, limits are scaled by the share of the cluster
+  // this node can reach, in thousandths (1000 when every peer is reachable).
+  std::atomic<bool> proportional{false};
+  std::atomic<std::uint32_t> reachable_permille{1000};
+  // How long ago the least recently heard live peer was heard (0 for a single node).
+  std::atomic<std::int64_t> staleness_ms{0};
+};
+
 struct LimitOutcome {
   const Policy* policy = nullptr;
   const LimitRule* rule = nullptr;
   std::string_view scope;
+  std::uint64_t limit = 0;  // in force: the rule's, or scaled down by the partition policy
   std::uint64_t counter_id = 0;
   std::uint64_t cost = 0;  // summed over items that share this counter
   LimitVerdict verdict;    // remaining/reset include cost only if the check was admitted
@@ -42,7 +54,8 @@ struct CheckOutcome {
   bool allowed = false;
   bool shadow_denied = false;
   bool tier_unknown = false;
-  std::size_t binding = 0;  // index into limits of the limit that decided
+  std::int64_t staleness_ms = 0;  // see ClusterSignals
+  std::size_t binding = 0;        // index into limits of the limit that decided
   std::size_t limit_count = 0;
   std::array<LimitOutcome, bounds::limits_per_check_max> limits;
 
@@ -52,8 +65,10 @@ struct CheckOutcome {
 class CheckEngine {
  public:
   // `local_origin` is this node's origin index in the store.
-  CheckEngine(CounterStore& store, std::uint32_t local_origin)
-      : store_(store), local_origin_(local_origin) {}
+  // `signals` may be null (a single node): limits are never scaled.
+  CheckEngine(CounterStore& store, std::uint32_t local_origin,
+              const ClusterSignals* signals = nullptr)
+      : store_(store), local_origin_(local_origin), signals_(signals) {}
 
   // Decides `items` as one check at wall time `now`. Thread-safe: concurrent checks on keys in
   // different shards do not wait on each other.
@@ -65,6 +80,7 @@ class CheckEngine {
  private:
   CounterStore& store_;
   std::uint32_t local_origin_;
+  const ClusterSignals* signals_;
 };
 
 }  // namespace drl::core

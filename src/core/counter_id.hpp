@@ -2,8 +2,8 @@
 // string: fixed size in memory and on the wire, and every node derives the same id.
 //
 // Collisions: with n live counters the chance that any two share an id is about n^2 / 2^65
-// (1e-8 at a million counters, 3e-6 at ten million). A collision merges two callers' counts: the
-// worst outcome is an early denial, never an admission above a limit.
+// (2.7e-8 at a million counters, 2.7e-6 at ten million). A collision merges two callers' counts:
+// the worst outcome is an early denial, never an admission above a limit.
 #pragma once
 
 #include <cstdint>

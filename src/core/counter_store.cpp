@@ -18,7 +18,7 @@ struct Entry {
   std::uint32_t origin = 0;  // the inline origin slot
   std::uint32_t previous = 0;
   std::uint32_t current = 0;
-  std::uint32_t extra = 0;  // kDeniedBit | (index + 1 of the first extra slot, 0 for none)
+  std::uint32_t extra = 0;  // flag bits | (index + 1 of the first extra slot, 0 for none)
 };
 static_assert(sizeof(Entry) == 32, "the memory budget per key assumes 32-byte entries");
 
@@ -30,8 +30,11 @@ struct ExtraSlot {
 };
 static_assert(sizeof(ExtraSlot) == 16);
 
-constexpr std::uint32_t kDeniedBit = 0x8000'0000U;
-constexpr std::uint32_t kExtraMask = 0x7fff'ffffU;
+// Flags kept in the high bits of Entry::extra.
+constexpr std::uint32_t kDeniedBit = 0x8000'0000U;           // a check was denied in this window
+constexpr std::uint32_t kChangedBit = 0x4000'0000U;          // local counts not yet collected
+constexpr std::uint32_t kPreviousChangedBit = 0x2000'0000U;  // ... some of them now in previous
+constexpr std::uint32_t kExtraMask = 0x1fff'ffffU;
 
 // Robin Hood keeps probe sequences short enough at 7/8 load.
 constexpr std::size_t kLoadNumerator = 7;
@@ -57,8 +60,8 @@ std::uint64_t window_id_at(WallTime now, std::uint32_t window_ms) {
 
 // The full id of the entry's newest window, given the id of the window that holds now.
 std::uint64_t entry_window(const Entry& entry, std::uint64_t now_window) {
-  const auto delta = static_cast<std::int32_t>(entry.window_low -
-                                               static_cast<std::uint32_t>(now_window));
+  const auto delta =
+      static_cast<std::int32_t>(entry.window_low - static_cast<std::uint32_t>(now_window));
   return now_window + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
 }
 
@@ -79,6 +82,11 @@ struct alignas(64) CounterStore::Shard {
 
   std::size_t sweep_cursor = 0;
 
+  // Keys whose local counts changed since the last collect_changes (each listed once while
+  // kChangedBit is set), when the store tracks changes for replication.
+  bool track_changes = false;
+  std::vector<std::uint64_t> changed;
+
   // Written under the mutex, read by stats() without it.
   std::atomic<std::uint64_t> inserts{0};
   std::atomic<std::uint64_t> evictions{0};
@@ -87,6 +95,7 @@ struct alignas(64) CounterStore::Shard {
   std::atomic<std::uint64_t> origin_slots_exhausted{0};
   std::atomic<std::uint64_t> adds_dropped{0};
   std::atomic<std::uint64_t> merges_stale{0};
+  std::atomic<std::uint64_t> changes_unlisted{0};
   std::atomic<std::uint64_t> used_snapshot{0};
   std::atomic<std::uint64_t> memory_snapshot{0};
 
@@ -96,7 +105,8 @@ struct alignas(64) CounterStore::Shard {
 
   void publish_sizes() {
     used_snapshot.store(used, std::memory_order_relaxed);
-    memory_snapshot.store(table.capacity() * sizeof(Entry) + extra.capacity() * sizeof(ExtraSlot),
+    memory_snapshot.store(table.capacity() * sizeof(Entry) + extra.capacity() * sizeof(ExtraSlot) +
+                              changed.capacity() * sizeof(std::uint64_t),
                           std::memory_order_relaxed);
   }
 
@@ -220,7 +230,12 @@ struct alignas(64) CounterStore::Shard {
     for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
       shift(extra[at - 1].previous, extra[at - 1].current);
     }
-    if (!adjacent) entry.extra &= ~kDeniedBit;
+    if (adjacent) {
+      // Local counts not yet sent to peers moved to the previous window: send that one too.
+      if ((entry.extra & kChangedBit) != 0) entry.extra |= kPreviousChangedBit;
+    } else {
+      entry.extra &= ~(kDeniedBit | kPreviousChangedBit);
+    }
     entry.window_low = static_cast<std::uint32_t>(to_window);
   }
 
@@ -321,7 +336,7 @@ struct alignas(64) CounterStore::Shard {
     }
     extra[fresh - 1].origin = origin;
     if (last == 0) {
-      entry.extra = (entry.extra & kDeniedBit) | fresh;
+      entry.extra = (entry.extra & ~kExtraMask) | fresh;
     } else {
       extra[last - 1].next = fresh;
     }
@@ -350,8 +365,7 @@ struct alignas(64) CounterStore::Shard {
   }
 };
 
-CounterStore::CounterStore(StoreOptions options)
-    : shard_count_(options.shards), shard_bits_(0) {
+CounterStore::CounterStore(StoreOptions options) : shard_count_(options.shards), shard_bits_(0) {
   if (options.shards == 0 || options.shards > bounds::store_shards_max ||
       !std::has_single_bit(options.shards)) {
     fail("shard count must be a power of two within bounds");
@@ -369,6 +383,7 @@ CounterStore::CounterStore(StoreOptions options)
     shard.capacity_max = (per_shard * kLoadDenominator + kLoadNumerator - 1) / kLoadNumerator + 1;
     shard.shard_bits = shard_bits_;
     shard.extra_bound = per_shard * bounds::store_extra_origin_slots_per_key;
+    shard.track_changes = options.track_changes;
     shard.publish_sizes();
   }
 }
@@ -433,6 +448,16 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTi
   // When another node's clock moved the key to a later window, count there (see view()).
   if (const Shard::SlotRef slot = shard.slot_of(entry, origin); slot.current != nullptr) {
     *slot.current = saturating_add(*slot.current, cost);
+    if (shard.track_changes && (entry.extra & kChangedBit) == 0) {
+      // Listed once until collected; the list is bounded, and a key left off it still reaches
+      // peers through anti-entropy.
+      if (shard.changed.size() < 2 * shard.key_bound) {
+        entry.extra |= kChangedBit;
+        shard.changed.push_back(id);
+      } else {
+        Shard::bump(shard.changes_unlisted);
+      }
+    }
   }
 }
 
@@ -483,10 +508,10 @@ std::vector<OriginCounts> CounterStore::Locked::origins(std::uint64_t id, std::u
   if (pos == Shard::npos) return out;
   const Entry& entry = shard.table[pos];
   const std::uint64_t newest = entry_window(entry, window_id_at(now, window_ms));
-  shard.for_each_slot(entry, [&](std::uint32_t origin, std::uint32_t previous,
-                                 std::uint32_t current) {
-    out.push_back(OriginCounts{origin, newest, previous, current});
-  });
+  shard.for_each_slot(entry,
+                      [&](std::uint32_t origin, std::uint32_t previous, std::uint32_t current) {
+                        out.push_back(OriginCounts{origin, newest, previous, current});
+                      });
   return out;
 }
 
@@ -506,8 +531,7 @@ std::size_t CounterStore::expire(WallTime now, std::size_t budget) {
     const std::size_t steps = std::min({budget, size, kSweepSlotsPerLock});
     for (std::size_t step = 0; step < steps; ++step) {
       const Entry& entry = shard.table[pos];
-      const std::uint64_t now_window =
-          entry.id == 0 ? 0 : window_id_at(now, entry.window_ms);
+      const std::uint64_t now_window = entry.id == 0 ? 0 : window_id_at(now, entry.window_ms);
       if (entry.id != 0 && entry_window(entry, now_window) + 2 <= now_window) {
         // Backward shift moves the next entry here: look at this position again.
         shard.erase(pos);
@@ -524,6 +548,90 @@ std::size_t CounterStore::expire(WallTime now, std::size_t budget) {
   return dropped;
 }
 
+std::size_t CounterStore::collect_changes(WallTime now, std::uint32_t origin,
+                                          std::vector<SlotUpdate>& out, std::size_t max_updates) {
+  const std::size_t before = out.size();
+  for (std::size_t visited = 0; visited < shard_count_ && out.size() - before < max_updates;
+       ++visited) {
+    Shard& shard = shards_[(collect_shard_ + visited) % shard_count_];
+    std::lock_guard<std::mutex> guard(shard.mutex);
+    while (!shard.changed.empty() && out.size() - before + 2 <= max_updates) {
+      const std::uint64_t id = shard.changed.back();
+      shard.changed.pop_back();
+      const std::size_t pos = shard.find(id);
+      if (pos == Shard::npos) continue;  // evicted or expired since
+      Entry& entry = shard.table[pos];
+      if ((entry.extra & kChangedBit) == 0) continue;
+      const bool previous_changed = (entry.extra & kPreviousChangedBit) != 0;
+      entry.extra &= ~(kChangedBit | kPreviousChangedBit);
+      const std::uint64_t newest = entry_window(entry, window_id_at(now, entry.window_ms));
+      shard.for_each_slot(
+          entry, [&](std::uint32_t slot_origin, std::uint32_t previous, std::uint32_t current) {
+            if (slot_origin != origin) return;
+            if (current != 0)
+              out.push_back(SlotUpdate{id, entry.window_ms, newest, origin, current});
+            if (previous_changed && previous != 0) {
+              out.push_back(SlotUpdate{id, entry.window_ms, newest - 1, origin, previous});
+            }
+          });
+    }
+    shard.publish_sizes();
+  }
+  collect_shard_ = (collect_shard_ + 1) % shard_count_;
+  return out.size() - before;
+}
+
+std::size_t CounterStore::collect_all(WallTime now, SweepCursor& cursor,
+                                      std::vector<SlotUpdate>& out, std::size_t max_updates) {
+  const std::size_t before = out.size();
+  cursor.completed = false;
+  while (out.size() - before < max_updates) {
+    if (cursor.shard >= shard_count_) {
+      cursor.shard = 0;
+      cursor.position = 0;
+      cursor.completed = true;
+      break;
+    }
+    Shard& shard = shards_[cursor.shard];
+    std::lock_guard<std::mutex> guard(shard.mutex);
+    // Bounded lock hold, as in expire().
+    std::size_t visits = 0;
+    while (cursor.position < shard.table.size() && visits < kSweepSlotsPerLock &&
+           out.size() - before < max_updates) {
+      const Entry& entry = shard.table[cursor.position];
+      ++visits;
+      if (entry.id != 0) {
+        const std::uint64_t now_window = window_id_at(now, entry.window_ms);
+        const std::uint64_t newest = entry_window(entry, now_window);
+        if (newest + 1 >= now_window) {
+          // A key whose slots do not all fit is sent whole in the next call.
+          std::size_t slots = 0;
+          shard.for_each_slot(entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
+            slots += (p != 0) + (c != 0);
+          });
+          if (out.size() - before + slots > max_updates && out.size() != before)
+            return out.size() - before;
+          shard.for_each_slot(entry, [&](std::uint32_t origin, std::uint32_t previous,
+                                         std::uint32_t current) {
+            if (current != 0) {
+              out.push_back(SlotUpdate{entry.id, entry.window_ms, newest, origin, current});
+            }
+            if (previous != 0 && newest >= now_window) {
+              out.push_back(SlotUpdate{entry.id, entry.window_ms, newest - 1, origin, previous});
+            }
+          });
+        }
+      }
+      ++cursor.position;
+    }
+    if (cursor.position >= shard.table.size()) {
+      ++cursor.shard;
+      cursor.position = 0;
+    }
+  }
+  return out.size() - before;
+}
+
 StoreStats CounterStore::stats() const {
   StoreStats out;
   for (std::size_t i = 0; i < shard_count_; ++i) {
@@ -538,6 +646,7 @@ StoreStats CounterStore::stats() const {
     out.origin_slots_exhausted += shard.origin_slots_exhausted.load(std::memory_order_relaxed);
     out.adds_dropped += shard.adds_dropped.load(std::memory_order_relaxed);
     out.merges_stale += shard.merges_stale.load(std::memory_order_relaxed);
+    out.changes_unlisted += shard.changes_unlisted.load(std::memory_order_relaxed);
   }
   return out;
 }

@@ -29,19 +29,39 @@ namespace drl::core {
 struct StoreOptions {
   std::size_t max_keys = bounds::store_keys_default;
   std::size_t shards = bounds::store_shards_default;  // a power of two
+  // Remember which keys the local origin counted, for collect_changes (replication).
+  bool track_changes = false;
 };
 
 struct StoreStats {
-  std::uint64_t keys = 0;                   // tracked now
-  std::uint64_t key_bound = 0;              // max_keys, as rounded to whole shards
-  std::uint64_t memory_bytes = 0;           // tables and origin slot pools, as allocated
-  std::uint64_t inserts = 0;                // keys created
-  std::uint64_t evictions = 0;              // live keys dropped to make room
-  std::uint64_t evictions_denied = 0;       // ... of which had been denied in their window
-  std::uint64_t expirations = 0;            // keys dropped because their windows were over
+  std::uint64_t keys = 0;                    // tracked now
+  std::uint64_t key_bound = 0;               // max_keys, as rounded to whole shards
+  std::uint64_t memory_bytes = 0;            // tables and origin slot pools, as allocated
+  std::uint64_t inserts = 0;                 // keys created
+  std::uint64_t evictions = 0;               // live keys dropped to make room
+  std::uint64_t evictions_denied = 0;        // ... of which had been denied in their window
+  std::uint64_t expirations = 0;             // keys dropped because their windows were over
   std::uint64_t origin_slots_exhausted = 0;  // updates dropped: no room for another origin
-  std::uint64_t adds_dropped = 0;           // increments dropped: shard full of protected keys
-  std::uint64_t merges_stale = 0;           // merged updates for windows no longer kept
+  std::uint64_t adds_dropped = 0;            // increments dropped: shard full of protected keys
+  std::uint64_t merges_stale = 0;            // merged updates for windows no longer kept
+  std::uint64_t changes_unlisted = 0;        // changes left to anti-entropy: change list full
+};
+
+// One origin's absolute count of one key in one window: the unit of replication.
+struct SlotUpdate {
+  std::uint64_t counter_id = 0;
+  std::uint32_t window_ms = 0;
+  std::uint64_t window_id = 0;
+  std::uint32_t origin = 0;
+  std::uint32_t count = 0;
+  bool operator==(const SlotUpdate&) const = default;
+};
+
+// Where a full sweep of the store (anti-entropy) stands.
+struct SweepCursor {
+  std::size_t shard = 0;
+  std::size_t position = 0;
+  bool completed = false;  // the last call reached the end (and the cursor restarted)
 };
 
 // One key's counts as seen from `now`: the inputs of the limiting algorithm.
@@ -79,6 +99,18 @@ class CounterStore {
   // where the previous call stopped; returns the number of keys dropped.
   std::size_t expire(WallTime now, std::size_t budget);
 
+  // The local counts of `origin` that changed since the previous call (keys counted with
+  // track_changes on): current values of their newest window, and of the previous one when
+  // counts moved there before being collected. At most `max_updates` are appended to `out`;
+  // the rest stay listed for the next call. Returns the number appended.
+  std::size_t collect_changes(WallTime now, std::uint32_t origin, std::vector<SlotUpdate>& out,
+                              std::size_t max_updates);
+
+  // Every nonzero slot of every origin in windows still in use, continuing a sweep at
+  // `cursor`: at most `max_updates` appended. A key's slots are never split across calls.
+  std::size_t collect_all(WallTime now, SweepCursor& cursor, std::vector<SlotUpdate>& out,
+                          std::size_t max_updates);
+
   StoreStats stats() const;
   std::size_t shard_count() const { return shard_count_; }
 
@@ -91,6 +123,7 @@ class CounterStore {
   unsigned shard_bits_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<std::size_t> sweep_shard_{0};
+  std::size_t collect_shard_ = 0;  // collect_changes caller's thread only
 };
 
 // Proof that the shards of a set of ids are locked. Every id passed to its methods must be one
@@ -120,8 +153,7 @@ class CounterStore::Locked {
   void mark_denied(std::uint64_t id);
 
   // Every origin's slots of `id`, newest window first (empty if the key is not tracked).
-  std::vector<OriginCounts> origins(std::uint64_t id, std::uint32_t window_ms,
-                                    WallTime now) const;
+  std::vector<OriginCounts> origins(std::uint64_t id, std::uint32_t window_ms, WallTime now) const;
 
  private:
   friend class CounterStore;

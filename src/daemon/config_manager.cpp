@@ -28,16 +28,27 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
   std::lock_guard<std::mutex> guard(mutex_);
   Result<std::string> text = config::read_config_text(*path_);
   if (!text.ok()) {
+    if (only_if_changed && text.error().message == read_failure_) {
+      return Error{Errc::reload_failed, text.error().message};
+    }
+    read_failure_ = text.error().message;
+    rejected_text_.clear();
     failures_.fetch_add(1, std::memory_order_relaxed);
     io::log_error("config reload (" + std::string(trigger) + ") failed, keeping generation " +
                   std::to_string(generation()) + ": " + text.error().message);
     return Error{Errc::reload_failed, text.error().message};
   }
+  read_failure_.clear();
   if (only_if_changed && text.value() == text_) {
+    rejected_text_.clear();  // back to the text in force: a new rejection is news again
     return ReloadOutcome{false, generation(), "unchanged"};
   }
   Result<config::Config> parsed = config::parse_config(text.value(), *path_);
   if (!parsed.ok()) {
+    if (only_if_changed && text.value() == rejected_text_) {
+      return Error{Errc::reload_failed, parsed.error().message};
+    }
+    rejected_text_ = std::move(text.value());
     failures_.fetch_add(1, std::memory_order_relaxed);
     io::log_error("config reload (" + std::string(trigger) + ") rejected, keeping generation " +
                   std::to_string(generation()) + ": " + parsed.error().message);
@@ -47,6 +58,7 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
   // Settings that need a restart keep their running values; the policies apply now.
   config_.policies = parsed.value().policies;
   text_ = std::move(text.value());
+  rejected_text_.clear();
   const std::uint64_t generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
   reloads_.fetch_add(1, std::memory_order_relaxed);
   std::string message = "generation " + std::to_string(generation) + ": " +

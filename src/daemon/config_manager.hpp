@@ -28,7 +28,8 @@ class ConfigManager {
 
   // Reads and validates the file; if valid, it is in force when this returns.
   // `trigger` names the cause for the log ("SIGHUP", "file change", "drl reload").
-  // With `only_if_changed`, an unchanged text is not reloaded.
+  // With `only_if_changed`, a text that is unchanged, or that was rejected last time, is not
+  // reloaded (nor an unreadable file that failed the same way last time).
   Result<ReloadOutcome> reload(std::string_view trigger, bool only_if_changed);
 
   // Lock-free: the number of the configuration in force (1 for the first).
@@ -45,6 +46,11 @@ class ConfigManager {
   mutable std::mutex mutex_;
   config::Config config_;
   std::string text_;
+  // What the last rejected reload saw, so that a file change that leaves the file as it was
+  // rejected is not reported again: drld's own log in the config's directory would otherwise
+  // trigger a failed reload, which logs, which triggers another, without end.
+  std::string rejected_text_;
+  std::string read_failure_;
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<std::uint64_t> reloads_{0};
   std::atomic<std::uint64_t> failures_{0};

@@ -124,9 +124,8 @@ int run_daemon(const DaemonOptions& options) {
   core::CounterStore store(core::StoreOptions{config.bounds.max_keys, shards});
   core::CheckEngine engine(store, 0);
 
-  Result<io::UnixListener> listener =
-      io::UnixListener::open(config.node.socket_path, config.node.socket_mode,
-                             config.node.socket_group, 1024);
+  Result<io::UnixListener> listener = io::UnixListener::open(
+      config.node.socket_path, config.node.socket_mode, config.node.socket_group, 1024);
   if (!listener.ok()) {
     std::fprintf(stderr, "drld: %s\n", listener.error().message.c_str());
     return 1;
@@ -164,8 +163,9 @@ int run_daemon(const DaemonOptions& options) {
   main.config = &manager;
   main.store = &store;
 
-  for (auto [handle, signum] : {std::pair{&main.hangup, SIGHUP}, std::pair{&main.terminate, SIGTERM},
-                                std::pair{&main.interrupt, SIGINT}}) {
+  for (auto [handle, signum] :
+       {std::pair{&main.hangup, SIGHUP}, std::pair{&main.terminate, SIGTERM},
+        std::pair{&main.interrupt, SIGINT}}) {
     uv_signal_init(&main.loop, handle);
     handle->data = &main;
     uv_signal_start(handle, on_signal, signum);
@@ -181,8 +181,8 @@ int run_daemon(const DaemonOptions& options) {
         [&manager] { [[maybe_unused]] auto result = manager.reload("file change", true); },
         kWatchDebounceMs);
     if (const int status = watcher->start(); status != 0) {
-      io::log_warn("cannot watch " + *options.config_path + " for changes (" +
-                   uv_strerror(status) + "); reload with SIGHUP or drl reload");
+      io::log_warn("cannot watch " + *options.config_path + " for changes (" + uv_strerror(status) +
+                   "); reload with SIGHUP or drl reload");
       watcher.reset();
     }
   }

@@ -27,20 +27,18 @@ int check_config(const std::string& path) {
 
 int main(int argc, char** argv) {
   cxxopts::Options spec("drld", "drl daemon: distributed rate limiter node");
-  spec.add_options()
-      ("config", "run with this TOML config file (default: the embedded default config)",
-       cxxopts::value<std::string>(), "FILE")
-      ("check-config", "validate FILE and exit: 0 if valid, 1 with the reason if not",
-       cxxopts::value<std::string>(), "FILE")
-      ("socket", "Unix socket path (overrides [node] socket)", cxxopts::value<std::string>(),
-       "PATH")
-      ("workers", "worker threads (overrides [node] workers; 0: one per CPU)",
-       cxxopts::value<std::size_t>(), "N")
-      ("log-level", "debug, info, warn or error (overrides [node] log_level)",
-       cxxopts::value<std::string>(), "LEVEL")
-      ("print-default-config", "print the embedded default config and exit")
-      ("version", "print the version and exit")
-      ("h,help", "print this help");
+  spec.add_options()("config",
+                     "run with this TOML config file (default: the embedded default config)",
+                     cxxopts::value<std::string>(), "FILE")(
+      "check-config", "validate FILE and exit: 0 if valid, 1 with the reason if not",
+      cxxopts::value<std::string>(),
+      "FILE")("socket", "Unix socket path (overrides [node] socket)", cxxopts::value<std::string>(),
+              "PATH")("workers", "worker threads (overrides [node] workers; 0: one per CPU)",
+                      cxxopts::value<std::size_t>(),
+                      "N")("log-level", "debug, info, warn or error (overrides [node] log_level)",
+                           cxxopts::value<std::string>(), "LEVEL")(
+      "print-default-config", "print the embedded default config and exit")(
+      "version", "print the version and exit")("h,help", "print this help");
   try {
     const cxxopts::ParseResult args = spec.parse(argc, argv);
     if (args.count("help") != 0) {
@@ -60,7 +58,8 @@ int main(int argc, char** argv) {
       std::fputs(drl::daemon::embedded_default_config, stdout);
       return 0;
     }
-    if (args.count("check-config") != 0) return check_config(args["check-config"].as<std::string>());
+    if (args.count("check-config") != 0)
+      return check_config(args["check-config"].as<std::string>());
     drl::daemon::DaemonOptions options;
     if (args.count("config") != 0) options.config_path = args["config"].as<std::string>();
     if (args.count("socket") != 0) options.socket_path = args["socket"].as<std::string>();

@@ -53,10 +53,9 @@ void Service::check(const wire::CheckSpan& span, core::CheckOutcome& outcome) {
     outcome.error_message = span.error_message;
     return;
   }
-  context_.engine->check(*policies_, now_,
-                         std::span<const core::CheckItem>(request_.items.data() + span.first,
-                                                          span.count),
-                         outcome);
+  context_.engine->check(
+      *policies_, now_,
+      std::span<const core::CheckItem>(request_.items.data() + span.first, span.count), outcome);
 }
 
 void Service::on_frame(std::string_view frame, std::string& out) {

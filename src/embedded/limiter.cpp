@@ -129,13 +129,13 @@ Result<Decision> Limiter::check_all(std::span<const CheckRequest> items, bool de
 Result<Decision> Limiter::check_at(std::int64_t unix_ms, std::span<const CheckRequest> items,
                                    bool detail) {
   if (items.size() > bounds::items_per_check_max) {
-    return Error{Errc::too_many_items, "a check has at most " +
-                                           std::to_string(bounds::items_per_check_max) + " items"};
+    return Error{Errc::too_many_items,
+                 "a check has at most " + std::to_string(bounds::items_per_check_max) + " items"};
   }
   core::CheckItem converted[bounds::items_per_check_max];
   for (std::size_t i = 0; i < items.size(); ++i) {
-    converted[i] = core::CheckItem{items[i].policy, items[i].key, items[i].tier,
-                                   items[i].endpoint, items[i].cost};
+    converted[i] = core::CheckItem{items[i].policy, items[i].key, items[i].tier, items[i].endpoint,
+                                   items[i].cost};
   }
   const core::PolicySet& policies = impl_->current();
   core::CheckOutcome outcome;
@@ -153,7 +153,11 @@ Result<Done> Limiter::reload_file(const std::string& path) {
   return impl_->replace(config::load_config_file(path));
 }
 
-std::uint64_t Limiter::tracked_keys() const { return impl_->store.stats().keys; }
-std::uint64_t Limiter::evicted_keys() const { return impl_->store.stats().evictions; }
+std::uint64_t Limiter::tracked_keys() const {
+  return impl_->store.stats().keys;
+}
+std::uint64_t Limiter::evicted_keys() const {
+  return impl_->store.stats().evictions;
+}
 
 }  // namespace drl

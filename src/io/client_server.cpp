@@ -20,14 +20,18 @@ RateLimitedLog g_accept_error_log(LogLevel::warn, 5, 10'000);
 
 ClientServer::ClientServer(uv_loop_t* main_loop, int listen_fd, const ServerOptions& options,
                            const FrameHandlerFactory& factory, std::string reject_frame)
-    : loop_(main_loop), listen_fd_(listen_fd), options_(options),
+    : loop_(main_loop),
+      listen_fd_(listen_fd),
+      options_(options),
       reject_frame_(std::move(reject_frame)) {
   for (std::size_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, options_, factory(i), counters_));
   }
 }
 
-ClientServer::~ClientServer() { stop(); }
+ClientServer::~ClientServer() {
+  stop();
+}
 
 void ClientServer::start() {
   for (auto& worker : workers_) worker->start();

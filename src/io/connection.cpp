@@ -122,8 +122,8 @@ void Connection::flush() {
   request->data.swap(out_);
   request->request.data = this;
   uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
-  const int status = uv_write(&request->request, reinterpret_cast<uv_stream_t*>(&pipe_), &buf, 1,
-                              on_write);
+  const int status =
+      uv_write(&request->request, reinterpret_cast<uv_stream_t*>(&pipe_), &buf, 1, on_write);
   if (status != 0) {
     delete request;
     close();
@@ -158,7 +158,8 @@ void Connection::on_write(uv_write_t* request, int status) {
     if (queued == 0) connection->close();
     return;
   }
-  if (!connection->reading_ && queued <= connection->worker_.options().max_pending_output_bytes / 2) {
+  if (!connection->reading_ &&
+      queued <= connection->worker_.options().max_pending_output_bytes / 2) {
     if (uv_read_start(reinterpret_cast<uv_stream_t*>(&connection->pipe_), on_alloc, on_read) == 0) {
       connection->reading_ = true;
     }

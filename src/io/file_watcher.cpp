@@ -11,10 +11,14 @@ struct FileWatcher::Handles {
 
 FileWatcher::FileWatcher(uv_loop_t* loop, std::string path, std::function<void()> on_change,
                          std::uint64_t debounce_ms)
-    : loop_(loop), path_(std::move(path)), on_change_(std::move(on_change)),
+    : loop_(loop),
+      path_(std::move(path)),
+      on_change_(std::move(on_change)),
       debounce_ms_(debounce_ms) {}
 
-FileWatcher::~FileWatcher() { close(); }
+FileWatcher::~FileWatcher() {
+  close();
+}
 
 int FileWatcher::start() {
   if (handles_ != nullptr) return 0;

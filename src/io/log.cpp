@@ -29,7 +29,9 @@ const char* level_name(LogLevel level) {
 
 }  // namespace
 
-void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void set_log_level(LogLevel level) {
+  g_level.store(static_cast<int>(level));
+}
 
 LogLevel log_level_from_name(std::string_view name) {
   if (name == "debug") return LogLevel::debug;

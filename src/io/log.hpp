@@ -13,10 +13,18 @@ void set_log_level(LogLevel level);
 LogLevel log_level_from_name(std::string_view name);  // unknown names: info
 void log(LogLevel level, std::string_view message);
 
-inline void log_debug(std::string_view message) { log(LogLevel::debug, message); }
-inline void log_info(std::string_view message) { log(LogLevel::info, message); }
-inline void log_warn(std::string_view message) { log(LogLevel::warn, message); }
-inline void log_error(std::string_view message) { log(LogLevel::error, message); }
+inline void log_debug(std::string_view message) {
+  log(LogLevel::debug, message);
+}
+inline void log_info(std::string_view message) {
+  log(LogLevel::info, message);
+}
+inline void log_warn(std::string_view message) {
+  log(LogLevel::warn, message);
+}
+inline void log_error(std::string_view message) {
+  log(LogLevel::error, message);
+}
 
 // At most `per_interval` lines per interval; the rest are counted and summarised in the next
 // line that gets through. For events driven by untrusted input.

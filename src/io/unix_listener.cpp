@@ -23,7 +23,7 @@ bool make_parents(const std::string& path) {
   const std::size_t slash = path.rfind('/');
   if (slash == std::string::npos || slash == 0) return true;
   const std::string parent = path.substr(0, slash);
-  struct stat info{};
+  struct stat info {};
   if (::stat(parent.c_str(), &info) == 0) return S_ISDIR(info.st_mode);
   if (!make_parents(parent)) return false;
   return ::mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST;
@@ -57,7 +57,7 @@ Result<UnixListener> UnixListener::open(const std::string& path, std::uint32_t m
   }
   if (!make_parents(path)) return failure(path, "cannot create the parent directory", errno);
 
-  struct stat existing{};
+  struct stat existing {};
   if (::lstat(path.c_str(), &existing) == 0) {
     if (!S_ISSOCK(existing.st_mode)) {
       return Error{Errc::io_error, path + ": exists and is not a socket; not replacing it"};
@@ -71,7 +71,8 @@ Result<UnixListener> UnixListener::open(const std::string& path, std::uint32_t m
   gid_t gid = static_cast<gid_t>(-1);
   if (!group.empty()) {
     const struct group* entry = ::getgrnam(group.c_str());
-    if (entry == nullptr) return Error{Errc::io_error, "socket_group '" + group + "' does not exist"};
+    if (entry == nullptr)
+      return Error{Errc::io_error, "socket_group '" + group + "' does not exist"};
     gid = entry->gr_gid;
   }
 
@@ -99,14 +100,13 @@ Result<UnixListener> UnixListener::open(const std::string& path, std::uint32_t m
     ::unlink(path.c_str());
     return failure(path, "listen", error_number);
   }
-  struct stat created{};
+  struct stat created {};
   ::stat(path.c_str(), &created);
   return UnixListener(fd, path, created.st_dev, created.st_ino);
 }
 
 UnixListener::UnixListener(UnixListener&& other) noexcept
-    : fd_(other.fd_), path_(std::move(other.path_)), device_(other.device_),
-      inode_(other.inode_) {
+    : fd_(other.fd_), path_(std::move(other.path_)), device_(other.device_), inode_(other.inode_) {
   other.fd_ = -1;
 }
 
@@ -114,7 +114,7 @@ UnixListener::~UnixListener() {
   if (fd_ < 0) return;
   ::close(fd_);
   // Remove the file only if it is still the one we made (not a successor's).
-  struct stat current{};
+  struct stat current {};
   if (::lstat(path_.c_str(), &current) == 0 && current.st_dev == device_ &&
       current.st_ino == inode_) {
     ::unlink(path_.c_str());

@@ -30,7 +30,9 @@ Worker::~Worker() {
   uv_loop_close(&loop_);
 }
 
-void Worker::start() { thread_ = std::thread([this] { run(); }); }
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);

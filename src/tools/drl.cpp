@@ -48,27 +48,46 @@ std::string seconds_text(std::uint64_t ms) {
 std::string decision_json(const drl::Decision& decision, std::string_view policy) {
   drl::wire::JsonWriter json;
   json.begin_object()
-      .key("allowed").value(decision.allowed)
-      .key("limit").value(decision.limit)
-      .key("remaining").value(decision.remaining)
-      .key("reset_after_ms").value(decision.reset_after_ms)
-      .key("retry_after_ms").value(decision.retry_after_ms)
-      .key("window_ms").value(decision.window_ms)
-      .key("policy").value(policy)
-      .key("shadow_denied").value(decision.shadow_denied)
-      .key("limits").begin_array();
+      .key("allowed")
+      .value(decision.allowed)
+      .key("limit")
+      .value(decision.limit)
+      .key("remaining")
+      .value(decision.remaining)
+      .key("reset_after_ms")
+      .value(decision.reset_after_ms)
+      .key("retry_after_ms")
+      .value(decision.retry_after_ms)
+      .key("window_ms")
+      .value(decision.window_ms)
+      .key("policy")
+      .value(policy)
+      .key("shadow_denied")
+      .value(decision.shadow_denied)
+      .key("limits")
+      .begin_array();
   for (const drl::LimitDecision& limit : decision.limits) {
     json.begin_object()
-        .key("policy").value(limit.policy)
-        .key("scope").value(limit.scope)
-        .key("algorithm").value(limit.algorithm)
-        .key("limit").value(limit.limit)
-        .key("window_ms").value(limit.window_ms)
-        .key("remaining").value(limit.remaining)
-        .key("reset_after_ms").value(limit.reset_after_ms)
-        .key("retry_after_ms").value(limit.retry_after_ms)
-        .key("allowed").value(limit.allowed)
-        .key("shadow").value(limit.shadow)
+        .key("policy")
+        .value(limit.policy)
+        .key("scope")
+        .value(limit.scope)
+        .key("algorithm")
+        .value(limit.algorithm)
+        .key("limit")
+        .value(limit.limit)
+        .key("window_ms")
+        .value(limit.window_ms)
+        .key("remaining")
+        .value(limit.remaining)
+        .key("reset_after_ms")
+        .value(limit.reset_after_ms)
+        .key("retry_after_ms")
+        .value(limit.retry_after_ms)
+        .key("allowed")
+        .value(limit.allowed)
+        .key("shadow")
+        .value(limit.shadow)
         .end_object();
   }
   json.end_array().end_object();
@@ -100,16 +119,15 @@ std::string socket_of(const cxxopts::ParseResult& args) {
 
 int run_check(int argc, char** argv) {
   cxxopts::Options spec = command_options("check", "ask drld whether a request may go through");
-  spec.add_options()
-      ("policy", "policy name", cxxopts::value<std::string>(), "P")
-      ("key", "who is counted: user id, IP, API key, ...", cxxopts::value<std::string>(), "K")
-      ("cost", "how much this request counts (0: peek without counting)",
-       cxxopts::value<std::uint32_t>()->default_value("1"), "N")
-      ("tier", "the caller's tier (e.g. free, pro)", cxxopts::value<std::string>(), "T")
-      ("endpoint", "the endpoint called", cxxopts::value<std::string>(), "E")
-      ("json", "print one JSON object per check")
-      ("repeat", "make the same check N times, one line each; exit status of the last",
-       cxxopts::value<std::uint32_t>()->default_value("1"), "N");
+  spec.add_options()("policy", "policy name", cxxopts::value<std::string>(), "P")(
+      "key", "who is counted: user id, IP, API key, ...", cxxopts::value<std::string>(), "K")(
+      "cost", "how much this request counts (0: peek without counting)",
+      cxxopts::value<std::uint32_t>()->default_value("1"),
+      "N")("tier", "the caller's tier (e.g. free, pro)", cxxopts::value<std::string>(), "T")(
+      "endpoint", "the endpoint called", cxxopts::value<std::string>(), "E")(
+      "json", "print one JSON object per check")(
+      "repeat", "make the same check N times, one line each; exit status of the last",
+      cxxopts::value<std::uint32_t>()->default_value("1"), "N");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
   if (args.count("help") != 0) {
     std::cout << spec.help() << "\n";

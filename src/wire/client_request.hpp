@@ -18,7 +18,7 @@ enum class Op : std::uint8_t { check, batch, ping, reload, status };
 struct CheckSpan {
   std::uint32_t first = 0;
   std::uint32_t count = 0;
-  bool detail = false;  // answer with every limit, not only the binding one
+  bool detail = false;    // answer with every limit, not only the binding one
   Errc error = Errc::ok;  // this check is malformed; the others of a batch still count
   std::string error_message;
 };

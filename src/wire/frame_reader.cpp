@@ -16,7 +16,9 @@ std::span<char> FrameReader::prepare(std::size_t min_bytes) {
   return {buffer_.data() + end_, buffer_.size() - end_};
 }
 
-void FrameReader::commit(std::size_t bytes) { end_ += bytes; }
+void FrameReader::commit(std::size_t bytes) {
+  end_ += bytes;
+}
 
 FrameReader::Status FrameReader::next(std::string_view& frame) {
   const std::size_t available = end_ - start_;

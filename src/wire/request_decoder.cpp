@@ -15,10 +15,13 @@ struct Invalid {
 };
 
 // Strings and binaries stay in the frame: no copy, nothing allocated per byte received.
-bool reference_everything(msgpack::type::object_type, std::size_t, void*) { return true; }
+bool reference_everything(msgpack::type::object_type, std::size_t, void*) {
+  return true;
+}
 
 std::string_view key_of(const msgpack::object_kv& kv) {
-  if (kv.key.type != msgpack::type::STR) throw Invalid{Errc::malformed_request, "map keys must be strings"};
+  if (kv.key.type != msgpack::type::STR)
+    throw Invalid{Errc::malformed_request, "map keys must be strings"};
   return {kv.key.via.str.ptr, kv.key.via.str.size};
 }
 
@@ -82,7 +85,8 @@ core::CheckItem decode_item(const msgpack::object_map& map) {
     }
   }
   if (!has_policy) throw Invalid{Errc::malformed_request, "field 'policy' is missing"};
-  if (!has_key || item.key.empty()) throw Invalid{Errc::empty_key, "field 'key' is missing or empty"};
+  if (!has_key || item.key.empty())
+    throw Invalid{Errc::empty_key, "field 'key' is missing or empty"};
   return item;
 }
 
@@ -108,9 +112,9 @@ void decode_check(const msgpack::object& body, Request& out) {
         throw Invalid{Errc::malformed_request, "field 'items' must be a non-empty array"};
       }
       if (items->via.array.size > bounds::items_per_check_max) {
-        throw Invalid{Errc::too_many_items, "a check has at most " +
-                                                std::to_string(bounds::items_per_check_max) +
-                                                " items"};
+        throw Invalid{
+            Errc::too_many_items,
+            "a check has at most " + std::to_string(bounds::items_per_check_max) + " items"};
       }
       for (std::uint32_t i = 0; i < items->via.array.size; ++i) {
         out.items.push_back(decode_item(as_map(items->via.array.ptr[i], "an item")));
@@ -140,9 +144,9 @@ RequestDecoder::RequestDecoder(std::size_t max_batch_checks, std::size_t max_fra
   state_->max_batch_checks = max_batch_checks;
   // Arrays: the batch bound (items per check is smaller). Maps: a request has few fields.
   // Depth: request map > checks array > check map > items array > item map.
-  state_->limit = msgpack::unpack_limit(
-      std::max(max_batch_checks, bounds::items_per_check_max), bounds::request_map_entries_max,
-      max_frame_bytes, max_frame_bytes, 0, 6);
+  state_->limit = msgpack::unpack_limit(std::max(max_batch_checks, bounds::items_per_check_max),
+                                        bounds::request_map_entries_max, max_frame_bytes,
+                                        max_frame_bytes, 0, 6);
 }
 
 RequestDecoder::~RequestDecoder() = default;
@@ -200,9 +204,8 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
         throw Invalid{Errc::malformed_request, "field 'checks' must be an array"};
       }
       if (checks->via.array.size > state.max_batch_checks) {
-        throw Invalid{Errc::too_many_items, "a batch has at most " +
-                                                std::to_string(state.max_batch_checks) +
-                                                " checks"};
+        throw Invalid{Errc::too_many_items,
+                      "a batch has at most " + std::to_string(state.max_batch_checks) + " checks"};
       }
       out.checks.reserve(checks->via.array.size);
       for (std::uint32_t i = 0; i < checks->via.array.size; ++i) {
@@ -215,9 +218,8 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
     } else if (op == "status") {
       out.op = Op::status;
     } else {
-      throw Invalid{Errc::unknown_op,
-                    "unknown op '" + std::string(op.substr(0, 64)) +
-                        "' (known: check, batch, ping, reload, status)"};
+      throw Invalid{Errc::unknown_op, "unknown op '" + std::string(op.substr(0, 64)) +
+                                          "' (known: check, batch, ping, reload, status)"};
     }
     return Done{};
   } catch (const Invalid& invalid) {

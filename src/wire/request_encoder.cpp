@@ -101,8 +101,8 @@ void encode_check_request(std::string& out, std::uint64_t id, std::span<const Ch
   });
 }
 
-void encode_batch_request(std::string& out, std::uint64_t id,
-                          std::span<const CheckRequest> checks, bool detail) {
+void encode_batch_request(std::string& out, std::uint64_t id, std::span<const CheckRequest> checks,
+                          bool detail) {
   frame(out, [&](Packer& pk) {
     pk.pack_map(4);
     pack_header(pk, id, "batch");

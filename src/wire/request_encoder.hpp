@@ -15,8 +15,8 @@ void encode_check_request(std::string& out, std::uint64_t id, std::span<const Ch
                           bool detail);
 
 // Independent one-item checks in one message, answered in one message.
-void encode_batch_request(std::string& out, std::uint64_t id,
-                          std::span<const CheckRequest> checks, bool detail);
+void encode_batch_request(std::string& out, std::uint64_t id, std::span<const CheckRequest> checks,
+                          bool detail);
 
 // An operation without arguments: "ping", "reload", "status".
 void encode_op_request(std::string& out, std::uint64_t id, std::string_view op);

@@ -39,16 +39,26 @@ void for_each_field(const msgpack::object& map, Fn&& fn) {
 LimitDecision limit_of(const msgpack::object& map) {
   LimitDecision out;
   for_each_field(map, [&](std::string_view key, const msgpack::object& value) {
-    if (key == "policy") out.policy = text_of(value);
-    else if (key == "scope") out.scope = text_of(value);
-    else if (key == "algorithm") out.algorithm = text_of(value);
-    else if (key == "limit") out.limit = uint_of(value);
-    else if (key == "window_ms") out.window_ms = uint_of(value);
-    else if (key == "remaining") out.remaining = uint_of(value);
-    else if (key == "reset_after_ms") out.reset_after_ms = uint_of(value);
-    else if (key == "retry_after_ms") out.retry_after_ms = uint_of(value);
-    else if (key == "allowed") out.allowed = bool_of(value);
-    else if (key == "shadow") out.shadow = bool_of(value);
+    if (key == "policy")
+      out.policy = text_of(value);
+    else if (key == "scope")
+      out.scope = text_of(value);
+    else if (key == "algorithm")
+      out.algorithm = text_of(value);
+    else if (key == "limit")
+      out.limit = uint_of(value);
+    else if (key == "window_ms")
+      out.window_ms = uint_of(value);
+    else if (key == "remaining")
+      out.remaining = uint_of(value);
+    else if (key == "reset_after_ms")
+      out.reset_after_ms = uint_of(value);
+    else if (key == "retry_after_ms")
+      out.retry_after_ms = uint_of(value);
+    else if (key == "allowed")
+      out.allowed = bool_of(value);
+    else if (key == "shadow")
+      out.shadow = bool_of(value);
   });
   return out;
 }
@@ -117,7 +127,8 @@ void json_of(const msgpack::object& value, JsonWriter& json) {
       break;
     case msgpack::type::ARRAY:
       json.begin_array();
-      for (std::uint32_t i = 0; i < value.via.array.size; ++i) json_of(value.via.array.ptr[i], json);
+      for (std::uint32_t i = 0; i < value.via.array.size; ++i)
+        json_of(value.via.array.ptr[i], json);
       json.end_array();
       break;
     case msgpack::type::MAP:
@@ -146,19 +157,27 @@ Result<Response> decode_response(std::string_view frame) {
     bool is_decision = false;
     bool has_error = false;
     for_each_field(root, [&](std::string_view key, const msgpack::object& value) {
-      if (key == "id") out.id = uint_of(value);
-      else if (key == "allowed") is_decision = true;
-      else if (key == "error") has_error = true;
+      if (key == "id")
+        out.id = uint_of(value);
+      else if (key == "allowed")
+        is_decision = true;
+      else if (key == "error")
+        has_error = true;
       else if (key == "results") {
         if (value.type != msgpack::type::ARRAY) throw Bad{"results must be an array"};
         for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
           out.results.push_back(decision_of(value.via.array.ptr[i], nullptr));
         }
-      } else if (key == "pong") out.pong = bool_of(value);
-      else if (key == "server") out.server = text_of(value);
-      else if (key == "reloaded") out.reloaded = bool_of(value);
-      else if (key == "generation") out.generation = uint_of(value);
-      else if (key == "message") out.message = text_of(value);
+      } else if (key == "pong")
+        out.pong = bool_of(value);
+      else if (key == "server")
+        out.server = text_of(value);
+      else if (key == "reloaded")
+        out.reloaded = bool_of(value);
+      else if (key == "generation")
+        out.generation = uint_of(value);
+      else if (key == "message")
+        out.message = text_of(value);
       else if (key == "status") {
         JsonWriter json;
         json_of(value, json);

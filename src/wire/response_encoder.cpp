@@ -53,8 +53,8 @@ void pack_limit(Packer& pk, const core::LimitOutcome& limit) {
 }
 
 // The decision fields; `extra` more map entries are written by the caller first.
-void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail,
-                   std::uint32_t extra, std::uint64_t id, bool envelope) {
+void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, std::uint32_t extra,
+                   std::uint64_t id, bool envelope) {
   const bool has_limit = outcome.limit_count > 0;
   const core::LimitOutcome* binding = has_limit ? &outcome.binding_limit() : nullptr;
   std::uint32_t fields = 9 + extra;
@@ -107,8 +107,9 @@ std::size_t ResponseEncoder::begin_frame() {
 }
 
 void ResponseEncoder::end_frame(std::size_t header_at) {
-  patch_frame_header(out_, header_at,
-                     static_cast<std::uint32_t>(out_.size() - header_at - bounds::frame_header_bytes));
+  patch_frame_header(
+      out_, header_at,
+      static_cast<std::uint32_t>(out_.size() - header_at - bounds::frame_header_bytes));
 }
 
 void ResponseEncoder::decision(std::uint64_t id, const core::CheckOutcome& outcome, bool detail) {
@@ -153,7 +154,9 @@ void ResponseEncoder::batch_error(Errc code, std::string_view message) {
   pack_error_fields(pk, code, message);
 }
 
-void ResponseEncoder::end_batch() { end_frame(batch_header_at_); }
+void ResponseEncoder::end_batch() {
+  end_frame(batch_header_at_);
+}
 
 void ResponseEncoder::pong(std::uint64_t id, std::string_view server_version) {
   const std::size_t at = begin_frame();

@@ -30,7 +30,8 @@ name = "api"
 limit = 100
 window = "1m"
 algorithm = "sliding"
-)", "drld.toml");
+)",
+                                   "drld.toml");
   REQUIRE(parsed.ok());
   CHECK(parsed->node.id == "a");
   CHECK(parsed->node.socket_path == "/run/drl/drld.sock");
@@ -74,13 +75,40 @@ limit = 100
 [policy.endpoints."POST /login"]
 limit = 3
 algorithm = "fixed"
-)", "drld.toml");
+)",
+                                   "drld.toml");
   REQUIRE(parsed.ok());
   const auto* policy = parsed->policies->find("api");
   CHECK(policy->tiers.at("pro").rules[0].window_ms == 60'000);
   CHECK(policy->endpoints.at("POST /login").defaults.rules[0].window_ms == 60'000);
   CHECK(policy->endpoints.at("POST /login").defaults.rules[0].algorithm ==
         drl::core::Algorithm::fixed);
+}
+
+TEST_CASE("config: a table's algorithm applies to all its limits and to its tiers") {
+  const auto parsed = parse_config(R"(
+[[policy]]
+name = "api"
+limit = 10
+window = "1m"
+[policy.tiers.pro]
+algorithm = "fixed"
+limits = [{ limit = 5, window = "1s" }, { limit = 50, window = "1m", algorithm = "sliding" }]
+[policy.endpoints."/x"]
+algorithm = "fixed"
+limit = 3
+[policy.endpoints."/x".tiers.pro]
+limit = 30
+)",
+                                   "drld.toml");
+  REQUIRE(parsed.ok());
+  const auto* policy = parsed->policies->find("api");
+  using drl::core::Algorithm;
+  CHECK(policy->defaults.rules[0].algorithm == Algorithm::sliding);
+  CHECK(policy->tiers.at("pro").rules[0].algorithm == Algorithm::fixed);
+  CHECK(policy->tiers.at("pro").rules[1].algorithm == Algorithm::sliding);
+  CHECK(policy->endpoints.at("/x").defaults.rules[0].algorithm == Algorithm::fixed);
+  CHECK(policy->endpoints.at("/x").tiers.at("pro").rules[0].algorithm == Algorithm::fixed);
 }
 
 TEST_CASE("config: every rejection names the file, the line and the problem") {
@@ -93,14 +121,16 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
       {"TOML syntax", "[[policy]\nname=1", "drld.toml:1:"},
       {"no policy", "[node]\nid = \"a\"\n", "no policy"},
       {"unknown top-level key", "colour = 1\n" + kPolicy, "unknown key 'colour' in the top level"},
-      {"unknown node key", "[node]\nsockett = \"x\"\n" + kPolicy, "unknown key 'sockett' in [node]"},
+      {"unknown node key", "[node]\nsockett = \"x\"\n" + kPolicy,
+       "unknown key 'sockett' in [node]"},
       {"node not a table", "node = 1\n" + kPolicy, "[node] must be a table"},
       {"empty socket", "[node]\nsocket = \"\"\n" + kPolicy, "socket must not be empty"},
       {"long socket", "[node]\nsocket = \"/" + std::string(120, 's') + "\"\n" + kPolicy,
        "longer than 107 bytes"},
       {"socket_mode not octal", "[node]\nsocket_mode = \"rw\"\n" + kPolicy, "socket_mode"},
       {"socket_mode too big", "[node]\nsocket_mode = 0o1777\n" + kPolicy, "socket_mode"},
-      {"workers too many", "[node]\nworkers = 1000\n" + kPolicy, "workers must be between 0 and 64"},
+      {"workers too many", "[node]\nworkers = 1000\n" + kPolicy,
+       "workers must be between 0 and 64"},
       {"bad log level", "[node]\nlog_level = \"loud\"\n" + kPolicy, "log_level"},
       {"watch_config not bool", "[node]\nwatch_config = 1\n" + kPolicy, "true or false"},
       {"node id chars", "[node]\nid = \"a b\"\n" + kPolicy, "node id 'a b' may only use"},
@@ -119,7 +149,8 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
        "policy name must not be empty"},
       {"duplicate policy", kPolicy + kPolicy, "policy 'api' is defined twice"},
       {"unknown policy key", kPolicy + "limt = 5\n", "unknown key 'limt' in policy 'api'"},
-      {"missing limit", "[[policy]]\nname = \"a\"\nwindow = \"1s\"\n", "policy 'a': limit is missing"},
+      {"missing limit", "[[policy]]\nname = \"a\"\nwindow = \"1s\"\n",
+       "policy 'a': limit is missing"},
       {"missing window", "[[policy]]\nname = \"a\"\nlimit = 1\n", "policy 'a': window is missing"},
       {"no limit at all", "[[policy]]\nname = \"a\"\n", "no limit"},
       {"limit zero", "[[policy]]\nname = \"a\"\nlimit = 0\nwindow = \"1s\"\n",
@@ -138,7 +169,8 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
        "window must be between 1ms and 31d"},
       {"window too long", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"32d\"\n",
        "window must be between 1ms and 31d"},
-      {"bad algorithm", kPolicy + "algorithm = \"leaky\"\n", "algorithm must be \"sliding\" or \"fixed\""},
+      {"bad algorithm", kPolicy + "algorithm = \"leaky\"\n",
+       "algorithm must be \"sliding\" or \"fixed\""},
       {"shadow not bool", kPolicy + "shadow = \"yes\"\n", "shadow must be true or false"},
       {"both forms", kPolicy + "limits = [{ limit = 1, window = \"1s\" }]\n", "not both"},
       {"limits empty", "[[policy]]\nname = \"a\"\nlimits = []\n", "non-empty array"},
@@ -154,14 +186,16 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
        "\"1000ms\" }]\n",
        "two limits with the same window 1s"},
       {"too many limits",
-       "[[policy]]\nname = \"a\"\nlimits = [" + [] {
-         std::string list;
-         for (int i = 1; i <= 9; ++i) {
-           list += (i > 1 ? ", " : "") + std::string("{ limit = 1, window = \"") +
-                   std::to_string(i) + "s\" }";
-         }
-         return list;
-       }() + "]\n",
+       "[[policy]]\nname = \"a\"\nlimits = [" +
+           [] {
+             std::string list;
+             for (int i = 1; i <= 9; ++i) {
+               list += (i > 1 ? ", " : "") + std::string("{ limit = 1, window = \"") +
+                       std::to_string(i) + "s\" }";
+             }
+             return list;
+           }() +
+           "]\n",
        "at most 8 limits"},
       {"tier name chars", kPolicy + "[policy.tiers.\"free tier\"]\nlimit = 1\n",
        "tier name 'free tier' may only use"},
@@ -177,7 +211,8 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
       {"endpoint unknown key", kPolicy + "[policy.endpoints.\"/x\"]\nlimit = 1\nmethod = \"GET\"\n",
        "unknown key 'method' in policy 'api' endpoint '/x'"},
       {"endpoint tier bad limit",
-       kPolicy + "[policy.endpoints.\"/x\"]\nlimit = 1\n[policy.endpoints.\"/x\".tiers.pro]\nlimit = 0\n",
+       kPolicy +
+           "[policy.endpoints.\"/x\"]\nlimit = 1\n[policy.endpoints.\"/x\".tiers.pro]\nlimit = 0\n",
        "policy 'api' endpoint '/x' tier 'pro': limit must be between"},
       {"cluster not yet", kPolicy + "[cluster]\nbind = \"127.0.0.1:7001\"\n", "[cluster]"},
   };
@@ -192,7 +227,8 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
 }
 
 TEST_CASE("config: a rejection points at the line of the offending value") {
-  const std::string message = rejection(kPolicy + "\n[[policy]]\nname = \"b\"\nlimit = 1\nwindow = \"1y\"\n");
+  const std::string message =
+      rejection(kPolicy + "\n[[policy]]\nname = \"b\"\nlimit = 1\nwindow = \"1y\"\n");
   CHECK(message.find("drld.toml:9:") == 0);
 }
 
@@ -204,7 +240,8 @@ TEST_CASE("config: a missing file is reported with its path") {
 
 TEST_CASE("config: restart-only changes are listed by name") {
   const auto before = parse_config(kPolicy, "a");
-  const auto after = parse_config("[node]\nsocket = \"/tmp/x.sock\"\n[bounds]\nmax_keys = 5\n" + kPolicy, "b");
+  const auto after =
+      parse_config("[node]\nsocket = \"/tmp/x.sock\"\n[bounds]\nmax_keys = 5\n" + kPolicy, "b");
   REQUIRE(before.ok());
   REQUIRE(after.ok());
   CHECK(drl::config::restart_only_changes(before.value(), after.value()) ==

@@ -25,9 +25,13 @@ void check_rows(Algorithm algorithm, std::initializer_list<Row> rows) {
   for (const Row& row : rows) {
     const std::string name = row.name;
     CAPTURE(name);
-    const LimitVerdict verdict =
-        decide(LimitInput{algorithm, row.limit, row.window_ms, {row.previous, row.current},
-                          row.elapsed_ms, row.lead_ms, row.cost});
+    const LimitVerdict verdict = decide(LimitInput{algorithm,
+                                                   row.limit,
+                                                   row.window_ms,
+                                                   {row.previous, row.current},
+                                                   row.elapsed_ms,
+                                                   row.lead_ms,
+                                                   row.cost});
     CHECK(verdict.allowed == row.allowed);
     CHECK(verdict.remaining == row.remaining);
     CHECK(verdict.reset_after_ms == row.reset_after_ms);
@@ -38,6 +42,7 @@ void check_rows(Algorithm algorithm, std::initializer_list<Row> rows) {
 }  // namespace
 
 TEST_CASE("fixed window: decisions at window boundaries match hand-computed values") {
+  // clang-format off
   check_rows(Algorithm::fixed, {
       // name                           L   W      p    c   e      lead cost  ok   rem reset  retry
       {"first request of a window",     10, 60000, 0,   0,  0,     0,   1,    true,  9, 60000, 0},
@@ -52,9 +57,11 @@ TEST_CASE("fixed window: decisions at window boundaries match hand-computed valu
       {"counts ahead of our clock",     10, 60000, 0,   3,  0,     5,   1,    true,  6, 60005, 0},
       {"over the limit after a reload", 5,  1000,  0,   8,  250,   0,   1,    false, 0, 750,   750},
   });
+  // clang-format on
 }
 
 TEST_CASE("sliding window: decisions at window boundaries match hand-computed values") {
+  // clang-format off
   check_rows(Algorithm::sliding, {
       // name                              L   W      p   c   e     lead cost  ok   rem reset  retry
       {"first request ever",               10, 10000, 0,  0,  0,    0,   1,    true,  9, 20000, 0},
@@ -79,6 +86,7 @@ TEST_CASE("sliding window: decisions at window boundaries match hand-computed va
       {"largest limit and window",         4294967295, 2678400000, 12884901885, 0, 0, 0, 1,
                                            false, 0, 2678400000, 1785600001},
   });
+  // clang-format on
 }
 
 namespace {

@@ -189,7 +189,8 @@ TEST_CASE("check: items naming the same counter add up their costs") {
   CHECK_FALSE(bench.check({{"p", "k", "", "", 1}, {"p", "k", "", "", 1}}).allowed);
 }
 
-TEST_CASE("check: shadow mode never denies, reports what it would have done, counts as if enforcing") {
+TEST_CASE(
+    "check: shadow mode never denies, reports what it would have done, counts as if enforcing") {
   Bench bench(R"(
     [[policy]]
     name = "trial"
@@ -204,7 +205,8 @@ TEST_CASE("check: shadow mode never denies, reports what it would have done, cou
   CHECK(bench.remaining("trial", "k") == 0);
   // Counted only what enforcement would have admitted.
   const std::uint64_t ids[] = {over.binding_limit().counter_id};
-  CHECK(bench.store().lock(ids).view(ids[0], 60'000, WallTime{1'800'000'000'000}).counts.current == 2);
+  CHECK(bench.store().lock(ids).view(ids[0], 60'000, WallTime{1'800'000'000'000}).counts.current ==
+        2);
 }
 
 TEST_CASE("check: an enforced policy denies even when a shadow policy in the same check admits") {
@@ -220,7 +222,8 @@ TEST_CASE("check: an enforced policy denies even when a shadow policy in the sam
     shadow = true
   )");
   CHECK(bench.check({{"enforced", "k", "", "", 1}, {"trial", "k", "", "", 1}}).allowed);
-  const CheckOutcome& denied = bench.check({{"enforced", "k", "", "", 1}, {"trial", "k", "", "", 1}});
+  const CheckOutcome& denied =
+      bench.check({{"enforced", "k", "", "", 1}, {"trial", "k", "", "", 1}});
   CHECK_FALSE(denied.allowed);
   CHECK_FALSE(denied.shadow_denied);
   CHECK(denied.binding_limit().policy->name == "enforced");

@@ -40,7 +40,8 @@ TEST_CASE("concurrency: a shared limit admits exactly its limit, however many th
     limit = 1000
     window = "1h"
     algorithm = "fixed"
-  )", "test");
+  )",
+                                          "test");
   REQUIRE(parsed.ok());
   CounterStore store(StoreOptions{10'000, 16});
   CheckEngine engine(store, 0);
@@ -61,7 +62,8 @@ TEST_CASE("concurrency: a shared limit admits exactly its limit, however many th
   CHECK(admitted.load() == 1000);
 }
 
-TEST_CASE("concurrency: checks on many keys, compound checks across shards and expiry run together") {
+TEST_CASE(
+    "concurrency: checks on many keys, compound checks across shards and expiry run together") {
   auto parsed = drl::config::parse_config(R"(
     [[policy]]
     name = "user"
@@ -70,7 +72,8 @@ TEST_CASE("concurrency: checks on many keys, compound checks across shards and e
     name = "tenant"
     limit = 100
     window = "1s"
-  )", "test");
+  )",
+                                          "test");
   REQUIRE(parsed.ok());
   CounterStore store(StoreOptions{2048, 16});
   CheckEngine engine(store, 0);

@@ -13,9 +13,13 @@ constexpr std::uint32_t kWindowMs = 1000;
 constexpr std::uint32_t kLocal = 0;
 
 // Ids spread over the whole 64-bit range, as real (hashed) ids are.
-std::uint64_t id_of(std::uint64_t n) { return (n + 1) * 0x9e3779b97f4a7c15ULL; }
+std::uint64_t id_of(std::uint64_t n) {
+  return (n + 1) * 0x9e3779b97f4a7c15ULL;
+}
 
-WallTime at_ms(std::int64_t ms) { return WallTime{ms}; }
+WallTime at_ms(std::int64_t ms) {
+  return WallTime{ms};
+}
 
 void add(CounterStore& store, std::uint64_t id, WallTime now, std::uint32_t cost,
          std::uint32_t origin = kLocal) {
@@ -124,7 +128,8 @@ TEST_CASE("store: a flood of light keys evicts the lightest, keeping heavy keys"
   for (std::uint64_t n = 0; n < 16; ++n) add(store, id_of(5'000'000 + n), now, 50);
   for (std::uint64_t n = 0; n < 5'000; ++n) add(store, id_of(n), now, 1);
   int kept = 0;
-  for (std::uint64_t n = 0; n < 16; ++n) kept += view(store, id_of(5'000'000 + n), now).counts.current == 50;
+  for (std::uint64_t n = 0; n < 16; ++n)
+    kept += view(store, id_of(5'000'000 + n), now).counts.current == 50;
   CHECK(kept == 16);
 }
 
@@ -204,7 +209,8 @@ TEST_CASE("store: counts saturate at 2^32-1 per origin instead of wrapping") {
   CHECK(view(store, id_of(9), now).counts.current == 0xffff'ffffULL);
 }
 
-TEST_CASE("store: memory is reported and stays within the budget of 32 bytes per entry at 7/8 load") {
+TEST_CASE(
+    "store: memory is reported and stays within the budget of 32 bytes per entry at 7/8 load") {
   CounterStore store(StoreOptions{8192, 8});
   for (std::uint64_t n = 0; n < 8192; ++n) add(store, id_of(n), at_ms(1'000), 1);
   const StoreStats stats = store.stats();

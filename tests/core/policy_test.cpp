@@ -73,8 +73,7 @@ TEST_CASE("policy: an endpoint adds its own limits to the policy-wide ones") {
 
 TEST_CASE("policy: an endpoint's tier replaces the endpoint's default limits") {
   const Resolved r = resolve_for("pro", "POST /login");
-  CHECK(r.limits ==
-        std::set<std::string>{":100/1000", ":50000/3600000", "POST /login:20/60000"});
+  CHECK(r.limits == std::set<std::string>{":100/1000", ":50000/3600000", "POST /login:20/60000"});
 }
 
 TEST_CASE("policy: a tier the endpoint does not define uses the endpoint's defaults") {

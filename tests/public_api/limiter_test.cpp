@@ -70,12 +70,14 @@ TEST_CASE("embedded limiter: a reload keeps the counts and applies the new limit
   REQUIRE(limiter.ok());
   CHECK(login_at(limiter.value(), kNoon, "ip-2")->allowed);
   CHECK(login_at(limiter.value(), kNoon, "ip-2")->allowed);
-  REQUIRE(limiter->reload_toml(R"(
+  REQUIRE(limiter
+              ->reload_toml(R"(
     [[policy]]
     name = "login"
     limit = 2
     window = "1m"
-  )").ok());
+  )")
+              .ok());
   CHECK_FALSE(login_at(limiter.value(), kNoon, "ip-2")->allowed);
   const auto rejected = limiter->reload_toml("not toml at all [");
   REQUIRE_FALSE(rejected.ok());

@@ -19,7 +19,9 @@ using namespace drl::wire;
 
 namespace {
 
-std::string_view body_of(const std::string& framed) { return std::string_view(framed).substr(4); }
+std::string_view body_of(const std::string& framed) {
+  return std::string_view(framed).substr(4);
+}
 
 // A msgpack map built by the test, as a client in another language would send it.
 template <class Fn>
@@ -88,7 +90,8 @@ TEST_CASE("codec: a decision answer round-trips with its binding limit and detai
     [[policy]]
     name = "api"
     limits = [{ limit = 2, window = "1s" }, { limit = 100, window = "1h", algorithm = "fixed" }]
-  )", "test");
+  )",
+                                     "test");
   REQUIRE(parsed.ok());
   core::CounterStore store(core::StoreOptions{100, 1});
   core::CheckEngine engine(store, 0);
@@ -179,47 +182,157 @@ TEST_CASE("codec: malformed requests get a precise error and keep their id when 
   };
   const Case cases[] = {
       {"empty frame", "", Errc::malformed_request, "empty frame"},
-      {"not a map", packed([](auto& pk) { pk.pack_array(1); pk.pack_uint8(1); }),
+      {"not a map", packed([](auto& pk) {
+         pk.pack_array(1);
+         pk.pack_uint8(1);
+       }),
        Errc::malformed_request, "must be a map"},
       {"garbage", "\xc1\xc1\xc1", Errc::malformed_request, "not valid msgpack"},
-      {"truncated", packed([](auto& pk) { pk.pack_map(3); str(pk, "op"); }),
+      {"truncated", packed([](auto& pk) {
+         pk.pack_map(3);
+         str(pk, "op");
+       }),
        Errc::malformed_request, "ends inside"},
       {"trailing bytes", packed([](auto& pk) { pk.pack_map(0); }) + "x", Errc::malformed_request,
        "trailing bytes"},
-      {"no op", packed([](auto& pk) { pk.pack_map(1); str(pk, "id"); pk.pack_uint8(1); }),
+      {"no op", packed([](auto& pk) {
+         pk.pack_map(1);
+         str(pk, "id");
+         pk.pack_uint8(1);
+       }),
        Errc::malformed_request, "'op' is missing"},
-      {"unknown op", packed([](auto& pk) { pk.pack_map(1); str(pk, "op"); str(pk, "explode"); }),
+      {"unknown op", packed([](auto& pk) {
+         pk.pack_map(1);
+         str(pk, "op");
+         str(pk, "explode");
+       }),
        Errc::unknown_op, "unknown op 'explode'"},
-      {"future version",
-       packed([](auto& pk) { pk.pack_map(2); str(pk, "v"); pk.pack_uint8(99); str(pk, "op"); str(pk, "ping"); }),
+      {"future version", packed([](auto& pk) {
+         pk.pack_map(2);
+         str(pk, "v");
+         pk.pack_uint8(99);
+         str(pk, "op");
+         str(pk, "ping");
+       }),
        Errc::unsupported_version, "version 99"},
-      {"id is a string", packed([](auto& pk) { pk.pack_map(2); str(pk, "id"); str(pk, "7"); str(pk, "op"); str(pk, "ping"); }),
+      {"id is a string", packed([](auto& pk) {
+         pk.pack_map(2);
+         str(pk, "id");
+         str(pk, "7");
+         str(pk, "op");
+         str(pk, "ping");
+       }),
        Errc::malformed_request, "'id' must be an unsigned integer"},
-      {"no policy", map_with([](auto& pk) { str(pk, "key"); str(pk, "k"); }, 1),
+      {"no policy",
+       map_with(
+           [](auto& pk) {
+             str(pk, "key");
+             str(pk, "k");
+           },
+           1),
        Errc::malformed_request, "'policy' is missing"},
-      {"no key", map_with([](auto& pk) { str(pk, "policy"); str(pk, "p"); }, 1), Errc::empty_key,
-       "'key' is missing or empty"},
-      {"empty key", map_with([](auto& pk) { str(pk, "policy"); str(pk, "p"); str(pk, "key"); str(pk, ""); }, 2),
+      {"no key",
+       map_with(
+           [](auto& pk) {
+             str(pk, "policy");
+             str(pk, "p");
+           },
+           1),
+       Errc::empty_key, "'key' is missing or empty"},
+      {"empty key",
+       map_with(
+           [](auto& pk) {
+             str(pk, "policy");
+             str(pk, "p");
+             str(pk, "key");
+             str(pk, "");
+           },
+           2),
        Errc::empty_key, "missing or empty"},
-      {"key is a number", map_with([](auto& pk) { str(pk, "policy"); str(pk, "p"); str(pk, "key"); pk.pack_uint8(5); }, 2),
+      {"key is a number",
+       map_with(
+           [](auto& pk) {
+             str(pk, "policy");
+             str(pk, "p");
+             str(pk, "key");
+             pk.pack_uint8(5);
+           },
+           2),
        Errc::malformed_request, "'key' must be a string"},
-      {"cost is a string", map_with([](auto& pk) { str(pk, "policy"); str(pk, "p"); str(pk, "key"); str(pk, "k"); str(pk, "cost"); str(pk, "1"); }, 3),
+      {"cost is a string",
+       map_with(
+           [](auto& pk) {
+             str(pk, "policy");
+             str(pk, "p");
+             str(pk, "key");
+             str(pk, "k");
+             str(pk, "cost");
+             str(pk, "1");
+           },
+           3),
        Errc::malformed_request, "'cost' must be an unsigned integer"},
-      {"cost is negative", map_with([](auto& pk) { str(pk, "policy"); str(pk, "p"); str(pk, "key"); str(pk, "k"); str(pk, "cost"); pk.pack_int8(-1); }, 3),
+      {"cost is negative",
+       map_with(
+           [](auto& pk) {
+             str(pk, "policy");
+             str(pk, "p");
+             str(pk, "key");
+             str(pk, "k");
+             str(pk, "cost");
+             pk.pack_int8(-1);
+           },
+           3),
        Errc::malformed_request, "'cost' must be an unsigned integer"},
-      {"cost above any limit", map_with([](auto& pk) { str(pk, "policy"); str(pk, "p"); str(pk, "key"); str(pk, "k"); str(pk, "cost"); pk.pack_uint64(1ULL << 40); }, 3),
+      {"cost above any limit",
+       map_with(
+           [](auto& pk) {
+             str(pk, "policy");
+             str(pk, "p");
+             str(pk, "key");
+             str(pk, "k");
+             str(pk, "cost");
+             pk.pack_uint64(1ULL << 40);
+           },
+           3),
        Errc::cost_above_limit, "above every possible limit"},
-      {"items and policy", map_with([](auto& pk) { str(pk, "policy"); str(pk, "p"); str(pk, "items"); pk.pack_array(0); }, 2),
+      {"items and policy",
+       map_with(
+           [](auto& pk) {
+             str(pk, "policy");
+             str(pk, "p");
+             str(pk, "items");
+             pk.pack_array(0);
+           },
+           2),
        Errc::malformed_request, "not both"},
-      {"items empty", map_with([](auto& pk) { str(pk, "items"); pk.pack_array(0); }, 1),
+      {"items empty",
+       map_with(
+           [](auto& pk) {
+             str(pk, "items");
+             pk.pack_array(0);
+           },
+           1),
        Errc::malformed_request, "non-empty array"},
-      {"too many items", map_with([](auto& pk) {
-         str(pk, "items");
-         pk.pack_array(9);
-         for (int i = 0; i < 9; ++i) { pk.pack_map(2); str(pk, "policy"); str(pk, "p"); str(pk, "key"); str(pk, "k"); }
-       }, 1),
+      {"too many items",
+       map_with(
+           [](auto& pk) {
+             str(pk, "items");
+             pk.pack_array(9);
+             for (int i = 0; i < 9; ++i) {
+               pk.pack_map(2);
+               str(pk, "policy");
+               str(pk, "p");
+               str(pk, "key");
+               str(pk, "k");
+             }
+           },
+           1),
        Errc::too_many_items, "at most 8 items"},
-      {"map key not a string", packed([](auto& pk) { pk.pack_map(1); pk.pack_uint8(1); pk.pack_uint8(1); }),
+      {"map key not a string", packed([](auto& pk) {
+         pk.pack_map(1);
+         pk.pack_uint8(1);
+         pk.pack_uint8(1);
+       }),
        Errc::malformed_request, "keys must be strings"},
       {"too deep", packed([](auto& pk) {
          pk.pack_map(1);
@@ -228,7 +341,13 @@ TEST_CASE("codec: malformed requests get a precise error and keep their id when 
          pk.pack_nil();
        }),
        Errc::malformed_request, "nested too deeply"},
-      {"batch not an array", packed([](auto& pk) { pk.pack_map(2); str(pk, "op"); str(pk, "batch"); str(pk, "checks"); pk.pack_uint8(1); }),
+      {"batch not an array", packed([](auto& pk) {
+         pk.pack_map(2);
+         str(pk, "op");
+         str(pk, "batch");
+         str(pk, "checks");
+         pk.pack_uint8(1);
+       }),
        Errc::malformed_request, "'checks' must be an array"},
   };
   RequestDecoder decoder(1024, 65536);
@@ -260,9 +379,19 @@ TEST_CASE("codec: one bad check in a batch fails alone") {
     str(pk, "batch");
     str(pk, "checks");
     pk.pack_array(3);
-    pk.pack_map(2); str(pk, "policy"); str(pk, "p"); str(pk, "key"); str(pk, "a");
-    pk.pack_map(1); str(pk, "policy"); str(pk, "p");
-    pk.pack_map(2); str(pk, "policy"); str(pk, "p"); str(pk, "key"); str(pk, "c");
+    pk.pack_map(2);
+    str(pk, "policy");
+    str(pk, "p");
+    str(pk, "key");
+    str(pk, "a");
+    pk.pack_map(1);
+    str(pk, "policy");
+    str(pk, "p");
+    pk.pack_map(2);
+    str(pk, "policy");
+    str(pk, "p");
+    str(pk, "key");
+    str(pk, "c");
   });
   RequestDecoder decoder(1024, 65536);
   Request request;

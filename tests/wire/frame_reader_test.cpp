@@ -24,7 +24,9 @@ void feed(FrameReader& reader, const std::string& bytes) {
 }  // namespace
 
 TEST_CASE("frames: the header is a 4-byte big-endian length") {
-  CHECK(frame("abc") == std::string("\x00\x00\x00\x03" "abc", 7));
+  CHECK(frame("abc") == std::string("\x00\x00\x00\x03"
+                                    "abc",
+                                    7));
   std::string out;
   drl::wire::append_frame_header(out, 0x01020304);
   CHECK(out == "\x01\x02\x03\x04");

@@ -69,7 +69,8 @@ core::CheckOutcome denied_outcome(std::shared_ptr<const core::PolicySet>& keep) 
     name = "demo"
     limit = 2
     window = "10s"
-  )", "golden");
+  )",
+                                     "golden");
   REQUIRE(parsed.ok());
   keep = parsed->policies;
   static core::CounterStore store(core::StoreOptions{16, 1});

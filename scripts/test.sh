@@ -1,0 +1,23 @@
+#!/bin/sh
+# Builds drl (installing what is missing) and runs the whole test suite, then the concurrent
+# tests again under ThreadSanitizer. Exit status 0 only if everything passed.
+set -eu
+
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+BUILD_DIR="${DRL_BUILD_DIR:-build}"
+
+echo "== test suite ($BUILD_DIR)"
+meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2
+
+# ThreadSanitizer: the store and the embedded limiter from several threads.
+TSAN_DIR="${BUILD_DIR}-tsan"
+if [ ! -f "$TSAN_DIR/build.ninja" ]; then
+  meson setup "$TSAN_DIR" -Db_sanitize=thread -Dbuildtype=debug >/dev/null
+fi
+echo "== ThreadSanitizer ($TSAN_DIR)"
+ninja -C "$TSAN_DIR" tests/test_core_counter_store_concurrency tests/test_public_api_limiter >/dev/null
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  meson test -C "$TSAN_DIR" --no-rebuild --print-errorlogs \
+  core_counter_store_concurrency public_api_limiter
+echo "== all tests passed"

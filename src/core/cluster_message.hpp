@@ -1,0 +1,50 @@
+// The messages nodes exchange, as the replication logic sees them. The wire layer turns them
+// into checksummed (or authenticated) datagrams of bounded size, splitting long update lists.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/counter_store.hpp"
+#include "core/origin_table.hpp"
+
+namespace drl::core {
+
+// Append-only: values are on the wire.
+enum class MessageType : std::uint8_t {
+  heartbeat = 1,  // I am alive; here are members I know; echo this token
+  ack = 2,        // your heartbeat's token, and my wall clock (round trip and clock offset)
+  delta = 3,      // my counts that changed since my last round
+  repair = 4,     // anti-entropy: counts of any origin, a slice of a full sweep
+};
+
+struct MemberRecord {
+  std::string node_id;
+  std::uint64_t incarnation = 0;
+  std::string address;  // "host:port" where it receives datagrams
+};
+
+// An update as sent: `origin` indexes ClusterMessage::origins.
+struct WireUpdate {
+  std::uint64_t counter_id = 0;
+  std::uint32_t window_ms = 0;
+  std::uint64_t window_id = 0;
+  std::uint32_t origin = 0;
+  std::uint32_t count = 0;
+};
+
+struct ClusterMessage {
+  MessageType type = MessageType::heartbeat;
+  std::string sender_id;
+  std::uint64_t sender_incarnation = 0;
+  std::string sender_address;         // as the sender advertises it; may be empty
+  std::int64_t sent_wall_ms = 0;      // the sender's wall clock when it built the message
+  std::uint64_t token = 0;            // heartbeat: to echo; ack: the echoed token
+  std::vector<MemberRecord> members;  // heartbeat
+  std::vector<Origin> origins;        // delta, repair
+  std::shared_ptr<const std::vector<WireUpdate>> updates;  // delta, repair (shared by peers)
+};
+
+}  // namespace drl::core

@@ -1,0 +1,384 @@
+#include "core/replicator.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace drl::core {
+namespace {
+
+constexpr std::int64_t kNsPerMs = 1'000'000;
+
+MonoTime after(MonoTime t, std::int64_t ms) {
+  return MonoTime{t.ns + ms * kNsPerMs};
+}
+
+std::uint64_t seed_of(const ReplicationConfig& config) {
+  std::uint64_t seed = config.incarnation ^ 0x9e3779b97f4a7c15ULL;
+  for (char c : config.node_id) seed = (seed ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return seed;
+}
+
+}  // namespace
+
+std::string_view peer_state_name(PeerState state) {
+  switch (state) {
+    case PeerState::alive:
+      return "alive";
+    case PeerState::suspect:
+      return "suspect";
+    case PeerState::down:
+      return "down";
+    case PeerState::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
+std::string_view partition_policy_name(PartitionPolicy policy) {
+  return policy == PartitionPolicy::proportional ? "proportional" : "optimistic";
+}
+
+Replicator::Replicator(ReplicationConfig config, CounterStore& store, OriginTable& origins)
+    : config_(std::move(config)), store_(store), origins_(origins), rng_(seed_of(config_)) {
+  for (const std::string& seed : config_.seeds) {
+    if (seed != config_.address && find_peer(seed) == nullptr) add_peer(seed, true, MonoTime{});
+  }
+}
+
+Replicator::Peer* Replicator::find_peer(const std::string& address) {
+  for (Peer& peer : peers_) {
+    if (peer.address == address) return &peer;
+  }
+  return nullptr;
+}
+
+Replicator::Peer* Replicator::add_peer(const std::string& address, bool configured, MonoTime now) {
+  if (peers_.size() >= config_.peers_max) {
+    ++stats_.peers_rejected;
+    return nullptr;
+  }
+  Peer peer;
+  peer.address = address;
+  peer.configured = configured;
+  peer.state_since = now;
+  peers_.push_back(std::move(peer));
+  return &peers_.back();
+}
+
+ClusterMessage Replicator::header(MessageType type, WallTime wall) const {
+  ClusterMessage message;
+  message.type = type;
+  message.sender_id = config_.node_id;
+  message.sender_incarnation = config_.incarnation;
+  message.sender_address = config_.address;
+  message.sent_wall_ms = wall.unix_ms;
+  return message;
+}
+
+void Replicator::send(const std::string& address, ClusterMessage message) {
+  outgoing_.push_back(Outgoing{address, std::move(message)});
+}
+
+std::vector<Outgoing> Replicator::take_outgoing() {
+  std::vector<Outgoing> out;
+  out.swap(outgoing_);
+  return out;
+}
+
+void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from,
+                            const ClusterMessage& message) {
+  ++stats_.messages_received;
+  if (message.sender_id == config_.node_id && message.sender_incarnation == config_.incarnation) {
+    // Our own datagram came back (our address is in our peer list): forget that address.
+    ++stats_.messages_from_self;
+    std::erase_if(peers_, [&](const Peer& peer) { return peer.address == from; });
+    return;
+  }
+  const std::string& address = message.sender_address.empty() ? from : message.sender_address;
+  Peer* peer = find_peer(address);
+  if (peer == nullptr) {
+    peer = add_peer(address, false, now);
+    if (peer == nullptr) return;
+    ++stats_.peers_joined;
+  }
+  if (peer->heard && peer->node_id == message.sender_id &&
+      message.sender_incarnation < peer->incarnation && peer->state != PeerState::down) {
+    // A datagram from before the peer restarted, delivered late.
+    ++stats_.messages_old_incarnation;
+    return;
+  }
+  if (!peer->heard || peer->node_id != message.sender_id ||
+      peer->incarnation != message.sender_incarnation) {
+    if (peer->heard) ++stats_.peers_restarted;
+    peer->node_id = message.sender_id;
+    peer->incarnation = message.sender_incarnation;
+    peer->rtt_us = -1;
+    peer->offset_measured = false;
+    // New to us, or restarted: it needs every count we hold, its own old incarnation's included.
+    peer->full_sync_pending = true;
+    peer->sweep = SweepCursor{};
+  }
+  if (peer->state == PeerState::down || peer->state == PeerState::unknown) {
+    // Back from a partition or a crash: it may have missed deltas.
+    peer->full_sync_pending = true;
+    peer->sweep = SweepCursor{};
+    peer->state_since = now;
+  }
+  peer->heard = true;
+  peer->last_heard = now;
+  peer->state = PeerState::alive;
+
+  switch (message.type) {
+    case MessageType::heartbeat: {
+      ClusterMessage ack = header(MessageType::ack, wall);
+      ack.token = message.token;
+      send(peer->address, std::move(ack));
+      ++stats_.acks_sent;
+      learn_members(now, message);
+      break;
+    }
+    case MessageType::ack: {
+      if (message.token != 0 && message.token == peer->ping_token) {
+        const std::int64_t rtt_us = (now.ns - peer->ping_sent.ns) / 1000;
+        // The peer read its clock about half a round trip after we sent.
+        const std::int64_t offset_ms =
+            message.sent_wall_ms - (peer->ping_sent_wall.unix_ms + rtt_us / 2000);
+        peer->rtt_us = peer->rtt_us < 0 ? rtt_us : (peer->rtt_us * 7 + rtt_us) / 8;
+        peer->clock_offset_ms =
+            peer->offset_measured ? (peer->clock_offset_ms * 7 + offset_ms) / 8 : offset_ms;
+        peer->offset_measured = true;
+        peer->ping_token = 0;
+      }
+      break;
+    }
+    case MessageType::delta:
+    case MessageType::repair:
+      merge_updates(now, wall, message);
+      break;
+  }
+}
+
+void Replicator::merge_updates(MonoTime now, WallTime wall, const ClusterMessage& message) {
+  if (!message.updates) return;
+  // Message-local origin references to store indices; our current self is never merged from
+  // others (we are the authority on it).
+  std::vector<std::int64_t> local(message.origins.size(), -1);
+  for (std::size_t i = 0; i < message.origins.size(); ++i) {
+    const Origin& origin = message.origins[i];
+    if (origin == origins_.local()) continue;
+    if (const auto index = origins_.index_of(origin, now, config_.origin_retire_after_ms)) {
+      local[i] = *index;
+    }
+  }
+  for (const WireUpdate& update : *message.updates) {
+    ++stats_.updates_received;
+    if (update.origin >= local.size()) {
+      ++stats_.updates_dropped;
+      continue;
+    }
+    if (local[update.origin] < 0) {
+      if (message.origins[update.origin] != origins_.local()) ++stats_.updates_dropped;
+      continue;
+    }
+    const std::array<std::uint64_t, 1> ids{update.counter_id};
+    if (!store_.lock(ids).merge(update.counter_id, update.window_ms, wall,
+                                static_cast<std::uint32_t>(local[update.origin]), update.window_id,
+                                update.count)) {
+      ++stats_.updates_dropped;
+    }
+  }
+}
+
+void Replicator::learn_members(MonoTime now, const ClusterMessage& message) {
+  for (const MemberRecord& member : message.members) {
+    if (member.address.empty() || member.address == config_.address ||
+        member.node_id == config_.node_id) {
+      continue;
+    }
+    if (find_peer(member.address) == nullptr && add_peer(member.address, false, now) != nullptr) {
+      ++stats_.peers_joined;
+    }
+  }
+}
+
+void Replicator::on_timer(MonoTime now, WallTime wall) {
+  if (!started_) {
+    started_ = true;
+    next_gossip_ = now;
+    next_heartbeat_ = now;
+    next_repair_ = after(now, config_.repair_interval_ms);
+  }
+  if (now >= next_gossip_) {
+    gossip_round(wall);
+    next_gossip_ = after(next_gossip_, config_.gossip_interval_ms);
+    if (next_gossip_ < now) next_gossip_ = after(now, config_.gossip_interval_ms);
+  }
+  if (now >= next_heartbeat_) {
+    update_states(now);
+    heartbeat_round(now, wall);
+    next_heartbeat_ = after(now, config_.heartbeat_interval_ms);
+  }
+  if (now >= next_repair_) {
+    repair_round(wall);
+    next_repair_ = after(now, config_.repair_interval_ms);
+  }
+}
+
+MonoTime Replicator::next_deadline() const {
+  if (!started_) return MonoTime{};
+  return std::min({next_gossip_, next_heartbeat_, next_repair_});
+}
+
+void Replicator::gossip_round(WallTime wall) {
+  scratch_.clear();
+  store_.collect_changes(wall, OriginTable::local_index, scratch_,
+                         config_.delta_updates_per_round_max);
+  if (scratch_.empty()) return;
+  auto updates = std::make_shared<std::vector<WireUpdate>>();
+  updates->reserve(scratch_.size());
+  for (const SlotUpdate& slot : scratch_) {
+    updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
+  }
+  for (const Peer& peer : peers_) {
+    if (peer.state != PeerState::alive && peer.state != PeerState::suspect) continue;
+    ClusterMessage message = header(MessageType::delta, wall);
+    message.origins.push_back(origins_.local());
+    message.updates = updates;
+    send(peer.address, std::move(message));
+    ++stats_.delta_messages_sent;
+    stats_.updates_sent += updates->size();
+  }
+}
+
+void Replicator::update_states(MonoTime now) {
+  for (Peer& peer : peers_) {
+    if (!peer.heard) continue;
+    const std::int64_t silent_ms = (now.ns - peer.last_heard.ns) / kNsPerMs;
+    PeerState next = PeerState::alive;
+    if (silent_ms >= config_.down_after_ms) {
+      next = PeerState::down;
+    } else if (silent_ms >= config_.suspect_after_ms) {
+      next = PeerState::suspect;
+    }
+    if (next != peer.state) {
+      peer.state = next;
+      peer.state_since = now;
+    }
+  }
+  // Peers that joined through others and have been down for long are forgotten, so that a
+  // node removed from the fleet stops counting as unreachable. Configured peers stay.
+  std::erase_if(peers_, [&](const Peer& peer) {
+    return !peer.configured && peer.state == PeerState::down &&
+           (now.ns - peer.state_since.ns) / kNsPerMs >= config_.forget_after_ms;
+  });
+}
+
+void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
+  // A rotating sample of members (and ourselves) travels with every heartbeat.
+  std::vector<MemberRecord> sample;
+  sample.push_back(MemberRecord{config_.node_id, config_.incarnation, config_.address});
+  for (std::size_t i = 0; i < peers_.size() && sample.size() < config_.members_per_heartbeat; ++i) {
+    const Peer& peer = peers_[(member_turn_ + i) % peers_.size()];
+    if (peer.heard && peer.state != PeerState::down) {
+      sample.push_back(MemberRecord{peer.node_id, peer.incarnation, peer.address});
+    }
+  }
+  if (!peers_.empty())
+    member_turn_ = (member_turn_ + config_.members_per_heartbeat) % peers_.size();
+  for (Peer& peer : peers_) {
+    ClusterMessage message = header(MessageType::heartbeat, wall);
+    peer.ping_token = rng_() | 1;
+    peer.ping_sent = now;
+    peer.ping_sent_wall = wall;
+    message.token = peer.ping_token;
+    message.members = sample;
+    send(peer.address, std::move(message));
+    ++stats_.heartbeats_sent;
+  }
+}
+
+void Replicator::repair_round(WallTime wall) {
+  if (peers_.empty()) return;
+  // A peer waiting for a full sync goes first; otherwise the next live peer in turn.
+  Peer* target = nullptr;
+  for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
+    Peer& peer = peers_[(repair_turn_ + i) % peers_.size()];
+    if (peer.full_sync_pending && peer.state == PeerState::alive) target = &peer;
+  }
+  for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
+    Peer& peer = peers_[(repair_turn_ + i) % peers_.size()];
+    if (peer.state == PeerState::alive) target = &peer;
+  }
+  repair_turn_ = (repair_turn_ + 1) % peers_.size();
+  if (target == nullptr) return;
+
+  scratch_.clear();
+  store_.collect_all(wall, target->sweep, scratch_, config_.repair_updates_per_interval);
+  if (target->sweep.completed && target->full_sync_pending) {
+    target->full_sync_pending = false;
+    ++stats_.full_syncs_completed;
+  }
+  if (scratch_.empty()) return;
+  const Origin target_origin{target->node_id, target->incarnation};
+  ClusterMessage message = header(MessageType::repair, wall);
+  auto updates = std::make_shared<std::vector<WireUpdate>>();
+  std::map<std::uint32_t, std::uint32_t> refs;  // store origin index -> message reference
+  for (const SlotUpdate& slot : scratch_) {
+    auto ref = refs.find(slot.origin);
+    if (ref == refs.end()) {
+      const std::optional<Origin> origin = origins_.origin_at(slot.origin);
+      // The peer is the authority on its own current counts.
+      if (!origin || *origin == target_origin) {
+        refs.emplace(slot.origin, UINT32_MAX);
+        continue;
+      }
+      ref = refs.emplace(slot.origin, static_cast<std::uint32_t>(message.origins.size())).first;
+      message.origins.push_back(*origin);
+    }
+    if (ref->second == UINT32_MAX) continue;
+    updates->push_back(
+        WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, ref->second, slot.count});
+  }
+  if (updates->empty()) return;
+  stats_.updates_sent += updates->size();
+  message.updates = std::move(updates);
+  send(target->address, std::move(message));
+  ++stats_.repair_messages_sent;
+}
+
+std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
+  std::vector<PeerStatus> out;
+  for (const Peer& peer : peers_) {
+    PeerStatus status;
+    status.address = peer.address;
+    status.node_id = peer.node_id;
+    status.incarnation = peer.incarnation;
+    status.state = peer.state;
+    status.last_heard_ms_ago = peer.heard ? (now.ns - peer.last_heard.ns) / kNsPerMs : -1;
+    status.rtt_us = peer.rtt_us;
+    status.clock_offset_ms = peer.clock_offset_ms;
+    status.configured = peer.configured;
+    status.syncing = peer.full_sync_pending;
+    out.push_back(std::move(status));
+  }
+  return out;
+}
+
+std::uint32_t Replicator::reachable_permille() const {
+  std::size_t reachable = 1;
+  for (const Peer& peer : peers_) {
+    if (peer.state == PeerState::alive || peer.state == PeerState::suspect) ++reachable;
+  }
+  return static_cast<std::uint32_t>(reachable * 1000 / (1 + peers_.size()));
+}
+
+std::int64_t Replicator::staleness_ms(MonoTime now) const {
+  std::int64_t oldest = 0;
+  for (const Peer& peer : peers_) {
+    if (peer.state != PeerState::alive && peer.state != PeerState::suspect) continue;
+    oldest = std::max(oldest, (now.ns - peer.last_heard.ns) / kNsPerMs);
+  }
+  return oldest;
+}
+
+}  // namespace drl::core

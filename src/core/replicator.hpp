@@ -1,0 +1,156 @@
+// Replication of counts between nodes, sans I/O: messages and time in, messages out.
+//
+// Every gossip interval the node sends the local counts that changed (absolute values of its
+// own origin, so loss, duplication and reordering never corrupt a count) to every live peer.
+// Heartbeats carry a sample of the membership (how nodes join through any known peer) and a
+// token whose echo gives the round trip and the clock offset. Anti-entropy sends every live
+// slot of every origin, a bounded slice per repair interval, to one peer at a time: at once to
+// a peer that is new, restarted or back from a partition (so a restarted node gets its old
+// counts back), and as a slow background sweep to all, which repairs any lost delta.
+//
+// Single-threaded: one caller drives on_message/on_timer and drains take_outgoing().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/cluster_message.hpp"
+#include "core/counter_store.hpp"
+#include "core/origin_table.hpp"
+#include "core/time.hpp"
+
+namespace drl::core {
+
+enum class PeerState : std::uint8_t { alive = 0, suspect = 1, down = 2, unknown = 3 };
+std::string_view peer_state_name(PeerState state);
+
+enum class PartitionPolicy : std::uint8_t {
+  optimistic,    // each side counts what it can see: up to one limit per side
+  proportional,  // each side scales limits by the share of the cluster it can reach
+};
+std::string_view partition_policy_name(PartitionPolicy policy);
+
+struct ReplicationConfig {
+  std::string node_id;
+  std::uint64_t incarnation = 0;
+  std::string address;             // advertised "host:port"
+  std::vector<std::string> seeds;  // configured peers ("host:port")
+  std::int64_t gossip_interval_ms = 5;
+  std::int64_t heartbeat_interval_ms = 200;
+  std::int64_t suspect_after_ms = 1000;
+  std::int64_t down_after_ms = 3000;
+  std::int64_t forget_after_ms = 600'000;  // learned (not configured) peers down this long
+  std::int64_t repair_interval_ms = 100;
+  std::size_t repair_updates_per_interval = 4096;
+  std::size_t delta_updates_per_round_max = 65'536;
+  std::size_t peers_max = 1024;
+  std::size_t members_per_heartbeat = 16;
+  std::int64_t origin_retire_after_ms = 2 * 31LL * 24 * 3600 * 1000;
+};
+
+struct PeerStatus {
+  std::string address;
+  std::string node_id;  // empty until heard
+  std::uint64_t incarnation = 0;
+  PeerState state = PeerState::unknown;
+  std::int64_t last_heard_ms_ago = -1;  // -1: never
+  std::int64_t rtt_us = -1;             // -1: not measured yet
+  std::int64_t clock_offset_ms = 0;     // peer's wall clock minus ours
+  bool configured = false;              // from the config, never forgotten
+  bool syncing = false;                 // a full anti-entropy sweep to it is under way
+};
+
+struct ReplicationStats {
+  std::uint64_t delta_messages_sent = 0;
+  std::uint64_t repair_messages_sent = 0;
+  std::uint64_t heartbeats_sent = 0;
+  std::uint64_t acks_sent = 0;
+  std::uint64_t updates_sent = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t updates_received = 0;
+  std::uint64_t updates_dropped = 0;  // stale windows, or no room in the store or origin table
+  std::uint64_t messages_from_self = 0;
+  std::uint64_t messages_old_incarnation = 0;
+  std::uint64_t peers_joined = 0;
+  std::uint64_t peers_restarted = 0;
+  std::uint64_t peers_rejected = 0;  // peers_max reached
+  std::uint64_t full_syncs_completed = 0;
+};
+
+struct Outgoing {
+  std::string address;
+  ClusterMessage message;
+};
+
+class Replicator {
+ public:
+  Replicator(ReplicationConfig config, CounterStore& store, OriginTable& origins);
+
+  // `from` is the datagram's source address; `now` monotonic, `wall` for windows and offsets.
+  void on_message(MonoTime now, WallTime wall, const std::string& from,
+                  const ClusterMessage& message);
+  void on_timer(MonoTime now, WallTime wall);
+
+  std::vector<Outgoing> take_outgoing();
+  MonoTime next_deadline() const;
+
+  std::vector<PeerStatus> peers(MonoTime now) const;
+  // (1 + reachable peers) / (1 + known peers), in thousandths.
+  std::uint32_t reachable_permille() const;
+  // How long ago the least recently heard live peer was heard: the age of the oldest
+  // contribution a decision may be missing.
+  std::int64_t staleness_ms(MonoTime now) const;
+  const ReplicationStats& stats() const { return stats_; }
+  const ReplicationConfig& config() const { return config_; }
+
+ private:
+  struct Peer {
+    std::string address;
+    std::string node_id;
+    std::uint64_t incarnation = 0;
+    PeerState state = PeerState::unknown;
+    bool configured = false;
+    bool heard = false;
+    MonoTime last_heard;
+    MonoTime state_since;
+    std::uint64_t ping_token = 0;
+    MonoTime ping_sent;
+    WallTime ping_sent_wall;
+    std::int64_t rtt_us = -1;
+    std::int64_t clock_offset_ms = 0;
+    bool offset_measured = false;
+    bool full_sync_pending = false;
+    SweepCursor sweep;
+  };
+
+  Peer* find_peer(const std::string& address);
+  Peer* add_peer(const std::string& address, bool configured, MonoTime now);
+  void send(const std::string& address, ClusterMessage message);
+  ClusterMessage header(MessageType type, WallTime wall) const;
+  void gossip_round(WallTime wall);
+  void heartbeat_round(MonoTime now, WallTime wall);
+  void repair_round(WallTime wall);
+  void update_states(MonoTime now);
+  void merge_updates(MonoTime now, WallTime wall, const ClusterMessage& message);
+  void learn_members(MonoTime now, const ClusterMessage& message);
+
+  ReplicationConfig config_;
+  CounterStore& store_;
+  OriginTable& origins_;
+  std::vector<Peer> peers_;
+  std::mt19937_64 rng_;
+  std::vector<Outgoing> outgoing_;
+  std::vector<SlotUpdate> scratch_;
+  MonoTime next_gossip_;
+  MonoTime next_heartbeat_;
+  MonoTime next_repair_;
+  bool started_ = false;
+  std::size_t repair_turn_ = 0;
+  std::size_t member_turn_ = 0;
+  ReplicationStats stats_;
+};
+
+}  // namespace drl::core

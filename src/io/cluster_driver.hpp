@@ -1,0 +1,69 @@
+// Drives a sans-IO wire::ClusterNode from a UDP socket and one timer on the main loop: reads
+// the clocks once per callback, feeds the node, sends what it hands out, arms the timer at its
+// next deadline, and publishes what the check path and `drl status` need.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/check_engine.hpp"
+#include "io/udp_transport.hpp"
+#include "wire/cluster_node.hpp"
+
+namespace drl::io {
+
+// A consistent copy of the replication state, for other threads.
+struct ClusterSnapshot {
+  std::string node_id;
+  std::uint64_t incarnation = 0;
+  std::string bind_address;
+  std::string partition_policy;
+  std::vector<core::PeerStatus> peers;
+  core::ReplicationStats replication;
+  wire::DatagramStats datagrams;
+  UdpCounters udp;
+  std::uint32_t reachable_permille = 1000;
+  std::int64_t staleness_ms = 0;
+  std::int64_t max_abs_clock_offset_ms = 0;
+  std::uint64_t origins = 0;
+  std::uint64_t origins_full_drops = 0;
+};
+
+class ClusterDriver {
+ public:
+  ClusterDriver(uv_loop_t* loop, wire::ClusterNode& node, core::ClusterSignals& signals,
+                core::OriginTable& origins, std::string partition_policy);
+  ~ClusterDriver();
+  ClusterDriver(const ClusterDriver&) = delete;
+  ClusterDriver& operator=(const ClusterDriver&) = delete;
+
+  Result<Done> start(const std::string& bind_address);
+  void stop();  // main loop thread
+
+  ClusterSnapshot snapshot() const;  // any thread
+
+ private:
+  struct Timer;
+  void on_receive(const std::string& from, std::string_view bytes);
+  void on_deadline();
+  void flush_and_rearm();
+  void publish(core::MonoTime now);
+
+  uv_loop_t* loop_;
+  wire::ClusterNode& node_;
+  core::ClusterSignals& signals_;
+  core::OriginTable& origins_;
+  std::string partition_policy_;
+  std::unique_ptr<UdpTransport> transport_;
+  Timer* timer_ = nullptr;  // freed by its close callback
+  std::string bind_address_;
+  core::MonoTime last_publish_;
+  mutable std::mutex snapshot_mutex_;
+  ClusterSnapshot snapshot_;
+};
+
+}  // namespace drl::io

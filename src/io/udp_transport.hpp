@@ -1,0 +1,56 @@
+// A UDP socket for the cluster protocol. Addresses are "host:port" strings ("[v6]:port" for
+// IPv6); host names are resolved once and cached. Datagrams that arrive truncated are dropped.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "drl/result.hpp"
+
+namespace drl::io {
+
+struct UdpCounters {
+  std::uint64_t send_errors = 0;
+  std::uint64_t resolve_errors = 0;
+  std::uint64_t receive_errors = 0;
+  std::uint64_t truncated = 0;
+};
+
+class UdpTransport {
+ public:
+  using Receiver = std::function<void(const std::string& from, std::string_view bytes)>;
+
+  UdpTransport(uv_loop_t* loop, Receiver receiver);
+  ~UdpTransport();
+  UdpTransport(const UdpTransport&) = delete;
+  UdpTransport& operator=(const UdpTransport&) = delete;
+
+  Result<Done> bind(const std::string& address);
+  void send(const std::string& address, std::string_view bytes);
+  // Main loop thread; the handle is released by the loop afterwards.
+  void close();
+
+  // The bound address with the port the system chose (for port 0).
+  std::string local_address() const;
+  const UdpCounters& counters() const { return counters_; }
+
+ private:
+  struct Handle;
+  bool resolve(const std::string& address, sockaddr_storage& out);
+
+  Handle* handle_ = nullptr;
+  Receiver receiver_;
+  std::map<std::string, sockaddr_storage> resolved_;
+  UdpCounters counters_;
+};
+
+// "host:port" -> (host, port). False if the form is wrong.
+bool split_host_port(const std::string& address, std::string& host, std::uint16_t& port);
+std::string format_address(const sockaddr* address);
+
+}  // namespace drl::io

@@ -1,0 +1,96 @@
+#include "wire/cluster_node.hpp"
+
+#include <unordered_map>
+
+namespace drl::wire {
+namespace {
+
+// Bound on remembered senders, so that forged sender ids cannot grow memory without end.
+constexpr std::size_t kReplayWindowsMax = 4096;
+
+}  // namespace
+
+ClusterNode::ClusterNode(core::ReplicationConfig config, CodecOptions codec,
+                         core::CounterStore& store, core::OriginTable& origins)
+    : replicator_(std::move(config), store, origins), codec_(std::move(codec)) {}
+
+bool ClusterNode::accept_sequence(const core::ClusterMessage& message, std::uint64_t sequence) {
+  auto it = replay_.find(message.sender_id);
+  if (it == replay_.end()) {
+    if (replay_.size() >= kReplayWindowsMax) replay_.erase(replay_.begin());
+    replay_.emplace(message.sender_id, ReplayWindow{message.sender_incarnation, sequence, 1});
+    return true;
+  }
+  ReplayWindow& window = it->second;
+  if (message.sender_incarnation != window.incarnation) {
+    // A later incarnation starts a new sequence; an earlier one is a replay of an old life.
+    if (message.sender_incarnation < window.incarnation) return false;
+    window = ReplayWindow{message.sender_incarnation, sequence, 1};
+    return true;
+  }
+  if (sequence > window.highest) {
+    const std::uint64_t shift = sequence - window.highest;
+    window.seen = shift >= 64 ? 1 : (window.seen << shift) | 1;
+    window.highest = sequence;
+    return true;
+  }
+  const std::uint64_t age = window.highest - sequence;
+  if (age >= 64) return false;
+  const std::uint64_t bit = std::uint64_t{1} << age;
+  if ((window.seen & bit) != 0) return false;
+  window.seen |= bit;
+  return true;
+}
+
+void ClusterNode::on_datagram(core::MonoTime now, core::WallTime wall, const std::string& from,
+                              std::string_view bytes) {
+  ++stats_.received;
+  stats_.received_bytes += bytes.size();
+  DecodedDatagram decoded;
+  DropReason reason = DropReason::malformed;
+  if (!codec_.open(bytes, decoded, reason)) {
+    ++stats_.dropped[static_cast<std::size_t>(reason)];
+    return;
+  }
+  if (!accept_sequence(decoded.message, decoded.sequence)) {
+    ++stats_.dropped[static_cast<std::size_t>(DropReason::replayed)];
+    return;
+  }
+  replicator_.on_message(now, wall, from, decoded.message);
+}
+
+void ClusterNode::on_timer(core::MonoTime now, core::WallTime wall) {
+  replicator_.on_timer(now, wall);
+}
+
+std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
+  std::vector<OutgoingDatagram> out;
+  // A delta goes to every peer: encode its bodies once, seal them per destination.
+  std::unordered_map<const void*, std::vector<std::string>> shared_bodies;
+  for (core::Outgoing& outgoing : replicator_.take_outgoing()) {
+    const core::ClusterMessage& message = outgoing.message;
+    const bool shared = message.type == core::MessageType::delta && message.updates;
+    std::vector<std::string> local_bodies;
+    const std::vector<std::string>* bodies = nullptr;
+    if (shared) {
+      auto it = shared_bodies.find(message.updates.get());
+      if (it == shared_bodies.end()) {
+        it = shared_bodies.emplace(message.updates.get(), codec_.encode_bodies(message)).first;
+      }
+      bodies = &it->second;
+    } else {
+      local_bodies = codec_.encode_bodies(message);
+      bodies = &local_bodies;
+    }
+    std::uint64_t& sequence = next_sequence_[outgoing.address];
+    for (const std::string& body : *bodies) {
+      std::string datagram = codec_.seal(body, ++sequence);
+      ++stats_.sent;
+      stats_.sent_bytes += datagram.size();
+      out.push_back(OutgoingDatagram{outgoing.address, std::move(datagram)});
+    }
+  }
+  return out;
+}
+
+}  // namespace drl::wire

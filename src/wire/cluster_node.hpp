@@ -1,0 +1,65 @@
+// One node of the cluster, sans I/O: the replication logic with its datagram codec.
+// on_datagram(now, from, bytes) and on_timer(now) in; take_datagrams() and next_deadline()
+// out. The daemon drives it from a UDP socket and a timer; the simulator from a simulated
+// network and clock.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/replicator.hpp"
+#include "wire/cluster_codec.hpp"
+
+namespace drl::wire {
+
+struct OutgoingDatagram {
+  std::string address;
+  std::string bytes;
+};
+
+struct DatagramStats {
+  std::uint64_t sent = 0;
+  std::uint64_t sent_bytes = 0;
+  std::uint64_t received = 0;
+  std::uint64_t received_bytes = 0;
+  std::array<std::uint64_t, static_cast<std::size_t>(DropReason::count_)> dropped{};
+};
+
+class ClusterNode {
+ public:
+  ClusterNode(core::ReplicationConfig config, CodecOptions codec, core::CounterStore& store,
+              core::OriginTable& origins);
+
+  void on_datagram(core::MonoTime now, core::WallTime wall, const std::string& from,
+                   std::string_view bytes);
+  void on_timer(core::MonoTime now, core::WallTime wall);
+
+  // Datagrams to send, in order.
+  std::vector<OutgoingDatagram> take_datagrams();
+  core::MonoTime next_deadline() const { return replicator_.next_deadline(); }
+
+  core::Replicator& replicator() { return replicator_; }
+  const core::Replicator& replicator() const { return replicator_; }
+  const DatagramStats& stats() const { return stats_; }
+
+ private:
+  // Anti-replay state per sender: a 64-datagram window below the highest sequence seen.
+  struct ReplayWindow {
+    std::uint64_t incarnation = 0;
+    std::uint64_t highest = 0;
+    std::uint64_t seen = 0;  // bit i: highest - i was seen
+  };
+  bool accept_sequence(const core::ClusterMessage& message, std::uint64_t sequence);
+
+  core::Replicator replicator_;
+  ClusterCodec codec_;
+  std::map<std::string, std::uint64_t> next_sequence_;  // per destination
+  std::map<std::string, ReplayWindow> replay_;          // per sender node id
+  DatagramStats stats_;
+};
+
+}  // namespace drl::wire
