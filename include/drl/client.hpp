@@ -15,6 +15,7 @@
 
 #include "drl/decision.hpp"
 #include "drl/result.hpp"
+#include "drl/status.hpp"
 
 namespace drl {
 
@@ -50,8 +51,11 @@ class Client {
   Result<std::string> ping();         // the server's version
   Result<std::string> reload();       // the server's message about the new config
   Result<std::string> status_json();  // the server's status as a JSON object
-  // The same, as (name, value) pairs in the server's order; nested values as compact JSON.
-  Result<std::vector<std::pair<std::string, std::string>>> status();
+  // The same, as fields and tables (e.g. "peers") of text values.
+  Result<StatusReport> status();
+  // Every counter `request` resolves to, cluster-wide and per origin. Counts nothing.
+  Result<std::vector<CounterState>> inspect(const CheckRequest& request);
+  Result<std::string> inspect_json(const CheckRequest& request);
 
  private:
   struct Impl;

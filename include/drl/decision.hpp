@@ -40,8 +40,14 @@ struct Decision {
   std::uint64_t limit = 0;
   std::uint64_t window_ms = 0;
   std::uint64_t remaining = 0;
-  std::uint64_t reset_after_ms = 0;   // until remaining is back to limit, without new traffic
-  std::uint64_t retry_after_ms = 0;   // 0 when allowed; else until the same check would pass
+  std::uint64_t reset_after_ms = 0;  // until remaining is back to limit, without new traffic
+  std::uint64_t retry_after_ms = 0;  // 0 when allowed; else until the same check would pass
+  // In a cluster: how long ago the least recently heard peer was heard, i.e. how old the
+  // oldest contribution to this decision may be. 0 for a single node.
+  std::uint64_t staleness_ms = 0;
+  std::string policy;                 // of the binding limit
+  std::string scope;                  // of the binding limit: empty, or the endpoint
+  bool tier_unknown = false;          // the tier named is not defined: the default limits applied
   std::vector<LimitDecision> limits;  // every limit that applied (filled when asked for)
 };
 

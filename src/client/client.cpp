@@ -219,11 +219,25 @@ Result<std::string> Client::status_json() {
 
 namespace drl {
 
-Result<std::vector<std::pair<std::string, std::string>>> Client::status() {
+Result<StatusReport> Client::status() {
   wire::encode_op_request(impl_->out, impl_->next_id++, "status");
   Result<wire::Response> response = impl_->round_trip();
   if (!response.ok()) return response.error();
-  return std::move(response->status_fields);
+  return std::move(response->status);
+}
+
+Result<std::vector<CounterState>> Client::inspect(const CheckRequest& request) {
+  wire::encode_inspect_request(impl_->out, impl_->next_id++, request);
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  return std::move(response->counters);
+}
+
+Result<std::string> Client::inspect_json(const CheckRequest& request) {
+  wire::encode_inspect_request(impl_->out, impl_->next_id++, request);
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  return std::move(response->counters_json);
 }
 
 }  // namespace drl

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/bounds.hpp"
 #include "core/policy.hpp"
@@ -37,9 +38,32 @@ struct Bounds {
   std::size_t max_pending_output_bytes = bounds::connection_output_bytes_default;
 };
 
+// [cluster]: replication between nodes. Absent: a cluster of one (no UDP socket at all).
+// Changing these needs a restart, except partition_policy.
+struct ClusterSettings {
+  bool enabled = false;
+  std::string bind;       // "host:port" of the UDP socket
+  std::string advertise;  // how peers reach us; empty: bind, unless bind is a wildcard
+  std::vector<std::string> peers;
+  std::uint64_t gossip_interval_ms = 5;
+  std::uint64_t heartbeat_interval_ms = 200;
+  std::uint64_t suspect_after_ms = 1000;
+  std::uint64_t down_after_ms = 3000;
+  std::uint64_t forget_after_ms = 600'000;
+  std::uint64_t repair_interval_ms = 100;
+  std::uint64_t repair_updates_per_interval = 4096;
+  std::string key_file;                         // enables authentication (keyed BLAKE2b MACs)
+  std::string previous_key_file;                // still accepted, during a key rotation
+  std::string partition_policy = "optimistic";  // or "proportional"
+  std::uint64_t datagram_bytes = 1400;
+  std::uint64_t max_peers = 1024;
+  std::uint64_t max_origins = 4096;
+};
+
 struct Config {
   NodeSettings node;
   Bounds bounds;
+  ClusterSettings cluster;
   std::shared_ptr<const core::PolicySet> policies;
 };
 

@@ -25,9 +25,6 @@ class Parser {
   Config parse(const toml::table& root) {
     Config config;
     check_keys(root, "the top level", {"node", "bounds", "policy", "cluster", "http"});
-    if (root.contains("cluster")) {
-      reject(root.get("cluster"), "[cluster] is not supported by this version of drld yet");
-    }
     if (root.contains("http")) {
       reject(root.get("http"), "[http] is not supported by this version of drld yet");
     }
@@ -35,6 +32,9 @@ class Parser {
       parse_node(table_of(node, "[node]"), config.node);
     if (const toml::node* node = root.get("bounds")) {
       parse_bounds(table_of(node, "[bounds]"), config.bounds);
+    }
+    if (const toml::node* node = root.get("cluster")) {
+      parse_cluster(table_of(node, "[cluster]"), config.cluster);
     }
     std::vector<core::Policy> policies;
     if (const toml::node* node = root.get("policy")) {
@@ -206,6 +206,107 @@ class Parser {
     out.max_pending_output_bytes =
         get_uint(table, "max_pending_output_bytes", where, out.max_pending_output_bytes,
                  bounds::frame_bytes_min, std::uint64_t{1} << 32);
+  }
+
+  std::uint64_t get_duration(const toml::table& table, std::string_view key,
+                             const std::string& where, std::uint64_t fallback, std::uint64_t min_ms,
+                             std::uint64_t max_ms) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    const auto text = node->value<std::string>();
+    const auto ms = text && node->is_string() ? core::parse_duration_ms(*text) : std::nullopt;
+    if (!ms) {
+      reject(node,
+             where + ": " + std::string(key) + " must be a duration such as \"5ms\" or \"1s\"");
+    }
+    if (*ms < min_ms || *ms > max_ms) {
+      reject(node, where + ": " + std::string(key) + " must be between " +
+                       core::format_duration_ms(min_ms) + " and " +
+                       core::format_duration_ms(max_ms) + ", not " + *text);
+    }
+    return *ms;
+  }
+
+  void check_address(const toml::node* where, const std::string& what,
+                     const std::string& address) const {
+    // host:port or [v6]:port, port 0..65535; resolution happens when the daemon starts.
+    const std::size_t colon = address.rfind(':');
+    bool valid = colon != std::string::npos && colon > 0 && colon + 1 < address.size() &&
+                 address.size() <= 128;
+    if (valid) {
+      const std::string port = address.substr(colon + 1);
+      valid = port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+              std::stoul(port) <= 65535;
+      const std::string host = address.substr(0, colon);
+      if (host.find(':') != std::string::npos) {
+        valid = valid && host.front() == '[' && host.back() == ']';
+      }
+    }
+    if (!valid) reject(where, what + " '" + address + "' must be host:port (IPv6: [addr]:port)");
+  }
+
+  void parse_cluster(const toml::table& table, ClusterSettings& out) {
+    const std::string where = "[cluster]";
+    check_keys(
+        table, where,
+        {"bind", "advertise", "peers", "gossip_interval", "heartbeat_interval", "suspect_after",
+         "down_after", "forget_after", "repair_interval", "repair_updates_per_interval", "key_file",
+         "previous_key_file", "partition_policy", "datagram_bytes", "max_peers", "max_origins"});
+    out.enabled = true;
+    if (!table.contains("bind")) {
+      reject(&table,
+             where + ": bind is missing (the UDP address of this node, e.g. \"0.0.0.0:7001\")");
+    }
+    out.bind = get_string(table, "bind", where, "");
+    check_address(table.get("bind"), "[cluster]: bind", out.bind);
+    out.advertise = get_string(table, "advertise", where, "");
+    if (!out.advertise.empty())
+      check_address(table.get("advertise"), "[cluster]: advertise", out.advertise);
+    if (const toml::node* node = table.get("peers")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr)
+        reject(node, where + ": peers must be an array of \"host:port\" strings");
+      for (const toml::node& element : *list) {
+        const auto text = element.value<std::string>();
+        if (!element.is_string() || !text) reject(&element, where + ": peers must be strings");
+        check_address(&element, "[cluster]: peer", *text);
+        out.peers.push_back(*text);
+      }
+    }
+    out.gossip_interval_ms =
+        get_duration(table, "gossip_interval", where, out.gossip_interval_ms, 1, 10'000);
+    out.heartbeat_interval_ms =
+        get_duration(table, "heartbeat_interval", where, out.heartbeat_interval_ms, 10, 60'000);
+    out.suspect_after_ms =
+        get_duration(table, "suspect_after", where, out.suspect_after_ms, 20, 3'600'000);
+    out.down_after_ms = get_duration(table, "down_after", where, out.down_after_ms, 20, 3'600'000);
+    out.forget_after_ms =
+        get_duration(table, "forget_after", where, out.forget_after_ms, 1000, 7 * 86'400'000ULL);
+    out.repair_interval_ms =
+        get_duration(table, "repair_interval", where, out.repair_interval_ms, 1, 60'000);
+    if (out.suspect_after_ms <= out.heartbeat_interval_ms) {
+      reject(table.get("suspect_after"),
+             where + ": suspect_after must be longer than heartbeat_interval");
+    }
+    if (out.down_after_ms < out.suspect_after_ms) {
+      reject(table.get("down_after"),
+             where + ": down_after must not be shorter than suspect_after");
+    }
+    out.repair_updates_per_interval = get_uint(table, "repair_updates_per_interval", where,
+                                               out.repair_updates_per_interval, 1, 1'000'000);
+    out.key_file = get_string(table, "key_file", where, "");
+    out.previous_key_file = get_string(table, "previous_key_file", where, "");
+    if (!out.previous_key_file.empty() && out.key_file.empty()) {
+      reject(table.get("previous_key_file"), where + ": previous_key_file needs key_file");
+    }
+    out.partition_policy = get_string(table, "partition_policy", where, out.partition_policy);
+    if (out.partition_policy != "optimistic" && out.partition_policy != "proportional") {
+      reject(table.get("partition_policy"),
+             where + ": partition_policy must be \"optimistic\" or \"proportional\"");
+    }
+    out.datagram_bytes = get_uint(table, "datagram_bytes", where, out.datagram_bytes, 512, 65000);
+    out.max_peers = get_uint(table, "max_peers", where, out.max_peers, 1, 100'000);
+    out.max_origins = get_uint(table, "max_origins", where, out.max_origins, 16, 1'000'000);
   }
 
   core::LimitRule parse_rule(const toml::table& table, const std::string& where,
@@ -451,6 +552,22 @@ std::string restart_only_changes(const Config& before, const Config& after) {
   note(before.bounds.max_batch_checks != after.bounds.max_batch_checks, "bounds.max_batch_checks");
   note(before.bounds.max_pending_output_bytes != after.bounds.max_pending_output_bytes,
        "bounds.max_pending_output_bytes");
+  const ClusterSettings& a = before.cluster;
+  const ClusterSettings& b = after.cluster;
+  note(a.enabled != b.enabled, "[cluster]");
+  note(a.bind != b.bind, "cluster.bind");
+  note(a.advertise != b.advertise, "cluster.advertise");
+  note(a.peers != b.peers, "cluster.peers");
+  note(a.gossip_interval_ms != b.gossip_interval_ms ||
+           a.heartbeat_interval_ms != b.heartbeat_interval_ms ||
+           a.suspect_after_ms != b.suspect_after_ms || a.down_after_ms != b.down_after_ms ||
+           a.forget_after_ms != b.forget_after_ms || a.repair_interval_ms != b.repair_interval_ms ||
+           a.repair_updates_per_interval != b.repair_updates_per_interval,
+       "cluster timing");
+  note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file, "cluster keys");
+  note(a.datagram_bytes != b.datagram_bytes || a.max_peers != b.max_peers ||
+           a.max_origins != b.max_origins,
+       "cluster bounds");
   return changed;
 }
 

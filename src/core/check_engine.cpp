@@ -181,4 +181,31 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   if (out.binding == out.limit_count) out.binding = 0;
 }
 
+Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckItem& item,
+                          std::vector<InspectedCounter>& out, std::string& error_message) const {
+  out.clear();
+  CheckItem peek = item;
+  peek.cost = 0;
+  CheckOutcome outcome;
+  check(policies, now, std::span<const CheckItem>(&peek, 1), outcome);
+  if (outcome.error != Errc::ok) {
+    error_message = outcome.error_message;
+    return outcome.error;
+  }
+  std::array<std::uint64_t, bounds::limits_per_check_max> ids{};
+  for (std::size_t i = 0; i < outcome.limit_count; ++i) ids[i] = outcome.limits[i].counter_id;
+  auto locked = store_.lock(std::span<const std::uint64_t>(ids.data(), outcome.limit_count));
+  for (std::size_t i = 0; i < outcome.limit_count; ++i) {
+    const LimitOutcome& limit = outcome.limits[i];
+    InspectedCounter counter;
+    counter.limit = limit;
+    counter.view = locked.view(limit.counter_id, limit.rule->window_ms, now);
+    counter.window_id =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) / limit.rule->window_ms;
+    counter.origins = locked.origins(limit.counter_id, limit.rule->window_ms, now);
+    out.push_back(std::move(counter));
+  }
+  return Errc::ok;
+}
+
 }  // namespace drl::core

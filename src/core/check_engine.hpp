@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/algorithm.hpp"
 #include "core/bounds.hpp"
@@ -62,6 +63,14 @@ struct CheckOutcome {
   const LimitOutcome& binding_limit() const { return limits[binding]; }
 };
 
+// One counter of a key, as `drl inspect` shows it.
+struct InspectedCounter {
+  LimitOutcome limit;           // verdict of a cost-0 peek
+  CounterView view;             // cluster-wide totals
+  std::uint64_t window_id = 0;  // of the window that holds now
+  std::vector<OriginCounts> origins;
+};
+
 class CheckEngine {
  public:
   // `local_origin` is this node's origin index in the store.
@@ -74,6 +83,11 @@ class CheckEngine {
   // different shards do not wait on each other.
   void check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
              CheckOutcome& out) const;
+
+  // Every counter `item` resolves to, with each origin's slots. Counts nothing. Returns
+  // Errc::ok or the same errors as check(), with `error_message` set.
+  Errc inspect(const PolicySet& policies, WallTime now, const CheckItem& item,
+               std::vector<InspectedCounter>& out, std::string& error_message) const;
 
   void set_local_origin(std::uint32_t origin) { local_origin_ = origin; }
 

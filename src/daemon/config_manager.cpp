@@ -55,8 +55,10 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
     return Error{Errc::reload_failed, parsed.error().message};
   }
   const std::string restart_only = config::restart_only_changes(config_, parsed.value());
-  // Settings that need a restart keep their running values; the policies apply now.
+  // Settings that need a restart keep their running values; the policies (and the partition
+  // policy) apply now.
   config_.policies = parsed.value().policies;
+  config_.cluster.partition_policy = parsed.value().cluster.partition_policy;
   text_ = std::move(text.value());
   rejected_text_.clear();
   const std::uint64_t generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
@@ -66,6 +68,7 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
   if (!restart_only.empty()) {
     message += "; changes to " + restart_only + " take effect at the next restart";
   }
+  if (on_applied_) on_applied_(config_);
   io::log_info("config reloaded (" + std::string(trigger) + "): " + message);
   return ReloadOutcome{true, generation, message};
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,8 +24,15 @@ struct ReloadOutcome {
 
 class ConfigManager {
  public:
-  // `path` empty: running the embedded default, which cannot be reloaded.
+  // `path` empty: running the embedded default, which cannot be reloaded. `initial` is the
+  // configuration as the file says (before command-line overrides), to compare reloads with.
   ConfigManager(std::optional<std::string> path, config::Config initial, std::string initial_text);
+
+  // Called after a new configuration is in force, on the thread that reloaded, with the
+  // manager's lock held (so calls are serialised). Set before the first reload.
+  void on_applied(std::function<void(const config::Config&)> hook) {
+    on_applied_ = std::move(hook);
+  }
 
   // Reads and validates the file; if valid, it is in force when this returns.
   // `trigger` names the cause for the log ("SIGHUP", "file change", "drl reload").
@@ -54,6 +62,7 @@ class ConfigManager {
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<std::uint64_t> reloads_{0};
   std::atomic<std::uint64_t> failures_{0};
+  std::function<void(const config::Config&)> on_applied_;
 };
 
 }  // namespace drl::daemon

@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include <algorithm>
 #include <bit>
@@ -13,13 +12,17 @@
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
 #include "core/counter_store.hpp"
+#include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
 #include "daemon/service.hpp"
 #include "io/client_server.hpp"
 #include "io/clock.hpp"
+#include "io/cluster_driver.hpp"
 #include "io/file_watcher.hpp"
 #include "io/log.hpp"
+#include "io/main_loop.hpp"
 #include "io/unix_listener.hpp"
+#include "wire/cluster_node.hpp"
 #include "wire/response_encoder.hpp"
 
 #ifndef DRL_VERSION
@@ -32,6 +35,7 @@ namespace {
 constexpr std::uint64_t kSweepIntervalMs = 100;
 constexpr std::size_t kSweepSlotsPerTick = 16384;
 constexpr std::uint64_t kWatchDebounceMs = 100;
+constexpr std::uint64_t kSkewCheckIntervalMs = 5000;
 
 std::string host_name() {
   char name[256] = {};
@@ -39,48 +43,36 @@ std::string host_name() {
   return name;
 }
 
-// The main loop's handles, owned here and closed before the loop is.
-struct MainLoop {
-  uv_loop_t loop{};
-  uv_signal_t hangup{};
-  uv_signal_t terminate{};
-  uv_signal_t interrupt{};
-  uv_timer_t sweep{};
-  io::ClientServer* server = nullptr;
-  io::FileWatcher* watcher = nullptr;
-  ConfigManager* config = nullptr;
-  core::CounterStore* store = nullptr;
-  bool stopping = false;
-};
-
-void close_handle(uv_handle_t* handle) {
-  if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-}
-
-void begin_shutdown(MainLoop& main, const char* why) {
-  if (main.stopping) return;
-  main.stopping = true;
-  io::log_info(std::string("shutting down (") + why + ")");
-  main.server->stop();
-  if (main.watcher != nullptr) main.watcher->close();
-  close_handle(reinterpret_cast<uv_handle_t*>(&main.hangup));
-  close_handle(reinterpret_cast<uv_handle_t*>(&main.terminate));
-  close_handle(reinterpret_cast<uv_handle_t*>(&main.interrupt));
-  close_handle(reinterpret_cast<uv_handle_t*>(&main.sweep));
-}
-
-void on_signal(uv_signal_t* handle, int signum) {
-  auto& main = *static_cast<MainLoop*>(handle->data);
-  if (signum == SIGHUP) {
-    [[maybe_unused]] auto result = main.config->reload("SIGHUP", false);
-    return;
+// The shortest window of any policy: clock skew is judged against it.
+std::uint64_t shortest_window_ms(const core::PolicySet& policies) {
+  std::uint64_t shortest = bounds::window_ms_max;
+  const auto visit = [&shortest](const core::LimitSet& set) {
+    for (const core::LimitRule& rule : set.rules)
+      shortest = std::min<std::uint64_t>(shortest, rule.window_ms);
+  };
+  for (const core::Policy& policy : policies.policies()) {
+    visit(policy.defaults);
+    for (const auto& [name, set] : policy.tiers) visit(set);
+    for (const auto& [name, endpoint] : policy.endpoints) {
+      visit(endpoint.defaults);
+      for (const auto& [tier, set] : endpoint.tiers) visit(set);
+    }
   }
-  begin_shutdown(main, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  return shortest;
 }
 
-void on_sweep(uv_timer_t* timer) {
-  auto& main = *static_cast<MainLoop*>(timer->data);
-  main.store->expire(io::wall_now(), kSweepSlotsPerTick);
+Result<wire::ClusterKey> read_key(const std::string& path) {
+  Result<std::string> text = config::read_config_text(path);
+  if (!text.ok()) return Error{Errc::io_error, "cluster key: " + text.error().message};
+  wire::ClusterKey key{};
+  if (!wire::parse_cluster_key(text.value(), key)) {
+    return Error{Errc::io_error, path + ": a cluster key is 32 raw bytes or 64 hex digits"};
+  }
+  return key;
+}
+
+bool is_wildcard(const std::string& address) {
+  return address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
 }
 
 }  // namespace
@@ -104,10 +96,15 @@ int run_daemon(const DaemonOptions& options) {
     std::fprintf(stderr, "drld: %s\n", loaded.error().message.c_str());
     return 1;
   }
-  config::Config& config = loaded.value();
+  const config::Config file_config = loaded.value();
+  config::Config config = loaded.value();
   if (options.socket_path) config.node.socket_path = *options.socket_path;
   if (options.workers) config.node.workers = *options.workers;
   if (options.log_level) config.node.log_level = *options.log_level;
+  if (config.node.workers > bounds::workers_max) {
+    std::fprintf(stderr, "drld: at most %zu workers\n", bounds::workers_max);
+    return 1;
+  }
   io::set_log_level(io::log_level_from_name(config.node.log_level));
   if (config.node.id.empty()) config.node.id = host_name();
 
@@ -121,8 +118,15 @@ int run_daemon(const DaemonOptions& options) {
   // No more shards than keys, so that every shard can hold at least one.
   const std::size_t shards =
       std::min(config.bounds.store_shards, std::bit_floor(config.bounds.max_keys));
-  core::CounterStore store(core::StoreOptions{config.bounds.max_keys, shards});
-  core::CheckEngine engine(store, 0);
+  core::CounterStore store(
+      core::StoreOptions{config.bounds.max_keys, shards, config.cluster.enabled});
+  // A number new at every start: the origin of the counts this run makes.
+  const auto incarnation = static_cast<std::uint64_t>(io::wall_now().unix_ms) * 1000 +
+                           static_cast<std::uint64_t>(io::mono_now().ns / 1000 % 1000);
+  core::OriginTable origins(core::Origin{config.node.id, incarnation}, config.cluster.max_origins);
+  core::ClusterSignals signals;
+  signals.proportional.store(config.cluster.partition_policy == "proportional");
+  core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
 
   Result<io::UnixListener> listener = io::UnixListener::open(
       config.node.socket_path, config.node.socket_mode, config.node.socket_group, 1024);
@@ -131,76 +135,149 @@ int run_daemon(const DaemonOptions& options) {
     return 1;
   }
 
-  ConfigManager manager(options.config_path, config, text);
+  ConfigManager manager(options.config_path, file_config, text);
+  std::atomic<std::uint64_t> skew_threshold_ms{shortest_window_ms(*config.policies) / 10};
+  manager.on_applied([&signals, &skew_threshold_ms](const config::Config& applied) {
+    signals.proportional.store(applied.cluster.partition_policy == "proportional");
+    skew_threshold_ms.store(shortest_window_ms(*applied.policies) / 10);
+  });
+
+  io::MainLoop loop;
   DaemonContext context;
   context.store = &store;
   context.engine = &engine;
   context.config = &manager;
+  context.origins = &origins;
   context.node_id = config.node.id;
+  context.incarnation = incarnation;
   context.version = DRL_VERSION;
   context.started = io::mono_now();
   context.workers = workers;
   context.max_batch_checks = config.bounds.max_batch_checks;
   context.max_frame_bytes = config.bounds.max_request_bytes;
+  context.skew_threshold_ms = &skew_threshold_ms;
   for (std::size_t i = 0; i < workers; ++i) {
     context.counters.push_back(std::make_unique<ServiceCounters>());
   }
 
-  MainLoop main;
-  uv_loop_init(&main.loop);
+  // Replication, when [cluster] is configured.
+  std::unique_ptr<io::ClusterDriver> driver;
+  std::unique_ptr<wire::ClusterNode> node;
+  if (config.cluster.enabled) {
+    const config::ClusterSettings& cluster = config.cluster;
+    wire::CodecOptions codec;
+    codec.datagram_bytes_max = cluster.datagram_bytes;
+    for (const std::string& path : {cluster.key_file, cluster.previous_key_file}) {
+      if (path.empty()) continue;
+      Result<wire::ClusterKey> key = read_key(path);
+      if (!key.ok()) {
+        std::fprintf(stderr, "drld: %s\n", key.error().message.c_str());
+        return 1;
+      }
+      codec.keys.push_back(key.value());
+    }
+    driver = std::make_unique<io::ClusterDriver>(loop, signals, origins);
+    Result<std::string> bound = driver->bind(cluster.bind);
+    if (!bound.ok()) {
+      std::fprintf(stderr, "drld: %s\n", bound.error().message.c_str());
+      return 1;
+    }
+    core::ReplicationConfig replication;
+    replication.node_id = config.node.id;
+    replication.incarnation = incarnation;
+    // Peers learn where to reach us from this; a wildcard bind leaves them the source address.
+    replication.address = !cluster.advertise.empty()   ? cluster.advertise
+                          : is_wildcard(bound.value()) ? std::string()
+                                                       : bound.value();
+    replication.seeds = cluster.peers;
+    replication.gossip_interval_ms = static_cast<std::int64_t>(cluster.gossip_interval_ms);
+    replication.heartbeat_interval_ms = static_cast<std::int64_t>(cluster.heartbeat_interval_ms);
+    replication.suspect_after_ms = static_cast<std::int64_t>(cluster.suspect_after_ms);
+    replication.down_after_ms = static_cast<std::int64_t>(cluster.down_after_ms);
+    replication.forget_after_ms = static_cast<std::int64_t>(cluster.forget_after_ms);
+    replication.repair_interval_ms = static_cast<std::int64_t>(cluster.repair_interval_ms);
+    replication.repair_updates_per_interval = cluster.repair_updates_per_interval;
+    replication.peers_max = cluster.max_peers;
+    node = std::make_unique<wire::ClusterNode>(replication, codec, store, origins);
+    driver->start(*node, cluster.partition_policy);
+    context.cluster = driver.get();
+    context.cluster_authenticated = !codec.keys.empty();
+  }
+
   io::ServerOptions server_options{workers, config.bounds.max_connections,
                                    config.bounds.max_request_bytes,
                                    config.bounds.max_pending_output_bytes};
   std::string reject_frame;
   wire::ResponseEncoder(reject_frame)
       .error(0, Errc::unavailable, "too many connections (max_connections reached); try later");
-  auto server = std::make_unique<io::ClientServer>(
-      &main.loop, listener->fd(), server_options,
+  io::ClientServer server(
+      loop, listener->fd(), server_options,
       [&context](std::size_t worker) { return std::make_unique<Service>(context, worker); },
       reject_frame);
-  context.server = &server->counters();
-  main.server = server.get();
-  main.config = &manager;
-  main.store = &store;
-
-  for (auto [handle, signum] :
-       {std::pair{&main.hangup, SIGHUP}, std::pair{&main.terminate, SIGTERM},
-        std::pair{&main.interrupt, SIGINT}}) {
-    uv_signal_init(&main.loop, handle);
-    handle->data = &main;
-    uv_signal_start(handle, on_signal, signum);
-  }
-  uv_timer_init(&main.loop, &main.sweep);
-  main.sweep.data = &main;
-  uv_timer_start(&main.sweep, on_sweep, kSweepIntervalMs, kSweepIntervalMs);
+  context.server = &server.counters();
 
   std::unique_ptr<io::FileWatcher> watcher;
   if (options.config_path && config.node.watch_config) {
     watcher = std::make_unique<io::FileWatcher>(
-        &main.loop, *options.config_path,
+        loop, *options.config_path,
         [&manager] { [[maybe_unused]] auto result = manager.reload("file change", true); },
         kWatchDebounceMs);
     if (const int status = watcher->start(); status != 0) {
-      io::log_warn("cannot watch " + *options.config_path + " for changes (" + uv_strerror(status) +
-                   "); reload with SIGHUP or drl reload");
+      io::log_warn("cannot watch " + *options.config_path +
+                   " for changes; reload with SIGHUP or drl reload");
       watcher.reset();
     }
   }
-  main.watcher = watcher.get();
 
-  server->start();
-  io::log_info("drld " + context.version + " ready: node " + config.node.id + ", socket " +
-               config.node.socket_path + ", " + std::to_string(workers) + " workers, " +
+  bool stopping = false;
+  const auto shutdown = [&](const char* why) {
+    if (stopping) return;
+    stopping = true;
+    io::log_info(std::string("shutting down (") + why + ")");
+    server.stop();
+    if (watcher) watcher->close();
+    if (driver) driver->stop();
+    loop.close_handles();
+  };
+  loop.on_signal(SIGHUP, [&manager](int) {
+    Result<ReloadOutcome> result = manager.reload("SIGHUP", false);
+    if (!result.ok() && !manager.path()) io::log_warn("SIGHUP: " + result.error().message);
+  });
+  loop.on_signal(SIGTERM, [&shutdown](int) { shutdown("SIGTERM"); });
+  loop.on_signal(SIGINT, [&shutdown](int) { shutdown("SIGINT"); });
+  loop.every(kSweepIntervalMs, [&store] { store.expire(io::wall_now(), kSweepSlotsPerTick); });
+  io::RateLimitedLog skew_log(io::LogLevel::warn, 1, 60'000);
+  if (driver) {
+    loop.every(kSkewCheckIntervalMs, [&driver, &skew_threshold_ms, &skew_log] {
+      const io::ClusterSnapshot snapshot = driver->snapshot();
+      const std::uint64_t threshold = skew_threshold_ms.load();
+      for (const core::PeerStatus& peer : snapshot.peers) {
+        if (peer.rtt_us >= 0 && peer.state == core::PeerState::alive &&
+            static_cast<std::uint64_t>(std::abs(peer.clock_offset_ms)) > threshold) {
+          skew_log.log("clock of peer " + peer.node_id + " (" + peer.address + ") is off by " +
+                       std::to_string(peer.clock_offset_ms) + " ms, more than a tenth of the " +
+                       "shortest window; check NTP on both nodes");
+        }
+      }
+    });
+  }
+
+  server.start();
+  std::string cluster_note = "a single node";
+  if (driver) {
+    cluster_note = "cluster bind " + driver->snapshot().bind_address + ", " +
+                   std::to_string(config.cluster.peers.size()) + " configured peers, " +
+                   config.cluster.partition_policy + " partition policy" +
+                   (context.cluster_authenticated ? ", authenticated" : "");
+  }
+  io::log_info("drld " + context.version + " ready: node " + config.node.id + " (incarnation " +
+               std::to_string(incarnation) + "), socket " + config.node.socket_path + ", " +
+               std::to_string(workers) + " workers, " +
                std::to_string(config.policies->policies().size()) + " policies from " +
-               options.config_path.value_or("the embedded default config"));
+               options.config_path.value_or("the embedded default config") + ", " + cluster_note);
 
-  uv_run(&main.loop, UV_RUN_DEFAULT);
-  // Every handle is closed by begin_shutdown; run once more to deliver the close callbacks.
-  if (watcher) watcher->close();
-  uv_run(&main.loop, UV_RUN_DEFAULT);
-  server.reset();
-  const int closed = uv_loop_close(&main.loop);
-  if (closed != 0) io::log_warn("main loop closed with handles still open");
+  loop.run();
+  server.stop();
   io::log_info("stopped");
   return 0;
 }

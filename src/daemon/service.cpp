@@ -113,6 +113,24 @@ void Service::on_frame(std::string_view frame, std::string& out) {
       encoder.status(request_.id, fields);
       return;
     }
+    case wire::Op::inspect: {
+      const wire::CheckSpan& span = request_.checks.front();
+      if (span.error != Errc::ok) {
+        record_error(span.error);
+        encoder.error(request_.id, span.error, span.error_message);
+        return;
+      }
+      std::string message;
+      const Errc code = context_.engine->inspect(*policies_, now_, request_.items[span.first],
+                                                 inspected_, message);
+      if (code != Errc::ok) {
+        record_error(code);
+        encoder.error(request_.id, code, message);
+        return;
+      }
+      encoder.inspected(request_.id, inspected_, *context_.origins);
+      return;
+    }
   }
 }
 
@@ -143,8 +161,9 @@ wire::StatusFields DaemonContext::status_fields() const {
   const auto policies = config->policies();
   const std::int64_t uptime_ms = (io::mono_now().ns - started.ns) / 1'000'000;
   const auto u = [](std::uint64_t value) { return value; };
-  return wire::StatusFields{
+  wire::StatusFields fields{
       {"node_id", node_id},
+      {"incarnation", u(incarnation)},
       {"version", version},
       {"pid", u(static_cast<std::uint64_t>(::getpid()))},
       {"uptime_ms", u(static_cast<std::uint64_t>(uptime_ms))},
@@ -163,6 +182,8 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"connections_open", u(server->connections_open.load(std::memory_order_relaxed))},
       {"connections_accepted", u(server->connections_accepted.load(std::memory_order_relaxed))},
       {"connections_rejected", u(server->connections_rejected.load(std::memory_order_relaxed))},
+      {"frames_oversized", u(server->frames_oversized.load(std::memory_order_relaxed))},
+      {"output_pauses", u(server->output_pauses.load(std::memory_order_relaxed))},
       {"requests", u(requests)},
       {"checks_allowed", u(allowed)},
       {"checks_denied", u(denied)},
@@ -170,6 +191,56 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"checks_tier_unknown", u(tier_unknown)},
       {"errors", u(errors)},
   };
+  if (cluster == nullptr) {
+    fields.push_back({"cluster", std::string("single node")});
+    return fields;
+  }
+  const io::ClusterSnapshot snapshot = cluster->snapshot();
+  const std::uint64_t threshold = skew_threshold_ms != nullptr ? skew_threshold_ms->load() : 0;
+  std::uint64_t dropped = 0;
+  for (std::uint64_t count : snapshot.datagrams.dropped) dropped += count;
+  const auto i64 = [](std::int64_t value) { return value; };
+  fields.push_back({"cluster", std::string("on")});
+  fields.push_back({"cluster_bind", snapshot.bind_address});
+  fields.push_back({"cluster_authenticated", cluster_authenticated});
+  fields.push_back({"partition_policy", config->current().cluster.partition_policy});
+  fields.push_back({"reachable_permille", u(snapshot.reachable_permille)});
+  fields.push_back({"staleness_ms", i64(snapshot.staleness_ms)});
+  fields.push_back({"max_clock_offset_ms", i64(snapshot.max_abs_clock_offset_ms)});
+  fields.push_back(
+      {"clock_skew_warning",
+       threshold > 0 && static_cast<std::uint64_t>(snapshot.max_abs_clock_offset_ms) > threshold});
+  fields.push_back({"origins", u(snapshot.origins)});
+  fields.push_back({"datagrams_sent", u(snapshot.datagrams.sent)});
+  fields.push_back({"datagram_bytes_sent", u(snapshot.datagrams.sent_bytes)});
+  fields.push_back({"datagrams_received", u(snapshot.datagrams.received)});
+  fields.push_back({"datagram_bytes_received", u(snapshot.datagrams.received_bytes)});
+  fields.push_back({"datagrams_dropped", u(dropped)});
+  for (std::size_t reason = 0; reason < snapshot.datagrams.dropped.size(); ++reason) {
+    fields.push_back({"datagrams_dropped_" + std::string(wire::drop_reason_name(
+                                                 static_cast<wire::DropReason>(reason))),
+                      u(snapshot.datagrams.dropped[reason])});
+  }
+  fields.push_back({"updates_sent", u(snapshot.replication.updates_sent)});
+  fields.push_back({"updates_received", u(snapshot.replication.updates_received)});
+  fields.push_back({"updates_dropped", u(snapshot.replication.updates_dropped)});
+  fields.push_back({"full_syncs_completed", u(snapshot.replication.full_syncs_completed)});
+  fields.push_back({"send_errors", u(snapshot.udp.send_errors)});
+  std::vector<wire::StatusRecord> peers;
+  for (const core::PeerStatus& peer : snapshot.peers) {
+    peers.push_back(wire::StatusRecord{
+        {"node", peer.node_id.empty() ? std::string("?") : peer.node_id},
+        {"address", peer.address},
+        {"state", std::string(core::peer_state_name(peer.state))},
+        {"incarnation", u(peer.incarnation)},
+        {"last_heard_ms", i64(peer.last_heard_ms_ago)},
+        {"rtt_us", i64(peer.rtt_us)},
+        {"clock_offset_ms", i64(peer.clock_offset_ms)},
+        {"syncing", peer.syncing},
+    });
+  }
+  fields.push_back({"peers", std::move(peers)});
+  return fields;
 }
 
 }  // namespace drl::daemon

@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "core/check_engine.hpp"
+#include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
 #include "daemon/service_counters.hpp"
+#include "io/cluster_driver.hpp"
 #include "io/frame_handler.hpp"
 #include "io/server_counters.hpp"
 #include "wire/request_decoder.hpp"
@@ -20,9 +22,14 @@ struct DaemonContext {
   core::CounterStore* store = nullptr;
   core::CheckEngine* engine = nullptr;
   ConfigManager* config = nullptr;
+  core::OriginTable* origins = nullptr;
   const io::ServerCounters* server = nullptr;
+  const io::ClusterDriver* cluster = nullptr;  // null for a single node
+  bool cluster_authenticated = false;
+  const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;
   std::vector<std::unique_ptr<ServiceCounters>> counters;  // one per worker
   std::string node_id;
+  std::uint64_t incarnation = 0;
   std::string version;
   core::MonoTime started;
   std::size_t workers = 0;
@@ -54,6 +61,7 @@ class Service final : public io::FrameHandler {
   wire::RequestDecoder decoder_;
   wire::Request request_;
   core::CheckOutcome outcome_;
+  std::vector<core::InspectedCounter> inspected_;
 };
 
 }  // namespace drl::daemon

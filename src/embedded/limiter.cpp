@@ -29,9 +29,12 @@ Decision to_decision(const core::CheckOutcome& outcome, bool detail) {
   Decision out;
   out.allowed = outcome.allowed;
   out.shadow_denied = outcome.shadow_denied;
+  out.tier_unknown = outcome.tier_unknown;
   if (outcome.limit_count > 0) {
     const core::LimitOutcome& binding = outcome.binding_limit();
-    out.limit = binding.rule->limit;
+    out.limit = binding.limit;
+    out.policy = binding.policy->name;
+    out.scope = std::string(binding.scope);
     out.window_ms = binding.rule->window_ms;
     out.remaining = binding.verdict.remaining;
     out.reset_after_ms = binding.verdict.reset_after_ms;
@@ -45,7 +48,7 @@ Decision to_decision(const core::CheckOutcome& outcome, bool detail) {
       entry.policy = limit.policy->name;
       entry.scope = std::string(limit.scope);
       entry.algorithm = std::string(core::algorithm_name(limit.rule->algorithm));
-      entry.limit = limit.rule->limit;
+      entry.limit = limit.limit;
       entry.window_ms = limit.rule->window_ms;
       entry.remaining = limit.verdict.remaining;
       entry.reset_after_ms = limit.verdict.reset_after_ms;

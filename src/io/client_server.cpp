@@ -8,6 +8,7 @@
 #include <string>
 
 #include "io/log.hpp"
+#include "io/main_loop_impl.hpp"
 #include "io/worker.hpp"
 
 namespace drl::io {
@@ -18,7 +19,22 @@ RateLimitedLog g_accept_error_log(LogLevel::warn, 5, 10'000);
 
 }  // namespace
 
-ClientServer::ClientServer(uv_loop_t* main_loop, int listen_fd, const ServerOptions& options,
+struct ClientServer::Poll {
+  uv_poll_t handle{};
+  ClientServer* owner = nullptr;
+
+  static void on_readable(uv_poll_t* handle, int status, int) {
+    auto* poll = static_cast<Poll*>(handle->data);
+    if (poll->owner == nullptr) return;
+    if (status < 0) {
+      g_accept_error_log.log(std::string("client socket poll error: ") + uv_strerror(status));
+      return;
+    }
+    poll->owner->accept_all();
+  }
+};
+
+ClientServer::ClientServer(MainLoop& main_loop, int listen_fd, const ServerOptions& options,
                            const FrameHandlerFactory& factory, std::string reject_frame)
     : loop_(main_loop),
       listen_fd_(listen_fd),
@@ -35,35 +51,25 @@ ClientServer::~ClientServer() {
 
 void ClientServer::start() {
   for (auto& worker : workers_) worker->start();
-  poll_ = new uv_poll_t;
-  uv_poll_init(loop_, poll_, listen_fd_);
-  poll_->data = this;
-  uv_poll_start(poll_, UV_READABLE, on_readable);
+  poll_ = new Poll;
+  poll_->owner = this;
+  uv_poll_init(native_loop(loop_), &poll_->handle, listen_fd_);
+  poll_->handle.data = poll_;
+  uv_poll_start(&poll_->handle, UV_READABLE, Poll::on_readable);
 }
 
 void ClientServer::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (poll_ != nullptr) {
-    uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), on_poll_closed);
+    poll_->owner = nullptr;
+    uv_poll_stop(&poll_->handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle),
+             [](uv_handle_t* handle) { delete static_cast<Poll*>(handle->data); });
     poll_ = nullptr;
   }
   for (auto& worker : workers_) worker->request_stop();
   for (auto& worker : workers_) worker->join();
-}
-
-void ClientServer::on_poll_closed(uv_handle_t* handle) {
-  delete reinterpret_cast<uv_poll_t*>(handle);
-}
-
-void ClientServer::on_readable(uv_poll_t* poll, int status, int) {
-  auto* server = static_cast<ClientServer*>(poll->data);
-  if (status < 0) {
-    g_accept_error_log.log(std::string("client socket poll error: ") + uv_strerror(status));
-    return;
-  }
-  server->accept_all();
 }
 
 void ClientServer::accept_all() {

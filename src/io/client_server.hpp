@@ -3,13 +3,12 @@
 // frame and are closed at once.
 #pragma once
 
-#include <uv.h>
-
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "io/frame_handler.hpp"
+#include "io/main_loop.hpp"
 #include "io/server_counters.hpp"
 
 namespace drl::io {
@@ -20,7 +19,7 @@ class ClientServer {
  public:
   // `listen_fd` is a listening, non-blocking socket that outlives the server.
   // `reject_frame` is written to connections turned away (best effort).
-  ClientServer(uv_loop_t* main_loop, int listen_fd, const ServerOptions& options,
+  ClientServer(MainLoop& main_loop, int listen_fd, const ServerOptions& options,
                const FrameHandlerFactory& factory, std::string reject_frame);
   ~ClientServer();
   ClientServer(const ClientServer&) = delete;
@@ -33,18 +32,18 @@ class ClientServer {
   const ServerCounters& counters() const { return counters_; }
 
  private:
-  static void on_readable(uv_poll_t* poll, int status, int events);
-  static void on_poll_closed(uv_handle_t* handle);
+  struct Poll;
+  friend struct Poll;
   void accept_all();
 
-  uv_loop_t* loop_;
+  MainLoop& loop_;
   int listen_fd_;
   ServerOptions options_;
   std::string reject_frame_;
   ServerCounters counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::size_t next_worker_ = 0;
-  uv_poll_t* poll_ = nullptr;  // freed by its close callback
+  Poll* poll_ = nullptr;  // freed by its close callback
   bool stopped_ = false;
 };
 

@@ -4,6 +4,8 @@
 #include <cstdlib>
 
 #include "io/clock.hpp"
+#include "io/main_loop_impl.hpp"
+#include "io/udp_transport.hpp"
 
 namespace drl::io {
 namespace {
@@ -18,34 +20,39 @@ struct ClusterDriver::Timer {
   ClusterDriver* owner = nullptr;
 };
 
-ClusterDriver::ClusterDriver(uv_loop_t* loop, wire::ClusterNode& node,
-                             core::ClusterSignals& signals, core::OriginTable& origins,
-                             std::string partition_policy)
-    : loop_(loop),
-      node_(node),
-      signals_(signals),
-      origins_(origins),
-      partition_policy_(std::move(partition_policy)) {}
+ClusterDriver::ClusterDriver(MainLoop& loop, core::ClusterSignals& signals,
+                             core::OriginTable& origins)
+    : loop_(loop), signals_(signals), origins_(origins) {}
 
 ClusterDriver::~ClusterDriver() {
   stop();
 }
 
-Result<Done> ClusterDriver::start(const std::string& bind_address) {
+Result<std::string> ClusterDriver::bind(const std::string& bind_address) {
   transport_ = std::make_unique<UdpTransport>(
-      loop_, [this](const std::string& from, std::string_view bytes) { on_receive(from, bytes); });
+      native_loop(loop_),
+      [this](const std::string& from, std::string_view bytes) { on_receive(from, bytes); });
   if (Result<Done> bound = transport_->bind(bind_address); !bound.ok()) {
     transport_->close();
     transport_.reset();
     return bound.error();
   }
   bind_address_ = transport_->local_address();
+  return bind_address_;
+}
+
+void ClusterDriver::start(wire::ClusterNode& node, std::string partition_policy) {
+  node_ = &node;
+  partition_policy_ = std::move(partition_policy);
   timer_ = new Timer;
   timer_->owner = this;
-  uv_timer_init(loop_, &timer_->timer);
+  uv_timer_init(native_loop(loop_), &timer_->timer);
   timer_->timer.data = timer_;
   on_deadline();
-  return Done{};
+}
+
+void ClusterDriver::set_partition_policy(std::string policy) {
+  partition_policy_ = std::move(policy);
 }
 
 void ClusterDriver::stop() {
@@ -60,23 +67,24 @@ void ClusterDriver::stop() {
 }
 
 void ClusterDriver::on_receive(const std::string& from, std::string_view bytes) {
-  node_.on_datagram(mono_now(), wall_now(), from, bytes);
+  if (node_ == nullptr) return;
+  node_->on_datagram(mono_now(), wall_now(), from, bytes);
   flush_and_rearm();
 }
 
 void ClusterDriver::on_deadline() {
-  node_.on_timer(mono_now(), wall_now());
+  node_->on_timer(mono_now(), wall_now());
   flush_and_rearm();
 }
 
 void ClusterDriver::flush_and_rearm() {
-  for (const wire::OutgoingDatagram& datagram : node_.take_datagrams()) {
+  for (const wire::OutgoingDatagram& datagram : node_->take_datagrams()) {
     transport_->send(datagram.address, datagram.bytes);
   }
   const core::MonoTime now = mono_now();
   if (now.ns - last_publish_.ns >= kPublishIntervalNs) publish(now);
   if (timer_ == nullptr) return;
-  const core::MonoTime deadline = node_.next_deadline();
+  const core::MonoTime deadline = node_->next_deadline();
   const std::int64_t wait_ms =
       std::max<std::int64_t>(0, (deadline.ns - now.ns + 999'999) / 1'000'000);
   uv_timer_start(
@@ -90,7 +98,7 @@ void ClusterDriver::flush_and_rearm() {
 
 void ClusterDriver::publish(core::MonoTime now) {
   last_publish_ = now;
-  const core::Replicator& replicator = node_.replicator();
+  const core::Replicator& replicator = node_->replicator();
   signals_.reachable_permille.store(replicator.reachable_permille(), std::memory_order_relaxed);
   signals_.staleness_ms.store(replicator.staleness_ms(now), std::memory_order_relaxed);
   ClusterSnapshot snapshot;
@@ -100,7 +108,7 @@ void ClusterDriver::publish(core::MonoTime now) {
   snapshot.partition_policy = partition_policy_;
   snapshot.peers = replicator.peers(now);
   snapshot.replication = replicator.stats();
-  snapshot.datagrams = node_.stats();
+  snapshot.datagrams = node_->stats();
   if (transport_) snapshot.udp = transport_->counters();
   snapshot.reachable_permille = replicator.reachable_permille();
   snapshot.staleness_ms = replicator.staleness_ms(now);

@@ -3,15 +3,15 @@
 // next deadline, and publishes what the check path and `drl status` need.
 #pragma once
 
-#include <uv.h>
-
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/check_engine.hpp"
-#include "io/udp_transport.hpp"
+#include "drl/result.hpp"
+#include "io/main_loop.hpp"
+#include "io/udp_counters.hpp"
 #include "wire/cluster_node.hpp"
 
 namespace drl::io {
@@ -33,16 +33,21 @@ struct ClusterSnapshot {
   std::uint64_t origins_full_drops = 0;
 };
 
+class UdpTransport;
+
 class ClusterDriver {
  public:
-  ClusterDriver(uv_loop_t* loop, wire::ClusterNode& node, core::ClusterSignals& signals,
-                core::OriginTable& origins, std::string partition_policy);
+  ClusterDriver(MainLoop& loop, core::ClusterSignals& signals, core::OriginTable& origins);
   ~ClusterDriver();
   ClusterDriver(const ClusterDriver&) = delete;
   ClusterDriver& operator=(const ClusterDriver&) = delete;
 
-  Result<Done> start(const std::string& bind_address);
-  void stop();  // main loop thread
+  // Binds the UDP socket; returns the bound address (with the port chosen for port 0).
+  Result<std::string> bind(const std::string& bind_address);
+  // Starts driving `node` (which must outlive the driver) on the bound socket.
+  void start(wire::ClusterNode& node, std::string partition_policy);
+  void stop();                                    // main loop thread
+  void set_partition_policy(std::string policy);  // main loop thread
 
   ClusterSnapshot snapshot() const;  // any thread
 
@@ -53,8 +58,8 @@ class ClusterDriver {
   void flush_and_rearm();
   void publish(core::MonoTime now);
 
-  uv_loop_t* loop_;
-  wire::ClusterNode& node_;
+  MainLoop& loop_;
+  wire::ClusterNode* node_ = nullptr;
   core::ClusterSignals& signals_;
   core::OriginTable& origins_;
   std::string partition_policy_;

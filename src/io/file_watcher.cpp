@@ -1,5 +1,7 @@
 #include "io/file_watcher.hpp"
 
+#include "io/main_loop_impl.hpp"
+
 namespace drl::io {
 
 struct FileWatcher::Handles {
@@ -7,9 +9,21 @@ struct FileWatcher::Handles {
   uv_timer_t timer{};
   FileWatcher* owner = nullptr;
   int open_handles = 0;
+
+  static void on_event(uv_fs_event_t* handle, const char*, int, int status) {
+    auto* handles = static_cast<Handles*>(handle->data);
+    if (handles->owner == nullptr || status != 0) return;
+    // Restarting the timer on every event: act once the burst of events is over.
+    uv_timer_start(&handles->timer, on_timer, handles->owner->debounce_ms_, 0);
+  }
+
+  static void on_timer(uv_timer_t* timer) {
+    auto* handles = static_cast<Handles*>(timer->data);
+    if (handles->owner != nullptr) handles->owner->on_change_();
+  }
 };
 
-FileWatcher::FileWatcher(uv_loop_t* loop, std::string path, std::function<void()> on_change,
+FileWatcher::FileWatcher(MainLoop& loop, std::string path, std::function<void()> on_change,
                          std::uint64_t debounce_ms)
     : loop_(loop),
       path_(std::move(path)),
@@ -27,12 +41,12 @@ int FileWatcher::start() {
       slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
   handles_ = new Handles;
   handles_->owner = this;
-  uv_timer_init(loop_, &handles_->timer);
+  uv_timer_init(native_loop(loop_), &handles_->timer);
   handles_->timer.data = handles_;
-  uv_fs_event_init(loop_, &handles_->event);
+  uv_fs_event_init(native_loop(loop_), &handles_->event);
   handles_->event.data = handles_;
   handles_->open_handles = 2;
-  const int status = uv_fs_event_start(&handles_->event, on_event, directory.c_str(), 0);
+  const int status = uv_fs_event_start(&handles_->event, Handles::on_event, directory.c_str(), 0);
   if (status != 0) close();
   return status;
 }
@@ -50,18 +64,6 @@ void FileWatcher::close() {
   uv_timer_stop(&handles->timer);
   uv_close(reinterpret_cast<uv_handle_t*>(&handles->event), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&handles->timer), closed);
-}
-
-void FileWatcher::on_event(uv_fs_event_t* handle, const char*, int, int status) {
-  auto* handles = static_cast<Handles*>(handle->data);
-  if (handles->owner == nullptr || status != 0) return;
-  // Restarting the timer on every event: act once the burst of events is over.
-  uv_timer_start(&handles->timer, on_timer, handles->owner->debounce_ms_, 0);
-}
-
-void FileWatcher::on_timer(uv_timer_t* timer) {
-  auto* handles = static_cast<Handles*>(timer->data);
-  if (handles->owner != nullptr) handles->owner->on_change_();
 }
 
 }  // namespace drl::io

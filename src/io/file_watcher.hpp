@@ -3,16 +3,17 @@
 // seen too. Events are debounced; the callback should compare contents before acting.
 #pragma once
 
-#include <uv.h>
-
+#include <cstdint>
 #include <functional>
 #include <string>
+
+#include "io/main_loop.hpp"
 
 namespace drl::io {
 
 class FileWatcher {
  public:
-  FileWatcher(uv_loop_t* loop, std::string path, std::function<void()> on_change,
+  FileWatcher(MainLoop& loop, std::string path, std::function<void()> on_change,
               std::uint64_t debounce_ms);
   ~FileWatcher();
   FileWatcher(const FileWatcher&) = delete;
@@ -25,10 +26,9 @@ class FileWatcher {
 
  private:
   struct Handles;
-  static void on_event(uv_fs_event_t* handle, const char* filename, int events, int status);
-  static void on_timer(uv_timer_t* timer);
+  friend struct Handles;
 
-  uv_loop_t* loop_;
+  MainLoop& loop_;
   std::string path_;
   std::function<void()> on_change_;
   std::uint64_t debounce_ms_;

@@ -11,15 +11,9 @@
 #include <string_view>
 
 #include "drl/result.hpp"
+#include "io/udp_counters.hpp"
 
 namespace drl::io {
-
-struct UdpCounters {
-  std::uint64_t send_errors = 0;
-  std::uint64_t resolve_errors = 0;
-  std::uint64_t receive_errors = 0;
-  std::uint64_t truncated = 0;
-};
 
 class UdpTransport {
  public:

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "drl/client.hpp"
 #include "wire/json_writer.hpp"
@@ -27,7 +29,9 @@ const char* const kUsage =
     "  check   --policy P --key K [--cost N] [--tier T] [--endpoint E] [--json] [--repeat N]\n"
     "          ask whether a request may go through; exit 0 allowed, 1 denied, 2 error\n"
     "  reload  make drld re-read its config file now\n"
-    "  status  [--json]  the node's configuration, counters and connections\n"
+    "  status  [--json]  the node, its peers, counters and connections\n"
+    "  inspect --policy P --key K [--tier T] [--endpoint E] [--json]\n"
+    "          the key's counters: cluster-wide estimate and every origin's slots\n"
     "  ping    check that drld answers\n"
     "\n"
     "every command takes --socket PATH (default: $DRL_SOCKET, else /run/drl/drld.sock)\n"
@@ -45,7 +49,7 @@ std::string seconds_text(std::uint64_t ms) {
   return text;
 }
 
-std::string decision_json(const drl::Decision& decision, std::string_view policy) {
+std::string decision_json(const drl::Decision& decision) {
   drl::wire::JsonWriter json;
   json.begin_object()
       .key("allowed")
@@ -61,9 +65,15 @@ std::string decision_json(const drl::Decision& decision, std::string_view policy
       .key("window_ms")
       .value(decision.window_ms)
       .key("policy")
-      .value(policy)
+      .value(decision.policy)
+      .key("scope")
+      .value(decision.scope)
       .key("shadow_denied")
       .value(decision.shadow_denied)
+      .key("tier_unknown")
+      .value(decision.tier_unknown)
+      .key("staleness_ms")
+      .value(decision.staleness_ms)
       .key("limits")
       .begin_array();
   for (const drl::LimitDecision& limit : decision.limits) {
@@ -94,15 +104,46 @@ std::string decision_json(const drl::Decision& decision, std::string_view policy
   return json.str();
 }
 
-std::string decision_text(const drl::Decision& decision, std::string_view policy) {
+std::string decision_text(const drl::Decision& decision) {
   std::string line = decision.allowed ? "allowed" : "denied ";
-  line += "  policy=" + std::string(policy);
+  line += "  policy=" + decision.policy;
+  if (!decision.scope.empty()) line += "  endpoint=" + decision.scope;
   line += "  limit=" + std::to_string(decision.limit) + "/" + seconds_text(decision.window_ms);
   line += "  remaining=" + std::to_string(decision.remaining);
   line += "  reset_after=" + seconds_text(decision.reset_after_ms);
   if (!decision.allowed) line += "  retry_after=" + seconds_text(decision.retry_after_ms);
+  if (decision.staleness_ms > 0)
+    line += "  staleness=" + std::to_string(decision.staleness_ms) + "ms";
+  if (decision.tier_unknown) line += "  (unknown tier: default limits)";
   if (decision.shadow_denied) line += "  (shadow: would have been denied)";
   return line;
+}
+
+// Rows of (column, value) pairs as aligned columns under a header line.
+void print_table(const std::vector<std::vector<std::pair<std::string, std::string>>>& rows,
+                 const char* indent = "  ") {
+  if (rows.empty()) return;
+  std::vector<std::string> columns;
+  for (const auto& [column, value] : rows.front()) columns.push_back(column);
+  std::vector<std::size_t> widths;
+  for (const std::string& column : columns) widths.push_back(column.size());
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      widths[c] = std::max(widths[c], row[c].second.size());
+    }
+  }
+  std::string line = indent;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    line += columns[c] + std::string(widths[c] - columns[c].size() + 2, ' ');
+  }
+  std::puts(line.c_str());
+  for (const auto& row : rows) {
+    line = indent;
+    for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      line += row[c].second + std::string(widths[c] - row[c].second.size() + 2, ' ');
+    }
+    std::puts(line.c_str());
+  }
 }
 
 cxxopts::Options command_options(const std::string& command, const std::string& what) {
@@ -152,8 +193,8 @@ int run_check(int argc, char** argv) {
   for (std::uint32_t i = 0; i < repeat; ++i) {
     const drl::Result<drl::Decision> decision = client->check(request, as_json);
     if (!decision.ok()) return fail(decision.error());
-    std::puts(as_json ? decision_json(decision.value(), policy).c_str()
-                      : decision_text(decision.value(), policy).c_str());
+    std::puts(as_json ? decision_json(decision.value()).c_str()
+                      : decision_text(decision.value()).c_str());
     status = decision->allowed ? kExitAllowed : kExitDenied;
   }
   return status;
@@ -193,9 +234,73 @@ int run_status(int argc, char** argv) {
   const auto status = client->status();
   if (!status.ok()) return fail(status.error());
   std::size_t width = 0;
-  for (const auto& [name, value] : status.value()) width = std::max(width, name.size());
-  for (const auto& [name, value] : status.value()) {
+  for (const auto& [name, value] : status->fields) width = std::max(width, name.size());
+  for (const auto& [name, value] : status->fields) {
     std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(), value.c_str());
+  }
+  for (const auto& [name, rows] : status->tables) {
+    std::printf("\n%s (%zu)\n", name.c_str(), rows.size());
+    print_table(rows);
+  }
+  return kExitAllowed;
+}
+
+int run_inspect(int argc, char** argv) {
+  cxxopts::Options spec = command_options("inspect", "show a key's counters, per origin");
+  spec.add_options()("policy", "policy name", cxxopts::value<std::string>(), "P")(
+      "key", "the key", cxxopts::value<std::string>(), "K")("tier", "the caller's tier",
+                                                            cxxopts::value<std::string>(), "T")(
+      "endpoint", "the endpoint", cxxopts::value<std::string>(), "E")(
+      "json", "print the counters as a JSON array");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  if (args.count("policy") == 0 || args.count("key") == 0) {
+    std::fprintf(stderr, "drl inspect: --policy and --key are required (see drl inspect --help)\n");
+    return kExitError;
+  }
+  const std::string policy = args["policy"].as<std::string>();
+  const std::string key = args["key"].as<std::string>();
+  const std::string tier = args.count("tier") != 0 ? args["tier"].as<std::string>() : "";
+  const std::string endpoint =
+      args.count("endpoint") != 0 ? args["endpoint"].as<std::string>() : "";
+  const drl::CheckRequest request{policy, key, 0, tier, endpoint};
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  if (args.count("json") != 0) {
+    const auto json = client->inspect_json(request);
+    if (!json.ok()) return fail(json.error());
+    std::puts(json.value().c_str());
+    return kExitAllowed;
+  }
+  const auto counters = client->inspect(request);
+  if (!counters.ok()) return fail(counters.error());
+  for (const drl::CounterState& counter : counters.value()) {
+    std::printf("%s%s%s  %s %llu per %s  window %llu\n", counter.policy.c_str(),
+                counter.scope.empty() ? "" : " endpoint=", counter.scope.c_str(),
+                counter.algorithm.c_str(), static_cast<unsigned long long>(counter.limit),
+                seconds_text(counter.window_ms).c_str(),
+                static_cast<unsigned long long>(counter.window_id));
+    std::printf("  cluster-wide: previous=%llu current=%llu remaining=%llu reset_after=%s\n",
+                static_cast<unsigned long long>(counter.previous),
+                static_cast<unsigned long long>(counter.current),
+                static_cast<unsigned long long>(counter.remaining),
+                seconds_text(counter.reset_after_ms).c_str());
+    std::vector<std::vector<std::pair<std::string, std::string>>> rows;
+    for (const drl::OriginSlots& slot : counter.origins) {
+      rows.push_back({{"node", slot.node_id},
+                      {"incarnation", std::to_string(slot.incarnation)},
+                      {"window", std::to_string(slot.window_id)},
+                      {"previous", std::to_string(slot.previous)},
+                      {"current", std::to_string(slot.current)}});
+    }
+    if (rows.empty()) {
+      std::puts("  (not counted anywhere yet)");
+    } else {
+      print_table(rows, "  ");
+    }
   }
   return kExitAllowed;
 }
@@ -237,6 +342,7 @@ int main(int argc, char** argv) {
     if (command == "reload") return run_reload(argc - 1, argv + 1);
     if (command == "status") return run_status(argc - 1, argv + 1);
     if (command == "ping") return run_ping(argc - 1, argv + 1);
+    if (command == "inspect") return run_inspect(argc - 1, argv + 1);
   } catch (const cxxopts::exceptions::exception& error) {
     std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", command.c_str(), error.what(),
                  command.c_str());

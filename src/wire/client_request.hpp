@@ -12,7 +12,7 @@ namespace drl::wire {
 
 inline constexpr std::uint32_t client_protocol_version = 1;
 
-enum class Op : std::uint8_t { check, batch, ping, reload, status };
+enum class Op : std::uint8_t { check, batch, ping, reload, status, inspect };
 
 // One check of a request: items[first, first + count) of Request::items, decided together.
 struct CheckSpan {

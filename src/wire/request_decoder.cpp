@@ -217,9 +217,15 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
       out.op = Op::reload;
     } else if (op == "status") {
       out.op = Op::status;
+    } else if (op == "inspect") {
+      out.op = Op::inspect;
+      decode_check(root, out);
+      if (out.checks.front().count != 1 && out.checks.front().error == Errc::ok) {
+        throw Invalid{Errc::malformed_request, "inspect takes one policy and key, not items"};
+      }
     } else {
       throw Invalid{Errc::unknown_op, "unknown op '" + std::string(op.substr(0, 64)) +
-                                          "' (known: check, batch, ping, reload, status)"};
+                                          "' (known: check, batch, ping, reload, status, inspect)"};
     }
     return Done{};
   } catch (const Invalid& invalid) {

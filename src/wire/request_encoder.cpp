@@ -116,6 +116,14 @@ void encode_batch_request(std::string& out, std::uint64_t id, std::span<const Ch
   });
 }
 
+void encode_inspect_request(std::string& out, std::uint64_t id, const CheckRequest& item) {
+  frame(out, [&](Packer& pk) {
+    pk.pack_map(3 + item_field_count(item));
+    pack_header(pk, id, "inspect");
+    pack_item_fields(pk, item);
+  });
+}
+
 void encode_op_request(std::string& out, std::uint64_t id, std::string_view op) {
   frame(out, [&](Packer& pk) {
     pk.pack_map(3);

@@ -18,6 +18,9 @@ void encode_check_request(std::string& out, std::uint64_t id, std::span<const Ch
 void encode_batch_request(std::string& out, std::uint64_t id, std::span<const CheckRequest> checks,
                           bool detail);
 
+// What one policy and key resolve to, with every origin's counts.
+void encode_inspect_request(std::string& out, std::uint64_t id, const CheckRequest& item);
+
 // An operation without arguments: "ping", "reload", "status".
 void encode_op_request(std::string& out, std::uint64_t id, std::string_view op);
 

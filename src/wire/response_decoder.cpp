@@ -64,7 +64,7 @@ LimitDecision limit_of(const msgpack::object& map) {
 }
 
 // A decision, or the error in its place. Unknown fields are skipped (append-only protocol).
-Result<Decision> decision_of(const msgpack::object& map, bool* tier_unknown) {
+Result<Decision> decision_of(const msgpack::object& map) {
   Decision out;
   std::optional<Error> error;
   bool has_allowed = false;
@@ -90,8 +90,14 @@ Result<Decision> decision_of(const msgpack::object& map, bool* tier_unknown) {
       out.reset_after_ms = uint_of(value);
     } else if (key == "retry_after_ms") {
       out.retry_after_ms = uint_of(value);
-    } else if (key == "tier_unknown" && tier_unknown != nullptr) {
-      *tier_unknown = bool_of(value);
+    } else if (key == "staleness_ms") {
+      out.staleness_ms = uint_of(value);
+    } else if (key == "policy") {
+      out.policy = text_of(value);
+    } else if (key == "scope") {
+      out.scope = text_of(value);
+    } else if (key == "tier_unknown") {
+      out.tier_unknown = bool_of(value);
     } else if (key == "limits") {
       if (value.type != msgpack::type::ARRAY) throw Bad{"limits must be an array"};
       for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
@@ -147,6 +153,85 @@ void json_of(const msgpack::object& value, JsonWriter& json) {
   }
 }
 
+std::string text_or_json(const msgpack::object& value) {
+  if (value.type == msgpack::type::STR) return std::string(value.via.str.ptr, value.via.str.size);
+  JsonWriter json;
+  json_of(value, json);
+  return json.str();
+}
+
+OriginSlots origin_slots_of(const msgpack::object& map) {
+  OriginSlots slot;
+  for_each_field(map, [&](std::string_view key, const msgpack::object& value) {
+    if (key == "node_id") {
+      slot.node_id = text_of(value);
+    } else if (key == "incarnation") {
+      slot.incarnation = uint_of(value);
+    } else if (key == "window_id") {
+      slot.window_id = uint_of(value);
+    } else if (key == "previous") {
+      slot.previous = uint_of(value);
+    } else if (key == "current") {
+      slot.current = uint_of(value);
+    }
+  });
+  return slot;
+}
+
+CounterState counter_of(const msgpack::object& map) {
+  CounterState out;
+  for_each_field(map, [&](std::string_view key, const msgpack::object& value) {
+    if (key == "policy") {
+      out.policy = text_of(value);
+    } else if (key == "scope") {
+      out.scope = text_of(value);
+    } else if (key == "algorithm") {
+      out.algorithm = text_of(value);
+    } else if (key == "limit") {
+      out.limit = uint_of(value);
+    } else if (key == "window_ms") {
+      out.window_ms = uint_of(value);
+    } else if (key == "window_id") {
+      out.window_id = uint_of(value);
+    } else if (key == "previous") {
+      out.previous = uint_of(value);
+    } else if (key == "current") {
+      out.current = uint_of(value);
+    } else if (key == "remaining") {
+      out.remaining = uint_of(value);
+    } else if (key == "reset_after_ms") {
+      out.reset_after_ms = uint_of(value);
+    } else if (key == "origins") {
+      if (value.type != msgpack::type::ARRAY) throw Bad{"origins must be an array"};
+      for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
+        out.origins.push_back(origin_slots_of(value.via.array.ptr[i]));
+      }
+    }
+  });
+  return out;
+}
+
+void read_status(const msgpack::object& value, Response& out) {
+  JsonWriter json;
+  json_of(value, json);
+  out.status_json = json.str();
+  for_each_field(value, [&](std::string_view name, const msgpack::object& field) {
+    if (field.type != msgpack::type::ARRAY) {
+      out.status.fields.emplace_back(std::string(name), text_or_json(field));
+      return;
+    }
+    auto& table = out.status.tables[std::string(name)];
+    for (std::uint32_t i = 0; i < field.via.array.size; ++i) {
+      std::vector<std::pair<std::string, std::string>> record;
+      for_each_field(field.via.array.ptr[i],
+                     [&](std::string_view column, const msgpack::object& cell) {
+                       record.emplace_back(std::string(column), text_or_json(cell));
+                     });
+      table.push_back(std::move(record));
+    }
+  });
+}
+
 }  // namespace
 
 Result<Response> decode_response(std::string_view frame) {
@@ -157,46 +242,41 @@ Result<Response> decode_response(std::string_view frame) {
     bool is_decision = false;
     bool has_error = false;
     for_each_field(root, [&](std::string_view key, const msgpack::object& value) {
-      if (key == "id")
+      if (key == "id") {
         out.id = uint_of(value);
-      else if (key == "allowed")
+      } else if (key == "allowed") {
         is_decision = true;
-      else if (key == "error")
+      } else if (key == "error") {
         has_error = true;
-      else if (key == "results") {
+      } else if (key == "results") {
         if (value.type != msgpack::type::ARRAY) throw Bad{"results must be an array"};
         for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
-          out.results.push_back(decision_of(value.via.array.ptr[i], nullptr));
+          out.results.push_back(decision_of(value.via.array.ptr[i]));
         }
-      } else if (key == "pong")
+      } else if (key == "pong") {
         out.pong = bool_of(value);
-      else if (key == "server")
+      } else if (key == "server") {
         out.server = text_of(value);
-      else if (key == "reloaded")
+      } else if (key == "reloaded") {
         out.reloaded = bool_of(value);
-      else if (key == "generation")
+      } else if (key == "generation") {
         out.generation = uint_of(value);
-      else if (key == "message")
+      } else if (key == "message") {
         out.message = text_of(value);
-      else if (key == "status") {
+      } else if (key == "status") {
+        read_status(value, out);
+      } else if (key == "counters") {
         JsonWriter json;
         json_of(value, json);
-        out.status_json = json.str();
-        for_each_field(value, [&](std::string_view name, const msgpack::object& field) {
-          std::string text;
-          if (field.type == msgpack::type::STR) {
-            text.assign(field.via.str.ptr, field.via.str.size);
-          } else {
-            JsonWriter rendered;
-            json_of(field, rendered);
-            text = rendered.str();
-          }
-          out.status_fields.emplace_back(std::string(name), std::move(text));
-        });
+        out.counters_json = json.str();
+        if (value.type != msgpack::type::ARRAY) throw Bad{"counters must be an array"};
+        for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
+          out.counters.push_back(counter_of(value.via.array.ptr[i]));
+        }
       }
     });
     if (has_error || is_decision) {
-      Result<Decision> decision = decision_of(root, &out.tier_unknown);
+      Result<Decision> decision = decision_of(root);
       if (decision.ok()) {
         out.decision = std::move(decision.value());
       } else {

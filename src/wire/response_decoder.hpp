@@ -9,6 +9,7 @@
 
 #include "drl/decision.hpp"
 #include "drl/result.hpp"
+#include "drl/status.hpp"
 
 namespace drl::wire {
 
@@ -17,7 +18,6 @@ struct Response {
   std::optional<Error> error;  // the request failed as a whole
   // op check:
   Decision decision;
-  bool tier_unknown = false;
   // op batch: one per check, in order.
   std::vector<Result<Decision>> results;
   // op ping:
@@ -27,10 +27,12 @@ struct Response {
   bool reloaded = false;
   std::uint64_t generation = 0;
   std::string message;
-  // op status: the status map as JSON text, and its top-level fields as text (nested values
-  // as compact JSON).
+  // op status: the status map as JSON text, and as a report.
   std::string status_json;
-  std::vector<std::pair<std::string, std::string>> status_fields;
+  StatusReport status;
+  // op inspect: the counters, and the same as JSON text.
+  std::vector<CounterState> counters;
+  std::string counters_json;
 };
 
 // Fails (Errc::protocol_error) when the frame is not a response this client understands.

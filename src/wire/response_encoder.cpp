@@ -2,6 +2,9 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
+#include <optional>
+
 #include "core/bounds.hpp"
 #include "wire/client_request.hpp"
 #include "wire/frame_reader.hpp"
@@ -37,7 +40,7 @@ void pack_limit(Packer& pk, const core::LimitOutcome& limit) {
   pack_str(pk, "algorithm");
   pack_str(pk, core::algorithm_name(limit.rule->algorithm));
   pack_str(pk, "limit");
-  pk.pack_uint64(limit.rule->limit);
+  pk.pack_uint64(limit.limit);
   pack_str(pk, "window_ms");
   pk.pack_uint64(limit.rule->window_ms);
   pack_str(pk, "remaining");
@@ -57,7 +60,7 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
                    std::uint64_t id, bool envelope) {
   const bool has_limit = outcome.limit_count > 0;
   const core::LimitOutcome* binding = has_limit ? &outcome.binding_limit() : nullptr;
-  std::uint32_t fields = 9 + extra;
+  std::uint32_t fields = 10 + extra;
   if (outcome.tier_unknown) ++fields;
   if (detail) ++fields;
   pk.pack_map(fields);
@@ -65,7 +68,7 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
   pack_str(pk, "allowed");
   pk.pack(outcome.allowed);
   pack_str(pk, "limit");
-  pk.pack_uint64(has_limit ? binding->rule->limit : 0);
+  pk.pack_uint64(has_limit ? binding->limit : 0);
   pack_str(pk, "remaining");
   pk.pack_uint64(has_limit ? binding->verdict.remaining : 0);
   pack_str(pk, "reset_after_ms");
@@ -80,6 +83,8 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
   pack_str(pk, has_limit ? binding->scope : std::string_view());
   pack_str(pk, "shadow_denied");
   pk.pack(outcome.shadow_denied);
+  pack_str(pk, "staleness_ms");
+  pk.pack_uint64(static_cast<std::uint64_t>(std::max<std::int64_t>(0, outcome.staleness_ms)));
   if (outcome.tier_unknown) {
     pack_str(pk, "tier_unknown");
     pk.pack(true);
@@ -195,18 +200,86 @@ void ResponseEncoder::status(std::uint64_t id, std::span<const StatusField> fiel
   pack_envelope(pk, id);
   pack_str(pk, "status");
   pk.pack_map(static_cast<std::uint32_t>(fields.size()));
+  const auto pack_scalar = [&pk](const auto& value) {
+    using T = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<T, std::string>) {
+      pack_str(pk, value);
+    } else {
+      pk.pack(value);
+    }
+  };
   for (const StatusField& field : fields) {
     pack_str(pk, field.name);
     std::visit(
-        [&pk](const auto& value) {
+        [&](const auto& value) {
           using T = std::decay_t<decltype(value)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            pack_str(pk, value);
+          if constexpr (std::is_same_v<T, std::vector<StatusRecord>>) {
+            pk.pack_array(static_cast<std::uint32_t>(value.size()));
+            for (const StatusRecord& record : value) {
+              pk.pack_map(static_cast<std::uint32_t>(record.size()));
+              for (const auto& [name, scalar] : record) {
+                pack_str(pk, name);
+                std::visit(pack_scalar, scalar);
+              }
+            }
           } else {
-            pk.pack(value);
+            pack_scalar(value);
           }
         },
         field.value);
+  }
+  end_frame(at);
+}
+
+void ResponseEncoder::inspected(std::uint64_t id, std::span<const core::InspectedCounter> counters,
+                                const core::OriginTable& origins) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "counters");
+  pk.pack_array(static_cast<std::uint32_t>(counters.size()));
+  for (const core::InspectedCounter& counter : counters) {
+    pk.pack_map(12);
+    pack_str(pk, "policy");
+    pack_str(pk, counter.limit.policy->name);
+    pack_str(pk, "scope");
+    pack_str(pk, counter.limit.scope);
+    pack_str(pk, "algorithm");
+    pack_str(pk, core::algorithm_name(counter.limit.rule->algorithm));
+    pack_str(pk, "limit");
+    pk.pack_uint64(counter.limit.limit);
+    pack_str(pk, "window_ms");
+    pk.pack_uint64(counter.limit.rule->window_ms);
+    pack_str(pk, "window_id");
+    pk.pack_uint64(counter.window_id);
+    pack_str(pk, "previous");
+    pk.pack_uint64(counter.view.counts.previous);
+    pack_str(pk, "current");
+    pk.pack_uint64(counter.view.counts.current);
+    pack_str(pk, "remaining");
+    pk.pack_uint64(counter.limit.verdict.remaining);
+    pack_str(pk, "reset_after_ms");
+    pk.pack_uint64(counter.limit.verdict.reset_after_ms);
+    pack_str(pk, "counter_id");
+    pk.pack_uint64(counter.limit.counter_id);
+    pack_str(pk, "origins");
+    pk.pack_array(static_cast<std::uint32_t>(counter.origins.size()));
+    for (const core::OriginCounts& slot : counter.origins) {
+      const std::optional<core::Origin> origin = origins.origin_at(slot.origin);
+      pk.pack_map(5);
+      pack_str(pk, "node_id");
+      pack_str(pk, origin ? std::string_view(origin->node_id) : std::string_view("?"));
+      pack_str(pk, "incarnation");
+      pk.pack_uint64(origin ? origin->incarnation : 0);
+      pack_str(pk, "window_id");
+      pk.pack_uint64(slot.window_id);
+      pack_str(pk, "previous");
+      pk.pack_uint64(slot.previous);
+      pack_str(pk, "current");
+      pk.pack_uint64(slot.current);
+    }
   }
   end_frame(at);
 }

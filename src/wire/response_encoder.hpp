@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/check_engine.hpp"
+#include "core/origin_table.hpp"
 #include "drl/error.hpp"
 #include "wire/status_field.hpp"
 
@@ -29,6 +30,9 @@ class ResponseEncoder {
   void pong(std::uint64_t id, std::string_view server_version);
   void reloaded(std::uint64_t id, std::uint64_t generation, std::string_view message);
   void status(std::uint64_t id, std::span<const StatusField> fields);
+  // `origins` names the store's origin indices.
+  void inspected(std::uint64_t id, std::span<const core::InspectedCounter> counters,
+                 const core::OriginTable& origins);
 
  private:
   std::size_t begin_frame();

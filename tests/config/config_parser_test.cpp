@@ -214,7 +214,36 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
        kPolicy +
            "[policy.endpoints.\"/x\"]\nlimit = 1\n[policy.endpoints.\"/x\".tiers.pro]\nlimit = 0\n",
        "policy 'api' endpoint '/x' tier 'pro': limit must be between"},
-      {"cluster not yet", kPolicy + "[cluster]\nbind = \"127.0.0.1:7001\"\n", "[cluster]"},
+      {"cluster without bind", "[cluster]\npeers = []\n" + kPolicy, "[cluster]: bind is missing"},
+      {"cluster bad bind", "[cluster]\nbind = \"localhost\"\n" + kPolicy,
+       "bind 'localhost' must be host:port"},
+      {"cluster bad port", "[cluster]\nbind = \"127.0.0.1:70000\"\n" + kPolicy,
+       "must be host:port"},
+      {"cluster v6 without brackets", "[cluster]\nbind = \"::1:7001\"\n" + kPolicy,
+       "must be host:port"},
+      {"cluster peers not list", "[cluster]\nbind = \"127.0.0.1:1\"\npeers = \"a:1\"\n" + kPolicy,
+       "peers must be an array"},
+      {"cluster bad peer", "[cluster]\nbind = \"127.0.0.1:1\"\npeers = [\"a\"]\n" + kPolicy,
+       "peer 'a' must be host:port"},
+      {"cluster bad interval",
+       "[cluster]\nbind = \"127.0.0.1:1\"\ngossip_interval = \"fast\"\n" + kPolicy,
+       "gossip_interval must be a duration"},
+      {"cluster interval too long",
+       "[cluster]\nbind = \"127.0.0.1:1\"\ngossip_interval = \"1m\"\n" + kPolicy,
+       "gossip_interval must be between 1ms and 10s"},
+      {"cluster suspect before heartbeat",
+       "[cluster]\nbind = \"127.0.0.1:1\"\nheartbeat_interval = \"2s\"\nsuspect_after = \"1s\"\n" +
+           kPolicy,
+       "suspect_after must be longer than heartbeat_interval"},
+      {"cluster bad policy",
+       "[cluster]\nbind = \"127.0.0.1:1\"\npartition_policy = \"pessimistic\"\n" + kPolicy,
+       "partition_policy must be"},
+      {"cluster previous key alone",
+       "[cluster]\nbind = \"127.0.0.1:1\"\nprevious_key_file = \"/k\"\n" + kPolicy,
+       "previous_key_file needs key_file"},
+      {"cluster unknown key", "[cluster]\nbind = \"127.0.0.1:1\"\nfanout = 3\n" + kPolicy,
+       "unknown key 'fanout' in [cluster]"},
+      {"http not yet", kPolicy + "[http]\nlisten = \"127.0.0.1:8080\"\n", "[http]"},
   };
   for (const Case& c : cases) {
     const std::string name = c.name;
@@ -224,6 +253,28 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
     CHECK(message.rfind("drld.toml:", 0) == 0);
     CHECK(message.find(c.expected) != std::string::npos);
   }
+}
+
+TEST_CASE("config: [cluster] from the brief's example is accepted, with defaults for the rest") {
+  const auto parsed = parse_config(R"(
+[node]
+id = "a"
+[cluster]
+bind = "127.0.0.1:7001"
+peers = ["127.0.0.1:7002", "127.0.0.1:7003", "[::1]:7004"]
+gossip_interval = "5ms"
+)" + kPolicy,
+                                   "drld.toml");
+  REQUIRE(parsed.ok());
+  const auto& cluster = parsed->cluster;
+  CHECK(cluster.enabled);
+  CHECK(cluster.bind == "127.0.0.1:7001");
+  CHECK(cluster.peers.size() == 3);
+  CHECK(cluster.gossip_interval_ms == 5);
+  CHECK(cluster.heartbeat_interval_ms == 200);
+  CHECK(cluster.partition_policy == "optimistic");
+  CHECK(cluster.key_file.empty());
+  CHECK_FALSE(parse_config(kPolicy, "x")->cluster.enabled);
 }
 
 TEST_CASE("config: a rejection points at the line of the offending value") {

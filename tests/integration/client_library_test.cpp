@@ -176,7 +176,7 @@ TEST_CASE("client: ping names the server version and status() reports the node's
   REQUIRE(client.check(drl::CheckRequest{"demo", "judy", 5}).ok());  // denied: 1 + 5 > 5
   const auto status = client.status();
   REQUIRE(status.ok());
-  std::map<std::string, std::string> fields(status->begin(), status->end());
+  std::map<std::string, std::string> fields(status->fields.begin(), status->fields.end());
   CHECK(fields["pid"] == std::to_string(drld.pid()));
   CHECK(fields["config_generation"] == "1");
   CHECK(fields["config_path"] == "(embedded default)");

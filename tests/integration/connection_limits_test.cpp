@@ -104,7 +104,7 @@ TEST_CASE(
   CHECK(decision->allowed);
   const auto status = replacement->status();
   REQUIRE(status.ok());
-  for (const auto& [name, value] : status.value()) {
+  for (const auto& [name, value] : status->fields) {
     if (name == "connections_rejected") CHECK(std::stoull(value) >= 1);
     if (name == "connections_open") CHECK(std::stoull(value) == 4);
   }

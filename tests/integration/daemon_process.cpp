@@ -415,7 +415,7 @@ std::uint64_t DaemonProcess::status_uint(std::string_view name) const {
   drl::Client client = connect();
   auto status = client.status();
   if (!status.ok()) throw std::runtime_error("status: " + status.error().message);
-  for (const auto& [field, value] : status.value()) {
+  for (const auto& [field, value] : status->fields) {
     if (field == name) return std::stoull(value);
   }
   throw std::runtime_error("status has no field '" + std::string(name) + "'");

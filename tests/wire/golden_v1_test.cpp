@@ -1,13 +1,17 @@
-// Frozen bytes of client protocol version 1. The protocol is append-only: if one of these tests
-// fails, a change broke compatibility with clients in the field. Add fields; never change or
-// remove them. (To write the files for a NEW version, run with DRL_UPDATE_GOLDEN=1 and review
-// the diff.)
+// Frozen bytes of client protocol version 1. The protocol is append-only: today's encoder must
+// produce every field the frozen bytes have, with the same value (it may add fields), and
+// today's decoders must read the frozen bytes. If one of these tests fails, a change broke
+// compatibility with clients or servers in the field. (To freeze files for a NEW version, run
+// with DRL_UPDATE_GOLDEN=1 and review the diff.)
 #include <doctest/doctest.h>
+
+#include <msgpack.hpp>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
@@ -48,7 +52,65 @@ std::string from_hex(const std::string& text) {
   return out;
 }
 
-// Compares `bytes` with the frozen file (or writes it when updating).
+// True if `now` holds everything `frozen` holds: maps may have gained keys, nothing else changed.
+bool extends(const msgpack::object& frozen, const msgpack::object& now, std::string& where) {
+  if (frozen.type != now.type) {
+    where += " (type changed)";
+    return false;
+  }
+  if (frozen.type == msgpack::type::MAP) {
+    for (std::uint32_t i = 0; i < frozen.via.map.size; ++i) {
+      const msgpack::object& key = frozen.via.map.ptr[i].key;
+      const msgpack::object* match = nullptr;
+      for (std::uint32_t j = 0; j < now.via.map.size; ++j) {
+        if (now.via.map.ptr[j].key == key) match = &now.via.map.ptr[j].val;
+      }
+      std::string field = where + "." + key.as<std::string>();
+      if (match == nullptr) {
+        where = field + " (missing)";
+        return false;
+      }
+      if (!extends(frozen.via.map.ptr[i].val, *match, field)) {
+        where = field;
+        return false;
+      }
+    }
+    return true;
+  }
+  if (frozen.type == msgpack::type::ARRAY) {
+    if (frozen.via.array.size != now.via.array.size) {
+      where += " (length changed)";
+      return false;
+    }
+    for (std::uint32_t i = 0; i < frozen.via.array.size; ++i) {
+      std::string element = where + "[" + std::to_string(i) + "]";
+      if (!extends(frozen.via.array.ptr[i], now.via.array.ptr[i], element)) {
+        where = element;
+        return false;
+      }
+    }
+    return true;
+  }
+  if (!(frozen == now)) where += " (value changed)";
+  return frozen == now;
+}
+
+// The frames of a byte stream.
+std::vector<std::string> frames_of(const std::string& bytes) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at + 4 <= bytes.size()) {
+    const auto* h = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    const std::size_t size = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
+                             (std::size_t{h[2]} << 8) | std::size_t{h[3]};
+    out.push_back(bytes.substr(at + 4, size));
+    at += 4 + size;
+  }
+  return out;
+}
+
+// Checks that `bytes` extends the frozen file frame by frame (or writes it when updating), and
+// returns the frozen bytes.
 std::string golden(const std::string& name, const std::string& bytes) {
   const std::string path = golden_path(name);
   if (const char* update = std::getenv("DRL_UPDATE_GOLDEN"); update && std::string(update) == "1") {
@@ -59,7 +121,17 @@ std::string golden(const std::string& name, const std::string& bytes) {
   std::stringstream text;
   text << in.rdbuf();
   const std::string frozen = from_hex(text.str());
-  CHECK_MESSAGE(to_hex(bytes) == to_hex(frozen), (std::string("bytes differ from ") + path));
+  const std::vector<std::string> frozen_frames = frames_of(frozen);
+  const std::vector<std::string> now_frames = frames_of(bytes);
+  REQUIRE(frozen_frames.size() == now_frames.size());
+  for (std::size_t i = 0; i < frozen_frames.size(); ++i) {
+    const msgpack::object_handle old_object =
+        msgpack::unpack(frozen_frames[i].data(), frozen_frames[i].size());
+    const msgpack::object_handle new_object =
+        msgpack::unpack(now_frames[i].data(), now_frames[i].size());
+    std::string where = name + " frame " + std::to_string(i);
+    CHECK_MESSAGE(extends(old_object.get(), new_object.get(), where), where);
+  }
   return frozen;
 }
 
