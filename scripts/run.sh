@@ -1,23 +1,104 @@
 #!/bin/sh
-# Builds drl (installing what is missing) and runs drld in the foreground with its embedded
-# default configuration: one node, socket /run/drl/drld.sock, policies "demo" and "api".
-# Stop it with Ctrl-C.
+# Builds drl (installing what is missing) and runs it in the foreground. Stop with Ctrl-C.
+#
+#   scripts/run.sh               one drld with the embedded default config,
+#                                socket /run/drl/drld.sock, policies "demo" and "api"
+#   scripts/run.sh --cluster 3   a local cluster of 3 drld on loopback (UDP 7101..7103),
+#                                sockets /run/drl/node1.sock .. node3.sock
 set -eu
 
 cd "$(dirname "$0")/.."
+NODES=0
+if [ "${1:-}" = "--cluster" ]; then
+  NODES="${2:-3}"
+  case "$NODES" in
+    ''|*[!0-9]*) echo "run.sh: --cluster takes a number of nodes (2..9)" >&2; exit 2 ;;
+  esac
+  if [ "$NODES" -lt 2 ] || [ "$NODES" -gt 9 ]; then
+    echo "run.sh: --cluster takes a number of nodes (2..9)" >&2
+    exit 2
+  fi
+  shift 2
+fi
+
 ./scripts/setup.sh
 BUILD_DIR="${DRL_BUILD_DIR:-build}"
-SOCKET=/run/drl/drld.sock
+DRL="$BUILD_DIR/src/drl"
 
-cat <<HELP
+if [ "$NODES" -eq 0 ]; then
+  SOCKET=/run/drl/drld.sock
+  cat <<HELP
 
 drld is starting on $SOCKET with the embedded default config
 ($BUILD_DIR/src/drld --print-default-config shows it). Try it from another terminal:
 
-  $BUILD_DIR/src/drl check --policy demo --key alice            # 5 per 10 s: allowed ...
-  $BUILD_DIR/src/drl check --policy demo --key alice --repeat 6 # ... then denied, with retry_after
-  $BUILD_DIR/src/drl check --policy demo --key alice --json
-  $BUILD_DIR/src/drl status
+  $DRL check --policy demo --key alice            # 5 per 10 s: allowed ...
+  $DRL check --policy demo --key alice --repeat 6 # ... then denied, with retry_after
+  $DRL check --policy demo --key alice --json
+  $DRL status
 
 HELP
-exec "$BUILD_DIR/src/drld" --socket "$SOCKET" "$@"
+  exec "$BUILD_DIR/src/drld" --socket "$SOCKET" "$@"
+fi
+
+# A local cluster: one config per node under /run/drl/cluster, all nodes as peers.
+DIR=/run/drl/cluster
+mkdir -p "$DIR"
+PEERS=""
+i=1
+while [ "$i" -le "$NODES" ]; do
+  PEERS="$PEERS\"127.0.0.1:$((7100 + i))\", "
+  i=$((i + 1))
+done
+PIDS=""
+cleanup() {
+  for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+i=1
+while [ "$i" -le "$NODES" ]; do
+  cat > "$DIR/node$i.toml" <<TOML
+# Written by scripts/run.sh --cluster $NODES
+[node]
+id = "node$i"
+socket = "/run/drl/node$i.sock"
+
+[cluster]
+bind = "127.0.0.1:$((7100 + i))"
+peers = [${PEERS%, }]
+gossip_interval = "5ms"
+
+[[policy]]
+name = "demo"
+limit = 10
+window = "10s"
+
+[[policy]]
+name = "api"
+limit = 100
+window = "1m"
+[policy.tiers.pro]
+limit = 1000
+TOML
+  "$BUILD_DIR/src/drld" --config "$DIR/node$i.toml" "$@" &
+  PIDS="$PIDS $!"
+  i=$((i + 1))
+done
+sleep 1
+cat <<HELP
+
+A cluster of $NODES drld is running (configs in $DIR, logs below). The demo policy allows
+10 checks per 10 s per key, counted once across all nodes. From another terminal:
+
+  for n in 1 2 3 1 2 3 1 2 3 1 2 3; do
+    $DRL check --socket /run/drl/node\$n.sock --policy demo --key alice
+  done                                                  # 10 allowed in all, then denied
+  $DRL inspect --socket /run/drl/node2.sock --policy demo --key alice   # who counted what
+  $DRL status --socket /run/drl/node1.sock              # peers, round trips, clock offsets
+
+Stop one node (kill its pid) and start it again: it gets its counts back from the others.
+Ctrl-C stops them all.
+
+HELP
+wait

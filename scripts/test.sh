@@ -1,6 +1,9 @@
 #!/bin/sh
-# Builds drl (installing what is missing) and runs the whole test suite, then the concurrent
+# Builds drl (installing what is missing) and runs the whole test suite (unit, wire,
+# public_api, integration, sim: everything but the long 'slow' suite), then the concurrent
 # tests again under ThreadSanitizer. Exit status 0 only if everything passed.
+#
+# The long runs: meson test -C build --suite slow   (docs/simulation.md, docs/replication.md)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -8,7 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR="${DRL_BUILD_DIR:-build}"
 
 echo "== test suite ($BUILD_DIR)"
-meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2
+meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 --no-suite slow
 
 # ThreadSanitizer: the store and the embedded limiter from several threads.
 TSAN_DIR="${BUILD_DIR}-tsan"

@@ -20,7 +20,7 @@ enum class Errc : std::uint8_t {
   too_large,            // frame above the size bound (the connection is closed)
   too_many_items,       // more items in one check, or checks in one batch, than allowed
   reload_failed,        // the new configuration was rejected; the old one stays in force
-  unavailable,          // the server cannot take the request now (shutting down)
+  unavailable,          // the server cannot take it now (max_connections reached)
   internal,             // a bug: reported, never silently ignored
   // Client-side only (never sent by the server):
   io_error,        // socket connect/read/write failed

@@ -67,8 +67,16 @@ struct Config {
   std::shared_ptr<const core::PolicySet> policies;
 };
 
+// For files that embed a drld configuration in a larger document (simulator scenarios).
+struct ParseOptions {
+  std::vector<std::string> ignored_top_level_keys;  // left to the caller
+  bool cluster_bind_optional = false;
+};
+
 // `source_name` prefixes error messages ("drld.toml:12:3: ..."). Never throws.
 Result<Config> parse_config(std::string_view toml_text, std::string_view source_name);
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name,
+                            const ParseOptions& options);
 
 // Reads a file's text (bounded by bounds::config_file_bytes_max). Never throws.
 Result<std::string> read_config_text(const std::string& path);

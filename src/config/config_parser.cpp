@@ -20,11 +20,14 @@ struct Rejection {
 
 class Parser {
  public:
-  explicit Parser(std::string_view source_name) : source_(source_name) {}
+  Parser(std::string_view source_name, const ParseOptions& options)
+      : source_(source_name), options_(options) {}
 
   Config parse(const toml::table& root) {
     Config config;
-    check_keys(root, "the top level", {"node", "bounds", "policy", "cluster", "http"});
+    std::vector<std::string_view> known{"node", "bounds", "policy", "cluster", "http"};
+    for (const std::string& key : options_.ignored_top_level_keys) known.push_back(key);
+    check_keys(root, "the top level", known);
     if (root.contains("http")) {
       reject(root.get("http"), "[http] is not supported by this version of drld yet");
     }
@@ -80,6 +83,11 @@ class Parser {
 
   void check_keys(const toml::table& table, const std::string& where,
                   std::initializer_list<std::string_view> allowed) const {
+    check_keys(table, where, std::vector<std::string_view>(allowed));
+  }
+
+  void check_keys(const toml::table& table, const std::string& where,
+                  const std::vector<std::string_view>& allowed) const {
     for (auto&& [key, value] : table) {
       bool known = false;
       for (std::string_view name : allowed) known = known || key.str() == name;
@@ -253,12 +261,12 @@ class Parser {
          "down_after", "forget_after", "repair_interval", "repair_updates_per_interval", "key_file",
          "previous_key_file", "partition_policy", "datagram_bytes", "max_peers", "max_origins"});
     out.enabled = true;
-    if (!table.contains("bind")) {
+    if (!table.contains("bind") && !options_.cluster_bind_optional) {
       reject(&table,
              where + ": bind is missing (the UDP address of this node, e.g. \"0.0.0.0:7001\")");
     }
     out.bind = get_string(table, "bind", where, "");
-    check_address(table.get("bind"), "[cluster]: bind", out.bind);
+    if (table.contains("bind")) check_address(table.get("bind"), "[cluster]: bind", out.bind);
     out.advertise = get_string(table, "advertise", where, "");
     if (!out.advertise.empty())
       check_address(table.get("advertise"), "[cluster]: advertise", out.advertise);
@@ -485,14 +493,20 @@ class Parser {
   }
 
   std::string source_;
+  ParseOptions options_;
 };
 
 }  // namespace
 
 Result<Config> parse_config(std::string_view toml_text, std::string_view source_name) {
+  return parse_config(toml_text, source_name, ParseOptions{});
+}
+
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name,
+                            const ParseOptions& options) {
   try {
     const toml::table root = toml::parse(toml_text, source_name);
-    Parser parser(source_name);
+    Parser parser(source_name, options);
     return parser.parse(root);
   } catch (const toml::parse_error& error) {
     std::ostringstream out;

@@ -35,8 +35,13 @@ struct WireUpdate {
   std::uint32_t count = 0;
 };
 
+// Message flags; append-only.
+inline constexpr std::uint8_t kFlagWantSync = 0x01;      // heartbeat: send me a full sync
+inline constexpr std::uint8_t kFlagSyncComplete = 0x02;  // repair: the last slice of a full sync
+
 struct ClusterMessage {
   MessageType type = MessageType::heartbeat;
+  std::uint8_t flags = 0;
   std::string sender_id;
   std::uint64_t sender_incarnation = 0;
   std::string sender_address;         // as the sender advertises it; may be empty

@@ -195,8 +195,11 @@ struct alignas(64) CounterStore::Shard {
     }
   }
 
-  // Index + 1 of a fresh slot, or 0 when the pool is at its bound.
-  std::uint32_t allocate_extra() {
+  // Index + 1 of a fresh slot, or 0 when the pool is at its bound. Other origins may not use
+  // the last key_bound slots: those are kept for the local origin (one per key at most), so
+  // that an admitted check is always counted.
+  std::uint32_t allocate_extra(bool local) {
+    if (!local && extra_used + key_bound >= extra_bound) return 0;
     if (extra_free != 0) {
       const std::uint32_t index = extra_free;
       extra_free = extra[index - 1].next;
@@ -322,14 +325,14 @@ struct alignas(64) CounterStore::Shard {
   };
 
   // The slot of `origin` in `entry`, created if missing; empty when the pool is full.
-  SlotRef slot_of(Entry& entry, std::uint32_t origin) {
+  SlotRef slot_of(Entry& entry, std::uint32_t origin, bool local) {
     if (entry.origin == origin) return {&entry.previous, &entry.current};
     std::uint32_t last = 0;
     for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
       if (extra[at - 1].origin == origin) return {&extra[at - 1].previous, &extra[at - 1].current};
       last = at;
     }
-    const std::uint32_t fresh = allocate_extra();
+    const std::uint32_t fresh = allocate_extra(local);
     if (fresh == 0) {
       bump(origin_slots_exhausted);
       return {};
@@ -446,7 +449,7 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTi
   const std::uint64_t newest = entry_window(entry, now_window);
   if (newest < now_window) shard.roll(entry, newest, now_window);
   // When another node's clock moved the key to a later window, count there (see view()).
-  if (const Shard::SlotRef slot = shard.slot_of(entry, origin); slot.current != nullptr) {
+  if (const Shard::SlotRef slot = shard.slot_of(entry, origin, true); slot.current != nullptr) {
     *slot.current = saturating_add(*slot.current, cost);
     if (shard.track_changes && (entry.extra & kChangedBit) == 0) {
       // Listed once until collected; the list is bounded, and a key left off it still reaches
@@ -485,7 +488,7 @@ bool CounterStore::Locked::merge(std::uint64_t id, std::uint32_t window_ms, Wall
     Shard::bump(shard.merges_stale);
     return false;
   }
-  const Shard::SlotRef slot = shard.slot_of(entry, origin);
+  const Shard::SlotRef slot = shard.slot_of(entry, origin, false);
   if (slot.current == nullptr) return false;
   // After a roll the update's window is the newest; otherwise it is the newest or the one before.
   const std::uint64_t top = std::max(newest, window_id);

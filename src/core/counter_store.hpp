@@ -41,7 +41,7 @@ struct StoreStats {
   std::uint64_t evictions = 0;               // live keys dropped to make room
   std::uint64_t evictions_denied = 0;        // ... of which had been denied in their window
   std::uint64_t expirations = 0;             // keys dropped because their windows were over
-  std::uint64_t origin_slots_exhausted = 0;  // updates dropped: no room for another origin
+  std::uint64_t origin_slots_exhausted = 0;  // peers' updates dropped: no room for their origin
   std::uint64_t adds_dropped = 0;            // increments dropped: shard full of protected keys
   std::uint64_t merges_stale = 0;            // merged updates for windows no longer kept
   std::uint64_t changes_unlisted = 0;        // changes left to anti-entropy: change list full

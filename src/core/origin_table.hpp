@@ -8,10 +8,11 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,7 +55,13 @@ class OriginTable {
   std::size_t max_origins_;
   mutable std::mutex mutex_;
   std::vector<Slot> slots_;
-  std::map<Origin, std::uint32_t> by_origin_;
+  struct OriginHash {
+    std::size_t operator()(const Origin& origin) const {
+      return std::hash<std::string>{}(origin.node_id) ^
+             (origin.incarnation * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  std::unordered_map<Origin, std::uint32_t, OriginHash> by_origin_;
   std::uint64_t full_drops_ = 0;
 };
 

@@ -46,10 +46,13 @@ Replicator::Replicator(ReplicationConfig config, CounterStore& store, OriginTabl
 }
 
 Replicator::Peer* Replicator::find_peer(const std::string& address) {
-  for (Peer& peer : peers_) {
-    if (peer.address == address) return &peer;
-  }
-  return nullptr;
+  const auto it = by_address_.find(address);
+  return it == by_address_.end() ? nullptr : &peers_[it->second];
+}
+
+void Replicator::reindex() {
+  by_address_.clear();
+  for (std::size_t i = 0; i < peers_.size(); ++i) by_address_.emplace(peers_[i].address, i);
 }
 
 Replicator::Peer* Replicator::add_peer(const std::string& address, bool configured, MonoTime now) {
@@ -62,6 +65,7 @@ Replicator::Peer* Replicator::add_peer(const std::string& address, bool configur
   peer.configured = configured;
   peer.state_since = now;
   peers_.push_back(std::move(peer));
+  by_address_.emplace(address, peers_.size() - 1);
   return &peers_.back();
 }
 
@@ -91,7 +95,9 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
   if (message.sender_id == config_.node_id && message.sender_incarnation == config_.incarnation) {
     // Our own datagram came back (our address is in our peer list): forget that address.
     ++stats_.messages_from_self;
-    std::erase_if(peers_, [&](const Peer& peer) { return peer.address == from; });
+    if (std::erase_if(peers_, [&](const Peer& peer) { return peer.address == from; }) > 0) {
+      reindex();
+    }
     return;
   }
   const std::string& address = message.sender_address.empty() ? from : message.sender_address;
@@ -117,11 +123,14 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     // New to us, or restarted: it needs every count we hold, its own old incarnation's included.
     peer->full_sync_pending = true;
     peer->sweep = SweepCursor{};
+    peer->synced_from = false;
   }
-  if (peer->state == PeerState::down || peer->state == PeerState::unknown) {
-    // Back from a partition or a crash: it may have missed deltas.
+  if (peer->state != PeerState::alive) {
+    // Back from silence (a partition, a crash, heavy loss): it may have missed deltas, and we
+    // may have missed its counts until it sends them all.
     peer->full_sync_pending = true;
     peer->sweep = SweepCursor{};
+    peer->synced_from = false;
     peer->state_since = now;
   }
   peer->heard = true;
@@ -135,25 +144,57 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       send(peer->address, std::move(ack));
       ++stats_.acks_sent;
       learn_members(now, message);
+      // It lacks our counts (our final sync slice may have been lost): sweep again.
+      if ((message.flags & kFlagWantSync) != 0 && !peer->full_sync_pending) {
+        peer->full_sync_pending = true;
+        peer->sweep = SweepCursor{};
+      }
       break;
     }
     case MessageType::ack: {
-      if (message.token != 0 && message.token == peer->ping_token) {
-        const std::int64_t rtt_us = (now.ns - peer->ping_sent.ns) / 1000;
+      if (message.token != 0) {
+        // Any echo of ours proves that it hears us.
+        peer->acked = true;
+        peer->last_acked = now;
+      }
+      const bool latest = message.token != 0 && message.token == peer->ping_token;
+      const bool earlier = message.token != 0 && message.token == peer->previous_token;
+      if (latest || earlier) {
+        const MonoTime sent = latest ? peer->ping_sent : peer->previous_sent;
+        const WallTime sent_wall = latest ? peer->ping_sent_wall : peer->previous_sent_wall;
+        const std::int64_t rtt_us = (now.ns - sent.ns) / 1000;
         // The peer read its clock about half a round trip after we sent.
-        const std::int64_t offset_ms =
-            message.sent_wall_ms - (peer->ping_sent_wall.unix_ms + rtt_us / 2000);
+        const std::int64_t offset_ms = message.sent_wall_ms - (sent_wall.unix_ms + rtt_us / 2000);
         peer->rtt_us = peer->rtt_us < 0 ? rtt_us : (peer->rtt_us * 7 + rtt_us) / 8;
         peer->clock_offset_ms =
             peer->offset_measured ? (peer->clock_offset_ms * 7 + offset_ms) / 8 : offset_ms;
         peer->offset_measured = true;
-        peer->ping_token = 0;
+        if (latest) peer->ping_token = 0;
+        if (earlier) peer->previous_token = 0;
+      } else if (message.token != 0) {
+        // The echo of a heartbeat we sent to another address, one never heard from: that
+        // address reaches this peer too (a host name, or not the address it advertises). Keep
+        // one entry per node, or it would get two streams of datagrams with separate sequence
+        // numbers (its replay window drops one as replays) and count twice in the membership,
+        // once as unreachable (the proportional policy would scale limits down for good).
+        const auto alias = std::find_if(peers_.begin(), peers_.end(), [&](const Peer& other) {
+          return &other != peer && !other.heard &&
+                 (other.ping_token == message.token || other.previous_token == message.token);
+        });
+        if (alias != peers_.end()) {
+          peer->configured = peer->configured || alias->configured;
+          peers_.erase(alias);  // invalidates `peer`: nothing below uses it
+          reindex();
+        }
       }
       break;
     }
     case MessageType::delta:
+      merge_updates(now, wall, message);
+      break;
     case MessageType::repair:
       merge_updates(now, wall, message);
+      if ((message.flags & kFlagSyncComplete) != 0) peer->synced_from = true;
       break;
   }
 }
@@ -204,12 +245,13 @@ void Replicator::learn_members(MonoTime now, const ClusterMessage& message) {
 void Replicator::on_timer(MonoTime now, WallTime wall) {
   if (!started_) {
     started_ = true;
+    started_at_ = now;
     next_gossip_ = now;
     next_heartbeat_ = now;
     next_repair_ = after(now, config_.repair_interval_ms);
   }
   if (now >= next_gossip_) {
-    gossip_round(wall);
+    gossip_round(now, wall);
     next_gossip_ = after(next_gossip_, config_.gossip_interval_ms);
     if (next_gossip_ < now) next_gossip_ = after(now, config_.gossip_interval_ms);
   }
@@ -229,18 +271,40 @@ MonoTime Replicator::next_deadline() const {
   return std::min({next_gossip_, next_heartbeat_, next_repair_});
 }
 
-void Replicator::gossip_round(WallTime wall) {
+void Replicator::gossip_round(MonoTime now, WallTime wall) {
   scratch_.clear();
   store_.collect_changes(wall, OriginTable::local_index, scratch_,
                          config_.delta_updates_per_round_max);
+  // The previous round's updates that did not change again go once more (their values are
+  // still the latest: a newer one would be in this round).
+  const std::size_t changed = scratch_.size();
+  if (!last_round_.empty()) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> fresh;
+    fresh.reserve(changed);
+    for (std::size_t i = 0; i < changed; ++i) {
+      fresh.emplace_back(scratch_[i].counter_id, scratch_[i].window_id);
+    }
+    std::sort(fresh.begin(), fresh.end());
+    for (const SlotUpdate& old : last_round_) {
+      if (!std::binary_search(fresh.begin(), fresh.end(),
+                              std::make_pair(old.counter_id, old.window_id))) {
+        scratch_.push_back(old);
+      }
+    }
+  }
+  last_round_.assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(changed));
   if (scratch_.empty()) return;
   auto updates = std::make_shared<std::vector<WireUpdate>>();
   updates->reserve(scratch_.size());
   for (const SlotUpdate& slot : scratch_) {
     updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
   }
+  // Configured peers not heard from yet may be up: in the first down_after of our life they
+  // get deltas too, so that counts made while the cluster forms are not left to anti-entropy.
+  const bool forming = (now.ns - started_at_.ns) / kNsPerMs < config_.down_after_ms;
   for (const Peer& peer : peers_) {
-    if (peer.state != PeerState::alive && peer.state != PeerState::suspect) continue;
+    const bool live = peer.state == PeerState::alive || peer.state == PeerState::suspect;
+    if (!live && !(forming && peer.state == PeerState::unknown)) continue;
     ClusterMessage message = header(MessageType::delta, wall);
     message.origins.push_back(origins_.local());
     message.updates = updates;
@@ -248,6 +312,12 @@ void Replicator::gossip_round(WallTime wall) {
     ++stats_.delta_messages_sent;
     stats_.updates_sent += updates->size();
   }
+}
+
+void Replicator::final_round(MonoTime now, WallTime wall) {
+  // The last changes, twice over (no later round will resend them).
+  gossip_round(now, wall);
+  gossip_round(now, wall);
 }
 
 void Replicator::update_states(MonoTime now) {
@@ -265,12 +335,15 @@ void Replicator::update_states(MonoTime now) {
       peer.state_since = now;
     }
   }
-  // Peers that joined through others and have been down for long are forgotten, so that a
-  // node removed from the fleet stops counting as unreachable. Configured peers stay.
-  std::erase_if(peers_, [&](const Peer& peer) {
-    return !peer.configured && peer.state == PeerState::down &&
+  // Peers that joined through others and have been down (or never answered) for long are
+  // forgotten, so that a node removed from the fleet, or a member record that named no live
+  // node, stops counting. Configured peers stay.
+  const std::size_t forgotten = std::erase_if(peers_, [&](const Peer& peer) {
+    return !peer.configured &&
+           (peer.state == PeerState::down || peer.state == PeerState::unknown) &&
            (now.ns - peer.state_since.ns) / kNsPerMs >= config_.forget_after_ms;
   });
+  if (forgotten > 0) reindex();
 }
 
 void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
@@ -287,11 +360,15 @@ void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
     member_turn_ = (member_turn_ + config_.members_per_heartbeat) % peers_.size();
   for (Peer& peer : peers_) {
     ClusterMessage message = header(MessageType::heartbeat, wall);
+    peer.previous_token = peer.ping_token;
+    peer.previous_sent = peer.ping_sent;
+    peer.previous_sent_wall = peer.ping_sent_wall;
     peer.ping_token = rng_() | 1;
     peer.ping_sent = now;
     peer.ping_sent_wall = wall;
     message.token = peer.ping_token;
     message.members = sample;
+    if (peer.heard && !peer.synced_from) message.flags |= kFlagWantSync;
     send(peer.address, std::move(message));
     ++stats_.heartbeats_sent;
   }
@@ -314,13 +391,17 @@ void Replicator::repair_round(WallTime wall) {
 
   scratch_.clear();
   store_.collect_all(wall, target->sweep, scratch_, config_.repair_updates_per_interval);
+  bool completes_sync = false;
   if (target->sweep.completed && target->full_sync_pending) {
     target->full_sync_pending = false;
+    completes_sync = true;
     ++stats_.full_syncs_completed;
   }
-  if (scratch_.empty()) return;
+  // The last slice of a full sync is sent even when empty: it tells the peer it has it all.
+  if (scratch_.empty() && !completes_sync) return;
   const Origin target_origin{target->node_id, target->incarnation};
   ClusterMessage message = header(MessageType::repair, wall);
+  if (completes_sync) message.flags |= kFlagSyncComplete;
   auto updates = std::make_shared<std::vector<WireUpdate>>();
   std::map<std::uint32_t, std::uint32_t> refs;  // store origin index -> message reference
   for (const SlotUpdate& slot : scratch_) {
@@ -339,7 +420,7 @@ void Replicator::repair_round(WallTime wall) {
     updates->push_back(
         WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, ref->second, slot.count});
   }
-  if (updates->empty()) return;
+  if (updates->empty() && !completes_sync) return;
   stats_.updates_sent += updates->size();
   message.updates = std::move(updates);
   send(target->address, std::move(message));
@@ -359,17 +440,37 @@ std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
     status.clock_offset_ms = peer.clock_offset_ms;
     status.configured = peer.configured;
     status.syncing = peer.full_sync_pending;
+    status.synced = peer.synced_from;
+    status.hears_us =
+        peer.acked && (now.ns - peer.last_acked.ns) / kNsPerMs < config_.suspect_after_ms;
     out.push_back(std::move(status));
   }
   return out;
 }
 
-std::uint32_t Replicator::reachable_permille() const {
+std::uint32_t Replicator::reachable_permille(MonoTime now) const {
+  // A suspect peer counts as unreachable, so under the proportional policy limits shrink after
+  // suspect_after (not down_after); they grow back once the peer has sent all its counts.
   std::size_t reachable = 1;
   for (const Peer& peer : peers_) {
-    if (peer.state == PeerState::alive || peer.state == PeerState::suspect) ++reachable;
+    const bool hears_us =
+        peer.acked && (now.ns - peer.last_acked.ns) / kNsPerMs < config_.suspect_after_ms;
+    if (peer.state == PeerState::alive && peer.synced_from && hears_us) ++reachable;
   }
-  return static_cast<std::uint32_t>(reachable * 1000 / (1 + peers_.size()));
+  // Members: ourselves, configured peers, and peers that were heard at least once. A member
+  // record learned from a heartbeat does not make a member until that node answers.
+  std::size_t members = 1;
+  for (const Peer& peer : peers_) members += (peer.configured || peer.heard) ? 1 : 0;
+  return static_cast<std::uint32_t>(reachable * 1000 / members);
+}
+
+bool Replicator::silent(const std::string& node_id) const {
+  for (const Peer& peer : peers_) {
+    if (peer.heard && peer.node_id == node_id) {
+      return peer.state == PeerState::down || peer.state == PeerState::unknown;
+    }
+  }
+  return true;
 }
 
 std::int64_t Replicator::staleness_ms(MonoTime now) const {

@@ -1,7 +1,9 @@
 // Replication of counts between nodes, sans I/O: messages and time in, messages out.
 //
 // Every gossip interval the node sends the local counts that changed (absolute values of its
-// own origin, so loss, duplication and reordering never corrupt a count) to every live peer.
+// own origin, so loss, duplication and reordering never corrupt a count) to every live peer,
+// and once more in the next round the counts that did not change again: a key that stops
+// changing (at its limit, typically) is then hidden from a peer only if both copies are lost.
 // Heartbeats carry a sample of the membership (how nodes join through any known peer) and a
 // token whose echo gives the round trip and the clock offset. Anti-entropy sends every live
 // slot of every origin, a bounded slice per repair interval, to one peer at a time: at once to
@@ -15,6 +17,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/cluster_message.hpp"
@@ -61,6 +64,8 @@ struct PeerStatus {
   std::int64_t clock_offset_ms = 0;     // peer's wall clock minus ours
   bool configured = false;              // from the config, never forgotten
   bool syncing = false;                 // a full anti-entropy sweep to it is under way
+  bool synced = false;                  // it sent us all its counts since it was last silent
+  bool hears_us = false;                // it acknowledged a heartbeat of ours lately
 };
 
 struct ReplicationStats {
@@ -94,15 +99,26 @@ class Replicator {
                   const ClusterMessage& message);
   void on_timer(MonoTime now, WallTime wall);
 
+  // Before a clean stop: sends the changes not sent yet, so that a stopped node's last counts
+  // reach its peers.
+  void final_round(MonoTime now, WallTime wall);
+
   std::vector<Outgoing> take_outgoing();
   MonoTime next_deadline() const;
 
   std::vector<PeerStatus> peers(MonoTime now) const;
-  // (1 + reachable peers) / (1 + known peers), in thousandths.
-  std::uint32_t reachable_permille() const;
+  // (1 + reachable peers) / (1 + known peers), in thousandths. A peer is reachable when
+  // datagrams flow both ways (we hear it, and it acknowledged one of our heartbeats within
+  // suspect_after) and it has sent us every count it holds since it was last silent. Two-way
+  // makes reachability symmetric, so the sides of any cut, one-way ones included, get shares
+  // that add up to at most one.
+  std::uint32_t reachable_permille(MonoTime now) const;
   // How long ago the least recently heard live peer was heard: the age of the oldest
   // contribution a decision may be missing.
   std::int64_t staleness_ms(MonoTime now) const;
+  // True if `node_id` is not a live peer of ours (unknown, down, or never heard): a datagram
+  // from an earlier incarnation of it may then start a new life (its clock went back).
+  bool silent(const std::string& node_id) const;
   const ReplicationStats& stats() const { return stats_; }
   const ReplicationConfig& config() const { return config_; }
 
@@ -119,10 +135,17 @@ class Replicator {
     std::uint64_t ping_token = 0;
     MonoTime ping_sent;
     WallTime ping_sent_wall;
+    // The heartbeat before, so that a round trip longer than the interval is still measured.
+    std::uint64_t previous_token = 0;
+    MonoTime previous_sent;
+    WallTime previous_sent_wall;
     std::int64_t rtt_us = -1;
     std::int64_t clock_offset_ms = 0;
     bool offset_measured = false;
-    bool full_sync_pending = false;
+    bool acked = false;
+    MonoTime last_acked;             // when it last acknowledged a heartbeat of ours
+    bool full_sync_pending = false;  // we owe it a full sweep of our counts
+    bool synced_from = false;        // it completed a full sweep to us since it was last silent
     SweepCursor sweep;
   };
 
@@ -130,7 +153,7 @@ class Replicator {
   Peer* add_peer(const std::string& address, bool configured, MonoTime now);
   void send(const std::string& address, ClusterMessage message);
   ClusterMessage header(MessageType type, WallTime wall) const;
-  void gossip_round(WallTime wall);
+  void gossip_round(MonoTime now, WallTime wall);
   void heartbeat_round(MonoTime now, WallTime wall);
   void repair_round(WallTime wall);
   void update_states(MonoTime now);
@@ -140,10 +163,15 @@ class Replicator {
   ReplicationConfig config_;
   CounterStore& store_;
   OriginTable& origins_;
+  void reindex();
+
   std::vector<Peer> peers_;
+  std::unordered_map<std::string, std::size_t> by_address_;  // into peers_
   std::mt19937_64 rng_;
   std::vector<Outgoing> outgoing_;
   std::vector<SlotUpdate> scratch_;
+  std::vector<SlotUpdate> last_round_;  // sent in the previous gossip round, for the resend
+  MonoTime started_at_;
   MonoTime next_gossip_;
   MonoTime next_heartbeat_;
   MonoTime next_repair_;

@@ -15,6 +15,7 @@
 #include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
 #include "daemon/service.hpp"
+#include "io/address.hpp"
 #include "io/client_server.hpp"
 #include "io/clock.hpp"
 #include "io/cluster_driver.hpp"
@@ -136,11 +137,16 @@ int run_daemon(const DaemonOptions& options) {
   }
 
   ConfigManager manager(options.config_path, file_config, text);
-  std::atomic<std::uint64_t> skew_threshold_ms{shortest_window_ms(*config.policies) / 10};
-  manager.on_applied([&signals, &skew_threshold_ms](const config::Config& applied) {
-    signals.proportional.store(applied.cluster.partition_policy == "proportional");
-    skew_threshold_ms.store(shortest_window_ms(*applied.policies) / 10);
-  });
+  // A tenth of the shortest window, and at least 1 ms (what the clocks are read to).
+  const auto skew_threshold = [](const core::PolicySet& policies) {
+    return std::max<std::uint64_t>(1, shortest_window_ms(policies) / 10);
+  };
+  std::atomic<std::uint64_t> skew_threshold_ms{skew_threshold(*config.policies)};
+  manager.on_applied(
+      [&signals, &skew_threshold_ms, &skew_threshold](const config::Config& applied) {
+        signals.proportional.store(applied.cluster.partition_policy == "proportional");
+        skew_threshold_ms.store(skew_threshold(*applied.policies));
+      });
 
   io::MainLoop loop;
   DaemonContext context;
@@ -176,8 +182,32 @@ int run_daemon(const DaemonOptions& options) {
       }
       codec.keys.push_back(key.value());
     }
+    // Names resolve once, here: peers are then known by numeric address only.
+    Result<std::string> bind_address = io::resolve_address(cluster.bind);
+    if (!bind_address.ok()) {
+      std::fprintf(stderr, "drld: [cluster] bind: %s\n", bind_address.error().message.c_str());
+      return 1;
+    }
+    std::vector<std::string> peers;
+    for (const std::string& peer : cluster.peers) {
+      Result<std::string> resolved = io::resolve_address(peer);
+      if (!resolved.ok()) {
+        io::log_warn("[cluster] peer " + peer + " left out: " + resolved.error().message);
+        continue;
+      }
+      peers.push_back(resolved.value());
+    }
+    std::string advertise;
+    if (!cluster.advertise.empty()) {
+      Result<std::string> resolved = io::resolve_address(cluster.advertise);
+      if (!resolved.ok()) {
+        std::fprintf(stderr, "drld: [cluster] advertise: %s\n", resolved.error().message.c_str());
+        return 1;
+      }
+      advertise = resolved.value();
+    }
     driver = std::make_unique<io::ClusterDriver>(loop, signals, origins);
-    Result<std::string> bound = driver->bind(cluster.bind);
+    Result<std::string> bound = driver->bind(bind_address.value());
     if (!bound.ok()) {
       std::fprintf(stderr, "drld: %s\n", bound.error().message.c_str());
       return 1;
@@ -186,10 +216,10 @@ int run_daemon(const DaemonOptions& options) {
     replication.node_id = config.node.id;
     replication.incarnation = incarnation;
     // Peers learn where to reach us from this; a wildcard bind leaves them the source address.
-    replication.address = !cluster.advertise.empty()   ? cluster.advertise
+    replication.address = !advertise.empty()           ? advertise
                           : is_wildcard(bound.value()) ? std::string()
                                                        : bound.value();
-    replication.seeds = cluster.peers;
+    replication.seeds = peers;
     replication.gossip_interval_ms = static_cast<std::int64_t>(cluster.gossip_interval_ms);
     replication.heartbeat_interval_ms = static_cast<std::int64_t>(cluster.heartbeat_interval_ms);
     replication.suspect_after_ms = static_cast<std::int64_t>(cluster.suspect_after_ms);

@@ -179,10 +179,16 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"keys_evicted", u(store_stats.evictions)},
       {"keys_evicted_while_denied", u(store_stats.evictions_denied)},
       {"keys_expired", u(store_stats.expirations)},
+      {"adds_dropped", u(store_stats.adds_dropped)},
+      {"origin_slots_exhausted", u(store_stats.origin_slots_exhausted)},
+      {"merges_stale", u(store_stats.merges_stale)},
+      {"changes_unlisted", u(store_stats.changes_unlisted)},
       {"connections_open", u(server->connections_open.load(std::memory_order_relaxed))},
       {"connections_accepted", u(server->connections_accepted.load(std::memory_order_relaxed))},
       {"connections_rejected", u(server->connections_rejected.load(std::memory_order_relaxed))},
+      {"frames", u(server->frames.load(std::memory_order_relaxed))},
       {"frames_oversized", u(server->frames_oversized.load(std::memory_order_relaxed))},
+      {"read_errors", u(server->read_errors.load(std::memory_order_relaxed))},
       {"output_pauses", u(server->output_pauses.load(std::memory_order_relaxed))},
       {"requests", u(requests)},
       {"checks_allowed", u(allowed)},
@@ -211,6 +217,10 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"clock_skew_warning",
        threshold > 0 && static_cast<std::uint64_t>(snapshot.max_abs_clock_offset_ms) > threshold});
   fields.push_back({"origins", u(snapshot.origins)});
+  fields.push_back({"origins_full_drops", u(snapshot.origins_full_drops)});
+  fields.push_back({"peers_rejected", u(snapshot.replication.peers_rejected)});
+  fields.push_back({"peers_joined", u(snapshot.replication.peers_joined)});
+  fields.push_back({"peers_restarted", u(snapshot.replication.peers_restarted)});
   fields.push_back({"datagrams_sent", u(snapshot.datagrams.sent)});
   fields.push_back({"datagram_bytes_sent", u(snapshot.datagrams.sent_bytes)});
   fields.push_back({"datagrams_received", u(snapshot.datagrams.received)});
@@ -226,6 +236,8 @@ wire::StatusFields DaemonContext::status_fields() const {
   fields.push_back({"updates_dropped", u(snapshot.replication.updates_dropped)});
   fields.push_back({"full_syncs_completed", u(snapshot.replication.full_syncs_completed)});
   fields.push_back({"send_errors", u(snapshot.udp.send_errors)});
+  fields.push_back({"resolve_errors", u(snapshot.udp.resolve_errors)});
+  fields.push_back({"receive_errors", u(snapshot.udp.receive_errors)});
   std::vector<wire::StatusRecord> peers;
   for (const core::PeerStatus& peer : snapshot.peers) {
     peers.push_back(wire::StatusRecord{
@@ -237,6 +249,8 @@ wire::StatusFields DaemonContext::status_fields() const {
         {"rtt_us", i64(peer.rtt_us)},
         {"clock_offset_ms", i64(peer.clock_offset_ms)},
         {"syncing", peer.syncing},
+        {"synced", peer.synced},
+        {"hears_us", peer.hears_us},
     });
   }
   fields.push_back({"peers", std::move(peers)});

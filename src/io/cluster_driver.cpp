@@ -56,6 +56,13 @@ void ClusterDriver::set_partition_policy(std::string policy) {
 }
 
 void ClusterDriver::stop() {
+  if (node_ != nullptr && transport_ && timer_ != nullptr) {
+    // A clean stop sends what was counted since the last round, so that nothing is lost.
+    node_->final_round(mono_now(), wall_now());
+    for (const wire::OutgoingDatagram& datagram : node_->take_datagrams()) {
+      transport_->send(datagram.address, datagram.bytes);
+    }
+  }
   if (timer_ != nullptr) {
     timer_->owner = nullptr;
     uv_timer_stop(&timer_->timer);
@@ -99,7 +106,7 @@ void ClusterDriver::flush_and_rearm() {
 void ClusterDriver::publish(core::MonoTime now) {
   last_publish_ = now;
   const core::Replicator& replicator = node_->replicator();
-  signals_.reachable_permille.store(replicator.reachable_permille(), std::memory_order_relaxed);
+  signals_.reachable_permille.store(replicator.reachable_permille(now), std::memory_order_relaxed);
   signals_.staleness_ms.store(replicator.staleness_ms(now), std::memory_order_relaxed);
   ClusterSnapshot snapshot;
   snapshot.node_id = replicator.config().node_id;
@@ -110,7 +117,7 @@ void ClusterDriver::publish(core::MonoTime now) {
   snapshot.replication = replicator.stats();
   snapshot.datagrams = node_->stats();
   if (transport_) snapshot.udp = transport_->counters();
-  snapshot.reachable_permille = replicator.reachable_permille();
+  snapshot.reachable_permille = replicator.reachable_permille(now);
   snapshot.staleness_ms = replicator.staleness_ms(now);
   for (const core::PeerStatus& peer : snapshot.peers) {
     if (peer.rtt_us >= 0 && peer.state == core::PeerState::alive) {

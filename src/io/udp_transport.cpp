@@ -1,5 +1,7 @@
 #include "io/udp_transport.hpp"
 
+#include "io/address.hpp"
+
 #include <netdb.h>
 
 #include <cstring>
@@ -17,45 +19,6 @@ struct UdpTransport::Handle {
   UdpTransport* owner = nullptr;
   char buffer[kReceiveBufferBytes];
 };
-
-bool split_host_port(const std::string& address, std::string& host, std::uint16_t& port) {
-  std::string port_text;
-  if (!address.empty() && address.front() == '[') {
-    const std::size_t close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return false;
-    }
-    host = address.substr(1, close - 1);
-    port_text = address.substr(close + 2);
-  } else {
-    const std::size_t colon = address.rfind(':');
-    if (colon == std::string::npos || colon == 0) return false;
-    host = address.substr(0, colon);
-    port_text = address.substr(colon + 1);
-    if (host.find(':') != std::string::npos) return false;  // IPv6 needs brackets
-  }
-  if (port_text.empty() || port_text.size() > 5) return false;
-  unsigned long value = 0;
-  for (char c : port_text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned long>(c - '0');
-  }
-  if (value > 65535) return false;
-  port = static_cast<std::uint16_t>(value);
-  return !host.empty();
-}
-
-std::string format_address(const sockaddr* address) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (address->sa_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
-    uv_ip6_name(v6, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(v6->sin6_port));
-  }
-  const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
-  uv_ip4_name(v4, host, sizeof host);
-  return std::string(host) + ":" + std::to_string(ntohs(v4->sin_port));
-}
 
 UdpTransport::UdpTransport(uv_loop_t* loop, Receiver receiver) : receiver_(std::move(receiver)) {
   handle_ = new Handle;
@@ -87,21 +50,9 @@ bool UdpTransport::resolve(const std::string& address, sockaddr_storage& out) {
   std::uint16_t port = 0;
   if (!split_host_port(address, host, port)) return false;
   std::memset(&out, 0, sizeof out);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
-  if (uv_ip4_addr(host.c_str(), port, v4) != 0 && uv_ip6_addr(host.c_str(), port, v6) != 0) {
-    // A host name: resolved once (peers are few and their names stable).
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_DGRAM;
-    addrinfo* found = nullptr;
-    if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) return false;
-    std::memcpy(&out, found->ai_addr, found->ai_addrlen);
-    ::freeaddrinfo(found);
-    if (out.ss_family == AF_INET6) {
-      v6->sin6_port = htons(port);
-    } else {
-      v4->sin_port = htons(port);
-    }
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&out)) != 0 &&
+      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&out)) != 0) {
+    return false;  // not numeric: see resolve_address
   }
   if (resolved_.size() >= kResolvedMax) resolved_.clear();
   resolved_.emplace(address, out);
@@ -111,7 +62,7 @@ bool UdpTransport::resolve(const std::string& address, sockaddr_storage& out) {
 Result<Done> UdpTransport::bind(const std::string& address) {
   sockaddr_storage where{};
   if (!resolve(address, where)) {
-    return Error{Errc::io_error, "cluster bind address '" + address + "' is not host:port"};
+    return Error{Errc::io_error, "cluster bind address '" + address + "' is not a numeric ip:port"};
   }
   if (const int status = uv_udp_bind(&handle_->udp, reinterpret_cast<const sockaddr*>(&where), 0);
       status != 0) {

@@ -1,5 +1,7 @@
-// A UDP socket for the cluster protocol. Addresses are "host:port" strings ("[v6]:port" for
-// IPv6); host names are resolved once and cached. Datagrams that arrive truncated are dropped.
+// A UDP socket for the cluster protocol. Addresses are numeric "ip:port" strings ("[v6]:port"
+// for IPv6): names are resolved once at start-up (resolve_address), never on the loop, so that
+// an address learned from the network cannot make the daemon wait for DNS. Datagrams that
+// arrive truncated are dropped.
 #pragma once
 
 #include <uv.h>
@@ -42,9 +44,5 @@ class UdpTransport {
   std::map<std::string, sockaddr_storage> resolved_;
   UdpCounters counters_;
 };
-
-// "host:port" -> (host, port). False if the form is wrong.
-bool split_host_port(const std::string& address, std::string& host, std::uint16_t& port);
-std::string format_address(const sockaddr* address);
 
 }  // namespace drl::io

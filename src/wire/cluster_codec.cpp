@@ -14,7 +14,10 @@ namespace drl::wire {
 namespace {
 
 constexpr char kMagic[3] = {'D', 'R', 'L'};
-constexpr std::size_t kHeaderBytes = 14;  // magic 3, version 1, flags 1, reserved 1, sequence 8
+// magic 3, version 1, flags 1, reserved 1, destination tag 4, sequence 8
+constexpr std::size_t kHeaderBytes = 18;
+constexpr std::size_t kTagOffset = 6;
+constexpr std::size_t kSequenceOffset = 10;
 constexpr std::size_t kChecksumBytes = 8;
 constexpr std::size_t kMacBytes = 16;
 constexpr std::uint8_t kFlagMac = 0x01;
@@ -30,6 +33,7 @@ enum Field : std::uint8_t {
   kMembers = 7,
   kOrigins = 8,
   kGroups = 9,
+  kFlags = 10,
 };
 
 constexpr std::size_t kNodeIdBytesMax = 64;
@@ -70,13 +74,14 @@ std::size_t member_bytes(const core::MemberRecord& member) {
 }
 
 std::size_t header_fields_bytes(const core::ClusterMessage& m) {
-  return kContainerHeaderMax + 2 * 1 /* type */ + 1 + str_bytes(m.sender_id) + 1 +
-         uint_bytes(m.sender_incarnation) + 1 + str_bytes(m.sender_address) + 1 +
+  return kContainerHeaderMax + 2 * 1 /* type */ + 2 * 1 /* flags */ + 1 + str_bytes(m.sender_id) +
+         1 + uint_bytes(m.sender_incarnation) + 1 + str_bytes(m.sender_address) + 1 +
          int_bytes(m.sent_wall_ms) + 1 + uint_bytes(m.token);
 }
 
-void pack_header_fields(Packer& pk, const core::ClusterMessage& m, std::uint32_t extra_fields) {
-  pk.pack_map(6 + extra_fields);
+void pack_header_fields(Packer& pk, const core::ClusterMessage& m, std::uint32_t extra_fields,
+                        std::uint8_t flags) {
+  pk.pack_map(6 + (flags != 0 ? 1 : 0) + extra_fields);
   pk.pack_uint8(kType);
   pk.pack_uint8(static_cast<std::uint8_t>(m.type));
   pk.pack_uint8(kSenderId);
@@ -89,6 +94,10 @@ void pack_header_fields(Packer& pk, const core::ClusterMessage& m, std::uint32_t
   pk.pack_int64(m.sent_wall_ms);
   pk.pack_uint8(kToken);
   pk.pack_uint64(m.token);
+  if (flags != 0) {
+    pk.pack_uint8(kFlags);
+    pk.pack_uint8(flags);
+  }
 }
 
 struct Invalid {};
@@ -176,7 +185,7 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
     std::string body;
     Sink sink{body};
     Packer pk(sink);
-    pack_header_fields(pk, message, members > 0 ? 1 : 0);
+    pack_header_fields(pk, message, members > 0 ? 1 : 0, message.flags);
     if (members > 0) {
       pk.pack_uint8(kMembers);
       pk.pack_array(static_cast<std::uint32_t>(members));
@@ -230,7 +239,11 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
     std::string body;
     Sink sink{body};
     Packer pk(sink);
-    pack_header_fields(pk, message, 2);
+    // A split message completes a sync only with its last datagram.
+    const bool last = next == order.size();
+    pack_header_fields(
+        pk, message, 2,
+        last ? message.flags : static_cast<std::uint8_t>(message.flags & ~core::kFlagSyncComplete));
     pk.pack_uint8(kOrigins);
     std::vector<std::uint32_t> by_ref(refs.size());
     for (const auto& [origin, ref] : refs) by_ref[ref] = origin;
@@ -271,7 +284,12 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
   return bodies;
 }
 
-std::string ClusterCodec::seal(std::string_view body, std::uint64_t sequence) const {
+std::uint32_t destination_tag(std::string_view address) {
+  return static_cast<std::uint32_t>(XXH3_64bits(address.data(), address.size()));
+}
+
+std::string ClusterCodec::seal(std::string_view body, std::uint64_t sequence,
+                               std::uint32_t destination) const {
   std::string out;
   const std::size_t tag_bytes = authenticated() ? kMacBytes : kChecksumBytes;
   out.reserve(kHeaderBytes + body.size() + tag_bytes);
@@ -279,6 +297,9 @@ std::string ClusterCodec::seal(std::string_view body, std::uint64_t sequence) co
   out.push_back(static_cast<char>(cluster_protocol_version));
   out.push_back(static_cast<char>(authenticated() ? kFlagMac : 0));
   out.push_back('\0');
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((destination >> shift) & 0xff));
+  }
   for (int shift = 56; shift >= 0; shift -= 8) {
     out.push_back(static_cast<char>((sequence >> shift) & 0xff));
   }
@@ -342,8 +363,14 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
       }
     }
   }
+  out.destination_tag = 0;
+  for (std::size_t i = kTagOffset; i < kSequenceOffset; ++i) {
+    out.destination_tag = (out.destination_tag << 8) | data[i];
+  }
   out.sequence = 0;
-  for (std::size_t i = 6; i < kHeaderBytes; ++i) out.sequence = (out.sequence << 8) | data[i];
+  for (std::size_t i = kSequenceOffset; i < kHeaderBytes; ++i) {
+    out.sequence = (out.sequence << 8) | data[i];
+  }
 
   try {
     msgpack::zone zone;
@@ -407,6 +434,9 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
           break;
         case kGroups:
           groups = &value;
+          break;
+        case kFlags:
+          m.flags = static_cast<std::uint8_t>(uint_of(value) & 0xff);
           break;
         default:
           break;  // a field from a later version: ignored

@@ -1,11 +1,12 @@
 // Cluster protocol version 1: ClusterMessage <-> UDP datagrams.
 //
-// A datagram: "DRL", version 1, flags, a reserved byte, an 8-byte big-endian sequence number
-// (per sender and destination, for replay detection), a msgpack body, then a tag over all of
-// it: a 16-byte keyed BLAKE2b MAC when the cluster has a key (flags bit 0), else an 8-byte
-// XXH3-64 checksum. Messages with long update lists are split over several datagrams of at
-// most datagram_bytes_max bytes. Untrusted input: decoding never throws and never allocates
-// more than the datagram's size allows.
+// A datagram: "DRL", version 1, flags, a reserved byte, a 4-byte destination tag (a hash of
+// the address it was sent to), an 8-byte big-endian sequence number (per sender and
+// destination, for replay detection), a msgpack body, then a tag over all of it: a 16-byte
+// keyed BLAKE2b MAC when the cluster has a key (flags bit 0), else an 8-byte XXH3-64 checksum.
+// Messages with long update lists are split over several datagrams of at most datagram_bytes_max
+// bytes. Untrusted input: decoding never throws and never allocates more than the datagram's size
+// allows.
 #pragma once
 
 #include <array>
@@ -48,6 +49,7 @@ struct CodecOptions {
 };
 
 struct DecodedDatagram {
+  std::uint32_t destination_tag = 0;
   std::uint64_t sequence = 0;
   core::ClusterMessage message;
 };
@@ -61,8 +63,9 @@ class ClusterCodec {
   // records as fit.
   std::vector<std::string> encode_bodies(const core::ClusterMessage& message) const;
 
-  // A datagram from a body: header with `sequence`, body, tag.
-  std::string seal(std::string_view body, std::uint64_t sequence) const;
+  // A datagram from a body: header with the destination's tag and `sequence`, body, tag.
+  std::string seal(std::string_view body, std::uint64_t sequence,
+                   std::uint32_t destination_tag) const;
 
   // Verifies and decodes a datagram. On failure, `reason` says why.
   bool open(std::string_view datagram, DecodedDatagram& out, DropReason& reason) const;
@@ -73,6 +76,9 @@ class ClusterCodec {
  private:
   CodecOptions options_;
 };
+
+// The tag of a destination address, as seal() writes it.
+std::uint32_t destination_tag(std::string_view address);
 
 // Reads a cluster key file: 32 raw bytes, or 64 hexadecimal characters (whitespace ignored).
 bool parse_cluster_key(std::string_view contents, ClusterKey& key);

@@ -14,17 +14,24 @@ ClusterNode::ClusterNode(core::ReplicationConfig config, CodecOptions codec,
                          core::CounterStore& store, core::OriginTable& origins)
     : replicator_(std::move(config), store, origins), codec_(std::move(codec)) {}
 
-bool ClusterNode::accept_sequence(const core::ClusterMessage& message, std::uint64_t sequence) {
-  auto it = replay_.find(message.sender_id);
+bool ClusterNode::accept_sequence(const core::ClusterMessage& message,
+                                  std::uint32_t destination_tag, std::uint64_t sequence) {
+  std::string key = message.sender_id;
+  key.push_back('\0');
+  key.append(reinterpret_cast<const char*>(&destination_tag), sizeof destination_tag);
+  auto it = replay_.find(key);
   if (it == replay_.end()) {
     if (replay_.size() >= kReplayWindowsMax) replay_.erase(replay_.begin());
-    replay_.emplace(message.sender_id, ReplayWindow{message.sender_incarnation, sequence, 1});
+    replay_.emplace(std::move(key), ReplayWindow{message.sender_incarnation, sequence, 1});
     return true;
   }
   ReplayWindow& window = it->second;
   if (message.sender_incarnation != window.incarnation) {
-    // A later incarnation starts a new sequence; an earlier one is a replay of an old life.
-    if (message.sender_incarnation < window.incarnation) return false;
+    // A later incarnation starts a new sequence. An earlier one is a replay of an old life,
+    // unless that node is silent to us: then it restarted with its clock set back.
+    if (message.sender_incarnation < window.incarnation && !replicator_.silent(message.sender_id)) {
+      return false;
+    }
     window = ReplayWindow{message.sender_incarnation, sequence, 1};
     return true;
   }
@@ -52,7 +59,7 @@ void ClusterNode::on_datagram(core::MonoTime now, core::WallTime wall, const std
     ++stats_.dropped[static_cast<std::size_t>(reason)];
     return;
   }
-  if (!accept_sequence(decoded.message, decoded.sequence)) {
+  if (!accept_sequence(decoded.message, decoded.destination_tag, decoded.sequence)) {
     ++stats_.dropped[static_cast<std::size_t>(DropReason::replayed)];
     return;
   }
@@ -83,12 +90,24 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
       bodies = &local_bodies;
     }
     std::uint64_t& sequence = next_sequence_[outgoing.address];
+    const std::uint32_t tag = destination_tag(outgoing.address);
     for (const std::string& body : *bodies) {
-      std::string datagram = codec_.seal(body, ++sequence);
+      std::string datagram = codec_.seal(body, ++sequence, tag);
       ++stats_.sent;
       stats_.sent_bytes += datagram.size();
       out.push_back(OutgoingDatagram{outgoing.address, std::move(datagram)});
     }
+  }
+  // Sequence counters of destinations that are no longer peers go (a peer that comes back
+  // starts a new window at the receiver, which accepts any first sequence).
+  if (next_sequence_.size() > 2 * replicator_.config().peers_max + 16) {
+    std::map<std::string, std::uint64_t> kept;
+    for (const core::PeerStatus& peer : replicator_.peers(core::MonoTime{})) {
+      if (const auto it = next_sequence_.find(peer.address); it != next_sequence_.end()) {
+        kept.insert(*it);
+      }
+    }
+    next_sequence_.swap(kept);
   }
   return out;
 }

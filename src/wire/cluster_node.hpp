@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/replicator.hpp"
@@ -37,6 +38,7 @@ class ClusterNode {
   void on_datagram(core::MonoTime now, core::WallTime wall, const std::string& from,
                    std::string_view bytes);
   void on_timer(core::MonoTime now, core::WallTime wall);
+  void final_round(core::MonoTime now, core::WallTime wall) { replicator_.final_round(now, wall); }
 
   // Datagrams to send, in order.
   std::vector<OutgoingDatagram> take_datagrams();
@@ -53,12 +55,15 @@ class ClusterNode {
     std::uint64_t highest = 0;
     std::uint64_t seen = 0;  // bit i: highest - i was seen
   };
-  bool accept_sequence(const core::ClusterMessage& message, std::uint64_t sequence);
+  bool accept_sequence(const core::ClusterMessage& message, std::uint32_t destination_tag,
+                       std::uint64_t sequence);
 
   core::Replicator replicator_;
   ClusterCodec codec_;
   std::map<std::string, std::uint64_t> next_sequence_;  // per destination
-  std::map<std::string, ReplayWindow> replay_;          // per sender node id
+  // Per sender node id and destination tag: a datagram replayed to another destination falls
+  // into another window and cannot push ours ahead.
+  std::unordered_map<std::string, ReplayWindow> replay_;  // key: sender id, NUL, tag
   DatagramStats stats_;
 };
 

@@ -134,7 +134,7 @@ JsonWriter& JsonWriter::value(double number) {
     return *this;
   }
   char text[32];
-  std::snprintf(text, sizeof text, "%.17g", number);
+  std::snprintf(text, sizeof text, "%.12g", number);
   out_ += text;
   return *this;
 }

@@ -142,11 +142,13 @@ struct RequestDecoder::State {
 RequestDecoder::RequestDecoder(std::size_t max_batch_checks, std::size_t max_frame_bytes)
     : state_(std::make_unique<State>()) {
   state_->max_batch_checks = max_batch_checks;
-  // Arrays: the batch bound (items per check is smaller). Maps: a request has few fields.
-  // Depth: request map > checks array > check map > items array > item map.
-  state_->limit = msgpack::unpack_limit(std::max(max_batch_checks, bounds::items_per_check_max),
-                                        bounds::request_map_entries_max, max_frame_bytes,
-                                        max_frame_bytes, 0, 6);
+  // Every element of an array, map or string costs at least one byte of the frame, so the
+  // frame size bounds them all (and the decoder's memory, at about 24 bytes per element); the
+  // batch and item bounds are checked after decoding, with a precise message. Maps: a request
+  // has few fields. Depth: request map > checks array > check map > items array > item map.
+  // Ext values have no use in the protocol.
+  state_->limit = msgpack::unpack_limit(max_frame_bytes, bounds::request_map_entries_max,
+                                        max_frame_bytes, max_frame_bytes, 0, 6);
 }
 
 RequestDecoder::~RequestDecoder() = default;
@@ -230,6 +232,8 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
     return Done{};
   } catch (const Invalid& invalid) {
     return Error{invalid.code, invalid.message};
+  } catch (const msgpack::ext_size_overflow&) {
+    return Error{Errc::malformed_request, "msgpack ext values are not accepted"};
   } catch (const msgpack::array_size_overflow&) {
     return Error{Errc::too_many_items, "an array is longer than this server accepts"};
   } catch (const msgpack::map_size_overflow&) {

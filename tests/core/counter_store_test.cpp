@@ -219,3 +219,96 @@ TEST_CASE(
   // Tables sized for the bound at 7/8 load, plus one slot per shard.
   CHECK(stats.memory_bytes <= (8192 * 8 / 7 + 2 * 8) * 32);
 }
+
+TEST_CASE("store: changed keys are collected once, with their local counts, then not again") {
+  CounterStore store(StoreOptions{1000, 4, true});
+  const WallTime now = at_ms(30'500);
+  add(store, id_of(1), now, 3);
+  add(store, id_of(1), now, 2);
+  add(store, id_of(2), now, 7);
+  std::vector<SlotUpdate> out;
+  CHECK(store.collect_changes(now, kLocal, out, 100) == 2);
+  std::sort(out.begin(), out.end(),
+            [](const SlotUpdate& a, const SlotUpdate& b) { return a.counter_id < b.counter_id; });
+  std::vector<SlotUpdate> expected{{id_of(1), kWindowMs, 30, kLocal, 5},
+                                   {id_of(2), kWindowMs, 30, kLocal, 7}};
+  std::sort(expected.begin(), expected.end(),
+            [](const SlotUpdate& a, const SlotUpdate& b) { return a.counter_id < b.counter_id; });
+  CHECK(out == expected);
+  out.clear();
+  CHECK(store.collect_changes(now, kLocal, out, 100) == 0);
+}
+
+TEST_CASE("store: counts that moved to the previous window before collection are sent too") {
+  CounterStore store(StoreOptions{1000, 4, true});
+  add(store, id_of(1), at_ms(30'900), 4);
+  add(store, id_of(1), at_ms(31'100), 1);  // rolls: the 4 is now window 30's, unsent
+  std::vector<SlotUpdate> out;
+  store.collect_changes(at_ms(31'100), kLocal, out, 100);
+  REQUIRE(out.size() == 2);
+  CHECK(std::count(out.begin(), out.end(), SlotUpdate{id_of(1), kWindowMs, 31, kLocal, 1}) == 1);
+  CHECK(std::count(out.begin(), out.end(), SlotUpdate{id_of(1), kWindowMs, 30, kLocal, 4}) == 1);
+  // Once sent, a later change sends only the window that changed.
+  add(store, id_of(1), at_ms(31'200), 1);
+  out.clear();
+  store.collect_changes(at_ms(31'200), kLocal, out, 100);
+  CHECK(out == std::vector<SlotUpdate>{{id_of(1), kWindowMs, 31, kLocal, 2}});
+}
+
+TEST_CASE("store: merged counts from peers are not collected as local changes") {
+  CounterStore store(StoreOptions{1000, 4, true});
+  const WallTime now = at_ms(30'500);
+  const std::uint64_t ids[] = {id_of(1)};
+  store.lock(ids).merge(id_of(1), kWindowMs, now, 5, 30, 9);
+  std::vector<SlotUpdate> out;
+  CHECK(store.collect_changes(now, kLocal, out, 100) == 0);
+}
+
+TEST_CASE("store: without change tracking nothing is collected") {
+  CounterStore store(StoreOptions{1000, 4, false});
+  add(store, id_of(1), at_ms(30'500), 1);
+  std::vector<SlotUpdate> out;
+  CHECK(store.collect_changes(at_ms(30'500), kLocal, out, 100) == 0);
+}
+
+TEST_CASE("store: a full sweep returns every live slot of every origin once, in bounded slices") {
+  CounterStore store(StoreOptions{10'000, 8, true});
+  const WallTime now = at_ms(40'500);
+  for (std::uint64_t n = 0; n < 500; ++n) {
+    add(store, id_of(n), now, 1);
+    const std::uint64_t ids[] = {id_of(n)};
+    store.lock(ids).merge(id_of(n), kWindowMs, now, 3, 39, 2);  // origin 3's previous window
+  }
+  add(store, id_of(9999), at_ms(10'000), 5);  // long expired: not sent
+  SweepCursor cursor;
+  std::vector<SlotUpdate> all;
+  int calls = 0;
+  do {
+    std::vector<SlotUpdate> slice;
+    store.collect_all(now, cursor, slice, 64);
+    CHECK(slice.size() <= 64);
+    all.insert(all.end(), slice.begin(), slice.end());
+    ++calls;
+  } while (!cursor.completed && calls < 1000);
+  CHECK(cursor.completed);
+  CHECK(calls >= 1000 / 64);
+  CHECK(all.size() == 1000);
+  CHECK(std::count_if(all.begin(), all.end(), [](const SlotUpdate& u) {
+          return u.origin == 3 && u.window_id == 39 && u.count == 2;
+        }) == 500);
+}
+
+TEST_CASE("store: when other origins fill the slot pool, local counts are still kept") {
+  CounterStore store(StoreOptions{2, 1, true});  // 2 keys, 8 extra slots, 2 kept for local
+  const WallTime now = at_ms(40'500);
+  const std::uint64_t id = id_of(1);
+  const std::uint64_t ids[] = {id};
+  int kept = 0;
+  for (std::uint32_t origin = 1; origin <= 12; ++origin) {
+    kept += store.lock(ids).merge(id, kWindowMs, now, origin, 40, 1) ? 1 : 0;
+  }
+  CHECK(kept == 7);  // the inline slot and 6 extra ones
+  CHECK(store.stats().origin_slots_exhausted == 5);
+  add(store, id, now, 3);
+  CHECK(view(store, id, now).counts.current == 7 + 3);
+}

@@ -86,7 +86,7 @@ class Cluster {
           if (to >= nodes_.size() || (drop && drop(i, to, out.message))) continue;
           in_flight_.push_back(Flight{now_ms_ + latency_ms, i, to, std::move(out.message)});
         }
-        nodes_[i]->signals.reachable_permille.store(r.reachable_permille());
+        nodes_[i]->signals.reachable_permille.store(r.reachable_permille(mono()));
         nodes_[i]->signals.staleness_ms.store(r.staleness_ms(mono()));
       }
     }
@@ -197,7 +197,7 @@ TEST_CASE("gossip: an idle cluster sends only heartbeats, at a low rate") {
   CHECK(cluster.sent(MessageType::heartbeat) <= 3 * 2 * 6);
 }
 
-TEST_CASE("gossip: only keys that changed are sent") {
+TEST_CASE("gossip: keys that changed are sent in their round and once more, then not again") {
   Cluster cluster(2);
   cluster.run_ms(1000);
   cluster.check(0, "k1", 1);
@@ -206,8 +206,23 @@ TEST_CASE("gossip: only keys that changed are sent") {
   cluster.run_ms(5);
   CHECK(cluster.sent(MessageType::delta) == 1);
   cluster.reset_sent();
+  cluster.run_ms(5);  // the resend, in case the first copy was lost
+  CHECK(cluster.sent(MessageType::delta) == 1);
+  cluster.reset_sent();
   cluster.run_ms(40);  // nothing changed since
   CHECK(cluster.sent(MessageType::delta) == 0);
+}
+
+TEST_CASE("gossip: a key's last change reaches a peer when only one of its two copies is lost") {
+  Cluster cluster(2);
+  cluster.run_ms(1000);
+  int deltas = 0;
+  cluster.drop = [&deltas](std::size_t, std::size_t, const ClusterMessage& m) {
+    return m.type == MessageType::delta && deltas++ == 0;  // lose the first copy
+  };
+  cluster.check(0, "henry", 7);
+  cluster.run_ms(12);
+  CHECK(cluster.seen(1, "henry") == 7);
 }
 
 TEST_CASE("anti-entropy: with every delta lost, counts still converge, idle keys included") {
@@ -291,8 +306,10 @@ TEST_CASE("partition: under the proportional policy each side admits its share o
     return (from == 2) != (to == 2);
   };
   cluster.run_ms(4000);
-  CHECK(cluster.node(0).replicator->reachable_permille() == 666);
-  CHECK(cluster.node(2).replicator->reachable_permille() == 333);
+  CHECK(cluster.node(0).replicator->reachable_permille(MonoTime{cluster.now_ms() * 1'000'000}) ==
+        666);
+  CHECK(cluster.node(2).replicator->reachable_permille(MonoTime{cluster.now_ms() * 1'000'000}) ==
+        333);
   const int majority = cluster.check(0, "grace", 150);
   cluster.run_ms(10);
   const int minority = cluster.check(2, "grace", 150);

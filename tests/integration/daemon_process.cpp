@@ -310,7 +310,8 @@ DaemonProcess::DaemonProcess(const TempDir& dir, DaemonOptions options)
     : socket_path_(options.socket_path.empty() ? dir.file(options.name + ".sock")
                                                : options.socket_path),
       log_path_(dir.file(options.name + ".log")) {
-  std::vector<std::string> argv{drld_binary()};
+  std::vector<std::string> argv = options.command_prefix;
+  argv.push_back(drld_binary());
   if (options.config_text.empty()) {
     argv.insert(argv.end(), {"--socket", socket_path_});
   } else {

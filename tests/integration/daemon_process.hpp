@@ -87,6 +87,9 @@ struct DaemonOptions {
   std::string socket_path;
   // Writes the log next to the config file instead, as an operator might.
   bool log_beside_config = false;
+  // Runs drld through this command, e.g. {"/usr/sbin/ip", "netns", "exec", "ns1"}; the
+  // command must exec drld in place, so that pid() stays drld's. argv[0] is an absolute path.
+  std::vector<std::string> command_prefix;
 };
 
 // Shorthands for the usual cases.

@@ -49,7 +49,7 @@ std::vector<std::pair<core::Origin, core::WireUpdate>> round_trip(const ClusterC
   *datagrams = bodies.size();
   std::uint64_t sequence = 0;
   for (const std::string& body : bodies) {
-    const std::string datagram = codec.seal(body, ++sequence);
+    const std::string datagram = codec.seal(body, ++sequence, 7);
     CHECK(datagram.size() <= 1400);
     DecodedDatagram decoded;
     DropReason reason{};
@@ -106,7 +106,7 @@ TEST_CASE("cluster codec: a heartbeat keeps its token and as many members as fit
   }
   const std::vector<std::string> bodies = codec.encode_bodies(m);
   REQUIRE(bodies.size() == 1);
-  const std::string datagram = codec.seal(bodies[0], 1);
+  const std::string datagram = codec.seal(bodies[0], 1, 7);
   CHECK(datagram.size() <= 1400);
   DecodedDatagram decoded;
   DropReason reason{};
@@ -130,7 +130,7 @@ TEST_CASE("cluster codec: with a key, datagrams are authenticated; the wrong key
   rotating.keys = {key_of(2), key_of(1)};
   ClusterCodec rotation(rotating);
 
-  const std::string datagram = sender.seal(sender.encode_bodies(delta_with(10))[0], 1);
+  const std::string datagram = sender.seal(sender.encode_bodies(delta_with(10))[0], 1, 7);
   DecodedDatagram decoded;
   DropReason reason{};
   CHECK(sender.open(datagram, decoded, reason));
@@ -141,7 +141,7 @@ TEST_CASE("cluster codec: with a key, datagrams are authenticated; the wrong key
   CHECK(rotation.open(datagram, decoded, reason));  // the previous key is still accepted
 
   const std::string unsigned_datagram =
-      open_cluster.seal(open_cluster.encode_bodies(delta_with(10))[0], 1);
+      open_cluster.seal(open_cluster.encode_bodies(delta_with(10))[0], 1, 7);
   CHECK_FALSE(sender.open(unsigned_datagram, decoded, reason));
   CHECK(reason == DropReason::unauthenticated);
 }
@@ -151,7 +151,7 @@ TEST_CASE("cluster codec: every single-bit corruption is detected") {
     CodecOptions options;
     if (keyed) options.keys.push_back(key_of(9));
     ClusterCodec codec(options);
-    const std::string datagram = codec.seal(codec.encode_bodies(delta_with(20))[0], 5);
+    const std::string datagram = codec.seal(codec.encode_bodies(delta_with(20))[0], 5, 7);
     for (std::size_t byte = 0; byte < datagram.size(); ++byte) {
       for (int bit = 0; bit < 8; ++bit) {
         std::string corrupt = datagram;
@@ -167,7 +167,7 @@ TEST_CASE("cluster codec: every single-bit corruption is detected") {
 
 TEST_CASE("cluster codec: truncated, foreign and future datagrams are dropped with a reason") {
   ClusterCodec codec(CodecOptions{});
-  const std::string datagram = codec.seal(codec.encode_bodies(delta_with(3))[0], 1);
+  const std::string datagram = codec.seal(codec.encode_bodies(delta_with(3))[0], 1, 7);
   DecodedDatagram decoded;
   DropReason reason{};
   CHECK_FALSE(codec.open(datagram.substr(0, 10), decoded, reason));
@@ -197,7 +197,7 @@ TEST_CASE("cluster codec: well-sealed garbage bodies are refused as malformed, n
     }
     DecodedDatagram decoded;
     DropReason reason{};
-    if (!codec.open(codec.seal(body, 1), decoded, reason)) {
+    if (!codec.open(codec.seal(body, 1, 7), decoded, reason)) {
       CHECK(reason == DropReason::malformed);
       ++malformed;
     }

@@ -1,0 +1,206 @@
+#include "sim/report.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "wire/json_writer.hpp"
+
+namespace drl::sim {
+namespace {
+
+std::string fixed(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
+
+}  // namespace
+
+std::string summary_text(const RunResult& r) {
+  std::string out;
+  out += "scenario " + r.scenario + ", seed " + std::to_string(r.seed) + ": " +
+         std::to_string(r.nodes) + " nodes, " + fixed(r.duration_s, 1) + " s simulated\n";
+  out += "  checks " + std::to_string(r.checks) + ": admitted " + std::to_string(r.admitted) +
+         ", exact limiter admitted " + std::to_string(r.exact_admitted) + "\n";
+  const double checks = r.checks == 0 ? 1.0 : static_cast<double>(r.checks);
+  out += "  false rejects " + std::to_string(r.false_rejects) + " (" +
+         fixed(100.0 * r.false_rejects / checks, 3) + "% of checks), false admits " +
+         std::to_string(r.false_admits) + " (" + fixed(100.0 * r.false_admits / checks, 3) + "%)\n";
+  for (const LimitReport& limit : r.limits) {
+    out += "  limit " + limit.label + ": overshoot max " + fixed(limit.overshoot_max_percent, 2) +
+           "%, p99 " + fixed(limit.overshoot_p99_percent, 2) + "%, mean " +
+           fixed(limit.overshoot_mean_percent, 3) + "% over " + std::to_string(limit.windows) +
+           " saturated windows (" + std::to_string(limit.windows_over) +
+           " over the limit); bound " + fixed(limit.bound_percent, 2) + "%\n";
+    if (limit.violations > 0) {
+      out += "    SAFETY VIOLATION in " + std::to_string(limit.violations) +
+             " windows; first: " + limit.first_violation + "\n";
+    }
+  }
+  for (const Convergence& c : r.convergence) {
+    out += "  convergence after " + c.after + ": ";
+    if (c.took_ms >= 0) {
+      out += fixed(c.took_ms, 0) + " ms (bound " + fixed(c.bound_ms, 0) + " ms)";
+    } else if (c.measured) {
+      out += "NOT CONVERGED within " + fixed(c.bound_ms, 0) + " ms";
+    } else {
+      out += "not converged before the run ended (bound " + fixed(c.bound_ms, 0) + " ms)";
+    }
+    if (c.took_ms > c.bound_ms) out += "  LIVENESS VIOLATION";
+    out += "\n";
+  }
+  out += "  gossip per node: " + fixed(r.datagrams_per_node_per_s, 1) + " datagrams/s, " +
+         fixed(r.bytes_per_node_per_s / 1024.0, 2) + " KiB/s; network lost " +
+         std::to_string(r.datagrams_lost) + ", cut " + std::to_string(r.datagrams_cut) +
+         ", refused by nodes " + std::to_string(r.datagrams_dropped_by_nodes) + "\n";
+  out += "  largest clock offset measured between live nodes: " + fixed(r.max_clock_offset_ms, 0) +
+         " ms\n";
+  out += std::string("  safety ") + (r.safety_ok ? "OK" : "FAILED") + ", liveness " +
+         (r.liveness_ok ? "OK" : "FAILED") + "\n";
+  return out;
+}
+
+std::string summary_json(const RunResult& r) {
+  wire::JsonWriter json;
+  json.begin_object()
+      .key("scenario")
+      .value(r.scenario)
+      .key("seed")
+      .value(r.seed)
+      .key("nodes")
+      .value(static_cast<std::int64_t>(r.nodes))
+      .key("duration_s")
+      .value(r.duration_s)
+      .key("checks")
+      .value(r.checks)
+      .key("admitted")
+      .value(r.admitted)
+      .key("exact_admitted")
+      .value(r.exact_admitted)
+      .key("false_rejects")
+      .value(r.false_rejects)
+      .key("false_admits")
+      .value(r.false_admits)
+      .key("limits")
+      .begin_array();
+  for (const LimitReport& limit : r.limits) {
+    json.begin_object()
+        .key("label")
+        .value(limit.label)
+        .key("limit")
+        .value(limit.limit)
+        .key("window_ms")
+        .value(limit.window_ms)
+        .key("saturated_windows")
+        .value(limit.windows)
+        .key("windows_over_limit")
+        .value(limit.windows_over)
+        .key("overshoot_max_percent")
+        .value(limit.overshoot_max_percent)
+        .key("overshoot_p99_percent")
+        .value(limit.overshoot_p99_percent)
+        .key("overshoot_mean_percent")
+        .value(limit.overshoot_mean_percent)
+        .key("bound_percent")
+        .value(limit.bound_percent)
+        .key("violations")
+        .value(limit.violations)
+        .key("first_violation")
+        .value(limit.first_violation)
+        .end_object();
+  }
+  json.end_array().key("convergence").begin_array();
+  for (const Convergence& c : r.convergence) {
+    json.begin_object()
+        .key("after")
+        .value(c.after)
+        .key("at_s")
+        .value(c.at_s)
+        .key("took_ms")
+        .value(c.took_ms)
+        .key("bound_ms")
+        .value(c.bound_ms)
+        .key("measured")
+        .value(c.measured)
+        .end_object();
+  }
+  json.end_array()
+      .key("datagrams_per_node_per_s")
+      .value(r.datagrams_per_node_per_s)
+      .key("bytes_per_node_per_s")
+      .value(r.bytes_per_node_per_s)
+      .key("datagrams_lost")
+      .value(r.datagrams_lost)
+      .key("datagrams_cut")
+      .value(r.datagrams_cut)
+      .key("datagrams_refused_by_nodes")
+      .value(r.datagrams_dropped_by_nodes)
+      .key("max_clock_offset_ms")
+      .value(r.max_clock_offset_ms)
+      .key("updates_sent")
+      .value(r.updates_sent)
+      .key("safety_ok")
+      .value(r.safety_ok)
+      .key("liveness_ok")
+      .value(r.liveness_ok)
+      .end_object();
+  return json.str();
+}
+
+std::string timeline_csv(const RunResult& r) {
+  std::string out =
+      "window_start_s,offered,admitted,exact_admitted,limit_total,focus_offered,"
+      "focus_admitted,focus_exact_admitted,focus_limit";
+  const std::size_t columns = std::min<std::size_t>(static_cast<std::size_t>(r.nodes), 32);
+  for (std::size_t n = 0; n < columns; ++n) out += ",admitted_n" + std::to_string(n);
+  out += "\n";
+  const std::uint64_t limit = r.limits.empty() ? 0 : r.limits.front().limit;
+  for (const TimelineRow& row : r.timeline) {
+    out += fixed(row.start_s, 3) + "," + std::to_string(row.offered) + "," +
+           std::to_string(row.admitted) + "," + std::to_string(row.exact) + "," +
+           std::to_string(row.limit_total) + "," + std::to_string(row.focus_offered) + "," +
+           std::to_string(row.focus_admitted) + "," + std::to_string(row.focus_exact) + "," +
+           std::to_string(limit);
+    for (std::size_t n = 0; n < columns; ++n) {
+      out += "," + std::to_string(n < row.admitted_by_node.size() ? row.admitted_by_node[n] : 0);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string plot_timeline(const RunResult& r, const std::string& csv_path,
+                          const std::string& png_path) {
+  const std::string script_path = png_path + ".gp";
+  {
+    std::ofstream script(script_path);
+    script << "set terminal pngcairo size 1200,500 noenhanced\n"
+           << "set output '" << png_path << "'\n"
+           << "set datafile separator ','\n"
+           << "set key outside right\n"
+           << "set grid\n"
+           << "set xlabel 'time (s)'\n"
+           << "set ylabel 'checks per window'\n"
+           << "set title 'drl-sim " << r.scenario << " seed " << r.seed << ": key " << r.focus_key
+           << ", " << (r.limits.empty() ? "" : r.limits.front().label) << "'\n"
+           << "plot '" << csv_path
+           << "' every ::1 using 1:6 with steps lw 1 lc rgb '#aaaaaa' title 'offered', \\\n"
+           << "     '' every ::1 using 1:7 with steps lw 2 lc rgb '#d62728' title 'admitted "
+              "(cluster)', \\\n"
+           << "     '' every ::1 using 1:8 with steps lw 2 dt 2 lc rgb '#1f77b4' title 'admitted "
+              "(exact)', \\\n"
+           << "     '' every ::1 using 1:9 with lines lw 1 lc rgb '#000000' title 'limit'\n";
+  }
+  const std::string command = "gnuplot '" + script_path + "' 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return "cannot run gnuplot";
+  std::string output;
+  char buffer[256];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  const int status = ::pclose(pipe);
+  if (status != 0) return "gnuplot failed (is gnuplot-nox installed?): " + output;
+  return "";
+}
+
+}  // namespace drl::sim

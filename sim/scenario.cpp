@@ -1,0 +1,306 @@
+#include "sim/scenario.hpp"
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+#include "core/duration.hpp"
+
+namespace drl::sim {
+namespace {
+
+struct Rejection {
+  std::string message;
+};
+
+class ScenarioParser {
+ public:
+  explicit ScenarioParser(std::string_view source) : source_(source) {}
+
+  [[noreturn]] void reject(const toml::node* where, const std::string& message) const {
+    std::string out(source_);
+    if (where != nullptr && where->source().begin) {
+      out += ":" + std::to_string(where->source().begin.line) + ":" +
+             std::to_string(where->source().begin.column);
+    }
+    throw Rejection{out + ": " + message};
+  }
+
+  void check_keys(const toml::table& table, const std::string& where,
+                  std::initializer_list<std::string_view> allowed) const {
+    for (auto&& [key, value] : table) {
+      bool known = false;
+      for (std::string_view name : allowed) known = known || key.str() == name;
+      if (!known) reject(&value, "unknown key '" + std::string(key.str()) + "' in " + where);
+    }
+  }
+
+  double number(const toml::table& table, std::string_view key, double fallback, double min,
+                double max, const std::string& where) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    double value = 0;
+    if (node->is_integer()) {
+      value = static_cast<double>(*node->value<std::int64_t>());
+    } else if (node->is_floating_point()) {
+      value = *node->value<double>();
+    } else {
+      reject(node, where + ": " + std::string(key) + " must be a number");
+    }
+    if (!(value >= min && value <= max)) {
+      reject(node, where + ": " + std::string(key) + " must be between " + std::to_string(min) +
+                       " and " + std::to_string(max));
+    }
+    return value;
+  }
+
+  // A duration string ("30s", "250ms") in seconds.
+  double seconds(const toml::table& table, std::string_view key, double fallback,
+                 const std::string& where) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    const auto text = node->value<std::string>();
+    const auto ms = text && node->is_string() ? core::parse_duration_ms(*text) : std::nullopt;
+    if (!ms) reject(node, where + ": " + std::string(key) + " must be a duration such as \"10s\"");
+    return static_cast<double>(*ms) / 1000.0;
+  }
+
+  std::string text(const toml::table& table, std::string_view key, std::string fallback,
+                   const std::string& where) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    const auto value = node->value<std::string>();
+    if (!node->is_string() || !value)
+      reject(node, where + ": " + std::string(key) + " must be a string");
+    return *value;
+  }
+
+  std::vector<int> node_list(const toml::node* node, int nodes, const std::string& where) const {
+    std::vector<int> out;
+    const toml::array* list = node == nullptr ? nullptr : node->as_array();
+    if (list == nullptr) reject(node, where + " must be an array of node indices");
+    for (const toml::node& element : *list) {
+      const auto index = element.value<std::int64_t>();
+      if (!element.is_integer() || *index < 0 || *index >= nodes) {
+        reject(&element, where + ": node indices go from 0 to " + std::to_string(nodes - 1));
+      }
+      out.push_back(static_cast<int>(*index));
+    }
+    return out;
+  }
+
+  const toml::table& table_of(const toml::node* node, const std::string& what) const {
+    if (node == nullptr || !node->is_table()) reject(node, what + " must be a table");
+    return *node->as_table();
+  }
+
+  void parse(const toml::table& root, Scenario& out) {
+    out.name = text(root, "name", out.name, "scenario");
+    if (const toml::node* seed = root.get("seed")) {
+      if (!seed->is_integer() || *seed->value<std::int64_t>() < 0)
+        reject(seed, "seed must be a non-negative integer");
+      out.seed = static_cast<std::uint64_t>(*seed->value<std::int64_t>());
+    }
+    out.nodes = static_cast<int>(number(root, "nodes", out.nodes, 1, 5000, "scenario"));
+    out.duration_s = seconds(root, "duration", out.duration_s, "scenario");
+    if (out.duration_s <= 0) reject(root.get("duration"), "duration must be positive");
+    out.authenticated =
+        root.get("authenticated") != nullptr && root.get("authenticated")->value_or(false);
+    out.max_keys = static_cast<std::uint64_t>(
+        number(root, "max_keys", static_cast<double>(out.max_keys), 1, 1e8, "scenario"));
+    out.convergence_sample_keys = static_cast<int>(
+        number(root, "convergence_sample_keys", out.convergence_sample_keys, 1, 1e6, "scenario"));
+
+    if (const toml::node* node = root.get("network")) {
+      const toml::table& net = table_of(node, "[network]");
+      check_keys(net, "[network]", {"latency_ms", "jitter_ms", "loss", "duplicate"});
+      out.link.latency_ms = number(net, "latency_ms", out.link.latency_ms, 0, 60'000, "[network]");
+      out.link.jitter_ms = number(net, "jitter_ms", out.link.jitter_ms, 0, 60'000, "[network]");
+      out.link.loss = number(net, "loss", out.link.loss, 0, 1, "[network]");
+      out.link.duplicate = number(net, "duplicate", out.link.duplicate, 0, 1, "[network]");
+    }
+    if (const toml::node* node = root.get("partition")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr) reject(node, "partition must be written [[partition]]");
+      for (const toml::node& element : *list) {
+        const toml::table& t = table_of(&element, "[[partition]]");
+        check_keys(t, "[[partition]]", {"start", "end", "groups", "from", "to"});
+        PartitionPhase phase;
+        phase.start_s = seconds(t, "start", 0, "[[partition]]");
+        phase.end_s = seconds(t, "end", out.duration_s, "[[partition]]");
+        if (phase.end_s <= phase.start_s) reject(&t, "[[partition]]: end must be after start");
+        if (const toml::node* groups = t.get("groups")) {
+          const toml::array* g = groups->as_array();
+          if (g == nullptr || g->size() < 2)
+            reject(groups, "[[partition]]: groups must list at least two groups");
+          for (const toml::node& group : *g)
+            phase.groups.push_back(node_list(&group, out.nodes, "[[partition]] groups"));
+        } else {
+          phase.one_way = true;
+          phase.from = node_list(t.get("from"), out.nodes, "[[partition]] from");
+          phase.to = node_list(t.get("to"), out.nodes, "[[partition]] to");
+        }
+        out.partitions.push_back(std::move(phase));
+      }
+    }
+    if (const toml::node* node = root.get("crash")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr) reject(node, "crash must be written [[crash]]");
+      for (const toml::node& element : *list) {
+        const toml::table& t = table_of(&element, "[[crash]]");
+        check_keys(t, "[[crash]]", {"node", "at", "restart_after"});
+        CrashEvent crash;
+        crash.node = static_cast<int>(number(t, "node", 0, 0, out.nodes - 1, "[[crash]]"));
+        crash.at_s = seconds(t, "at", 0, "[[crash]]");
+        crash.restart_after_s =
+            t.contains("restart_after") ? seconds(t, "restart_after", 0, "[[crash]]") : -1;
+        out.crashes.push_back(crash);
+      }
+    }
+    if (const toml::node* node = root.get("clock")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr) reject(node, "clock must be written [[clock]]");
+      for (const toml::node& element : *list) {
+        const toml::table& t = table_of(&element, "[[clock]]");
+        check_keys(t, "[[clock]]", {"node", "offset_ms", "drift_ppm"});
+        NodeClock clock;
+        clock.node = static_cast<int>(number(t, "node", 0, 0, out.nodes - 1, "[[clock]]"));
+        clock.offset_ms = number(t, "offset_ms", 0, -3.6e6, 3.6e6, "[[clock]]");
+        clock.drift_ppm = number(t, "drift_ppm", 0, -1000, 1000, "[[clock]]");
+        out.clocks.push_back(clock);
+      }
+    }
+    if (const toml::node* node = root.get("workload")) {
+      const toml::table& w = table_of(node, "[workload]");
+      check_keys(
+          w, "[workload]",
+          {"policy", "tier", "endpoint", "keys", "distribution", "zipf_exponent", "offered",
+           "spread", "sticky_share", "arrivals", "start", "stop", "burst", "attack_offered"});
+      Workload& work = out.workload;
+      work.policy = text(w, "policy", work.policy, "[workload]");
+      work.tier = text(w, "tier", work.tier, "[workload]");
+      work.endpoint = text(w, "endpoint", work.endpoint, "[workload]");
+      work.keys = static_cast<std::uint64_t>(
+          number(w, "keys", static_cast<double>(work.keys), 1, 1e7, "[workload]"));
+      work.distribution = text(w, "distribution", work.distribution, "[workload]");
+      if (work.distribution != "uniform" && work.distribution != "zipf") {
+        reject(w.get("distribution"), "[workload]: distribution must be \"uniform\" or \"zipf\"");
+      }
+      work.zipf_exponent = number(w, "zipf_exponent", work.zipf_exponent, 0, 5, "[workload]");
+      work.offered = number(w, "offered", work.offered, 0, 1e6, "[workload]");
+      work.spread = text(w, "spread", work.spread, "[workload]");
+      if (work.spread != "round_robin" && work.spread != "random" && work.spread != "sticky") {
+        reject(w.get("spread"),
+               "[workload]: spread must be \"round_robin\", \"random\" or \"sticky\"");
+      }
+      work.sticky_share = number(w, "sticky_share", work.sticky_share, 0, 1, "[workload]");
+      work.arrivals = text(w, "arrivals", work.arrivals, "[workload]");
+      if (work.arrivals != "poisson" && work.arrivals != "even") {
+        reject(w.get("arrivals"), "[workload]: arrivals must be \"poisson\" or \"even\"");
+      }
+      work.start_s = seconds(w, "start", work.start_s, "[workload]");
+      work.stop_s = seconds(w, "stop", work.stop_s, "[workload]");
+      work.attack_offered = number(w, "attack_offered", work.attack_offered, 0, 1e6, "[workload]");
+      if (const toml::node* bursts = w.get("burst")) {
+        const toml::array* list = bursts->as_array();
+        if (list == nullptr) reject(bursts, "[workload]: burst must be written [[workload.burst]]");
+        for (const toml::node& element : *list) {
+          const toml::table& t = table_of(&element, "[[workload.burst]]");
+          check_keys(t, "[[workload.burst]]", {"start", "end", "factor"});
+          Burst burst;
+          burst.start_s = seconds(t, "start", 0, "[[workload.burst]]");
+          burst.end_s = seconds(t, "end", 0, "[[workload.burst]]");
+          burst.factor = number(t, "factor", 1, 0, 1e6, "[[workload.burst]]");
+          work.bursts.push_back(burst);
+        }
+      }
+    }
+    if (out.workload.stop_s < 0 || out.workload.stop_s > out.duration_s) {
+      out.workload.stop_s = out.duration_s;
+    }
+    if (const toml::node* node = root.get("check")) {
+      const toml::table& c = table_of(node, "[check]");
+      check_keys(c, "[check]", {"overshoot_max_percent", "converge_within"});
+      out.checks.overshoot_max_percent =
+          number(c, "overshoot_max_percent", out.checks.overshoot_max_percent, 0, 1e6, "[check]");
+      if (c.contains("converge_within")) {
+        out.checks.converge_within_ms = seconds(c, "converge_within", 0, "[check]") * 1000.0;
+      }
+    }
+  }
+
+ private:
+  std::string source_;
+};
+
+}  // namespace
+
+Result<Scenario> parse_scenario(std::string_view text, std::string_view source_name) {
+  // [[policy]] and [cluster] are drld's own: the real parser reads them, same rules and errors.
+  config::ParseOptions options;
+  options.ignored_top_level_keys = {"name",
+                                    "seed",
+                                    "nodes",
+                                    "duration",
+                                    "network",
+                                    "partition",
+                                    "crash",
+                                    "clock",
+                                    "workload",
+                                    "check",
+                                    "authenticated",
+                                    "max_keys",
+                                    "convergence_sample_keys"};
+  options.cluster_bind_optional = true;
+  Result<config::Config> config = config::parse_config(text, source_name, options);
+  if (!config.ok()) return config.error();
+  Scenario scenario;
+  scenario.policies = config->policies;
+  scenario.cluster = config->cluster;
+  try {
+    const toml::table root = toml::parse(text, source_name);
+    ScenarioParser parser(source_name);
+    parser.parse(root, scenario);
+  } catch (const toml::parse_error& error) {
+    std::ostringstream out;
+    out << source_name << ":" << error.source().begin.line << ":" << error.source().begin.column
+        << ": " << error.description();
+    return Error{Errc::malformed_request, out.str()};
+  } catch (const Rejection& rejection) {
+    return Error{Errc::malformed_request, rejection.message};
+  }
+  const auto& policies = scenario.policies->policies();
+  if (scenario.workload.policy.empty()) scenario.workload.policy = policies.front().name;
+  if (scenario.policies->find(scenario.workload.policy) == nullptr) {
+    return Error{Errc::malformed_request, std::string(source_name) + ": [workload] policy '" +
+                                              scenario.workload.policy + "' is not defined"};
+  }
+  return scenario;
+}
+
+std::string default_scenario_text() {
+  return R"(name = "default"
+nodes = 3
+duration = "10s"
+
+[cluster]
+gossip_interval = "5ms"
+
+[network]
+latency_ms = 0.5
+jitter_ms = 0.2
+
+[workload]
+keys = 10
+offered = 3.0
+spread = "round_robin"
+
+[[policy]]
+name = "api"
+limit = 100
+window = "1s"
+algorithm = "fixed"
+)";
+}
+
+}  // namespace drl::sim

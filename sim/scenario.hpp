@@ -1,0 +1,103 @@
+// A simulation scenario: the cluster, the network and its faults, the workload, and the
+// bounds the run is checked against. Read from TOML (see docs/simulation.md), with
+// command-line overrides.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "drl/result.hpp"
+
+namespace drl::sim {
+
+struct LinkModel {
+  double latency_ms = 0.5;  // one-way base latency
+  double jitter_ms = 0.0;   // plus a uniform extra in [0, jitter): also reorders datagrams
+  double loss = 0.0;        // probability a datagram is lost
+  double duplicate = 0.0;   // probability it is delivered twice
+};
+
+// Between start and end, datagrams between different groups are dropped (symmetric), or,
+// for a one-way cut, datagrams from `from` to `to` are.
+struct PartitionPhase {
+  double start_s = 0;
+  double end_s = 0;
+  std::vector<std::vector<int>> groups;
+  std::vector<int> from;
+  std::vector<int> to;
+  bool one_way = false;
+};
+
+struct CrashEvent {
+  int node = 0;
+  double at_s = 0;
+  double restart_after_s = -1;  // < 0: never restarts
+};
+
+struct NodeClock {
+  int node = 0;
+  double offset_ms = 0;  // wall clock minus true time
+  double drift_ppm = 0;  // both clocks run this much fast (negative: slow)
+};
+
+struct Burst {
+  double start_s = 0;
+  double end_s = 0;
+  double factor = 1;
+};
+
+struct Workload {
+  std::string policy;  // default: the first policy
+  std::string tier;
+  std::string endpoint;
+  std::uint64_t keys = 10;
+  std::string distribution = "uniform";  // or "zipf"
+  double zipf_exponent = 1.0;
+  double offered = 3.0;  // per key, as a multiple of its (first) limit, for uniform keys;
+                         // for zipf, the total is keys x offered x limit spread by weight
+  std::string spread = "round_robin";  // "random", "sticky"
+  double sticky_share = 0.8;           // with sticky: share sent to the key's home node
+  std::string arrivals = "poisson";    // or "even"
+  double start_s = 0;
+  double stop_s = -1;  // < 0: the scenario's duration
+  std::vector<Burst> bursts;
+  double attack_offered = 0;  // > 0: one more key, hammered on every node at this multiple
+};
+
+struct Checks {
+  // Safety: admitted per window may exceed the limit by at most this (percent of the limit).
+  // < 0: computed from the model (docs/simulation.md).
+  double overshoot_max_percent = -1;
+  // Liveness: after traffic stops or a partition heals, all nodes agree within this. < 0: derived.
+  double converge_within_ms = -1;
+};
+
+struct Scenario {
+  std::string name = "unnamed";
+  std::uint64_t seed = 1;
+  int nodes = 3;
+  double duration_s = 10;
+  config::ClusterSettings cluster;  // timing and partition policy (bind/peers unused)
+  bool authenticated = false;       // a cluster key (every node has it)
+  LinkModel link;
+  std::vector<PartitionPhase> partitions;
+  std::vector<CrashEvent> crashes;
+  std::vector<NodeClock> clocks;
+  Workload workload;
+  Checks checks;
+  std::shared_ptr<const core::PolicySet> policies;
+  std::uint64_t max_keys = 1'000'000;
+  int convergence_sample_keys = 64;  // keys compared across nodes for convergence
+};
+
+// Parses a scenario file's text. `source_name` prefixes error messages.
+Result<Scenario> parse_scenario(std::string_view text, std::string_view source_name);
+
+// The built-in scenario used when no file is given: 3 nodes, no faults.
+std::string default_scenario_text();
+
+}  // namespace drl::sim

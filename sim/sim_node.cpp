@@ -1,0 +1,66 @@
+#include "sim/sim_node.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace drl::sim {
+
+std::string node_address(int index) {
+  return "n" + std::to_string(index) + ":7000";
+}
+
+SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, double offset_ms,
+                 double drift_ppm)
+    : index_(index),
+      id_("n" + std::to_string(index)),
+      // As drld does: the wall clock in microseconds when the node starts.
+      incarnation_(static_cast<std::uint64_t>(kEpochUnixMs) * 1000 +
+                   static_cast<std::uint64_t>(std::max<std::int64_t>(0, started_ns / 1000)) + 1),
+      drift_(drift_ppm / 1e6),
+      offset_ms_(offset_ms),
+      store_(core::StoreOptions{
+          scenario.max_keys, std::min<std::size_t>(16, std::bit_floor(scenario.max_keys)), true}),
+      origins_(core::Origin{id_, incarnation_}, scenario.cluster.max_origins),
+      engine_(store_, core::OriginTable::local_index, &signals_) {
+  signals_.proportional.store(scenario.cluster.partition_policy == "proportional");
+  core::ReplicationConfig config;
+  config.node_id = id_;
+  config.incarnation = incarnation_;
+  config.address = node_address(index);
+  for (int peer = 0; peer < scenario.nodes; ++peer) config.seeds.push_back(node_address(peer));
+  const config::ClusterSettings& c = scenario.cluster;
+  config.gossip_interval_ms = static_cast<std::int64_t>(c.gossip_interval_ms);
+  config.heartbeat_interval_ms = static_cast<std::int64_t>(c.heartbeat_interval_ms);
+  config.suspect_after_ms = static_cast<std::int64_t>(c.suspect_after_ms);
+  config.down_after_ms = static_cast<std::int64_t>(c.down_after_ms);
+  config.forget_after_ms = static_cast<std::int64_t>(c.forget_after_ms);
+  config.repair_interval_ms = static_cast<std::int64_t>(c.repair_interval_ms);
+  config.repair_updates_per_interval = c.repair_updates_per_interval;
+  config.peers_max = std::max<std::size_t>(c.max_peers, static_cast<std::size_t>(scenario.nodes));
+  wire::CodecOptions codec;
+  codec.datagram_bytes_max = c.datagram_bytes;
+  if (scenario.authenticated) {
+    wire::ClusterKey key;
+    key.fill(0x5a);
+    codec.keys.push_back(key);
+  }
+  cluster_ = std::make_unique<wire::ClusterNode>(config, codec, store_, origins_);
+}
+
+core::MonoTime SimNode::mono(std::int64_t true_ns) const {
+  return core::MonoTime{true_ns + static_cast<std::int64_t>(std::llround(true_ns * drift_))};
+}
+
+core::WallTime SimNode::wall(std::int64_t true_ns) const {
+  const double local_ms = (static_cast<double>(true_ns) * (1.0 + drift_)) / 1e6 + offset_ms_;
+  return core::WallTime{kEpochUnixMs + static_cast<std::int64_t>(std::floor(local_ms))};
+}
+
+std::int64_t SimNode::true_time_of(core::MonoTime deadline) const {
+  std::int64_t t = static_cast<std::int64_t>(std::ceil(deadline.ns / (1.0 + drift_)));
+  while (mono(t) < deadline) ++t;
+  return t;
+}
+
+}  // namespace drl::sim

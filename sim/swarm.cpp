@@ -1,0 +1,106 @@
+#include "sim/swarm.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "config/config.hpp"
+#include "sim/random.hpp"
+
+namespace drl::sim {
+
+Scenario swarm_scenario(std::uint64_t seed) {
+  Random random(seed ^ 0x5157'4152'4d00ULL);
+  Scenario s;
+  s.name = "swarm";
+  s.seed = seed;
+  s.nodes = 3 + static_cast<int>(random.below(5));
+  s.duration_s = 12;
+  s.convergence_sample_keys = 16;
+  config::ClusterSettings& c = s.cluster;
+  c.enabled = true;
+  c.gossip_interval_ms = 1 + random.below(20);
+  c.heartbeat_interval_ms = 100 + random.below(200);
+  c.suspect_after_ms = c.heartbeat_interval_ms * 4;
+  c.down_after_ms = c.suspect_after_ms * 2;
+  c.repair_interval_ms = 20 + random.below(100);
+  c.partition_policy = random.chance(0.5) ? "proportional" : "optimistic";
+  s.authenticated = random.chance(0.5);
+
+  s.link.latency_ms = random.uniform(0.05, 8.0);
+  s.link.jitter_ms = random.chance(0.7) ? random.uniform(0.0, 5.0) : 0.0;
+  s.link.loss = random.chance(0.6) ? random.uniform(0.0, 0.2) : 0.0;
+  s.link.duplicate = random.chance(0.4) ? random.uniform(0.0, 0.05) : 0.0;
+
+  if (random.chance(0.5)) {
+    PartitionPhase phase;
+    phase.start_s = random.uniform(1.0, 4.0);
+    phase.end_s = phase.start_s + random.uniform(0.5, 3.0);
+    if (random.chance(0.25)) {
+      phase.one_way = true;
+      phase.from = {static_cast<int>(random.below(static_cast<std::uint64_t>(s.nodes)))};
+      for (int n = 0; n < s.nodes; ++n) {
+        if (n != phase.from.front()) phase.to.push_back(n);
+      }
+    } else {
+      const int sides = 2 + static_cast<int>(random.below(2));
+      phase.groups.assign(static_cast<std::size_t>(sides), {});
+      for (int n = 0; n < s.nodes; ++n) {
+        // Every side gets one node first, then nodes go anywhere.
+        const int side =
+            n < sides ? n : static_cast<int>(random.below(static_cast<std::uint64_t>(sides)));
+        phase.groups[static_cast<std::size_t>(side)].push_back(n);
+      }
+    }
+    s.partitions.push_back(std::move(phase));
+  }
+  if (random.chance(0.4)) {
+    CrashEvent crash;
+    crash.node = static_cast<int>(random.below(static_cast<std::uint64_t>(s.nodes)));
+    crash.at_s = random.uniform(1.0, 5.0);
+    crash.restart_after_s = random.uniform(0.2, 2.0);
+    s.crashes.push_back(crash);
+  }
+  if (random.chance(0.5)) {
+    for (int n = 0; n < s.nodes; ++n) {
+      s.clocks.push_back(NodeClock{n, random.uniform(-20.0, 20.0), random.uniform(-100.0, 100.0)});
+    }
+  }
+
+  Workload& w = s.workload;
+  w.keys = 1 + random.below(20);
+  w.distribution = random.chance(0.3) ? "zipf" : "uniform";
+  w.zipf_exponent = random.uniform(0.8, 1.5);
+  w.offered = random.uniform(1.2, 6.0);
+  const char* spreads[] = {"round_robin", "random", "sticky"};
+  w.spread = spreads[random.below(3)];
+  w.sticky_share = random.uniform(0.5, 1.0);
+  w.arrivals = random.chance(0.8) ? "poisson" : "even";
+  w.stop_s = 8.0;
+  if (random.chance(0.2)) w.attack_offered = random.uniform(5.0, 30.0);
+  if (random.chance(0.2)) w.bursts.push_back(Burst{2.0, 3.0, random.uniform(2.0, 5.0)});
+
+  const std::uint64_t limit = 20 + random.below(180);
+  const char* algorithm = random.chance(0.5) ? "sliding" : "fixed";
+  const std::string policies = "[[policy]]\nname = \"api\"\nlimit = " + std::to_string(limit) +
+                               "\nwindow = \"1s\"\nalgorithm = \"" + algorithm + "\"\n";
+  s.policies = config::parse_config(policies, "swarm")->policies;
+  w.policy = "api";
+  return s;
+}
+
+std::string describe(const Scenario& s) {
+  char text[512];
+  std::snprintf(
+      text, sizeof text,
+      "%d nodes, gossip %llums, latency %.2f+%.2fms, loss %.1f%%, dup %.1f%%, %zu partitions, "
+      "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s",
+      s.nodes, static_cast<unsigned long long>(s.cluster.gossip_interval_ms), s.link.latency_ms,
+      s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, s.partitions.size(),
+      s.crashes.size(), s.clocks.empty() ? "true" : "skewed", s.cluster.partition_policy.c_str(),
+      s.authenticated ? "authenticated" : "checksummed",
+      static_cast<unsigned long long>(s.workload.keys), s.workload.offered,
+      s.workload.spread.c_str());
+  return text;
+}
+
+}  // namespace drl::sim

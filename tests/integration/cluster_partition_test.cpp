@@ -1,0 +1,338 @@
+// A real network partition between real drld processes, with network namespaces: a hub
+// namespace holds a bridge, every node has its own namespace with a veth into the bridge and
+// an address in 192.0.2.0/24 (TEST-NET-1, never routed anywhere), and a node is cut off by
+// setting its veth down inside the hub. Each drld runs in its namespace (ip netns exec); its
+// Unix socket is on the shared file system, so the test talks to it from here.
+//
+// Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): where `ip netns add` is not permitted, the
+// test exits 77 (skipped) and says why. Every namespace it makes is named after its pid and
+// deleted by RAII, also on failure; namespaces left by a test process that was killed are
+// deleted by the next run.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "cluster_harness.hpp"
+
+namespace drl::integration {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kNamespacePrefix = "drl-it-";
+
+std::string ip_binary() {
+  for (const char* path : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
+    if (::access(path, X_OK) == 0) return path;
+  }
+  return {};
+}
+
+CommandResult ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{ip_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, 10s);
+}
+
+void ip_or_throw(const std::vector<std::string>& args) {
+  const CommandResult result = ip(args);
+  if (result.exit_code != 0) {
+    std::string command = "ip";
+    for (const std::string& arg : args) command += " " + arg;
+    throw std::runtime_error(command + " failed: " + result.err);
+  }
+}
+
+// Deletes namespaces that earlier runs of this test left behind (their process is gone).
+void delete_stale_namespaces() {
+  const CommandResult list = ip({"netns", "list"});
+  std::istringstream lines(list.out);
+  for (std::string line; std::getline(lines, line);) {
+    const std::string name = line.substr(0, line.find(' '));
+    if (name.rfind(kNamespacePrefix, 0) != 0) continue;
+    const std::size_t dash = name.rfind('-');
+    const pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + dash + 1));
+    if (owner > 0 && owner != ::getpid() && ::kill(owner, 0) != 0 && errno == ESRCH) {
+      ip({"netns", "delete", name});
+    }
+  }
+}
+
+// The namespaces, bridge and veths of one test; removed by the destructor.
+class NetnsLab {
+ public:
+  explicit NetnsLab(std::size_t nodes) : nodes_(nodes) {
+    delete_stale_namespaces();
+    const std::string pid = std::to_string(::getpid());
+    hub_ = std::string(kNamespacePrefix) + "hub-" + pid;
+    try {
+      ip_or_throw({"netns", "add", hub_});
+      made_.push_back(hub_);
+      ip_or_throw({"-n", hub_, "link", "add", "br0", "type", "bridge"});
+      ip_or_throw({"-n", hub_, "link", "set", "br0", "up"});
+      for (std::size_t i = 0; i < nodes; ++i) {
+        const std::string ns =
+            std::string(kNamespacePrefix) + "n" + std::to_string(i + 1) + "-" + pid;
+        ip_or_throw({"netns", "add", ns});
+        made_.push_back(ns);
+        namespaces_.push_back(ns);
+        // The veth is made in the hub, its peer end straight in the node's namespace: no name
+        // is ever taken in the root namespace.
+        ip_or_throw({"-n", hub_, "link", "add", veth(i), "type", "veth", "peer", "name", "eth0",
+                     "netns", ns});
+        ip_or_throw({"-n", hub_, "link", "set", veth(i), "master", "br0"});
+        ip_or_throw({"-n", hub_, "link", "set", veth(i), "up"});
+        ip_or_throw({"-n", ns, "addr", "add", host(i) + "/24", "dev", "eth0"});
+        ip_or_throw({"-n", ns, "link", "set", "eth0", "up"});
+        ip_or_throw({"-n", ns, "link", "set", "lo", "up"});
+      }
+    } catch (...) {
+      remove();
+      throw;
+    }
+  }
+  ~NetnsLab() { remove(); }
+  NetnsLab(const NetnsLab&) = delete;
+  NetnsLab& operator=(const NetnsLab&) = delete;
+
+  std::string host(std::size_t i) const { return "192.0.2." + std::to_string(i + 1); }
+  std::vector<std::string> prefix(std::size_t i) const {
+    return {ip_binary(), "netns", "exec", namespaces_.at(i)};
+  }
+  void cut(std::size_t i) { ip_or_throw({"-n", hub_, "link", "set", veth(i), "down"}); }
+  void heal(std::size_t i) { ip_or_throw({"-n", hub_, "link", "set", veth(i), "up"}); }
+
+ private:
+  static std::string veth(std::size_t i) { return "v" + std::to_string(i + 1); }
+  void remove() {
+    // Node namespaces first (deleting one takes its veth pair with it), then the hub.
+    for (auto it = made_.rbegin(); it != made_.rend(); ++it) ip({"netns", "delete", *it});
+    made_.clear();
+  }
+
+  std::size_t nodes_;
+  std::string hub_;
+  std::vector<std::string> namespaces_;
+  std::vector<std::string> made_;
+};
+
+constexpr std::uint64_t kLimit = 150;
+constexpr std::uint64_t kWindowMs = 1000;
+constexpr std::size_t kWindows = 3;
+constexpr double kOfferedMultiple = 2;  // per side
+constexpr double kSchedulingSlackMs = 50;
+constexpr std::uint64_t kGossipMs = 5;
+
+struct SideCounts {
+  std::uint64_t majority = 0;
+  std::uint64_t minority = 0;
+};
+
+void partition_scenario(const std::string& policy) {
+  NetnsLab lab(3);
+  TempDir dir;
+  ClusterSpec spec;
+  for (std::size_t i = 0; i < 3; ++i) {
+    spec.hosts.push_back(lab.host(i));
+    spec.ports.push_back(7001);
+    spec.command_prefixes.push_back(lab.prefix(i));
+  }
+  spec.cluster_settings = "gossip_interval = \"" + std::to_string(kGossipMs) +
+                          "ms\"\nheartbeat_interval = \"50ms\"\nsuspect_after = "
+                          "\"400ms\"\ndown_after = \"500ms\"\npartition_policy = \"" +
+                          policy + "\"\n";
+  // "p" decides; "tally" (an hour, never reached) counts every admission of "p" too, so that
+  // the counts made on both sides can be compared after the heal whenever it completes (the
+  // windows of "p" that the partition counted in may be over by then, and old windows are not
+  // repaired: no algorithm reads them).
+  spec.policies = "[[policy]]\nname = \"p\"\nlimit = " + std::to_string(kLimit) + "\nwindow = \"" +
+                  std::to_string(kWindowMs) +
+                  "ms\"\nalgorithm = \"fixed\"\n\n[[policy]]\nname = \"tally\"\nlimit = "
+                  "1000000\nwindow = \"1h\"\nalgorithm = \"fixed\"\n";
+  Cluster cluster(dir, spec);
+  cluster.start();
+  INFO("logs:\n" << cluster.logs());
+  REQUIRE(cluster.wait_until_connected(10s));
+
+  // n3 is cut off from n1 and n2.
+  lab.cut(2);
+  const auto cut_at = SteadyClock::now();
+  const bool detected = wait_until(
+      [&] {
+        const NodeStatus n1 = node_status(cluster.node(0));
+        const NodeStatus n2 = node_status(cluster.node(1));
+        const NodeStatus n3 = node_status(cluster.node(2));
+        return n1.peer("n3")->state == "down" && n2.peer("n3")->state == "down" &&
+               n3.peer("n1")->state == "down" && n3.peer("n2")->state == "down" &&
+               n1.peer("n2")->state == "alive" && n2.peer("n1")->state == "alive";
+      },
+      10s, 10ms);
+  REQUIRE(detected);
+  MESSAGE(policy << ": both sides saw the other down "
+                 << std::chrono::duration_cast<Millis>(SteadyClock::now() - cut_at).count()
+                 << " ms after the cut (down_after 500 ms, heartbeats every 50 ms)");
+  // drl status on the majority shows the cut node down, and the share it still reaches.
+  const CommandResult status = run_drl({"status", "--socket", cluster.socket_path(0), "--json"});
+  REQUIRE(status.exit_code == 0);
+  const std::size_t n3_row = status.out.find("\"node\":\"n3\"");
+  REQUIRE(n3_row != std::string::npos);
+  CHECK(json_field(status.out.substr(n3_row), "state") == "down");
+  // The share each side still reaches: n1 reaches n2 (once n2 has sent it a full sync and
+  // answers its heartbeats), n3 only itself.
+  CHECK(wait_until(
+      [&] {
+        return node_status(cluster.node(0)).uint("reachable_permille") == 666 &&
+               node_status(cluster.node(1)).uint("reachable_permille") == 666 &&
+               node_status(cluster.node(2)).uint("reachable_permille") == 333;
+      },
+      5s, 10ms));
+
+  // Each side is offered twice the limit per window: n1 and n2 in turn on the majority side,
+  // n3 alone on the minority side.
+  std::vector<drl::Client> clients;
+  for (std::size_t i = 0; i < 3; ++i) clients.push_back(cluster.node(i).connect());
+  const double side_rate_per_ms =
+      kOfferedMultiple * static_cast<double>(kLimit) / static_cast<double>(kWindowMs);
+  const auto period =
+      std::chrono::nanoseconds(static_cast<std::int64_t>(1e6 / (2 * side_rate_per_ms)));
+  const auto w = static_cast<std::int64_t>(kWindowMs);
+  const std::int64_t first_full = wall_ms() / w + 1;
+  const std::int64_t last_full = first_full + static_cast<std::int64_t>(kWindows) - 1;
+  const std::int64_t end_wall = (last_full + 1) * w + 20;
+  std::map<std::uint64_t, SideCounts> admitted;
+  SideCounts admitted_total;
+  std::uint64_t failed = 0;
+  const std::array<drl::CheckRequest, 2> items{drl::CheckRequest{"p", "k"},
+                                               drl::CheckRequest{"tally", "k"}};
+  const std::size_t order[4] = {0, 2, 1, 2};  // n1, n3, n2, n3, ...
+  const auto begin = SteadyClock::now();
+  for (std::uint64_t k = 0;; ++k) {
+    std::this_thread::sleep_until(begin + period * static_cast<std::int64_t>(k));
+    const std::int64_t sent = wall_ms();
+    if (sent >= end_wall) break;
+    const std::size_t node = order[k % 4];
+    const auto decision = clients[node].check_all(items, true);
+    const std::int64_t received = wall_ms();
+    if (!decision.ok() || decision->limits.size() != 2) {
+      ++failed;
+      continue;
+    }
+    if (!decision->allowed) continue;
+    // The window of "p" from its own limit's answer.
+    drl::Decision of_p = decision.value();
+    for (const drl::LimitDecision& limit : decision->limits) {
+      if (limit.policy == "p") {
+        of_p.window_ms = limit.window_ms;
+        of_p.reset_after_ms = limit.reset_after_ms;
+      }
+    }
+    SideCounts& side = admitted[decision_window(of_p, sent, received)];
+    ++(node == 2 ? side.minority : side.majority);
+    ++(node == 2 ? admitted_total.minority : admitted_total.majority);
+  }
+  // Both sides answered every check.
+  CHECK(failed == 0);
+
+  // What each side may admit per window: the full limit (optimistic) or its share of it
+  // (proportional: reachable permille of 1000, rounded down as the check engine does).
+  const bool proportional = policy == "proportional";
+  const std::uint64_t majority_limit = proportional ? kLimit * 666 / 1000 : kLimit;
+  const std::uint64_t minority_limit = proportional ? kLimit * 333 / 1000 : kLimit;
+  // The majority side is a cluster of two: the overshoot model with N = 2 and that side's rate.
+  const double delay_ms = static_cast<double>(kGossipMs) + 1 + kSchedulingSlackMs;
+  const auto majority_bound =
+      majority_limit +
+      static_cast<std::uint64_t>(std::ceil(kOfferedMultiple * static_cast<double>(kLimit) /
+                                           static_cast<double>(kWindowMs) * delay_ms / 2));
+  std::ostringstream table;
+  table << policy << ": limit " << kLimit << " per window; majority side may admit "
+        << majority_limit << " (bound " << majority_bound << "), minority side " << minority_limit
+        << "\nwindow        majority  minority\n";
+  for (std::int64_t window = first_full; window <= last_full; ++window) {
+    const SideCounts& side = admitted[static_cast<std::uint64_t>(window)];
+    table << window << "  " << side.majority << "       " << side.minority << "\n";
+  }
+  MESSAGE(table.str());
+  for (std::int64_t window = first_full; window <= last_full; ++window) {
+    INFO("window " << window);
+    const SideCounts& side = admitted[static_cast<std::uint64_t>(window)];
+    CHECK(side.majority >= majority_limit);
+    CHECK(side.majority <= majority_bound);
+    // A side of one node decides alone: exactly its limit.
+    CHECK(side.minority == minority_limit);
+  }
+
+  // Heal: every node hears every other again, and all converge to the same counts: every
+  // admission of both sides, each under the node that made it.
+  lab.heal(2);
+  const auto healed_at = SteadyClock::now();
+  REQUIRE(cluster.wait_until_connected(10s));
+  const auto connected_ms =
+      std::chrono::duration_cast<Millis>(SteadyClock::now() - healed_at).count();
+  std::string last;
+  const std::optional<CounterSlots> agreed = wait_for_agreement(
+      {&cluster.node(0), &cluster.node(1), &cluster.node(2)}, "tally", "k", 10s, &last);
+  const auto converged_ms =
+      std::chrono::duration_cast<Millis>(SteadyClock::now() - healed_at).count();
+  INFO("last inspect:\n" << last);
+  REQUIRE(agreed.has_value());
+  MESSAGE(policy << ": after the heal every node saw every other alive after " << connected_ms
+                 << " ms, and all three held identical counts after " << converged_ms
+                 << " ms: " << agreed->describe());
+  CHECK(converged_ms <= 3000);
+  CHECK(agreed->total_of("n3") == admitted_total.minority);
+  CHECK(agreed->total_of("n1") + agreed->total_of("n2") == admitted_total.majority);
+  CHECK(agreed->total() == admitted_total.minority + admitted_total.majority);
+}
+
+TEST_CASE(
+    "partition: with the optimistic policy, a 2-1 split keeps both sides answering, each side "
+    "admits up to the full limit, and after the heal all nodes converge to identical counts") {
+  partition_scenario("optimistic");
+}
+
+TEST_CASE(
+    "partition: with the proportional policy, a 2-1 split keeps both sides answering, the "
+    "majority admits 2/3 and the minority 1/3 of the limit, and after the heal all nodes "
+    "converge to identical counts") {
+  partition_scenario("proportional");
+}
+
+// Whether this process may make network namespaces; if not, why.
+bool namespaces_permitted(std::string& why) {
+  if (::geteuid() != 0) {
+    why = "not root: network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN";
+    return false;
+  }
+  if (ip_binary().empty()) {
+    why = "no ip binary (package iproute2)";
+    return false;
+  }
+  const std::string probe = std::string(kNamespacePrefix) + "probe-" + std::to_string(::getpid());
+  const CommandResult added = ip({"netns", "add", probe});
+  if (added.exit_code != 0) {
+    why = "`ip netns add` is not permitted here: " + added.err;
+    return false;
+  }
+  ip({"netns", "delete", probe});
+  return true;
+}
+
+}  // namespace
+}  // namespace drl::integration
+
+int main(int argc, char** argv) {
+  std::string why;
+  if (!drl::integration::namespaces_permitted(why)) {
+    std::printf("SKIP: the partition tests need network namespaces: %s\n", why.c_str());
+    return 77;
+  }
+  doctest::Context context(argc, argv);
+  return context.run();
+}

@@ -1,0 +1,160 @@
+// The simulator's named scenarios: the real node code under faults, checked against the exact
+// limiter. Each reads a file from sim/scenarios/ (documented in docs/simulation.md).
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "sim/report.hpp"
+#include "sim/scenario.hpp"
+#include "sim/simulation.hpp"
+
+using namespace drl::sim;
+
+namespace {
+
+Scenario load(const std::string& name) {
+  const char* root = std::getenv("DRL_SOURCE_ROOT");
+  REQUIRE(root != nullptr);
+  const std::string path = std::string(root) + "/sim/scenarios/" + name;
+  std::ifstream in(path);
+  REQUIRE_MESSAGE(in.good(), (std::string("cannot read ") + path));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto scenario = parse_scenario(text.str(), path);
+  REQUIRE_MESSAGE(scenario.ok(), (scenario.ok() ? "" : scenario.error().message));
+  return std::move(scenario.value());
+}
+
+const Convergence* convergence_after(const RunResult& result, const std::string& prefix) {
+  for (const Convergence& c : result.convergence) {
+    if (c.after.rfind(prefix, 0) == 0) return &c;
+  }
+  return nullptr;
+}
+
+// Admitted by node `n` in the windows that start in [from_s, to_s).
+std::uint64_t admitted_by(const RunResult& result, std::size_t n, double from_s, double to_s) {
+  std::uint64_t admitted = 0;
+  for (const TimelineRow& row : result.timeline) {
+    if (row.start_s >= from_s && row.start_s < to_s) admitted += row.admitted_by_node.at(n);
+  }
+  return admitted;
+}
+
+}  // namespace
+
+TEST_CASE("steady: three nodes at 3x the limit overshoot by about rate x gossip delay") {
+  const RunResult result = run_simulation(load("steady-3-nodes.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+  REQUIRE(result.limits.size() == 1);
+  // Model: 300/s x (5 ms + 0.3 ms) x 2/3 = 1.06 requests a window, 1.06% of the limit.
+  CHECK(result.limits[0].overshoot_mean_percent < 2.0);
+  CHECK(result.limits[0].overshoot_max_percent <= 5.0);
+  CHECK(result.false_rejects == 0);
+}
+
+TEST_CASE("partition: 2-1 split, both sides answer, counts converge after heal") {
+  const RunResult result = run_simulation(load("partition-2-1.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+  // Both sides kept admitting while cut off from each other (4 s to 9 s).
+  CHECK(admitted_by(result, 0, 5.0, 9.0) + admitted_by(result, 1, 5.0, 9.0) > 0);
+  CHECK(admitted_by(result, 2, 5.0, 9.0) > 0);
+  // Optimistic: each side admits up to the limit, so the cluster admits up to twice it.
+  CHECK(result.limits[0].overshoot_max_percent > 50.0);
+  const Convergence* heal = convergence_after(result, "heal");
+  REQUIRE(heal != nullptr);
+  CHECK(heal->took_ms >= 0);
+  CHECK(heal->took_ms <= heal->bound_ms);
+}
+
+TEST_CASE("partition: with the proportional policy the sides share one limit once they know") {
+  const RunResult result = run_simulation(load("partition-2-1-proportional.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+  // From a second into the cut until the heal: each side holds to its share.
+  for (const TimelineRow& row : result.timeline) {
+    if (row.start_s >= 5.0 && row.start_s < 9.0) {
+      CAPTURE(row.start_s);
+      CHECK(row.admitted <= row.limit_total + 5);
+    }
+  }
+}
+
+TEST_CASE("partition: a one-way cut keeps the cluster within its bound and converges") {
+  const RunResult result = run_simulation(load("one-way.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+}
+
+TEST_CASE("loss: 20% loss, counts converge within 100 gossip intervals of the last check") {
+  const Scenario scenario = load("loss-20.toml");
+  const RunResult result = run_simulation(scenario);
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+  CHECK(result.datagrams_lost > 0);
+  const Convergence* stop = convergence_after(result, "traffic stop");
+  REQUIRE(stop != nullptr);
+  CHECK(stop->took_ms >= 0);
+  CHECK(stop->took_ms <= 100.0 * static_cast<double>(scenario.cluster.gossip_interval_ms));
+}
+
+TEST_CASE("restart: node crash and restart loses nothing and counts nothing twice") {
+  const RunResult result = run_simulation(load("restart.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+  // Every live node, the restarted one included, holds every slot any node held at the restart
+  // (its own previous incarnation's among them).
+  const Convergence* restart = convergence_after(result, "restart");
+  REQUIRE(restart != nullptr);
+  CHECK(restart->took_ms >= 0);
+  CHECK(restart->took_ms <= restart->bound_ms);
+  // 10 s windows at twice the limit: never more than the limit (plus the gossip delay).
+  CHECK(result.limits[0].overshoot_max_percent <= 3.0);
+}
+
+TEST_CASE("skew: 200 ms clock offset at a 1 s window is measured and kept within the bound") {
+  const RunResult result = run_simulation(load("skew-200ms.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+  CHECK(result.max_clock_offset_ms >= 190);
+  CHECK(result.max_clock_offset_ms <= 210);
+}
+
+TEST_CASE("attack: one key hammered on every node is held near its limit") {
+  const RunResult result = run_simulation(load("attack.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+}
+
+TEST_CASE("burst: a burst at five times the rate stays within both limits' bounds") {
+  const RunResult result = run_simulation(load("burst.toml"));
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  REQUIRE(result.limits.size() == 2);
+}
+
+TEST_CASE("determinism: the same seed gives the same run, byte for byte; another seed does not") {
+  Scenario scenario = load("loss-20.toml");
+  scenario.duration_s = 5;
+  scenario.workload.stop_s = 4;
+  const RunResult first = run_simulation(scenario);
+  const RunResult second = run_simulation(scenario);
+  CHECK(summary_json(first) == summary_json(second));
+  CHECK(timeline_csv(first) == timeline_csv(second));
+  scenario.seed += 1;
+  const RunResult other = run_simulation(scenario);
+  CHECK(summary_json(first) != summary_json(other));
+}

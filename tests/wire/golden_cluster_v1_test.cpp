@@ -1,0 +1,171 @@
+// Frozen datagrams of cluster protocol version 1. Append-only: today's decoder must read every
+// frozen datagram, and today's encoder must write the same header and every frozen body field
+// with the same value (it may add fields). If this fails, nodes of this version and of the
+// previous one could not form one cluster during a rolling upgrade.
+// (To freeze files for a NEW version: DRL_UPDATE_GOLDEN=1, and review the diff.)
+#include <doctest/doctest.h>
+
+#include <msgpack.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "wire/cluster_codec.hpp"
+
+using namespace drl;
+using namespace drl::wire;
+
+namespace {
+
+constexpr std::size_t kHeaderBytes = 18;
+
+std::string to_hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(bytes[i]);
+    out.push_back(digits[byte >> 4]);
+    out.push_back(digits[byte & 15]);
+    out.push_back((i + 1) % 32 == 0 ? '\n' : ' ');
+  }
+  if (!out.empty()) out.back() = '\n';
+  return out;
+}
+
+std::string from_hex(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  std::string token;
+  while (in >> token) out.push_back(static_cast<char>(std::stoi(token, nullptr, 16)));
+  return out;
+}
+
+// Every map entry of `frozen` is in `now` with an equal value.
+bool extends(const msgpack::object& frozen, const msgpack::object& now) {
+  if (frozen.type != msgpack::type::MAP || now.type != msgpack::type::MAP) return frozen == now;
+  for (std::uint32_t i = 0; i < frozen.via.map.size; ++i) {
+    bool found = false;
+    for (std::uint32_t j = 0; j < now.via.map.size && !found; ++j) {
+      found = frozen.via.map.ptr[i].key == now.via.map.ptr[j].key &&
+              extends(frozen.via.map.ptr[i].val, now.via.map.ptr[j].val);
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+// The frozen datagram for `name`, checked against today's encoding `datagram`.
+std::string golden(const std::string& name, const std::string& datagram, std::size_t tag_bytes) {
+  const char* root = std::getenv("DRL_SOURCE_ROOT");
+  REQUIRE(root != nullptr);
+  const std::string path = std::string(root) + "/tests/golden/cluster_v1/" + name + ".hex";
+  if (const char* update = std::getenv("DRL_UPDATE_GOLDEN"); update && std::string(update) == "1") {
+    std::ofstream(path) << to_hex(datagram);
+  }
+  std::ifstream in(path);
+  REQUIRE_MESSAGE(in.good(), (std::string("missing golden file ") + path));
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string frozen = from_hex(text.str());
+  CHECK(frozen.substr(0, kHeaderBytes) == datagram.substr(0, kHeaderBytes));
+  const auto body = [&](const std::string& d) {
+    return msgpack::unpack(d.data() + kHeaderBytes, d.size() - kHeaderBytes - tag_bytes);
+  };
+  const msgpack::object_handle old_body = body(frozen);
+  const msgpack::object_handle new_body = body(datagram);
+  CHECK_MESSAGE(extends(old_body.get(), new_body.get()), name);
+  return frozen;
+}
+
+core::ClusterMessage base(core::MessageType type) {
+  core::ClusterMessage m;
+  m.type = type;
+  m.sender_id = "node-a";
+  m.sender_incarnation = 1'800'000'000'000'001ULL;
+  m.sender_address = "192.0.2.1:7001";
+  m.sent_wall_ms = 1'800'000'000'123;
+  return m;
+}
+
+core::ClusterMessage open_frozen(const ClusterCodec& codec, const std::string& frozen) {
+  DecodedDatagram decoded;
+  DropReason reason{};
+  REQUIRE(codec.open(frozen, decoded, reason));
+  CHECK(decoded.sequence == 42);
+  CHECK(decoded.destination_tag == destination_tag("192.0.2.2:7001"));
+  return decoded.message;
+}
+
+}  // namespace
+
+TEST_CASE("golden cluster v1: a heartbeat with members, a token and want-sync") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::heartbeat);
+  m.token = 0x0123'4567'89ab'cdefULL;
+  m.flags = core::kFlagWantSync;
+  m.members = {{"node-a", 1'800'000'000'000'001ULL, "192.0.2.1:7001"},
+               {"node-b", 1'800'000'000'000'002ULL, "192.0.2.2:7001"}};
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("heartbeat", datagram, 8));
+  CHECK(read.type == core::MessageType::heartbeat);
+  CHECK(read.token == m.token);
+  CHECK(read.flags == core::kFlagWantSync);
+  REQUIRE(read.members.size() == 2);
+  CHECK(read.members[1].address == "192.0.2.2:7001");
+  CHECK(read.sent_wall_ms == m.sent_wall_ms);
+}
+
+TEST_CASE("golden cluster v1: a delta of one origin's absolute counts") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::delta);
+  m.origins = {{"node-a", 1'800'000'000'000'001ULL}};
+  m.updates = std::make_shared<std::vector<core::WireUpdate>>(
+      std::vector<core::WireUpdate>{{0x1111'2222'3333'4444ULL, 60'000, 30'000'000, 0, 17},
+                                    {0x5555'6666'7777'8888ULL, 60'000, 30'000'000, 0, 3},
+                                    {0x9999'aaaa'bbbb'ccccULL, 1'000, 1'800'000'000, 0, 250}});
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("delta", datagram, 8));
+  REQUIRE(read.updates);
+  REQUIRE(read.updates->size() == 3);
+  CHECK(read.origins.at(0).node_id == "node-a");
+  std::uint64_t total = 0;
+  for (const core::WireUpdate& u : *read.updates) total += u.count;
+  CHECK(total == 270);
+}
+
+TEST_CASE("golden cluster v1: the last repair slice of a full sync, authenticated") {
+  CodecOptions options;
+  ClusterKey key;
+  for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<unsigned char>(i);
+  options.keys.push_back(key);
+  ClusterCodec codec(options);
+  core::ClusterMessage m = base(core::MessageType::repair);
+  m.flags = core::kFlagSyncComplete;
+  m.origins = {{"node-b", 1'800'000'000'000'002ULL}, {"node-c", 1'800'000'000'000'003ULL}};
+  m.updates = std::make_shared<std::vector<core::WireUpdate>>(
+      std::vector<core::WireUpdate>{{0x1111'2222'3333'4444ULL, 60'000, 30'000'000, 0, 5},
+                                    {0x1111'2222'3333'4444ULL, 60'000, 29'999'999, 1, 9}});
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read =
+      open_frozen(codec, golden("repair_authenticated", datagram, 16));
+  CHECK(read.flags == core::kFlagSyncComplete);
+  REQUIRE(read.updates);
+  CHECK(read.updates->size() == 2);
+  CHECK(read.origins.size() == 2);
+}
+
+TEST_CASE("golden cluster v1: an ack echoes the token") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::ack);
+  m.token = 0x0123'4567'89ab'cdefULL;
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("ack", datagram, 8));
+  CHECK(read.type == core::MessageType::ack);
+  CHECK(read.token == m.token);
+}
