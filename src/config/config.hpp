@@ -60,10 +60,22 @@ struct ClusterSettings {
   std::uint64_t max_origins = 4096;
 };
 
+// [http]: the decision endpoint for proxies, and /metrics. Absent: no HTTP listener.
+// Changing these needs a restart.
+struct HttpSettings {
+  bool enabled = false;
+  std::string listen;           // "host:port"
+  bool allow_remote = false;    // a non-loopback listen address must say so
+  std::uint64_t threads = 16;   // civetweb worker threads: connections served at once
+  bool problem_details = true;  // application/problem+json body on 429
+  std::uint64_t request_timeout_ms = 10'000;
+};
+
 struct Config {
   NodeSettings node;
   Bounds bounds;
   ClusterSettings cluster;
+  HttpSettings http;
   std::shared_ptr<const core::PolicySet> policies;
 };
 

@@ -1,5 +1,6 @@
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -28,9 +29,8 @@ class Parser {
     std::vector<std::string_view> known{"node", "bounds", "policy", "cluster", "http"};
     for (const std::string& key : options_.ignored_top_level_keys) known.push_back(key);
     check_keys(root, "the top level", known);
-    if (root.contains("http")) {
-      reject(root.get("http"), "[http] is not supported by this version of drld yet");
-    }
+    if (const toml::node* node = root.get("http"))
+      parse_http(table_of(node, "[http]"), config.http);
     if (const toml::node* node = root.get("node"))
       parse_node(table_of(node, "[node]"), config.node);
     if (const toml::node* node = root.get("bounds")) {
@@ -253,6 +253,30 @@ class Parser {
     if (!valid) reject(where, what + " '" + address + "' must be host:port (IPv6: [addr]:port)");
   }
 
+  void parse_http(const toml::table& table, HttpSettings& out) {
+    const std::string where = "[http]";
+    check_keys(table, where,
+               {"listen", "allow_remote", "threads", "problem_details", "request_timeout"});
+    if (!table.contains("listen"))
+      reject(&table, where + ": listen is missing (e.g. \"127.0.0.1:8080\")");
+    out.enabled = true;
+    out.listen = get_string(table, "listen", where, "");
+    check_address(table.get("listen"), "[http]: listen", out.listen);
+    out.allow_remote = get_bool(table, "allow_remote", where, out.allow_remote);
+    const std::string host = out.listen.substr(0, out.listen.rfind(':'));
+    const bool loopback = host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+    if (!loopback && !out.allow_remote) {
+      reject(table.get("listen"),
+             where + ": listen '" + out.listen +
+                 "' is not a loopback address; set allow_remote = true to serve it (checks and "
+                 "/metrics have no authentication: see docs/security.md)");
+    }
+    out.threads = get_uint(table, "threads", where, out.threads, 1, 1024);
+    out.problem_details = get_bool(table, "problem_details", where, out.problem_details);
+    out.request_timeout_ms =
+        get_duration(table, "request_timeout", where, out.request_timeout_ms, 100, 600'000);
+  }
+
   void parse_cluster(const toml::table& table, ClusterSettings& out) {
     const std::string where = "[cluster]";
     check_keys(
@@ -434,6 +458,48 @@ class Parser {
     }
   }
 
+  // A source list: one string or an array of strings, each a valid source.
+  std::vector<std::string> parse_sources(const toml::node* node, const std::string& where) const {
+    std::vector<std::string> out;
+    const auto add = [&](const toml::node& element) {
+      const auto text = element.value<std::string>();
+      if (!element.is_string() || !text) reject(&element, where + " must be a string or strings");
+      const std::string& source = *text;
+      const bool named = (source.rfind("query:", 0) == 0 && source.size() > 6) ||
+                         (source.rfind("header:", 0) == 0 && source.size() > 7) ||
+                         (source.rfind("header-first:", 0) == 0 && source.size() > 13);
+      if (!named && source != "remote_addr") {
+        reject(&element, where + ": '" + source +
+                             "' is not a source (query:NAME, header:NAME, header-first:NAME, "
+                             "remote_addr)");
+      }
+      out.push_back(source);
+    };
+    if (const toml::array* list = node->as_array()) {
+      if (list->size() > 8) reject(node, where + ": at most 8 sources");
+      for (const toml::node& element : *list) add(element);
+    } else {
+      add(*node);
+    }
+    return out;
+  }
+
+  void parse_policy_http(const toml::node& node, const std::string& where,
+                         core::Policy::HttpMapping& out) const {
+    const std::string http_where = where + " [http]";
+    const toml::table& table = table_of(&node, http_where);
+    check_keys(table, http_where, {"key", "tier", "endpoint", "method", "cost"});
+    if (const toml::node* n = table.get("key")) out.key = parse_sources(n, http_where + " key");
+    if (const toml::node* n = table.get("tier")) out.tier = parse_sources(n, http_where + " tier");
+    if (const toml::node* n = table.get("endpoint")) {
+      out.endpoint = parse_sources(n, http_where + " endpoint");
+    }
+    if (const toml::node* n = table.get("method"))
+      out.method = parse_sources(n, http_where + " method");
+    if (const toml::node* n = table.get("cost")) out.cost = parse_sources(n, http_where + " cost");
+    if (out.key.empty()) reject(&node, http_where + ": key needs at least one source");
+  }
+
   core::Policy parse_policy(const toml::table& table) {
     core::Policy policy;
     const toml::node* name_node = table.get("name");
@@ -442,8 +508,9 @@ class Parser {
     policy.name = *name_node->value<std::string>();
     check_name(name_node, "policy name", policy.name, bounds::policy_name_bytes_max);
     const std::string where = "policy '" + policy.name + "'";
-    check_keys(table, where,
-               {"name", "limit", "window", "algorithm", "limits", "shadow", "tiers", "endpoints"});
+    check_keys(
+        table, where,
+        {"name", "limit", "window", "algorithm", "limits", "shadow", "tiers", "endpoints", "http"});
     policy.shadow = get_bool(table, "shadow", where, false);
     core::Algorithm algorithm = core::Algorithm::sliding;
     if (const toml::node* node = table.get("algorithm")) algorithm = parse_algorithm(node, where);
@@ -488,7 +555,16 @@ class Parser {
         }
         policy.endpoints.emplace(endpoint, std::move(limits));
       }
+      for (const auto& [name, limits] : policy.endpoints) {
+        if (name.size() > 1 && name.back() == '*') policy.prefix_endpoints.push_back(&limits);
+      }
+      std::sort(policy.prefix_endpoints.begin(), policy.prefix_endpoints.end(),
+                [](const core::EndpointLimits* a, const core::EndpointLimits* b) {
+                  return a->name.size() != b->name.size() ? a->name.size() > b->name.size()
+                                                          : a->name < b->name;
+                });
     }
+    if (const toml::node* node = table.get("http")) parse_policy_http(*node, where, policy.http);
     return policy;
   }
 
@@ -579,6 +655,12 @@ std::string restart_only_changes(const Config& before, const Config& after) {
            a.repair_updates_per_interval != b.repair_updates_per_interval,
        "cluster timing");
   note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file, "cluster keys");
+  note(before.http.enabled != after.http.enabled || before.http.listen != after.http.listen ||
+           before.http.allow_remote != after.http.allow_remote ||
+           before.http.threads != after.http.threads ||
+           before.http.problem_details != after.http.problem_details ||
+           before.http.request_timeout_ms != after.http.request_timeout_ms,
+       "[http]");
   note(a.datagram_bytes != b.datagram_bytes || a.max_peers != b.max_peers ||
            a.max_origins != b.max_origins,
        "cluster bounds");

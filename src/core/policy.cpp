@@ -23,6 +23,17 @@ const LimitSet& pick_tier(const LimitSet& defaults, const StringMap<LimitSet>& t
 
 }  // namespace
 
+const EndpointLimits* find_endpoint(const Policy& policy, std::string_view endpoint) {
+  if (const auto it = policy.endpoints.find(endpoint); it != policy.endpoints.end()) {
+    return &it->second;
+  }
+  for (const EndpointLimits* prefix : policy.prefix_endpoints) {
+    const std::string_view stem = std::string_view(prefix->name).substr(0, prefix->name.size() - 1);
+    if (endpoint.substr(0, stem.size()) == stem) return prefix;
+  }
+  return nullptr;
+}
+
 Resolution resolve(const Policy& policy, std::string_view tier, std::string_view endpoint,
                    ResolvedLimit* out) {
   Resolution result;
@@ -30,11 +41,9 @@ Resolution resolve(const Policy& policy, std::string_view tier, std::string_view
     out[result.count++] = ResolvedLimit{&policy, &rule, {}};
   }
   if (!endpoint.empty()) {
-    const auto it = policy.endpoints.find(endpoint);
-    if (it != policy.endpoints.end()) {
-      const EndpointLimits& scoped = it->second;
-      for (const LimitRule& rule : pick_tier(scoped.defaults, scoped.tiers, tier).rules) {
-        out[result.count++] = ResolvedLimit{&policy, &rule, scoped.name};
+    if (const EndpointLimits* scoped = find_endpoint(policy, endpoint)) {
+      for (const LimitRule& rule : pick_tier(scoped->defaults, scoped->tiers, tier).rules) {
+        out[result.count++] = ResolvedLimit{&policy, &rule, scoped->name};
       }
     }
   }

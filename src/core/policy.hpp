@@ -3,7 +3,10 @@
 // A check names a policy, and optionally a tier and an endpoint. The limits that apply are:
 //   - the policy-wide set: the tier's set if the policy defines that tier, else the defaults;
 //   - plus, if the policy defines that endpoint, the endpoint's set (again the tier's set if the
-//     endpoint defines the tier, else the endpoint's defaults), counted per endpoint.
+//     endpoint defines the tier, else the endpoint's defaults), counted per endpoint. An endpoint
+//     name ending in '*' is a prefix: it applies to every endpoint that starts with the rest
+//     (the longest matching prefix wins; an exact name wins over any prefix), and all of them
+//     share its counters.
 // Every limit that applies must admit the check. Tiers change limits, not counters: a caller
 // who moves from one tier to another keeps its count.
 #pragma once
@@ -55,7 +58,22 @@ struct Policy {
   StringMap<LimitSet> tiers;
   StringMap<EndpointLimits> endpoints;
   StringMap<bool> tier_names;  // every tier defined anywhere in the policy
+  // The endpoints whose name ends in '*', longest first (pointers into `endpoints`).
+  std::vector<const EndpointLimits*> prefix_endpoints;
+  // How the HTTP decision endpoint finds this policy's check in a request ([policy.http]).
+  // Each list names sources tried in order: "query:NAME", "header:NAME", "header-first:NAME"
+  // (the first comma-separated element, e.g. the client of X-Forwarded-For), "remote_addr".
+  struct HttpMapping {
+    std::vector<std::string> key{"query:key", "header:X-Drl-Key"};
+    std::vector<std::string> tier{"query:tier", "header:X-Drl-Tier"};
+    std::vector<std::string> endpoint{"query:endpoint", "header:X-Drl-Endpoint"};
+    std::vector<std::string> method;  // if found, prefixes the endpoint: "POST /login"
+    std::vector<std::string> cost{"query:cost", "header:X-Drl-Cost"};
+  } http;
 };
+
+// The endpoint limits that apply to `endpoint`, or null.
+const EndpointLimits* find_endpoint(const Policy& policy, std::string_view endpoint);
 
 struct ResolvedLimit {
   const Policy* policy = nullptr;

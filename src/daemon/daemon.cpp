@@ -14,6 +14,7 @@
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
+#include "daemon/http_service.hpp"
 #include "daemon/service.hpp"
 #include "io/address.hpp"
 #include "io/client_server.hpp"
@@ -158,6 +159,7 @@ int run_daemon(const DaemonOptions& options) {
   context.incarnation = incarnation;
   context.version = DRL_VERSION;
   context.started = io::mono_now();
+  context.started_wall_ms = io::wall_now().unix_ms;
   context.workers = workers;
   context.max_batch_checks = config.bounds.max_batch_checks;
   context.max_frame_bytes = config.bounds.max_request_bytes;
@@ -165,6 +167,8 @@ int run_daemon(const DaemonOptions& options) {
   for (std::size_t i = 0; i < workers; ++i) {
     context.counters.push_back(std::make_unique<ServiceCounters>());
   }
+  // The HTTP endpoint's block, last: written by several threads.
+  context.counters.push_back(std::make_unique<ServiceCounters>(true));
 
   // Replication, when [cluster] is configured.
   std::unique_ptr<io::ClusterDriver> driver;
@@ -246,6 +250,21 @@ int run_daemon(const DaemonOptions& options) {
       reject_frame);
   context.server = &server.counters();
 
+  // The decision endpoint and /metrics, when [http] is configured.
+  std::unique_ptr<http::HttpServer> http_server;
+  if (config.http.enabled) {
+    Result<std::unique_ptr<http::HttpServer>> started =
+        http::HttpServer::start(http::HttpServerOptions{config.http.listen, config.http.threads,
+                                                        config.http.request_timeout_ms},
+                                http_routes(context, config.http));
+    if (!started.ok()) {
+      std::fprintf(stderr, "drld: %s\n", started.error().message.c_str());
+      return 1;
+    }
+    http_server = std::move(started.value());
+    context.http_counters = &http_server->counters();
+  }
+
   std::unique_ptr<io::FileWatcher> watcher;
   if (options.config_path && config.node.watch_config) {
     watcher = std::make_unique<io::FileWatcher>(
@@ -264,6 +283,7 @@ int run_daemon(const DaemonOptions& options) {
     if (stopping) return;
     stopping = true;
     io::log_info(std::string("shutting down (") + why + ")");
+    http_server.reset();
     server.stop();
     if (watcher) watcher->close();
     if (driver) driver->stop();
@@ -294,6 +314,8 @@ int run_daemon(const DaemonOptions& options) {
 
   server.start();
   std::string cluster_note = "a single node";
+  const std::string http_note =
+      http_server ? ", HTTP on " + http_server->address() + " (/v1/check, /metrics)" : "";
   if (driver) {
     cluster_note = "cluster bind " + driver->snapshot().bind_address + ", " +
                    std::to_string(config.cluster.peers.size()) + " configured peers, " +
@@ -304,7 +326,8 @@ int run_daemon(const DaemonOptions& options) {
                std::to_string(incarnation) + "), socket " + config.node.socket_path + ", " +
                std::to_string(workers) + " workers, " +
                std::to_string(config.policies->policies().size()) + " policies from " +
-               options.config_path.value_or("the embedded default config") + ", " + cluster_note);
+               options.config_path.value_or("the embedded default config") + ", " + cluster_note +
+               http_note);
 
   loop.run();
   server.stop();

@@ -6,6 +6,7 @@
 
 #include "config/config.hpp"
 #include "daemon/daemon.hpp"
+#include "daemon/metrics.hpp"
 
 #ifndef DRL_VERSION
 #define DRL_VERSION "unknown"
@@ -27,18 +28,23 @@ int check_config(const std::string& path) {
 
 int main(int argc, char** argv) {
   cxxopts::Options spec("drld", "drl daemon: distributed rate limiter node");
-  spec.add_options()("config",
-                     "run with this TOML config file (default: the embedded default config)",
-                     cxxopts::value<std::string>(), "FILE")(
-      "check-config", "validate FILE and exit: 0 if valid, 1 with the reason if not",
-      cxxopts::value<std::string>(),
-      "FILE")("socket", "Unix socket path (overrides [node] socket)", cxxopts::value<std::string>(),
-              "PATH")("workers", "worker threads (overrides [node] workers; 0: one per CPU)",
-                      cxxopts::value<std::size_t>(),
-                      "N")("log-level", "debug, info, warn or error (overrides [node] log_level)",
-                           cxxopts::value<std::string>(), "LEVEL")(
-      "print-default-config", "print the embedded default config and exit")(
-      "version", "print the version and exit")("h,help", "print this help");
+  // clang-format off
+  spec.add_options()
+      ("config", "run with this TOML config file (default: the embedded default config)",
+       cxxopts::value<std::string>(), "FILE")
+      ("check-config", "validate FILE and exit: 0 if valid, 1 with the reason if not",
+       cxxopts::value<std::string>(), "FILE")
+      ("socket", "Unix socket path (overrides [node] socket)", cxxopts::value<std::string>(),
+       "PATH")
+      ("workers", "worker threads (overrides [node] workers; 0: one per CPU)",
+       cxxopts::value<std::size_t>(), "N")
+      ("log-level", "debug, info, warn or error (overrides [node] log_level)",
+       cxxopts::value<std::string>(), "LEVEL")
+      ("print-default-config", "print the embedded default config and exit")
+      ("print-metrics", "print the table of exported metrics (Markdown) and exit")
+      ("version", "print the version and exit")
+      ("h,help", "print this help");
+  // clang-format on
   try {
     const cxxopts::ParseResult args = spec.parse(argc, argv);
     if (args.count("help") != 0) {
@@ -52,6 +58,10 @@ int main(int argc, char** argv) {
     }
     if (args.count("version") != 0) {
       std::printf("drld %s\n", DRL_VERSION);
+      return 0;
+    }
+    if (args.count("print-metrics") != 0) {
+      std::fputs(drl::daemon::metric_table_markdown().c_str(), stdout);
       return 0;
     }
     if (args.count("print-default-config") != 0) {

@@ -24,6 +24,7 @@ void Service::refresh_policies() {
   const std::uint64_t generation = context_.config->generation();
   if (generation == generation_ && policies_) return;
   policies_ = context_.config->policies();
+  policy_ids_ = policy_ids_of(*policies_, context_.policy_ids);
   generation_ = generation;
 }
 
@@ -34,17 +35,11 @@ void Service::begin(core::WallTime now) {
 }
 
 void Service::record(const core::CheckOutcome& outcome) {
-  if (outcome.error != Errc::ok) {
-    record_error(outcome.error);
-    return;
-  }
-  ServiceCounters::bump(outcome.allowed ? counters_.checks_allowed : counters_.checks_denied);
-  if (outcome.shadow_denied) ServiceCounters::bump(counters_.checks_shadow_denied);
-  if (outcome.tier_unknown) ServiceCounters::bump(counters_.checks_tier_unknown);
+  record_check(counters_, outcome, *policies_, policy_ids_);
 }
 
 void Service::record_error(Errc code) {
-  ServiceCounters::bump(counters_.errors[static_cast<std::size_t>(code)]);
+  counters_.add(counters_.errors[static_cast<std::size_t>(code)]);
 }
 
 void Service::check(const wire::CheckSpan& span, core::CheckOutcome& outcome) {
@@ -59,7 +54,13 @@ void Service::check(const wire::CheckSpan& span, core::CheckOutcome& outcome) {
 }
 
 void Service::on_frame(std::string_view frame, std::string& out) {
-  ServiceCounters::bump(counters_.requests);
+  const core::MonoTime started = io::mono_now();
+  counters_.add(counters_.requests);
+  handle(frame, out);
+  counters_.record_latency(static_cast<std::uint64_t>(io::mono_now().ns - started.ns));
+}
+
+void Service::handle(std::string_view frame, std::string& out) {
   wire::ResponseEncoder encoder(out);
   const Result<Done> decoded = decoder_.decode(frame, request_);
   if (!decoded.ok()) {

@@ -9,6 +9,7 @@
 #include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
 #include "daemon/service_counters.hpp"
+#include "http/http_server.hpp"
 #include "io/cluster_driver.hpp"
 #include "io/frame_handler.hpp"
 #include "io/server_counters.hpp"
@@ -24,10 +25,14 @@ struct DaemonContext {
   ConfigManager* config = nullptr;
   core::OriginTable* origins = nullptr;
   const io::ServerCounters* server = nullptr;
-  const io::ClusterDriver* cluster = nullptr;  // null for a single node
+  const io::ClusterDriver* cluster = nullptr;         // null for a single node
+  const http::HttpCounters* http_counters = nullptr;  // null without [http]
+  std::int64_t started_wall_ms = 0;
   bool cluster_authenticated = false;
   const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;
-  std::vector<std::unique_ptr<ServiceCounters>> counters;  // one per worker
+  // One per socket worker, then one for the HTTP endpoint (the last).
+  std::vector<std::unique_ptr<ServiceCounters>> counters;
+  PolicyIds policy_ids;
   std::string node_id;
   std::uint64_t incarnation = 0;
   std::string version;
@@ -49,6 +54,7 @@ class Service final : public io::FrameHandler {
 
  private:
   void refresh_policies();
+  void handle(std::string_view frame, std::string& out);
   void record(const core::CheckOutcome& outcome);
   void record_error(Errc code);
   void check(const wire::CheckSpan& span, core::CheckOutcome& outcome);
@@ -56,6 +62,7 @@ class Service final : public io::FrameHandler {
   DaemonContext& context_;
   ServiceCounters& counters_;
   std::shared_ptr<const core::PolicySet> policies_;
+  std::vector<std::uint32_t> policy_ids_;  // of policies_, by index
   std::uint64_t generation_ = 0;
   core::WallTime now_;
   wire::RequestDecoder decoder_;

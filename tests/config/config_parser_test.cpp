@@ -243,7 +243,13 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
        "previous_key_file needs key_file"},
       {"cluster unknown key", "[cluster]\nbind = \"127.0.0.1:1\"\nfanout = 3\n" + kPolicy,
        "unknown key 'fanout' in [cluster]"},
-      {"http not yet", kPolicy + "[http]\nlisten = \"127.0.0.1:8080\"\n", "[http]"},
+      {"http without listen", kPolicy + "[http]\nthreads = 4\n", "[http]: listen is missing"},
+      {"http remote without consent", kPolicy + "[http]\nlisten = \"0.0.0.0:8080\"\n",
+       "is not a loopback address; set allow_remote = true"},
+      {"http bad source", kPolicy + "[policy.http]\nkey = \"cookie:session\"\n",
+       "'cookie:session' is not a source"},
+      {"http unknown key", kPolicy + "[policy.http]\nuser = \"query:u\"\n",
+       "unknown key 'user' in policy 'api' [http]"},
   };
   for (const Case& c : cases) {
     const std::string name = c.name;

@@ -1,0 +1,310 @@
+#include "daemon/metrics.hpp"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <array>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include "daemon/service.hpp"
+#include "io/clock.hpp"
+#include "wire/cluster_codec.hpp"
+
+namespace drl::daemon {
+namespace {
+
+constexpr std::array<MetricSpec, 38> kMetrics{{
+    {"drl_build_info", MetricKind::gauge, "version", "Always 1; the version of drld."},
+    {"drl_start_time_seconds", MetricKind::gauge, "",
+     "When drld started, in seconds since the Unix epoch."},
+    {"drl_checks_total", MetricKind::counter, "policy,decision",
+     "Checks decided, by the binding limit's policy and decision: allowed, denied, or "
+     "shadow_denied (allowed by a shadow-mode policy that would have denied)."},
+    {"drl_check_errors_total", MetricKind::counter, "kind",
+     "Requests or checks refused with an error, by error code (unknown_policy, malformed_request, "
+     "...)."},
+    {"drl_check_duration_seconds", MetricKind::histogram, "",
+     "Time drld spent on one request, from its bytes to its answer (a batch is one request)."},
+    {"drl_requests_total", MetricKind::counter, "transport",
+     "Requests received, by transport: socket or http."},
+    {"drl_checks_tier_unknown_total", MetricKind::counter, "",
+     "Checks naming a tier their policy does not define (the defaults applied)."},
+    {"drl_keys_tracked", MetricKind::gauge, "", "Counters held in the store now."},
+    {"drl_keys_bound", MetricKind::gauge, "",
+     "The most counters the store holds ([bounds] max_keys, in whole shards)."},
+    {"drl_keys_evicted_total", MetricKind::counter, "",
+     "Live counters dropped to make room for new ones."},
+    {"drl_keys_evicted_while_denied_total", MetricKind::counter, "",
+     "Evicted counters that had been denied in their window (should stay near 0)."},
+    {"drl_keys_expired_total", MetricKind::counter, "",
+     "Counters dropped because their windows were over."},
+    {"drl_store_memory_bytes", MetricKind::gauge, "",
+     "Memory of the store's tables and slot pools."},
+    {"drl_store_adds_dropped_total", MetricKind::counter, "",
+     "Admitted counts not recorded: a shard full of keys under check (should stay 0)."},
+    {"drl_store_origin_slots_exhausted_total", MetricKind::counter, "",
+     "Peers' updates dropped: no slot left for another origin."},
+    {"drl_config_reloads_total", MetricKind::counter, "result",
+     "Configuration reloads, by result: ok or failed."},
+    {"drl_config_generation", MetricKind::gauge, "",
+     "The number of the configuration in force (1 for the first)."},
+    {"drl_connections_open", MetricKind::gauge, "", "Client connections on the Unix socket now."},
+    {"drl_connections_accepted_total", MetricKind::counter, "", "Client connections accepted."},
+    {"drl_connections_rejected_total", MetricKind::counter, "",
+     "Client connections refused: max_connections reached."},
+    {"drl_frames_oversized_total", MetricKind::counter, "",
+     "Frames above max_request_bytes (their connections were closed)."},
+    {"drl_output_pauses_total", MetricKind::counter, "",
+     "Times a connection stopped being read: its client did not read its answers."},
+    {"drl_http_responses_total", MetricKind::counter, "code",
+     "HTTP answers, by status code (other codes as \"other\")."},
+    {"drl_cluster_peers", MetricKind::gauge, "state",
+     "Peers by state: alive, suspect, down, unknown."},
+    {"drl_cluster_reachable_ratio", MetricKind::gauge, "",
+     "The share of the cluster this node can reach (1 when whole); the proportional partition "
+     "policy scales limits by it."},
+    {"drl_cluster_staleness_seconds", MetricKind::gauge, "",
+     "How long ago the least recently heard live peer was heard."},
+    {"drl_cluster_clock_offset_seconds", MetricKind::gauge, "peer",
+     "Each live peer's wall clock minus ours, measured from heartbeats."},
+    {"drl_cluster_clock_offset_max_seconds", MetricKind::gauge, "",
+     "The largest absolute clock offset to a live peer."},
+    {"drl_cluster_peer_rtt_seconds", MetricKind::gauge, "peer",
+     "Round trip to each peer, measured from heartbeats."},
+    {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},
+    {"drl_gossip_bytes_sent_total", MetricKind::counter, "", "Bytes of cluster datagrams sent."},
+    {"drl_gossip_datagrams_received_total", MetricKind::counter, "",
+     "Cluster datagrams received, before checks."},
+    {"drl_gossip_bytes_received_total", MetricKind::counter, "",
+     "Bytes of cluster datagrams received."},
+    {"drl_gossip_datagrams_dropped_total", MetricKind::counter, "reason",
+     "Cluster datagrams dropped, by reason: truncated, bad_magic, unsupported_version, "
+     "bad_checksum, unauthenticated, bad_mac, malformed, replayed."},
+    {"drl_gossip_updates_total", MetricKind::counter, "direction",
+     "Counter slot updates: sent, received, or dropped (stale windows, no room)."},
+    {"drl_gossip_full_syncs_total", MetricKind::counter, "",
+     "Full anti-entropy sweeps completed to peers (new, restarted or back from silence)."},
+    {"drl_gossip_send_errors_total", MetricKind::counter, "",
+     "Datagrams the UDP socket refused (dropped like losses)."},
+    {"drl_cluster_origins", MetricKind::gauge, "",
+     "Origins (node incarnations) known to the store."},
+}};
+
+const MetricSpec& spec(std::string_view name) {
+  for (const MetricSpec& metric : kMetrics) {
+    if (metric.name == name) return metric;
+  }
+  throw std::logic_error("metric not in the table: " + std::string(name));
+}
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricType type_of(MetricKind kind) {
+  switch (kind) {
+    case MetricKind::counter:
+      return MetricType::Counter;
+    case MetricKind::gauge:
+      return MetricType::Gauge;
+    case MetricKind::histogram:
+      return MetricType::Histogram;
+  }
+  return MetricType::Untyped;
+}
+
+class Families {
+ public:
+  MetricFamily& family(std::string_view name) {
+    const MetricSpec& metric = spec(name);
+    auto it = families_.find(std::string(name));
+    if (it == families_.end()) {
+      MetricFamily family;
+      family.name = std::string(metric.name);
+      family.help = std::string(metric.help);
+      family.type = type_of(metric.kind);
+      it = families_.emplace(family.name, std::move(family)).first;
+    }
+    return it->second;
+  }
+
+  void value(std::string_view name, double value,
+             std::initializer_list<std::pair<std::string, std::string>> labels = {}) {
+    MetricFamily& f = family(name);
+    ClientMetric metric;
+    for (const auto& [label, label_value] : labels) metric.label.push_back({label, label_value});
+    if (f.type == MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+    f.metric.push_back(std::move(metric));
+  }
+
+  std::vector<MetricFamily> take() {
+    std::vector<MetricFamily> out;
+    // In the table's order, so that the exposition is stable.
+    for (const MetricSpec& metric : kMetrics) {
+      const auto it = families_.find(std::string(metric.name));
+      if (it != families_.end()) out.push_back(std::move(it->second));
+    }
+    return out;
+  }
+
+ private:
+  std::map<std::string, MetricFamily> families_;
+};
+
+double load(const std::atomic<std::uint64_t>& counter) {
+  return static_cast<double>(counter.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+std::span<const MetricSpec> metric_table() {
+  return kMetrics;
+}
+
+std::string render_metrics(const DaemonContext& c) {
+  Families f;
+  f.value("drl_build_info", 1, {{"version", c.version}});
+  f.value("drl_start_time_seconds", static_cast<double>(c.started_wall_ms) / 1000.0);
+
+  // Per-policy and global check counts: the sum over every worker's block and HTTP's.
+  const std::vector<std::string> names = c.policy_ids.names();
+  std::vector<std::array<double, 3>> per_policy(names.size(), {0, 0, 0});
+  std::array<double, errc_count> errors{};
+  std::array<double, latency_bounds_ns.size() + 1> buckets{};
+  double latency_sum_ns = 0;
+  double tier_unknown = 0;
+  double socket_requests = 0;
+  double http_requests = 0;
+  for (std::size_t b = 0; b < c.counters.size(); ++b) {
+    const ServiceCounters& block = *c.counters[b];
+    for (std::size_t id = 0; id < names.size(); ++id) {
+      per_policy[id][0] += load(block.per_policy[id].allowed);
+      per_policy[id][1] += load(block.per_policy[id].denied);
+      per_policy[id][2] += load(block.per_policy[id].shadow_denied);
+    }
+    for (std::size_t e = 0; e < errc_count; ++e) errors[e] += load(block.errors[e]);
+    for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += load(block.latency_buckets[i]);
+    latency_sum_ns += load(block.latency_sum_ns);
+    tier_unknown += load(block.checks_tier_unknown);
+    (block.shared ? http_requests : socket_requests) += load(block.requests);
+  }
+  for (std::size_t id = 0; id < names.size(); ++id) {
+    f.value("drl_checks_total", per_policy[id][0],
+            {{"policy", names[id]}, {"decision", "allowed"}});
+    f.value("drl_checks_total", per_policy[id][1], {{"policy", names[id]}, {"decision", "denied"}});
+    f.value("drl_checks_total", per_policy[id][2],
+            {{"policy", names[id]}, {"decision", "shadow_denied"}});
+  }
+  for (std::size_t e = 1; e < errc_count; ++e) {
+    f.value("drl_check_errors_total", errors[e],
+            {{"kind", std::string(errc_name(static_cast<Errc>(e)))}});
+  }
+  {
+    MetricFamily& histogram = f.family("drl_check_duration_seconds");
+    ClientMetric metric;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      cumulative += static_cast<std::uint64_t>(buckets[i]);
+      const double bound = i < latency_bounds_ns.size()
+                               ? static_cast<double>(latency_bounds_ns[i]) / 1e9
+                               : std::numeric_limits<double>::infinity();
+      metric.histogram.bucket.push_back({cumulative, bound});
+    }
+    metric.histogram.sample_count = cumulative;
+    metric.histogram.sample_sum = latency_sum_ns / 1e9;
+    histogram.metric.push_back(std::move(metric));
+  }
+  f.value("drl_requests_total", socket_requests, {{"transport", "socket"}});
+  f.value("drl_requests_total", http_requests, {{"transport", "http"}});
+  f.value("drl_checks_tier_unknown_total", tier_unknown);
+
+  const core::StoreStats store = c.store->stats();
+  f.value("drl_keys_tracked", static_cast<double>(store.keys));
+  f.value("drl_keys_bound", static_cast<double>(store.key_bound));
+  f.value("drl_keys_evicted_total", static_cast<double>(store.evictions));
+  f.value("drl_keys_evicted_while_denied_total", static_cast<double>(store.evictions_denied));
+  f.value("drl_keys_expired_total", static_cast<double>(store.expirations));
+  f.value("drl_store_memory_bytes", static_cast<double>(store.memory_bytes));
+  f.value("drl_store_adds_dropped_total", static_cast<double>(store.adds_dropped));
+  f.value("drl_store_origin_slots_exhausted_total",
+          static_cast<double>(store.origin_slots_exhausted));
+  f.value("drl_config_reloads_total", static_cast<double>(c.config->reloads()), {{"result", "ok"}});
+  f.value("drl_config_reloads_total", static_cast<double>(c.config->reload_failures()),
+          {{"result", "failed"}});
+  f.value("drl_config_generation", static_cast<double>(c.config->generation()));
+  f.value("drl_connections_open", load(c.server->connections_open));
+  f.value("drl_connections_accepted_total", load(c.server->connections_accepted));
+  f.value("drl_connections_rejected_total", load(c.server->connections_rejected));
+  f.value("drl_frames_oversized_total", load(c.server->frames_oversized));
+  f.value("drl_output_pauses_total", load(c.server->output_pauses));
+  if (c.http_counters != nullptr) {
+    for (std::size_t i = 0; i < http::HttpCounters::codes.size(); ++i) {
+      const int code = http::HttpCounters::codes[i];
+      f.value("drl_http_responses_total", load(c.http_counters->by_code[i]),
+              {{"code", code == 0 ? std::string("other") : std::to_string(code)}});
+    }
+  }
+
+  if (c.cluster != nullptr) {
+    const io::ClusterSnapshot s = c.cluster->snapshot();
+    std::array<double, 4> states{};
+    for (const core::PeerStatus& peer : s.peers) states[static_cast<std::size_t>(peer.state)] += 1;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      f.value("drl_cluster_peers", states[i],
+              {{"state", std::string(core::peer_state_name(static_cast<core::PeerState>(i)))}});
+    }
+    f.value("drl_cluster_reachable_ratio", s.reachable_permille / 1000.0);
+    f.value("drl_cluster_staleness_seconds", static_cast<double>(s.staleness_ms) / 1000.0);
+    for (const core::PeerStatus& peer : s.peers) {
+      if (peer.node_id.empty() || peer.rtt_us < 0) continue;
+      f.value("drl_cluster_clock_offset_seconds",
+              static_cast<double>(peer.clock_offset_ms) / 1000.0, {{"peer", peer.node_id}});
+      f.value("drl_cluster_peer_rtt_seconds", static_cast<double>(peer.rtt_us) / 1e6,
+              {{"peer", peer.node_id}});
+    }
+    f.value("drl_cluster_clock_offset_max_seconds",
+            static_cast<double>(s.max_abs_clock_offset_ms) / 1000.0);
+    f.value("drl_gossip_datagrams_sent_total", static_cast<double>(s.datagrams.sent));
+    f.value("drl_gossip_bytes_sent_total", static_cast<double>(s.datagrams.sent_bytes));
+    f.value("drl_gossip_datagrams_received_total", static_cast<double>(s.datagrams.received));
+    f.value("drl_gossip_bytes_received_total", static_cast<double>(s.datagrams.received_bytes));
+    for (std::size_t r = 0; r < s.datagrams.dropped.size(); ++r) {
+      f.value("drl_gossip_datagrams_dropped_total", static_cast<double>(s.datagrams.dropped[r]),
+              {{"reason", std::string(wire::drop_reason_name(static_cast<wire::DropReason>(r)))}});
+    }
+    f.value("drl_gossip_updates_total", static_cast<double>(s.replication.updates_sent),
+            {{"direction", "sent"}});
+    f.value("drl_gossip_updates_total", static_cast<double>(s.replication.updates_received),
+            {{"direction", "received"}});
+    f.value("drl_gossip_updates_total", static_cast<double>(s.replication.updates_dropped),
+            {{"direction", "dropped"}});
+    f.value("drl_gossip_full_syncs_total", static_cast<double>(s.replication.full_syncs_completed));
+    f.value("drl_gossip_send_errors_total", static_cast<double>(s.udp.send_errors));
+    f.value("drl_cluster_origins", static_cast<double>(s.origins));
+  }
+
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, f.take());
+  return out.str();
+}
+
+std::string metric_table_markdown() {
+  std::string out = "| metric | type | labels | meaning |\n|---|---|---|---|\n";
+  for (const MetricSpec& metric : kMetrics) {
+    const char* kind = metric.kind == MetricKind::counter ? "counter"
+                       : metric.kind == MetricKind::gauge ? "gauge"
+                                                          : "histogram";
+    out += "| `" + std::string(metric.name) + "` | " + kind + " | " +
+           (metric.labels.empty() ? std::string("") : "`" + std::string(metric.labels) + "`") +
+           " | " + std::string(metric.help) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace drl::daemon

@@ -1,0 +1,158 @@
+#include "http/decision_answer.hpp"
+
+#include <cstdio>
+
+#include "core/duration.hpp"
+#include "wire/json_writer.hpp"
+
+namespace drl::http {
+namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 429:
+      return "Too Many Requests";
+    default:
+      return "Error";
+  }
+}
+
+// An sf-string: printable ASCII only, with '"' and '\' escaped.
+std::string sf_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte > 0x7e) {
+      out.push_back('?');
+    } else {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+// Seconds as an sf-integer, or an sf-decimal (three decimals at most) below whole seconds.
+std::string sf_seconds(std::uint64_t ms) {
+  if (ms % 1000 == 0) return std::to_string(ms / 1000);
+  char text[32];
+  std::snprintf(text, sizeof text, "%llu.%03llu", static_cast<unsigned long long>(ms / 1000),
+                static_cast<unsigned long long>(ms % 1000));
+  std::string out = text;
+  while (out.back() == '0') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+std::uint64_t whole_seconds_up(std::uint64_t ms) {
+  return (ms + 999) / 1000;
+}
+
+std::string limit_item_name(const core::CheckOutcome& outcome, std::size_t index) {
+  const core::LimitOutcome& limit = outcome.limits[index];
+  std::string name = limit.policy->name;
+  if (!limit.scope.empty()) name += ":" + std::string(limit.scope);
+  bool shared_scope = false;
+  for (std::size_t i = 0; i < outcome.limit_count; ++i) {
+    shared_scope = shared_scope || (i != index && outcome.limits[i].policy == limit.policy &&
+                                    outcome.limits[i].scope == limit.scope);
+  }
+  if (shared_scope) name += "/" + core::format_duration_ms(limit.rule->window_ms);
+  return sf_string(name);
+}
+
+HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck& check,
+                           bool problem_details) {
+  HttpAnswer out;
+  out.status = outcome.allowed ? 200 : check.deny_status;
+  std::string policy_field;
+  std::string remaining_field;
+  for (std::size_t i = 0; i < outcome.limit_count; ++i) {
+    const core::LimitOutcome& limit = outcome.limits[i];
+    const std::string name = limit_item_name(outcome, i);
+    if (!policy_field.empty()) policy_field += ", ";
+    policy_field +=
+        name + ";q=" + std::to_string(limit.limit) + ";w=" + sf_seconds(limit.rule->window_ms);
+    if (!remaining_field.empty()) remaining_field += ", ";
+    remaining_field += name + ";r=" + std::to_string(limit.verdict.remaining) +
+                       ";t=" + std::to_string(whole_seconds_up(limit.verdict.reset_after_ms));
+  }
+  if (!policy_field.empty()) {
+    out.headers.emplace_back("RateLimit-Policy", policy_field);
+    out.headers.emplace_back("RateLimit", remaining_field);
+  }
+  const bool has_limit = outcome.limit_count > 0;
+  const core::LimitOutcome* binding = has_limit ? &outcome.binding_limit() : nullptr;
+  const std::uint64_t retry_ms =
+      has_limit && !outcome.allowed ? binding->verdict.retry_after_ms : 0;
+  if (!outcome.allowed) {
+    out.headers.emplace_back(
+        "Retry-After", std::to_string(std::max<std::uint64_t>(1, whole_seconds_up(retry_ms))));
+  }
+  if (outcome.shadow_denied) out.headers.emplace_back("Drl-Shadow-Denied", "?1");
+
+  wire::JsonWriter json;
+  json.begin_object();
+  if (!outcome.allowed && out.status == 429 && problem_details) {
+    out.content_type = "application/problem+json";
+    char detail[256];
+    std::snprintf(
+        detail, sizeof detail, "limit of %llu per %s reached; retry in %llu s",
+        static_cast<unsigned long long>(has_limit ? binding->limit : 0),
+        has_limit ? core::format_duration_ms(binding->rule->window_ms).c_str() : "-",
+        static_cast<unsigned long long>(std::max<std::uint64_t>(1, whole_seconds_up(retry_ms))));
+    json.key("type").value("about:blank");
+    json.key("title").value("Too Many Requests");
+    json.key("status").value(static_cast<std::uint64_t>(429));
+    json.key("detail").value(detail);
+  }
+  json.key("allowed").value(outcome.allowed);
+  json.key("policy").value(has_limit ? std::string_view(binding->policy->name)
+                                     : std::string_view(check.policy));
+  json.key("limit").value(has_limit ? binding->limit : 0);
+  json.key("window_ms").value(has_limit ? static_cast<std::uint64_t>(binding->rule->window_ms) : 0);
+  json.key("remaining").value(has_limit ? binding->verdict.remaining : 0);
+  json.key("reset_after_ms").value(has_limit ? binding->verdict.reset_after_ms : 0);
+  json.key("retry_after_ms").value(retry_ms);
+  json.key("shadow_denied").value(outcome.shadow_denied);
+  json.key("staleness_ms")
+      .value(static_cast<std::uint64_t>(std::max<std::int64_t>(0, outcome.staleness_ms)));
+  json.end_object();
+  out.body = json.str();
+  return out;
+}
+
+HttpAnswer answer_error(int status, const std::string& detail) {
+  HttpAnswer out;
+  out.status = status;
+  out.content_type = "application/problem+json";
+  wire::JsonWriter json;
+  json.begin_object()
+      .key("type")
+      .value("about:blank")
+      .key("title")
+      .value(reason_phrase(status))
+      .key("status")
+      .value(static_cast<std::uint64_t>(status))
+      .key("detail")
+      .value(detail)
+      .end_object();
+  out.body = json.str();
+  return out;
+}
+
+}  // namespace drl::http

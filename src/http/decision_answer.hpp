@@ -1,0 +1,38 @@
+// HTTP answers of the decision endpoint: status, the IETF rate-limit fields
+// (draft-ietf-httpapi-ratelimit-headers: RateLimit-Policy and RateLimit, structured-field
+// lists with one item per limit), Retry-After on denials, and an application/problem+json body
+// (RFC 9457) on 429.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/check_engine.hpp"
+#include "http/request_mapping.hpp"
+
+namespace drl::http {
+
+struct HttpAnswer {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// The answer to a decided check (outcome.error == Errc::ok).
+HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck& check,
+                           bool problem_details);
+
+// An error answer (400, 404, ...): a problem+json body naming the problem.
+HttpAnswer answer_error(int status, const std::string& detail);
+
+// Seconds for Retry-After and the "t" parameter: rounded up, so that a client that waits that
+// long is never early.
+std::uint64_t whole_seconds_up(std::uint64_t ms);
+
+// The structured-field name of a limit: the policy, ":endpoint" if scoped, "/window" if the
+// check has several limits of the same scope. Quoted and escaped as an sf-string.
+std::string limit_item_name(const core::CheckOutcome& outcome, std::size_t index);
+
+}  // namespace drl::http
