@@ -74,7 +74,12 @@ int HttpServer::on_request(mg_connection* connection, void* data) {
       if (value == nullptr) return std::nullopt;
       return std::string_view(value);
     };
-    answer = route.handle(request);
+    // A callback must not throw; if one does, this request fails, not the daemon.
+    try {
+      answer = route.handle(request);
+    } catch (const std::exception& error) {
+      answer = answer_error(500, std::string("internal error: ") + error.what());
+    }
   }
   context->server->counters_.count(answer.status);
   send(connection, answer);
