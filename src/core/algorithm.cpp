@@ -50,7 +50,10 @@ LimitVerdict decide_sliding(const LimitInput& in) {
   const std::uint64_t current = out.allowed ? in.counts.current + in.cost : in.counts.current;
 
   const u128 used = scaled(current);
-  out.remaining = used >= scaled_limit ? 0 : static_cast<std::uint64_t>((scaled_limit - used) / w);
+  // 64-bit division when the operands fit, as they do for all but huge limits and windows.
+  const u128 headroom = used >= scaled_limit ? 0 : scaled_limit - used;
+  out.remaining = headroom <= UINT64_MAX ? static_cast<std::uint64_t>(headroom) / w
+                                         : static_cast<std::uint64_t>(headroom / w);
 
   // The estimate reaches zero when the current window's count leaves the sliding window (end of
   // the next window), or, with only a previous count, at the end of this window.

@@ -103,6 +103,9 @@ struct alignas(64) CounterStore::Shard {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
+  bool sizes_changed = false;   // since the last publish_sizes, under the mutex
+  std::uint64_t mutations = 0;  // inserts and erases: positions may have moved
+
   void publish_sizes() {
     used_snapshot.store(used, std::memory_order_relaxed);
     memory_snapshot.store(table.capacity() * sizeof(Entry) + extra.capacity() * sizeof(ExtraSlot) +
@@ -147,6 +150,8 @@ struct alignas(64) CounterStore::Shard {
       if (slot.id == 0) {
         slot = entry;
         ++used;
+        ++mutations;
+        sizes_changed = true;
         return placed == npos ? pos : placed;
       }
       const std::size_t slot_dist = distance(pos, slot.id);
@@ -170,6 +175,8 @@ struct alignas(64) CounterStore::Shard {
     }
     table[pos] = Entry{};
     --used;
+    ++mutations;
+    sizes_changed = true;
   }
 
   void grow_if_needed() {
@@ -209,6 +216,7 @@ struct alignas(64) CounterStore::Shard {
     }
     if (extra.size() >= extra_bound || extra.size() >= kExtraMask) return 0;
     extra.emplace_back();
+    sizes_changed = true;
     ++extra_used;
     return static_cast<std::uint32_t>(extra.size());
   }
@@ -377,6 +385,7 @@ CounterStore::CounterStore(StoreOptions options) : shard_count_(options.shards),
     fail("max_keys out of bounds");
   }
   shard_bits_ = static_cast<unsigned>(std::countr_zero(options.shards));
+  shard_shift_ = 64 - shard_bits_;
   shards_ = std::make_unique<Shard[]>(shard_count_);
   const std::size_t per_shard = std::max<std::size_t>(1, options.max_keys / shard_count_);
   for (std::size_t i = 0; i < shard_count_; ++i) {
@@ -393,10 +402,6 @@ CounterStore::CounterStore(StoreOptions options) : shard_count_(options.shards),
 
 CounterStore::~CounterStore() = default;
 
-std::size_t CounterStore::shard_of(std::uint64_t id) const {
-  return shard_bits_ == 0 ? 0 : static_cast<std::size_t>(id >> (64 - shard_bits_));
-}
-
 CounterStore::Locked CounterStore::lock(std::span<const std::uint64_t> ids) {
   return Locked(*this, ids);
 }
@@ -404,13 +409,24 @@ CounterStore::Locked CounterStore::lock(std::span<const std::uint64_t> ids) {
 CounterStore::Locked::Locked(CounterStore& store, std::span<const std::uint64_t> ids)
     : store_(&store), ids_(ids) {
   if (ids.size() > bounds::limits_per_check_max) fail("too many ids locked at once");
+  if (ids.size() == 1) {
+    locked_[0] = static_cast<std::uint16_t>(store.shard_of(ids[0]));
+    locked_count_ = 1;
+    store.shards_[locked_[0]].mutex.lock();
+    return;
+  }
   for (std::uint64_t id : ids) {
     const auto shard = static_cast<std::uint16_t>(store.shard_of(id));
     if (std::find(locked_, locked_ + locked_count_, shard) == locked_ + locked_count_) {
       locked_[locked_count_++] = shard;
     }
   }
-  std::sort(locked_, locked_ + locked_count_);
+  // Usually one or two shards: no need for a general sort.
+  if (locked_count_ == 2) {
+    if (locked_[1] < locked_[0]) std::swap(locked_[0], locked_[1]);
+  } else if (locked_count_ > 2) {
+    std::sort(locked_, locked_ + locked_count_);
+  }
   for (std::size_t i = 0; i < locked_count_; ++i) store.shards_[locked_[i]].mutex.lock();
 }
 
@@ -423,7 +439,12 @@ CounterStore::Locked::Locked(Locked&& other) noexcept
 CounterStore::Locked::~Locked() {
   for (std::size_t i = locked_count_; i > 0; --i) {
     Shard& shard = store_->shards_[locked_[i - 1]];
-    shard.publish_sizes();
+    // Only when the shard's size changed: a check that writes no new key must not write the
+    // shard's shared counters (another core reading them would pull the line back and forth).
+    if (shard.sizes_changed) {
+      shard.publish_sizes();
+      shard.sizes_changed = false;
+    }
     shard.mutex.unlock();
   }
 }
@@ -436,6 +457,9 @@ CounterView CounterStore::Locked::view(std::uint64_t id, std::uint32_t window_ms
                                        WallTime now) const {
   const Shard& shard = shard_for(id);
   const std::size_t pos = shard.find(id);
+  found_id_ = pos == Shard::npos ? 0 : id;
+  found_pos_ = pos;
+  found_mutations_ = shard.mutations;
   return shard.view(pos == Shard::npos ? nullptr : &shard.table[pos], window_ms, now);
 }
 
@@ -443,7 +467,10 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTi
                                std::uint32_t origin, std::uint32_t cost) {
   Shard& shard = shard_for(id);
   const std::uint64_t now_window = window_id_at(now, window_ms);
-  const std::size_t pos = shard.find_or_insert(id, window_ms, now_window, origin, ids_, now);
+  // Checks look a key up, then add to it: the second lookup is skipped when nothing moved.
+  const std::size_t pos = found_id_ == id && found_mutations_ == shard.mutations
+                              ? found_pos_
+                              : shard.find_or_insert(id, window_ms, now_window, origin, ids_, now);
   if (pos == Shard::npos) return;
   Entry& entry = shard.table[pos];
   const std::uint64_t newest = entry_window(entry, now_window);

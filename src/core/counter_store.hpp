@@ -117,10 +117,13 @@ class CounterStore {
   struct Shard;
 
  private:
-  std::size_t shard_of(std::uint64_t id) const;
+  std::size_t shard_of(std::uint64_t id) const {
+    return static_cast<std::size_t>(shard_shift_ == 64 ? 0 : id >> shard_shift_);
+  }
 
   std::size_t shard_count_;
   unsigned shard_bits_;
+  unsigned shard_shift_ = 64;  // 64 - shard_bits_ (64: one shard)
   std::unique_ptr<Shard[]> shards_;
   std::atomic<std::size_t> sweep_shard_{0};
   std::size_t collect_shard_ = 0;  // collect_changes caller's thread only
@@ -160,10 +163,16 @@ class CounterStore::Locked {
   Locked(CounterStore& store, std::span<const std::uint64_t> ids);
   Shard& shard_for(std::uint64_t id) const;
 
+  // The last key looked up, so that a view followed by an add finds it once. `mutations` tells
+  // whether an insert or erase in its shard may have moved it since.
+  mutable std::uint64_t found_id_ = 0;
+  mutable std::size_t found_pos_ = 0;
+  mutable std::uint64_t found_mutations_ = 0;
+
   CounterStore* store_;
   std::span<const std::uint64_t> ids_;
   std::size_t locked_count_ = 0;
-  std::uint16_t locked_[bounds::limits_per_check_max] = {};
+  std::uint16_t locked_[bounds::limits_per_check_max];  // the first locked_count_ are set
 };
 
 }  // namespace drl::core

@@ -1,5 +1,7 @@
 #include "core/policy.hpp"
 
+#include <new>
+
 namespace drl::core {
 
 PolicySet::PolicySet(std::vector<Policy> policies) : policies_(std::move(policies)) {
@@ -38,12 +40,12 @@ Resolution resolve(const Policy& policy, std::string_view tier, std::string_view
                    ResolvedLimit* out) {
   Resolution result;
   for (const LimitRule& rule : pick_tier(policy.defaults, policy.tiers, tier).rules) {
-    out[result.count++] = ResolvedLimit{&policy, &rule, {}};
+    new (&out[result.count++]) ResolvedLimit{&policy, &rule, {}};
   }
   if (!endpoint.empty()) {
     if (const EndpointLimits* scoped = find_endpoint(policy, endpoint)) {
       for (const LimitRule& rule : pick_tier(scoped->defaults, scoped->tiers, tier).rules) {
-        out[result.count++] = ResolvedLimit{&policy, &rule, scoped->name};
+        new (&out[result.count++]) ResolvedLimit{&policy, &rule, scoped->name};
       }
     }
   }
