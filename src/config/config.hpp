@@ -23,6 +23,7 @@ struct NodeSettings {
   std::string socket_path{default_socket_path};
   std::uint32_t socket_mode = 0660;
   std::string socket_group;  // empty: the daemon's group
+  std::string socket_owner;  // empty: the daemon's user
   std::size_t workers = 0;   // 0: one per CPU
   std::string log_level = "info";
   bool watch_config = true;  // reload when the file changes
@@ -36,6 +37,11 @@ struct Bounds {
   std::size_t max_request_bytes = bounds::frame_bytes_default;
   std::size_t max_batch_checks = bounds::batch_checks_default;
   std::size_t max_pending_output_bytes = bounds::connection_output_bytes_default;
+  // Connection timeouts (0 disables one): no bytes received; a frame begun and not finished;
+  // answers waiting and none read.
+  std::uint64_t idle_timeout_ms = 300'000;
+  std::uint64_t frame_timeout_ms = 10'000;
+  std::uint64_t stalled_output_timeout_ms = 30'000;
 };
 
 // [cluster]: replication between nodes. Absent: a cluster of one (no UDP socket at all).

@@ -156,9 +156,9 @@ class Parser {
 
   void parse_node(const toml::table& table, NodeSettings& node) {
     const std::string where = "[node]";
-    check_keys(
-        table, where,
-        {"id", "socket", "socket_mode", "socket_group", "workers", "log_level", "watch_config"});
+    check_keys(table, where,
+               {"id", "socket", "socket_mode", "socket_group", "socket_owner", "workers",
+                "log_level", "watch_config"});
     node.id = get_string(table, "id", where, node.id);
     if (table.contains("id")) check_name(table.get("id"), "node id", node.id, 64);
     node.socket_path = get_string(table, "socket", where, node.socket_path);
@@ -184,6 +184,7 @@ class Parser {
       node.socket_mode = static_cast<std::uint32_t>(value);
     }
     node.socket_group = get_string(table, "socket_group", where, node.socket_group);
+    node.socket_owner = get_string(table, "socket_owner", where, node.socket_owner);
     node.workers = get_uint(table, "workers", where, node.workers, 0, bounds::workers_max);
     node.log_level = get_string(table, "log_level", where, node.log_level);
     if (node.log_level != "debug" && node.log_level != "info" && node.log_level != "warn" &&
@@ -195,9 +196,10 @@ class Parser {
 
   void parse_bounds(const toml::table& table, Bounds& out) {
     const std::string where = "[bounds]";
-    check_keys(table, where,
-               {"max_keys", "store_shards", "max_connections", "max_request_bytes",
-                "max_batch_checks", "max_pending_output_bytes"});
+    check_keys(
+        table, where,
+        {"max_keys", "store_shards", "max_connections", "max_request_bytes", "max_batch_checks",
+         "max_pending_output_bytes", "idle_timeout", "frame_timeout", "stalled_output_timeout"});
     out.max_keys = get_uint(table, "max_keys", where, out.max_keys, bounds::store_keys_min,
                             bounds::store_keys_max);
     out.store_shards =
@@ -214,6 +216,13 @@ class Parser {
     out.max_pending_output_bytes =
         get_uint(table, "max_pending_output_bytes", where, out.max_pending_output_bytes,
                  bounds::frame_bytes_min, std::uint64_t{1} << 32);
+    // "0s" turns a timeout off.
+    out.idle_timeout_ms =
+        get_duration(table, "idle_timeout", where, out.idle_timeout_ms, 0, 7 * 86'400'000ULL);
+    out.frame_timeout_ms =
+        get_duration(table, "frame_timeout", where, out.frame_timeout_ms, 0, 3'600'000);
+    out.stalled_output_timeout_ms = get_duration(table, "stalled_output_timeout", where,
+                                                 out.stalled_output_timeout_ms, 0, 3'600'000);
   }
 
   std::uint64_t get_duration(const toml::table& table, std::string_view key,
@@ -631,6 +640,11 @@ std::string restart_only_changes(const Config& before, const Config& after) {
   note(before.node.socket_path != after.node.socket_path, "node.socket");
   note(before.node.socket_mode != after.node.socket_mode, "node.socket_mode");
   note(before.node.socket_group != after.node.socket_group, "node.socket_group");
+  note(before.node.socket_owner != after.node.socket_owner, "node.socket_owner");
+  note(before.bounds.idle_timeout_ms != after.bounds.idle_timeout_ms ||
+           before.bounds.frame_timeout_ms != after.bounds.frame_timeout_ms ||
+           before.bounds.stalled_output_timeout_ms != after.bounds.stalled_output_timeout_ms,
+       "bounds timeouts");
   note(before.node.workers != after.node.workers, "node.workers");
   note(before.node.log_level != after.node.log_level, "node.log_level");
   note(before.node.watch_config != after.node.watch_config, "node.watch_config");

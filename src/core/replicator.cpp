@@ -152,13 +152,14 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       break;
     }
     case MessageType::ack: {
-      if (message.token != 0) {
-        // Any echo of ours proves that it hears us.
+      const bool latest = message.token != 0 && message.token == peer->ping_token;
+      const bool earlier = message.token != 0 && message.token == peer->previous_token;
+      if (latest || earlier) {
+        // The echo of a token we gave it proves that it hears us (a replayed ack carries an
+        // old token, which no longer counts).
         peer->acked = true;
         peer->last_acked = now;
       }
-      const bool latest = message.token != 0 && message.token == peer->ping_token;
-      const bool earlier = message.token != 0 && message.token == peer->previous_token;
       if (latest || earlier) {
         const MonoTime sent = latest ? peer->ping_sent : peer->previous_sent;
         const WallTime sent_wall = latest ? peer->ping_sent_wall : peer->previous_sent_wall;
@@ -466,8 +467,9 @@ std::uint32_t Replicator::reachable_permille(MonoTime now) const {
 
 bool Replicator::silent(const std::string& node_id) const {
   for (const Peer& peer : peers_) {
-    if (peer.heard && peer.node_id == node_id) {
-      return peer.state == PeerState::down || peer.state == PeerState::unknown;
+    if (peer.heard && peer.node_id == node_id &&
+        (peer.state == PeerState::alive || peer.state == PeerState::suspect)) {
+      return false;
     }
   }
   return true;

@@ -1,6 +1,7 @@
 #include "daemon/daemon.hpp"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -130,8 +131,9 @@ int run_daemon(const DaemonOptions& options) {
   signals.proportional.store(config.cluster.partition_policy == "proportional");
   core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
 
-  Result<io::UnixListener> listener = io::UnixListener::open(
-      config.node.socket_path, config.node.socket_mode, config.node.socket_group, 1024);
+  Result<io::UnixListener> listener =
+      io::UnixListener::open(config.node.socket_path, config.node.socket_mode,
+                             config.node.socket_owner, config.node.socket_group, 1024);
   if (!listener.ok()) {
     std::fprintf(stderr, "drld: %s\n", listener.error().message.c_str());
     return 1;
@@ -193,8 +195,11 @@ int run_daemon(const DaemonOptions& options) {
       return 1;
     }
     std::vector<std::string> peers;
-    for (const std::string& peer : cluster.peers) {
-      Result<std::string> resolved = io::resolve_address(peer);
+    for (const std::string& peer :
+         cluster
+             .peers) {  // Of the bind's family: the one socket must be able to send to every peer.
+      const int family = bind_address.value().front() == '[' ? AF_INET6 : AF_INET;
+      Result<std::string> resolved = io::resolve_address(peer, family);
       if (!resolved.ok()) {
         io::log_warn("[cluster] peer " + peer + " left out: " + resolved.error().message);
         continue;
@@ -238,9 +243,13 @@ int run_daemon(const DaemonOptions& options) {
     context.cluster_authenticated = !codec.keys.empty();
   }
 
-  io::ServerOptions server_options{workers, config.bounds.max_connections,
+  io::ServerOptions server_options{workers,
+                                   config.bounds.max_connections,
                                    config.bounds.max_request_bytes,
-                                   config.bounds.max_pending_output_bytes};
+                                   config.bounds.max_pending_output_bytes,
+                                   config.bounds.idle_timeout_ms,
+                                   config.bounds.frame_timeout_ms,
+                                   config.bounds.stalled_output_timeout_ms};
   std::string reject_frame;
   wire::ResponseEncoder(reject_frame)
       .error(0, Errc::unavailable, "too many connections (max_connections reached); try later");
@@ -305,8 +314,9 @@ int run_daemon(const DaemonOptions& options) {
         if (peer.rtt_us >= 0 && peer.state == core::PeerState::alive &&
             static_cast<std::uint64_t>(std::abs(peer.clock_offset_ms)) > threshold) {
           skew_log.log("clock of peer " + peer.node_id + " (" + peer.address + ") is off by " +
-                       std::to_string(peer.clock_offset_ms) + " ms, more than a tenth of the " +
-                       "shortest window; check NTP on both nodes");
+                       std::to_string(peer.clock_offset_ms) + " ms, more than " +
+                       std::to_string(threshold) +
+                       " ms (a tenth of the shortest window); check NTP on both nodes");
         }
       }
     });
@@ -318,8 +328,8 @@ int run_daemon(const DaemonOptions& options) {
       http_server ? ", HTTP on " + http_server->address() + " (/v1/check, /metrics)" : "";
   if (driver) {
     cluster_note = "cluster bind " + driver->snapshot().bind_address + ", " +
-                   std::to_string(config.cluster.peers.size()) + " configured peers, " +
-                   config.cluster.partition_policy + " partition policy" +
+                   std::to_string(node->replicator().config().seeds.size()) +
+                   " peers configured, " + config.cluster.partition_policy + " partition policy" +
                    (context.cluster_authenticated ? ", authenticated" : "");
   }
   io::log_info("drld " + context.version + " ready: node " + config.node.id + " (incarnation " +

@@ -15,7 +15,7 @@
 namespace drl::daemon {
 namespace {
 
-constexpr std::array<MetricSpec, 38> kMetrics{{
+constexpr std::array<MetricSpec, 40> kMetrics{{
     {"drl_build_info", MetricKind::gauge, "version", "Always 1; the version of drld."},
     {"drl_start_time_seconds", MetricKind::gauge, "",
      "When drld started, in seconds since the Unix epoch."},
@@ -58,6 +58,9 @@ constexpr std::array<MetricSpec, 38> kMetrics{{
      "Frames above max_request_bytes (their connections were closed)."},
     {"drl_output_pauses_total", MetricKind::counter, "",
      "Times a connection stopped being read: its client did not read its answers."},
+    {"drl_connections_timed_out_total", MetricKind::counter, "reason",
+     "Client connections closed by a timeout: idle, frame (a request begun and not finished), "
+     "stalled_output (answers not read)."},
     {"drl_http_responses_total", MetricKind::counter, "code",
      "HTTP answers, by status code (other codes as \"other\")."},
     {"drl_cluster_peers", MetricKind::gauge, "state",
@@ -88,6 +91,8 @@ constexpr std::array<MetricSpec, 38> kMetrics{{
      "Full anti-entropy sweeps completed to peers (new, restarted or back from silence)."},
     {"drl_gossip_send_errors_total", MetricKind::counter, "",
      "Datagrams the UDP socket refused (dropped like losses)."},
+    {"drl_gossip_datagrams_truncated_total", MetricKind::counter, "",
+     "Datagrams received larger than the receive buffer (64 KiB), dropped."},
     {"drl_cluster_origins", MetricKind::gauge, "",
      "Origins (node incarnations) known to the store."},
 }};
@@ -243,6 +248,11 @@ std::string render_metrics(const DaemonContext& c) {
   f.value("drl_connections_rejected_total", load(c.server->connections_rejected));
   f.value("drl_frames_oversized_total", load(c.server->frames_oversized));
   f.value("drl_output_pauses_total", load(c.server->output_pauses));
+  f.value("drl_connections_timed_out_total", load(c.server->timed_out_idle), {{"reason", "idle"}});
+  f.value("drl_connections_timed_out_total", load(c.server->timed_out_frame),
+          {{"reason", "frame"}});
+  f.value("drl_connections_timed_out_total", load(c.server->timed_out_stalled_output),
+          {{"reason", "stalled_output"}});
   if (c.http_counters != nullptr) {
     for (std::size_t i = 0; i < http::HttpCounters::codes.size(); ++i) {
       const int code = http::HttpCounters::codes[i];
@@ -286,6 +296,7 @@ std::string render_metrics(const DaemonContext& c) {
             {{"direction", "dropped"}});
     f.value("drl_gossip_full_syncs_total", static_cast<double>(s.replication.full_syncs_completed));
     f.value("drl_gossip_send_errors_total", static_cast<double>(s.udp.send_errors));
+    f.value("drl_gossip_datagrams_truncated_total", static_cast<double>(s.udp.truncated));
     f.value("drl_cluster_origins", static_cast<double>(s.origins));
   }
 

@@ -191,6 +191,10 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"frames_oversized", u(server->frames_oversized.load(std::memory_order_relaxed))},
       {"read_errors", u(server->read_errors.load(std::memory_order_relaxed))},
       {"output_pauses", u(server->output_pauses.load(std::memory_order_relaxed))},
+      {"connections_timed_out_idle", u(server->timed_out_idle.load(std::memory_order_relaxed))},
+      {"connections_timed_out_frame", u(server->timed_out_frame.load(std::memory_order_relaxed))},
+      {"connections_timed_out_stalled_output",
+       u(server->timed_out_stalled_output.load(std::memory_order_relaxed))},
       {"requests", u(requests)},
       {"checks_allowed", u(allowed)},
       {"checks_denied", u(denied)},
@@ -239,6 +243,7 @@ wire::StatusFields DaemonContext::status_fields() const {
   fields.push_back({"send_errors", u(snapshot.udp.send_errors)});
   fields.push_back({"resolve_errors", u(snapshot.udp.resolve_errors)});
   fields.push_back({"receive_errors", u(snapshot.udp.receive_errors)});
+  fields.push_back({"datagrams_truncated", u(snapshot.udp.truncated)});
   std::vector<wire::StatusRecord> peers;
   for (const core::PeerStatus& peer : snapshot.peers) {
     peers.push_back(wire::StatusRecord{

@@ -47,7 +47,7 @@ std::string format_address(const sockaddr* address) {
   return std::string(host) + ":" + std::to_string(ntohs(v4->sin_port));
 }
 
-Result<std::string> resolve_address(const std::string& address) {
+Result<std::string> resolve_address(const std::string& address, int family) {
   std::string host;
   std::uint16_t port = 0;
   if (!split_host_port(address, host, port)) {
@@ -55,6 +55,7 @@ Result<std::string> resolve_address(const std::string& address) {
   }
   addrinfo hints{};
   hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_family = family;
   addrinfo* found = nullptr;
   const int status = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
   if (status != 0 || found == nullptr) {

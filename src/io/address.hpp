@@ -18,6 +18,8 @@ bool split_host_port(const std::string& address, std::string& host, std::uint16_
 std::string format_address(const sockaddr* address);
 
 // "host:port" with the host resolved, in numeric form. Blocking (DNS): for start-up only.
-Result<std::string> resolve_address(const std::string& address);
+// `family`: AF_INET or AF_INET6 to accept only that family (a peer must be reachable from
+// the bound socket), or AF_UNSPEC.
+Result<std::string> resolve_address(const std::string& address, int family = AF_UNSPEC);
 
 }  // namespace drl::io

@@ -46,6 +46,7 @@ void Connection::open(Worker& worker, int fd) {
     return;
   }
   connection->reading_ = true;
+  connection->last_read_ns_ = mono_now().ns;
 }
 
 void Connection::close() {
@@ -71,8 +72,13 @@ void Connection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
 void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
   auto* connection = static_cast<Connection*>(stream->data);
   if (nread > 0) {
+    const std::int64_t now_ns = mono_now().ns;
+    connection->last_read_ns_ = now_ns;
+    if (connection->reader_.buffered_bytes() == 0) connection->frame_started_ns_ = now_ns;
     connection->reader_.commit(static_cast<std::size_t>(nread));
     connection->process();
+    // What remains buffered is the beginning of a frame still to come.
+    if (connection->reader_.buffered_bytes() == 0) connection->frame_started_ns_ = 0;
     return;
   }
   if (nread == 0) return;  // EAGAIN: nothing read, nothing to do
@@ -129,6 +135,7 @@ void Connection::flush() {
     close();
     return;
   }
+  if (output_progress_ns_ == 0) output_progress_ns_ = mono_now().ns;
   pause_if_backlogged();
 }
 
@@ -154,6 +161,7 @@ void Connection::on_write(uv_write_t* request, int status) {
     return;
   }
   const std::size_t queued = connection->queued_bytes();
+  connection->output_progress_ns_ = queued == 0 ? 0 : mono_now().ns;
   if (connection->close_when_flushed_) {
     if (queued == 0) connection->close();
     return;
@@ -164,6 +172,28 @@ void Connection::on_write(uv_write_t* request, int status) {
       connection->reading_ = true;
     }
   }
+}
+
+bool Connection::close_if_timed_out(std::int64_t now_ns) {
+  if (closing_) return false;
+  const ServerOptions& options = worker_.options();
+  const auto passed = [now_ns](std::int64_t since, std::uint64_t timeout_ms) {
+    return timeout_ms != 0 && since != 0 &&
+           now_ns - since > static_cast<std::int64_t>(timeout_ms) * 1'000'000;
+  };
+  std::atomic<std::uint64_t>* reason = nullptr;
+  if (passed(output_progress_ns_, options.stalled_output_timeout_ms)) {
+    reason = &worker_.counters().timed_out_stalled_output;
+  } else if (reading_ && passed(frame_started_ns_, options.frame_timeout_ms)) {
+    // Only while we read: a frame left half-read because we paused is not the client's fault.
+    reason = &worker_.counters().timed_out_frame;
+  } else if (queued_bytes() == 0 && passed(last_read_ns_, options.idle_timeout_ms)) {
+    reason = &worker_.counters().timed_out_idle;
+  }
+  if (reason == nullptr) return false;
+  reason->fetch_add(1, std::memory_order_relaxed);
+  close();
+  return true;
 }
 
 }  // namespace drl::io

@@ -21,6 +21,10 @@ class Connection {
   // Closes now; pending answers are dropped. Safe to call more than once.
   void close();
 
+  // Closes the connection if one of the timeouts passed; `now_ns` is the monotonic clock.
+  // Returns true if it closed it.
+  bool close_if_timed_out(std::int64_t now_ns);
+
   Connection* next = nullptr;  // the worker's list of open connections
   Connection* prev = nullptr;
 
@@ -44,6 +48,9 @@ class Connection {
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
+  std::int64_t last_read_ns_ = 0;      // when bytes last arrived (or the connection opened)
+  std::int64_t frame_started_ns_ = 0;  // when the buffered, unfinished frame began (0: none)
+  std::int64_t output_progress_ns_ = 0;  // when the queued answers last shrank (0: none queued)
 };
 
 }  // namespace drl::io

@@ -14,6 +14,9 @@ struct ServerCounters {
   std::atomic<std::uint64_t> frames_oversized{0};
   std::atomic<std::uint64_t> read_errors{0};
   std::atomic<std::uint64_t> output_pauses{0};  // reading paused: a client does not read answers
+  std::atomic<std::uint64_t> timed_out_idle{0};            // nothing received for idle_timeout
+  std::atomic<std::uint64_t> timed_out_frame{0};           // a frame not completed in time
+  std::atomic<std::uint64_t> timed_out_stalled_output{0};  // answers not read in time
 };
 
 struct ServerOptions {
@@ -21,6 +24,10 @@ struct ServerOptions {
   std::size_t max_connections = 1024;
   std::size_t max_frame_bytes = 64 * 1024;
   std::size_t max_pending_output_bytes = 1024 * 1024;
+  // 0 disables a timeout. Checked about once a second.
+  std::uint64_t idle_timeout_ms = 300'000;           // no bytes from the client for this long
+  std::uint64_t frame_timeout_ms = 10'000;           // a frame begun and not finished (slowloris)
+  std::uint64_t stalled_output_timeout_ms = 30'000;  // answers waiting, none read for this long
 };
 
 }  // namespace drl::io

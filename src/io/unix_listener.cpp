@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,7 +51,8 @@ bool someone_listens(const sockaddr_un& address) {
 }  // namespace
 
 Result<UnixListener> UnixListener::open(const std::string& path, std::uint32_t mode,
-                                        const std::string& group, int backlog) {
+                                        const std::string& owner, const std::string& group,
+                                        int backlog) {
   sockaddr_un address{};
   if (!fill_address(path, address)) {
     return Error{Errc::io_error, path + ": socket path is too long"};
@@ -67,7 +69,13 @@ Result<UnixListener> UnixListener::open(const std::string& path, std::uint32_t m
     }
     ::unlink(path.c_str());  // left behind by a daemon that did not shut down cleanly
   }
-
+  uid_t uid = static_cast<uid_t>(-1);
+  if (!owner.empty()) {
+    const struct passwd* entry = ::getpwnam(owner.c_str());
+    if (entry == nullptr)
+      return Error{Errc::io_error, "socket_owner '" + owner + "' does not exist"};
+    uid = entry->pw_uid;
+  }
   gid_t gid = static_cast<gid_t>(-1);
   if (!group.empty()) {
     const struct group* entry = ::getgrnam(group.c_str());
@@ -88,7 +96,8 @@ Result<UnixListener> UnixListener::open(const std::string& path, std::uint32_t m
     return failure(path, "bind", bind_errno);
   }
   if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 ||
-      (gid != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0)) {
+      ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
+       ::chown(path.c_str(), uid, gid) != 0)) {
     const int error_number = errno;
     ::close(fd);
     ::unlink(path.c_str());

@@ -14,8 +14,10 @@ class UnixListener {
  public:
   // Creates the parent directory if missing (mode 0755), replaces a stale socket file left by
   // a crashed daemon, and refuses to start if another process is listening on `path`.
+  // `owner` and `group` (names; empty: unchanged) are set on the socket file.
   static Result<UnixListener> open(const std::string& path, std::uint32_t mode,
-                                   const std::string& group, int backlog);
+                                   const std::string& owner, const std::string& group,
+                                   int backlog);
 
   UnixListener(UnixListener&& other) noexcept;
   UnixListener& operator=(UnixListener&&) = delete;

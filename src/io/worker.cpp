@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "io/clock.hpp"
 #include "io/connection.hpp"
 
 namespace drl::io {
@@ -17,6 +18,21 @@ Worker::Worker(std::size_t index, const ServerOptions& options,
     std::abort();
   }
   wakeup_.data = this;
+  uv_timer_init(&loop_, &sweep_);
+  sweep_.data = this;
+  uv_timer_start(&sweep_, on_sweep, 1000, 1000);
+  // The sweep alone must not keep the loop running once the worker stops.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_));
+}
+
+void Worker::on_sweep(uv_timer_t* timer) {
+  auto* worker = static_cast<Worker*>(timer->data);
+  const std::int64_t now_ns = mono_now().ns;
+  for (Connection* connection = worker->connections_; connection != nullptr;) {
+    Connection* next = connection->next;  // a closed connection stays listed until its callback
+    connection->close_if_timed_out(now_ns);
+    connection = next;
+  }
 }
 
 Worker::~Worker() {
@@ -25,6 +41,7 @@ Worker::~Worker() {
   if (!thread_.joinable() && !stopped_) {
     // Never started: close the loop's own handles here.
     uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
   }
   uv_loop_close(&loop_);
@@ -102,6 +119,7 @@ void Worker::on_wakeup(uv_async_t* async) {
       connection->close();
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&worker->wakeup_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&worker->sweep_), nullptr);
   }
 }
 

@@ -40,6 +40,7 @@ class Worker {
 
  private:
   static void on_wakeup(uv_async_t* async);
+  static void on_sweep(uv_timer_t* timer);
   void run();
 
   std::size_t index_;
@@ -48,6 +49,7 @@ class Worker {
   ServerCounters& counters_;
   uv_loop_t loop_{};
   uv_async_t wakeup_{};
+  uv_timer_t sweep_{};  // closes connections whose timeouts passed
   std::mutex mutex_;
   std::vector<int> incoming_;
   bool stop_requested_ = false;

@@ -1,5 +1,6 @@
 #include "wire/cluster_node.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace drl::wire {
@@ -89,17 +90,18 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
       local_bodies = codec_.encode_bodies(message);
       bodies = &local_bodies;
     }
-    std::uint64_t& sequence = next_sequence_[outgoing.address];
+    auto entry = next_sequence_.try_emplace(outgoing.address, sequence_high_water_).first;
+    std::uint64_t& sequence = entry->second;
     const std::uint32_t tag = destination_tag(outgoing.address);
     for (const std::string& body : *bodies) {
       std::string datagram = codec_.seal(body, ++sequence, tag);
+      sequence_high_water_ = std::max(sequence_high_water_, sequence);
       ++stats_.sent;
       stats_.sent_bytes += datagram.size();
       out.push_back(OutgoingDatagram{outgoing.address, std::move(datagram)});
     }
-  }
-  // Sequence counters of destinations that are no longer peers go (a peer that comes back
-  // starts a new window at the receiver, which accepts any first sequence).
+  }  // Sequence counters of destinations that are no longer peers go (made again, they start at
+  // the high-water mark, above anything their receiver saw).
   if (next_sequence_.size() > 2 * replicator_.config().peers_max + 16) {
     std::map<std::string, std::uint64_t> kept;
     for (const core::PeerStatus& peer : replicator_.peers(core::MonoTime{})) {

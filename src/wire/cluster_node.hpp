@@ -59,8 +59,10 @@ class ClusterNode {
                        std::uint64_t sequence);
 
   core::Replicator replicator_;
-  ClusterCodec codec_;
-  std::map<std::string, std::uint64_t> next_sequence_;  // per destination
+  ClusterCodec codec_;  std::map<std::string, std::uint64_t> next_sequence_;  // per destination
+  // The highest sequence sent to any destination: a destination's counter starts from here, so
+  // that a counter forgotten and made again never goes back below what its receiver has seen.
+  std::uint64_t sequence_high_water_ = 0;
   // Per sender node id and destination tag: a datagram replayed to another destination falls
   // into another window and cannot push ours ahead.
   std::unordered_map<std::string, ReplayWindow> replay_;  // key: sender id, NUL, tag
