@@ -20,7 +20,6 @@ namespace drl::sim {
 namespace {
 
 constexpr std::int64_t kNsPerMs = 1'000'000;
-constexpr std::int64_t kNsPerS = 1'000'000'000;
 
 enum class EventKind : std::uint8_t { timer, deliver, crash, restart, settle, probe };
 

@@ -143,12 +143,12 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       ack.token = message.token;
       send(peer->address, std::move(ack));
       ++stats_.acks_sent;
-      learn_members(now, message);
       // It lacks our counts (our final sync slice may have been lost): sweep again.
       if ((message.flags & kFlagWantSync) != 0 && !peer->full_sync_pending) {
         peer->full_sync_pending = true;
         peer->sweep = SweepCursor{};
       }
+      learn_members(now, message);  // may add peers, which invalidates `peer`: keep it last
       break;
     }
     case MessageType::ack: {

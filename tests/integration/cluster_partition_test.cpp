@@ -67,7 +67,7 @@ void delete_stale_namespaces() {
 // The namespaces, bridge and veths of one test; removed by the destructor.
 class NetnsLab {
  public:
-  explicit NetnsLab(std::size_t nodes) : nodes_(nodes) {
+  explicit NetnsLab(std::size_t nodes) {
     delete_stale_namespaces();
     const std::string pid = std::to_string(::getpid());
     hub_ = std::string(kNamespacePrefix) + "hub-" + pid;
@@ -116,7 +116,6 @@ class NetnsLab {
     made_.clear();
   }
 
-  std::size_t nodes_;
   std::string hub_;
   std::vector<std::string> namespaces_;
   std::vector<std::string> made_;

@@ -1,0 +1,130 @@
+#!/bin/sh
+# Runs the libFuzzer harnesses of tests/fuzz (docs/security.md, "Fuzzing"): builds them with
+# clang-14, AddressSanitizer and UndefinedBehaviorSanitizer (installing clang-14 if it is missing
+# and we are root), replays the regression inputs, then fuzzes each harness from its seed corpus.
+#
+#   scripts/fuzz.sh [SECONDS] [HARNESS...]            each harness for SECONDS (default 60)
+#   scripts/fuzz.sh --runs N [--jobs J] [HARNESS...]  each harness for N executions in total,
+#                                                     split over J processes (default 1)
+#
+# Harnesses: client_request, cluster_datagram, config (default: all three).
+# The corpus each run grows is kept in $DRL_FUZZ_WORK/corpus/<harness> (default
+# build-fuzz/fuzz-work), so that runs build on each other. A crash, leak or timeout fails the
+# run; the input is left in $DRL_FUZZ_WORK/artifacts/. To minimize and keep one:
+#   build-fuzz/tests/fuzz/fuzz_<harness> -minimize_crash=1 -runs=100000 \
+#     -exact_artifact_path=tests/fuzz/regressions/<harness>/<what_it_is> ARTIFACT
+set -eu
+
+cd "$(dirname "$0")/.."
+BUILD_DIR="${DRL_FUZZ_BUILD_DIR:-build-fuzz}"
+WORK="${DRL_FUZZ_WORK:-$BUILD_DIR/fuzz-work}"
+ALL_HARNESSES="client_request cluster_datagram config"
+
+seconds=60
+runs=""
+jobs=1
+harnesses=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    [0-9]*) seconds="$1"; shift ;;
+    *) harnesses="$harnesses $1"; shift ;;
+  esac
+done
+[ -n "$harnesses" ] || harnesses="$ALL_HARNESSES"
+
+# clang-14 and its sanitizer and libFuzzer runtimes, from Debian.
+missing=""
+for package in clang-14 libclang-rt-14-dev; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $package"
+  fi
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "drl fuzz: missing Debian packages:$missing (apt-get install$missing)" >&2
+    exit 1
+  fi
+  echo "drl fuzz: installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  CXX=clang++-14 meson setup "$BUILD_DIR" -Dfuzz=true -Db_sanitize=address,undefined \
+    -Db_lundef=false >/dev/null
+fi
+targets=""
+for harness in $harnesses; do targets="$targets tests/fuzz/fuzz_$harness"; done
+ninja -C "$BUILD_DIR" $targets >/dev/null
+
+# A sanitizer report is a crash. A smaller quarantine than ASan's 256 MiB keeps the page faults
+# of fresh memory from halving the execution rate; use-after-free is still caught within it.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=32:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+
+source_root="$(pwd)"
+failed=0
+for harness in $harnesses; do
+  binary="$source_root/$BUILD_DIR/tests/fuzz/fuzz_$harness"
+  seeds="$source_root/tests/fuzz/corpus/$harness"
+  regressions="$source_root/tests/fuzz/regressions/$harness"
+  corpus="$WORK/corpus/$harness"
+  logs="$WORK/logs/$harness"
+  mkdir -p "$corpus" "$logs" "$WORK/artifacts"
+  logs="$(cd "$logs" && pwd)"
+  rm -f "$logs"/*.log
+  corpus="$(cd "$corpus" && pwd)"
+  artifacts="$(cd "$WORK/artifacts" && pwd)"
+
+  if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
+    if ! "$binary" "$regressions"/* >"$logs/regressions.log" 2>&1; then
+      echo "== fuzz $harness: a regression input fails again:"
+      tail -n 40 "$logs/regressions.log"
+      failed=1
+      continue
+    fi
+  fi
+
+  case "$harness" in
+    config) max_len=16384 ;;
+    *) max_len=8192 ;;
+  esac
+  set -- -dict="$source_root/tests/fuzz/$harness.dict" -max_len="$max_len" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$harness-"
+  if [ -n "$runs" ]; then
+    per_job=$(( (runs + jobs - 1) / jobs ))
+    echo "== fuzz $harness: $runs executions in $jobs process(es)"
+    set -- "$@" -runs="$per_job"
+    if [ "$jobs" -gt 1 ]; then set -- "$@" -jobs="$jobs" -workers="$jobs"; fi
+  else
+    echo "== fuzz $harness: ${seconds}s"
+    set -- "$@" -max_total_time="$seconds"
+  fi
+  started=$(date +%s)
+  status=0
+  # With -jobs, libFuzzer writes fuzz-<n>.log in the current directory.
+  (cd "$logs" && "$binary" "$@" "$corpus" "$seeds" >"$logs/fuzz.log" 2>&1) || status=$?
+  elapsed=$(( $(date +%s) - started ))
+
+  # With -jobs, the job logs hold the numbers (fuzz.log repeats them); else fuzz.log does.
+  set -- "$logs/fuzz.log"
+  if [ -n "$(ls "$logs" | grep '^fuzz-[0-9]*\.log$' || true)" ]; then set -- "$logs"/fuzz-*.log; fi
+  executed=$(cat "$@" | sed -n 's/^stat::number_of_executed_units: *//p' |
+    awk '{ sum += $1 } END { print sum + 0 }')
+  coverage=$(cat "$@" | grep -E '^#[0-9]+.*(DONE|INITED|NEW|REDUCE|pulse).*cov:' |
+    sed 's/.*cov: \([0-9]*\) ft: \([0-9]*\).*/\1 \2/' | sort -n -k2 | tail -n 1)
+  problems=$(cat "$@" | grep -cE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error:|invariant violated' || true)
+  echo "   executions $executed in ${elapsed}s, coverage ${coverage:-?} (edges features)," \
+    "corpus $(ls "$corpus" | wc -l) inputs, problems $problems"
+  if [ "$status" -ne 0 ] || [ "$problems" -ne 0 ]; then
+    echo "== fuzz $harness FAILED (exit $status); artifacts in $artifacts:"
+    grep -hE 'ERROR:|SUMMARY:|runtime error:|invariant violated|Test unit written' "$@" |
+      head -n 20
+    failed=1
+  fi
+done
+exit "$failed"

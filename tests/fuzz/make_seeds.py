@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz harnesses (tests/fuzz/corpus/<harness>/) from the frozen
+bytes of tests/golden and the shipped TOML files, plus a few hand-made requests. Deterministic:
+run it again after a golden file changes, and commit the result.
+
+    python3 tests/fuzz/make_seeds.py
+
+No third-party modules: the little msgpack needed is written here.
+"""
+import hashlib
+import pathlib
+import struct
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FUZZ = ROOT / "tests" / "fuzz"
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def pack(value):
+    """msgpack for the types requests use: dict (str keys), list, str, bytes, bool, uint."""
+    if isinstance(value, bool):
+        return b"\xc3" if value else b"\xc2"
+    if isinstance(value, int):
+        if value < 0x80:
+            return bytes([value])
+        if value < 0x100:
+            return b"\xcc" + bytes([value])
+        if value < 0x10000:
+            return b"\xcd" + struct.pack(">H", value)
+        if value < 0x100000000:
+            return b"\xce" + struct.pack(">I", value)
+        return b"\xcf" + struct.pack(">Q", value)
+    if isinstance(value, str):
+        data = value.encode()
+        if len(data) < 32:
+            return bytes([0xA0 | len(data)]) + data
+        if len(data) < 0x100:
+            return b"\xd9" + bytes([len(data)]) + data
+        return b"\xda" + struct.pack(">H", len(data)) + data
+    if isinstance(value, bytes):
+        return b"\xc4" + bytes([len(value)]) + value
+    if isinstance(value, list):
+        assert len(value) < 16
+        return bytes([0x90 | len(value)]) + b"".join(pack(v) for v in value)
+    if isinstance(value, dict):
+        assert len(value) < 16
+        return bytes([0x80 | len(value)]) + b"".join(pack(k) + pack(v) for k, v in value.items())
+    raise TypeError(value)
+
+
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+
+
+def from_hex(path):
+    return bytes(int(token, 16) for token in path.read_text().split())
+
+
+def write(corpus, name, data):
+    directory = FUZZ / "corpus" / corpus
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(data)
+
+
+def client_request_seeds():
+    # The frozen requests of protocol version 1, as a connection carries them (with headers).
+    for name in ["check_request", "batch_request", "compound_check_request", "op_requests"]:
+        write("client_request", name, from_hex(GOLDEN / "client_v1" / f"{name}.hex"))
+    # Requests on the harness's policies: tiers, endpoints, detail, inspect, errors in a batch,
+    # a binary key, and a pipeline of checks that runs into the limit.
+    requests = {
+        "check_tier_endpoint": {"v": 1, "id": 7, "op": "check", "policy": "api", "key": "10.0.0.1",
+                                "tier": "pro", "endpoint": "POST /v1/export", "detail": True},
+        "check_binary_key": {"v": 1, "id": 8, "op": "check", "policy": "demo", "key": b"\x00\x01\xff",
+                             "cost": 2},
+        "inspect": {"v": 1, "id": 9, "op": "inspect", "policy": "api", "key": "alice",
+                    "endpoint": "POST /v1/login"},
+        "compound_shadow": {"v": 1, "id": 10, "op": "check", "detail": True,
+                            "items": [{"policy": "api", "key": "acme", "tier": "free"},
+                                      {"policy": "tenant", "key": "acme", "cost": 3},
+                                      {"policy": "user", "key": "u1"}]},
+        "batch_errors": {"v": 1, "id": 11, "op": "batch", "checks": [
+            {"policy": "api", "key": "k1"},
+            {"policy": "nope", "key": "k2"},
+            {"policy": "api", "key": ""},
+            {"policy": "demo", "key": "k3", "cost": 4294967296},
+            {"items": [{"policy": "demo", "key": "k4"}], "detail": True},
+            {"policy": "demo", "key": "k5", "items": []},
+        ]},
+        "unknown_op": {"v": 1, "id": 12, "op": "frobnicate"},
+        "newer_version": {"v": 2, "id": 13, "op": "ping"},
+    }
+    for name, request in requests.items():
+        write("client_request", name, frame(pack(request)))
+    pipeline = b"".join(
+        frame(pack({"v": 1, "id": i, "op": "check", "policy": "demo", "key": "hot"}))
+        for i in range(1, 6))
+    write("client_request", "pipeline_to_limit", pipeline)
+
+
+def record(control, payload):
+    return bytes([control]) + struct.pack(">H", len(payload)) + payload
+
+
+def cluster_datagram_seeds():
+    golden = {}
+    for path in sorted((GOLDEN / "cluster_v1").glob("*.hex")):
+        golden[path.stem] = from_hex(path)
+    header = 18
+    for name, datagram in golden.items():
+        authenticated = (datagram[4] & 1) != 0
+        tag = 16 if authenticated else 8
+        body = datagram[header:-tag]
+        node = 1 if authenticated else 0
+        # As it was frozen (raw), then its body sealed for both nodes, with a timer after each.
+        write("cluster_datagram", f"{name}_raw", record(node | 0x02 | 0x04, datagram))
+        write("cluster_datagram", f"{name}_sealed",
+              record(0x04 | 0x40, b"\x01" + body) + record(0x01 | 0x04 | 0x40, b"\x01" + body))
+    # A conversation: heartbeat, delta, a replay of it, an ack, a repair, time passing.
+    bodies = {name: d[header:-(16 if d[4] & 1 else 8)] for name, d in golden.items()}
+    conversation = b"".join([
+        record(0x04, b"\x01" + bodies["heartbeat"]),
+        record(0x40, b"\x01" + bodies["delta"]),
+        record(0x40, b"\x00" + bodies["delta"]),
+        record(0x04 | 0x80, b"\x01" + bodies["ack"]),
+        record(0x08 | 0x10, b"\x05" + bodies["repair_authenticated"]),
+        record(0x04 | 0xC0, b""),
+    ])
+    write("cluster_datagram", "conversation", conversation)
+
+
+def config_seeds():
+    sources = [ROOT / "config" / "drld.example.toml", ROOT / "config" / "drld.default.toml"]
+    sources += sorted((ROOT / "sim" / "scenarios").glob("*.toml"))
+    for path in sources:
+        prefix = "scenario_" if path.parent.name == "scenarios" else ""
+        write("config", prefix + path.name, path.read_bytes())
+    # Every section drld reads, set (the example file leaves [cluster] and [http] commented).
+    write("config", "every_section.toml", b'''[node]
+id = "a"
+socket = "/tmp/drl.sock"
+socket_mode = 0o600
+workers = 2
+log_level = "debug"
+watch_config = false
+
+[bounds]
+max_keys = 200000
+store_shards = 16
+max_connections = 64
+max_request_bytes = 4096
+max_batch_checks = 16
+max_pending_output_bytes = 65536
+idle_timeout = "5m"
+frame_timeout = "10s"
+stalled_output_timeout = "30s"
+
+[cluster]
+bind = "127.0.0.1:7001"
+advertise = "127.0.0.1:7001"
+peers = ["127.0.0.1:7002", "[::1]:7003"]
+gossip_interval = "5ms"
+heartbeat_interval = "200ms"
+suspect_after = "1s"
+down_after = "3s"
+forget_after = "10m"
+repair_interval = "100ms"
+repair_updates_per_interval = 4096
+partition_policy = "proportional"
+datagram_bytes = 1400
+max_peers = 64
+max_origins = 256
+
+[http]
+listen = "127.0.0.1:8080"
+threads = 4
+problem_details = false
+request_timeout = "1s"
+
+[[policy]]
+name = "api"
+limits = [{ limit = 5, window = "1s", algorithm = "fixed" }, { limit = 200, window = "1h30m" }]
+
+[policy.http]
+key = ["header-first:X-Forwarded-For", "remote_addr"]
+tier = ["header:X-Tier"]
+method = ["query:method"]
+
+[policy.tiers.pro]
+limits = [{ limit = 50, window = "1s" }, { limit = 20000, window = "1h30m" }]
+
+[policy.endpoints."GET /v1/*"]
+limit = 10
+window = "250ms"
+''')
+
+
+def main():
+    client_request_seeds()
+    cluster_datagram_seeds()
+    config_seeds()
+    for corpus in sorted((FUZZ / "corpus").iterdir()):
+        files = sorted(corpus.iterdir())
+        digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
+        print(f"{corpus.name}: {len(files)} seeds ({digest})")
+
+
+if __name__ == "__main__":
+    main()
