@@ -15,6 +15,8 @@ PACKAGES="
   libuv1-dev libmsgpack-cxx-dev libxxhash-dev libcxxopts-dev libtomlplusplus-dev doctest-dev
   libsodium-dev prometheus-cpp-dev libcivetweb-dev
   python3-msgpack
+  nginx caddy python3-yaml
+  redis-server
 "
 
 missing=""
