@@ -24,6 +24,7 @@
 #include "io/file_watcher.hpp"
 #include "io/log.hpp"
 #include "io/main_loop.hpp"
+#include "io/open_files_limit.hpp"
 #include "io/unix_listener.hpp"
 #include "wire/cluster_node.hpp"
 #include "wire/response_encoder.hpp"
@@ -39,6 +40,9 @@ constexpr std::uint64_t kSweepIntervalMs = 100;
 constexpr std::size_t kSweepSlotsPerTick = 16384;
 constexpr std::uint64_t kWatchDebounceMs = 100;
 constexpr std::uint64_t kSkewCheckIntervalMs = 5000;
+// Connections waiting to be accepted; the kernel caps it at net.core.somaxconn (4096 by default
+// since Linux 5.4). A burst of connections beyond it sees EAGAIN (or ECONNREFUSED) and retries.
+constexpr int kListenBacklog = 4096;
 
 std::string host_name() {
   char name[256] = {};
@@ -133,7 +137,7 @@ int run_daemon(const DaemonOptions& options) {
 
   Result<io::UnixListener> listener =
       io::UnixListener::open(config.node.socket_path, config.node.socket_mode,
-                             config.node.socket_owner, config.node.socket_group, 1024);
+                             config.node.socket_owner, config.node.socket_group, kListenBacklog);
   if (!listener.ok()) {
     std::fprintf(stderr, "drld: %s\n", listener.error().message.c_str());
     return 1;
@@ -241,6 +245,18 @@ int run_daemon(const DaemonOptions& options) {
     driver->start(*node, cluster.partition_policy);
     context.cluster = driver.get();
     context.cluster_authenticated = !codec.keys.empty();
+  }
+
+  // Each client connection is a descriptor; the rest of the process needs a few dozen (sockets,
+  // the loop's own, the config watcher) plus one per HTTP connection served.
+  const std::uint64_t open_files = io::raise_open_files_limit();
+  const std::uint64_t descriptors_needed =
+      config.bounds.max_connections + 64 + (config.http.enabled ? config.http.threads : 0);
+  if (open_files != 0 && open_files < descriptors_needed) {
+    io::log_warn("the open files limit (" + std::to_string(open_files) +
+                 ") is below what max_connections needs (" + std::to_string(descriptors_needed) +
+                 "): connections beyond it are turned away as out_of_fds; raise LimitNOFILE or "
+                 "ulimit -n, or lower max_connections");
   }
 
   io::ServerOptions server_options{workers,

@@ -52,8 +52,9 @@ constexpr std::array<MetricSpec, 40> kMetrics{{
      "The number of the configuration in force (1 for the first)."},
     {"drl_connections_open", MetricKind::gauge, "", "Client connections on the Unix socket now."},
     {"drl_connections_accepted_total", MetricKind::counter, "", "Client connections accepted."},
-    {"drl_connections_rejected_total", MetricKind::counter, "",
-     "Client connections refused: max_connections reached."},
+    {"drl_connections_rejected_total", MetricKind::counter, "reason",
+     "Client connections refused, by reason: max_connections reached, or out_of_fds (the "
+     "process is out of file descriptors)."},
     {"drl_frames_oversized_total", MetricKind::counter, "",
      "Frames above max_request_bytes (their connections were closed)."},
     {"drl_output_pauses_total", MetricKind::counter, "",
@@ -245,7 +246,10 @@ std::string render_metrics(const DaemonContext& c) {
   f.value("drl_config_generation", static_cast<double>(c.config->generation()));
   f.value("drl_connections_open", load(c.server->connections_open));
   f.value("drl_connections_accepted_total", load(c.server->connections_accepted));
-  f.value("drl_connections_rejected_total", load(c.server->connections_rejected));
+  f.value("drl_connections_rejected_total", load(c.server->connections_rejected),
+          {{"reason", "max_connections"}});
+  f.value("drl_connections_rejected_total", load(c.server->connections_rejected_no_fds),
+          {{"reason", "out_of_fds"}});
   f.value("drl_frames_oversized_total", load(c.server->frames_oversized));
   f.value("drl_output_pauses_total", load(c.server->output_pauses));
   f.value("drl_connections_timed_out_total", load(c.server->timed_out_idle), {{"reason", "idle"}});

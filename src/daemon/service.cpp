@@ -187,6 +187,8 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"connections_open", u(server->connections_open.load(std::memory_order_relaxed))},
       {"connections_accepted", u(server->connections_accepted.load(std::memory_order_relaxed))},
       {"connections_rejected", u(server->connections_rejected.load(std::memory_order_relaxed))},
+      {"connections_rejected_no_fds",
+       u(server->connections_rejected_no_fds.load(std::memory_order_relaxed))},
       {"frames", u(server->frames.load(std::memory_order_relaxed))},
       {"frames_oversized", u(server->frames_oversized.load(std::memory_order_relaxed))},
       {"read_errors", u(server->read_errors.load(std::memory_order_relaxed))},

@@ -1,6 +1,7 @@
 #include "io/client_server.hpp"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,7 +40,8 @@ ClientServer::ClientServer(MainLoop& main_loop, int listen_fd, const ServerOptio
     : loop_(main_loop),
       listen_fd_(listen_fd),
       options_(options),
-      reject_frame_(std::move(reject_frame)) {
+      reject_frame_(std::move(reject_frame)),
+      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   for (std::size_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, options_, factory(i), counters_));
   }
@@ -47,6 +49,7 @@ ClientServer::ClientServer(MainLoop& main_loop, int listen_fd, const ServerOptio
 
 ClientServer::~ClientServer() {
   stop();
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
 void ClientServer::start() {
@@ -79,7 +82,8 @@ void ClientServer::accept_all() {
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       if (errno == ECONNABORTED) continue;
-      // EMFILE/ENFILE and the like: counted and logged; the next readiness retries.
+      if ((errno == EMFILE || errno == ENFILE) && turn_away_with_reserve_fd()) continue;
+      // Other failures: logged; the next readiness retries.
       g_accept_error_log.log(std::string("accept failed: ") + std::strerror(errno));
       return;
     }
@@ -98,6 +102,27 @@ void ClientServer::accept_all() {
     workers_[next_worker_]->adopt(fd);
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
+}
+
+// Out of file descriptors, the pending connection would stay in the backlog and keep the listening
+// socket readable: the main loop would spin on it. The descriptor kept in reserve makes room to
+// accept it, answer `unavailable` and close it, which empties the backlog one connection at a time.
+bool ClientServer::turn_away_with_reserve_fd() {
+  const int error = errno;
+  if (reserve_fd_ < 0) return false;
+  ::close(reserve_fd_);
+  reserve_fd_ = -1;
+  const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    [[maybe_unused]] const ssize_t sent =
+        ::send(fd, reject_frame_.data(), reject_frame_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    counters_.connections_rejected_no_fds.fetch_add(1, std::memory_order_relaxed);
+    g_reject_log.log(std::string("client connection rejected: ") + std::strerror(error) +
+                     " (raise the open files limit, or lower max_connections)");
+  }
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0;
 }
 
 }  // namespace drl::io

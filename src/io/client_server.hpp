@@ -35,6 +35,7 @@ class ClientServer {
   struct Poll;
   friend struct Poll;
   void accept_all();
+  bool turn_away_with_reserve_fd();
 
   MainLoop& loop_;
   int listen_fd_;
@@ -45,6 +46,7 @@ class ClientServer {
   std::size_t next_worker_ = 0;
   Poll* poll_ = nullptr;  // freed by its close callback
   bool stopped_ = false;
+  int reserve_fd_ = -1;  // closed to accept and turn away a connection when out of descriptors
 };
 
 }  // namespace drl::io

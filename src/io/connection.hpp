@@ -48,8 +48,8 @@ class Connection {
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
-  std::int64_t last_read_ns_ = 0;      // when bytes last arrived (or the connection opened)
-  std::int64_t frame_started_ns_ = 0;  // when the buffered, unfinished frame began (0: none)
+  std::int64_t last_read_ns_ = 0;        // when bytes last arrived (or the connection opened)
+  std::int64_t frame_started_ns_ = 0;    // when the buffered, unfinished frame began (0: none)
   std::int64_t output_progress_ns_ = 0;  // when the queued answers last shrank (0: none queued)
 };
 

@@ -9,13 +9,14 @@ namespace drl::io {
 struct ServerCounters {
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_accepted{0};
-  std::atomic<std::uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<std::uint64_t> connections_rejected{0};         // over max_connections
+  std::atomic<std::uint64_t> connections_rejected_no_fds{0};  // out of file descriptors
   std::atomic<std::uint64_t> frames{0};
   std::atomic<std::uint64_t> frames_oversized{0};
   std::atomic<std::uint64_t> read_errors{0};
-  std::atomic<std::uint64_t> output_pauses{0};  // reading paused: a client does not read answers
-  std::atomic<std::uint64_t> timed_out_idle{0};            // nothing received for idle_timeout
-  std::atomic<std::uint64_t> timed_out_frame{0};           // a frame not completed in time
+  std::atomic<std::uint64_t> output_pauses{0};    // reading paused: a client does not read answers
+  std::atomic<std::uint64_t> timed_out_idle{0};   // nothing received for idle_timeout
+  std::atomic<std::uint64_t> timed_out_frame{0};  // a frame not completed in time
   std::atomic<std::uint64_t> timed_out_stalled_output{0};  // answers not read in time
 };
 

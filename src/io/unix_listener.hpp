@@ -16,8 +16,7 @@ class UnixListener {
   // a crashed daemon, and refuses to start if another process is listening on `path`.
   // `owner` and `group` (names; empty: unchanged) are set on the socket file.
   static Result<UnixListener> open(const std::string& path, std::uint32_t mode,
-                                   const std::string& owner, const std::string& group,
-                                   int backlog);
+                                   const std::string& owner, const std::string& group, int backlog);
 
   UnixListener(UnixListener&& other) noexcept;
   UnixListener& operator=(UnixListener&&) = delete;
