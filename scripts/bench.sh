@@ -325,7 +325,8 @@ TOML
     "$BENCH" --target drl --socket "$WORK/cluster$node.sock" --policy memory $FILL --batch 100 \
       --label "cluster fill on node $node" >"$WORK/cluster-fill$node.json"
   done
-  # Converged when no node receives updates any more (the same count over 3 s).
+  # Settled when no node's store changes any more (the same keys and memory over 3 s); the
+  # updates received never settle, since anti-entropy keeps resending.
   previous=""
   stable=0
   tries=0
@@ -333,8 +334,9 @@ TOML
     sleep 1
     now=""
     for node in 1 2 3; do
-      now="$now $("$DRL" status --socket "$WORK/cluster$node.sock" --json |
-        sed 's/.*"updates_received":\([0-9]*\).*/\1/')"
+      status=$("$DRL" status --socket "$WORK/cluster$node.sock" --json)
+      now="$now $(echo "$status" | sed 's/.*"keys_tracked":\([0-9]*\).*/\1/')"
+      now="$now/$(echo "$status" | sed 's/.*"store_memory_bytes":\([0-9]*\).*/\1/')"
     done
     if [ "$now" = "$previous" ]; then stable=$((stable + 1)); else stable=0; fi
     previous=$now
