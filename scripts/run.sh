@@ -97,8 +97,13 @@ A cluster of $NODES drld is running (configs in $DIR, logs below). The demo poli
   $DRL inspect --socket /run/drl/node2.sock --policy demo --key alice   # who counted what
   $DRL status --socket /run/drl/node1.sock              # peers, round trips, clock offsets
 
-Stop one node (kill its pid) and start it again: it gets its counts back from the others.
-Ctrl-C stops them all.
+The nodes' pids:$PIDS (also in: $DRL status --socket /run/drl/node2.sock).
+Kill one (kill -9 PID) and start it again by hand, e.g. for node 2:
+
+  $BUILD_DIR/src/drld --config $DIR/node2.toml
+
+it gets its counts back from the others. Ctrl-C stops the nodes this script started (not one
+started again by hand: stop that one with Ctrl-C in its own terminal).
 
 HELP
 wait

@@ -17,6 +17,7 @@ PACKAGES="
   python3-msgpack
   nginx caddy python3-yaml
   redis-server
+  curl iproute2 gnuplot-nox
 "
 
 missing=""

@@ -174,10 +174,12 @@ int main(int argc, char** argv) {
     if (!csv_path.empty()) {
       std::ofstream(csv_path) << drl::sim::timeline_csv(result);
     }
+    bool plot_failed = false;
     if (args.count("plot") != 0) {
       const std::string error =
           drl::sim::plot_timeline(result, csv_path, args["plot"].as<std::string>());
       if (!error.empty()) std::fprintf(stderr, "drl-sim: %s\n", error.c_str());
+      plot_failed = !error.empty();
     }
     if (!json) {
       std::fprintf(
@@ -191,7 +193,7 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(scenario.seed));
       return 1;
     }
-    return 0;
+    return plot_failed ? 2 : 0;  // the run passed, but the picture asked for is missing
   } catch (const std::exception& error) {
     std::fprintf(stderr, "drl-sim: %s (see drl-sim --help)\n", error.what());
     return 2;

@@ -319,7 +319,17 @@ bool namespaces_permitted(std::string& why) {
     why = "`ip netns add` is not permitted here: " + added.err;
     return false;
   }
+  // `ip -n` enters the namespace with its own mount namespace, which fails where / is not a
+  // mount point (a plain chroot): such a machine can make namespaces but not use them.
+  const CommandResult entered = ip({"-n", probe, "link", "set", "lo", "up"});
   ip({"netns", "delete", probe});
+  if (entered.exit_code != 0) {
+    why =
+        "`ip -n` cannot enter a namespace here (in a chroot, / must be a mount point: "
+        "mount --rbind DIR DIR first): " +
+        entered.err;
+    return false;
+  }
   return true;
 }
 
