@@ -23,4 +23,9 @@ ninja -C "$TSAN_DIR" tests/test_core_counter_store_concurrency tests/test_public
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   meson test -C "$TSAN_DIR" --no-rebuild --print-errorlogs \
   core_counter_store_concurrency public_api_limiter
+# libFuzzer, briefly: each harness of tests/fuzz for 20 s from its seeds (plus the corpus that
+# earlier runs kept), under ASan and UBSan with clang-14 (installed by fuzz.sh if missing), after
+# replaying the regression inputs. The long runs: docs/security.md, "Fuzzing".
+echo "== fuzzing, 20 s per harness"
+DRL_FUZZ_BUILD_DIR="${DRL_FUZZ_BUILD_DIR:-${BUILD_DIR}-fuzz}" ./scripts/fuzz.sh 20
 echo "== all tests passed"
