@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]            each harness for SECONDS (default 60)
 #   scripts/fuzz.sh --runs N [--jobs J] [HARNESS...]  each harness for N executions in total,
 #                                                     split over J processes (default 1)
+#   scripts/fuzz.sh --runs N SECONDS [HARNESS...]     N executions, but stop after SECONDS
 #
 # Harnesses: client_request, cluster_datagram, config (default: all three).
 # The corpus each run grows is kept in $DRL_FUZZ_WORK/corpus/<harness> (default
@@ -20,7 +21,7 @@ BUILD_DIR="${DRL_FUZZ_BUILD_DIR:-build-fuzz}"
 WORK="${DRL_FUZZ_WORK:-$BUILD_DIR/fuzz-work}"
 ALL_HARNESSES="client_request cluster_datagram config"
 
-seconds=60
+seconds=""
 runs=""
 jobs=1
 harnesses=""
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     [0-9]*) seconds="$1"; shift ;;
     *) harnesses="$harnesses $1"; shift ;;
   esac
@@ -97,11 +98,12 @@ for harness in $harnesses; do
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$harness-"
   if [ -n "$runs" ]; then
     per_job=$(( (runs + jobs - 1) / jobs ))
-    echo "== fuzz $harness: $runs executions in $jobs process(es)"
+    echo "== fuzz $harness: $runs executions in $jobs process(es)${seconds:+, at most ${seconds}s}"
     set -- "$@" -runs="$per_job"
+    if [ -n "$seconds" ]; then set -- "$@" -max_total_time="$seconds"; fi
     if [ "$jobs" -gt 1 ]; then set -- "$@" -jobs="$jobs" -workers="$jobs"; fi
   else
-    echo "== fuzz $harness: ${seconds}s"
+    echo "== fuzz $harness: ${seconds:=60}s"
     set -- "$@" -max_total_time="$seconds"
   fi
   started=$(date +%s)
