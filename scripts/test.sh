@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds drl (installing what is missing) and runs the whole test suite (unit, wire,
 # public_api, integration, sim: everything but the long 'slow' suite), then the concurrent
-# tests again under ThreadSanitizer. Exit status 0 only if everything passed.
+# tests again under ThreadSanitizer, then each libFuzzer harness for 20 s under ASan+UBSan
+# (clang-14, installed if missing). Exit status 0 only if everything passed.
 #
 # The long runs: meson test -C build --suite slow   (docs/simulation.md, docs/replication.md)
 set -eu
