@@ -380,6 +380,7 @@ class Parser {
     if (const toml::node* node = table.get("algorithm"))
       rule.algorithm = parse_algorithm(node, where);
     rule.counter_seed = core::counter_seed(policy.name, scope, rule.window_ms);
+    rule.configured_limit = rule.limit;
     return rule;
   }
 
@@ -564,14 +565,7 @@ class Parser {
         }
         policy.endpoints.emplace(endpoint, std::move(limits));
       }
-      for (const auto& [name, limits] : policy.endpoints) {
-        if (name.size() > 1 && name.back() == '*') policy.prefix_endpoints.push_back(&limits);
-      }
-      std::sort(policy.prefix_endpoints.begin(), policy.prefix_endpoints.end(),
-                [](const core::EndpointLimits* a, const core::EndpointLimits* b) {
-                  return a->name.size() != b->name.size() ? a->name.size() > b->name.size()
-                                                          : a->name < b->name;
-                });
+      core::index_prefix_endpoints(policy);
     }
     if (const toml::node* node = table.get("http")) parse_policy_http(*node, where, policy.http);
     return policy;

@@ -1,5 +1,6 @@
 #include "core/policy.hpp"
 
+#include <algorithm>
 #include <new>
 
 namespace drl::core {
@@ -24,6 +25,18 @@ const LimitSet& pick_tier(const LimitSet& defaults, const StringMap<LimitSet>& t
 }
 
 }  // namespace
+
+void index_prefix_endpoints(Policy& policy) {
+  policy.prefix_endpoints.clear();
+  for (const auto& [name, limits] : policy.endpoints) {
+    if (name.size() > 1 && name.back() == '*') policy.prefix_endpoints.push_back(&limits);
+  }
+  std::sort(policy.prefix_endpoints.begin(), policy.prefix_endpoints.end(),
+            [](const EndpointLimits* a, const EndpointLimits* b) {
+              return a->name.size() != b->name.size() ? a->name.size() > b->name.size()
+                                                      : a->name < b->name;
+            });
+}
 
 const EndpointLimits* find_endpoint(const Policy& policy, std::string_view endpoint) {
   if (const auto it = policy.endpoints.find(endpoint); it != policy.endpoints.end()) {

@@ -41,6 +41,10 @@ struct LimitRule {
   std::uint32_t window_ms = 0;  // in [window_ms_min, window_ms_max]
   Algorithm algorithm = Algorithm::sliding;
   std::uint64_t counter_seed = 0;  // see counter_id.hpp
+  // What the configuration says. `limit` differs from it only in a policy set derived by
+  // adjust_policies (limit_adjuster.hpp): a runtime override or a load-adaptive factor.
+  std::uint64_t configured_limit = 0;
+  std::uint32_t adjustment = 0;  // 0: none; else PolicySet::adjustment_note(adjustment)
 };
 
 // At most bounds::limits_per_set_max rules, with distinct windows.
@@ -54,9 +58,24 @@ struct EndpointLimits {
   StringMap<LimitSet> tiers;
 };
 
+// [policy.adaptive]: the limits of the policy scale with a load signal (adaptive_controller.hpp).
+struct AdaptiveLaw {
+  // "loop_lag_ms" (drld's event loop), "cpu_percent" (the host's CPU), or "reported:NAME" (a
+  // value the application reports with `drl report NAME VALUE`).
+  std::string signal;
+  double target = 0;    // at or below this smoothed value: factor 1
+  double floor_at = 0;  // at or above this (> target): the floor
+  std::uint32_t floor_permille = 250;    // the smallest factor, in thousandths (1..1000)
+  std::int64_t smoothing_ms = 2000;      // time constant of the signal's moving average
+  std::int64_t recover_ms = 10'000;      // at least this long from the floor back to 1
+  std::int64_t signal_stale_ms = 10'000;  // a reported signal older than this counts as absent
+};
+
 struct Policy {
   std::string name;
   bool shadow = false;  // count and report, never deny
+  bool adaptive_enabled = false;
+  AdaptiveLaw adaptive;
   LimitSet defaults;
   StringMap<LimitSet> tiers;
   StringMap<EndpointLimits> endpoints;
@@ -75,6 +94,10 @@ struct Policy {
   } http;
 };
 
+// Fills policy.prefix_endpoints from policy.endpoints (after building or copying a policy: the
+// pointers are into its own map).
+void index_prefix_endpoints(Policy& policy);
+
 // The endpoint limits that apply to `endpoint`, or null.
 const EndpointLimits* find_endpoint(const Policy& policy, std::string_view endpoint);
 
@@ -91,9 +114,22 @@ class PolicySet {
 
   const Policy* find(std::string_view name) const;
   const std::vector<Policy>& policies() const { return policies_; }
+  std::vector<Policy>& mutable_policies() { return policies_; }
+
+  // Why a rule's limit differs from its configured one (LimitRule::adjustment, from 1).
+  std::string_view adjustment_note(std::uint32_t adjustment) const {
+    return adjustment == 0 || adjustment > adjustment_notes_.size()
+               ? std::string_view()
+               : std::string_view(adjustment_notes_[adjustment - 1]);
+  }
+  std::uint32_t add_adjustment_note(std::string note) {
+    adjustment_notes_.push_back(std::move(note));
+    return static_cast<std::uint32_t>(adjustment_notes_.size());
+  }
 
  private:
   std::vector<Policy> policies_;
+  std::vector<std::string> adjustment_notes_;
   StringMap<std::size_t> by_name_;
 };
 

@@ -1,0 +1,129 @@
+// Runtime overrides of limits, cluster-wide: one last-writer-wins register per scope
+// (policy, tier, endpoint), ordered by hybrid logical clock stamps.
+//
+// An override sets the limit in force (`limit`) or scales it (`factor_permille`) for every limit
+// of its scope until `expires_wall_ms`. Clearing writes a tombstone: a newer write that says
+// "nothing here". Any node may write; every node merges what it receives, keeping per scope the
+// record with the largest stamp, so that all nodes that have seen the same records agree,
+// whatever the order they arrived in (the merge is commutative, associative and idempotent).
+//
+// A record that has expired, and a tombstone, stay in the table as tombstones until
+// `retain_until_wall_ms` (the latest expiry of anything they superseded), so that a copy of an
+// older record still travelling between nodes cannot come back to life; then they are dropped.
+//
+// Thread-safe: set, clear and merge come from client workers and the replication thread; the
+// check path never reads the table (it reads the policy set the daemon derives from it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/hybrid_clock.hpp"
+#include "core/time.hpp"
+
+namespace drl::core {
+
+struct OverrideScope {
+  std::string policy;    // required
+  std::string tier;      // "" : every tier
+  std::string endpoint;  // "" : every limit of the policy; else the limits of that endpoint
+                         // (as configured: "GET /v1/*" names the prefix endpoint)
+  std::uint32_t window_ms = 0;  // 0: every window; else only the limit with that window
+
+  auto operator<=>(const OverrideScope&) const = default;
+};
+
+enum class OverrideKind : std::uint8_t {
+  cleared = 0,  // a tombstone
+  limit = 1,    // the limit in force is `value`
+  factor = 2,   // the limit in force is max(1, floor(configured * value / 1000))
+};
+
+struct OverrideRecord {
+  OverrideScope scope;
+  OverrideKind kind = OverrideKind::cleared;
+  std::uint64_t value = 0;  // limit, or factor in thousandths
+  std::int64_t set_wall_ms = 0;
+  std::int64_t expires_wall_ms = 0;
+  std::int64_t retain_until_wall_ms = 0;  // >= expires_wall_ms
+  std::string reason;
+  HlcStamp stamp;  // stamp.node_id: the node that wrote it
+
+  bool active(WallTime now) const {
+    return kind != OverrideKind::cleared && now.unix_ms < expires_wall_ms;
+  }
+};
+
+// Bounds of records and their fields; a record outside them is refused (and counted).
+struct OverrideLimits {
+  std::size_t records_max = 1024;  // tombstones included
+  std::int64_t ttl_ms_max = 7LL * 24 * 3600 * 1000;
+  std::size_t reason_bytes_max = 256;
+  // A stamp further ahead of our wall clock than this is refused: a node with a clock that far
+  // off would otherwise drag every clock of the cluster with it.
+  std::int64_t future_ms_max = 3600 * 1000;
+  std::uint64_t factor_permille_max = 100'000;  // up to 100 times the configured limit
+};
+
+struct OverrideStats {
+  std::uint64_t set = 0;             // local writes (sets and clears)
+  std::uint64_t merged = 0;          // received records that won
+  std::uint64_t stale = 0;           // received records that lost (or were already known)
+  std::uint64_t refused = 0;         // received records outside the bounds
+  std::uint64_t table_full = 0;      // records dropped: records_max reached
+  std::uint64_t expired = 0;         // active records that reached their expiry
+  std::uint64_t dropped = 0;         // tombstones dropped after retain_until
+};
+
+class OverrideTable {
+ public:
+  OverrideTable(std::string node_id, OverrideLimits limits = {});
+
+  // A local write. Returns the record as stored, or an error message (empty on success) in
+  // `error`: out-of-bounds fields, or the table is full.
+  OverrideRecord set(const OverrideScope& scope, OverrideKind kind, std::uint64_t value,
+                     std::int64_t ttl_ms, std::string reason, WallTime now, std::string& error);
+  // Tombstones the scope's record, if it has an active one. Returns whether one was active.
+  bool clear(const OverrideScope& scope, WallTime now);
+  // Tombstones every active record; returns how many.
+  std::size_t clear_all(WallTime now);
+
+  // Merges records received from a peer; returns how many changed the table.
+  std::size_t merge(const std::vector<OverrideRecord>& records, WallTime now);
+
+  // Turns expired records into tombstones and drops tombstones past retain_until. Returns true
+  // if the set of active records changed.
+  bool expire(WallTime now);
+
+  std::vector<OverrideRecord> active(WallTime now) const;
+  // Every record, tombstones included: what a node hands to its peers.
+  std::vector<OverrideRecord> records() const;
+  // Moves on every change of the table (a cheap way to notice one).
+  std::uint64_t version() const;
+  OverrideStats stats() const;
+  const OverrideLimits& limits() const { return limits_; }
+
+ private:
+  // Validates a record's fields; returns an error message or "".
+  std::string invalid(const OverrideRecord& record, WallTime now) const;
+  // Stores `record` if it wins over the scope's current one; true if it did.
+  bool put(OverrideRecord record, WallTime now, bool& full);
+
+  const OverrideLimits limits_;
+  mutable std::mutex mutex_;
+  HybridClock clock_;
+  std::vector<OverrideRecord> records_;  // sorted by scope
+  std::uint64_t version_ = 0;
+  OverrideStats stats_;
+};
+
+std::string_view override_kind_name(OverrideKind kind);
+// "policy api, tier free, endpoint 'POST /login', window 1m": for logs and answers.
+std::string describe_scope(const OverrideScope& scope);
+// "limit 50" or "factor 0.5".
+std::string describe_value(OverrideKind kind, std::uint64_t value);
+
+}  // namespace drl::core
