@@ -54,6 +54,39 @@ std::string summary_text(const RunResult& r) {
          fixed(r.bytes_per_node_per_s / 1024.0, 2) + " KiB/s; network lost " +
          std::to_string(r.datagrams_lost) + ", cut " + std::to_string(r.datagrams_cut) +
          ", refused by nodes " + std::to_string(r.datagrams_dropped_by_nodes) + "\n";
+  for (const OverrideReport& o : r.overrides) {
+    out += "  override " + o.what + " at " + fixed(o.at_s, 3) + " s: ";
+    if (!o.error.empty()) {
+      out += "refused: " + o.error + "\n";
+      continue;
+    }
+    out += o.in_force_ms >= 0 ? "in force on every node after " + fixed(o.in_force_ms, 1) + " ms"
+                              : std::string("NOT in force on every node");
+    out += " (bound " + fixed(o.bound_ms, 1) + " ms)";
+    if (o.ttl_s > 0) {
+      out += o.expired_ms != -1
+                 ? "; gone from every node " + fixed(o.expired_ms, 1) + " ms after its TTL"
+                 : std::string("; not seen expiring");
+    }
+    out += "\n";
+  }
+  if (!r.phases.empty()) {
+    out += "  phases: offered and admitted per second";
+    for (const AdaptiveReport& a : r.adaptive)
+      out += "; factor of " + a.policy + " (" + a.signal + ")";
+    out += " over the phase's second half\n";
+  }
+  for (const PhaseReport& phase : r.phases) {
+    out += "    " + fixed(phase.start_s, 1) + "-" + fixed(phase.end_s, 1) + " s: offered " +
+           fixed(phase.offered_per_s, 0) + "/s, admitted " + fixed(phase.admitted_per_s, 0) +
+           "/s (settled " + fixed(phase.settled_admitted_per_s, 0) + "/s)";
+    for (std::size_t p = 0; p < phase.settled_factor_min_permille.size(); ++p) {
+      out += ", factor " + fixed(phase.settled_factor_min_permille[p] / 1000.0, 3);
+      if (phase.settled_factor_max_permille[p] != phase.settled_factor_min_permille[p])
+        out += ".." + fixed(phase.settled_factor_max_permille[p] / 1000.0, 3);
+    }
+    out += "\n";
+  }
   out += "  largest clock offset measured between live nodes: " + fixed(r.max_clock_offset_ms, 0) +
          " ms\n";
   out += std::string("  safety ") + (r.safety_ok ? "OK" : "FAILED") + ", liveness " +
@@ -125,6 +158,64 @@ std::string summary_json(const RunResult& r) {
         .value(c.measured)
         .end_object();
   }
+  json.end_array().key("overrides").begin_array();
+  for (const OverrideReport& o : r.overrides) {
+    json.begin_object()
+        .key("what")
+        .value(o.what)
+        .key("at_s")
+        .value(o.at_s)
+        .key("ttl_s")
+        .value(o.ttl_s)
+        .key("in_force_ms")
+        .value(o.in_force_ms)
+        .key("bound_ms")
+        .value(o.bound_ms)
+        .key("expired_ms")
+        .value(o.expired_ms)
+        .key("error")
+        .value(o.error)
+        .end_object();
+  }
+  json.end_array().key("adaptive").begin_array();
+  for (const AdaptiveReport& a : r.adaptive) {
+    json.begin_object().key("policy").value(a.policy).key("signal").value(a.signal);
+    json.key("samples").begin_array();
+    for (const FactorSample& sample : a.samples) {
+      json.begin_array()
+          .value(sample.at_s)
+          .value(static_cast<std::uint64_t>(sample.min_permille))
+          .value(static_cast<std::uint64_t>(sample.max_permille))
+          .value(sample.signal)
+          .value(sample.smoothed)
+          .end_array();
+    }
+    json.end_array().end_object();
+  }
+  json.end_array().key("phases").begin_array();
+  for (const PhaseReport& phase : r.phases) {
+    json.begin_object()
+        .key("start_s")
+        .value(phase.start_s)
+        .key("end_s")
+        .value(phase.end_s)
+        .key("offered_per_s")
+        .value(phase.offered_per_s)
+        .key("admitted_per_s")
+        .value(phase.admitted_per_s)
+        .key("settled_admitted_per_s")
+        .value(phase.settled_admitted_per_s)
+        .key("settled_factor_min_permille")
+        .begin_array();
+    for (std::uint32_t f : phase.settled_factor_min_permille)
+      json.value(static_cast<std::uint64_t>(f));
+    json.end_array().key("settled_factor_max_permille").begin_array();
+    for (std::uint32_t f : phase.settled_factor_max_permille)
+      json.value(static_cast<std::uint64_t>(f));
+    json.end_array().end_object();
+  }
+  json.end_array().key("admitted_per_second").begin_array();
+  for (std::uint64_t admitted : r.admitted_per_second) json.value(admitted);
   json.end_array()
       .key("datagrams_per_node_per_s")
       .value(r.datagrams_per_node_per_s)
@@ -155,8 +246,8 @@ std::string timeline_csv(const RunResult& r) {
   const std::size_t columns = std::min<std::size_t>(static_cast<std::size_t>(r.nodes), 32);
   for (std::size_t n = 0; n < columns; ++n) out += ",admitted_n" + std::to_string(n);
   out += "\n";
-  const std::uint64_t limit = r.limits.empty() ? 0 : r.limits.front().limit;
   for (const TimelineRow& row : r.timeline) {
+    const std::uint64_t limit = row.limit;
     out += fixed(row.start_s, 3) + "," + std::to_string(row.offered) + "," +
            std::to_string(row.admitted) + "," + std::to_string(row.exact) + "," +
            std::to_string(row.limit_total) + "," + std::to_string(row.focus_offered) + "," +

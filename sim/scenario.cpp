@@ -2,9 +2,11 @@
 
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "core/duration.hpp"
+#include "core/limit_adjuster.hpp"
 
 namespace drl::sim {
 namespace {
@@ -215,17 +217,99 @@ class ScenarioParser {
         }
       }
     }
+    parse_overrides(root, out);
+    parse_signals(root, out);
     if (out.workload.stop_s < 0 || out.workload.stop_s > out.duration_s) {
       out.workload.stop_s = out.duration_s;
     }
     if (const toml::node* node = root.get("check")) {
       const toml::table& c = table_of(node, "[check]");
-      check_keys(c, "[check]", {"overshoot_max_percent", "converge_within"});
+      check_keys(c, "[check]", {"overshoot_max_percent", "converge_within", "override_within"});
       out.checks.overshoot_max_percent =
           number(c, "overshoot_max_percent", out.checks.overshoot_max_percent, 0, 1e6, "[check]");
       if (c.contains("converge_within")) {
         out.checks.converge_within_ms = seconds(c, "converge_within", 0, "[check]") * 1000.0;
       }
+      if (c.contains("override_within")) {
+        out.checks.override_within_ms = seconds(c, "override_within", 0, "[check]") * 1000.0;
+      }
+    }
+  }
+
+  // [[override]]: what `drl override set` / `clear` would send to one node.
+  void parse_overrides(const toml::table& root, Scenario& out) const {
+    const toml::node* node = root.get("override");
+    if (node == nullptr) return;
+    const toml::array* list = node->as_array();
+    if (list == nullptr) reject(node, "override must be written [[override]]");
+    for (const toml::node& element : *list) {
+      const std::string where = "[[override]]";
+      const toml::table& t = table_of(&element, where);
+      check_keys(t, where,
+                 {"at", "node", "action", "policy", "tier", "endpoint", "window", "limit", "factor",
+                  "ttl", "reason"});
+      OverrideEvent event;
+      event.at_s = seconds(t, "at", 0, where);
+      event.node = static_cast<int>(number(t, "node", 0, 0, out.nodes - 1, where));
+      const std::string action = text(t, "action", "set", where);
+      if (action != "set" && action != "clear")
+        reject(t.get("action"), where + ": action must be \"set\" or \"clear\"");
+      event.clear = action == "clear";
+      event.scope.policy = text(t, "policy", "", where);
+      if (event.scope.policy.empty()) reject(&t, where + ": policy is required");
+      event.scope.tier = text(t, "tier", "", where);
+      event.scope.endpoint = text(t, "endpoint", "", where);
+      if (t.contains("window")) {
+        event.scope.window_ms =
+            static_cast<std::uint32_t>(std::llround(seconds(t, "window", 0, where) * 1000.0));
+      }
+      if (!event.clear) {
+        if (t.contains("limit") == t.contains("factor"))
+          reject(&t, where + ": a set takes exactly one of limit and factor");
+        if (t.contains("limit")) {
+          event.kind = core::OverrideKind::limit;
+          event.value = static_cast<std::uint64_t>(number(t, "limit", 0, 1, 1e12, where));
+        } else {
+          event.kind = core::OverrideKind::factor;
+          event.value = static_cast<std::uint64_t>(
+              std::llround(number(t, "factor", 0, 0.001, 100, where) * 1000.0));
+        }
+        if (!t.contains("ttl")) reject(&t, where + ": a set needs a ttl");
+        event.ttl_s = seconds(t, "ttl", 0, where);
+        event.reason = text(t, "reason", "", where);
+      } else if (t.contains("limit") || t.contains("factor") || t.contains("ttl")) {
+        reject(&t, where + ": a clear takes no limit, factor or ttl");
+      }
+      out.overrides.push_back(std::move(event));
+    }
+  }
+
+  // [[signal]] steps and ramps of reported load signals, and [queue], the closed loop.
+  void parse_signals(const toml::table& root, Scenario& out) const {
+    if (const toml::node* node = root.get("signal")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr) reject(node, "signal must be written [[signal]]");
+      for (const toml::node& element : *list) {
+        const std::string where = "[[signal]]";
+        const toml::table& t = table_of(&element, where);
+        check_keys(t, where, {"name", "node", "at", "ramp", "value"});
+        SignalEvent event;
+        event.name = text(t, "name", "", where);
+        if (event.name.empty()) reject(&t, where + ": name is required");
+        event.node = static_cast<int>(number(t, "node", -1, 0, out.nodes - 1, where));
+        event.at_s = seconds(t, "at", 0, where);
+        event.ramp_s = seconds(t, "ramp", 0, where);
+        if (!t.contains("value")) reject(&t, where + ": value is required");
+        event.value = number(t, "value", 0, -1e12, 1e12, where);
+        out.signals.push_back(std::move(event));
+      }
+    }
+    if (const toml::node* node = root.get("queue")) {
+      const toml::table& t = table_of(node, "[queue]");
+      check_keys(t, "[queue]", {"signal", "service_rate"});
+      out.queue.signal = text(t, "signal", "", "[queue]");
+      if (out.queue.signal.empty()) reject(node, "[queue]: signal is required");
+      out.queue.service_rate = number(t, "service_rate", 0, 0, 1e9, "[queue]");
     }
   }
 
@@ -250,7 +334,10 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
                                     "check",
                                     "authenticated",
                                     "max_keys",
-                                    "convergence_sample_keys"};
+                                    "convergence_sample_keys",
+                                    "override",
+                                    "signal",
+                                    "queue"};
   options.cluster_bind_optional = true;
   Result<config::Config> config = config::parse_config(text, source_name, options);
   if (!config.ok()) return config.error();
@@ -274,6 +361,15 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
   if (scenario.policies->find(scenario.workload.policy) == nullptr) {
     return Error{Errc::malformed_request, std::string(source_name) + ": [workload] policy '" +
                                               scenario.workload.policy + "' is not defined"};
+  }
+  // The checks drl makes before sending an override: the scope must name limits that exist.
+  for (const OverrideEvent& event : scenario.overrides) {
+    const std::string error = core::validate_override(
+        *scenario.policies, event.scope, event.clear ? core::OverrideKind::factor : event.kind);
+    if (!error.empty()) {
+      return Error{Errc::malformed_request, std::string(source_name) + ": [[override]] at " +
+                                                std::to_string(event.at_s) + " s: " + error};
+    }
   }
   return scenario;
 }

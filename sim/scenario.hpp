@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/override_table.hpp"
 #include "drl/result.hpp"
 
 namespace drl::sim {
@@ -68,12 +69,46 @@ struct Workload {
   double attack_offered = 0;  // > 0: one more key, hammered on every node at this multiple
 };
 
+// An operator's `drl override set` or `drl override clear` on one node at a moment.
+struct OverrideEvent {
+  double at_s = 0;
+  int node = 0;
+  bool clear = false;
+  core::OverrideScope scope;
+  core::OverrideKind kind = core::OverrideKind::factor;  // limit or factor (set only)
+  std::uint64_t value = 0;                               // the limit, or the factor in 1/1000
+  double ttl_s = 0;
+  std::string reason;
+};
+
+// A step or ramp of a load signal: from `at`, the signal goes from the value it had then to
+// `value`, linearly over `ramp_s` (0: at once). It feeds the adaptive policies whose signal is
+// `name` or "reported:name".
+struct SignalEvent {
+  std::string name;
+  int node = -1;  // < 0: every node
+  double at_s = 0;
+  double ramp_s = 0;
+  double value = 0;
+};
+
+// Closed loop: a service behind the limiter that completes `service_rate` checks per second;
+// every check the cluster admits joins its queue, and every node reports the queue's depth as
+// the signal `signal`.
+struct ServiceQueue {
+  std::string signal;  // "" : none
+  double service_rate = 0;
+};
+
 struct Checks {
   // Safety: admitted per window may exceed the limit by at most this (percent of the limit).
   // < 0: computed from the model (docs/simulation.md).
   double overshoot_max_percent = -1;
   // Liveness: after traffic stops or a partition heals, all nodes agree within this. < 0: derived.
   double converge_within_ms = -1;
+  // An override set or cleared on one node is in force on every live node within this.
+  // < 0: derived (docs/simulation.md).
+  double override_within_ms = -1;
 };
 
 struct Scenario {
@@ -88,6 +123,9 @@ struct Scenario {
   std::vector<CrashEvent> crashes;
   std::vector<NodeClock> clocks;
   Workload workload;
+  std::vector<OverrideEvent> overrides;
+  std::vector<SignalEvent> signals;
+  ServiceQueue queue;
   Checks checks;
   std::shared_ptr<const core::PolicySet> policies;
   std::uint64_t max_keys = 1'000'000;

@@ -4,6 +4,9 @@
 #include <bit>
 #include <cmath>
 
+#include "core/limit_adjuster.hpp"
+#include "sim/signal_schedule.hpp"
+
 namespace drl::sim {
 
 std::string node_address(int index) {
@@ -45,7 +48,46 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
     key.fill(0x5a);
     codec.keys.push_back(key);
   }
+  overrides_ = std::make_unique<core::OverrideTable>(id_);
   cluster_ = std::make_unique<wire::ClusterNode>(config, codec, store_, origins_);
+  cluster_->replicator().set_overrides(overrides_.get());
+  configured_ = scenario.policies;
+  policies_ = configured_;
+  for (const core::Policy& policy : configured_->policies()) {
+    if (policy.adaptive_enabled)
+      adaptive_.push_back({policy.name, core::AdaptiveController(policy.adaptive)});
+  }
+  derived_version_ = overrides_->version();
+  derived_factors_permille_.assign(adaptive_.size(), 1000);
+}
+
+void SimNode::sample_load(std::int64_t true_ns,
+                          const std::function<std::optional<double>(std::string_view)>& signal) {
+  for (AdaptivePolicy& adaptive : adaptive_) {
+    adaptive.controller.update(mono(true_ns),
+                               signal(reported_name(adaptive.controller.law().signal)));
+  }
+}
+
+bool SimNode::refresh_policies(std::int64_t true_ns) {
+  const core::WallTime now = wall(true_ns);
+  overrides_->expire(now);
+  std::vector<std::uint32_t> factors_permille;
+  for (const AdaptivePolicy& adaptive : adaptive_)
+    factors_permille.push_back(adaptive.controller.factor_permille());
+  const std::uint64_t version = overrides_->version();
+  if (version == derived_version_ && factors_permille == derived_factors_permille_) return false;
+  derived_version_ = version;
+  derived_factors_permille_ = std::move(factors_permille);
+  std::vector<core::AdaptiveFactor> factors;
+  for (const AdaptivePolicy& adaptive : adaptive_) {
+    const core::AdaptiveController& controller = adaptive.controller;
+    factors.push_back({adaptive.policy, controller.factor_permille(), controller.law().signal,
+                       controller.smoothed_signal()});
+  }
+  in_force_ = overrides_->active(now);
+  policies_ = core::adjust_policies(*configured_, in_force_, factors);
+  return true;
 }
 
 core::MonoTime SimNode::mono(std::int64_t true_ns) const {

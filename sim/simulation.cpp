@@ -11,6 +11,7 @@
 
 #include "core/counter_id.hpp"
 #include "core/duration.hpp"
+#include "sim/dynamic_limits.hpp"
 #include "sim/network.hpp"
 #include "sim/random.hpp"
 #include "sim/sim_node.hpp"
@@ -21,7 +22,16 @@ namespace {
 
 constexpr std::int64_t kNsPerMs = 1'000'000;
 
-enum class EventKind : std::uint8_t { timer, deliver, crash, restart, settle, probe };
+enum class EventKind : std::uint8_t {
+  timer,
+  deliver,
+  crash,
+  restart,
+  settle,
+  probe,
+  override_write,  // index: the [[override]]
+  load_sample,     // every DynamicLimits::kSampleIntervalNs
+};
 
 struct Event {
   std::int64_t at_ns = 0;
@@ -44,6 +54,10 @@ struct Later {
 struct LimitTrack {
   const core::LimitRule* rule = nullptr;
   std::uint64_t window_ms = 0;
+  // The largest limit any node (or the exact limiter) had in force during the window: with
+  // overrides and adaptive factors the limit moves, and a window is held to the most generous
+  // limit anyone applied in it.
+  std::uint64_t window_limit = 0;
   std::int64_t window = -1;
   std::vector<std::uint32_t> offered, admitted, exact;
   std::vector<std::uint64_t> touched;  // keys offered in this window
@@ -79,7 +93,8 @@ class Simulation {
         random_(scenario.seed),
         network_(scenario, random_.fork(1)),
         reference_store_(core::StoreOptions{scenario.max_keys, 16, false}),
-        reference_(reference_store_, 0, nullptr) {
+        reference_(reference_store_, 0, nullptr),
+        dynamic_(scenario) {
     const core::Policy& policy = *s_.policies->find(s_.workload.policy);
     core::ResolvedLimit resolved[bounds::limits_per_item_max];
     const core::Resolution resolution =
@@ -89,6 +104,7 @@ class Simulation {
       track.rule = resolved[i].rule;
       track.window_ms = resolved[i].rule->window_ms;
       track.report.limit = resolved[i].rule->limit;
+      track.window_limit = resolved[i].rule->limit;
       track.report.window_ms = resolved[i].rule->window_ms;
       track.report.label = policy.name +
                            (resolved[i].scope.empty() ? "" : " " + std::string(resolved[i].scope)) +
@@ -126,6 +142,17 @@ class Simulation {
                    static_cast<int>(c)});
       }
     }
+    for (std::size_t o = 0; o < s_.overrides.size(); ++o) {
+      push(Event{seconds(s_.overrides[o].at_s),
+                 0,
+                 EventKind::override_write,
+                 s_.overrides[o].node,
+                 0,
+                 0,
+                 {},
+                 static_cast<int>(o)});
+    }
+    if (dynamic_.enabled()) push(Event{0, 0, EventKind::load_sample, 0, 0, 0, {}, 0});
     plan_convergence();
     focus_ = workload_->attack_key() != UINT64_MAX ? workload_->attack_key() : 0;
     result_.focus_key = workload_->key_name(focus_);
@@ -217,6 +244,7 @@ class Simulation {
         if (!alive_[event.node] || event.generation != node.timer_generation) return;
         node.timer_at_ns = -1;
         node.cluster().on_timer(node.mono(event.at_ns), node.wall(event.at_ns));
+        after_activity(event.node, event.at_ns);
         flush(event.node, event.at_ns);
         arm(event.node, event.at_ns);
         return;
@@ -226,6 +254,7 @@ class Simulation {
         SimNode& node = *nodes_[event.node];
         node.cluster().on_datagram(node.mono(event.at_ns), node.wall(event.at_ns),
                                    node_address(event.from), event.bytes);
+        after_activity(event.node, event.at_ns);
         flush(event.node, event.at_ns);
         arm(event.node, event.at_ns);
         return;
@@ -242,9 +271,34 @@ class Simulation {
         nodes_[event.node] = std::make_unique<SimNode>(event.node, s_, event.at_ns, clock.offset_ms,
                                                        clock.drift_ppm);
         alive_[event.node] = true;
+        after_activity(event.node, event.at_ns);
         arm(event.node, event.at_ns);
         return;
       }
+      case EventKind::override_write: {
+        SimNode* node = alive_[event.node] ? nodes_[event.node].get() : nullptr;
+        dynamic_.write_override(static_cast<std::size_t>(event.index), node, event.at_ns);
+        if (node == nullptr) return;
+        after_activity(event.node, event.at_ns);
+        flush(event.node, event.at_ns);
+        arm(event.node, event.at_ns);
+        return;
+      }
+      case EventKind::load_sample:
+        dynamic_.sample(event.at_ns, nodes_, alive_);
+        for (int i = 0; i < s_.nodes; ++i) {
+          if (alive_[i]) after_activity(i, event.at_ns);
+        }
+        note_limits(dynamic_.reference_policies());
+        push(Event{event.at_ns + DynamicLimits::kSampleIntervalNs,
+                   0,
+                   EventKind::load_sample,
+                   0,
+                   0,
+                   0,
+                   {},
+                   0});
+        return;
       case EventKind::settle:
         start_measurement(event.index, event.at_ns);
         return;
@@ -252,6 +306,38 @@ class Simulation {
         probe(event.index, event.at_ns);
         return;
     }
+  }
+
+  // The node may have a new policy set (an override arrived or expired, a factor moved).
+  void after_activity(int i, std::int64_t now_ns) {
+    if (dynamic_.after_activity(i, *nodes_[i], now_ns, alive_)) note_limits(nodes_[i]->policies());
+  }
+
+  // The limits `policies` gives the workload's checks, one per tracked limit (matched by
+  // counter: an adjusted rule counts on the same counter as the configured one).
+  std::vector<std::uint64_t> limits_in(const core::PolicySet& policies) const {
+    std::vector<std::uint64_t> out;
+    const core::Policy* policy = policies.find(s_.workload.policy);
+    core::ResolvedLimit resolved[bounds::limits_per_item_max];
+    const core::Resolution resolution =
+        policy == nullptr
+            ? core::Resolution{}
+            : core::resolve(*policy, s_.workload.tier, s_.workload.endpoint, resolved);
+    for (const LimitTrack& track : limits_) {
+      std::uint64_t limit = track.report.limit;
+      for (std::size_t i = 0; i < resolution.count; ++i) {
+        if (resolved[i].rule->counter_seed == track.rule->counter_seed)
+          limit = resolved[i].rule->limit;
+      }
+      out.push_back(limit);
+    }
+    return out;
+  }
+
+  void note_limits(const core::PolicySet& policies) {
+    const std::vector<std::uint64_t> limits = limits_in(policies);
+    for (std::size_t l = 0; l < limits_.size(); ++l)
+      limits_[l].window_limit = std::max(limits_[l].window_limit, limits[l]);
   }
 
   void retire_stats(SimNode& node) {
@@ -267,11 +353,13 @@ class Simulation {
     SimNode& node = *nodes_[node_index];
     const core::CheckItem item{s_.workload.policy, workload_->key_name(arrival.key),
                                s_.workload.tier, s_.workload.endpoint, 1};
-    node.engine().check(*s_.policies, node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
+    node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
     const bool admitted = outcome_.allowed;
-    reference_.check(*s_.policies, core::WallTime{kEpochUnixMs + arrival.time_ns / kNsPerMs},
-                     std::span(&item, 1), outcome_);
+    reference_.check(dynamic_.reference_policies(),
+                     core::WallTime{kEpochUnixMs + arrival.time_ns / kNsPerMs}, std::span(&item, 1),
+                     outcome_);
     const bool exact = outcome_.allowed;
+    dynamic_.on_check(arrival.time_ns, admitted);
     ++result_.checks;
     result_.admitted += admitted;
     result_.exact_admitted += exact;
@@ -303,20 +391,21 @@ class Simulation {
     const std::int64_t start_ns =
         (track.window * static_cast<std::int64_t>(track.window_ms) - kEpochUnixMs) * kNsPerMs;
     const std::int64_t end_ns = start_ns + static_cast<std::int64_t>(track.window_ms) * kNsPerMs;
-    const auto limit = static_cast<double>(track.report.limit);
+    const std::uint64_t window_limit = track.window_limit;
+    const auto limit = static_cast<double>(window_limit);
     for (std::uint64_t key : track.touched) {
       if (first) {
         row_.offered += track.offered[key];
         row_.admitted += track.admitted[key];
         row_.exact += track.exact[key];
-        row_.limit_total += track.report.limit;
+        row_.limit_total += window_limit;
         if (key == focus_) {
           row_.focus_offered = track.offered[key];
           row_.focus_admitted = track.admitted[key];
           row_.focus_exact = track.exact[key];
         }
       }
-      if (track.offered[key] > track.report.limit) {
+      if (track.offered[key] > window_limit) {
         const double excess = std::max(0.0, static_cast<double>(track.admitted[key]) - limit);
         const double percent = 100.0 * excess / limit;
         track.overshoots.push_back(percent);
@@ -331,15 +420,17 @@ class Simulation {
                 "window at " + format_seconds(start_ns) + ", key " + workload_->key_name(key) +
                 ": admitted " + std::to_string(track.admitted[key]) + " (exact " +
                 std::to_string(track.exact[key]) + ") against limit " +
-                std::to_string(track.report.limit) + " and bound +" + format_number(bound);
+                std::to_string(window_limit) + " and bound +" + format_number(bound);
           }
         }
       }
       track.offered[key] = track.admitted[key] = track.exact[key] = 0;
     }
     track.touched.clear();
+    if (dynamic_.enabled()) reset_window_limit(track);
     if (first) {
       row_.start_s = static_cast<double>(start_ns) / 1e9;
+      row_.limit = window_limit;
       if (row_.admitted_by_node.empty())
         row_.admitted_by_node.assign(static_cast<std::size_t>(s_.nodes), 0);
       result_.timeline.push_back(row_);
@@ -347,10 +438,20 @@ class Simulation {
     }
   }
 
+  // A new window starts with the limits in force now.
+  void reset_window_limit(LimitTrack& track) const {
+    const auto l = static_cast<std::size_t>(&track - limits_.data());
+    track.window_limit = limits_in(dynamic_.reference_policies())[l];
+    for (int i = 0; i < s_.nodes; ++i) {
+      if (alive_[i])
+        track.window_limit = std::max(track.window_limit, limits_in(nodes_[i]->policies())[l]);
+    }
+  }
+
   // The most a window may exceed its limit by, in requests (docs/simulation.md).
   double excess_bound(std::uint64_t key, const LimitTrack& track, std::int64_t start_ns,
                       std::int64_t end_ns) const {
-    const auto limit = static_cast<double>(track.report.limit);
+    const auto limit = static_cast<double>(track.window_limit);
     if (s_.checks.overshoot_max_percent >= 0)
       return limit * s_.checks.overshoot_max_percent / 100.0;
     const config::ClusterSettings& c = s_.cluster;
@@ -608,6 +709,7 @@ class Simulation {
       bytes += nodes_[i]->cluster().stats().sent_bytes;
       for (std::uint64_t d : nodes_[i]->cluster().stats().dropped) dropped += d;
     }
+    dynamic_.finish(result_);
     for (int i = 0; i < s_.nodes; ++i) {
       if (!alive_[i]) continue;
       const core::Replicator& replicator = nodes_[i]->cluster().replicator();
@@ -648,6 +750,7 @@ class Simulation {
   core::CounterStore reference_store_;
   core::CheckEngine reference_;
   core::CheckOutcome outcome_;
+  DynamicLimits dynamic_;
   std::vector<LimitTrack> limits_;
   std::priority_queue<Event, std::vector<Event>, Later> events_;
   std::uint64_t next_sequence_ = 0;

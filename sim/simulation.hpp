@@ -40,11 +40,54 @@ struct TimelineRow {
   std::uint64_t offered = 0;
   std::uint64_t admitted = 0;
   std::uint64_t exact = 0;
+  std::uint64_t limit = 0;        // the largest limit in force in this window (on any node)
   std::uint64_t limit_total = 0;  // limit x keys offered in this window
   std::uint64_t focus_offered = 0;
   std::uint64_t focus_admitted = 0;
   std::uint64_t focus_exact = 0;
   std::vector<std::uint64_t> admitted_by_node;
+};
+
+// An override written on one node ([[override]]): how long until every live node had it in
+// force, and, for a set, until every node had let it go at its TTL.
+struct OverrideReport {
+  std::string what;  // "set factor 0.5 on policy api on n0"
+  double at_s = 0;
+  double ttl_s = 0;         // a set's; 0 for a clear
+  double in_force_ms = -1;  // from the write until every live node's limits used it; -1: never
+  double bound_ms = 0;
+  // A set: from its expiry (at + ttl, the writer's clock) until no node had it in force any
+  // more; -1: not seen (the run ended first, or a later write superseded it).
+  double expired_ms = -1;
+  std::string error;  // the node refused the write (or had nothing to clear)
+};
+
+// One sample of an adaptive policy's factor (every 100 ms of true time), over the live nodes.
+struct FactorSample {
+  double at_s = 0;
+  std::uint32_t min_permille = 1000;
+  std::uint32_t max_permille = 1000;
+  double signal = 0;    // the first live node's input, unsmoothed (0 when absent)
+  double smoothed = 0;  // ... and its moving average
+};
+
+struct AdaptiveReport {
+  std::string policy;
+  std::string signal;  // the law's signal
+  std::vector<FactorSample> samples;
+};
+
+// Between two moments where the scenario changes something (a signal step or ramp, an override,
+// the traffic starting or stopping): the admitted rate, and the factors once settled.
+struct PhaseReport {
+  double start_s = 0;
+  double end_s = 0;
+  double offered_per_s = 0;
+  double admitted_per_s = 0;
+  // Over the phase's second half, when the controllers had time to settle.
+  double settled_admitted_per_s = 0;
+  std::vector<std::uint32_t> settled_factor_min_permille;  // per adaptive policy, in order
+  std::vector<std::uint32_t> settled_factor_max_permille;
 };
 
 struct RunResult {
@@ -68,6 +111,10 @@ struct RunResult {
   double max_clock_offset_ms = 0;  // the largest clock offset a node measured to a live peer
   std::uint64_t updates_sent = 0;  // slot updates in deltas and repairs, all nodes
   std::vector<TimelineRow> timeline;
+  std::vector<OverrideReport> overrides;
+  std::vector<AdaptiveReport> adaptive;
+  std::vector<PhaseReport> phases;  // only when the scenario has overrides, signals or a queue
+  std::vector<std::uint64_t> admitted_per_second;  // by second of true time
   bool safety_ok = true;
   bool liveness_ok = true;
   double wall_seconds = 0;  // how long the run took (not part of the deterministic output)
