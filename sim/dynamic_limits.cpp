@@ -38,20 +38,27 @@ DynamicLimits::DynamicLimits(const Scenario& scenario)
   oracle_version_ = oracle_.version();
 
   // An override is written into the table at once and goes out with the writer's next gossip
-  // round (at most a gossip interval, plus a millisecond of timer rounding), then takes the
-  // network's latency and jitter. A lost copy is sent again the next round: with loss p, every
-  // one of the n-1 peers has it after k rounds but with probability (n-1) p^k, so k is taken
-  // with (n-1) p^k < 1e-6.
+  // round; every node whose table it changes passes it on in its own next round (the table goes
+  // to delta peers whenever its version moves). So a peer has it after two rounds, each at most
+  // a gossip interval plus latency and jitter (and a millisecond of timer rounding), unless it
+  // missed the writer's copy and every other peer's: with loss p, per peer
+  //   q = p * (p + (1 - p) p)^(n - 2)
+  // (each other peer either missed the writer's copy or lost its forward). Such a peer waits for
+  // the override sync (every override_sync_interval, to every live peer, each copy lost with p).
+  // The bound is two rounds when (n - 1) q < 1e-6, else two rounds plus as many syncs k as
+  // make (n - 1) q p^k < 1e-6.
   const config::ClusterSettings& c = s_.cluster;
   const double round_ms =
-      static_cast<double>(c.gossip_interval_ms) + s_.link.latency_ms + s_.link.jitter_ms + 2.0;
-  double rounds = 1;
-  if (s_.link.loss > 0 && s_.nodes > 1) {
-    rounds = std::max(
-        1.0, std::ceil(std::log(1e-6 / (s_.nodes - 1)) / std::log(std::min(0.99, s_.link.loss))));
-  }
-  override_bound_ms_ =
-      s_.checks.override_within_ms >= 0 ? s_.checks.override_within_ms : rounds * round_ms;
+      static_cast<double>(c.gossip_interval_ms) + s_.link.latency_ms + s_.link.jitter_ms + 1.0;
+  const double p = std::min(0.99, s_.link.loss);
+  const double n = s_.nodes;
+  const double miss = n < 2 ? 0 : (n - 1) * p * std::pow(p + (1 - p) * p, n - 2);
+  double syncs = 0;
+  if (miss >= 1e-6) syncs = std::max(1.0, std::ceil(std::log(1e-6 / miss) / std::log(p)));
+  const double sync_ms =
+      static_cast<double>(core::ReplicationConfig{}.override_sync_interval_ms) + round_ms;
+  override_bound_ms_ = s_.checks.override_within_ms >= 0 ? s_.checks.override_within_ms
+                                                         : 2 * round_ms + syncs * sync_ms;
 }
 
 std::optional<double> DynamicLimits::signal_of(std::string_view name, int node, double at_s) const {
