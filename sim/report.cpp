@@ -71,10 +71,11 @@ std::string summary_text(const RunResult& r) {
     out += "\n";
   }
   if (!r.phases.empty()) {
-    out += "  phases: offered and admitted per second";
+    // "Settled": over the phase's second half, once the controllers had time to follow.
+    out += "  phases: offered and admitted per second (settled: in the second half)";
     for (const AdaptiveReport& a : r.adaptive)
-      out += "; factor of " + a.policy + " (" + a.signal + ")";
-    out += " over the phase's second half\n";
+      out += "; factor of " + a.policy + " (" + a.signal + ") in the second half";
+    out += "\n";
   }
   for (const PhaseReport& phase : r.phases) {
     out += "    " + fixed(phase.start_s, 1) + "-" + fixed(phase.end_s, 1) + " s: offered " +
