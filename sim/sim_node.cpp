@@ -72,13 +72,16 @@ void SimNode::sample_load(std::int64_t true_ns,
 bool SimNode::refresh_policies(std::int64_t true_ns) {
   const core::WallTime now = wall(true_ns);
   overrides_->expire(now);
-  std::vector<std::uint32_t> factors_permille;
-  for (const AdaptivePolicy& adaptive : adaptive_)
-    factors_permille.push_back(adaptive.controller.factor_permille());
+  // Runs after every timer and datagram: no allocation unless something moved.
+  bool factors_moved = false;
+  for (std::size_t i = 0; i < adaptive_.size(); ++i) {
+    const std::uint32_t factor = adaptive_[i].controller.factor_permille();
+    factors_moved = factors_moved || factor != derived_factors_permille_[i];
+    derived_factors_permille_[i] = factor;
+  }
   const std::uint64_t version = overrides_->version();
-  if (version == derived_version_ && factors_permille == derived_factors_permille_) return false;
+  if (version == derived_version_ && !factors_moved) return false;
   derived_version_ = version;
-  derived_factors_permille_ = std::move(factors_permille);
   std::vector<core::AdaptiveFactor> factors;
   for (const AdaptivePolicy& adaptive : adaptive_) {
     const core::AdaptiveController& controller = adaptive.controller;
