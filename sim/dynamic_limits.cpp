@@ -222,6 +222,26 @@ void DynamicLimits::on_check(std::int64_t now_ns, bool admitted) {
   if (admitted && !s_.queue.signal.empty()) queue_depth_ += 1;
 }
 
+bool DynamicLimits::measurable(const OverrideReport& report) const {
+  const double from_s = report.at_s;
+  const double to_s = report.at_s + report.bound_ms / 1000.0;
+  if (to_s > s_.duration_s) return false;
+  // Across a cut the override cannot arrive; after a heal or a restart, peers get it once they
+  // count each other alive again (down_after and a heartbeat or two later).
+  const config::ClusterSettings& c = s_.cluster;
+  const double recovery_s =
+      static_cast<double>(c.down_after_ms + 2 * c.heartbeat_interval_ms) / 1000.0;
+  for (const PartitionPhase& phase : s_.partitions) {
+    if (phase.start_s < to_s && phase.end_s + recovery_s > from_s) return false;
+  }
+  for (const CrashEvent& crash : s_.crashes) {
+    const double back_s =
+        crash.restart_after_s < 0 ? s_.duration_s : crash.at_s + crash.restart_after_s;
+    if (crash.at_s < to_s && back_s + recovery_s > from_s) return false;
+  }
+  return true;
+}
+
 void DynamicLimits::finish(RunResult& result) const {
   const auto bins_per_second = static_cast<std::size_t>(1'000'000'000 / kSampleIntervalNs);
   const auto seconds = static_cast<std::size_t>(std::ceil(s_.duration_s));
@@ -231,14 +251,12 @@ void DynamicLimits::finish(RunResult& result) const {
       result.admitted_per_second[b / bins_per_second] += admitted_bins_[b];
   }
   for (const Tracking& tracking : tracking_) {
-    result.overrides.push_back(tracking.report);
-    const OverrideReport& r = tracking.report;
-    // A write the node accepted must reach every node within the bound, if the run lasted that
-    // long after it.
-    const bool measurable = r.at_s * 1000.0 + r.bound_ms <= s_.duration_s * 1000.0;
-    if (r.error.empty() && measurable && (r.in_force_ms < 0 || r.in_force_ms > r.bound_ms)) {
+    OverrideReport report = tracking.report;
+    report.measured = report.error.empty() && measurable(report);
+    // A write the node accepted must reach every node within the bound, when measured.
+    if (report.measured && (report.in_force_ms < 0 || report.in_force_ms > report.bound_ms))
       result.liveness_ok = false;
-    }
+    result.overrides.push_back(std::move(report));
   }
   result.adaptive = adaptive_;
   if (!enabled_) return;

@@ -65,6 +65,9 @@ class DynamicLimits {
   };
 
   bool reached(const Tracking& tracking, const SimNode& node) const;
+  // Whether a write's spread is held to its bound: the run lasts long enough after it, and no
+  // partition or crash is under way (or just over) while it spreads.
+  bool measurable(const OverrideReport& report) const;
   void refresh_reference(std::int64_t now_ns, const SimNode* first_live);
   std::optional<double> signal_of(std::string_view name, int node, double at_s) const;
 

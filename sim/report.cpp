@@ -62,7 +62,7 @@ std::string summary_text(const RunResult& r) {
     }
     out += o.in_force_ms >= 0 ? "in force on every node after " + fixed(o.in_force_ms, 1) + " ms"
                               : std::string("NOT in force on every node");
-    out += " (bound " + fixed(o.bound_ms, 1) + " ms)";
+    out += " (bound " + fixed(o.bound_ms, 1) + " ms" + (o.measured ? "" : ", not held to it") + ")";
     if (o.ttl_s > 0) {
       out += o.expired_ms != -1
                  ? "; gone from every node " + fixed(o.expired_ms, 1) + " ms after its TTL"
@@ -172,6 +172,8 @@ std::string summary_json(const RunResult& r) {
         .value(o.in_force_ms)
         .key("bound_ms")
         .value(o.bound_ms)
+        .key("measured")
+        .value(o.measured)
         .key("expired_ms")
         .value(o.expired_ms)
         .key("error")

@@ -56,6 +56,8 @@ struct OverrideReport {
   double ttl_s = 0;         // a set's; 0 for a clear
   double in_force_ms = -1;  // from the write until every live node's limits used it; -1: never
   double bound_ms = 0;
+  // False: not held to the bound (a partition or crash under way, or the run ended first).
+  bool measured = true;
   // A set: from its expiry (at + ttl, the writer's clock) until no node had it in force any
   // more; -1: not seen (the run ended first, or a later write superseded it).
   double expired_ms = -1;

@@ -85,6 +85,33 @@ Scenario swarm_scenario(std::uint64_t seed) {
                                "\nwindow = \"1s\"\nalgorithm = \"" + algorithm + "\"\n";
   s.policies = config::parse_config(policies, "swarm")->policies;
   w.policy = "api";
+
+  // A runtime override on some seeds (drawn last, so that the draws above stay as they were):
+  // set on one node, sometimes cleared on another before its TTL.
+  if (random.chance(0.4)) {
+    OverrideEvent set;
+    set.at_s = random.uniform(1.0, 6.0);
+    set.node = static_cast<int>(random.below(static_cast<std::uint64_t>(s.nodes)));
+    set.scope.policy = "api";
+    if (random.chance(0.5)) {
+      set.kind = core::OverrideKind::factor;
+      set.value = 200 + random.below(1300);  // 0.2 to 1.5 times the limit
+    } else {
+      set.kind = core::OverrideKind::limit;
+      set.value = 1 + random.below(2 * limit);
+    }
+    set.ttl_s = random.uniform(0.5, 4.0);
+    set.reason = "swarm";
+    s.overrides.push_back(set);
+    if (random.chance(0.3)) {
+      OverrideEvent clear;
+      clear.clear = true;
+      clear.at_s = set.at_s + random.uniform(0.1, set.ttl_s);
+      clear.node = static_cast<int>(random.below(static_cast<std::uint64_t>(s.nodes)));
+      clear.scope = set.scope;
+      s.overrides.push_back(clear);
+    }
+  }
   return s;
 }
 
@@ -93,13 +120,13 @@ std::string describe(const Scenario& s) {
   std::snprintf(
       text, sizeof text,
       "%d nodes, gossip %llums, latency %.2f+%.2fms, loss %.1f%%, dup %.1f%%, %zu partitions, "
-      "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s",
+      "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s, %zu override writes",
       s.nodes, static_cast<unsigned long long>(s.cluster.gossip_interval_ms), s.link.latency_ms,
       s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, s.partitions.size(),
       s.crashes.size(), s.clocks.empty() ? "true" : "skewed", s.cluster.partition_policy.c_str(),
       s.authenticated ? "authenticated" : "checksummed",
       static_cast<unsigned long long>(s.workload.keys), s.workload.offered,
-      s.workload.spread.c_str());
+      s.workload.spread.c_str(), s.overrides.size());
   return text;
 }
 
