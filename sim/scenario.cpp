@@ -3,10 +3,12 @@
 #include <toml++/toml.h>
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include "core/duration.hpp"
 #include "core/limit_adjuster.hpp"
+#include "sim/signal_schedule.hpp"
 
 namespace drl::sim {
 namespace {
@@ -367,9 +369,30 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
     const std::string error = core::validate_override(
         *scenario.policies, event.scope, event.clear ? core::OverrideKind::factor : event.kind);
     if (!error.empty()) {
-      return Error{Errc::malformed_request, std::string(source_name) + ": [[override]] at " +
-                                                std::to_string(event.at_s) + " s: " + error};
+      char at[32];
+      std::snprintf(at, sizeof at, "%g", event.at_s);
+      return Error{Errc::malformed_request,
+                   std::string(source_name) + ": [[override]] at " + at + " s: " + error};
     }
+  }
+  // A signal no adaptive law reads is a typo, not a scenario: say so rather than run without it.
+  const auto read_by_a_law = [&](std::string_view name) {
+    for (const core::Policy& policy : scenario.policies->policies()) {
+      if (policy.adaptive_enabled && reported_name(policy.adaptive.signal) == name) return true;
+    }
+    return false;
+  };
+  for (const SignalEvent& event : scenario.signals) {
+    if (!read_by_a_law(event.name)) {
+      return Error{Errc::malformed_request, std::string(source_name) + ": [[signal]] '" +
+                                                event.name +
+                                                "' feeds no policy's [policy.adaptive] signal"};
+    }
+  }
+  if (!scenario.queue.signal.empty() && !read_by_a_law(scenario.queue.signal)) {
+    return Error{Errc::malformed_request, std::string(source_name) + ": [queue] signal '" +
+                                              scenario.queue.signal +
+                                              "' feeds no policy's [policy.adaptive] signal"};
   }
   return scenario;
 }

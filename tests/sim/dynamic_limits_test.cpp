@@ -166,6 +166,15 @@ TEST_CASE("scenario: an override naming a policy that does not exist is refused 
   CHECK(scenario.error().message.find("nope") != std::string::npos);
 }
 
+TEST_CASE("scenario: a signal that no adaptive policy reads is refused, not ignored") {
+  std::string text = read_scenario("adaptive-signal.toml");
+  const std::size_t at = text.find("name = \"queue_depth\"");
+  text.replace(at, 20, "name = \"queue_dpth\"");
+  const auto scenario = parse_scenario(text, "typo.toml");
+  REQUIRE_FALSE(scenario.ok());
+  CHECK(scenario.error().message.find("queue_dpth") != std::string::npos);
+}
+
 TEST_CASE("determinism: overrides and signals do not make a run depend on anything but the seed") {
   Scenario scenario = load("override-5-nodes.toml");
   scenario.duration_s = 6;
