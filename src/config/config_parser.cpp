@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -518,9 +521,9 @@ class Parser {
     policy.name = *name_node->value<std::string>();
     check_name(name_node, "policy name", policy.name, bounds::policy_name_bytes_max);
     const std::string where = "policy '" + policy.name + "'";
-    check_keys(
-        table, where,
-        {"name", "limit", "window", "algorithm", "limits", "shadow", "tiers", "endpoints", "http"});
+    check_keys(table, where,
+               {"name", "limit", "window", "algorithm", "limits", "shadow", "tiers", "endpoints",
+                "http", "adaptive"});
     policy.shadow = get_bool(table, "shadow", where, false);
     core::Algorithm algorithm = core::Algorithm::sliding;
     if (const toml::node* node = table.get("algorithm")) algorithm = parse_algorithm(node, where);
@@ -568,7 +571,66 @@ class Parser {
       core::index_prefix_endpoints(policy);
     }
     if (const toml::node* node = table.get("http")) parse_policy_http(*node, where, policy.http);
+    if (const toml::node* node = table.get("adaptive")) {
+      policy.adaptive = parse_adaptive(table_of(node, where + ": adaptive"), where + " adaptive");
+      policy.adaptive_enabled = true;
+    }
     return policy;
+  }
+
+  double get_number(const toml::table& table, std::string_view key, const std::string& where,
+                    std::optional<double> fallback, double min, double max) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) {
+      if (!fallback) reject(&table, where + ": " + std::string(key) + " is missing");
+      return *fallback;
+    }
+    if (!node->is_number()) reject(node, where + ": " + std::string(key) + " must be a number");
+    const double value = node->is_integer() ? static_cast<double>(*node->value<std::int64_t>())
+                                            : *node->value<double>();
+    if (!(value >= min && value <= max)) {
+      reject(node, where + ": " + std::string(key) + " must be between " + format_number(min) +
+                       " and " + format_number(max) + ", not " + format_number(value));
+    }
+    return value;
+  }
+
+  static std::string format_number(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", value);
+    return text;
+  }
+
+  // [policy.adaptive]: the load signal and the control law (core/adaptive_controller.hpp).
+  core::AdaptiveLaw parse_adaptive(const toml::table& table, const std::string& where) const {
+    check_keys(table, where,
+               {"signal", "target", "floor_at", "floor", "smoothing", "recover", "signal_stale"});
+    core::AdaptiveLaw law;
+    law.signal = get_string(table, "signal", where, "");
+    constexpr std::string_view reported = "reported:";
+    const bool is_reported = law.signal.starts_with(reported);
+    if (is_reported) {
+      const std::string_view name = std::string_view(law.signal).substr(reported.size());
+      check_name(table.get("signal"), "reported signal name", std::string(name), 64);
+    } else if (law.signal != "loop_lag_ms" && law.signal != "cpu_percent") {
+      reject(table.contains("signal") ? table.get("signal") : &table,
+             where + ": signal must be \"loop_lag_ms\", \"cpu_percent\" or \"reported:NAME\"");
+    }
+    constexpr double signal_max = 1e15;
+    law.target = get_number(table, "target", where, std::nullopt, 0, signal_max);
+    law.floor_at = get_number(table, "floor_at", where, std::nullopt, 0, signal_max);
+    if (!(law.floor_at > law.target)) {
+      reject(table.get("floor_at"), where + ": floor_at must be above target");
+    }
+    const double floor = get_number(table, "floor", where, 0.25, 0.001, 1.0);
+    law.floor_permille = static_cast<std::uint32_t>(std::max(1.0, std::round(floor * 1000.0)));
+    law.smoothing_ms =
+        static_cast<std::int64_t>(get_duration(table, "smoothing", where, 2000, 0, 3'600'000));
+    law.recover_ms = static_cast<std::int64_t>(
+        get_duration(table, "recover", where, 10'000, 0, 24 * 3'600'000ULL));
+    law.signal_stale_ms = static_cast<std::int64_t>(
+        get_duration(table, "signal_stale", where, 10'000, 100, 24 * 3'600'000ULL));
+    return law;
   }
 
   std::string source_;

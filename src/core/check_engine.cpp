@@ -127,12 +127,15 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   }
   for (std::size_t i = 0; i < out.limit_count; ++i) {
     const LimitOutcome& limit = out.limits[i];
-    if (limit.cost > limit.rule->limit) {
+    // Against the configured limit: an override or a load factor may lower the limit below a
+    // cost for a while (the check is then denied); only a cost above what the configuration
+    // allows can never be admitted.
+    if (limit.cost > limit.rule->configured_limit) {
       std::string where = "policy " + quoted(limit.policy->name);
       if (!limit.scope.empty()) where += " endpoint " + quoted(limit.scope);
       return fail_check(out, Errc::cost_above_limit,
                         "cost " + std::to_string(limit.cost) + " is above the limit " +
-                            std::to_string(limit.rule->limit) + " per " +
+                            std::to_string(limit.rule->configured_limit) + " per " +
                             format_duration_ms(limit.rule->window_ms) + " of " + where +
                             ": it can never be admitted");
     }

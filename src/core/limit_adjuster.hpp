@@ -22,7 +22,7 @@ namespace drl::core {
 struct AdaptiveFactor {
   std::string policy;
   std::uint32_t factor_permille = 1000;
-  std::string signal;   // for the note: "loop_lag_ms 180"
+  std::string signal;  // for the note: "loop_lag_ms 180"
   double signal_value = 0;
 };
 

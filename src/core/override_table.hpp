@@ -27,10 +27,10 @@
 namespace drl::core {
 
 struct OverrideScope {
-  std::string policy;    // required
-  std::string tier;      // "" : every tier
-  std::string endpoint;  // "" : every limit of the policy; else the limits of that endpoint
-                         // (as configured: "GET /v1/*" names the prefix endpoint)
+  std::string policy;           // required
+  std::string tier;             // "" : every tier
+  std::string endpoint;         // "" : every limit of the policy; else the limits of that endpoint
+                                // (as configured: "GET /v1/*" names the prefix endpoint)
   std::uint32_t window_ms = 0;  // 0: every window; else only the limit with that window
 
   auto operator<=>(const OverrideScope&) const = default;
@@ -69,13 +69,13 @@ struct OverrideLimits {
 };
 
 struct OverrideStats {
-  std::uint64_t set = 0;             // local writes (sets and clears)
-  std::uint64_t merged = 0;          // received records that won
-  std::uint64_t stale = 0;           // received records that lost (or were already known)
-  std::uint64_t refused = 0;         // received records outside the bounds
-  std::uint64_t table_full = 0;      // records dropped: records_max reached
-  std::uint64_t expired = 0;         // active records that reached their expiry
-  std::uint64_t dropped = 0;         // tombstones dropped after retain_until
+  std::uint64_t set = 0;         // local writes (sets and clears)
+  std::uint64_t merged = 0;      // received records that won
+  std::uint64_t stale = 0;       // received records that lost (or were already known)
+  std::uint64_t refused = 0;     // received records outside the bounds
+  std::uint64_t table_full = 0;  // records dropped: records_max reached
+  std::uint64_t expired = 0;     // active records that reached their expiry
+  std::uint64_t dropped = 0;     // tombstones dropped after retain_until
 };
 
 class OverrideTable {

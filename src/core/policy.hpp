@@ -63,11 +63,11 @@ struct AdaptiveLaw {
   // "loop_lag_ms" (drld's event loop), "cpu_percent" (the host's CPU), or "reported:NAME" (a
   // value the application reports with `drl report NAME VALUE`).
   std::string signal;
-  double target = 0;    // at or below this smoothed value: factor 1
-  double floor_at = 0;  // at or above this (> target): the floor
-  std::uint32_t floor_permille = 250;    // the smallest factor, in thousandths (1..1000)
-  std::int64_t smoothing_ms = 2000;      // time constant of the signal's moving average
-  std::int64_t recover_ms = 10'000;      // at least this long from the floor back to 1
+  double target = 0;                      // at or below this smoothed value: factor 1
+  double floor_at = 0;                    // at or above this (> target): the floor
+  std::uint32_t floor_permille = 250;     // the smallest factor, in thousandths (1..1000)
+  std::int64_t smoothing_ms = 2000;       // time constant of the signal's moving average
+  std::int64_t recover_ms = 10'000;       // at least this long from the floor back to 1
   std::int64_t signal_stale_ms = 10'000;  // a reported signal older than this counts as absent
 };
 

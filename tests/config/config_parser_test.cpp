@@ -305,3 +305,51 @@ TEST_CASE("config: restart-only changes are listed by name") {
         "node.socket, bounds.max_keys");
   CHECK(drl::config::restart_only_changes(before.value(), before.value()).empty());
 }
+
+TEST_CASE("config: [policy.adaptive] declares the load signal and the control law") {
+  const auto parsed = parse_config(R"(
+[[policy]]
+name = "api"
+limit = 100
+window = "1s"
+
+[policy.adaptive]
+signal = "reported:queue_depth"
+target = 100
+floor_at = 400.5
+floor = 0.3
+smoothing = "5s"
+recover = "30s"
+)",
+                                   "drld.toml");
+  REQUIRE(parsed.ok());
+  const drl::core::Policy& policy = *parsed->policies->find("api");
+  CHECK(policy.adaptive_enabled);
+  CHECK(policy.adaptive.signal == "reported:queue_depth");
+  CHECK(policy.adaptive.target == 100);
+  CHECK(policy.adaptive.floor_at == 400.5);
+  CHECK(policy.adaptive.floor_permille == 300);
+  CHECK(policy.adaptive.smoothing_ms == 5000);
+  CHECK(policy.adaptive.recover_ms == 30'000);
+  CHECK(policy.adaptive.signal_stale_ms == 10'000);
+  CHECK_FALSE(parse_config("[[policy]]\nname = \"x\"\nlimit = 1\nwindow = \"1s\"\n", "t")
+                  ->policies->find("x")
+                  ->adaptive_enabled);
+}
+
+TEST_CASE("config: an adaptive law that cannot work is rejected with the reason") {
+  const auto policy = [](const std::string& adaptive) {
+    return "[[policy]]\nname = \"api\"\nlimit = 100\nwindow = \"1s\"\n[policy.adaptive]\n" +
+           adaptive;
+  };
+  CHECK(rejection(policy("signal = \"disk\"\ntarget = 1\nfloor_at = 2\n")).find("signal must be") !=
+        std::string::npos);
+  CHECK(rejection(policy("signal = \"cpu_percent\"\nfloor_at = 2\n")).find("target is missing") !=
+        std::string::npos);
+  CHECK(rejection(policy("signal = \"cpu_percent\"\ntarget = 80\nfloor_at = 50\n"))
+            .find("floor_at must be above target") != std::string::npos);
+  CHECK(rejection(policy("signal = \"loop_lag_ms\"\ntarget = 5\nfloor_at = 50\nfloor = 0\n"))
+            .find("floor must be between") != std::string::npos);
+  CHECK(rejection(policy("signal = \"reported:\"\ntarget = 5\nfloor_at = 50\n"))
+            .find("must not be empty") != std::string::npos);
+}

@@ -5,6 +5,7 @@
 
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
+#include "core/limit_adjuster.hpp"
 
 using namespace drl::core;
 using drl::Errc;
@@ -45,6 +46,11 @@ class Bench {
     const CheckOutcome& peek = check(policy, key, 0);
     REQUIRE(peek.error == Errc::ok);
     return peek.binding_limit().verdict.remaining;
+  }
+
+  // Puts `records` in force on top of the configured policies, as drld does.
+  void adjust(const std::vector<OverrideRecord>& records) {
+    policies_ = adjust_policies(*policies_, records, {});
   }
 
   void advance_ms(std::int64_t ms) { now_.unix_ms += ms; }
@@ -340,4 +346,24 @@ TEST_CASE("check: sliding window answer at a window boundary has exact retry_aft
   CHECK_FALSE(bench.check("s", "k").allowed);
   bench.advance_ms(1);
   CHECK(bench.check("s", "k").allowed);
+}
+
+TEST_CASE("an override counts on the same counters, and a cost above it is denied, not rejected") {
+  Bench bench("[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\n");
+  CHECK(bench.admit(4, "api", "u") == 4);
+  OverrideRecord half;
+  half.scope = OverrideScope{"api", "", "", 0};
+  half.kind = OverrideKind::factor;
+  half.value = 500;
+  half.expires_wall_ms = half.retain_until_wall_ms = 1'800'000'060'000;
+  half.stamp = HlcStamp{1'800'000'000'000, 0, "node-a"};
+  bench.adjust({half});
+  // The four admitted before count against the new limit of 5.
+  CHECK(bench.admit(3, "api", "u") == 1);
+  const CheckOutcome& big = bench.check("api", "v", 7);
+  CHECK(big.error == Errc::ok);
+  CHECK_FALSE(big.allowed);
+  CHECK(big.binding_limit().limit == 5);
+  CHECK(big.binding_limit().rule->configured_limit == 10);
+  CHECK(bench.check("api", "v", 11).error == Errc::cost_above_limit);
 }
