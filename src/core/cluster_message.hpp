@@ -9,6 +9,7 @@
 
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
+#include "core/override_table.hpp"
 
 namespace drl::core {
 
@@ -18,6 +19,7 @@ enum class MessageType : std::uint8_t {
   ack = 2,        // your heartbeat's token, and my wall clock (round trip and clock offset)
   delta = 3,      // my counts that changed since my last round
   repair = 4,     // anti-entropy: counts of any origin, a slice of a full sweep
+  overrides = 5,  // runtime overrides: the records of my override table, tombstones included
 };
 
 struct MemberRecord {
@@ -50,6 +52,7 @@ struct ClusterMessage {
   std::vector<MemberRecord> members;  // heartbeat
   std::vector<Origin> origins;        // delta, repair
   std::shared_ptr<const std::vector<WireUpdate>> updates;  // delta, repair (shared by peers)
+  std::vector<OverrideRecord> overrides;                   // overrides
 };
 
 }  // namespace drl::core

@@ -120,15 +120,18 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     peer->incarnation = message.sender_incarnation;
     peer->rtt_us = -1;
     peer->offset_measured = false;
-    // New to us, or restarted: it needs every count we hold, its own old incarnation's included.
+    // New to us, or restarted: it needs every count we hold, its own old incarnation's included,
+    // and every override (a restarted node starts with an empty table).
     peer->full_sync_pending = true;
+    peer->overrides_pending = true;
     peer->sweep = SweepCursor{};
     peer->synced_from = false;
   }
   if (peer->state != PeerState::alive) {
     // Back from silence (a partition, a crash, heavy loss): it may have missed deltas, and we
-    // may have missed its counts until it sends them all.
+    // may have missed its counts until it sends them all. Overrides too.
     peer->full_sync_pending = true;
+    peer->overrides_pending = true;
     peer->sweep = SweepCursor{};
     peer->synced_from = false;
     peer->state_since = now;
@@ -146,6 +149,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       // It lacks our counts (our final sync slice may have been lost): sweep again.
       if ((message.flags & kFlagWantSync) != 0 && !peer->full_sync_pending) {
         peer->full_sync_pending = true;
+        peer->overrides_pending = true;
         peer->sweep = SweepCursor{};
       }
       learn_members(now, message);  // may add peers, which invalidates `peer`: keep it last
@@ -196,6 +200,14 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     case MessageType::repair:
       merge_updates(now, wall, message);
       if ((message.flags & kFlagSyncComplete) != 0) peer->synced_from = true;
+      break;
+    case MessageType::overrides:
+      ++stats_.override_messages_received;
+      stats_.override_records_received += message.overrides.size();
+      // Feature off: the records are dropped; the datagram still told us the peer is alive.
+      if (overrides_ != nullptr) {
+        stats_.override_records_merged += overrides_->merge(message.overrides, wall);
+      }
       break;
   }
 }
@@ -253,6 +265,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
   }
   if (now >= next_gossip_) {
     gossip_round(now, wall);
+    override_round(now, wall);
     next_gossip_ = after(next_gossip_, config_.gossip_interval_ms);
     if (next_gossip_ < now) next_gossip_ = after(now, config_.gossip_interval_ms);
   }
@@ -300,12 +313,8 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
   for (const SlotUpdate& slot : scratch_) {
     updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
   }
-  // Configured peers not heard from yet may be up: in the first down_after of our life they
-  // get deltas too, so that counts made while the cluster forms are not left to anti-entropy.
-  const bool forming = (now.ns - started_at_.ns) / kNsPerMs < config_.down_after_ms;
   for (const Peer& peer : peers_) {
-    const bool live = peer.state == PeerState::alive || peer.state == PeerState::suspect;
-    if (!live && !(forming && peer.state == PeerState::unknown)) continue;
+    if (!delta_target(peer, now)) continue;
     ClusterMessage message = header(MessageType::delta, wall);
     message.origins.push_back(origins_.local());
     message.updates = updates;
@@ -315,10 +324,57 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
   }
 }
 
+bool Replicator::delta_target(const Peer& peer, MonoTime now) const {
+  // Configured peers not heard from yet may be up: in the first down_after of our life they
+  // get deltas too, so that counts made while the cluster forms are not left to anti-entropy.
+  const bool forming = (now.ns - started_at_.ns) / kNsPerMs < config_.down_after_ms;
+  const bool live = peer.state == PeerState::alive || peer.state == PeerState::suspect;
+  return live || (forming && peer.state == PeerState::unknown);
+}
+
+void Replicator::set_overrides(OverrideTable* table) {
+  overrides_ = table;
+  overrides_version_sent_.reset();
+  // Peers already alive get the new table in the next round, like new peers.
+  for (Peer& peer : peers_) peer.overrides_pending = table != nullptr;
+}
+
+void Replicator::override_round(MonoTime now, WallTime wall) {
+  if (overrides_ == nullptr) return;
+  const std::uint64_t version = overrides_->version();
+  const bool changed = overrides_version_sent_ != version;
+  overrides_version_sent_ = version;
+  const bool sync = now >= next_override_sync_;
+  if (sync) next_override_sync_ = after(now, config_.override_sync_interval_ms);
+
+  std::vector<Peer*> targets;
+  for (Peer& peer : peers_) {
+    const bool alive = peer.state == PeerState::alive;
+    if ((changed && delta_target(peer, now)) || (alive && (sync || peer.overrides_pending))) {
+      targets.push_back(&peer);
+    }
+  }
+  if (targets.empty()) return;
+  // Read after the version: a change in between is sent now and again next round (the version
+  // moved), never lost.
+  std::vector<OverrideRecord> records = overrides_->records();
+  for (Peer* peer : targets) {
+    peer->overrides_pending = false;
+    // An empty table has nothing to tell: a new peer's own records reach us from it.
+    if (records.empty()) continue;
+    ClusterMessage message = header(MessageType::overrides, wall);
+    message.overrides = records;
+    send(peer->address, std::move(message));
+    ++stats_.override_messages_sent;
+    stats_.override_records_sent += records.size();
+  }
+}
+
 void Replicator::final_round(MonoTime now, WallTime wall) {
   // The last changes, twice over (no later round will resend them).
   gossip_round(now, wall);
   gossip_round(now, wall);
+  override_round(now, wall);
 }
 
 void Replicator::update_states(MonoTime now) {

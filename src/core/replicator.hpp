@@ -10,11 +10,19 @@
 // a peer that is new, restarted or back from a partition (so a restarted node gets its old
 // counts back), and as a slow background sweep to all, which repairs any lost delta.
 //
+// Runtime overrides (set_overrides) travel the same three ways, as whole tables: in the gossip
+// round after the table changed, to the peers a delta would go to; at once to a peer that is
+// new, restarted or back (so a restarted node gets them back); and every
+// override_sync_interval to every live peer, which repairs any loss. Tables merge by
+// last-writer-wins per scope, and a merge that changes nothing does not count as a change, so
+// the pushes stop once every node holds the same records.
+//
 // Single-threaded: one caller drives on_message/on_timer and drains take_outgoing().
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -23,6 +31,7 @@
 #include "core/cluster_message.hpp"
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
+#include "core/override_table.hpp"
 #include "core/time.hpp"
 
 namespace drl::core {
@@ -52,6 +61,8 @@ struct ReplicationConfig {
   std::size_t peers_max = 1024;
   std::size_t members_per_heartbeat = 16;
   std::int64_t origin_retire_after_ms = 2 * 31LL * 24 * 3600 * 1000;
+  // Anti-entropy of overrides: the whole table to every live peer this often (when not empty).
+  std::int64_t override_sync_interval_ms = 1000;
 };
 
 struct PeerStatus {
@@ -83,6 +94,11 @@ struct ReplicationStats {
   std::uint64_t peers_restarted = 0;
   std::uint64_t peers_rejected = 0;  // peers_max reached
   std::uint64_t full_syncs_completed = 0;
+  std::uint64_t override_messages_sent = 0;
+  std::uint64_t override_records_sent = 0;
+  std::uint64_t override_messages_received = 0;
+  std::uint64_t override_records_received = 0;
+  std::uint64_t override_records_merged = 0;  // received records that changed our table
 };
 
 struct Outgoing {
@@ -100,8 +116,14 @@ class Replicator {
   void on_timer(MonoTime now, WallTime wall);
 
   // Before a clean stop: sends the changes not sent yet, so that a stopped node's last counts
-  // reach its peers.
+  // (and overrides) reach its peers.
   void final_round(MonoTime now, WallTime wall);
+
+  // The override table to replicate: sent to peers, merged from theirs. Not owned; it must
+  // outlive the replicator (or be replaced first). Null (the default): overrides are neither
+  // sent nor merged, and nothing else changes. The table may be changed by other threads at
+  // any time; the replicator notices through its version.
+  void set_overrides(OverrideTable* table);
 
   std::vector<Outgoing> take_outgoing();
   MonoTime next_deadline() const;
@@ -146,6 +168,7 @@ class Replicator {
     MonoTime last_acked;             // when it last acknowledged a heartbeat of ours
     bool full_sync_pending = false;  // we owe it a full sweep of our counts
     bool synced_from = false;        // it completed a full sweep to us since it was last silent
+    bool overrides_pending = false;  // we owe it our override table
     SweepCursor sweep;
   };
 
@@ -154,6 +177,10 @@ class Replicator {
   void send(const std::string& address, ClusterMessage message);
   ClusterMessage header(MessageType type, WallTime wall) const;
   void gossip_round(MonoTime now, WallTime wall);
+  // Whether a delta goes to `peer` this round.
+  bool delta_target(const Peer& peer, MonoTime now) const;
+  // Sends the override table where it is owed: see the class comment.
+  void override_round(MonoTime now, WallTime wall);
   void heartbeat_round(MonoTime now, WallTime wall);
   void repair_round(WallTime wall);
   void update_states(MonoTime now);
@@ -178,6 +205,9 @@ class Replicator {
   bool started_ = false;
   std::size_t repair_turn_ = 0;
   std::size_t member_turn_ = 0;
+  OverrideTable* overrides_ = nullptr;
+  std::optional<std::uint64_t> overrides_version_sent_;  // none: never sent
+  MonoTime next_override_sync_;
   ReplicationStats stats_;
 };
 

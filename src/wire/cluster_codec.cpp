@@ -34,10 +34,21 @@ enum Field : std::uint8_t {
   kOrigins = 8,
   kGroups = 9,
   kFlags = 10,
+  kOverrides = 11,
 };
 
 constexpr std::size_t kNodeIdBytesMax = 64;
 constexpr std::size_t kAddressBytesMax = 128;
+// Override records: the scope's names as the config bounds them, the reason as the override
+// table bounds it. A record outside these bounds is never sent (a receiver would drop the whole
+// datagram, and every other record in it).
+constexpr std::size_t kReasonBytesMax = 256;
+constexpr std::size_t kOverrideFields = 13;
+static_assert(kReasonBytesMax >= core::OverrideLimits{}.reason_bytes_max,
+              "every reason the override table accepts must travel");
+// The longest string the decoder lets through; each field then has its own bound.
+constexpr std::size_t kStringBytesMax =
+    std::max({kAddressBytesMax, kReasonBytesMax, bounds::endpoint_name_bytes_max});
 
 struct Sink {
   std::string& out;
@@ -73,6 +84,26 @@ std::size_t member_bytes(const core::MemberRecord& member) {
   return 1 + str_bytes(member.node_id) + uint_bytes(member.incarnation) + str_bytes(member.address);
 }
 
+std::size_t override_bytes(const core::OverrideRecord& r) {
+  return 1 + str_bytes(r.scope.policy) + str_bytes(r.scope.tier) + str_bytes(r.scope.endpoint) +
+         uint_bytes(r.scope.window_ms) + uint_bytes(static_cast<std::uint8_t>(r.kind)) +
+         uint_bytes(r.value) + int_bytes(r.set_wall_ms) + int_bytes(r.expires_wall_ms) +
+         int_bytes(r.retain_until_wall_ms) + str_bytes(r.reason) + int_bytes(r.stamp.wall_ms) +
+         uint_bytes(r.stamp.logical) + str_bytes(r.stamp.node_id);
+}
+
+// Whether a receiver accepts the record: the same checks as open() makes.
+bool override_sendable(const core::OverrideRecord& r) {
+  return !r.scope.policy.empty() && r.scope.policy.size() <= bounds::policy_name_bytes_max &&
+         r.scope.tier.size() <= bounds::tier_name_bytes_max &&
+         r.scope.endpoint.size() <= bounds::endpoint_name_bytes_max &&
+         r.scope.window_ms <= bounds::window_ms_max &&
+         static_cast<std::uint8_t>(r.kind) <=
+             static_cast<std::uint8_t>(core::OverrideKind::factor) &&
+         r.retain_until_wall_ms >= r.expires_wall_ms && r.reason.size() <= kReasonBytesMax &&
+         !r.stamp.node_id.empty() && r.stamp.node_id.size() <= kNodeIdBytesMax;
+}
+
 std::size_t header_fields_bytes(const core::ClusterMessage& m) {
   return kContainerHeaderMax + 2 * 1 /* type */ + 2 * 1 /* flags */ + 1 + str_bytes(m.sender_id) +
          1 + uint_bytes(m.sender_incarnation) + 1 + str_bytes(m.sender_address) + 1 +
@@ -98,6 +129,63 @@ void pack_header_fields(Packer& pk, const core::ClusterMessage& m, std::uint32_t
     pk.pack_uint8(kFlags);
     pk.pack_uint8(flags);
   }
+}
+
+void pack_override(Packer& pk, const core::OverrideRecord& r) {
+  pk.pack_array(static_cast<std::uint32_t>(kOverrideFields));
+  pack_str(pk, r.scope.policy);
+  pack_str(pk, r.scope.tier);
+  pack_str(pk, r.scope.endpoint);
+  pk.pack_uint32(r.scope.window_ms);
+  pk.pack_uint8(static_cast<std::uint8_t>(r.kind));
+  pk.pack_uint64(r.value);
+  pk.pack_int64(r.set_wall_ms);
+  pk.pack_int64(r.expires_wall_ms);
+  pk.pack_int64(r.retain_until_wall_ms);
+  pack_str(pk, r.reason);
+  pk.pack_int64(r.stamp.wall_ms);
+  pk.pack_uint32(r.stamp.logical);
+  pack_str(pk, r.stamp.node_id);
+}
+
+// An overrides message: as many records per body as fit, in order. A record that does not fit
+// an empty body on its own (possible only below datagram_bytes 1046), or that a receiver would
+// refuse, is left out and counted in `left_out`. Always at least one body, so that an empty
+// list still says "I am alive".
+std::vector<std::string> override_bodies(const core::ClusterMessage& m, std::size_t budget,
+                                         std::size_t* left_out) {
+  const std::size_t base = header_fields_bytes(m) + 1 + kContainerHeaderMax;
+  std::vector<const core::OverrideRecord*> sendable;
+  sendable.reserve(m.overrides.size());
+  std::size_t refused = 0;
+  for (const core::OverrideRecord& record : m.overrides) {
+    if (override_sendable(record) && base + override_bytes(record) <= budget) {
+      sendable.push_back(&record);
+    } else {
+      ++refused;
+    }
+  }
+  if (left_out != nullptr) *left_out += refused;
+
+  std::vector<std::string> bodies;
+  std::size_t next = 0;
+  do {
+    const std::size_t first = next;
+    std::size_t size = base;
+    while (next < sendable.size() && size + override_bytes(*sendable[next]) <= budget) {
+      size += override_bytes(*sendable[next]);
+      ++next;
+    }
+    std::string body;
+    Sink sink{body};
+    Packer pk(sink);
+    pack_header_fields(pk, m, 1, m.flags);
+    pk.pack_uint8(kOverrides);
+    pk.pack_array(static_cast<std::uint32_t>(next - first));
+    for (std::size_t i = first; i < next; ++i) pack_override(pk, *sendable[i]);
+    bodies.push_back(std::move(body));
+  } while (next < sendable.size());
+  return bodies;
 }
 
 struct Invalid {};
@@ -128,6 +216,36 @@ const msgpack::object_array& array_of(const msgpack::object& o) {
 
 bool reference_all(msgpack::type::object_type, std::size_t, void*) {
   return true;
+}
+
+core::OverrideRecord override_of(const msgpack::object& o) {
+  const msgpack::object_array& f = array_of(o);
+  if (f.size != kOverrideFields) throw Invalid{};
+  core::OverrideRecord r;
+  r.scope.policy = text_of(f.ptr[0], bounds::policy_name_bytes_max);
+  r.scope.tier = text_of(f.ptr[1], bounds::tier_name_bytes_max);
+  r.scope.endpoint = text_of(f.ptr[2], bounds::endpoint_name_bytes_max);
+  const std::uint64_t window_ms = uint_of(f.ptr[3]);
+  const std::uint64_t kind = uint_of(f.ptr[4]);
+  if (r.scope.policy.empty() || window_ms > bounds::window_ms_max ||
+      kind > static_cast<std::uint8_t>(core::OverrideKind::factor)) {
+    throw Invalid{};
+  }
+  r.scope.window_ms = static_cast<std::uint32_t>(window_ms);
+  r.kind = static_cast<core::OverrideKind>(kind);
+  r.value = uint_of(f.ptr[5]);
+  r.set_wall_ms = int_of(f.ptr[6]);
+  r.expires_wall_ms = int_of(f.ptr[7]);
+  r.retain_until_wall_ms = int_of(f.ptr[8]);
+  if (r.retain_until_wall_ms < r.expires_wall_ms) throw Invalid{};
+  r.reason = text_of(f.ptr[9], kReasonBytesMax);
+  r.stamp.wall_ms = int_of(f.ptr[10]);
+  const std::uint64_t logical = uint_of(f.ptr[11]);
+  if (logical > 0xffffffffULL) throw Invalid{};
+  r.stamp.logical = static_cast<std::uint32_t>(logical);
+  r.stamp.node_id = text_of(f.ptr[12], kNodeIdBytesMax);
+  if (r.stamp.node_id.empty()) throw Invalid{};
+  return r;
 }
 
 }  // namespace
@@ -168,10 +286,14 @@ std::size_t ClusterCodec::body_bytes_max() const {
          (authenticated() ? kMacBytes : kChecksumBytes);
 }
 
-std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage& message) const {
+std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage& message,
+                                                     std::size_t* overrides_left_out) const {
   std::vector<std::string> bodies;
   const std::size_t budget = body_bytes_max();
   const std::size_t base = header_fields_bytes(message);
+  if (message.type == core::MessageType::overrides) {
+    return override_bodies(message, budget, overrides_left_out);
+  }
 
   if (!message.updates || message.updates->empty()) {
     // Heartbeats and acks: one body, with as many members as fit.
@@ -379,13 +501,14 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
     const std::size_t body_bytes = signed_bytes - kHeaderBytes;
     const msgpack::object root = msgpack::unpack(
         zone, datagram.data() + kHeaderBytes, body_bytes, offset, referenced, reference_all,
-        nullptr, msgpack::unpack_limit(body_bytes, 16, kAddressBytesMax, 0, 0, 4));
+        nullptr, msgpack::unpack_limit(body_bytes, 16, kStringBytesMax, 0, 0, 4));
     if (offset != body_bytes || root.type != msgpack::type::MAP) throw Invalid{};
     core::ClusterMessage& m = out.message;
     m = core::ClusterMessage{};
     bool has_type = false;
     bool has_sender = false;
     const msgpack::object* groups = nullptr;
+    const msgpack::object* overrides = nullptr;
     for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
       const msgpack::object& key = root.via.map.ptr[i].key;
       const msgpack::object& value = root.via.map.ptr[i].val;
@@ -393,7 +516,9 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
       switch (key.via.u64) {
         case kType: {
           const std::uint64_t type = uint_of(value);
-          if (type < 1 || type > 4) throw Invalid{};
+          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::overrides)) {
+            throw Invalid{};
+          }
           m.type = static_cast<core::MessageType>(type);
           has_type = true;
           break;
@@ -438,6 +563,9 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
         case kFlags:
           m.flags = static_cast<std::uint8_t>(uint_of(value) & 0xff);
           break;
+        case kOverrides:
+          overrides = &value;
+          break;
         default:
           break;  // a field from a later version: ignored
       }
@@ -464,6 +592,15 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
         }
       }
       m.updates = std::move(updates);
+    }
+    // Override records belong to the overrides message only; elsewhere the key is ignored like
+    // an unknown one.
+    if (overrides != nullptr && m.type == core::MessageType::overrides) {
+      const msgpack::object_array& records = array_of(*overrides);
+      m.overrides.reserve(records.size);
+      for (std::uint32_t r = 0; r < records.size; ++r) {
+        m.overrides.push_back(override_of(records.ptr[r]));
+      }
     }
     return true;
   } catch (const Invalid&) {

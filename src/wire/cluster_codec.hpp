@@ -4,9 +4,9 @@
 // the address it was sent to), an 8-byte big-endian sequence number (per sender and
 // destination, for replay detection), a msgpack body, then a tag over all of it: a 16-byte
 // keyed BLAKE2b MAC when the cluster has a key (flags bit 0), else an 8-byte XXH3-64 checksum.
-// Messages with long update lists are split over several datagrams of at most datagram_bytes_max
-// bytes. Untrusted input: decoding never throws and never allocates more than the datagram's size
-// allows.
+// Messages with long update or override lists are split over several datagrams of at most
+// datagram_bytes_max bytes. Untrusted input: decoding never throws and never allocates more than
+// the datagram's size allows.
 #pragma once
 
 #include <array>
@@ -60,8 +60,10 @@ class ClusterCodec {
 
   // The bodies for `message`, each small enough for one datagram. Updates are split across
   // bodies; each body carries the origins its updates use. Heartbeats carry as many member
-  // records as fit.
-  std::vector<std::string> encode_bodies(const core::ClusterMessage& message) const;
+  // records as fit. Override records are split across bodies too; one that no body can hold, or
+  // that a receiver would refuse, is left out and added to `*overrides_left_out` (if given).
+  std::vector<std::string> encode_bodies(const core::ClusterMessage& message,
+                                         std::size_t* overrides_left_out = nullptr) const;
 
   // A datagram from a body: header with the destination's tag and `sequence`, body, tag.
   std::string seal(std::string_view body, std::uint64_t sequence,

@@ -87,7 +87,9 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
       }
       bodies = &it->second;
     } else {
-      local_bodies = codec_.encode_bodies(message);
+      std::size_t left_out = 0;
+      local_bodies = codec_.encode_bodies(message, &left_out);
+      stats_.overrides_left_out += left_out;
       bodies = &local_bodies;
     }
     auto entry = next_sequence_.try_emplace(outgoing.address, sequence_high_water_).first;

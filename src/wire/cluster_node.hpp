@@ -28,6 +28,9 @@ struct DatagramStats {
   std::uint64_t received = 0;
   std::uint64_t received_bytes = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(DropReason::count_)> dropped{};
+  // Override records not sent: too large for a datagram of datagram_bytes, or outside the bounds
+  // a receiver checks.
+  std::uint64_t overrides_left_out = 0;
 };
 
 class ClusterNode {
@@ -59,7 +62,8 @@ class ClusterNode {
                        std::uint64_t sequence);
 
   core::Replicator replicator_;
-  ClusterCodec codec_;  std::map<std::string, std::uint64_t> next_sequence_;  // per destination
+  ClusterCodec codec_;
+  std::map<std::string, std::uint64_t> next_sequence_;  // per destination
   // The highest sequence sent to any destination: a destination's counter starts from here, so
   // that a counter forgotten and made again never goes back below what its receiver has seen.
   std::uint64_t sequence_high_water_ = 0;

@@ -1,13 +1,14 @@
 // Fuzzes the cluster protocol as drld's UDP driver sees it: datagrams into
-// ClusterNode::on_datagram, with a real counter store and origin table, for a node with
-// checksums only and for a node with a cluster key; every datagram also goes through
+// ClusterNode::on_datagram, with a real counter store, origin table and override table, for a node
+// with checksums only and for a node with a cluster key; every datagram also goes through
 // ClusterCodec::open directly, and what opens is encoded again and must open again. Timers in
 // between make the nodes answer, gossip and repair, so that what hostile datagrams taught them
-// (members, origins, counts) is encoded too.
+// (members, origins, counts, overrides) is encoded too.
 //
 // Invariants: nothing crashes, leaks or throws; a datagram the codec opens has the bounded fields
 // the replication relies on; a decoded message re-encodes into datagrams that open and carry the
-// same header fields and updates; a node's datagrams are never larger than the configured bound.
+// same header fields, updates and override records; a node's datagrams are never larger than the
+// configured bound.
 //
 // Input: records of [control byte][2-byte big-endian length][payload]. Control bits:
 //   bit 0     the node: 0 checksums only, 1 authenticated (with the key of the golden files)
@@ -30,6 +31,7 @@
 
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
+#include "core/override_table.hpp"
 #include "fuzz_assert.hpp"
 #include "wire/cluster_codec.hpp"
 #include "wire/cluster_node.hpp"
@@ -62,8 +64,17 @@ struct Node {
   explicit Node(bool authenticated)
       : store(core::StoreOptions{256, 4, true}),
         origins(core::Origin{"node-b", 1'800'000'000'000'002ULL}, 16),
+        overrides("node-b", override_limits()),
         codec(codec_options(authenticated)),
-        node(config(), codec_options(authenticated), store, origins) {}
+        node(config(), codec_options(authenticated), store, origins) {
+    node.replicator().set_overrides(&overrides);
+  }
+
+  static core::OverrideLimits override_limits() {
+    core::OverrideLimits limits;
+    limits.records_max = 16;  // small, so that inputs reach the bound
+    return limits;
+  }
 
   static core::ReplicationConfig config() {
     core::ReplicationConfig config;
@@ -80,12 +91,14 @@ struct Node {
     config.repair_updates_per_interval = 64;
     config.peers_max = 8;
     config.origin_retire_after_ms = 60'000;
+    config.override_sync_interval_ms = 1000;
     return config;
   }
 
   core::CounterStore store;
   core::OriginTable origins;
-  wire::ClusterCodec codec;  // the same options as the node's own
+  core::OverrideTable overrides;  // outlives the node, which points to it
+  wire::ClusterCodec codec;       // the same options as the node's own
   wire::ClusterNode node;
   std::uint64_t sequence = 0;
 };
@@ -96,7 +109,17 @@ void check_opened(const wire::DecodedDatagram& decoded) {
   FUZZ_ASSERT(!m.sender_id.empty() && m.sender_id.size() <= 64);
   FUZZ_ASSERT(m.sender_address.size() <= 128);
   const auto type = static_cast<int>(m.type);
-  FUZZ_ASSERT(type >= 1 && type <= 4);
+  FUZZ_ASSERT(type >= 1 && type <= 5);
+  FUZZ_ASSERT(m.overrides.empty() || m.type == core::MessageType::overrides);
+  for (const core::OverrideRecord& r : m.overrides) {
+    FUZZ_ASSERT(!r.scope.policy.empty() && r.scope.policy.size() <= 64);
+    FUZZ_ASSERT(r.scope.tier.size() <= 64 && r.scope.endpoint.size() <= 256);
+    FUZZ_ASSERT(r.scope.window_ms <= 31ULL * 24 * 3600 * 1000);
+    FUZZ_ASSERT(static_cast<int>(r.kind) <= 2);
+    FUZZ_ASSERT(r.retain_until_wall_ms >= r.expires_wall_ms);
+    FUZZ_ASSERT(r.reason.size() <= 256);
+    FUZZ_ASSERT(!r.stamp.node_id.empty() && r.stamp.node_id.size() <= 64);
+  }
   for (const core::Origin& origin : m.origins) FUZZ_ASSERT(!origin.node_id.empty());
   if (m.updates) {
     for (const core::WireUpdate& u : *m.updates) {
@@ -122,10 +145,21 @@ std::vector<ResolvedUpdate> resolved(const core::ClusterMessage& m) {
   return out;
 }
 
-// A decoded message, encoded again, opens again with the same header fields and updates.
+auto override_fields(const core::OverrideRecord& r) {
+  return std::make_tuple(r.scope, r.kind, r.value, r.set_wall_ms, r.expires_wall_ms,
+                         r.retain_until_wall_ms, r.reason, r.stamp);
+}
+
+// A decoded message, encoded again, opens again with the same header fields and updates (an
+// overrides message: the same records, in order).
 void check_round_trip(const wire::ClusterCodec& codec, const core::ClusterMessage& m) {
-  const std::vector<std::string> bodies = codec.encode_bodies(m);
+  std::size_t overrides_left_out = 0;
+  const std::vector<std::string> bodies = codec.encode_bodies(m, &overrides_left_out);
   FUZZ_ASSERT(!bodies.empty());
+  // Every record that opened fits a datagram of the harness's size again.
+  FUZZ_ASSERT(overrides_left_out == 0);
+  const bool overrides = m.type == core::MessageType::overrides;
+  std::vector<core::OverrideRecord> records;
   core::ClusterMessage joined;
   auto updates = std::make_shared<std::vector<core::WireUpdate>>();
   for (std::size_t i = 0; i < bodies.size(); ++i) {
@@ -147,6 +181,7 @@ void check_round_trip(const wire::ClusterCodec& codec, const core::ClusterMessag
                x.address == member.address;
       }));
     }
+    records.insert(records.end(), r.overrides.begin(), r.overrides.end());
     for (const ResolvedUpdate& u : resolved(r)) {
       joined.origins.push_back(core::Origin{std::get<3>(u), std::get<4>(u)});
       updates->push_back(core::WireUpdate{std::get<0>(u), std::get<1>(u), std::get<2>(u),
@@ -155,7 +190,17 @@ void check_round_trip(const wire::ClusterCodec& codec, const core::ClusterMessag
     }
   }
   joined.updates = updates;
-  FUZZ_ASSERT(resolved(joined) == resolved(m));
+  // An overrides message carries records only: updates that came with it are not sent again.
+  if (overrides) {
+    FUZZ_ASSERT(records.size() == m.overrides.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      FUZZ_ASSERT(override_fields(records[i]) == override_fields(m.overrides[i]));
+    }
+    FUZZ_ASSERT(resolved(joined).empty());
+  } else {
+    FUZZ_ASSERT(records.empty());
+    FUZZ_ASSERT(resolved(joined) == resolved(m));
+  }
 }
 
 void run_timer(Node& n, core::MonoTime now, core::WallTime wall) {

@@ -116,7 +116,8 @@ def cluster_datagram_seeds():
         write("cluster_datagram", f"{name}_raw", record(node | 0x02 | 0x04, datagram))
         write("cluster_datagram", f"{name}_sealed",
               record(0x04 | 0x40, b"\x01" + body) + record(0x01 | 0x04 | 0x40, b"\x01" + body))
-    # A conversation: heartbeat, delta, a replay of it, an ack, a repair, time passing.
+    # A conversation: heartbeat, delta, a replay of it, an ack, a repair, overrides (merged,
+    # then sent on by the timer), time passing.
     bodies = {name: d[header:-(16 if d[4] & 1 else 8)] for name, d in golden.items()}
     conversation = b"".join([
         record(0x04, b"\x01" + bodies["heartbeat"]),
@@ -124,6 +125,7 @@ def cluster_datagram_seeds():
         record(0x40, b"\x00" + bodies["delta"]),
         record(0x04 | 0x80, b"\x01" + bodies["ack"]),
         record(0x08 | 0x10, b"\x05" + bodies["repair_authenticated"]),
+        record(0x04 | 0x40, b"\x01" + bodies["overrides"]),
         record(0x04 | 0xC0, b""),
     ])
     write("cluster_datagram", "conversation", conversation)

@@ -169,3 +169,35 @@ TEST_CASE("golden cluster v1: an ack echoes the token") {
   CHECK(read.type == core::MessageType::ack);
   CHECK(read.token == m.token);
 }
+
+TEST_CASE("golden cluster v1: overrides, a limit and a tombstone with their stamps") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::overrides);
+  core::OverrideRecord limit;
+  limit.scope = {"api", "free", "POST /login", 60'000};
+  limit.kind = core::OverrideKind::limit;
+  limit.value = 50;
+  limit.set_wall_ms = 1'800'000'000'100;
+  limit.expires_wall_ms = 1'800'000'900'100;
+  limit.retain_until_wall_ms = 1'800'000'900'100;
+  limit.reason = "incident 42";
+  limit.stamp = {1'800'000'000'100, 2, "node-a"};
+  core::OverrideRecord tombstone;
+  tombstone.scope = {"search", "", "", 0};
+  tombstone.kind = core::OverrideKind::cleared;
+  tombstone.set_wall_ms = 1'800'000'000'000;
+  tombstone.expires_wall_ms = 1'800'000'000'000;
+  tombstone.retain_until_wall_ms = 1'800'003'600'000;
+  tombstone.stamp = {1'800'000'000'000, 0, "node-b"};
+  m.overrides = {limit, tombstone};
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("overrides", datagram, 8));
+  CHECK(read.type == core::MessageType::overrides);
+  REQUIRE(read.overrides.size() == 2);
+  CHECK(read.overrides[0].scope == limit.scope);
+  CHECK(read.overrides[0].value == 50);
+  CHECK(read.overrides[0].stamp == limit.stamp);
+  CHECK(read.overrides[1].kind == core::OverrideKind::cleared);
+  CHECK(read.overrides[1].retain_until_wall_ms == 1'800'003'600'000);
+}
