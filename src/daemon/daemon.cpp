@@ -249,8 +249,7 @@ int run_daemon(const DaemonOptions& options) {
     replication.peers_max = cluster.max_peers;
     node = std::make_unique<wire::ClusterNode>(replication, codec, store, origins);
     // Overrides travel with the gossip: peers' records merge into the table, ours go out, and a
-    // restarted node gets the active ones back from its peers. (Replicator::set_overrides comes
-    // from branch dyn-a: this line does not compile until it is merged.)
+    // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
     driver->start(*node, cluster.partition_policy);
     context.cluster = driver.get();

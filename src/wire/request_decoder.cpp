@@ -231,10 +231,11 @@ void decode_override_clear(const msgpack::object_map& map, OverrideRequest& out)
   }
 }
 
-// Signal names become metric label values and log text: a small, safe alphabet.
+// Signal names become metric label values and log text: a small, safe alphabet (that of the
+// config's names, so that every name a config can follow can be reported).
 bool is_signal_name_byte(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
+         c == '-' || c == '.' || c == ':';
 }
 
 void decode_report(const msgpack::object_map& map, SignalReport& out) {
@@ -273,7 +274,7 @@ void decode_report(const msgpack::object_map& map, SignalReport& out) {
   for (char c : out.name) {
     if (!is_signal_name_byte(c)) {
       throw Invalid{Errc::invalid_argument,
-                    "field 'signal' may hold only letters, digits, '_', '-' and '.'"};
+                    "field 'signal' may hold only letters, digits and _ - . :"};
     }
   }
   if (!std::isfinite(out.value)) {
