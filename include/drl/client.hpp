@@ -10,10 +10,12 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "drl/decision.hpp"
+#include "drl/override.hpp"
 #include "drl/result.hpp"
 #include "drl/status.hpp"
 
@@ -56,6 +58,18 @@ class Client {
   // Every counter `request` resolves to, cluster-wide and per origin. Counts nothing.
   Result<std::vector<CounterState>> inspect(const CheckRequest& request);
   Result<std::string> inspect_json(const CheckRequest& request);
+
+  // Runtime overrides, cluster-wide (docs/dynamic-limits.md). A refused override fails with
+  // Errc::invalid_argument and the reason.
+  Result<OverrideInfo> override_set(const OverrideSpec& spec);
+  Result<std::vector<OverrideInfo>> override_list();
+  Result<std::string> override_list_json();
+  // Returns how many overrides were cleared (0 or 1 for a scope).
+  Result<std::uint64_t> override_clear(const OverrideScopeSpec& scope);
+  Result<std::uint64_t> override_clear_all();
+  // The application's latest value of a load signal; a policy with [policy.adaptive]
+  // signal = "reported:NAME" follows it.
+  Result<Done> report(std::string_view signal, double value);
 
  private:
   struct Impl;

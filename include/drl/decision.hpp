@@ -31,6 +31,10 @@ struct LimitDecision {
   std::uint64_t retry_after_ms = 0;
   bool allowed = false;
   bool shadow = false;  // the limit's policy is in shadow mode
+  // Set only when a runtime override or a load-adaptive factor changed this limit: what the
+  // configuration says, and why the limit in force differs ("override ... by node1: reason").
+  std::uint64_t configured_limit = 0;
+  std::string adjusted;
 };
 
 struct Decision {
@@ -45,9 +49,12 @@ struct Decision {
   // In a cluster: how long ago the least recently heard peer was heard, i.e. how old the
   // oldest contribution to this decision may be. 0 for a single node.
   std::uint64_t staleness_ms = 0;
-  std::string policy;                 // of the binding limit
-  std::string scope;                  // of the binding limit: empty, or the endpoint
-  bool tier_unknown = false;          // the tier named is not defined: the default limits applied
+  std::string policy;         // of the binding limit
+  std::string scope;          // of the binding limit: empty, or the endpoint
+  bool tier_unknown = false;  // the tier named is not defined: the default limits applied
+  // Of the binding limit, set only when it is adjusted (see LimitDecision).
+  std::uint64_t configured_limit = 0;
+  std::string adjusted;
   std::vector<LimitDecision> limits;  // every limit that applied (filled when asked for)
 };
 

@@ -25,6 +25,9 @@ enum class Errc : std::uint8_t {
   // Client-side only (never sent by the server):
   io_error,        // socket connect/read/write failed
   protocol_error,  // the server's answer could not be understood
+  // Sent by the server again (codes are append-only, so server codes may follow client ones):
+  invalid_argument,  // well-formed but refused: an override that cannot apply, a value out of
+                     // range, a bound reached (the message says which)
 };
 
 std::string_view errc_name(Errc code);

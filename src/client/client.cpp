@@ -240,4 +240,52 @@ Result<std::string> Client::inspect_json(const CheckRequest& request) {
   return std::move(response->counters_json);
 }
 
+Result<OverrideInfo> Client::override_set(const OverrideSpec& spec) {
+  wire::encode_override_set_request(impl_->out, impl_->next_id++, spec);
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  if (!response->override_record) {
+    return Error{Errc::protocol_error, "no override in the answer to override_set"};
+  }
+  return std::move(*response->override_record);
+}
+
+Result<std::vector<OverrideInfo>> Client::override_list() {
+  wire::encode_op_request(impl_->out, impl_->next_id++, "override_list");
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  return std::move(response->overrides);
+}
+
+Result<std::string> Client::override_list_json() {
+  wire::encode_op_request(impl_->out, impl_->next_id++, "override_list");
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  return std::move(response->overrides_json);
+}
+
+Result<std::uint64_t> Client::override_clear(const OverrideScopeSpec& scope) {
+  wire::encode_override_clear_request(impl_->out, impl_->next_id++, scope, false);
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  if (!response->cleared) return Error{Errc::protocol_error, "no count in the answer"};
+  return *response->cleared;
+}
+
+Result<std::uint64_t> Client::override_clear_all() {
+  wire::encode_override_clear_request(impl_->out, impl_->next_id++, OverrideScopeSpec{}, true);
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  if (!response->cleared) return Error{Errc::protocol_error, "no count in the answer"};
+  return *response->cleared;
+}
+
+Result<Done> Client::report(std::string_view signal, double value) {
+  wire::encode_report_request(impl_->out, impl_->next_id++, signal, value);
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  if (!response->reported) return Error{Errc::protocol_error, "no 'reported' in the answer"};
+  return Done{};
+}
+
 }  // namespace drl

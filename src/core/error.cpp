@@ -10,7 +10,7 @@ struct Name {
   std::string_view name;
 };
 
-constexpr std::array<Name, 15> kNames{{
+constexpr std::array<Name, 16> kNames{{
     {Errc::ok, "ok"},
     {Errc::malformed_request, "malformed_request"},
     {Errc::unsupported_version, "unsupported_version"},
@@ -26,6 +26,7 @@ constexpr std::array<Name, 15> kNames{{
     {Errc::internal, "internal"},
     {Errc::io_error, "io_error"},
     {Errc::protocol_error, "protocol_error"},
+    {Errc::invalid_argument, "invalid_argument"},
 }};
 
 }  // namespace

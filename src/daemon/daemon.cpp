@@ -15,6 +15,7 @@
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
+#include "daemon/dynamic_limits.hpp"
 #include "daemon/http_service.hpp"
 #include "daemon/service.hpp"
 #include "io/address.hpp"
@@ -22,6 +23,7 @@
 #include "io/clock.hpp"
 #include "io/cluster_driver.hpp"
 #include "io/file_watcher.hpp"
+#include "io/host_cpu_sampler.hpp"
 #include "io/log.hpp"
 #include "io/main_loop.hpp"
 #include "io/open_files_limit.hpp"
@@ -149,10 +151,13 @@ int run_daemon(const DaemonOptions& options) {
     return std::max<std::uint64_t>(1, shortest_window_ms(policies) / 10);
   };
   std::atomic<std::uint64_t> skew_threshold_ms{skew_threshold(*config.policies)};
+  // The policies checks use: the configured ones with runtime overrides and adaptive factors.
+  DynamicLimits dynamic(config.node.id, config.policies);
   manager.on_applied(
-      [&signals, &skew_threshold_ms, &skew_threshold](const config::Config& applied) {
+      [&signals, &skew_threshold_ms, &skew_threshold, &dynamic](const config::Config& applied) {
         signals.proportional.store(applied.cluster.partition_policy == "proportional");
         skew_threshold_ms.store(skew_threshold(*applied.policies));
+        dynamic.on_config_applied(applied.policies, io::wall_now());
       });
 
   io::MainLoop loop;
@@ -160,6 +165,7 @@ int run_daemon(const DaemonOptions& options) {
   context.store = &store;
   context.engine = &engine;
   context.config = &manager;
+  context.dynamic = &dynamic;
   context.origins = &origins;
   context.node_id = config.node.id;
   context.incarnation = incarnation;
@@ -242,6 +248,9 @@ int run_daemon(const DaemonOptions& options) {
     replication.repair_updates_per_interval = cluster.repair_updates_per_interval;
     replication.peers_max = cluster.max_peers;
     node = std::make_unique<wire::ClusterNode>(replication, codec, store, origins);
+    // Overrides travel with the gossip: peers' records merge into the table, ours go out, and a
+    // restarted node gets the active ones back from its peers.
+    node->replicator().set_overrides(&dynamic.table());
     driver->start(*node, cluster.partition_policy);
     context.cluster = driver.get();
     context.cluster_authenticated = !codec.keys.empty();
@@ -321,6 +330,21 @@ int run_daemon(const DaemonOptions& options) {
   loop.on_signal(SIGTERM, [&shutdown](int) { shutdown("SIGTERM"); });
   loop.on_signal(SIGINT, [&shutdown](int) { shutdown("SIGINT"); });
   loop.every(kSweepIntervalMs, [&store] { store.expire(io::wall_now(), kSweepSlotsPerTick); });
+  // Overrides expire and adaptive limits follow their load signals on this tick. Its own
+  // lateness is the event-loop lag signal: a loop busy with other callbacks fires it late.
+  io::HostCpuSampler cpu_sampler;
+  core::MonoTime last_dynamic_tick = io::mono_now();
+  loop.every(static_cast<std::uint64_t>(dynamic_tick_interval_ms),
+             [&dynamic, &cpu_sampler, &last_dynamic_tick] {
+               const core::MonoTime now = io::mono_now();
+               const std::int64_t late_ns =
+                   now.ns - last_dynamic_tick.ns - dynamic_tick_interval_ms * 1'000'000;
+               last_dynamic_tick = now;
+               LoadSamples samples;
+               samples.loop_lag_ms = static_cast<double>(std::max<std::int64_t>(0, late_ns)) / 1e6;
+               samples.cpu_percent = cpu_sampler.sample(now);
+               dynamic.tick(now, io::wall_now(), samples);
+             });
   io::RateLimitedLog skew_log(io::LogLevel::warn, 1, 60'000);
   if (driver) {
     loop.every(kSkewCheckIntervalMs, [&driver, &skew_threshold_ms, &skew_log] {

@@ -8,22 +8,22 @@
 namespace drl::daemon {
 namespace {
 
-// Each of civetweb's threads keeps the policies it last used; the lock of the config is taken
-// only when a reload moved the generation.
+// Each of civetweb's threads keeps the policies it last used; a lock is taken only when a
+// reload, an override or an adaptive factor moved the policies' epoch.
 struct PolicyCache {
   const DaemonContext* owner = nullptr;
-  std::uint64_t generation = 0;
+  std::uint64_t epoch = 0;
   std::shared_ptr<const core::PolicySet> policies;
   std::vector<std::uint32_t> ids;
 };
 thread_local PolicyCache t_cache;
 
 const PolicyCache& policies_for(DaemonContext& context) {
-  const std::uint64_t generation = context.config->generation();
-  if (t_cache.owner != &context || t_cache.generation != generation || !t_cache.policies) {
+  const std::uint64_t epoch = context.dynamic->epoch();
+  if (t_cache.owner != &context || t_cache.epoch != epoch || !t_cache.policies) {
     t_cache.owner = &context;
-    t_cache.generation = generation;
-    t_cache.policies = context.config->policies();
+    t_cache.epoch = epoch;
+    t_cache.policies = context.dynamic->policies();
     t_cache.ids = policy_ids_of(*t_cache.policies, context.policy_ids);
   }
   return t_cache;
@@ -46,10 +46,11 @@ http::HttpAnswer decide(DaemonContext& context, bool problem_details,
   core::CheckOutcome outcome;
   context.engine->check(*cache.policies, io::wall_now(), std::span(&item, 1), outcome);
   record_check(counters, outcome, *cache.policies, cache.ids);
-  http::HttpAnswer answer = outcome.error != Errc::ok
-                                ? http::answer_error(400, std::string(errc_name(outcome.error)) +
-                                                              ": " + outcome.error_message)
-                                : http::answer_decision(outcome, check, problem_details);
+  http::HttpAnswer answer =
+      outcome.error != Errc::ok
+          ? http::answer_error(400,
+                               std::string(errc_name(outcome.error)) + ": " + outcome.error_message)
+          : http::answer_decision(outcome, check, problem_details, cache.policies.get());
   counters.record_latency(static_cast<std::uint64_t>(io::mono_now().ns - started.ns));
   return answer;
 }

@@ -15,7 +15,7 @@
 namespace drl::daemon {
 namespace {
 
-constexpr std::array<MetricSpec, 40> kMetrics{{
+constexpr std::array<MetricSpec, 46> kMetrics{{
     {"drl_build_info", MetricKind::gauge, "version", "Always 1; the version of drld."},
     {"drl_start_time_seconds", MetricKind::gauge, "",
      "When drld started, in seconds since the Unix epoch."},
@@ -96,6 +96,23 @@ constexpr std::array<MetricSpec, 40> kMetrics{{
      "Datagrams received larger than the receive buffer (64 KiB), dropped."},
     {"drl_cluster_origins", MetricKind::gauge, "",
      "Origins (node incarnations) known to the store."},
+    {"drl_policies_epoch", MetricKind::gauge, "",
+     "Moves every time the policies in force change: a reload, an override, an adaptive "
+     "factor."},
+    {"drl_overrides_active", MetricKind::gauge, "",
+     "Runtime overrides in force on this node (docs/dynamic-limits.md)."},
+    {"drl_override_events_total", MetricKind::counter, "event",
+     "Override records by what happened: set and cleared here, merged from a peer (won), stale "
+     "(a peer's that lost), refused (out of bounds or cannot apply, from a peer or here), "
+     "expired, table_full (dropped: the table holds its most records)."},
+    {"drl_adaptive_factor", MetricKind::gauge, "policy",
+     "The load-adaptive factor in force per policy with [policy.adaptive]: 1, or down to its "
+     "floor under load."},
+    {"drl_load_signal", MetricKind::gauge, "signal",
+     "The latest value of each load signal: loop_lag_ms, cpu_percent, reported:NAME."},
+    {"drl_load_signal_reports_total", MetricKind::counter, "result",
+     "Load signal reports from applications: recorded, or refused (a new name with 64 names "
+     "held)."},
 }};
 
 const MetricSpec& spec(std::string_view name) {
@@ -303,6 +320,34 @@ std::string render_metrics(const DaemonContext& c) {
     f.value("drl_gossip_datagrams_truncated_total", static_cast<double>(s.udp.truncated));
     f.value("drl_cluster_origins", static_cast<double>(s.origins));
   }
+
+  const core::WallTime wall = io::wall_now();
+  const core::OverrideStats table = c.dynamic->table().stats();
+  const DynamicStats dynamic = c.dynamic->stats();
+  f.value("drl_policies_epoch", static_cast<double>(c.dynamic->epoch()));
+  f.value("drl_overrides_active", static_cast<double>(c.dynamic->active(wall).size()));
+  const std::pair<const char*, std::uint64_t> events[] = {
+      {"set", dynamic.overrides_set},
+      {"cleared", dynamic.overrides_cleared},
+      {"merged", table.merged},
+      {"stale", table.stale},
+      {"refused", table.refused + dynamic.overrides_refused},
+      {"expired", table.expired},
+      {"table_full", table.table_full},
+  };
+  for (const auto& [event, count] : events) {
+    f.value("drl_override_events_total", static_cast<double>(count), {{"event", event}});
+  }
+  for (const AdaptiveState& state : c.dynamic->adaptive()) {
+    f.value("drl_adaptive_factor", state.factor_permille / 1000.0, {{"policy", state.policy}});
+  }
+  for (const SignalValue& signal : c.dynamic->signals(io::mono_now())) {
+    f.value("drl_load_signal", signal.value, {{"signal", signal.name}});
+  }
+  f.value("drl_load_signal_reports_total", static_cast<double>(dynamic.reports),
+          {{"result", "recorded"}});
+  f.value("drl_load_signal_reports_total", static_cast<double>(dynamic.reports_refused),
+          {{"result", "refused"}});
 
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, f.take());

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "core/duration.hpp"
 #include "io/clock.hpp"
 #include "io/log.hpp"
 #include "wire/response_encoder.hpp"
@@ -21,17 +22,18 @@ Service::Service(DaemonContext& context, std::size_t worker)
 }
 
 void Service::refresh_policies() {
-  const std::uint64_t generation = context_.config->generation();
-  if (generation == generation_ && policies_) return;
-  policies_ = context_.config->policies();
+  const std::uint64_t epoch = context_.dynamic->epoch();
+  if (epoch == epoch_ && policies_) return;
+  policies_ = context_.dynamic->policies();
   policy_ids_ = policy_ids_of(*policies_, context_.policy_ids);
-  generation_ = generation;
+  epoch_ = epoch;
 }
 
 void Service::begin(core::WallTime now) {
   now_ = now;
-  // One atomic load per read callback; the lock is taken only when the config changed.
-  if (context_.config->generation() != generation_) refresh_policies();
+  // One atomic load per read callback; the lock is taken only when the policies changed (a
+  // reload, an override, an adaptive factor).
+  if (context_.dynamic->epoch() != epoch_) refresh_policies();
 }
 
 void Service::record(const core::CheckOutcome& outcome) {
@@ -77,7 +79,7 @@ void Service::handle(std::string_view frame, std::string& out) {
       if (outcome_.error != Errc::ok) {
         encoder.error(request_.id, outcome_.error, outcome_.error_message);
       } else {
-        encoder.decision(request_.id, outcome_, span.detail);
+        encoder.decision(request_.id, outcome_, span.detail, policies_.get());
       }
       return;
     }
@@ -89,7 +91,7 @@ void Service::handle(std::string_view frame, std::string& out) {
         if (outcome_.error != Errc::ok) {
           encoder.batch_error(outcome_.error, outcome_.error_message);
         } else {
-          encoder.batch_decision(outcome_, span.detail);
+          encoder.batch_decision(outcome_, span.detail, policies_.get());
         }
       }
       encoder.end_batch();
@@ -132,6 +134,40 @@ void Service::handle(std::string_view frame, std::string& out) {
       encoder.inspected(request_.id, inspected_, *context_.origins);
       return;
     }
+    case wire::Op::override_set: {
+      Result<core::OverrideRecord> stored = context_.dynamic->set(request_.override_request, now_);
+      if (!stored.ok()) {
+        record_error(stored.error().code);
+        encoder.error(request_.id, stored.error().code, stored.error().message);
+        return;
+      }
+      // The set in force moved: later requests of this connection see it.
+      refresh_policies();
+      encoder.override_stored(request_.id, stored.value(), now_);
+      return;
+    }
+    case wire::Op::override_list: {
+      const std::vector<core::OverrideRecord> active = context_.dynamic->active(now_);
+      encoder.override_list(request_.id, active, now_);
+      return;
+    }
+    case wire::Op::override_clear: {
+      const std::uint64_t cleared = context_.dynamic->clear(request_.override_request, now_);
+      refresh_policies();
+      encoder.overrides_cleared(request_.id, cleared);
+      return;
+    }
+    case wire::Op::report: {
+      const Result<Done> reported =
+          context_.dynamic->report(request_.report.name, request_.report.value, io::mono_now());
+      if (!reported.ok()) {
+        record_error(reported.error().code);
+        encoder.error(request_.id, reported.error().code, reported.error().message);
+        return;
+      }
+      encoder.reported(request_.id);
+      return;
+    }
   }
 }
 
@@ -159,7 +195,7 @@ wire::StatusFields DaemonContext::status_fields() const {
     for (const auto& count : worker->errors) errors += count.load(std::memory_order_relaxed);
   }
   const core::StoreStats store_stats = store->stats();
-  const auto policies = config->policies();
+  const auto policies = dynamic->policies();
   const std::int64_t uptime_ms = (io::mono_now().ns - started.ns) / 1'000'000;
   const auto u = [](std::uint64_t value) { return value; };
   wire::StatusFields fields{
@@ -206,6 +242,7 @@ wire::StatusFields DaemonContext::status_fields() const {
   };
   if (cluster == nullptr) {
     fields.push_back({"cluster", std::string("single node")});
+    append_dynamic_fields(fields);
     return fields;
   }
   const io::ClusterSnapshot snapshot = cluster->snapshot();
@@ -262,7 +299,46 @@ wire::StatusFields DaemonContext::status_fields() const {
     });
   }
   fields.push_back({"peers", std::move(peers)});
+  append_dynamic_fields(fields);
   return fields;
+}
+
+void DaemonContext::append_dynamic_fields(wire::StatusFields& fields) const {
+  const core::WallTime now = io::wall_now();
+  const std::vector<core::OverrideRecord> active = dynamic->active(now);
+  const core::OverrideStats table = dynamic->table().stats();
+  const auto u = [](std::uint64_t value) { return value; };
+  fields.push_back({"policies_epoch", u(dynamic->epoch())});
+  fields.push_back({"overrides_active", u(active.size())});
+  fields.push_back({"overrides_merged", u(table.merged)});
+  fields.push_back({"overrides_expired", u(table.expired)});
+  std::vector<wire::StatusRecord> overrides;
+  for (const core::OverrideRecord& record : active) {
+    overrides.push_back(wire::StatusRecord{
+        {"policy", record.scope.policy},
+        {"tier", record.scope.tier.empty() ? std::string("*") : record.scope.tier},
+        {"endpoint", record.scope.endpoint.empty() ? std::string("*") : record.scope.endpoint},
+        {"window", record.scope.window_ms == 0 ? std::string("*")
+                                               : core::format_duration_ms(record.scope.window_ms)},
+        {"value", core::describe_value(record.kind, record.value)},
+        {"remaining_ms", u(static_cast<std::uint64_t>(
+                             std::max<std::int64_t>(0, record.expires_wall_ms - now.unix_ms)))},
+        {"set_by", record.stamp.node_id},
+        {"reason", record.reason},
+    });
+  }
+  fields.push_back({"overrides", std::move(overrides)});
+  std::vector<wire::StatusRecord> adaptive;
+  for (const AdaptiveState& state : dynamic->adaptive()) {
+    adaptive.push_back(wire::StatusRecord{
+        {"policy", state.policy},
+        {"signal", state.signal},
+        {"signal_present", state.signal_present},
+        {"smoothed", state.smoothed_signal},
+        {"factor_permille", u(state.factor_permille)},
+    });
+  }
+  fields.push_back({"adaptive", std::move(adaptive)});
 }
 
 }  // namespace drl::daemon

@@ -8,6 +8,7 @@
 #include "core/check_engine.hpp"
 #include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
+#include "daemon/dynamic_limits.hpp"
 #include "daemon/service_counters.hpp"
 #include "http/http_server.hpp"
 #include "io/cluster_driver.hpp"
@@ -23,6 +24,8 @@ struct DaemonContext {
   core::CounterStore* store = nullptr;
   core::CheckEngine* engine = nullptr;
   ConfigManager* config = nullptr;
+  // The policy set in force (configured, with overrides and adaptive factors): what checks use.
+  DynamicLimits* dynamic = nullptr;
   core::OriginTable* origins = nullptr;
   const io::ServerCounters* server = nullptr;
   const io::ClusterDriver* cluster = nullptr;         // null for a single node
@@ -42,6 +45,8 @@ struct DaemonContext {
   std::size_t max_frame_bytes = 0;
 
   wire::StatusFields status_fields() const;
+  // Overrides and adaptive factors: the last fields of every status answer.
+  void append_dynamic_fields(wire::StatusFields& fields) const;
 };
 
 class Service final : public io::FrameHandler {
@@ -63,7 +68,7 @@ class Service final : public io::FrameHandler {
   ServiceCounters& counters_;
   std::shared_ptr<const core::PolicySet> policies_;
   std::vector<std::uint32_t> policy_ids_;  // of policies_, by index
-  std::uint64_t generation_ = 0;
+  std::uint64_t epoch_ = 0;                // of DynamicLimits: the set in policies_
   core::WallTime now_;
   wire::RequestDecoder decoder_;
   wire::Request request_;

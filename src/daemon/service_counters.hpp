@@ -14,7 +14,7 @@
 
 namespace drl::daemon {
 
-inline constexpr std::size_t errc_count = static_cast<std::size_t>(Errc::protocol_error) + 1;
+inline constexpr std::size_t errc_count = static_cast<std::size_t>(Errc::invalid_argument) + 1;
 
 // Upper bounds of the check latency histogram, in nanoseconds (then +Inf).
 inline constexpr std::array<std::uint64_t, 12> latency_bounds_ns{

@@ -76,7 +76,7 @@ std::string limit_item_name(const core::CheckOutcome& outcome, std::size_t index
 }
 
 HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck& check,
-                           bool problem_details) {
+                           bool problem_details, const core::PolicySet* policies) {
   HttpAnswer out;
   out.status = outcome.allowed ? 200 : check.deny_status;
   std::string policy_field;
@@ -104,6 +104,13 @@ HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck&
         "Retry-After", std::to_string(std::max<std::uint64_t>(1, whole_seconds_up(retry_ms))));
   }
   if (outcome.shadow_denied) out.headers.emplace_back("Drl-Shadow-Denied", "?1");
+  const bool adjusted = has_limit && policies != nullptr && binding->rule->adjustment != 0;
+  const std::string_view note =
+      adjusted ? policies->adjustment_note(binding->rule->adjustment) : std::string_view();
+  if (adjusted) {
+    out.headers.emplace_back("Drl-Adjusted", sf_string(note) + ";configured=" +
+                                                 std::to_string(binding->rule->configured_limit));
+  }
 
   wire::JsonWriter json;
   json.begin_object();
@@ -131,6 +138,10 @@ HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck&
   json.key("shadow_denied").value(outcome.shadow_denied);
   json.key("staleness_ms")
       .value(static_cast<std::uint64_t>(std::max<std::int64_t>(0, outcome.staleness_ms)));
+  if (adjusted) {
+    json.key("configured_limit").value(binding->rule->configured_limit);
+    json.key("adjusted").value(note);
+  }
   json.end_object();
   out.body = json.str();
   return out;

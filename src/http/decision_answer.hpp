@@ -20,9 +20,12 @@ struct HttpAnswer {
   std::string body;
 };
 
-// The answer to a decided check (outcome.error == Errc::ok).
+// The answer to a decided check (outcome.error == Errc::ok). `policies`: the set it was decided
+// with; when the binding limit is adjusted (a runtime override, a load-adaptive factor), the
+// answer says so: a Drl-Adjusted field (the note, with the configured limit as a parameter) and
+// configured_limit / adjusted in the JSON body. Null leaves them out.
 HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck& check,
-                           bool problem_details);
+                           bool problem_details, const core::PolicySet* policies = nullptr);
 
 // An error answer (400, 404, ...): a problem+json body naming the problem.
 HttpAnswer answer_error(int status, const std::string& detail);

@@ -3,12 +3,14 @@
 // Exit status: 0 allowed / success, 1 denied, 2 error (message on stderr).
 #include <cxxopts.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/duration.hpp"
 #include "drl/client.hpp"
 #include "wire/json_writer.hpp"
 
@@ -33,6 +35,12 @@ const char* const kUsage =
     "  inspect --policy P --key K [--tier T] [--endpoint E] [--json]\n"
     "          the key's counters: cluster-wide estimate and every origin's slots\n"
     "  ping    check that drld answers\n"
+    "  override set --policy P [--tier T] [--endpoint E] [--window W]\n"
+    "               (--limit N | --factor F) --ttl DURATION [--reason TEXT]\n"
+    "          change limits cluster-wide until the TTL ends (docs/dynamic-limits.md)\n"
+    "  override list [--json]  the overrides in force\n"
+    "  override clear (--policy P [--tier T] [--endpoint E] [--window W] | --all)\n"
+    "  report  NAME VALUE  the application's load signal NAME (a number)\n"
     "\n"
     "every command takes --socket PATH (default: $DRL_SOCKET, else /run/drl/drld.sock)\n"
     "run `drl COMMAND --help` for a command's options\n";
@@ -73,9 +81,12 @@ std::string decision_json(const drl::Decision& decision) {
       .key("tier_unknown")
       .value(decision.tier_unknown)
       .key("staleness_ms")
-      .value(decision.staleness_ms)
-      .key("limits")
-      .begin_array();
+      .value(decision.staleness_ms);
+  if (!decision.adjusted.empty()) {
+    json.key("configured_limit").value(decision.configured_limit);
+    json.key("adjusted").value(decision.adjusted);
+  }
+  json.key("limits").begin_array();
   for (const drl::LimitDecision& limit : decision.limits) {
     json.begin_object()
         .key("policy")
@@ -97,8 +108,12 @@ std::string decision_json(const drl::Decision& decision) {
         .key("allowed")
         .value(limit.allowed)
         .key("shadow")
-        .value(limit.shadow)
-        .end_object();
+        .value(limit.shadow);
+    if (!limit.adjusted.empty()) {
+      json.key("configured_limit").value(limit.configured_limit);
+      json.key("adjusted").value(limit.adjusted);
+    }
+    json.end_object();
   }
   json.end_array().end_object();
   return json.str();
@@ -116,6 +131,10 @@ std::string decision_text(const drl::Decision& decision) {
     line += "  staleness=" + std::to_string(decision.staleness_ms) + "ms";
   if (decision.tier_unknown) line += "  (unknown tier: default limits)";
   if (decision.shadow_denied) line += "  (shadow: would have been denied)";
+  if (!decision.adjusted.empty()) {
+    line += "  (configured " + std::to_string(decision.configured_limit) + "; " +
+            decision.adjusted + ")";
+  }
   return line;
 }
 
@@ -320,6 +339,204 @@ int run_ping(int argc, char** argv) {
   return kExitAllowed;
 }
 
+// "--window 1m" and "--ttl 15m": durations as the config writes them.
+std::uint64_t duration_option(const cxxopts::ParseResult& args, const char* name) {
+  const std::string text = args[name].as<std::string>();
+  const std::optional<std::uint64_t> ms = drl::core::parse_duration_ms(text);
+  if (!ms || *ms == 0) {
+    throw cxxopts::exceptions::exception("--" + std::string(name) + " '" + text +
+                                         "' is not a duration such as 250ms, 10s, 15m, 1h");
+  }
+  return *ms;
+}
+
+void add_scope_options(cxxopts::Options& spec) {
+  spec.add_options()("policy", "the policy", cxxopts::value<std::string>(), "P")(
+      "tier", "only this tier's limits (default: every tier)", cxxopts::value<std::string>(), "T")(
+      "endpoint", "only this endpoint's limits, as configured (\"GET /v1/*\" for a prefix)",
+      cxxopts::value<std::string>(), "E")("window", "only the limit with this window (e.g. 1m)",
+                                          cxxopts::value<std::string>(), "W");
+}
+
+drl::OverrideScopeSpec scope_of(const cxxopts::ParseResult& args) {
+  drl::OverrideScopeSpec scope;
+  scope.policy = args["policy"].as<std::string>();
+  if (args.count("tier") != 0) scope.tier = args["tier"].as<std::string>();
+  if (args.count("endpoint") != 0) scope.endpoint = args["endpoint"].as<std::string>();
+  if (args.count("window") != 0) scope.window_ms = duration_option(args, "window");
+  return scope;
+}
+
+std::string value_text(const drl::OverrideInfo& info) {
+  if (info.kind != "factor") return "limit " + std::to_string(info.value);
+  char text[32];
+  std::snprintf(text, sizeof text, "factor %.3g", static_cast<double>(info.value) / 1000.0);
+  return text;
+}
+
+std::string override_line(const drl::OverrideInfo& info) {
+  std::string line = "policy=" + info.scope.policy;
+  if (!info.scope.tier.empty()) line += "  tier=" + info.scope.tier;
+  if (!info.scope.endpoint.empty()) line += "  endpoint=" + info.scope.endpoint;
+  if (info.scope.window_ms != 0)
+    line += "  window=" + drl::core::format_duration_ms(info.scope.window_ms);
+  line += "  " + value_text(info) + "  expires_in=" + seconds_text(info.remaining_ms) +
+          "  set_by=" + info.set_by;
+  if (!info.reason.empty()) line += "  reason=\"" + info.reason + "\"";
+  return line;
+}
+
+int run_override_set(int argc, char** argv) {
+  cxxopts::Options spec = command_options(
+      "override set", "change limits cluster-wide until the TTL ends; the newest set wins");
+  add_scope_options(spec);
+  spec.add_options()("limit", "the limit in force (needs one window: --window if several)",
+                     cxxopts::value<std::uint64_t>(), "N")(
+      "factor", "or the configured limits times F (0.5 halves them; 0.001 to 100)",
+      cxxopts::value<double>(), "F")("ttl", "how long it stays in force (e.g. 15m)",
+                                     cxxopts::value<std::string>(), "DURATION")(
+      "reason", "why, for `drl override list` and the logs", cxxopts::value<std::string>(), "TEXT");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  if (args.count("policy") == 0 || args.count("ttl") == 0 ||
+      (args.count("limit") != 0) == (args.count("factor") != 0)) {
+    std::fprintf(stderr,
+                 "drl override set: --policy, --ttl and one of --limit and --factor are required "
+                 "(see drl override set --help)\n");
+    return kExitError;
+  }
+  drl::OverrideSpec request;
+  request.scope = scope_of(args);
+  request.ttl_ms = duration_option(args, "ttl");
+  if (args.count("reason") != 0) request.reason = args["reason"].as<std::string>();
+  if (args.count("limit") != 0) {
+    request.limit = args["limit"].as<std::uint64_t>();
+  } else {
+    const double factor = args["factor"].as<double>();
+    const double permille = std::round(factor * 1000.0);
+    if (!std::isfinite(factor) || permille < 1 || permille > 1e9) {
+      std::fprintf(stderr, "drl override set: --factor must be at least 0.001\n");
+      return kExitError;
+    }
+    request.factor_permille = static_cast<std::uint64_t>(permille);
+  }
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  const drl::Result<drl::OverrideInfo> stored = client->override_set(request);
+  if (!stored.ok()) return fail(stored.error());
+  std::printf("override set: %s\n", override_line(stored.value()).c_str());
+  return kExitAllowed;
+}
+
+int run_override_list(int argc, char** argv) {
+  cxxopts::Options spec = command_options("override list", "show the overrides in force");
+  spec.add_options()("json", "print them as a JSON array");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  if (args.count("json") != 0) {
+    const drl::Result<std::string> json = client->override_list_json();
+    if (!json.ok()) return fail(json.error());
+    std::puts(json.value().c_str());
+    return kExitAllowed;
+  }
+  const drl::Result<std::vector<drl::OverrideInfo>> listed = client->override_list();
+  if (!listed.ok()) return fail(listed.error());
+  if (listed->empty()) {
+    std::puts("no overrides in force");
+    return kExitAllowed;
+  }
+  std::vector<std::vector<std::pair<std::string, std::string>>> rows;
+  const auto or_every = [](const std::string& text) { return text.empty() ? "*" : text; };
+  for (const drl::OverrideInfo& info : listed.value()) {
+    rows.push_back(
+        {{"policy", info.scope.policy},
+         {"tier", or_every(info.scope.tier)},
+         {"endpoint", or_every(info.scope.endpoint)},
+         {"window",
+          info.scope.window_ms == 0 ? "*" : drl::core::format_duration_ms(info.scope.window_ms)},
+         {"override", value_text(info)},
+         {"expires_in", seconds_text(info.remaining_ms)},
+         {"set_by", info.set_by},
+         {"reason", info.reason}});
+  }
+  print_table(rows, "");
+  return kExitAllowed;
+}
+
+int run_override_clear(int argc, char** argv) {
+  cxxopts::Options spec =
+      command_options("override clear", "end an override cluster-wide before its TTL");
+  add_scope_options(spec);
+  spec.add_options()("all", "every override in force");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  const bool all = args.count("all") != 0;
+  if (all == (args.count("policy") != 0)) {
+    std::fprintf(stderr,
+                 "drl override clear: either --policy (with the scope's --tier, --endpoint, "
+                 "--window as set) or --all (see drl override clear --help)\n");
+    return kExitError;
+  }
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  const drl::Result<std::uint64_t> cleared =
+      all ? client->override_clear_all() : client->override_clear(scope_of(args));
+  if (!cleared.ok()) return fail(cleared.error());
+  std::printf("cleared %llu override%s\n", static_cast<unsigned long long>(cleared.value()),
+              cleared.value() == 1 ? "" : "s");
+  return kExitAllowed;
+}
+
+int run_override(int argc, char** argv) {
+  const std::string sub = argc >= 2 ? argv[1] : "";
+  if (sub == "set") return run_override_set(argc - 1, argv + 1);
+  if (sub == "list") return run_override_list(argc - 1, argv + 1);
+  if (sub == "clear") return run_override_clear(argc - 1, argv + 1);
+  std::fprintf(stderr, "drl override: set, list or clear (see drl --help)\n");
+  return kExitError;
+}
+
+int run_report(int argc, char** argv) {
+  cxxopts::Options spec =
+      command_options("report", "report the application's load signal NAME with VALUE");
+  spec.add_options()("name", "", cxxopts::value<std::string>())("value", "",
+                                                                cxxopts::value<std::string>());
+  spec.parse_positional({"name", "value"});
+  spec.positional_help("NAME VALUE");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (args.count("help") != 0) {
+    std::cout << spec.help() << "\n";
+    return kExitAllowed;
+  }
+  if (args.count("name") == 0 || args.count("value") == 0) {
+    std::fprintf(stderr, "drl report: NAME and VALUE are required (see drl report --help)\n");
+    return kExitError;
+  }
+  const std::string text = args["value"].as<std::string>();
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
+    std::fprintf(stderr, "drl report: VALUE '%s' is not a number\n", text.c_str());
+    return kExitError;
+  }
+  auto client = drl::Client::connect(socket_of(args));
+  if (!client.ok()) return fail(client.error());
+  const drl::Result<drl::Done> reported = client->report(args["name"].as<std::string>(), value);
+  if (!reported.ok()) return fail(reported.error());
+  return kExitAllowed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -343,6 +560,8 @@ int main(int argc, char** argv) {
     if (command == "status") return run_status(argc - 1, argv + 1);
     if (command == "ping") return run_ping(argc - 1, argv + 1);
     if (command == "inspect") return run_inspect(argc - 1, argv + 1);
+    if (command == "override") return run_override(argc - 1, argv + 1);
+    if (command == "report") return run_report(argc - 1, argv + 1);
   } catch (const cxxopts::exceptions::exception& error) {
     std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", command.c_str(), error.what(),
                  command.c_str());

@@ -2,6 +2,7 @@
 
 #include <msgpack.hpp>
 
+#include <cmath>
 #include <limits>
 
 #include "core/bounds.hpp"
@@ -131,6 +132,156 @@ void decode_check(const msgpack::object& body, Request& out) {
   out.checks.push_back(std::move(span));
 }
 
+// A name of the override's scope: a string of at most `bytes_max` bytes.
+std::string bounded_name(const msgpack::object& value, std::string_view field,
+                         std::size_t bytes_max) {
+  const std::string_view text = as_string(value, field);
+  if (text.size() > bytes_max) {
+    throw Invalid{Errc::invalid_argument, "field '" + std::string(field) + "' is longer than " +
+                                              std::to_string(bytes_max) + " bytes"};
+  }
+  return std::string(text);
+}
+
+// The scope fields of override_set / override_clear; false if the map has none of them.
+bool decode_override_scope(const msgpack::object_map& map, core::OverrideScope& scope) {
+  bool has_scope_field = false;
+  bool has_policy = false;
+  for (std::uint32_t i = 0; i < map.size; ++i) {
+    const std::string_view key = key_of(map.ptr[i]);
+    const msgpack::object& value = map.ptr[i].val;
+    if (key == "policy") {
+      scope.policy = bounded_name(value, key, bounds::policy_name_bytes_max);
+      has_policy = true;
+    } else if (key == "tier") {
+      scope.tier = bounded_name(value, key, bounds::tier_name_bytes_max);
+    } else if (key == "endpoint") {
+      scope.endpoint = bounded_name(value, key, bounds::endpoint_name_bytes_max);
+    } else if (key == "window_ms") {
+      const std::uint64_t window_ms = as_uint(value, key);
+      if (window_ms > bounds::window_ms_max) {
+        throw Invalid{Errc::invalid_argument, "field 'window_ms' is above the longest window (" +
+                                                  std::to_string(bounds::window_ms_max) + ")"};
+      }
+      scope.window_ms = static_cast<std::uint32_t>(window_ms);
+    } else {
+      continue;
+    }
+    has_scope_field = true;
+  }
+  if (has_scope_field && (!has_policy || scope.policy.empty())) {
+    throw Invalid{Errc::malformed_request, "field 'policy' is missing or empty"};
+  }
+  return has_scope_field;
+}
+
+void decode_override_set(const msgpack::object_map& map, OverrideRequest& out) {
+  if (!decode_override_scope(map, out.scope)) {
+    throw Invalid{Errc::malformed_request, "field 'policy' is missing"};
+  }
+  bool has_ttl = false;
+  for (std::uint32_t i = 0; i < map.size; ++i) {
+    const std::string_view key = key_of(map.ptr[i]);
+    const msgpack::object& value = map.ptr[i].val;
+    if (key == "limit" || key == "factor_permille") {
+      if (out.kind != core::OverrideKind::cleared) {
+        throw Invalid{Errc::malformed_request,
+                      "an override has either 'limit' or "
+                      "'factor_permille', not both"};
+      }
+      out.kind = key == "limit" ? core::OverrideKind::limit : core::OverrideKind::factor;
+      out.value = as_uint(value, key);
+      if (out.value == 0) {
+        throw Invalid{Errc::invalid_argument,
+                      "field '" + std::string(key) + "' must be at least 1"};
+      }
+      if (out.kind == core::OverrideKind::limit && out.value > bounds::limit_max) {
+        throw Invalid{Errc::invalid_argument, "field 'limit' is above the largest limit (" +
+                                                  std::to_string(bounds::limit_max) + ")"};
+      }
+    } else if (key == "ttl_ms") {
+      const std::uint64_t ttl_ms = as_uint(value, key);
+      // The table bounds the TTL precisely; this only keeps the value a positive int64.
+      if (ttl_ms == 0 ||
+          ttl_ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 2)) {
+        throw Invalid{Errc::invalid_argument, "field 'ttl_ms' must be at least 1 (and sane)"};
+      }
+      out.ttl_ms = static_cast<std::int64_t>(ttl_ms);
+      has_ttl = true;
+    } else if (key == "reason") {
+      out.reason = std::string(as_string(value, key));
+    }
+  }
+  if (out.kind == core::OverrideKind::cleared) {
+    throw Invalid{Errc::malformed_request, "field 'limit' or 'factor_permille' is missing"};
+  }
+  if (!has_ttl) throw Invalid{Errc::malformed_request, "field 'ttl_ms' is missing"};
+}
+
+void decode_override_clear(const msgpack::object_map& map, OverrideRequest& out) {
+  for (std::uint32_t i = 0; i < map.size; ++i) {
+    if (key_of(map.ptr[i]) == "all") out.all = as_bool(map.ptr[i].val, "all");
+  }
+  const bool has_scope = decode_override_scope(map, out.scope);
+  if (out.all && has_scope) {
+    throw Invalid{Errc::malformed_request, "override_clear takes either a scope or all, not both"};
+  }
+  if (!out.all && !has_scope) {
+    throw Invalid{Errc::malformed_request, "field 'policy' is missing (or 'all': true)"};
+  }
+}
+
+// Signal names become metric label values and log text: a small, safe alphabet (that of the
+// config's names, so that every name a config can follow can be reported).
+bool is_signal_name_byte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.' || c == ':';
+}
+
+void decode_report(const msgpack::object_map& map, SignalReport& out) {
+  bool has_signal = false;
+  bool has_value = false;
+  for (std::uint32_t i = 0; i < map.size; ++i) {
+    const std::string_view key = key_of(map.ptr[i]);
+    const msgpack::object& value = map.ptr[i].val;
+    if (key == "signal") {
+      out.name = as_string(value, key);
+      has_signal = true;
+    } else if (key == "value") {
+      switch (value.type) {
+        case msgpack::type::FLOAT32:
+        case msgpack::type::FLOAT64:
+          out.value = value.via.f64;
+          break;
+        case msgpack::type::POSITIVE_INTEGER:
+          out.value = static_cast<double>(value.via.u64);
+          break;
+        case msgpack::type::NEGATIVE_INTEGER:
+          out.value = static_cast<double>(value.via.i64);
+          break;
+        default:
+          throw Invalid{Errc::malformed_request, "field 'value' must be a number"};
+      }
+      has_value = true;
+    }
+  }
+  if (!has_signal) throw Invalid{Errc::malformed_request, "field 'signal' is missing"};
+  if (!has_value) throw Invalid{Errc::malformed_request, "field 'value' is missing"};
+  if (out.name.empty() || out.name.size() > signal_name_bytes_max) {
+    throw Invalid{Errc::invalid_argument, "field 'signal' must be 1 to " +
+                                              std::to_string(signal_name_bytes_max) + " bytes"};
+  }
+  for (char c : out.name) {
+    if (!is_signal_name_byte(c)) {
+      throw Invalid{Errc::invalid_argument,
+                    "field 'signal' may hold only letters, digits and _ - . :"};
+    }
+  }
+  if (!std::isfinite(out.value)) {
+    throw Invalid{Errc::invalid_argument, "field 'value' must be a finite number"};
+  }
+}
+
 }  // namespace
 
 struct RequestDecoder::State {
@@ -225,9 +376,22 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
       if (out.checks.front().count != 1 && out.checks.front().error == Errc::ok) {
         throw Invalid{Errc::malformed_request, "inspect takes one policy and key, not items"};
       }
+    } else if (op == "override_set") {
+      out.op = Op::override_set;
+      decode_override_set(map, out.override_request);
+    } else if (op == "override_list") {
+      out.op = Op::override_list;
+    } else if (op == "override_clear") {
+      out.op = Op::override_clear;
+      decode_override_clear(map, out.override_request);
+    } else if (op == "report") {
+      out.op = Op::report;
+      decode_report(map, out.report);
     } else {
-      throw Invalid{Errc::unknown_op, "unknown op '" + std::string(op.substr(0, 64)) +
-                                          "' (known: check, batch, ping, reload, status, inspect)"};
+      throw Invalid{Errc::unknown_op,
+                    "unknown op '" + std::string(op.substr(0, 64)) +
+                        "' (known: check, batch, ping, reload, status, inspect, override_set, "
+                        "override_list, override_clear, report)"};
     }
     return Done{};
   } catch (const Invalid& invalid) {

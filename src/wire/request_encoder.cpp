@@ -90,6 +90,28 @@ void frame(std::string& out, Body&& body) {
                      static_cast<std::uint32_t>(out.size() - at - bounds::frame_header_bytes));
 }
 
+std::uint32_t scope_field_count(const OverrideScopeSpec& scope) {
+  return 1 + (scope.tier.empty() ? 0 : 1) + (scope.endpoint.empty() ? 0 : 1) +
+         (scope.window_ms == 0 ? 0 : 1);
+}
+
+void pack_scope_fields(Packer& pk, const OverrideScopeSpec& scope) {
+  pack_str(pk, "policy");
+  pack_str(pk, scope.policy);
+  if (!scope.tier.empty()) {
+    pack_str(pk, "tier");
+    pack_str(pk, scope.tier);
+  }
+  if (!scope.endpoint.empty()) {
+    pack_str(pk, "endpoint");
+    pack_str(pk, scope.endpoint);
+  }
+  if (scope.window_ms != 0) {
+    pack_str(pk, "window_ms");
+    pk.pack_uint64(scope.window_ms);
+  }
+}
+
 }  // namespace
 
 void encode_check_request(std::string& out, std::uint64_t id, std::span<const CheckRequest> items,
@@ -128,6 +150,58 @@ void encode_op_request(std::string& out, std::uint64_t id, std::string_view op) 
   frame(out, [&](Packer& pk) {
     pk.pack_map(3);
     pack_header(pk, id, op);
+  });
+}
+
+void encode_override_set_request(std::string& out, std::uint64_t id, const OverrideSpec& spec) {
+  frame(out, [&](Packer& pk) {
+    const std::uint32_t fields = 3 + scope_field_count(spec.scope) + (spec.limit ? 1 : 0) +
+                                 (spec.factor_permille ? 1 : 0) + 1 + (spec.reason.empty() ? 0 : 1);
+    pk.pack_map(fields);
+    pack_header(pk, id, "override_set");
+    pack_scope_fields(pk, spec.scope);
+    if (spec.limit) {
+      pack_str(pk, "limit");
+      pk.pack_uint64(*spec.limit);
+    }
+    if (spec.factor_permille) {
+      pack_str(pk, "factor_permille");
+      pk.pack_uint64(*spec.factor_permille);
+    }
+    pack_str(pk, "ttl_ms");
+    pk.pack_uint64(spec.ttl_ms);
+    if (!spec.reason.empty()) {
+      pack_str(pk, "reason");
+      pack_str(pk, spec.reason);
+    }
+  });
+}
+
+void encode_override_clear_request(std::string& out, std::uint64_t id,
+                                   const OverrideScopeSpec& scope, bool all) {
+  frame(out, [&](Packer& pk) {
+    if (all) {
+      pk.pack_map(4);
+      pack_header(pk, id, "override_clear");
+      pack_str(pk, "all");
+      pk.pack(true);
+      return;
+    }
+    pk.pack_map(3 + scope_field_count(scope));
+    pack_header(pk, id, "override_clear");
+    pack_scope_fields(pk, scope);
+  });
+}
+
+void encode_report_request(std::string& out, std::uint64_t id, std::string_view signal,
+                           double value) {
+  frame(out, [&](Packer& pk) {
+    pk.pack_map(5);
+    pack_header(pk, id, "report");
+    pack_str(pk, "signal");
+    pack_str(pk, signal);
+    pack_str(pk, "value");
+    pk.pack_double(value);
   });
 }
 

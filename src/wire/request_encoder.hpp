@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "drl/decision.hpp"
+#include "drl/override.hpp"
 
 namespace drl::wire {
 
@@ -21,7 +22,19 @@ void encode_batch_request(std::string& out, std::uint64_t id, std::span<const Ch
 // What one policy and key resolve to, with every origin's counts.
 void encode_inspect_request(std::string& out, std::uint64_t id, const CheckRequest& item);
 
-// An operation without arguments: "ping", "reload", "status".
+// Op override_set: `spec` should have exactly one of limit and factor_permille (both or neither
+// are encoded as given, and refused by the server).
+void encode_override_set_request(std::string& out, std::uint64_t id, const OverrideSpec& spec);
+
+// Op override_clear: the one scope, or with `all` every active override (scope ignored).
+void encode_override_clear_request(std::string& out, std::uint64_t id,
+                                   const OverrideScopeSpec& scope, bool all);
+
+// Op report: the application's latest value of a load signal.
+void encode_report_request(std::string& out, std::uint64_t id, std::string_view signal,
+                           double value);
+
+// An operation without arguments: "ping", "reload", "status", "override_list".
 void encode_op_request(std::string& out, std::uint64_t id, std::string_view op);
 
 }  // namespace drl::wire

@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include <limits>
+
 #include "wire/json_writer.hpp"
 
 namespace drl::wire {
@@ -24,6 +26,16 @@ std::uint64_t uint_of(const msgpack::object& value) {
 bool bool_of(const msgpack::object& value) {
   if (value.type == msgpack::type::BOOLEAN) return value.via.boolean;
   throw Bad{"expected a boolean"};
+}
+
+// Any msgpack integer that fits int64 (the server writes ints in their shortest form).
+std::int64_t int_of(const msgpack::object& value) {
+  if (value.type == msgpack::type::NEGATIVE_INTEGER) return value.via.i64;
+  if (value.type == msgpack::type::POSITIVE_INTEGER &&
+      value.via.u64 <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return static_cast<std::int64_t>(value.via.u64);
+  }
+  throw Bad{"expected an integer"};
 }
 
 template <class Fn>
@@ -59,6 +71,44 @@ LimitDecision limit_of(const msgpack::object& map) {
       out.allowed = bool_of(value);
     else if (key == "shadow")
       out.shadow = bool_of(value);
+    else if (key == "configured_limit")
+      out.configured_limit = uint_of(value);
+    else if (key == "adjusted")
+      out.adjusted = text_of(value);
+  });
+  return out;
+}
+
+OverrideInfo override_of(const msgpack::object& map) {
+  OverrideInfo out;
+  for_each_field(map, [&](std::string_view key, const msgpack::object& value) {
+    if (key == "policy") {
+      out.scope.policy = text_of(value);
+    } else if (key == "tier") {
+      out.scope.tier = text_of(value);
+    } else if (key == "endpoint") {
+      out.scope.endpoint = text_of(value);
+    } else if (key == "window_ms") {
+      out.scope.window_ms = uint_of(value);
+    } else if (key == "kind") {
+      out.kind = text_of(value);
+    } else if (key == "value") {
+      out.value = uint_of(value);
+    } else if (key == "expires_wall_ms") {
+      out.expires_wall_ms = int_of(value);
+    } else if (key == "remaining_ms") {
+      out.remaining_ms = uint_of(value);
+    } else if (key == "reason") {
+      out.reason = text_of(value);
+    } else if (key == "set_by") {
+      out.set_by = text_of(value);
+    } else if (key == "set_wall_ms") {
+      out.set_wall_ms = int_of(value);
+    } else if (key == "stamp_wall_ms") {
+      out.stamp_wall_ms = int_of(value);
+    } else if (key == "stamp_logical") {
+      out.stamp_logical = uint_of(value);
+    }
   });
   return out;
 }
@@ -98,6 +148,10 @@ Result<Decision> decision_of(const msgpack::object& map) {
       out.scope = text_of(value);
     } else if (key == "tier_unknown") {
       out.tier_unknown = bool_of(value);
+    } else if (key == "configured_limit") {
+      out.configured_limit = uint_of(value);
+    } else if (key == "adjusted") {
+      out.adjusted = text_of(value);
     } else if (key == "limits") {
       if (value.type != msgpack::type::ARRAY) throw Bad{"limits must be an array"};
       for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
@@ -273,6 +327,20 @@ Result<Response> decode_response(std::string_view frame) {
         for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
           out.counters.push_back(counter_of(value.via.array.ptr[i]));
         }
+      } else if (key == "override") {
+        out.override_record = override_of(value);
+      } else if (key == "overrides") {
+        JsonWriter json;
+        json_of(value, json);
+        out.overrides_json = json.str();
+        if (value.type != msgpack::type::ARRAY) throw Bad{"overrides must be an array"};
+        for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
+          out.overrides.push_back(override_of(value.via.array.ptr[i]));
+        }
+      } else if (key == "cleared") {
+        out.cleared = uint_of(value);
+      } else if (key == "reported") {
+        out.reported = bool_of(value);
       }
     });
     if (has_error || is_decision) {

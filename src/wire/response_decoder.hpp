@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "drl/decision.hpp"
+#include "drl/override.hpp"
 #include "drl/result.hpp"
 #include "drl/status.hpp"
 
@@ -33,6 +34,14 @@ struct Response {
   // op inspect: the counters, and the same as JSON text.
   std::vector<CounterState> counters;
   std::string counters_json;
+  // op override_set: the record stored; op override_list: every active one (and as JSON).
+  std::optional<OverrideInfo> override_record;
+  std::vector<OverrideInfo> overrides;
+  std::string overrides_json;
+  // op override_clear: how many overrides were cleared.
+  std::optional<std::uint64_t> cleared;
+  // op report:
+  bool reported = false;
 };
 
 // Fails (Errc::protocol_error) when the frame is not a response this client understands.

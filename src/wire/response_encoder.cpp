@@ -31,8 +31,21 @@ void pack_envelope(Packer& pk, std::uint64_t id) {
   pk.pack_uint64(id);
 }
 
-void pack_limit(Packer& pk, const core::LimitOutcome& limit) {
-  pk.pack_map(10);
+// Whether an answer says why the limit differs from the configured one.
+bool is_adjusted(const core::LimitOutcome& limit, const core::PolicySet* policies) {
+  return policies != nullptr && limit.rule->adjustment != 0;
+}
+
+void pack_adjustment(Packer& pk, const core::LimitOutcome& limit, const core::PolicySet& policies) {
+  pack_str(pk, "configured_limit");
+  pk.pack_uint64(limit.rule->configured_limit);
+  pack_str(pk, "adjusted");
+  pack_str(pk, policies.adjustment_note(limit.rule->adjustment));
+}
+
+void pack_limit(Packer& pk, const core::LimitOutcome& limit, const core::PolicySet* policies) {
+  const bool adjusted = is_adjusted(limit, policies);
+  pk.pack_map(adjusted ? 12 : 10);
   pack_str(pk, "policy");
   pack_str(pk, limit.policy->name);
   pack_str(pk, "scope");
@@ -53,15 +66,18 @@ void pack_limit(Packer& pk, const core::LimitOutcome& limit) {
   pk.pack(limit.admits);
   pack_str(pk, "shadow");
   pk.pack(limit.policy->shadow);
+  if (adjusted) pack_adjustment(pk, limit, *policies);
 }
 
 // The decision fields; `extra` more map entries are written by the caller first.
 void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, std::uint32_t extra,
-                   std::uint64_t id, bool envelope) {
+                   std::uint64_t id, bool envelope, const core::PolicySet* policies) {
   const bool has_limit = outcome.limit_count > 0;
   const core::LimitOutcome* binding = has_limit ? &outcome.binding_limit() : nullptr;
+  const bool adjusted = has_limit && is_adjusted(*binding, policies);
   std::uint32_t fields = 10 + extra;
   if (outcome.tier_unknown) ++fields;
+  if (adjusted) fields += 2;
   if (detail) ++fields;
   pk.pack_map(fields);
   if (envelope) pack_envelope(pk, id);
@@ -89,11 +105,45 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
     pack_str(pk, "tier_unknown");
     pk.pack(true);
   }
+  if (adjusted) pack_adjustment(pk, *binding, *policies);
   if (detail) {
     pack_str(pk, "limits");
     pk.pack_array(static_cast<std::uint32_t>(outcome.limit_count));
-    for (std::size_t i = 0; i < outcome.limit_count; ++i) pack_limit(pk, outcome.limits[i]);
+    for (std::size_t i = 0; i < outcome.limit_count; ++i) {
+      pack_limit(pk, outcome.limits[i], policies);
+    }
   }
+}
+
+void pack_override(Packer& pk, const core::OverrideRecord& record, core::WallTime now) {
+  pk.pack_map(13);
+  pack_str(pk, "policy");
+  pack_str(pk, record.scope.policy);
+  pack_str(pk, "tier");
+  pack_str(pk, record.scope.tier);
+  pack_str(pk, "endpoint");
+  pack_str(pk, record.scope.endpoint);
+  pack_str(pk, "window_ms");
+  pk.pack_uint64(record.scope.window_ms);
+  pack_str(pk, "kind");
+  pack_str(pk, core::override_kind_name(record.kind));
+  pack_str(pk, "value");
+  pk.pack_uint64(record.value);
+  pack_str(pk, "expires_wall_ms");
+  pk.pack_int64(record.expires_wall_ms);
+  pack_str(pk, "remaining_ms");
+  pk.pack_uint64(
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, record.expires_wall_ms - now.unix_ms)));
+  pack_str(pk, "reason");
+  pack_str(pk, record.reason);
+  pack_str(pk, "set_by");
+  pack_str(pk, record.stamp.node_id);
+  pack_str(pk, "set_wall_ms");
+  pk.pack_int64(record.set_wall_ms);
+  pack_str(pk, "stamp_wall_ms");
+  pk.pack_int64(record.stamp.wall_ms);
+  pack_str(pk, "stamp_logical");
+  pk.pack_uint32(record.stamp.logical);
 }
 
 void pack_error_fields(Packer& pk, Errc code, std::string_view message) {
@@ -117,12 +167,13 @@ void ResponseEncoder::end_frame(std::size_t header_at) {
       static_cast<std::uint32_t>(out_.size() - header_at - bounds::frame_header_bytes));
 }
 
-void ResponseEncoder::decision(std::uint64_t id, const core::CheckOutcome& outcome, bool detail) {
+void ResponseEncoder::decision(std::uint64_t id, const core::CheckOutcome& outcome, bool detail,
+                               const core::PolicySet* policies) {
   const std::size_t at = begin_frame();
   StringSink sink{out_};
   Packer pk(sink);
   // v and id are two more entries.
-  pack_decision(pk, outcome, detail, 2, id, true);
+  pack_decision(pk, outcome, detail, 2, id, true, policies);
   end_frame(at);
 }
 
@@ -146,10 +197,11 @@ void ResponseEncoder::begin_batch(std::uint64_t id, std::size_t count) {
   pk.pack_array(static_cast<std::uint32_t>(count));
 }
 
-void ResponseEncoder::batch_decision(const core::CheckOutcome& outcome, bool detail) {
+void ResponseEncoder::batch_decision(const core::CheckOutcome& outcome, bool detail,
+                                     const core::PolicySet* policies) {
   StringSink sink{out_};
   Packer pk(sink);
-  pack_decision(pk, outcome, detail, 0, 0, false);
+  pack_decision(pk, outcome, detail, 0, 0, false, policies);
 }
 
 void ResponseEncoder::batch_error(Errc code, std::string_view message) {
@@ -281,6 +333,53 @@ void ResponseEncoder::inspected(std::uint64_t id, std::span<const core::Inspecte
       pk.pack_uint64(slot.current);
     }
   }
+  end_frame(at);
+}
+
+void ResponseEncoder::override_stored(std::uint64_t id, const core::OverrideRecord& record,
+                                      core::WallTime now) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "override");
+  pack_override(pk, record, now);
+  end_frame(at);
+}
+
+void ResponseEncoder::override_list(std::uint64_t id, std::span<const core::OverrideRecord> records,
+                                    core::WallTime now) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "overrides");
+  pk.pack_array(static_cast<std::uint32_t>(records.size()));
+  for (const core::OverrideRecord& record : records) pack_override(pk, record, now);
+  end_frame(at);
+}
+
+void ResponseEncoder::overrides_cleared(std::uint64_t id, std::uint64_t count) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "cleared");
+  pk.pack_uint64(count);
+  end_frame(at);
+}
+
+void ResponseEncoder::reported(std::uint64_t id) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "reported");
+  pk.pack(true);
   end_frame(at);
 }
 

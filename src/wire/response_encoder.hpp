@@ -8,6 +8,7 @@
 
 #include "core/check_engine.hpp"
 #include "core/origin_table.hpp"
+#include "core/override_table.hpp"
 #include "drl/error.hpp"
 #include "wire/status_field.hpp"
 
@@ -18,12 +19,16 @@ class ResponseEncoder {
   // Appends whole frames to `out`, which must outlive the encoder.
   explicit ResponseEncoder(std::string& out) : out_(out) {}
 
-  void decision(std::uint64_t id, const core::CheckOutcome& outcome, bool detail);
+  // `policies`: the set the check was decided with, for the note of an adjusted limit
+  // (configured_limit, adjusted); null leaves those fields out.
+  void decision(std::uint64_t id, const core::CheckOutcome& outcome, bool detail,
+                const core::PolicySet* policies = nullptr);
   void error(std::uint64_t id, Errc code, std::string_view message);
 
   // A batch answer: begin_batch, then exactly `count` batch_decision/batch_error, then end_batch.
   void begin_batch(std::uint64_t id, std::size_t count);
-  void batch_decision(const core::CheckOutcome& outcome, bool detail);
+  void batch_decision(const core::CheckOutcome& outcome, bool detail,
+                      const core::PolicySet* policies = nullptr);
   void batch_error(Errc code, std::string_view message);
   void end_batch();
 
@@ -33,6 +38,15 @@ class ResponseEncoder {
   // `origins` names the store's origin indices.
   void inspected(std::uint64_t id, std::span<const core::InspectedCounter> counters,
                  const core::OriginTable& origins);
+
+  // Overrides: one record (override_set), every active one (override_list), how many were
+  // cleared (override_clear). `now` (wall clock) gives each record's remaining_ms.
+  void override_stored(std::uint64_t id, const core::OverrideRecord& record, core::WallTime now);
+  void override_list(std::uint64_t id, std::span<const core::OverrideRecord> records,
+                     core::WallTime now);
+  void overrides_cleared(std::uint64_t id, std::uint64_t count);
+  // Op report: the signal was recorded.
+  void reported(std::uint64_t id);
 
  private:
   std::size_t begin_frame();

@@ -5,6 +5,7 @@
 
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
+#include "core/limit_adjuster.hpp"
 #include "http/decision_answer.hpp"
 
 using namespace drl;
@@ -99,6 +100,35 @@ TEST_CASE("http answer: names are sf-strings: quotes and backslashes escaped, no
   const core::CheckOutcome& outcome = bench.check("api", "GET /a\"b\\c");
   REQUIRE(outcome.limit_count == 2);
   CHECK(limit_item_name(outcome, 1) == "\"api:GET /a\\\"b\\\\c\"");
+}
+
+TEST_CASE(
+    "http answer: an adjusted limit says so: Drl-Adjusted with the configured limit, and the "
+    "JSON body's configured_limit and adjusted") {
+  Bench bench("[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\n");
+  core::OverrideRecord halve;
+  halve.scope.policy = "api";
+  halve.kind = core::OverrideKind::factor;
+  halve.value = 500;
+  halve.expires_wall_ms = 1'800'000'060'000;
+  halve.retain_until_wall_ms = halve.expires_wall_ms;
+  halve.reason = "drill";
+  halve.stamp = core::HlcStamp{1'800'000'000'000, 0, "n1"};
+  bench.policies = core::adjust_policies(*bench.policies, {halve}, {});
+  const HttpAnswer answer =
+      answer_decision(bench.check("api"), MappedCheck{}, true, bench.policies.get());
+  const auto h = headers_of(answer);
+  CHECK(h.at("RateLimit-Policy") == "\"api\";q=5;w=60");
+  REQUIRE(h.count("Drl-Adjusted") == 1);
+  CHECK(h.at("Drl-Adjusted").find("drill") != std::string::npos);
+  CHECK(h.at("Drl-Adjusted").find(";configured=10") != std::string::npos);
+  CHECK(answer.body.find("\"configured_limit\":10") != std::string::npos);
+  CHECK(answer.body.find("\"adjusted\":\"override factor 0.5") != std::string::npos);
+
+  // Without the policy set, or unadjusted, neither appears.
+  CHECK(
+      headers_of(answer_decision(bench.check("api"), MappedCheck{}, true)).count("Drl-Adjusted") ==
+      0);
 }
 
 TEST_CASE("http answer: errors are problem+json with the status and the reason") {

@@ -1,0 +1,44 @@
+// Runtime overrides of limits and load signals, as the client protocol carries them
+// (docs/protocol.md, ops override_set / override_list / override_clear / report;
+// docs/dynamic-limits.md for what they do).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace drl {
+
+// Which limits an override applies to. Empty tier / endpoint and window_ms 0 mean "every".
+struct OverrideScopeSpec {
+  std::string policy;           // required
+  std::string tier;             // "" : every tier
+  std::string endpoint;         // "" : every limit of the policy; else that endpoint's limits
+  std::uint64_t window_ms = 0;  // 0: every window; else only the limit with that window
+};
+
+// What `drl override set` asks for: exactly one of limit and factor_permille.
+struct OverrideSpec {
+  OverrideScopeSpec scope;
+  std::optional<std::uint64_t> limit;            // the limit in force
+  std::optional<std::uint64_t> factor_permille;  // or the configured limit times this / 1000
+  std::uint64_t ttl_ms = 0;                      // > 0: the override expires by itself
+  std::string reason;                            // for `drl override list` and the logs
+};
+
+// One override record as a node holds it.
+struct OverrideInfo {
+  OverrideScopeSpec scope;
+  std::string kind;                  // "limit" or "factor"
+  std::uint64_t value = 0;           // the limit, or the factor in thousandths
+  std::int64_t expires_wall_ms = 0;  // Unix ms
+  std::uint64_t remaining_ms = 0;    // until it expires, as the node answering saw it
+  std::string reason;
+  std::string set_by;  // the node id that wrote it
+  std::int64_t set_wall_ms = 0;
+  // Its hybrid logical clock stamp: the newer stamp wins, cluster-wide.
+  std::int64_t stamp_wall_ms = 0;
+  std::uint64_t stamp_logical = 0;
+};
+
+}  // namespace drl
