@@ -344,13 +344,18 @@ void Replicator::override_round(MonoTime now, WallTime wall) {
   const std::uint64_t version = overrides_->version();
   const bool changed = overrides_version_sent_ != version;
   overrides_version_sent_ = version;
+  // A change goes out twice, in this round and the next (as count updates do), so that a peer
+  // misses it only if both copies are lost; else it waits for the anti-entropy sync.
+  const bool resend = overrides_resend_;
+  overrides_resend_ = changed;
   const bool sync = now >= next_override_sync_;
   if (sync) next_override_sync_ = after(now, config_.override_sync_interval_ms);
 
   std::vector<Peer*> targets;
   for (Peer& peer : peers_) {
     const bool alive = peer.state == PeerState::alive;
-    if ((changed && delta_target(peer, now)) || (alive && (sync || peer.overrides_pending))) {
+    if (((changed || resend) && delta_target(peer, now)) ||
+        (alive && (sync || peer.overrides_pending))) {
       targets.push_back(&peer);
     }
   }

@@ -207,6 +207,7 @@ class Replicator {
   std::size_t member_turn_ = 0;
   OverrideTable* overrides_ = nullptr;
   std::optional<std::uint64_t> overrides_version_sent_;  // none: never sent
+  bool overrides_resend_ = false;                        // the last round sent a change
   MonoTime next_override_sync_;
   ReplicationStats stats_;
 };
