@@ -1,8 +1,10 @@
 // Fuzzes the client protocol as drld's workers see it: a byte stream split into frames
 // (FrameReader), each frame decoded (RequestDecoder::decode), the decoded checks decided by a
 // real CheckEngine on a small policy set (so that decoded garbage reaches the core too), and the
-// answer encoded. Invariants: nothing crashes, leaks or throws; every answer the server writes
-// is one the client library can read back (decode_response), with the request's id.
+// answer encoded; override ops go through core::validate_override into a per-input override
+// table whose policy set in force the later checks of the input use. Invariants: nothing
+// crashes, leaks or throws; every answer the server writes is one the client library can read
+// back (decode_response), with the request's id.
 //
 // Input: the bytes of a client connection (frames with their 4-byte length headers, as in
 // tests/golden/client_v1/*.hex). A trailing partial frame is decoded as it is, so that inputs
@@ -19,7 +21,9 @@
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
 #include "core/counter_store.hpp"
+#include "core/limit_adjuster.hpp"
 #include "core/origin_table.hpp"
+#include "core/override_table.hpp"
 #include "fuzz_assert.hpp"
 #include "wire/frame_reader.hpp"
 #include "wire/request_decoder.hpp"
@@ -115,8 +119,19 @@ void check_answers(const std::string& out, std::uint64_t id) {
   }
 }
 
-void serve(Fixture& fixture, core::CheckEngine& engine, core::WallTime now,
+// Per input: the overrides its requests set, and the policy set in force that they derive
+// (what drld's DynamicLimits does), so that decoded overrides reach the check path too.
+struct Dynamic {
+  core::OverrideTable table{"fuzz", core::OverrideLimits{8}};
+  std::shared_ptr<const core::PolicySet> in_force;
+  void republish(const Fixture& fixture, core::WallTime now) {
+    in_force = core::adjust_policies(*fixture.policies, table.active(now), {});
+  }
+};
+
+void serve(Fixture& fixture, Dynamic& dynamic, core::CheckEngine& engine, core::WallTime now,
            std::string_view frame) {
+  const core::PolicySet& policies = *dynamic.in_force;
   wire::Request request;
   std::string out;
   wire::ResponseEncoder encoder(out);
@@ -139,7 +154,7 @@ void serve(Fixture& fixture, core::CheckEngine& engine, core::WallTime now,
       outcome.error_message = span.error_message;
       return;
     }
-    engine.check(*fixture.policies, now,
+    engine.check(policies, now,
                  std::span<const core::CheckItem>(request.items.data() + span.first, span.count),
                  outcome);
     if (outcome.error == Errc::ok) {
@@ -181,7 +196,7 @@ void serve(Fixture& fixture, core::CheckEngine& engine, core::WallTime now,
       std::vector<core::InspectedCounter> inspected;
       std::string message;
       const Errc code =
-          engine.inspect(*fixture.policies, now, request.items[span.first], inspected, message);
+          engine.inspect(policies, now, request.items[span.first], inspected, message);
       if (code != Errc::ok) {
         encoder.error(request.id, code, message);
       } else {
@@ -191,6 +206,41 @@ void serve(Fixture& fixture, core::CheckEngine& engine, core::WallTime now,
     }
     case wire::Op::ping:
       encoder.pong(request.id, "drld fuzz");
+      break;
+    case wire::Op::override_set: {
+      const wire::OverrideRequest& o = request.override_request;
+      FUZZ_ASSERT(o.kind == core::OverrideKind::limit || o.kind == core::OverrideKind::factor);
+      std::string error = core::validate_override(*fixture.policies, o.scope, o.kind);
+      core::OverrideRecord stored;
+      if (error.empty()) {
+        stored = dynamic.table.set(o.scope, o.kind, o.value, o.ttl_ms, o.reason, now, error);
+      }
+      if (!error.empty()) {
+        encoder.error(request.id, Errc::invalid_argument, error);
+        break;
+      }
+      FUZZ_ASSERT(stored.active(now));
+      dynamic.republish(fixture, now);
+      encoder.override_stored(request.id, stored, now);
+      break;
+    }
+    case wire::Op::override_list: {
+      const std::vector<core::OverrideRecord> active = dynamic.table.active(now);
+      encoder.override_list(request.id, active, now);
+      break;
+    }
+    case wire::Op::override_clear: {
+      const wire::OverrideRequest& o = request.override_request;
+      const std::size_t cleared =
+          o.all ? dynamic.table.clear_all(now) : (dynamic.table.clear(o.scope, now) ? 1 : 0);
+      dynamic.republish(fixture, now);
+      encoder.overrides_cleared(request.id, cleared);
+      break;
+    }
+    case wire::Op::report:
+      FUZZ_ASSERT(!request.report.name.empty() &&
+                  request.report.name.size() <= wire::signal_name_bytes_max);
+      encoder.reported(request.id);
       break;
     case wire::Op::reload:
     case wire::Op::status:
@@ -209,6 +259,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   core::CounterStore store(core::StoreOptions{64, 4, false});
   core::CheckEngine engine(store, core::OriginTable::local_index);
   core::WallTime now{1'800'000'000'000};
+  Dynamic dynamic;
+  dynamic.republish(fixture, now);
 
   // The stream arrives in 61-byte reads, as a socket might deliver it: frames span reads, and
   // the reader compacts and grows its buffer.
@@ -232,7 +284,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_ASSERT(frame.size() <= kMaxFrameBytes);
       FUZZ_ASSERT(std::memcmp(frame.data(), data + consumed + 4, frame.size()) == 0);
       consumed += 4 + frame.size();
-      serve(fixture, engine, now, frame);
+      serve(fixture, dynamic, engine, now, frame);
       now.unix_ms += 97;  // windows roll over within one input
     }
   }
@@ -241,7 +293,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // whose length header was mutated still reach the decoder.
   if (size - consumed > 4) {
     const std::string rest(reinterpret_cast<const char*>(data) + consumed + 4, size - consumed - 4);
-    serve(fixture, engine, now, rest);
+    serve(fixture, dynamic, engine, now, rest);
   }
   return 0;
 }
