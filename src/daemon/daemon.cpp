@@ -251,6 +251,7 @@ int run_daemon(const DaemonOptions& options) {
     // Overrides travel with the gossip: peers' records merge into the table, ours go out, and a
     // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
+    driver->set_receive_hook([&dynamic] { dynamic.republish_if_table_moved(io::wall_now()); });
     driver->start(*node, cluster.partition_policy);
     context.cluster = driver.get();
     context.cluster_authenticated = !codec.keys.empty();

@@ -149,6 +149,11 @@ void DynamicLimits::tick(core::MonoTime mono, core::WallTime wall, const LoadSam
   if (factor_moved || table_.version() != published_table_version_) republish_locked(wall);
 }
 
+void DynamicLimits::republish_if_table_moved(core::WallTime now) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  if (table_.version() != published_table_version_) republish_locked(now);
+}
+
 void DynamicLimits::republish_locked(core::WallTime now) {
   // The version first: a merge between here and active() is then seen at the next tick.
   published_table_version_ = table_.version();

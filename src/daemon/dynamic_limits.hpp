@@ -9,7 +9,7 @@
 //
 // Thread-safe. Client workers call set / clear / report, the main loop calls tick every
 // tick_interval_ms and on_config_applied, the replication (on the main loop too) merges into
-// table() directly; tick notices the table's version move and republishes.
+// table() directly and calls republish_if_table_moved after each datagram.
 #pragma once
 
 #include <atomic>
@@ -96,6 +96,10 @@ class DynamicLimits {
   // Main loop, every dynamic_tick_interval_ms: expires overrides, steps the controllers with the
   // samples, republishes if the table or a factor moved.
   void tick(core::MonoTime mono, core::WallTime wall, const LoadSamples& samples);
+
+  // After the replication took in a datagram: if it changed the table (a peer's override
+  // merged), the set in force is derived again now rather than at the next tick.
+  void republish_if_table_moved(core::WallTime now);
 
   // For the replication: the table peers' records merge into.
   core::OverrideTable& table() { return table_; }

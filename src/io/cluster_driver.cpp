@@ -76,6 +76,7 @@ void ClusterDriver::stop() {
 void ClusterDriver::on_receive(const std::string& from, std::string_view bytes) {
   if (node_ == nullptr) return;
   node_->on_datagram(mono_now(), wall_now(), from, bytes);
+  if (receive_hook_) receive_hook_();
   flush_and_rearm();
 }
 

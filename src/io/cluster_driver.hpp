@@ -3,6 +3,7 @@
 // next deadline, and publishes what the check path and `drl status` need.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +47,9 @@ class ClusterDriver {
   Result<std::string> bind(const std::string& bind_address);
   // Starts driving `node` (which must outlive the driver) on the bound socket.
   void start(wire::ClusterNode& node, std::string partition_policy);
+  // Called on the main loop after every datagram the node took in (drld: a merged override
+  // record is put in force at once, not at the next tick). Set before start().
+  void set_receive_hook(std::function<void()> hook) { receive_hook_ = std::move(hook); }
   void stop();                                    // main loop thread
   void set_partition_policy(std::string policy);  // main loop thread
 
@@ -63,6 +67,7 @@ class ClusterDriver {
   core::ClusterSignals& signals_;
   core::OriginTable& origins_;
   std::string partition_policy_;
+  std::function<void()> receive_hook_;
   std::unique_ptr<UdpTransport> transport_;
   Timer* timer_ = nullptr;  // freed by its close callback
   std::string bind_address_;

@@ -3,6 +3,7 @@
 // peers), ends everywhere with `drl override clear` or by itself at its TTL; a reported load
 // signal above its target lowers an adaptive policy's limit, and /metrics shows the factor.
 #include <doctest/doctest.h>
+#include <chrono>
 
 #include <cmath>
 
@@ -57,7 +58,7 @@ drl::Decision peek(const DaemonProcess& node, std::string_view policy) {
 // `adjusted`); false at the deadline.
 bool wait_for_limit(Cluster& cluster, const std::vector<std::size_t>& nodes,
                     std::string_view policy, std::uint64_t limit, bool adjusted,
-                    Millis timeout = kSpreadBound) {
+                    Millis timeout = kSpreadBound, Millis poll = 10ms) {
   return wait_until(
       [&] {
         for (std::size_t i : nodes) {
@@ -66,7 +67,7 @@ bool wait_for_limit(Cluster& cluster, const std::vector<std::size_t>& nodes,
         }
         return true;
       },
-      timeout, 10ms);
+      timeout, poll);
 }
 
 std::string describe(Cluster& cluster, std::string_view policy) {
@@ -111,7 +112,14 @@ TEST_CASE(
   CHECK(local.configured_limit == 100);
   CHECK(local.adjusted.find("integration test") != std::string::npos);
   // ... and within the bound on the others, saying which limit is in force and why.
-  CHECK_MESSAGE(wait_for_limit(cluster, {1, 2}, "api", 7, true), describe(cluster, "api"));
+  const auto spread_began = std::chrono::steady_clock::now();
+  CHECK_MESSAGE(wait_for_limit(cluster, {1, 2}, "api", 7, true, kSpreadBound, 1ms),
+                describe(cluster, "api"));
+  MESSAGE(
+      "the override was in force on n2 and n3 "
+      << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - spread_began)
+             .count()
+      << " ms after drl override set returned on n1");
   const drl::Decision remote = peek(cluster.node(2), "api");
   CHECK(remote.configured_limit == 100);
   CHECK(remote.adjusted.find("by n1") != std::string::npos);
