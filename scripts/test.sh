@@ -27,7 +27,8 @@ TSAN_DIR="${BUILD_DIR}-tsan"
 TSAN_TESTS="core_counter_store_concurrency public_api_limiter
   integration_client_library integration_connection_limits integration_lifecycle
   integration_config_reload integration_http_metrics integration_http_keep_alive
-  integration_cluster_replication integration_cluster_authentication integration_soak"
+  integration_cluster_replication integration_cluster_authentication integration_soak
+  integration_dynamic_limits daemon_dynamic_limits"
 
 # Stage timing, printed at the end (also when a stage fails).
 timings=""
