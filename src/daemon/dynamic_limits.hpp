@@ -137,7 +137,6 @@ class DynamicLimits {
   LoadSamples last_samples_;
   core::MonoTime last_tick_;
   std::vector<core::OverrideRecord> logged_active_;
-  std::uint64_t expired_logged_ = 0;
   DynamicStats stats_;
   std::atomic<std::uint64_t> epoch_{1};
 };
