@@ -5,6 +5,8 @@
 #include <ctime>
 #include <map>
 
+#include "core/duration.hpp"
+
 namespace drl::core {
 namespace {
 
@@ -171,7 +173,10 @@ std::string validate_override(const PolicySet& policies, const OverrideScope& sc
     }
   });
   if (windows.empty()) {
-    return "no limit of " + describe_scope(scope) + " has that window";
+    OverrideScope without_window = scope;
+    without_window.window_ms = 0;
+    return describe_scope(without_window) + " has no limit with the window " +
+           format_duration_ms(scope.window_ms);
   }
   if (kind == OverrideKind::limit && windows.size() > 1) {
     return describe_scope(scope) + " has limits with " + std::to_string(windows.size()) +

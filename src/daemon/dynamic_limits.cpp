@@ -172,9 +172,11 @@ void DynamicLimits::republish_locked(core::WallTime now) {
     factors.push_back(core::AdaptiveFactor{name, permille, adaptive.controller.law().signal,
                                            adaptive.controller.smoothed_signal()});
   }
+  core::AdjustmentSummary summary;
   in_force_ = active.empty() && factors.empty()
                   ? configured_
-                  : core::adjust_policies(*configured_, active, factors);
+                  : core::adjust_policies(*configured_, active, factors, &summary);
+  unmatched_ = std::move(summary.unmatched);
   log_changes_locked(active, now);
   ++stats_.republished;
   epoch_.fetch_add(1, std::memory_order_acq_rel);
@@ -190,7 +192,13 @@ void DynamicLimits::log_changes_locked(const std::vector<core::OverrideRecord>& 
   for (const core::OverrideRecord& record : active) {
     const auto before = find(logged_active_, record);
     if (before != logged_active_.end() && before->stamp == record.stamp) continue;
-    const std::string text = "override in force: " + describe_record(record, now);
+    // A peer may have a policy (or tier, endpoint, window) that this node's configuration lacks.
+    const bool applies = std::find(unmatched_.begin(), unmatched_.end(),
+                                   core::describe_scope(record.scope)) == unmatched_.end();
+    const std::string text =
+        (applies ? "override in force: "
+                 : "override received, matches nothing in this node's configuration: ") +
+        describe_record(record, now);
     if (record.stamp.node_id == node_id_) {
       io::log_info(text);
     } else {
@@ -205,6 +213,12 @@ void DynamicLimits::log_changes_locked(const std::vector<core::OverrideRecord>& 
                        core::describe_value(record.kind, record.value));
   }
   logged_active_ = active;
+}
+
+bool DynamicLimits::applies_here(const core::OverrideScope& scope) const {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return std::find(unmatched_.begin(), unmatched_.end(), core::describe_scope(scope)) ==
+         unmatched_.end();
 }
 
 std::vector<AdaptiveState> DynamicLimits::adaptive() const {

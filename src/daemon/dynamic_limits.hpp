@@ -105,6 +105,9 @@ class DynamicLimits {
   core::OverrideTable& table() { return table_; }
   const core::OverrideTable& table() const { return table_; }
 
+  // False for an active override that matches no limit of this node's configuration (a policy,
+  // tier, endpoint or window that another node has and this one does not).
+  bool applies_here(const core::OverrideScope& scope) const;
   std::vector<AdaptiveState> adaptive() const;
   std::vector<SignalValue> signals(core::MonoTime now) const;
   DynamicStats stats() const;
@@ -137,6 +140,7 @@ class DynamicLimits {
   LoadSamples last_samples_;
   core::MonoTime last_tick_;
   std::vector<core::OverrideRecord> logged_active_;
+  std::vector<std::string> unmatched_;  // describe_scope of active overrides that match nothing
   DynamicStats stats_;
   std::atomic<std::uint64_t> epoch_{1};
 };

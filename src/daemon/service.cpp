@@ -312,6 +312,11 @@ void DaemonContext::append_dynamic_fields(wire::StatusFields& fields) const {
   fields.push_back({"overrides_active", u(active.size())});
   fields.push_back({"overrides_merged", u(table.merged)});
   fields.push_back({"overrides_expired", u(table.expired)});
+  std::uint64_t unmatched = 0;
+  for (const core::OverrideRecord& record : active) {
+    unmatched += dynamic->applies_here(record.scope) ? 0 : 1;
+  }
+  fields.push_back({"overrides_unmatched", u(unmatched)});
   std::vector<wire::StatusRecord> overrides;
   for (const core::OverrideRecord& record : active) {
     overrides.push_back(wire::StatusRecord{
@@ -325,6 +330,7 @@ void DaemonContext::append_dynamic_fields(wire::StatusFields& fields) const {
                              std::max<std::int64_t>(0, record.expires_wall_ms - now.unix_ms)))},
         {"set_by", record.stamp.node_id},
         {"reason", record.reason},
+        {"applies_here", dynamic->applies_here(record.scope)},
     });
   }
   fields.push_back({"overrides", std::move(overrides)});

@@ -404,8 +404,8 @@ int run_override_set(int argc, char** argv) {
   if (args.count("policy") == 0 || args.count("ttl") == 0 ||
       (args.count("limit") != 0) == (args.count("factor") != 0)) {
     std::fprintf(stderr,
-                 "drl override set: --policy, --ttl and one of --limit and --factor are required "
-                 "(see drl override set --help)\n");
+                 "drl override set: --policy, --ttl and exactly one of --limit and --factor are "
+                 "required (see drl override set --help)\n");
     return kExitError;
   }
   drl::OverrideSpec request;
@@ -503,7 +503,18 @@ int run_override(int argc, char** argv) {
   if (sub == "set") return run_override_set(argc - 1, argv + 1);
   if (sub == "list") return run_override_list(argc - 1, argv + 1);
   if (sub == "clear") return run_override_clear(argc - 1, argv + 1);
-  std::fprintf(stderr, "drl override: set, list or clear (see drl --help)\n");
+  const char* const usage =
+      "usage: drl override set|list|clear [options]   (docs/dynamic-limits.md)\n"
+      "  set    --policy P [--tier T] [--endpoint E] [--window W] (--limit N | --factor F)\n"
+      "         --ttl DURATION [--reason TEXT]   a limit in force cluster-wide until the TTL\n"
+      "  list   [--json]   the active overrides\n"
+      "  clear  (--policy P [--tier T] [--endpoint E] [--window W] | --all)\n"
+      "run `drl override set --help` (list, clear) for a subcommand's options\n";
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    std::fputs(usage, stdout);
+    return kExitAllowed;
+  }
+  std::fputs(usage, stderr);
   return kExitError;
 }
 
