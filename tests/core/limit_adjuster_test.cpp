@@ -187,6 +187,6 @@ TEST_CASE("an operator's override is checked against the policies in force") {
   CHECK(validate_override(*base, OverrideScope{"api", "", "", 1000}, OverrideKind::limit).empty());
   CHECK(validate_override(*base, OverrideScope{"api", "", "POST /login", 0}, OverrideKind::limit)
             .empty());
-  CHECK(validate_override(*base, OverrideScope{"api", "", "", 5000}, OverrideKind::factor)
-             == "policy 'api' has no limit with the window 5s");
+  CHECK(validate_override(*base, OverrideScope{"api", "", "", 5000}, OverrideKind::factor) ==
+        "policy 'api' has no limit with the window 5s");
 }
