@@ -157,7 +157,7 @@ OverrideRecord OverrideTable::set(const OverrideScope& scope, OverrideKind kind,
     return record;
   }
   ++stats_.set;
-  ++version_;
+  version_.fetch_add(1, std::memory_order_release);
   return record;
 }
 
@@ -176,7 +176,7 @@ bool OverrideTable::clear(const OverrideScope& scope, WallTime now) {
   bool full = false;
   put(std::move(tombstone), now, full);
   ++stats_.set;
-  ++version_;
+  version_.fetch_add(1, std::memory_order_release);
   return true;
 }
 
@@ -216,7 +216,7 @@ std::size_t OverrideTable::merge(const std::vector<OverrideRecord>& records, Wal
       ++stats_.stale;
     }
   }
-  if (changed > 0) ++version_;
+  if (changed > 0) version_.fetch_add(1, std::memory_order_release);
   return changed;
 }
 
@@ -239,7 +239,7 @@ bool OverrideTable::expire(WallTime now) {
   if (gone != records_.end()) {
     records_.erase(gone, records_.end());
   }
-  if (changed) ++version_;
+  if (changed) version_.fetch_add(1, std::memory_order_release);
   return changed;
 }
 
@@ -255,11 +255,6 @@ std::vector<OverrideRecord> OverrideTable::active(WallTime now) const {
 std::vector<OverrideRecord> OverrideTable::records() const {
   std::lock_guard lock(mutex_);
   return records_;
-}
-
-std::uint64_t OverrideTable::version() const {
-  std::lock_guard lock(mutex_);
-  return version_;
 }
 
 OverrideStats OverrideTable::stats() const {

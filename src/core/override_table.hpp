@@ -15,6 +15,7 @@
 // check path never reads the table (it reads the policy set the daemon derives from it).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -101,8 +102,8 @@ class OverrideTable {
   std::vector<OverrideRecord> active(WallTime now) const;
   // Every record, tombstones included: what a node hands to its peers.
   std::vector<OverrideRecord> records() const;
-  // Moves on every change of the table (a cheap way to notice one).
-  std::uint64_t version() const;
+  // Moves on every change of the table (a cheap way to notice one: lock-free).
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
   OverrideStats stats() const;
   const OverrideLimits& limits() const { return limits_; }
 
@@ -115,8 +116,8 @@ class OverrideTable {
   const OverrideLimits limits_;
   mutable std::mutex mutex_;
   HybridClock clock_;
-  std::vector<OverrideRecord> records_;  // sorted by scope
-  std::uint64_t version_ = 0;
+  std::vector<OverrideRecord> records_;    // sorted by scope
+  std::atomic<std::uint64_t> version_{0};  // read without the lock: polled per datagram
   OverrideStats stats_;
 };
 

@@ -146,17 +146,24 @@ void DynamicLimits::tick(core::MonoTime mono, core::WallTime wall, const LoadSam
   std::erase_if(reported_, [&mono](const auto& entry) {
     return (mono.ns - entry.second.at.ns) / 1'000'000 > reported_signal_forget_ms;
   });
-  if (factor_moved || table_.version() != published_table_version_) republish_locked(wall);
+  if (factor_moved ||
+      table_.version() != published_table_version_.load(std::memory_order_relaxed)) {
+    republish_locked(wall);
+  }
 }
 
 void DynamicLimits::republish_if_table_moved(core::WallTime now) {
+  // Called for every datagram: most change nothing, and cost two atomic loads.
+  if (table_.version() == published_table_version_.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> guard(mutex_);
-  if (table_.version() != published_table_version_) republish_locked(now);
+  if (table_.version() != published_table_version_.load(std::memory_order_relaxed)) {
+    republish_locked(now);
+  }
 }
 
 void DynamicLimits::republish_locked(core::WallTime now) {
   // The version first: a merge between here and active() is then seen at the next tick.
-  published_table_version_ = table_.version();
+  published_table_version_.store(table_.version(), std::memory_order_release);
   const std::vector<core::OverrideRecord> active = table_.active(now);
   std::vector<core::AdaptiveFactor> factors;
   for (auto& [name, adaptive] : adaptive_) {

@@ -134,8 +134,8 @@ class DynamicLimits {
   mutable std::mutex mutex_;
   std::shared_ptr<const core::PolicySet> configured_;
   std::shared_ptr<const core::PolicySet> in_force_;
-  std::uint64_t published_table_version_ = 0;
-  std::map<std::string, Adaptive> adaptive_;  // by policy name
+  std::atomic<std::uint64_t> published_table_version_{0};  // written under mutex_
+  std::map<std::string, Adaptive> adaptive_;               // by policy name
   std::map<std::string, Reported, std::less<>> reported_;
   LoadSamples last_samples_;
   core::MonoTime last_tick_;

@@ -45,6 +45,13 @@ const char* const kUsage =
     "every command takes --socket PATH (default: $DRL_SOCKET, else /run/drl/drld.sock)\n"
     "run `drl COMMAND --help` for a command's options\n";
 
+// `drl COMMAND --help`: prints the command's options; true if it did.
+bool help_requested(const cxxopts::Options& spec, const cxxopts::ParseResult& args) {
+  if (args.count("help") == 0) return false;
+  std::cout << spec.help() << "\n";
+  return true;
+}
+
 int fail(const drl::Error& error) {
   std::fprintf(stderr, "drl: %s: %s\n", std::string(drl::errc_name(error.code)).c_str(),
                error.message.c_str());
@@ -189,10 +196,7 @@ int run_check(int argc, char** argv) {
       "repeat", "make the same check N times, one line each; exit status of the last",
       cxxopts::value<std::uint32_t>()->default_value("1"), "N");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   if (args.count("policy") == 0 || args.count("key") == 0) {
     std::fprintf(stderr, "drl check: --policy and --key are required (see drl check --help)\n");
     return kExitError;
@@ -222,10 +226,7 @@ int run_check(int argc, char** argv) {
 int run_reload(int argc, char** argv) {
   cxxopts::Options spec = command_options("reload", "make drld re-read its config file now");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   auto client = drl::Client::connect(socket_of(args));
   if (!client.ok()) return fail(client.error());
   const drl::Result<std::string> reloaded = client->reload();
@@ -238,10 +239,7 @@ int run_status(int argc, char** argv) {
   cxxopts::Options spec = command_options("status", "show the node's state");
   spec.add_options()("json", "print the status as one JSON object");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   auto client = drl::Client::connect(socket_of(args));
   if (!client.ok()) return fail(client.error());
   if (args.count("json") != 0) {
@@ -272,10 +270,7 @@ int run_inspect(int argc, char** argv) {
       "endpoint", "the endpoint", cxxopts::value<std::string>(), "E")(
       "json", "print the counters as a JSON array");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   if (args.count("policy") == 0 || args.count("key") == 0) {
     std::fprintf(stderr, "drl inspect: --policy and --key are required (see drl inspect --help)\n");
     return kExitError;
@@ -327,10 +322,7 @@ int run_inspect(int argc, char** argv) {
 int run_ping(int argc, char** argv) {
   cxxopts::Options spec = command_options("ping", "check that drld answers");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   auto client = drl::Client::connect(socket_of(args));
   if (!client.ok()) return fail(client.error());
   const drl::Result<std::string> pong = client->ping();
@@ -397,10 +389,7 @@ int run_override_set(int argc, char** argv) {
                                      cxxopts::value<std::string>(), "DURATION")(
       "reason", "why, for `drl override list` and the logs", cxxopts::value<std::string>(), "TEXT");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   if (args.count("policy") == 0 || args.count("ttl") == 0 ||
       (args.count("limit") != 0) == (args.count("factor") != 0)) {
     std::fprintf(stderr,
@@ -435,10 +424,7 @@ int run_override_list(int argc, char** argv) {
   cxxopts::Options spec = command_options("override list", "show the overrides in force");
   spec.add_options()("json", "print them as a JSON array");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   auto client = drl::Client::connect(socket_of(args));
   if (!client.ok()) return fail(client.error());
   if (args.count("json") != 0) {
@@ -477,10 +463,7 @@ int run_override_clear(int argc, char** argv) {
   add_scope_options(spec);
   spec.add_options()("all", "every override in force");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   const bool all = args.count("all") != 0;
   if (all == (args.count("policy") != 0)) {
     std::fprintf(stderr,
@@ -526,10 +509,7 @@ int run_report(int argc, char** argv) {
   spec.parse_positional({"name", "value"});
   spec.positional_help("NAME VALUE");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
-  if (args.count("help") != 0) {
-    std::cout << spec.help() << "\n";
-    return kExitAllowed;
-  }
+  if (help_requested(spec, args)) return kExitAllowed;
   if (args.count("name") == 0 || args.count("value") == 0) {
     std::fprintf(stderr, "drl report: NAME and VALUE are required (see drl report --help)\n");
     return kExitError;
