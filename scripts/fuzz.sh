@@ -7,6 +7,9 @@
 #   scripts/fuzz.sh --runs N [--jobs J] [HARNESS...]  each harness for N executions in total,
 #                                                     split over J processes (default 1)
 #   scripts/fuzz.sh --runs N SECONDS [HARNESS...]     N executions, but stop after SECONDS
+#   scripts/fuzz.sh --fast ...                        fuzz a UBSan-only build (about twice the
+#       executions per second: no ASan shadow memory or malloc bookkeeping), then replay every
+#       input of the grown corpus under the ASan+UBSan build, with leak detection. For long runs.
 #
 # Harnesses: client_request, cluster_datagram, config (default: all three).
 # The corpus each run grows is kept in $DRL_FUZZ_WORK/corpus/<harness> (default
@@ -24,12 +27,14 @@ ALL_HARNESSES="client_request cluster_datagram config"
 seconds=""
 runs=""
 jobs=1
+fast=0
 harnesses=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --fast) fast=1; shift ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     [0-9]*) seconds="$1"; shift ;;
     *) harnesses="$harnesses $1"; shift ;;
   esac
@@ -61,6 +66,15 @@ fi
 targets=""
 for harness in $harnesses; do targets="$targets tests/fuzz/fuzz_$harness"; done
 ninja -C "$BUILD_DIR" $targets >/dev/null
+# --fast: the same harnesses without ASan, in a build directory of their own.
+FAST_BUILD_DIR="${BUILD_DIR}-ubsan"
+if [ "$fast" -eq 1 ]; then
+  if [ ! -f "$FAST_BUILD_DIR/build.ninja" ]; then
+    CXX=clang++-14 meson setup "$FAST_BUILD_DIR" -Dfuzz=true -Db_sanitize=undefined \
+      -Db_lundef=false >/dev/null
+  fi
+  ninja -C "$FAST_BUILD_DIR" $targets >/dev/null
+fi
 
 # A sanitizer report is a crash. A smaller quarantine than ASan's 256 MiB keeps the page faults
 # of fresh memory from halving the execution rate; use-after-free is still caught within it.
@@ -68,9 +82,12 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=32:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 
 source_root="$(pwd)"
+problem_pattern='ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error:|invariant violated'
 failed=0
 for harness in $harnesses; do
-  binary="$source_root/$BUILD_DIR/tests/fuzz/fuzz_$harness"
+  checked_binary="$source_root/$BUILD_DIR/tests/fuzz/fuzz_$harness"
+  binary="$checked_binary"
+  if [ "$fast" -eq 1 ]; then binary="$source_root/$FAST_BUILD_DIR/tests/fuzz/fuzz_$harness"; fi
   seeds="$source_root/tests/fuzz/corpus/$harness"
   regressions="$source_root/tests/fuzz/regressions/$harness"
   corpus="$WORK/corpus/$harness"
@@ -82,7 +99,7 @@ for harness in $harnesses; do
   artifacts="$(cd "$WORK/artifacts" && pwd)"
 
   if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
-    if ! "$binary" "$regressions"/* >"$logs/regressions.log" 2>&1; then
+    if ! "$checked_binary" "$regressions"/* >"$logs/regressions.log" 2>&1; then
       echo "== fuzz $harness: a regression input fails again:"
       tail -n 40 "$logs/regressions.log"
       failed=1
@@ -119,9 +136,24 @@ for harness in $harnesses; do
     awk '{ sum += $1 } END { print sum + 0 }')
   coverage=$(cat "$@" | grep -E '^#[0-9]+.*(DONE|INITED|NEW|REDUCE|pulse).*cov:' |
     sed 's/.*cov: \([0-9]*\) ft: \([0-9]*\).*/\1 \2/' | sort -n -k2 | tail -n 1)
-  problems=$(cat "$@" | grep -cE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error:|invariant violated' || true)
+  problems=$(cat "$@" | grep -cE "$problem_pattern" || true)
   echo "   executions $executed in ${elapsed}s, coverage ${coverage:-?} (edges features)," \
     "corpus $(ls "$corpus" | wc -l) inputs, problems $problems"
+  if [ "$fast" -eq 1 ]; then
+    # What the UBSan-only build cannot see (memory errors, leaks), checked on every input the
+    # run kept: -runs=0 executes the corpus once and stops.
+    replay_started=$(date +%s)
+    replay_status=0
+    (cd "$logs" && "$checked_binary" -runs=0 -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$artifacts/$harness-" "$corpus" >"$logs/replay.log" 2>&1) ||
+      replay_status=$?
+    replay_problems=$(grep -cE "$problem_pattern" "$logs/replay.log" || true)
+    echo "   replayed $(ls "$corpus" | wc -l) corpus inputs under ASan+UBSan in" \
+      "$(( $(date +%s) - replay_started ))s, problems $replay_problems"
+    if [ "$status" -eq 0 ]; then status=$replay_status; fi
+    problems=$(( problems + replay_problems ))
+    set -- "$@" "$logs/replay.log"
+  fi
   if [ "$status" -ne 0 ] || [ "$problems" -ne 0 ]; then
     echo "== fuzz $harness FAILED (exit $status); artifacts in $artifacts:"
     grep -hE 'ERROR:|SUMMARY:|runtime error:|invariant violated|Test unit written' "$@" |
