@@ -267,7 +267,9 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
     gossip_round(now, wall);
     override_round(now, wall);
     next_gossip_ = after(next_gossip_, config_.gossip_interval_ms);
-    if (next_gossip_ < now) next_gossip_ = after(now, config_.gossip_interval_ms);
+    // A timer late by a whole interval or more starts the cadence again from now: the next
+    // round is always in the future (a deadline equal to now would run a second round at once).
+    if (next_gossip_ <= now) next_gossip_ = after(now, config_.gossip_interval_ms);
   }
   if (now >= next_heartbeat_) {
     update_states(now);

@@ -333,3 +333,20 @@ TEST_CASE("heartbeats measure the round trip and the staleness of what peers tol
   CHECK(peers[0].clock_offset_ms == 0);
   CHECK(cluster.node(0).replicator->staleness_ms(MonoTime{cluster.now_ms() * 1'000'000}) <= 200);
 }
+
+TEST_CASE("timers: after a round the next deadline is in the future, however late the timer ran") {
+  // Found by the cluster_datagram fuzzer: a timer late by exactly one gossip interval left the
+  // next round due at once.
+  Node node("a", 1, {}, PartitionPolicy::optimistic);
+  Replicator& replicator = *node.replicator;
+  MonoTime now{1'000'000'000};
+  replicator.on_timer(now, WallTime{1'800'000'000'000});
+  for (const std::int64_t late_ms : {0, 1, 4, 5, 6, 10, 15, 100, 5000}) {
+    const MonoTime due = replicator.next_deadline();
+    CHECK(due > now);
+    now = MonoTime{due.ns + late_ms * 1'000'000};
+    replicator.on_timer(now, WallTime{1'800'000'000'000 + now.ns / 1'000'000});
+    CAPTURE(late_ms);
+    CHECK(replicator.next_deadline() > now);
+  }
+}
