@@ -342,11 +342,11 @@ TEST_CASE("timers: after a round the next deadline is in the future, however lat
   MonoTime now{1'000'000'000};
   replicator.on_timer(now, WallTime{1'800'000'000'000});
   for (const std::int64_t late_ms : {0, 1, 4, 5, 6, 10, 15, 100, 5000}) {
+    CAPTURE(late_ms);
     const MonoTime due = replicator.next_deadline();
     CHECK(due > now);
     now = MonoTime{due.ns + late_ms * 1'000'000};
     replicator.on_timer(now, WallTime{1'800'000'000'000 + now.ns / 1'000'000});
-    CAPTURE(late_ms);
     CHECK(replicator.next_deadline() > now);
   }
 }
