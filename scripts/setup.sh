@@ -13,7 +13,7 @@ BUILD_DIR="${DRL_BUILD_DIR:-build}"
 PACKAGES="
   g++ meson ninja-build pkg-config git
   libuv1-dev libmsgpack-cxx-dev libxxhash-dev libcxxopts-dev libtomlplusplus-dev doctest-dev
-  libsodium-dev prometheus-cpp-dev libcivetweb-dev
+  libsodium-dev prometheus-cpp-dev libhttp-parser-dev
   python3-msgpack
   nginx caddy python3-yaml
   redis-server

@@ -70,11 +70,15 @@ struct ClusterSettings {
 // Changing these needs a restart.
 struct HttpSettings {
   bool enabled = false;
-  std::string listen;           // "host:port"
-  bool allow_remote = false;    // a non-loopback listen address must say so
-  std::uint64_t threads = 16;   // civetweb worker threads: connections served at once
+  std::string listen;         // "host:port"
+  bool allow_remote = false;  // a non-loopback listen address must say so
+  // Event-loop threads; each serves any number of connections.
+  std::uint64_t threads = bounds::http_threads_default;
+  // Beyond it, a new connection takes the place of the one silent longest.
+  std::uint64_t max_connections = bounds::http_connections_default;
   bool problem_details = true;  // application/problem+json body on 429
-  std::uint64_t request_timeout_ms = 10'000;
+  std::uint64_t request_timeout_ms = bounds::http_request_timeout_ms_default;  // head and body
+  std::uint64_t idle_timeout_ms = bounds::http_idle_timeout_ms_default;        // between requests
 };
 
 struct Config {

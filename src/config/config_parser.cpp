@@ -268,7 +268,8 @@ class Parser {
   void parse_http(const toml::table& table, HttpSettings& out) {
     const std::string where = "[http]";
     check_keys(table, where,
-               {"listen", "allow_remote", "threads", "problem_details", "request_timeout"});
+               {"listen", "allow_remote", "threads", "max_connections", "problem_details",
+                "request_timeout", "idle_timeout"});
     if (!table.contains("listen"))
       reject(&table, where + ": listen is missing (e.g. \"127.0.0.1:8080\")");
     out.enabled = true;
@@ -283,10 +284,14 @@ class Parser {
                  "' is not a loopback address; set allow_remote = true to serve it (checks and "
                  "/metrics have no authentication: see docs/security.md)");
     }
-    out.threads = get_uint(table, "threads", where, out.threads, 1, 1024);
+    out.threads = get_uint(table, "threads", where, out.threads, 1, bounds::workers_max);
+    out.max_connections =
+        get_uint(table, "max_connections", where, out.max_connections, 1, bounds::connections_max);
     out.problem_details = get_bool(table, "problem_details", where, out.problem_details);
     out.request_timeout_ms =
         get_duration(table, "request_timeout", where, out.request_timeout_ms, 100, 600'000);
+    out.idle_timeout_ms =
+        get_duration(table, "idle_timeout", where, out.idle_timeout_ms, 100, 86'400'000);
   }
 
   void parse_cluster(const toml::table& table, ClusterSettings& out) {
@@ -728,6 +733,8 @@ std::string restart_only_changes(const Config& before, const Config& after) {
   note(before.http.enabled != after.http.enabled || before.http.listen != after.http.listen ||
            before.http.allow_remote != after.http.allow_remote ||
            before.http.threads != after.http.threads ||
+           before.http.max_connections != after.http.max_connections ||
+           before.http.idle_timeout_ms != after.http.idle_timeout_ms ||
            before.http.problem_details != after.http.problem_details ||
            before.http.request_timeout_ms != after.http.request_timeout_ms,
        "[http]");

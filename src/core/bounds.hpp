@@ -58,4 +58,15 @@ inline constexpr std::size_t connections_max = 1'000'000;
 inline constexpr std::size_t connection_output_bytes_default = 1024 * 1024;
 inline constexpr std::size_t workers_max = 64;
 
+// HTTP endpoint ([http]). Idle and slow connections cost memory, not threads: a few hundred
+// bytes each plus what their unfinished request holds, within the bounds below.
+inline constexpr std::size_t http_threads_default = 2;
+inline constexpr std::size_t http_connections_default = 8192;
+inline constexpr std::size_t http_request_head_bytes_max = 16 * 1024;  // request line and headers
+inline constexpr std::size_t http_request_headers_max = 100;
+inline constexpr std::size_t http_request_body_bytes_max = 64 * 1024;  // read and ignored
+inline constexpr std::size_t http_read_buffer_bytes = 64 * 1024;       // one per HTTP thread
+inline constexpr std::uint64_t http_idle_timeout_ms_default = 75'000;
+inline constexpr std::uint64_t http_request_timeout_ms_default = 10'000;
+
 }  // namespace drl::bounds

@@ -19,14 +19,15 @@
 #include "daemon/http_service.hpp"
 #include "daemon/service.hpp"
 #include "io/address.hpp"
-#include "io/client_server.hpp"
 #include "io/clock.hpp"
 #include "io/cluster_driver.hpp"
 #include "io/file_watcher.hpp"
+#include "io/framed_protocol.hpp"
 #include "io/host_cpu_sampler.hpp"
 #include "io/log.hpp"
 #include "io/main_loop.hpp"
 #include "io/open_files_limit.hpp"
+#include "io/stream_server.hpp"
 #include "io/unix_listener.hpp"
 #include "wire/cluster_node.hpp"
 #include "wire/response_encoder.hpp"
@@ -182,9 +183,10 @@ int run_daemon(const DaemonOptions& options) {
   // The HTTP endpoint's block, last: written by several threads.
   context.counters.push_back(std::make_unique<ServiceCounters>(true));
 
-  // Replication, when [cluster] is configured.
-  std::unique_ptr<io::ClusterDriver> driver;
+  // Replication, when [cluster] is configured. The driver calls into the node: declared after
+  // it, so that it is destroyed (and stopped) first, whichever way this function returns.
   std::unique_ptr<wire::ClusterNode> node;
+  std::unique_ptr<io::ClusterDriver> driver;
   if (config.cluster.enabled) {
     const config::ClusterSettings& cluster = config.cluster;
     wire::CodecOptions codec;
@@ -257,47 +259,58 @@ int run_daemon(const DaemonOptions& options) {
     context.cluster_authenticated = !codec.keys.empty();
   }
 
-  // Each client connection is a descriptor; the rest of the process needs a few dozen (sockets,
-  // the loop's own, the config watcher) plus one per HTTP connection served.
+  // Each client connection is a descriptor, and each HTTP connection; the rest of the process
+  // needs a few dozen (sockets, the loops' own, the config watcher).
   const std::uint64_t open_files = io::raise_open_files_limit();
   const std::uint64_t descriptors_needed =
-      config.bounds.max_connections + 64 + (config.http.enabled ? config.http.threads : 0);
+      config.bounds.max_connections + 64 + (config.http.enabled ? config.http.max_connections : 0);
   if (open_files != 0 && open_files < descriptors_needed) {
     io::log_warn("the open files limit (" + std::to_string(open_files) +
                  ") is below what max_connections needs (" + std::to_string(descriptors_needed) +
                  "): connections beyond it are turned away as out_of_fds; raise LimitNOFILE or "
-                 "ulimit -n, or lower max_connections");
+                 "ulimit -n, or lower max_connections (and [http] max_connections)");
   }
 
-  io::ServerOptions server_options{workers,
-                                   config.bounds.max_connections,
-                                   config.bounds.max_request_bytes,
-                                   config.bounds.max_pending_output_bytes,
-                                   config.bounds.idle_timeout_ms,
-                                   config.bounds.frame_timeout_ms,
-                                   config.bounds.stalled_output_timeout_ms};
+  io::ServerOptions server_options;
+  server_options.workers = workers;
+  server_options.max_connections = config.bounds.max_connections;
+  server_options.max_frame_bytes = config.bounds.max_request_bytes;
+  server_options.max_pending_output_bytes = config.bounds.max_pending_output_bytes;
+  server_options.idle_timeout_ms = config.bounds.idle_timeout_ms;
+  server_options.frame_timeout_ms = config.bounds.frame_timeout_ms;
+  server_options.stalled_output_timeout_ms = config.bounds.stalled_output_timeout_ms;
   std::string reject_frame;
   wire::ResponseEncoder(reject_frame)
       .error(0, Errc::unavailable, "too many connections (max_connections reached); try later");
-  io::ClientServer server(
+  io::StreamServer server(
       loop, listener->fd(), server_options,
-      [&context](std::size_t worker) { return std::make_unique<Service>(context, worker); },
+      io::framed_protocols(
+          [&context](std::size_t worker) { return std::make_unique<Service>(context, worker); },
+          config.bounds.max_request_bytes),
       reject_frame);
   context.server = &server.counters();
 
-  // The decision endpoint and /metrics, when [http] is configured.
+  // The decision endpoint and /metrics, when [http] is configured. Its counters are in the
+  // context before its threads start: the status and /metrics read them.
   std::unique_ptr<http::HttpServer> http_server;
   if (config.http.enabled) {
+    http::HttpServerOptions http_options;
+    http_options.listen = config.http.listen;
+    http_options.threads = config.http.threads;
+    http_options.max_connections = config.http.max_connections;
+    http_options.idle_timeout_ms = config.http.idle_timeout_ms;
+    http_options.request_timeout_ms = config.http.request_timeout_ms;
+    http_options.stalled_output_timeout_ms = config.bounds.stalled_output_timeout_ms;
+    http_options.max_pending_output_bytes = config.bounds.max_pending_output_bytes;
     Result<std::unique_ptr<http::HttpServer>> started =
-        http::HttpServer::start(http::HttpServerOptions{config.http.listen, config.http.threads,
-                                                        config.http.request_timeout_ms},
-                                http_routes(context, config.http));
+        http::HttpServer::open(loop, http_options, http_routes(context, config.http));
     if (!started.ok()) {
       std::fprintf(stderr, "drld: %s\n", started.error().message.c_str());
       return 1;
     }
     http_server = std::move(started.value());
     context.http_counters = &http_server->counters();
+    context.http_server = &http_server->connection_counters();
   }
 
   std::unique_ptr<io::FileWatcher> watcher;
@@ -318,7 +331,7 @@ int run_daemon(const DaemonOptions& options) {
     if (stopping) return;
     stopping = true;
     io::log_info(std::string("shutting down (") + why + ")");
-    http_server.reset();
+    if (http_server) http_server->stop();
     server.stop();
     if (watcher) watcher->close();
     if (driver) driver->stop();
@@ -364,6 +377,7 @@ int run_daemon(const DaemonOptions& options) {
   }
 
   server.start();
+  if (http_server) http_server->start();
   std::string cluster_note = "a single node";
   const std::string http_note =
       http_server ? ", HTTP on " + http_server->address() + " (/v1/check, /metrics)" : "";

@@ -8,7 +8,7 @@
 namespace drl::daemon {
 namespace {
 
-// Each of civetweb's threads keeps the policies it last used; a lock is taken only when a
+// Each HTTP thread keeps the policies it last used; a lock is taken only when a
 // reload, an override or an adaptive factor moved the policies' epoch.
 struct PolicyCache {
   const DaemonContext* owner = nullptr;

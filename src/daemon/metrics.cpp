@@ -15,7 +15,7 @@
 namespace drl::daemon {
 namespace {
 
-constexpr std::array<MetricSpec, 46> kMetrics{{
+constexpr std::array<MetricSpec, 52> kMetrics{{
     {"drl_build_info", MetricKind::gauge, "version", "Always 1; the version of drld."},
     {"drl_start_time_seconds", MetricKind::gauge, "",
      "When drld started, in seconds since the Unix epoch."},
@@ -64,6 +64,21 @@ constexpr std::array<MetricSpec, 46> kMetrics{{
      "stalled_output (answers not read)."},
     {"drl_http_responses_total", MetricKind::counter, "code",
      "HTTP answers, by status code (other codes as \"other\")."},
+    {"drl_http_requests_refused_total", MetricKind::counter, "reason",
+     "HTTP requests refused before any route saw them (answered 400, 413 or 431, connection "
+     "closed), by reason: malformed, ambiguous_framing, bad_target, head_too_large, "
+     "body_too_large."},
+    {"drl_http_connections_open", MetricKind::gauge, "", "HTTP connections now."},
+    {"drl_http_connections_accepted_total", MetricKind::counter, "", "HTTP connections accepted."},
+    {"drl_http_connections_evicted_total", MetricKind::counter, "",
+     "HTTP connections closed to make room for a new one ([http] max_connections reached): the "
+     "one silent longest goes."},
+    {"drl_http_connections_rejected_total", MetricKind::counter, "reason",
+     "HTTP connections refused, by reason: out_of_fds (the process is out of file "
+     "descriptors)."},
+    {"drl_http_connections_timed_out_total", MetricKind::counter, "reason",
+     "HTTP connections closed by a timeout: idle (idle_timeout between requests), request (a "
+     "request not complete within request_timeout), stalled_output (answers not read)."},
     {"drl_cluster_peers", MetricKind::gauge, "state",
      "Peers by state: alive, suspect, down, unknown."},
     {"drl_cluster_reachable_ratio", MetricKind::gauge, "",
@@ -280,6 +295,24 @@ std::string render_metrics(const DaemonContext& c) {
       f.value("drl_http_responses_total", load(c.http_counters->by_code[i]),
               {{"code", code == 0 ? std::string("other") : std::to_string(code)}});
     }
+    for (std::size_t i = 0; i < http::http_refusal_count; ++i) {
+      f.value(
+          "drl_http_requests_refused_total", load(c.http_counters->refused[i]),
+          {{"reason", std::string(http::http_refusal_name(static_cast<http::HttpRefusal>(i)))}});
+    }
+  }
+  if (c.http_server != nullptr) {
+    const io::ServerCounters& h = *c.http_server;
+    f.value("drl_http_connections_open", load(h.connections_open));
+    f.value("drl_http_connections_accepted_total", load(h.connections_accepted));
+    f.value("drl_http_connections_evicted_total", load(h.connections_evicted));
+    f.value("drl_http_connections_rejected_total", load(h.connections_rejected_no_fds),
+            {{"reason", "out_of_fds"}});
+    f.value("drl_http_connections_timed_out_total", load(h.timed_out_idle), {{"reason", "idle"}});
+    f.value("drl_http_connections_timed_out_total", load(h.timed_out_frame),
+            {{"reason", "request"}});
+    f.value("drl_http_connections_timed_out_total", load(h.timed_out_stalled_output),
+            {{"reason", "stalled_output"}});
   }
 
   if (c.cluster != nullptr) {

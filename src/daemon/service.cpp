@@ -240,6 +240,25 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"checks_tier_unknown", u(tier_unknown)},
       {"errors", u(errors)},
   };
+  if (http_server != nullptr && http_counters != nullptr) {
+    const io::ServerCounters& h = *http_server;
+    std::uint64_t refused = 0;
+    for (const auto& count : http_counters->refused)
+      refused += count.load(std::memory_order_relaxed);
+    fields.push_back(
+        {"http_connections_open", u(h.connections_open.load(std::memory_order_relaxed))});
+    fields.push_back(
+        {"http_connections_accepted", u(h.connections_accepted.load(std::memory_order_relaxed))});
+    fields.push_back(
+        {"http_connections_evicted", u(h.connections_evicted.load(std::memory_order_relaxed))});
+    fields.push_back(
+        {"http_connections_timed_out_idle", u(h.timed_out_idle.load(std::memory_order_relaxed))});
+    fields.push_back({"http_connections_timed_out_request",
+                      u(h.timed_out_frame.load(std::memory_order_relaxed))});
+    fields.push_back({"http_connections_timed_out_stalled_output",
+                      u(h.timed_out_stalled_output.load(std::memory_order_relaxed))});
+    fields.push_back({"http_requests_refused", u(refused)});
+  }
   if (cluster == nullptr) {
     fields.push_back({"cluster", std::string("single node")});
     append_dynamic_fields(fields);

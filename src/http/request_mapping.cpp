@@ -3,16 +3,10 @@
 #include <cctype>
 
 #include "core/bounds.hpp"
+#include "http/request_target.hpp"
 
 namespace drl::http {
 namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::string percent_decode(std::string_view text) {
   std::string out;

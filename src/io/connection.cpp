@@ -1,18 +1,16 @@
 #include "io/connection.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
-#include "core/bounds.hpp"
 #include "io/clock.hpp"
 #include "io/log.hpp"
 #include "io/worker.hpp"
 
 namespace drl::io {
 namespace {
-
-constexpr std::size_t kReadChunkBytes = 64 * 1024;
 
 struct WriteRequest {
   uv_write_t request{};
@@ -21,27 +19,54 @@ struct WriteRequest {
 
 RateLimitedLog g_read_error_log(LogLevel::warn, 10, 10'000);
 
+// The peer's IP address of a TCP socket ("127.0.0.1", "::1"); empty if unknown.
+std::string peer_ip(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    if (::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text) == nullptr) return {};
+  } else if (address.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    if (::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text) == nullptr) return {};
+  } else {
+    return {};
+  }
+  return text;
+}
+
 }  // namespace
 
-Connection::Connection(Worker& worker, std::size_t max_frame_bytes)
-    : worker_(worker), reader_(max_frame_bytes) {}
+Connection::Connection(Worker& worker) : worker_(worker) {}
 
 void Connection::open(Worker& worker, int fd) {
-  auto* connection = new Connection(worker, worker.options().max_frame_bytes);
-  if (uv_pipe_init(worker.loop(), &connection->pipe_, 0) != 0) {
+  const bool tcp = worker.options().transport == Transport::tcp;
+  ConnectionInfo info;
+  if (tcp) info.remote_address = peer_ip(fd);
+  auto* connection = new Connection(worker);
+  const int initialised = tcp ? uv_tcp_init(worker.loop(), &connection->handle_.tcp)
+                              : uv_pipe_init(worker.loop(), &connection->handle_.pipe, 0);
+  if (initialised != 0) {
     ::close(fd);
     delete connection;
     worker.counters().connections_open.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
-  connection->pipe_.data = connection;
+  connection->handle_.handle.data = connection;
   worker.attach(connection);
-  if (uv_pipe_open(&connection->pipe_, fd) != 0) {
+  const int opened =
+      tcp ? uv_tcp_open(&connection->handle_.tcp, fd) : uv_pipe_open(&connection->handle_.pipe, fd);
+  if (opened != 0) {
     ::close(fd);
     connection->close();
     return;
   }
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&connection->pipe_), on_alloc, on_read) != 0) {
+  // Answers are written whole, in one write per read: Nagle would only delay them.
+  if (tcp) uv_tcp_nodelay(&connection->handle_.tcp, 1);
+  connection->session_ = worker.protocol().open_session(info);
+  if (uv_read_start(connection->stream(), on_alloc, on_read) != 0) {
     connection->close();
     return;
   }
@@ -53,7 +78,7 @@ void Connection::close() {
   if (closing_) return;
   closing_ = true;
   reading_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&pipe_), on_close);
+  uv_close(&handle_.handle, on_close);
 }
 
 void Connection::on_close(uv_handle_t* handle) {
@@ -65,8 +90,8 @@ void Connection::on_close(uv_handle_t* handle) {
 
 void Connection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
   auto* connection = static_cast<Connection*>(handle->data);
-  const std::span<char> room = connection->reader_.prepare(kReadChunkBytes);
-  *buf = uv_buf_init(room.data(), static_cast<unsigned>(std::min(room.size(), kReadChunkBytes)));
+  const std::span<char> room = connection->session_->read_buffer();
+  *buf = uv_buf_init(room.data(), static_cast<unsigned>(room.size()));
 }
 
 void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
@@ -74,18 +99,31 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
   if (nread > 0) {
     const std::int64_t now_ns = mono_now().ns;
     connection->last_read_ns_ = now_ns;
-    if (connection->reader_.buffered_bytes() == 0) connection->frame_started_ns_ = now_ns;
-    connection->reader_.commit(static_cast<std::size_t>(nread));
-    connection->process();
-    // What remains buffered is the beginning of a frame still to come.
-    if (connection->reader_.buffered_bytes() == 0) connection->frame_started_ns_ = 0;
+    connection->worker_.touch(connection);
+    StreamSession& session = *connection->session_;
+    const bool was_in_progress = session.request_in_progress();
+    const StreamSession::ReadOutcome outcome =
+        session.on_read(static_cast<std::size_t>(nread), connection->out_);
+    // The request timeout runs from the first byte of a request that is still unfinished.
+    if (!session.request_in_progress()) {
+      connection->request_started_ns_ = 0;
+    } else if (!was_in_progress || outcome.completed_request) {
+      connection->request_started_ns_ = now_ns;
+    }
+    if (outcome.next == StreamSession::Next::close_when_flushed) {
+      uv_read_stop(stream);
+      connection->reading_ = false;
+      connection->close_when_flushed_ = true;
+    }
+    connection->flush();
+    if (connection->close_when_flushed_ && connection->queued_bytes() == 0) connection->close();
     return;
   }
   if (nread == 0) return;  // EAGAIN: nothing read, nothing to do
   if (nread != UV_EOF) {
     connection->worker_.counters().read_errors.fetch_add(1, std::memory_order_relaxed);
-    g_read_error_log.log(std::string("client connection read error: ") +
-                         uv_strerror(static_cast<int>(nread)));
+    g_read_error_log.log(connection->worker_.options().name +
+                         " connection read error: " + uv_strerror(static_cast<int>(nread)));
     connection->close();
     return;
   }
@@ -99,36 +137,13 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
   }
 }
 
-void Connection::process() {
-  FrameHandler& handler = worker_.handler();
-  handler.begin(wall_now());
-  std::string_view frame;
-  for (;;) {
-    const wire::FrameReader::Status status = reader_.next(frame);
-    if (status == wire::FrameReader::Status::need_more) break;
-    if (status == wire::FrameReader::Status::too_large) {
-      worker_.counters().frames_oversized.fetch_add(1, std::memory_order_relaxed);
-      handler.on_oversized(worker_.options().max_frame_bytes + 1, out_);
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe_));
-      reading_ = false;
-      close_when_flushed_ = true;
-      break;
-    }
-    worker_.counters().frames.fetch_add(1, std::memory_order_relaxed);
-    handler.on_frame(frame, out_);
-  }
-  reader_.compact();
-  flush();
-  if (close_when_flushed_ && queued_bytes() == 0) close();
-}
-
 void Connection::flush() {
   if (out_.empty() || closing_) return;
   // Nothing queued: write straight from out_, which keeps its capacity for the next answers and
   // needs no request allocated. What the socket does not take now goes through uv_write.
   if (queued_bytes() == 0) {
     uv_buf_t direct = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
-    const int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&pipe_), &direct, 1);
+    const int written = uv_try_write(stream(), &direct, 1);
     if (written == static_cast<int>(out_.size())) {
       out_.clear();
       return;
@@ -144,8 +159,7 @@ void Connection::flush() {
   request->data.swap(out_);
   request->request.data = this;
   uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
-  const int status =
-      uv_write(&request->request, reinterpret_cast<uv_stream_t*>(&pipe_), &buf, 1, on_write);
+  const int status = uv_write(&request->request, stream(), &buf, 1, on_write);
   if (status != 0) {
     delete request;
     close();
@@ -156,12 +170,12 @@ void Connection::flush() {
 }
 
 std::size_t Connection::queued_bytes() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&pipe_));
+  return uv_stream_get_write_queue_size(stream());
 }
 
 void Connection::pause_if_backlogged() {
   if (reading_ && queued_bytes() > worker_.options().max_pending_output_bytes) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe_));
+    uv_read_stop(stream());
     reading_ = false;
     worker_.counters().output_pauses.fetch_add(1, std::memory_order_relaxed);
   }
@@ -184,7 +198,7 @@ void Connection::on_write(uv_write_t* request, int status) {
   }
   if (!connection->reading_ &&
       queued <= connection->worker_.options().max_pending_output_bytes / 2) {
-    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&connection->pipe_), on_alloc, on_read) == 0) {
+    if (uv_read_start(connection->stream(), on_alloc, on_read) == 0) {
       connection->reading_ = true;
     }
   }
@@ -200,8 +214,8 @@ bool Connection::close_if_timed_out(std::int64_t now_ns) {
   std::atomic<std::uint64_t>* reason = nullptr;
   if (passed(output_progress_ns_, options.stalled_output_timeout_ms)) {
     reason = &worker_.counters().timed_out_stalled_output;
-  } else if (reading_ && passed(frame_started_ns_, options.frame_timeout_ms)) {
-    // Only while we read: a frame left half-read because we paused is not the client's fault.
+  } else if (reading_ && passed(request_started_ns_, options.frame_timeout_ms)) {
+    // Only while we read: a request left half-read because we paused is not the client's fault.
     reason = &worker_.counters().timed_out_frame;
   } else if (queued_bytes() == 0 && passed(last_read_ns_, options.idle_timeout_ms)) {
     reason = &worker_.counters().timed_out_idle;

@@ -11,8 +11,8 @@
 namespace drl::io {
 
 Worker::Worker(std::size_t index, const ServerOptions& options,
-               std::unique_ptr<FrameHandler> handler, ServerCounters& counters)
-    : index_(index), options_(options), handler_(std::move(handler)), counters_(counters) {
+               std::unique_ptr<StreamProtocol> protocol, ServerCounters& counters)
+    : index_(index), options_(options), protocol_(std::move(protocol)), counters_(counters) {
   if (uv_loop_init(&loop_) != 0 || uv_async_init(&loop_, &wakeup_, on_wakeup) != 0) {
     std::fprintf(stderr, "drl: worker %zu: cannot initialise its event loop\n", index_);
     std::abort();
@@ -28,7 +28,7 @@ Worker::Worker(std::size_t index, const ServerOptions& options,
 void Worker::on_sweep(uv_timer_t* timer) {
   auto* worker = static_cast<Worker*>(timer->data);
   const std::int64_t now_ns = mono_now().ns;
-  for (Connection* connection = worker->connections_; connection != nullptr;) {
+  for (Connection* connection = worker->oldest_; connection != nullptr;) {
     Connection* next = connection->next;  // a closed connection stays listed until its callback
     connection->close_if_timed_out(now_ns);
     connection = next;
@@ -56,7 +56,7 @@ void Worker::run() {
   stopped_ = true;
 }
 
-void Worker::adopt(int fd) {
+void Worker::adopt(int fd, bool make_room) {
   {
     std::lock_guard<std::mutex> guard(mutex_);
     if (stop_requested_) {
@@ -64,7 +64,7 @@ void Worker::adopt(int fd) {
       counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
       return;
     }
-    incoming_.push_back(fd);
+    incoming_.push_back(Incoming{fd, make_room});
   }
   uv_async_send(&wakeup_);
 }
@@ -83,38 +83,57 @@ void Worker::join() {
 }
 
 void Worker::attach(Connection* connection) {
-  connection->next = connections_;
-  connection->prev = nullptr;
-  if (connections_ != nullptr) connections_->prev = connection;
-  connections_ = connection;
+  connection->prev = newest_;
+  connection->next = nullptr;
+  if (newest_ != nullptr) newest_->next = connection;
+  newest_ = connection;
+  if (oldest_ == nullptr) oldest_ = connection;
 }
 
 void Worker::detach(Connection* connection) {
   if (connection->prev != nullptr) connection->prev->next = connection->next;
   if (connection->next != nullptr) connection->next->prev = connection->prev;
-  if (connections_ == connection) connections_ = connection->next;
+  if (oldest_ == connection) oldest_ = connection->next;
+  if (newest_ == connection) newest_ = connection->prev;
   connection->next = connection->prev = nullptr;
+}
+
+void Worker::touch(Connection* connection) {
+  if (newest_ == connection) return;
+  detach(connection);
+  attach(connection);
+}
+
+void Worker::evict_least_recently_active() {
+  // Closed connections stay listed until their close callback: skip them.
+  for (Connection* connection = oldest_; connection != nullptr; connection = connection->next) {
+    if (connection->closing()) continue;
+    counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
+    connection->close();
+    return;
+  }
 }
 
 void Worker::on_wakeup(uv_async_t* async) {
   auto* worker = static_cast<Worker*>(async->data);
-  std::vector<int> fds;
+  std::vector<Incoming> arrived;
   bool stop = false;
   {
     std::lock_guard<std::mutex> guard(worker->mutex_);
-    fds.swap(worker->incoming_);
+    arrived.swap(worker->incoming_);
     stop = worker->stop_requested_;
   }
-  for (int fd : fds) {
+  for (const Incoming& incoming : arrived) {
     if (stop) {
-      ::close(fd);
+      ::close(incoming.fd);
       worker->counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
     } else {
-      Connection::open(*worker, fd);
+      if (incoming.make_room) worker->evict_least_recently_active();
+      Connection::open(*worker, incoming.fd);
     }
   }
   if (stop) {
-    for (Connection* connection = worker->connections_; connection != nullptr;
+    for (Connection* connection = worker->oldest_; connection != nullptr;
          connection = connection->next) {
       connection->close();
     }

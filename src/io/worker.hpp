@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "io/frame_handler.hpp"
 #include "io/server_counters.hpp"
+#include "io/stream_session.hpp"
 
 namespace drl::io {
 
@@ -17,44 +17,55 @@ class Connection;
 
 class Worker {
  public:
-  Worker(std::size_t index, const ServerOptions& options, std::unique_ptr<FrameHandler> handler,
+  Worker(std::size_t index, const ServerOptions& options, std::unique_ptr<StreamProtocol> protocol,
          ServerCounters& counters);
   ~Worker();  // stops and joins if still running
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   void start();
-  // Any thread. The worker takes ownership of `fd`.
-  void adopt(int fd);
+  // Any thread. The worker takes ownership of `fd`. With `make_room`, it first closes its
+  // connection that has been silent longest (the server is at max_connections).
+  void adopt(int fd, bool make_room);
   // Any thread. Closes every connection and ends the thread; join() waits for it.
   void request_stop();
   void join();
 
   // Worker thread only.
   uv_loop_t* loop() { return &loop_; }
-  FrameHandler& handler() { return *handler_; }
+  StreamProtocol& protocol() { return *protocol_; }
   const ServerOptions& options() const { return options_; }
   ServerCounters& counters() { return counters_; }
   void attach(Connection* connection);
   void detach(Connection* connection);
+  // `connection` just received bytes: it moves to the end of the list.
+  void touch(Connection* connection);
 
  private:
+  struct Incoming {
+    int fd = -1;
+    bool make_room = false;
+  };
+
   static void on_wakeup(uv_async_t* async);
   static void on_sweep(uv_timer_t* timer);
   void run();
+  void evict_least_recently_active();
 
   std::size_t index_;
   ServerOptions options_;
-  std::unique_ptr<FrameHandler> handler_;
+  std::unique_ptr<StreamProtocol> protocol_;
   ServerCounters& counters_;
   uv_loop_t loop_{};
   uv_async_t wakeup_{};
   uv_timer_t sweep_{};  // closes connections whose timeouts passed
   std::mutex mutex_;
-  std::vector<int> incoming_;
+  std::vector<Incoming> incoming_;
   bool stop_requested_ = false;
   bool stopped_ = false;
-  Connection* connections_ = nullptr;
+  // Open connections, least recently active first.
+  Connection* oldest_ = nullptr;
+  Connection* newest_ = nullptr;
   std::thread thread_;
 };
 

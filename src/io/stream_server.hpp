@@ -1,29 +1,31 @@
-// The client-protocol server: accepts on the listening socket in the main loop and hands each
-// connection to a worker thread, round robin. Connections above max_connections get an error
-// frame and are closed at once.
+// A stream server: accepts on a listening socket (Unix or TCP) in the main loop and hands each
+// connection to a worker thread, round robin; the workers' protocol sessions answer. At
+// max_connections a new connection is turned away with `reject_bytes`, or, with
+// ServerOptions::evict_when_full, takes the place of the connection silent longest. Serves the
+// client protocol on the Unix socket and the HTTP endpoint.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "io/frame_handler.hpp"
 #include "io/main_loop.hpp"
 #include "io/server_counters.hpp"
+#include "io/stream_session.hpp"
 
 namespace drl::io {
 
 class Worker;
 
-class ClientServer {
+class StreamServer {
  public:
   // `listen_fd` is a listening, non-blocking socket that outlives the server.
-  // `reject_frame` is written to connections turned away (best effort).
-  ClientServer(MainLoop& main_loop, int listen_fd, const ServerOptions& options,
-               const FrameHandlerFactory& factory, std::string reject_frame);
-  ~ClientServer();
-  ClientServer(const ClientServer&) = delete;
-  ClientServer& operator=(const ClientServer&) = delete;
+  // `reject_bytes` are written to connections turned away (best effort).
+  StreamServer(MainLoop& main_loop, int listen_fd, const ServerOptions& options,
+               const StreamProtocolFactory& factory, std::string reject_bytes);
+  ~StreamServer();
+  StreamServer(const StreamServer&) = delete;
+  StreamServer& operator=(const StreamServer&) = delete;
 
   void start();
   // Stops accepting, closes every connection and joins the workers. Main loop thread only.
@@ -40,7 +42,7 @@ class ClientServer {
   MainLoop& loop_;
   int listen_fd_;
   ServerOptions options_;
-  std::string reject_frame_;
+  std::string reject_bytes_;
   ServerCounters counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::size_t next_worker_ = 0;

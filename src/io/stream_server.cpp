@@ -1,4 +1,4 @@
-#include "io/client_server.hpp"
+#include "io/stream_server.hpp"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,39 +20,39 @@ RateLimitedLog g_accept_error_log(LogLevel::warn, 5, 10'000);
 
 }  // namespace
 
-struct ClientServer::Poll {
+struct StreamServer::Poll {
   uv_poll_t handle{};
-  ClientServer* owner = nullptr;
+  StreamServer* owner = nullptr;
 
   static void on_readable(uv_poll_t* handle, int status, int) {
     auto* poll = static_cast<Poll*>(handle->data);
     if (poll->owner == nullptr) return;
     if (status < 0) {
-      g_accept_error_log.log(std::string("client socket poll error: ") + uv_strerror(status));
+      g_accept_error_log.log(poll->owner->options_.name + " poll error: " + uv_strerror(status));
       return;
     }
     poll->owner->accept_all();
   }
 };
 
-ClientServer::ClientServer(MainLoop& main_loop, int listen_fd, const ServerOptions& options,
-                           const FrameHandlerFactory& factory, std::string reject_frame)
+StreamServer::StreamServer(MainLoop& main_loop, int listen_fd, const ServerOptions& options,
+                           const StreamProtocolFactory& factory, std::string reject_bytes)
     : loop_(main_loop),
       listen_fd_(listen_fd),
       options_(options),
-      reject_frame_(std::move(reject_frame)),
+      reject_bytes_(std::move(reject_bytes)),
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   for (std::size_t i = 0; i < options_.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, options_, factory(i), counters_));
+    workers_.push_back(std::make_unique<Worker>(i, options_, factory(i, counters_), counters_));
   }
 }
 
-ClientServer::~ClientServer() {
+StreamServer::~StreamServer() {
   stop();
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
-void ClientServer::start() {
+void StreamServer::start() {
   for (auto& worker : workers_) worker->start();
   poll_ = new Poll;
   poll_->owner = this;
@@ -61,7 +61,7 @@ void ClientServer::start() {
   uv_poll_start(&poll_->handle, UV_READABLE, Poll::on_readable);
 }
 
-void ClientServer::stop() {
+void StreamServer::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (poll_ != nullptr) {
@@ -75,7 +75,7 @@ void ClientServer::stop() {
   for (auto& worker : workers_) worker->join();
 }
 
-void ClientServer::accept_all() {
+void StreamServer::accept_all() {
   // Bounded per callback so that a connection storm cannot starve the rest of the main loop.
   for (int accepted = 0; accepted < 256; ++accepted) {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -84,22 +84,23 @@ void ClientServer::accept_all() {
       if (errno == ECONNABORTED) continue;
       if ((errno == EMFILE || errno == ENFILE) && turn_away_with_reserve_fd()) continue;
       // Other failures: logged; the next readiness retries.
-      g_accept_error_log.log(std::string("accept failed: ") + std::strerror(errno));
+      g_accept_error_log.log(options_.name + " accept failed: " + std::strerror(errno));
       return;
     }
     const std::uint64_t open = counters_.connections_open.load(std::memory_order_relaxed);
-    if (open >= options_.max_connections) {
+    const bool full = open >= options_.max_connections;
+    if (full && !options_.evict_when_full) {
       counters_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-      g_reject_log.log("client connection rejected: max_connections (" +
+      g_reject_log.log(options_.name + " connection rejected: max_connections (" +
                        std::to_string(options_.max_connections) + ") reached");
       [[maybe_unused]] const ssize_t sent =
-          ::send(fd, reject_frame_.data(), reject_frame_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+          ::send(fd, reject_bytes_.data(), reject_bytes_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       continue;
     }
     counters_.connections_open.fetch_add(1, std::memory_order_relaxed);
     counters_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-    workers_[next_worker_]->adopt(fd);
+    workers_[next_worker_]->adopt(fd, full);
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
 }
@@ -107,7 +108,7 @@ void ClientServer::accept_all() {
 // Out of file descriptors, the pending connection would stay in the backlog and keep the listening
 // socket readable: the main loop would spin on it. The descriptor kept in reserve makes room to
 // accept it, answer `unavailable` and close it, which empties the backlog one connection at a time.
-bool ClientServer::turn_away_with_reserve_fd() {
+bool StreamServer::turn_away_with_reserve_fd() {
   const int error = errno;
   if (reserve_fd_ < 0) return false;
   ::close(reserve_fd_);
@@ -115,10 +116,10 @@ bool ClientServer::turn_away_with_reserve_fd() {
   const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd >= 0) {
     [[maybe_unused]] const ssize_t sent =
-        ::send(fd, reject_frame_.data(), reject_frame_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::send(fd, reject_bytes_.data(), reject_bytes_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     ::close(fd);
     counters_.connections_rejected_no_fds.fetch_add(1, std::memory_order_relaxed);
-    g_reject_log.log(std::string("client connection rejected: ") + std::strerror(error) +
+    g_reject_log.log(options_.name + " connection rejected: " + std::strerror(error) +
                      " (raise the open files limit, or lower max_connections)");
   }
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
