@@ -118,10 +118,11 @@ class HttpSession final : public io::StreamSession {
     }
   }
 
-  // Returns nonzero, which stops the parser: the request is refused with `refusal`.
+  // Returns -1, which stops the parser from any callback (on_headers_complete reads 1 as "no
+  // body" and 2 as "upgrade"): the request is refused with `refusal`.
   int stop(HttpRefusal refusal) {
     refusal_ = refusal;
-    return 1;
+    return -1;
   }
 
   bool head_grows(std::size_t bytes) {
