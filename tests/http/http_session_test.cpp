@@ -155,8 +155,8 @@ TEST_CASE("http session: a chunked body is read past, and the next request answe
 }
 
 TEST_CASE("http session: an encoded NUL, a control character or a bad escape in the path is 400") {
-  for (const char* target : {"/v1/check/small%00x", "/v1/check/a%0Ab", "/v1/check/a%zz",
-                             "/v1/check/a%4"}) {
+  for (const char* target :
+       {"/v1/check/small%00x", "/v1/check/a%0Ab", "/v1/check/a%zz", "/v1/check/a%4"}) {
     CAPTURE(target);
     Connection c;
     c.read(std::string("GET ") + target + "?key=a HTTP/1.1\r\n\r\n");

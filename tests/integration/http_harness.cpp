@@ -516,4 +516,74 @@ void ChildProcess::stop() {
   pid_ = -1;
 }
 
+HttpConnection::HttpConnection(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  if (fd_ < 0) throw std::runtime_error("socket failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd_);
+    throw std::runtime_error("connect failed");
+  }
+}
+
+HttpConnection::~HttpConnection() {
+  ::close(fd_);
+}
+
+bool HttpConnection::send_raw(std::string_view bytes) {
+  return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(bytes.size());
+}
+
+int HttpConnection::get(const std::string& target) {
+  if (!send_raw("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) return 0;
+  return read_answer();
+}
+
+int HttpConnection::read_answer() {
+  for (;;) {
+    const std::size_t head_end = buffer_.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      std::string head = buffer_.substr(0, head_end);
+      for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::size_t length_at = head.find("\r\ncontent-length:");
+      const std::size_t body_bytes =
+          length_at == std::string::npos
+              ? 0
+              : std::strtoull(head.c_str() + length_at + 17, nullptr, 10);
+      if (buffer_.size() >= head_end + 4 + body_bytes) {
+        const int status = std::atoi(head.c_str() + head.find(' ') + 1);
+        buffer_.erase(0, head_end + 4 + body_bytes);
+        return status;
+      }
+    }
+    pollfd ready{fd_, POLLIN, 0};
+    if (::poll(&ready, 1, 5000) <= 0) return 0;
+    char chunk[4096];
+    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (got <= 0) return 0;
+    buffer_.append(chunk, static_cast<std::size_t>(got));
+  }
+}
+
+bool HttpConnection::read_until_closed(std::string& out, Millis timeout) {
+  out = std::move(buffer_);
+  buffer_.clear();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd ready{fd_, POLLIN, 0};
+    if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) return false;
+    char chunk[4096];
+    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (got == 0) return true;
+    if (got < 0) return errno == ECONNRESET;
+    out.append(chunk, static_cast<std::size_t>(got));
+  }
+}
+
 }  // namespace drl::integration

@@ -79,6 +79,30 @@ std::map<std::string, double> parse_metrics(std::string_view text);
 // The source tree ($DRL_SOURCE_ROOT, set by tests/meson.build).
 std::string source_root();
 
+// One TCP connection to 127.0.0.1:port that stays open: requests written and answers read in
+// turn (HTTP/1.1 keep-alive), or raw bytes for requests no client library would send.
+class HttpConnection {
+ public:
+  explicit HttpConnection(std::uint16_t port);  // throws if the connection fails
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // Sends a GET and reads its answer: the status code, or 0 if the connection closed first or
+  // nothing came within 5 s.
+  int get(const std::string& target);
+  // Sends `bytes` as they are; false if the connection refused them.
+  bool send_raw(std::string_view bytes);
+  // Reads one answer: its status, or 0 as for get().
+  int read_answer();
+  // Everything until the server closes the connection (or `timeout` passes); true if it closed.
+  bool read_until_closed(std::string& out, Millis timeout = 5s);
+
+ private:
+  int fd_;
+  std::string buffer_;
+};
+
 class CountingUpstream {
  public:
   struct Seen {
