@@ -97,7 +97,7 @@ class ConfigManager {
   std::atomic<std::uint64_t> reloads_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::function<void(const config::Config&)> on_applied_;
-  std::string permission_report_;  // the warnings last logged, one per line
+  std::string permission_report_;  // the warnings the last check found, one per line
   std::array<std::atomic<std::uint64_t>, trusted_file_count> permission_warnings_{};
 
   void check_permissions(std::string_view trigger, bool only_if_changed);
