@@ -64,6 +64,9 @@ struct ClusterSettings {
   std::uint64_t datagram_bytes = 1400;
   std::uint64_t max_peers = 1024;
   std::uint64_t max_origins = 4096;
+  // drld refuses to start with a key file other users can read, unless this says so
+  // (docs/security.md, "Files and permissions").
+  bool allow_readable_key_file = false;
 };
 
 // [http]: the decision endpoint for proxies, and /metrics. Absent: no HTTP listener.

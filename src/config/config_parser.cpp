@@ -300,7 +300,8 @@ class Parser {
         table, where,
         {"bind", "advertise", "peers", "gossip_interval", "heartbeat_interval", "suspect_after",
          "down_after", "forget_after", "repair_interval", "repair_updates_per_interval", "key_file",
-         "previous_key_file", "partition_policy", "datagram_bytes", "max_peers", "max_origins"});
+         "previous_key_file", "allow_readable_key_file", "partition_policy", "datagram_bytes",
+         "max_peers", "max_origins"});
     out.enabled = true;
     if (!table.contains("bind") && !options_.cluster_bind_optional) {
       reject(&table,
@@ -348,6 +349,8 @@ class Parser {
     if (!out.previous_key_file.empty() && out.key_file.empty()) {
       reject(table.get("previous_key_file"), where + ": previous_key_file needs key_file");
     }
+    out.allow_readable_key_file =
+        get_bool(table, "allow_readable_key_file", where, out.allow_readable_key_file);
     out.partition_policy = get_string(table, "partition_policy", where, out.partition_policy);
     if (out.partition_policy != "optimistic" && out.partition_policy != "proportional") {
       reject(table.get("partition_policy"),
@@ -729,7 +732,9 @@ std::string restart_only_changes(const Config& before, const Config& after) {
            a.forget_after_ms != b.forget_after_ms || a.repair_interval_ms != b.repair_interval_ms ||
            a.repair_updates_per_interval != b.repair_updates_per_interval,
        "cluster timing");
-  note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file, "cluster keys");
+  note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file ||
+           a.allow_readable_key_file != b.allow_readable_key_file,
+       "cluster keys");
   note(before.http.enabled != after.http.enabled || before.http.listen != after.http.listen ||
            before.http.allow_remote != after.http.allow_remote ||
            before.http.threads != after.http.threads ||

@@ -2,6 +2,7 @@
 // file change, `drl reload`). A rejected file changes nothing. Thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -10,11 +11,36 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 #include "drl/result.hpp"
 
 namespace drl::daemon {
+
+// What a permission warning is about; the label values of drl_file_permission_warnings.
+enum class TrustedFile : std::size_t { config, key_file, socket };
+inline constexpr std::size_t trusted_file_count = 3;
+std::string_view trusted_file_name(TrustedFile file);  // "config", "key_file", "socket"
+
+// A file drld trusts that another user could change (or, for a cluster key, read): one line of
+// the log (docs/security.md, "Files and permissions").
+struct PermissionWarning {
+  TrustedFile file = TrustedFile::config;
+  std::string message;
+  bool refuses_start = false;  // a key file others can read, without allow_readable_key_file
+};
+
+// The config file (none for the embedded default) and, with [cluster], its key files: each
+// file, or a directory above it, that a user other than root and drld's own can write or owns,
+// and a key file others can read. A file that cannot be examined gives no warning: reading it
+// fails with its own message.
+std::vector<PermissionWarning> file_permission_warnings(
+    const std::optional<std::string>& config_path, const config::Config& config);
+
+// A socket_mode that lets every local user connect, and the directories above the socket that
+// another user could replace it in. At start, once the socket exists.
+std::vector<PermissionWarning> socket_permission_warnings(const config::NodeSettings& node);
 
 struct ReloadOutcome {
   bool changed = false;  // false: the file's text was the same, nothing to do
@@ -49,6 +75,14 @@ class ConfigManager {
   std::uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
   std::uint64_t reload_failures() const { return failures_.load(std::memory_order_relaxed); }
 
+  // Logs the warnings found at start (one line each) and keeps their counts. Every reload then
+  // checks the config and key files again: it logs what it finds when asked by SIGHUP or `drl
+  // reload`, and after a file change only if the findings changed (so that drld's own log in
+  // the config's directory does not repeat them without end); the counts follow.
+  void report_start_permissions(const std::vector<PermissionWarning>& warnings);
+  // Lock-free: the warnings of the last check, by TrustedFile.
+  std::array<std::uint64_t, trusted_file_count> permission_warnings() const;
+
  private:
   std::optional<std::string> path_;
   mutable std::mutex mutex_;
@@ -63,6 +97,11 @@ class ConfigManager {
   std::atomic<std::uint64_t> reloads_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::function<void(const config::Config&)> on_applied_;
+  std::string permission_report_;  // the warnings the last check found, one per line
+  std::array<std::atomic<std::uint64_t>, trusted_file_count> permission_warnings_{};
+
+  void check_permissions(std::string_view trigger, bool only_if_changed);
+  void count_permission_warnings(const std::vector<PermissionWarning>& warnings, bool socket_too);
 };
 
 }  // namespace drl::daemon

@@ -118,6 +118,18 @@ int run_daemon(const DaemonOptions& options) {
   io::set_log_level(io::log_level_from_name(config.node.log_level));
   if (config.node.id.empty()) config.node.id = host_name();
 
+  // Files another user could change, or read for a key (docs/security.md, "Files and
+  // permissions"): a key file others can read stops the start; the rest are warnings.
+  std::vector<PermissionWarning> permission_warnings =
+      file_permission_warnings(options.config_path, config);
+  bool refused = false;
+  for (const PermissionWarning& warning : permission_warnings) {
+    if (!warning.refuses_start) continue;
+    std::fprintf(stderr, "drld: %s\n", warning.message.c_str());
+    refused = true;
+  }
+  if (refused) return 1;
+
   // A client that goes away must not kill the daemon with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -146,7 +158,11 @@ int run_daemon(const DaemonOptions& options) {
     return 1;
   }
 
+  for (PermissionWarning& warning : socket_permission_warnings(config.node)) {
+    permission_warnings.push_back(std::move(warning));
+  }
   ConfigManager manager(options.config_path, file_config, text);
+  manager.report_start_permissions(permission_warnings);
   // A tenth of the shortest window, and at least 1 ms (what the clocks are read to).
   const auto skew_threshold = [](const core::PolicySet& policies) {
     return std::max<std::uint64_t>(1, shortest_window_ms(policies) / 10);

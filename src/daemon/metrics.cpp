@@ -15,7 +15,8 @@
 namespace drl::daemon {
 namespace {
 
-constexpr std::array<MetricSpec, 52> kMetrics{{
+// Sized by its rows: adding one is a one-line change.
+constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_build_info", MetricKind::gauge, "version", "Always 1; the version of drld."},
     {"drl_start_time_seconds", MetricKind::gauge, "",
      "When drld started, in seconds since the Unix epoch."},
@@ -50,6 +51,12 @@ constexpr std::array<MetricSpec, 52> kMetrics{{
      "Configuration reloads, by result: ok or failed."},
     {"drl_config_generation", MetricKind::gauge, "",
      "The number of the configuration in force (1 for the first)."},
+    {"drl_file_permission_warnings", MetricKind::gauge, "file",
+     "Warnings of the last permission check (at start; config and key_file again at each "
+     "reload), by what they are about: config (the config file or a directory above it that "
+     "another user can write or owns), key_file (the same for a cluster key file, or one others "
+     "can read), socket (a socket_mode that lets every local user connect, or a directory above "
+     "the socket another user can write). 0 when none."},
     {"drl_connections_open", MetricKind::gauge, "", "Client connections on the Unix socket now."},
     {"drl_connections_accepted_total", MetricKind::counter, "", "Client connections accepted."},
     {"drl_connections_rejected_total", MetricKind::counter, "reason",
@@ -128,7 +135,7 @@ constexpr std::array<MetricSpec, 52> kMetrics{{
     {"drl_load_signal_reports_total", MetricKind::counter, "result",
      "Load signal reports from applications: recorded, or refused (a new name with 64 names "
      "held)."},
-}};
+});
 
 const MetricSpec& spec(std::string_view name) {
   for (const MetricSpec& metric : kMetrics) {
@@ -276,6 +283,11 @@ std::string render_metrics(const DaemonContext& c) {
   f.value("drl_config_reloads_total", static_cast<double>(c.config->reload_failures()),
           {{"result", "failed"}});
   f.value("drl_config_generation", static_cast<double>(c.config->generation()));
+  const auto permission_warnings = c.config->permission_warnings();
+  for (std::size_t i = 0; i < trusted_file_count; ++i) {
+    f.value("drl_file_permission_warnings", static_cast<double>(permission_warnings[i]),
+            {{"file", std::string(trusted_file_name(static_cast<TrustedFile>(i)))}});
+  }
   f.value("drl_connections_open", load(c.server->connections_open));
   f.value("drl_connections_accepted_total", load(c.server->connections_accepted));
   f.value("drl_connections_rejected_total", load(c.server->connections_rejected),

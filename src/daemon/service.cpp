@@ -198,6 +198,8 @@ wire::StatusFields DaemonContext::status_fields() const {
   const auto policies = dynamic->policies();
   const std::int64_t uptime_ms = (io::mono_now().ns - started.ns) / 1'000'000;
   const auto u = [](std::uint64_t value) { return value; };
+  std::uint64_t permission_warnings = 0;
+  for (const std::uint64_t count : config->permission_warnings()) permission_warnings += count;
   wire::StatusFields fields{
       {"node_id", node_id},
       {"incarnation", u(incarnation)},
@@ -208,6 +210,7 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"config_generation", u(config->generation())},
       {"config_reloads", u(config->reloads())},
       {"config_reload_failures", u(config->reload_failures())},
+      {"file_permission_warnings", u(permission_warnings)},
       {"policies", u(policies->policies().size())},
       {"workers", u(workers)},
       {"keys_tracked", u(store_stats.keys)},

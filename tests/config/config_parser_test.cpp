@@ -283,6 +283,20 @@ gossip_interval = "5ms"
   CHECK_FALSE(parse_config(kPolicy, "x")->cluster.enabled);
 }
 
+TEST_CASE(
+    "config: [cluster] allow_readable_key_file is off unless set, a boolean, and restart-only") {
+  const std::string cluster = "[cluster]\nbind = \"127.0.0.1:7001\"\nkey_file = \"/k\"\n";
+  const auto off = parse_config(cluster + kPolicy, "a");
+  const auto on = parse_config(cluster + "allow_readable_key_file = true\n" + kPolicy, "b");
+  REQUIRE(off.ok());
+  REQUIRE(on.ok());
+  CHECK_FALSE(off->cluster.allow_readable_key_file);
+  CHECK(on->cluster.allow_readable_key_file);
+  CHECK(drl::config::restart_only_changes(off.value(), on.value()) == "cluster keys");
+  CHECK(rejection(cluster + "allow_readable_key_file = \"yes\"\n" + kPolicy)
+            .find("allow_readable_key_file") != std::string::npos);
+}
+
 TEST_CASE("config: a rejection points at the line of the offending value") {
   const std::string message =
       rejection(kPolicy + "\n[[policy]]\nname = \"b\"\nlimit = 1\nwindow = \"1y\"\n");

@@ -39,9 +39,9 @@ TEST_CASE("metrics: times are in seconds and sizes in bytes (base units)") {
 }
 
 TEST_CASE("metrics: no label could carry a key (bounded label sets only)") {
-  const std::set<std::string_view> allowed{"policy",  "decision", "kind",  "transport", "result",
-                                           "code",    "state",    "peer",  "reason",    "direction",
-                                           "version", "event",    "signal"};
+  const std::set<std::string_view> allowed{
+      "policy", "decision", "kind",      "transport", "result", "code",   "state",
+      "peer",   "reason",   "direction", "version",   "event",  "signal", "file"};
   for (const MetricSpec& metric : metric_table()) {
     std::string_view labels = metric.labels;
     while (!labels.empty()) {

@@ -4,6 +4,7 @@
 // signs, every configured key is accepted, keys change only at a restart) keeps the cluster
 // connected at every step. docs/replication.md describes the procedure.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <map>
 
@@ -18,10 +19,12 @@ constexpr const char* kTiming =
 constexpr const char* kPolicy =
     "[[policy]]\nname = \"p\"\nlimit = 1000000\nwindow = \"1h\"\nalgorithm = \"fixed\"\n";
 
-// 64 hex digits: the key file format drld reads (32 raw bytes work too).
+// 64 hex digits: the key file format drld reads (32 raw bytes work too). Readable by its owner
+// only: drld refuses a key file others can read.
 std::string write_key(const TempDir& dir, const std::string& name, char digit) {
   const std::string path = dir.file(name);
   write_file_in_place(path, std::string(64, digit) + "\n");
+  REQUIRE(::chmod(path.c_str(), 0600) == 0);
   return path;
 }
 
