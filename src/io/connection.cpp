@@ -120,6 +120,12 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
     return;
   }
   if (nread == 0) return;  // EAGAIN: nothing read, nothing to do
+  if (nread == UV_ECONNRESET) {
+    // The client went away without a clean close (as HTTP clients and load tools do when they
+    // stop): nothing to answer, and nothing worth a warning.
+    connection->close();
+    return;
+  }
   if (nread != UV_EOF) {
     connection->worker_.counters().read_errors.fetch_add(1, std::memory_order_relaxed);
     g_read_error_log.log(connection->worker_.options().name +
