@@ -1,6 +1,6 @@
 // What the client servers count: one block per socket worker (a single writer each, so a
 // plain load and store, no read-modify-write on a shared cache line) and one for the HTTP
-// endpoint (written by civetweb's threads: atomic increments). Readers sum the blocks.
+// endpoint (written by the HTTP threads: atomic increments). Readers sum the blocks.
 #pragma once
 
 #include <array>
