@@ -65,16 +65,15 @@ int admitted(CounterStore& store, std::uint64_t id, std::uint64_t limit, int che
 
 // Merges distinct ids of count `count` from `origin` into the store until `victim` is evicted,
 // then `after` more: a flood of forged counter ids, each heavier than the victim so that the
-// victim is the one the eviction's samples pick. Returns the number of ids merged.
-std::uint64_t flood_until_evicted(CounterStore& store, std::uint64_t victim, WallTime now,
-                                  std::uint32_t origin, std::uint32_t count, std::uint64_t after) {
+// victim is the one the eviction's samples pick.
+void flood_until_evicted(CounterStore& store, std::uint64_t victim, WallTime now,
+                         std::uint32_t origin, std::uint32_t count, std::uint64_t after) {
   const std::uint64_t window = static_cast<std::uint64_t>(now.unix_ms) / kWindowMs;
   std::uint64_t n = 0;
   while (tracked(store, victim, now) && n < 1'000'000)
     merge(store, id_of(n++), now, origin, window, count);
   REQUIRE_FALSE(tracked(store, victim, now));
   for (std::uint64_t i = 0; i < after; ++i) merge(store, id_of(n++), now, origin, window, count);
-  return n;
 }
 
 }  // namespace
