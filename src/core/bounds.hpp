@@ -40,6 +40,10 @@ inline constexpr std::size_t store_shards_max = 4096;  // a power of two
 // Extra origin slots (beyond the inline one) per tracked key, on average, before updates from
 // new origins are dropped and counted.
 inline constexpr std::size_t store_extra_origin_slots_per_key = 4;
+// Evicted keys whose totals a shard remembers, so that one checked or merged again within its
+// windows does not start from zero: one 24-byte record per this many keys of the shard's bound,
+// in pairs, at least one pair per shard. Allocated when the shard first evicts a live key.
+inline constexpr std::size_t store_keys_per_evicted_floor = 8;
 
 // Client protocol.
 inline constexpr std::size_t frame_header_bytes = 4;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 
 namespace drl::core {
 namespace {
@@ -30,11 +31,25 @@ struct ExtraSlot {
 };
 static_assert(sizeof(ExtraSlot) == 16);
 
+// The totals (all origins) of an evicted key in its two newest windows, remembered so that the
+// key, checked or merged again while those windows matter, does not start from zero: its floor.
+// Belongs to no origin, so it is never sent to peers; views take the larger of it and the sum
+// of the origins' slots, never both, so slots that repair brings back are not counted twice.
+struct EvictedFloor {
+  std::uint64_t id = 0;          // 0: empty
+  std::uint32_t window_low = 0;  // of its newest window, as Entry::window_low
+  std::uint32_t window_ms = 0;
+  std::uint32_t previous = 0;
+  std::uint32_t current = 0;
+};
+static_assert(sizeof(EvictedFloor) == 24, "docs/operations.md budgets 24 bytes per floor");
+
 // Flags kept in the high bits of Entry::extra.
 constexpr std::uint32_t kDeniedBit = 0x8000'0000U;           // a check was denied in this window
 constexpr std::uint32_t kChangedBit = 0x4000'0000U;          // local counts not yet collected
 constexpr std::uint32_t kPreviousChangedBit = 0x2000'0000U;  // ... some of them now in previous
-constexpr std::uint32_t kExtraMask = 0x1fff'ffffU;
+constexpr std::uint32_t kFloorBit = 0x1000'0000U;            // came back with a floor: look it up
+constexpr std::uint32_t kExtraMask = 0x0fff'ffffU;
 
 // Robin Hood keeps probe sequences short enough at 7/8 load.
 constexpr std::size_t kLoadNumerator = 7;
@@ -58,11 +73,45 @@ std::uint64_t window_id_at(WallTime now, std::uint32_t window_ms) {
   return static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) / window_ms;
 }
 
-// The full id of the entry's newest window, given the id of the window that holds now.
-std::uint64_t entry_window(const Entry& entry, std::uint64_t now_window) {
-  const auto delta =
-      static_cast<std::int32_t>(entry.window_low - static_cast<std::uint32_t>(now_window));
+std::uint32_t clamp32(std::uint64_t value) {
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(value, std::numeric_limits<std::uint32_t>::max()));
+}
+
+// The full id of a window from its low 32 bits, given the id of the window that holds now.
+std::uint64_t window_from_low(std::uint32_t window_low, std::uint64_t now_window) {
+  const auto delta = static_cast<std::int32_t>(window_low - static_cast<std::uint32_t>(now_window));
   return now_window + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+}
+
+std::uint64_t entry_window(const Entry& entry, std::uint64_t now_window) {
+  return window_from_low(entry.window_low, now_window);
+}
+
+// A key's totals over all origins: its newest window, and the counts of that window and the one
+// before it.
+struct Totals {
+  std::uint64_t newest = 0;
+  std::uint64_t previous = 0;
+  std::uint64_t current = 0;
+};
+
+bool floor_live(const EvictedFloor& floor, WallTime now) {
+  if (floor.id == 0) return false;
+  const std::uint64_t now_window = window_id_at(now, floor.window_ms);
+  return window_from_low(floor.window_low, now_window) + 2 > now_window;
+}
+
+// The floor's counts in the frame of a key whose newest window is `newest`. A floor is not ahead
+// of its key (the key moves to the floor's window when the floor is applied, and the floor then
+// moves only to the key's newest window), except when a peer's update moved the key 2^31
+// windows or more ahead, so that its 32-bit window now reads as long past: a key that far off
+// has no counts now, and its floor none either.
+Totals floor_at(const EvictedFloor& floor, std::uint64_t newest, std::uint64_t now_window) {
+  const std::uint64_t window = window_from_low(floor.window_low, now_window);
+  if (window == newest) return {newest, floor.previous, floor.current};
+  if (window + 1 == newest) return {newest, floor.current, 0};
+  return {newest, 0, 0};
 }
 
 }  // namespace
@@ -82,6 +131,11 @@ struct alignas(64) CounterStore::Shard {
 
   std::size_t sweep_cursor = 0;
 
+  // Floors of evicted keys: 2-way set associative by id, the newer record of a pair first.
+  // Empty until the shard first evicts a live key, then exactly 2 * floor_pairs records.
+  std::vector<EvictedFloor> floors;
+  std::size_t floor_pairs = 0;
+
   // Keys whose local counts changed since the last collect_changes (each listed once while
   // kChangedBit is set), when the store tracks changes for replication.
   bool track_changes = false;
@@ -96,6 +150,8 @@ struct alignas(64) CounterStore::Shard {
   std::atomic<std::uint64_t> adds_dropped{0};
   std::atomic<std::uint64_t> merges_stale{0};
   std::atomic<std::uint64_t> changes_unlisted{0};
+  std::atomic<std::uint64_t> floors_applied{0};
+  std::atomic<std::uint64_t> floors_lost{0};
   std::atomic<std::uint64_t> used_snapshot{0};
   std::atomic<std::uint64_t> memory_snapshot{0};
 
@@ -109,7 +165,8 @@ struct alignas(64) CounterStore::Shard {
   void publish_sizes() {
     used_snapshot.store(used, std::memory_order_relaxed);
     memory_snapshot.store(table.capacity() * sizeof(Entry) + extra.capacity() * sizeof(ExtraSlot) +
-                              changed.capacity() * sizeof(std::uint64_t),
+                              changed.capacity() * sizeof(std::uint64_t) +
+                              floors.capacity() * sizeof(EvictedFloor),
                           std::memory_order_relaxed);
   }
 
@@ -250,20 +307,62 @@ struct alignas(64) CounterStore::Shard {
     entry.window_low = static_cast<std::uint32_t>(to_window);
   }
 
-  CounterView view(const Entry* entry, std::uint32_t window_ms, WallTime now) const {
+  // Index of the first record of the pair that holds `id`'s floor.
+  std::size_t floor_pair_of(std::uint64_t id) const {
+    const std::uint64_t mixed = (id ^ (id >> 31)) * 0x94d049bb133111ebULL;
+    __extension__ using u128 = unsigned __int128;
+    return 2 * static_cast<std::size_t>((static_cast<u128>(mixed) * floor_pairs) >> 64);
+  }
+
+  const EvictedFloor* find_floor(std::uint64_t id, std::uint32_t window_ms) const {
+    if (floors.empty()) return nullptr;
+    const std::size_t at = floor_pair_of(id);
+    for (std::size_t i = at; i < at + 2; ++i) {
+      if (floors[i].id == id && floors[i].window_ms == window_ms) return &floors[i];
+    }
+    return nullptr;
+  }
+
+  EvictedFloor* find_floor(std::uint64_t id, std::uint32_t window_ms) {
+    return const_cast<EvictedFloor*>(std::as_const(*this).find_floor(id, window_ms));
+  }
+
+  // The sums of the entry's origin slots, raised to its floor if it has one.
+  Totals totals(const Entry& entry, std::uint64_t now_window) const {
+    Totals out{entry_window(entry, now_window), 0, 0};
+    for_each_slot(entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
+      out.previous += p;
+      out.current += c;
+    });
+    if ((entry.extra & kFloorBit) != 0) {
+      if (const EvictedFloor* floor = find_floor(entry.id, entry.window_ms); floor != nullptr) {
+        const Totals least = floor_at(*floor, out.newest, now_window);
+        out.previous = std::max(out.previous, least.previous);
+        out.current = std::max(out.current, least.current);
+      }
+    }
+    return out;
+  }
+
+  // The counts of `id` (at `entry`, or null if absent: then its floor, if it has a live one).
+  CounterView view(std::uint64_t id, const Entry* entry, std::uint32_t window_ms,
+                   WallTime now) const {
     const std::uint64_t now_window = window_id_at(now, window_ms);
     const auto now_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0));
     CounterView out;
     out.elapsed_ms = now_ms - now_window * window_ms;
-    if (entry == nullptr) return out;
-    const std::uint64_t newest = entry_window(*entry, now_window);
+    Totals seen;
+    if (entry != nullptr) {
+      seen = totals(*entry, now_window);
+    } else if (const EvictedFloor* floor = find_floor(id, window_ms); floor != nullptr) {
+      seen = {window_from_low(floor->window_low, now_window), floor->previous, floor->current};
+    } else {
+      return out;
+    }
+    const std::uint64_t newest = seen.newest;
     if (newest + 2 <= now_window) return out;
-    std::uint64_t previous = 0;
-    std::uint64_t current = 0;
-    for_each_slot(*entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
-      previous += p;
-      current += c;
-    });
+    const std::uint64_t previous = seen.previous;
+    const std::uint64_t current = seen.current;
     if (newest + 1 == now_window) {
       out.counts = {current, 0};
     } else {
@@ -280,8 +379,91 @@ struct alignas(64) CounterStore::Shard {
 
   // Sum of both windows' counts as seen now; expired entries weigh nothing.
   std::uint64_t weight(const Entry& entry, WallTime now) const {
-    const CounterView seen = view(&entry, entry.window_ms, now);
+    const CounterView seen = view(entry.id, &entry, entry.window_ms, now);
     return seen.counts.previous + seen.counts.current;
+  }
+
+  // Remembers the totals of `entry`, about to be evicted. The new record goes first in its pair
+  // and pushes out, by preference, the key's own earlier record, an empty or expired one, else
+  // the older one (counted in floors_lost), but never the floor of `keep`, the key being
+  // inserted. Recency, not weight, decides: floors matter only until the key returns or repair
+  // restores it, and a flood that evicts a key must be heavier than it, so keeping the heavier
+  // records would keep the flood's.
+  void remember_floor(const Entry& entry, std::uint64_t keep, WallTime now) {
+    if (floors.empty()) {
+      floors.assign(2 * floor_pairs, EvictedFloor{});
+      sizes_changed = true;
+    }
+    const Totals seen = totals(entry, window_id_at(now, entry.window_ms));
+    const EvictedFloor record{entry.id, static_cast<std::uint32_t>(seen.newest), entry.window_ms,
+                              clamp32(seen.previous), clamp32(seen.current)};
+    const std::size_t at = floor_pair_of(entry.id);
+    if (at + 1 >= floors.size()) fail("floor pair outside the floor table");
+    EvictedFloor* pair = &floors[at];
+    std::size_t out = 1;
+    if (pair[0].id == entry.id) {
+      out = 0;
+    } else if (pair[1].id == entry.id || !floor_live(pair[1], now)) {
+      out = 1;
+    } else if (!floor_live(pair[0], now) || pair[1].id == keep) {
+      out = 0;
+    }
+    if (pair[out].id != entry.id && floor_live(pair[out], now)) bump(floors_lost);
+    if (out == 1) pair[1] = pair[0];
+    pair[0] = record;
+  }
+
+  // A key just inserted at `pos` in window `window`: if it was evicted while its windows still
+  // matter, its floor applies (the key moves to the floor's window if that is later).
+  void apply_floor(std::size_t pos, std::uint64_t window, WallTime now) {
+    Entry& entry = table[pos];
+    EvictedFloor* floor = find_floor(entry.id, entry.window_ms);
+    if (floor == nullptr) return;
+    const std::uint64_t floor_window =
+        window_from_low(floor->window_low, window_id_at(now, entry.window_ms));
+    if (!floor_live(*floor, now) || floor_window + 1 < window) {
+      *floor = EvictedFloor{};
+      return;
+    }
+    if (floor_window > window) entry.window_low = floor->window_low;  // no counts to move yet
+    entry.extra |= kFloorBit;
+    bump(floors_applied);
+  }
+
+  // A local count on a key with a floor raises the floor as well: the floor stands for what the
+  // key had counted at eviction, and the local slot started again from zero. Drops a floor that
+  // was pushed out or no longer reaches the key's windows.
+  void add_to_floor(Entry& entry, std::uint64_t now_window, std::uint32_t cost) {
+    EvictedFloor* floor = find_floor(entry.id, entry.window_ms);
+    const std::uint64_t newest = entry_window(entry, now_window);
+    const Totals least = floor == nullptr ? Totals{} : floor_at(*floor, newest, now_window);
+    if (least.previous == 0 && least.current == 0) {
+      if (floor != nullptr) *floor = EvictedFloor{};
+      entry.extra &= ~kFloorBit;
+      return;
+    }
+    floor->window_low = static_cast<std::uint32_t>(newest);
+    floor->previous = clamp32(least.previous);
+    floor->current = saturating_add(clamp32(least.current), cost);
+  }
+
+  // Once the origins' own slots reach the floor in both windows (repair brought them back), the
+  // floor can never matter again: local counts raise both alike, merges only the slots, and
+  // windows move both alike. Its record is freed.
+  void drop_floor_if_covered(Entry& entry, std::uint64_t now_window) {
+    EvictedFloor* floor = find_floor(entry.id, entry.window_ms);
+    if (floor != nullptr) {
+      const Totals least = floor_at(*floor, entry_window(entry, now_window), now_window);
+      std::uint64_t previous = 0;
+      std::uint64_t current = 0;
+      for_each_slot(entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
+        previous += p;
+        current += c;
+      });
+      if (previous < least.previous || current < least.current) return;
+      *floor = EvictedFloor{};
+    }
+    entry.extra &= ~kFloorBit;
   }
 
   // Frees one table slot by evicting the lightest of a sample, never one of `protect`.
@@ -322,6 +504,7 @@ struct alignas(64) CounterStore::Shard {
     } else {
       bump(evictions);
       if (best_denied) bump(evictions_denied);
+      remember_floor(table[best], incoming, now);
     }
     erase(best);
     return true;
@@ -372,6 +555,7 @@ struct alignas(64) CounterStore::Shard {
     fresh.origin = origin;
     pos = insert(fresh);
     bump(inserts);
+    apply_floor(pos, window, now);
     return pos;
   }
 };
@@ -395,6 +579,8 @@ CounterStore::CounterStore(StoreOptions options) : shard_count_(options.shards),
     shard.capacity_max = (per_shard * kLoadDenominator + kLoadNumerator - 1) / kLoadNumerator + 1;
     shard.shard_bits = shard_bits_;
     shard.extra_bound = per_shard * bounds::store_extra_origin_slots_per_key;
+    shard.floor_pairs =
+        std::max<std::size_t>(1, per_shard / (2 * bounds::store_keys_per_evicted_floor));
     shard.track_changes = options.track_changes;
     shard.publish_sizes();
   }
@@ -460,7 +646,7 @@ CounterView CounterStore::Locked::view(std::uint64_t id, std::uint32_t window_ms
   found_id_ = pos == Shard::npos ? 0 : id;
   found_pos_ = pos;
   found_mutations_ = shard.mutations;
-  return shard.view(pos == Shard::npos ? nullptr : &shard.table[pos], window_ms, now);
+  return shard.view(id, pos == Shard::npos ? nullptr : &shard.table[pos], window_ms, now);
 }
 
 void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTime now,
@@ -478,6 +664,7 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTi
   // When another node's clock moved the key to a later window, count there (see view()).
   if (const Shard::SlotRef slot = shard.slot_of(entry, origin, true); slot.current != nullptr) {
     *slot.current = saturating_add(*slot.current, cost);
+    if ((entry.extra & kFloorBit) != 0) shard.add_to_floor(entry, now_window, cost);
     if (shard.track_changes && (entry.extra & kChangedBit) == 0) {
       // Listed once until collected; the list is bounded, and a key left off it still reaches
       // peers through anti-entropy.
@@ -521,6 +708,7 @@ bool CounterStore::Locked::merge(std::uint64_t id, std::uint32_t window_ms, Wall
   const std::uint64_t top = std::max(newest, window_id);
   std::uint32_t& target = window_id == top ? *slot.current : *slot.previous;
   target = std::max(target, count);
+  if ((entry.extra & kFloorBit) != 0) shard.drop_floor_if_covered(entry, now_window);
   return true;
 }
 
@@ -677,6 +865,8 @@ StoreStats CounterStore::stats() const {
     out.adds_dropped += shard.adds_dropped.load(std::memory_order_relaxed);
     out.merges_stale += shard.merges_stale.load(std::memory_order_relaxed);
     out.changes_unlisted += shard.changes_unlisted.load(std::memory_order_relaxed);
+    out.floors_applied += shard.floors_applied.load(std::memory_order_relaxed);
+    out.floors_lost += shard.floors_lost.load(std::memory_order_relaxed);
   }
   return out;
 }

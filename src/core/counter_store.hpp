@@ -7,7 +7,11 @@
 //
 // Memory is bounded: each shard tracks at most max_keys / shards keys; inserting beyond that
 // evicts the lightest of a small sample of keys (expired first, keys that were denied in their
-// window last), and counts it.
+// window last), and counts it. An evicted key's totals are remembered in a small fixed table (one
+// record per bounds::store_keys_per_evicted_floor keys, newest evictions kept): a key that comes
+// back while its windows matter reads as at least those totals (its floor) until its origins'
+// slots reach them again, so eviction does not reset it to zero. A floor belongs to no origin and
+// is never collected for peers.
 //
 // Thread-safety: every method may be called from any thread. Locked is used by one thread.
 #pragma once
@@ -36,15 +40,17 @@ struct StoreOptions {
 struct StoreStats {
   std::uint64_t keys = 0;                    // tracked now
   std::uint64_t key_bound = 0;               // max_keys, as rounded to whole shards
-  std::uint64_t memory_bytes = 0;            // tables and origin slot pools, as allocated
+  std::uint64_t memory_bytes = 0;            // tables, slot pools, change lists, floor tables
   std::uint64_t inserts = 0;                 // keys created
-  std::uint64_t evictions = 0;               // live keys dropped to make room
+  std::uint64_t evictions = 0;               // live keys dropped to make room (floor remembered)
   std::uint64_t evictions_denied = 0;        // ... of which had been denied in their window
   std::uint64_t expirations = 0;             // keys dropped because their windows were over
   std::uint64_t origin_slots_exhausted = 0;  // peers' updates dropped: no room for their origin
   std::uint64_t adds_dropped = 0;            // increments dropped: shard full of protected keys
   std::uint64_t merges_stale = 0;            // merged updates for windows no longer kept
   std::uint64_t changes_unlisted = 0;        // changes left to anti-entropy: change list full
+  std::uint64_t floors_applied = 0;          // evicted keys counted again from their floor
+  std::uint64_t floors_lost = 0;             // live floors pushed out by newer evictions
 };
 
 // One origin's absolute count of one key in one window: the unit of replication.
@@ -137,7 +143,9 @@ class CounterStore::Locked {
   Locked& operator=(Locked&&) = delete;
   ~Locked();
 
-  // The counts of `id` for windows of `window_ms` (absent keys read as zero).
+  // The counts of `id` for windows of `window_ms`: per window, the sum of its origins' slots or
+  // its floor, whichever is larger (an absent key reads as its floor if it was evicted while its
+  // windows still matter, else as zero).
   CounterView view(std::uint64_t id, std::uint32_t window_ms, WallTime now) const;
 
   // Adds `cost` to `origin`'s slot of the window holding `now`, creating the key if needed.
@@ -155,7 +163,8 @@ class CounterStore::Locked {
   // last, so flooding the store with new keys cannot reset an abuser's count.
   void mark_denied(std::uint64_t id);
 
-  // Every origin's slots of `id`, newest window first (empty if the key is not tracked).
+  // Every origin's slots of `id`, newest window first (empty if the key is not tracked). A
+  // floor is no origin's and is not listed: view() may exceed the sum of these.
   std::vector<OriginCounts> origins(std::uint64_t id, std::uint32_t window_ms, WallTime now) const;
 
  private:

@@ -42,11 +42,17 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_keys_expired_total", MetricKind::counter, "",
      "Counters dropped because their windows were over."},
     {"drl_store_memory_bytes", MetricKind::gauge, "",
-     "Memory of the store's tables and slot pools."},
+     "Memory of the store's tables, slot pools, change lists and floors of evicted counters."},
     {"drl_store_adds_dropped_total", MetricKind::counter, "",
      "Admitted counts not recorded: a shard full of keys under check (should stay 0)."},
     {"drl_store_origin_slots_exhausted_total", MetricKind::counter, "",
      "Peers' updates dropped: no slot left for another origin."},
+    {"drl_store_floors_applied_total", MetricKind::counter, "",
+     "Evicted counters counted again within their windows from the totals they had when evicted "
+     "(their floor), not from zero."},
+    {"drl_store_floors_lost_total", MetricKind::counter, "",
+     "Floors of evicted counters pushed out by newer evictions while their windows still "
+     "mattered: such a counter starts from zero if it comes back."},
     {"drl_config_reloads_total", MetricKind::counter, "result",
      "Configuration reloads, by result: ok or failed."},
     {"drl_config_generation", MetricKind::gauge, "",
@@ -279,6 +285,8 @@ std::string render_metrics(const DaemonContext& c) {
   f.value("drl_store_adds_dropped_total", static_cast<double>(store.adds_dropped));
   f.value("drl_store_origin_slots_exhausted_total",
           static_cast<double>(store.origin_slots_exhausted));
+  f.value("drl_store_floors_applied_total", static_cast<double>(store.floors_applied));
+  f.value("drl_store_floors_lost_total", static_cast<double>(store.floors_lost));
   f.value("drl_config_reloads_total", static_cast<double>(c.config->reloads()), {{"result", "ok"}});
   f.value("drl_config_reloads_total", static_cast<double>(c.config->reload_failures()),
           {{"result", "failed"}});

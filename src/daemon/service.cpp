@@ -223,6 +223,8 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"origin_slots_exhausted", u(store_stats.origin_slots_exhausted)},
       {"merges_stale", u(store_stats.merges_stale)},
       {"changes_unlisted", u(store_stats.changes_unlisted)},
+      {"floors_applied", u(store_stats.floors_applied)},
+      {"floors_lost", u(store_stats.floors_lost)},
       {"connections_open", u(server->connections_open.load(std::memory_order_relaxed))},
       {"connections_accepted", u(server->connections_accepted.load(std::memory_order_relaxed))},
       {"connections_rejected", u(server->connections_rejected.load(std::memory_order_relaxed))},

@@ -1,8 +1,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <iterator>
 #include <vector>
 
+#include "core/algorithm.hpp"
 #include "core/counter_store.hpp"
 
 using namespace drl::core;
@@ -30,6 +32,48 @@ void add(CounterStore& store, std::uint64_t id, WallTime now, std::uint32_t cost
 CounterView view(CounterStore& store, std::uint64_t id, WallTime now) {
   const std::uint64_t ids[] = {id};
   return store.lock(ids).view(id, kWindowMs, now);
+}
+
+void merge(CounterStore& store, std::uint64_t id, WallTime now, std::uint32_t origin,
+           std::uint64_t window_id, std::uint32_t count) {
+  const std::uint64_t ids[] = {id};
+  store.lock(ids).merge(id, kWindowMs, now, origin, window_id, count);
+}
+
+bool tracked(CounterStore& store, std::uint64_t id, WallTime now) {
+  const std::uint64_t ids[] = {id};
+  return !store.lock(ids).origins(id, kWindowMs, now).empty();
+}
+
+// `checks` checks of cost 1 on `id` under a fixed-window limit, decided and counted as
+// CheckEngine does (view, decide, add what is admitted); returns how many were admitted.
+int admitted(CounterStore& store, std::uint64_t id, std::uint64_t limit, int checks, WallTime now) {
+  int allowed = 0;
+  for (int i = 0; i < checks; ++i) {
+    const std::uint64_t ids[] = {id};
+    auto locked = store.lock(ids);
+    const CounterView seen = locked.view(id, kWindowMs, now);
+    const LimitVerdict verdict = decide(LimitInput{Algorithm::fixed, limit, kWindowMs, seen.counts,
+                                                   seen.elapsed_ms, seen.lead_ms, 1});
+    if (verdict.allowed) {
+      locked.add(id, kWindowMs, now, kLocal, 1);
+      ++allowed;
+    }
+  }
+  return allowed;
+}
+
+// Merges distinct ids of count `count` from `origin` into the store until `victim` is evicted,
+// then `after` more: a flood of forged counter ids, each heavier than the victim so that the
+// victim is the one the eviction's samples pick.
+void flood_until_evicted(CounterStore& store, std::uint64_t victim, WallTime now,
+                         std::uint32_t origin, std::uint32_t count, std::uint64_t after) {
+  const std::uint64_t window = static_cast<std::uint64_t>(now.unix_ms) / kWindowMs;
+  std::uint64_t n = 0;
+  while (tracked(store, victim, now) && n < 1'000'000)
+    merge(store, id_of(n++), now, origin, window, count);
+  REQUIRE_FALSE(tracked(store, victim, now));
+  for (std::uint64_t i = 0; i < after; ++i) merge(store, id_of(n++), now, origin, window, count);
 }
 
 }  // namespace
@@ -212,12 +256,16 @@ TEST_CASE("store: counts saturate at 2^32-1 per origin instead of wrapping") {
 TEST_CASE(
     "store: memory is reported and stays within the budget of 32 bytes per entry at 7/8 load") {
   CounterStore store(StoreOptions{8192, 8});
-  for (std::uint64_t n = 0; n < 8192; ++n) add(store, id_of(n), at_ms(1'000), 1);
+  for (std::uint64_t n = 0; n < 4096; ++n) add(store, id_of(n), at_ms(1'000), 1);
+  CHECK(store.stats().memory_bytes > 0);
+  CHECK(store.stats().evictions == 0);
+  for (std::uint64_t n = 4096; n < 3 * 8192; ++n) add(store, id_of(n), at_ms(1'000), 1);
   const StoreStats stats = store.stats();
-  CHECK(stats.keys <= 8192);
-  CHECK(stats.memory_bytes > 0);
-  // Tables sized for the bound at 7/8 load, plus one slot per shard.
-  CHECK(stats.memory_bytes <= (8192 * 8 / 7 + 2 * 8) * 32);
+  CHECK(stats.keys == 8192);
+  CHECK(stats.evictions > 0);
+  // Per full shard of 1024 keys: a table of ceil(1024 * 8 / 7) + 1 entries of 32 bytes, and,
+  // once it evicts, 2 * (1024 / 16) floors of 24 bytes (docs/operations.md, "Memory").
+  CHECK(stats.memory_bytes == 8 * ((1024 * 8 + 6) / 7 + 1) * 32 + 8 * 2 * (1024 / 16) * 24);
 }
 
 TEST_CASE("store: changed keys are collected once, with their local counts, then not again") {
@@ -311,4 +359,153 @@ TEST_CASE("store: when other origins fill the slot pool, local counts are still 
   CHECK(store.stats().origin_slots_exhausted == 5);
   add(store, id, now, 3);
   CHECK(view(store, id, now).counts.current == 7 + 3);
+}
+
+TEST_CASE(
+    "store: a key whose count came only from a peer, evicted by a flood of other keys, admits no "
+    "more than its limit when checked again") {
+  CounterStore store(StoreOptions{1024, 1, true});
+  const WallTime now = at_ms(60'500);
+  const std::uint64_t key = id_of(5'000'000);
+  merge(store, key, now, 1, 60, 5);  // a peer admitted the whole limit of 5
+  CHECK(admitted(store, key, 5, 1, now) == 0);
+  // A forged origin floods counter ids of count 6: the key, lighter, is evicted.
+  flood_until_evicted(store, key, now, 9, 6, 16);
+  CHECK(admitted(store, key, 5, 10, now) == 0);
+  CHECK(view(store, key, now).counts.current == 5);
+  CHECK(store.stats().floors_lost < store.stats().evictions);
+}
+
+TEST_CASE(
+    "store: a key counted locally, evicted and checked again in its window, resumes from its "
+    "count") {
+  CounterStore store(StoreOptions{1024, 1});
+  const WallTime now = at_ms(60'500);
+  const std::uint64_t key = id_of(5'000'000);
+  CHECK(admitted(store, key, 5, 3, now) == 3);
+  // Heavier local keys push it out (legitimate key pressure, a standalone node).
+  std::uint64_t n = 0;
+  while (tracked(store, key, now) && n < 1'000'000) add(store, id_of(n++), now, 4);
+  REQUIRE_FALSE(tracked(store, key, now));
+  CHECK(admitted(store, key, 5, 10, now) == 2);
+  CHECK(view(store, key, now).counts.current == 5);
+  CHECK(store.stats().floors_applied == 1);
+}
+
+TEST_CASE(
+    "store: when repair brings an evicted key's slots back, its count is not doubled, and its "
+    "floor is never sent to peers") {
+  CounterStore store(StoreOptions{1024, 1, true});
+  const WallTime now = at_ms(60'500);
+  const std::uint64_t key = id_of(5'000'000);
+  merge(store, key, now, 1, 60, 4);
+  flood_until_evicted(store, key, now, 9, 6, 16);
+  // The peer's 4 are remembered: 6 more of the limit of 10, not 10.
+  CHECK(admitted(store, key, 10, 20, now) == 6);
+  CHECK(view(store, key, now).counts.current == 10);
+  CHECK(store.stats().floors_applied == 1);
+  // Anti-entropy from the peer restores its slot: the peer's 4 and the local 6, not 4 + 10.
+  merge(store, key, now, 1, 60, 4);
+  CHECK(view(store, key, now).counts.current == 10);
+  CHECK(admitted(store, key, 10, 5, now) == 0);
+  // Only the origins' own counts are listed and sent: the local 6 and the peer's 4.
+  const std::uint64_t ids[] = {key};
+  std::vector<OriginCounts> origins = store.lock(ids).origins(key, kWindowMs, now);
+  std::sort(origins.begin(), origins.end(),
+            [](const OriginCounts& a, const OriginCounts& b) { return a.origin < b.origin; });
+  REQUIRE(origins.size() == 2);
+  CHECK(origins[0].origin == kLocal);
+  CHECK(origins[0].current == 6);
+  CHECK(origins[1].origin == 1);
+  CHECK(origins[1].current == 4);
+  std::vector<SlotUpdate> changes;
+  store.collect_changes(now, kLocal, changes, 1'000'000);
+  CHECK(std::count(changes.begin(), changes.end(), SlotUpdate{key, kWindowMs, 60, kLocal, 6}) == 1);
+  CHECK(std::count_if(changes.begin(), changes.end(),
+                      [&](const SlotUpdate& u) { return u.counter_id == key; }) == 1);
+  SweepCursor cursor;
+  std::vector<SlotUpdate> all;
+  while (!cursor.completed) store.collect_all(now, cursor, all, 1'000'000);
+  std::vector<SlotUpdate> of_key;
+  std::copy_if(all.begin(), all.end(), std::back_inserter(of_key),
+               [&](const SlotUpdate& u) { return u.counter_id == key; });
+  std::sort(of_key.begin(), of_key.end(),
+            [](const SlotUpdate& a, const SlotUpdate& b) { return a.origin < b.origin; });
+  CHECK(of_key ==
+        std::vector<SlotUpdate>{{key, kWindowMs, 60, kLocal, 6}, {key, kWindowMs, 60, 1, 4}});
+}
+
+TEST_CASE("store: an evicted key's floor moves with its windows and ends with them") {
+  CounterStore store(StoreOptions{1024, 1});
+  const std::uint64_t key = id_of(5'000'000);
+  add(store, key, at_ms(60'500), 3);
+  std::uint64_t n = 0;
+  while (tracked(store, key, at_ms(60'600)) && n < 1'000'000)
+    add(store, id_of(n++), at_ms(60'600), 4);
+  REQUIRE_FALSE(tracked(store, key, at_ms(60'600)));
+  // Absent, the key reads as its floor, in the windows that follow too.
+  CHECK(view(store, key, at_ms(60'900)).counts.current == 3);
+  const CounterView next = view(store, key, at_ms(61'200));
+  CHECK(next.counts.previous == 3);
+  CHECK(next.counts.current == 0);
+  // Counted again in the next window: the floor applies, and takes the local count along.
+  add(store, key, at_ms(61'200), 1);
+  CHECK(store.stats().floors_applied == 1);
+  CHECK(view(store, key, at_ms(61'300)).counts.previous == 3);
+  CHECK(view(store, key, at_ms(61'300)).counts.current == 1);
+  const CounterView after = view(store, key, at_ms(62'100));
+  CHECK(after.counts.previous == 1);
+  CHECK(after.counts.current == 0);
+  CHECK(view(store, key, at_ms(63'000)).counts.previous == 0);
+}
+
+TEST_CASE(
+    "store: a flood that evicts far more keys than the floor table holds loses the oldest "
+    "floors, and counts them") {
+  // What remains: 1024 keys keep 128 floors, the newest. An evicted key checked again after
+  // many more evictions starts from zero, as before floors (repair restores a peer's count).
+  CounterStore store(StoreOptions{1024, 1, true});
+  const WallTime now = at_ms(60'500);
+  const std::uint64_t key = id_of(5'000'000);
+  merge(store, key, now, 1, 60, 5);
+  flood_until_evicted(store, key, now, 9, 6, 20 * 128);
+  const StoreStats stats = store.stats();
+  CHECK(stats.floors_lost > 0);
+  CHECK(stats.floors_lost <= stats.evictions);
+  CHECK(admitted(store, key, 5, 10, now) == 5);
+}
+
+TEST_CASE(
+    "store: a key brought back by another peer's count reads as its floor until the first peer's "
+    "repair, then as its slots") {
+  CounterStore store(StoreOptions{1024, 1, true});
+  const WallTime now = at_ms(60'500);
+  const std::uint64_t key = id_of(5'000'000);
+  merge(store, key, now, 1, 60, 5);
+  flood_until_evicted(store, key, now, 9, 6, 0);
+  merge(store, key, now, 2, 60, 1);  // another peer's count brings the key back
+  CHECK(store.stats().floors_applied == 1);
+  CHECK(view(store, key, now).counts.current == 5);
+  merge(store, key, now, 1, 60, 5);  // the first peer's repair: 5 + 1, not 5 + 1 + 5
+  CHECK(view(store, key, now).counts.current == 6);
+  merge(store, key, now, 2, 60, 3);
+  CHECK(view(store, key, now).counts.current == 8);
+}
+
+TEST_CASE(
+    "store: a key with a floor that a peer's update moves 2^31 windows ahead reads as empty, "
+    "without failing") {
+  CounterStore store(StoreOptions{1024, 1, true});
+  const WallTime now = at_ms(3'000'000'000'500);  // window 3,000,000,000: past 2^31
+  const std::uint64_t key = id_of(5'000'000);
+  merge(store, key, now, 1, 3'000'000'000, 5);
+  flood_until_evicted(store, key, now, 9, 6, 0);
+  merge(store, key, now, 2, 3'000'000'000, 1);
+  REQUIRE(store.stats().floors_applied == 1);
+  // A forged update far ahead: its 32-bit window reads as long past from now.
+  merge(store, key, now, 2, 3'000'000'000 + (1ULL << 31) + 5, 1);
+  CHECK(view(store, key, now).counts.current == 0);
+  CHECK(view(store, key, now).counts.previous == 0);
+  add(store, key, now, 1);
+  merge(store, key, now, 1, 3'000'000'000, 5);
 }

@@ -4,8 +4,9 @@
 // and never evict the abusers' counters: a flood of new keys must not reset an abuser's count.
 //
 // The memory budget asserted (docs/operations.md, "Memory" and "Key floods"):
-//   store_bytes = shards * (ceil(per_shard * 8 / 7) + 1) * 32
+//   store_bytes = shards * ((ceil(per_shard * 8 / 7) + 1) * 32 + 2 * max(1, per_shard / 16) * 24)
 //     shards = min(store_shards, largest power of two <= max_keys), per_shard = max_keys / shards
+//     (the tables, and the floors of evicted keys that each shard allocates when it first evicts)
 //   store_memory_bytes (drl status) == store_bytes, exactly, once the store is full
 //   VmRSS of drld, sampled every 50 ms, <= VmRSS before the flood + 2 * store_bytes + 8 MiB
 // Twice the tables: a table that doubles holds its old and new arrays for a moment, and the
@@ -18,6 +19,7 @@
 // (shadow memory and quarantine are not drld's), only reported.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -64,7 +66,8 @@ std::uint64_t store_bytes_full(std::uint64_t max_keys, std::uint64_t store_shard
   std::uint64_t shards = 1;
   while (shards * 2 <= max_keys && shards * 2 <= store_shards) shards *= 2;
   const std::uint64_t per_shard = max_keys / shards;
-  return shards * ((per_shard * 8 + 6) / 7 + 1) * 32;
+  const std::uint64_t floor_records = 2 * std::max<std::uint64_t>(1, per_shard / 16);
+  return shards * (((per_shard * 8 + 6) / 7 + 1) * 32 + floor_records * 24);
 }
 
 // The i-th key of the flood: a distinct IPv4 address for every i below 2^32 (an odd multiplier
@@ -201,13 +204,15 @@ TEST_CASE(
   const std::uint64_t evicted = drld.status_uint("keys_evicted");
   const std::uint64_t evicted_denied = drld.status_uint("keys_evicted_while_denied");
   const std::uint64_t store_memory = drld.status_uint("store_memory_bytes");
+  const std::uint64_t floors_applied = drld.status_uint("floors_applied");
+  const std::uint64_t floors_lost = drld.status_uint("floors_lost");
   const std::uint64_t store_bytes = store_bytes_full(kMaxKeys, kStoreShards);
   const std::uint64_t budget = rss_before + 2 * store_bytes + kSlackBytes;
   std::printf(
       "key flood: %llu keys in %.1f s (%.0f keys/s) over %zu connections; max_keys %llu, "
       "key_bound %llu, keys_tracked %llu, keys_evicted %llu, keys_evicted_while_denied %llu; "
       "store_memory_bytes %llu (formula %llu); VmRSS before %llu kB, max %llu kB, budget %llu kB%s;"
-      " abuser checks %llu, allowed %llu\n",
+      " abuser checks %llu, allowed %llu; floors_applied %llu, floors_lost %llu\n",
       static_cast<unsigned long long>(sum.checks), seconds, sum.checks / seconds, kFloodConnections,
       static_cast<unsigned long long>(kMaxKeys), static_cast<unsigned long long>(key_bound),
       static_cast<unsigned long long>(tracked), static_cast<unsigned long long>(evicted),
@@ -217,7 +222,9 @@ TEST_CASE(
       static_cast<unsigned long long>(rss_max / 1024),
       static_cast<unsigned long long>(budget / 1024), sanitized ? " (sanitized: not asserted)" : "",
       static_cast<unsigned long long>(abuser_checks),
-      static_cast<unsigned long long>(abusers_allowed));
+      static_cast<unsigned long long>(abusers_allowed),
+      static_cast<unsigned long long>(floors_applied),
+      static_cast<unsigned long long>(floors_lost));
   std::fflush(stdout);
 
   INFO("first error: " << sum.first_error);
@@ -230,6 +237,11 @@ TEST_CASE(
   CHECK(evicted == total + kAbusers.size() - tracked);
   CHECK(evicted_denied == 0);
   CHECK(store_memory == store_bytes);
+  // No flood key comes back, and the abusers are never evicted: no floor applies. The floor
+  // tables (390 per shard) hold the newest evictions; the flood pushed out nearly all others.
+  CHECK(floors_applied == 0);
+  CHECK(floors_lost > 0);
+  CHECK(floors_lost <= evicted);
   if (!sanitized) CHECK(rss_max <= budget);
   // The abusers were denied every time, and still are, with their count intact.
   CHECK(abuser_errors == 0);
