@@ -223,23 +223,28 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
 
 Replicator::Peer* Replicator::peer_for_source(MonoTime now, const std::string& from,
                                               const ClusterMessage& message) {
-  if (Peer* known = find_peer(from)) return known;
-  // A sender without an address is known by the datagram's source, which nothing authenticates:
-  // a captured datagram replayed from forged sources would add a member per source (heard, never
-  // reachable: under the proportional policy every limit would shrink towards 1). So a node has
-  // one such address at a time. While an entry at another address stands for it and hears us,
-  // the datagram is dropped. Once none does (the sender moved: another source port after
-  // address translation, another route; or it is silent), its learned entry moves to the new
-  // source; a configured entry stays where the config put it, with one learned entry beside it.
+  // A sender without an address is known by the datagram's source, which nothing authenticates.
+  // Replayed from forged sources, a captured datagram would add a member per source (heard,
+  // never reachable: under the proportional policy every limit would shrink towards 1), or,
+  // from another such node's address, make that node look restarted. So a node has one such
+  // address at a time: while an entry at another address stands for it and hears us, the
+  // datagram is dropped. Once none does (the sender moved: another source port after address
+  // translation, another route; or it is silent), its learned entry moves to the new source; a
+  // configured entry stays where the config put it, with one learned entry beside it.
+  Peer* at_source = find_peer(from);
+  if (at_source != nullptr && at_source->heard && at_source->node_id == message.sender_id) {
+    return at_source;
+  }
   Peer* learned = nullptr;
   for (Peer& peer : peers_) {
-    if (!peer.heard || peer.node_id != message.sender_id) continue;
+    if (&peer == at_source || !peer.heard || peer.node_id != message.sender_id) continue;
     if (hears_us(peer, now)) {
       ++stats_.messages_from_second_address;
       return nullptr;
     }
     if (!peer.configured && learned == nullptr) learned = &peer;
   }
+  if (at_source != nullptr) return at_source;  // never heard, or another node's before
   if (learned == nullptr) {
     Peer* added = add_peer(from, false, now);
     if (added != nullptr) ++stats_.peers_joined;

@@ -91,10 +91,10 @@ struct ReplicationStats {
   // Datagrams carrying this node's own id (a copy of its own, replayed or looped back through
   // an address it does not know as its own): dropped, they change nothing.
   std::uint64_t messages_from_self = 0;
-  // Datagrams without an address (a wildcard-bound sender) from a source no peer has, sent by a
-  // node that a peer at another address stands for and that hears us: dropped (a replay from a
-  // forged source, or a sender whose address just changed, heard again once the old one no
-  // longer hears us).
+  // Datagrams without an address (a wildcard-bound sender) from a source that is not its entry's,
+  // sent by a node that a peer at another address stands for and that hears us: dropped (a replay
+  // from a forged source, or a sender whose address just changed, heard again once the old entry
+  // no longer hears us).
   std::uint64_t messages_from_second_address = 0;
   std::uint64_t messages_old_incarnation = 0;
   std::uint64_t peers_joined = 0;

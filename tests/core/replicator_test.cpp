@@ -541,3 +541,29 @@ TEST_CASE(
   CHECK(a.stats().aliases_refused == 1);
   CHECK(a.reachable_permille(cluster.mono()) == 666);
 }
+
+TEST_CASE(
+    "forged source: a datagram without an address, replayed from another such node's "
+    "address, does not make that node look restarted") {
+  Cluster cluster(3, PartitionPolicy::proportional);
+  cluster.configure(0, {"b:7000", "c:7000"}, false);
+  cluster.configure(1, {"a:7000", "c:7000"}, false);
+  cluster.configure(2, {"a:7000", "b:7000"}, false);
+  std::optional<ClusterMessage> from_b;
+  cluster.drop = [&from_b](std::size_t from, std::size_t to, const ClusterMessage& message) {
+    if (from == 1 && to == 0 && message.type == MessageType::delta) from_b = message;
+    return false;
+  };
+  cluster.run_ms(1000);
+  CHECK(cluster.check(1, "judy", 3) == 3);
+  cluster.run_ms(20);
+  REQUIRE(from_b.has_value());
+  Replicator& a = *cluster.node(0).replicator;
+  const std::string before = table(a, cluster.mono());
+  const std::uint64_t restarted = a.stats().peers_restarted;
+
+  cluster.deliver(0, "c:7000", *from_b);
+  CHECK(table(a, cluster.mono()) == before);
+  CHECK(a.stats().peers_restarted == restarted);
+  CHECK(a.stats().messages_from_second_address == 1);
+}
