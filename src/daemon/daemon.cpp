@@ -249,13 +249,13 @@ int run_daemon(const DaemonOptions& options) {
       std::fprintf(stderr, "drld: %s\n", bound.error().message.c_str());
       return 1;
     }
-    // One peer list for every node names this one too. The replicator leaves out the address it
-    // advertises; a wildcard bind also receives at every address of this host with its port:
-    // those are this node (it cannot learn that from its own datagrams, which may be replays).
+    // One peer list for every node names this one too: its advertised and bound addresses, and
+    // for a wildcard bind every address of this host with its port. It cannot learn that from
+    // its own datagrams coming back, which may be replays.
     const std::vector<io::InterfaceAddress> interfaces = io::interface_addresses();
     std::string this_node;
     std::erase_if(peers, [&](const std::string& peer) {
-      if (!io::is_own_address(peer, bound.value(), interfaces)) return false;
+      if (peer != advertise && !io::is_own_address(peer, bound.value(), interfaces)) return false;
       this_node += (this_node.empty() ? "" : ", ") + peer;
       return true;
     });
