@@ -4,6 +4,7 @@
 // does. Sent back to the node from t's address, such a datagram used to remove t from its peers.
 // And a node bound to a wildcard address leaves its own address out of its peer list.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <string>
@@ -121,6 +122,7 @@ TEST_CASE(
   TempDir dir;
   const std::string key_file = dir.file("cluster.key");
   write_file_in_place(key_file, std::string(kKeyHex) + "\n");
+  REQUIRE(::chmod(key_file.c_str(), 0600) == 0);  // drld refuses a key others can read
   ClusterSpec spec;
   spec.nodes = 1;
   spec.cluster_settings = kTiming;
