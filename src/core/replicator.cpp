@@ -92,21 +92,27 @@ std::vector<Outgoing> Replicator::take_outgoing() {
 void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from,
                             const ClusterMessage& message) {
   ++stats_.messages_received;
-  if (message.sender_id == config_.node_id && message.sender_incarnation == config_.incarnation) {
-    // Our own datagram came back (our address is in our peer list): forget that address.
+  if (message.sender_id == config_.node_id) {
+    // A datagram of our own: looped back through an address of ours we cannot know as ours
+    // (a wildcard bind listed under an address behind translation), or captured and replayed to
+    // us, from any source, by someone who reads our traffic (we never receive our own stream,
+    // so the replay window takes each once). The two look alike, so it changes nothing: its
+    // source is no evidence that an address is ours. Any incarnation: a node id names one
+    // node, and an earlier life of ours is not a peer.
     ++stats_.messages_from_self;
-    if (std::erase_if(peers_, [&](const Peer& peer) { return peer.address == from; }) > 0) {
-      reindex();
-    }
     return;
   }
-  const std::string& address = message.sender_address.empty() ? from : message.sender_address;
-  Peer* peer = find_peer(address);
-  if (peer == nullptr) {
-    peer = add_peer(address, false, now);
-    if (peer == nullptr) return;
-    ++stats_.peers_joined;
+  Peer* peer = nullptr;
+  if (message.sender_address.empty()) {
+    peer = peer_for_source(now, from, message);
+  } else {
+    peer = find_peer(message.sender_address);
+    if (peer == nullptr) {
+      peer = add_peer(message.sender_address, false, now);
+      if (peer != nullptr) ++stats_.peers_joined;
+    }
   }
+  if (peer == nullptr) return;
   if (peer->heard && peer->node_id == message.sender_id &&
       message.sender_incarnation < peer->incarnation && peer->state != PeerState::down) {
     // A datagram from before the peer restarted, delivered late.
@@ -122,18 +128,12 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     peer->offset_measured = false;
     // New to us, or restarted: it needs every count we hold, its own old incarnation's included,
     // and every override (a restarted node starts with an empty table).
-    peer->full_sync_pending = true;
-    peer->overrides_pending = true;
-    peer->sweep = SweepCursor{};
-    peer->synced_from = false;
+    resync(*peer);
   }
   if (peer->state != PeerState::alive) {
     // Back from silence (a partition, a crash, heavy loss): it may have missed deltas, and we
     // may have missed its counts until it sends them all. Overrides too.
-    peer->full_sync_pending = true;
-    peer->overrides_pending = true;
-    peer->sweep = SweepCursor{};
-    peer->synced_from = false;
+    resync(*peer);
     peer->state_since = now;
   }
   peer->heard = true;
@@ -179,14 +179,23 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       } else if (message.token != 0) {
         // The echo of a heartbeat we sent to another address, one never heard from: that
         // address reaches this peer too (a host name, or not the address it advertises). Keep
-        // one entry per node, or it would get two streams of datagrams with separate sequence
-        // numbers (its replay window drops one as replays) and count twice in the membership,
-        // once as unreachable (the proportional policy would scale limits down for good).
+        // one entry per node, or it would get every datagram twice and count twice in the
+        // membership, once as unreachable (the proportional policy would scale limits down for
+        // good).
         const auto alias = std::find_if(peers_.begin(), peers_.end(), [&](const Peer& other) {
           return &other != peer && !other.heard &&
                  (other.ping_token == message.token || other.previous_token == message.token);
         });
-        if (alias != peers_.end()) {
+        // The echo proves that our heartbeat to that address reached this peer, not that the
+        // address leads to it: whoever reads our traffic can forward the heartbeat. A merge takes
+        // the address out of the membership, so a configured one merges only into a peer that
+        // is not configured: the mark moves, and there stay as many configured entries as the
+        // config lists (each node listed once), so that no forwarding removes a configured peer
+        // that is down (under the proportional policy the limits would go up). A learned
+        // address never heard is no member: merging it costs nothing.
+        if (alias != peers_.end() && alias->configured && peer->configured) {
+          ++stats_.aliases_refused;
+        } else if (alias != peers_.end()) {
           peer->configured = peer->configured || alias->configured;
           peers_.erase(alias);  // invalidates `peer`: nothing below uses it
           reindex();
@@ -210,6 +219,55 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       }
       break;
   }
+}
+
+Replicator::Peer* Replicator::peer_for_source(MonoTime now, const std::string& from,
+                                              const ClusterMessage& message) {
+  // A sender without an address is known by the datagram's source, which nothing authenticates.
+  // Replayed from forged sources, a captured datagram would add a member per source (heard,
+  // never reachable: under the proportional policy every limit would shrink towards 1), or,
+  // from another such node's address, make that node look restarted. So a node has one such
+  // address at a time: while an entry at another address stands for it and hears us, the
+  // datagram is dropped. Once none does (the sender moved: another source port after address
+  // translation, another route; or it is silent), its learned entry moves to the new source; a
+  // configured entry stays where the config put it, with one learned entry beside it.
+  Peer* at_source = find_peer(from);
+  if (at_source != nullptr && at_source->heard && at_source->node_id == message.sender_id) {
+    return at_source;
+  }
+  Peer* learned = nullptr;
+  for (Peer& peer : peers_) {
+    if (&peer == at_source || !peer.heard || peer.node_id != message.sender_id) continue;
+    if (hears_us(peer, now)) {
+      ++stats_.messages_from_second_address;
+      return nullptr;
+    }
+    if (!peer.configured && learned == nullptr) learned = &peer;
+  }
+  if (at_source != nullptr) return at_source;  // never heard, or another node's before
+  if (learned == nullptr) {
+    Peer* added = add_peer(from, false, now);
+    if (added != nullptr) ++stats_.peers_joined;
+    return added;
+  }
+  learned->address = from;
+  reindex();
+  ++stats_.peers_moved;
+  // What we sent to the old address is lost, and we may have dropped its datagrams while the
+  // old entry still heard us.
+  resync(*learned);
+  return learned;
+}
+
+void Replicator::resync(Peer& peer) {
+  peer.full_sync_pending = true;
+  peer.overrides_pending = true;
+  peer.sweep = SweepCursor{};
+  peer.synced_from = false;
+}
+
+bool Replicator::hears_us(const Peer& peer, MonoTime now) const {
+  return peer.acked && (now.ns - peer.last_acked.ns) / kNsPerMs < config_.suspect_after_ms;
 }
 
 void Replicator::merge_updates(MonoTime now, WallTime wall, const ClusterMessage& message) {
@@ -505,8 +563,7 @@ std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
     status.configured = peer.configured;
     status.syncing = peer.full_sync_pending;
     status.synced = peer.synced_from;
-    status.hears_us =
-        peer.acked && (now.ns - peer.last_acked.ns) / kNsPerMs < config_.suspect_after_ms;
+    status.hears_us = hears_us(peer, now);
     out.push_back(std::move(status));
   }
   return out;
@@ -517,9 +574,7 @@ std::uint32_t Replicator::reachable_permille(MonoTime now) const {
   // suspect_after (not down_after); they grow back once the peer has sent all its counts.
   std::size_t reachable = 1;
   for (const Peer& peer : peers_) {
-    const bool hears_us =
-        peer.acked && (now.ns - peer.last_acked.ns) / kNsPerMs < config_.suspect_after_ms;
-    if (peer.state == PeerState::alive && peer.synced_from && hears_us) ++reachable;
+    if (peer.state == PeerState::alive && peer.synced_from && hears_us(peer, now)) ++reachable;
   }
   // Members: ourselves, configured peers, and peers that were heard at least once. A member
   // record learned from a heartbeat does not make a member until that node answers.

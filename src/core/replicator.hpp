@@ -88,11 +88,22 @@ struct ReplicationStats {
   std::uint64_t messages_received = 0;
   std::uint64_t updates_received = 0;
   std::uint64_t updates_dropped = 0;  // stale windows, or no room in the store or origin table
+  // Datagrams carrying this node's own id (a copy of its own, replayed or looped back through
+  // an address it does not know as its own): dropped, they change nothing.
   std::uint64_t messages_from_self = 0;
+  // Datagrams without an address (a wildcard-bound sender) from a source that is not its entry's,
+  // sent by a node that a peer at another address stands for and that hears us: dropped (a replay
+  // from a forged source, or a sender whose address just changed, heard again once the old entry
+  // no longer hears us).
+  std::uint64_t messages_from_second_address = 0;
   std::uint64_t messages_old_incarnation = 0;
   std::uint64_t peers_joined = 0;
   std::uint64_t peers_restarted = 0;
   std::uint64_t peers_rejected = 0;  // peers_max reached
+  std::uint64_t peers_moved = 0;     // an address-less sender's entry moved to its new source
+  // Configured addresses never heard whose heartbeat a configured peer echoed: not merged (see
+  // the ack case of on_message).
+  std::uint64_t aliases_refused = 0;
   std::uint64_t full_syncs_completed = 0;
   std::uint64_t override_messages_sent = 0;
   std::uint64_t override_records_sent = 0;
@@ -111,6 +122,10 @@ class Replicator {
   Replicator(ReplicationConfig config, CounterStore& store, OriginTable& origins);
 
   // `from` is the datagram's source address; `now` monotonic, `wall` for windows and offsets.
+  // `message` passed the wire layer's checks (checksum or MAC, replay window), but may still be
+  // a genuine datagram replayed from another source or captured on its way to another node:
+  // one carrying this node's own id changes nothing, and the source address of one that
+  // carries no address decides which peer it is only as far as peer_for_source allows.
   void on_message(MonoTime now, WallTime wall, const std::string& from,
                   const ClusterMessage& message);
   void on_timer(MonoTime now, WallTime wall);
@@ -173,6 +188,13 @@ class Replicator {
   };
 
   Peer* find_peer(const std::string& address);
+  // The entry an address-less datagram from `from` belongs to, made or moved if needed; null if
+  // the datagram is to be dropped. See on_message.
+  Peer* peer_for_source(MonoTime now, const std::string& from, const ClusterMessage& message);
+  // It owes us all its counts, and we owe it ours and our overrides.
+  static void resync(Peer& peer);
+  // It acknowledged a heartbeat of ours within suspect_after.
+  bool hears_us(const Peer& peer, MonoTime now) const;
   Peer* add_peer(const std::string& address, bool configured, MonoTime now);
   void send(const std::string& address, ClusterMessage message);
   ClusterMessage header(MessageType type, WallTime wall) const;

@@ -249,6 +249,17 @@ int run_daemon(const DaemonOptions& options) {
       std::fprintf(stderr, "drld: %s\n", bound.error().message.c_str());
       return 1;
     }
+    // One peer list for every node names this one too: its advertised and bound addresses, and
+    // for a wildcard bind every address of this host with its port. It cannot learn that from
+    // its own datagrams coming back, which may be replays.
+    const std::vector<io::InterfaceAddress> interfaces = io::interface_addresses();
+    std::string this_node;
+    std::erase_if(peers, [&](const std::string& peer) {
+      if (peer != advertise && !io::is_own_address(peer, bound.value(), interfaces)) return false;
+      this_node += (this_node.empty() ? "" : ", ") + peer;
+      return true;
+    });
+    if (!this_node.empty()) io::log_info("[cluster] peers left out as this node: " + this_node);
     core::ReplicationConfig replication;
     replication.node_id = config.node.id;
     replication.incarnation = incarnation;

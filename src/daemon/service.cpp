@@ -289,6 +289,11 @@ wire::StatusFields DaemonContext::status_fields() const {
   fields.push_back({"peers_rejected", u(snapshot.replication.peers_rejected)});
   fields.push_back({"peers_joined", u(snapshot.replication.peers_joined)});
   fields.push_back({"peers_restarted", u(snapshot.replication.peers_restarted)});
+  fields.push_back({"peers_moved", u(snapshot.replication.peers_moved)});
+  fields.push_back({"aliases_refused", u(snapshot.replication.aliases_refused)});
+  fields.push_back({"messages_from_self", u(snapshot.replication.messages_from_self)});
+  fields.push_back(
+      {"messages_from_second_address", u(snapshot.replication.messages_from_second_address)});
   fields.push_back({"datagrams_sent", u(snapshot.datagrams.sent)});
   fields.push_back({"datagram_bytes_sent", u(snapshot.datagrams.sent_bytes)});
   fields.push_back({"datagrams_received", u(snapshot.datagrams.received)});

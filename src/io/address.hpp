@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "drl/result.hpp"
 
@@ -21,5 +22,23 @@ std::string format_address(const sockaddr* address);
 // `family`: AF_INET or AF_INET6 to accept only that family (a peer must be reachable from
 // the bound socket), or AF_UNSPEC.
 Result<std::string> resolve_address(const std::string& address, int family = AF_UNSPEC);
+
+// An address of one of this host's network interfaces.
+struct InterfaceAddress {
+  std::string ip;  // numeric, without brackets or port
+  unsigned prefix_length = 0;
+  bool loopback = false;  // on a loopback interface, which receives its whole prefix
+};
+
+// This host's interface addresses (getifaddrs), IPv4 and IPv6; empty if they cannot be read.
+std::vector<InterfaceAddress> interface_addresses();
+
+// True if a datagram sent to `peer` (numeric "ip:port") reaches the socket bound to `bound`
+// (numeric, as bound): the address is this node's own. A specific bind is reached at its own
+// address only; a wildcard one (0.0.0.0, [::]) at every address of `interfaces` with its port,
+// the whole prefix of a loopback interface (127.0.0.0/8), and, for [::], the IPv4 ones in
+// mapped form (::ffff:a.b.c.d).
+bool is_own_address(const std::string& peer, const std::string& bound,
+                    const std::vector<InterfaceAddress>& interfaces);
 
 }  // namespace drl::io

@@ -13,7 +13,10 @@ constexpr std::size_t kReplayWindowsMax = 4096;
 
 ClusterNode::ClusterNode(core::ReplicationConfig config, CodecOptions codec,
                          core::CounterStore& store, core::OriginTable& origins)
-    : replicator_(std::move(config), store, origins), codec_(std::move(codec)) {}
+    : replicator_(std::move(config), store, origins), codec_(std::move(codec)) {
+  const std::string& address = replicator_.config().address;
+  if (!address.empty()) own_tag_ = destination_tag(address);
+}
 
 bool ClusterNode::accept_sequence(const core::ClusterMessage& message,
                                   std::uint32_t destination_tag, std::uint64_t sequence) {
@@ -63,6 +66,15 @@ void ClusterNode::on_datagram(core::MonoTime now, core::WallTime wall, const std
   if (!accept_sequence(decoded.message, decoded.destination_tag, decoded.sequence)) {
     ++stats_.dropped[static_cast<std::size_t>(DropReason::replayed)];
     return;
+  }
+  // "You have all my counts" and "send me all yours" speak of the receiver. A peer that has heard
+  // us sends them to the address we advertise (the one it knows us by), so under another tag
+  // they are a datagram captured on its way to another node: it would make its sender look
+  // synced to us, or move our repairs to it. The rest of it still counts (its counts are
+  // genuine and absolute). Without an advertised address we cannot tell (security.md).
+  if (own_tag_ && decoded.destination_tag != *own_tag_) {
+    decoded.message.flags &=
+        static_cast<std::uint8_t>(~(core::kFlagSyncComplete | core::kFlagWantSync));
   }
   replicator_.on_message(now, wall, from, decoded.message);
 }

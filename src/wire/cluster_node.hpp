@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -63,6 +64,8 @@ class ClusterNode {
 
   core::Replicator replicator_;
   ClusterCodec codec_;
+  // The tag of the address this node advertises; unset without one (a wildcard bind).
+  std::optional<std::uint32_t> own_tag_;
   std::map<std::string, std::uint64_t> next_sequence_;  // per destination
   // The highest sequence sent to any destination: a destination's counter starts from here, so
   // that a counter forgotten and made again never goes back below what its receiver has seen.

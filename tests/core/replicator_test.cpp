@@ -2,8 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,15 +27,17 @@ algorithm = "fixed"
 )";
 
 struct Node {
+  // `advertise` false: the node sends no address, as one with a wildcard bind; its peers then
+  // know it by the datagrams' source.
   Node(const std::string& id, std::uint64_t incarnation, std::vector<std::string> seeds,
-       PartitionPolicy policy)
+       PartitionPolicy policy, bool advertise = true)
       : store(StoreOptions{10'000, 4, true}),
         origins(Origin{id, incarnation}, 256),
         engine(store, OriginTable::local_index, &signals) {
     ReplicationConfig config;
     config.node_id = id;
     config.incarnation = incarnation;
-    config.address = id + ":7000";
+    config.address = advertise ? id + ":7000" : std::string();
     config.seeds = std::move(seeds);
     config.repair_interval_ms = 50;
     replicator = std::make_unique<Replicator>(config, store, origins);
@@ -46,11 +51,12 @@ struct Node {
   std::unique_ptr<Replicator> replicator;
 };
 
-// Nodes "a", "b", "c", ... whose messages arrive after `latency_ms` unless `drop` says no.
+// Nodes "a", "b", "c", ... at "a:7000", "b:7000", ..., whose messages arrive after
+// `latency_ms` unless `drop` says no. A message's source is its sender's address.
 class Cluster {
  public:
   explicit Cluster(std::size_t size, PartitionPolicy policy = PartitionPolicy::optimistic,
-                   bool full_seeds = true) {
+                   bool full_seeds = true, bool advertise = true) {
     auto parsed = drl::config::parse_config(kPolicies, "test");
     REQUIRE(parsed.ok());
     policies_ = parsed->policies;
@@ -61,7 +67,7 @@ class Cluster {
         // Without full seeds, everyone knows only "a" (and "a" knows nobody).
         if (full_seeds || (i != 0 && j == 0)) seeds.push_back(names_[j] + ":7000");
       }
-      nodes_.push_back(std::make_unique<Node>(names_[i], 1000 + i, seeds, policy));
+      nodes_.push_back(std::make_unique<Node>(names_[i], 1000 + i, seeds, policy, advertise));
       policy_ = policy;
     }
   }
@@ -70,6 +76,21 @@ class Cluster {
   std::int64_t now_ms() const { return now_ms_; }
   std::function<bool(std::size_t from, std::size_t to, const ClusterMessage&)> drop;
   std::int64_t latency_ms = 1;
+  // Other addresses that lead to a node (another address of its host).
+  std::map<std::string, std::size_t> routes;
+
+  // Node i again before the run starts, with other seeds (same incarnation).
+  void configure(std::size_t i, std::vector<std::string> seeds, bool advertise) {
+    nodes_[i] = std::make_unique<Node>(names_[i], 1000 + i, std::move(seeds), policy_, advertise);
+  }
+
+  // `message` arrives at node `to` now, from `from` (whatever sent it): a replay.
+  void deliver(std::size_t to, const std::string& from, const ClusterMessage& message) {
+    nodes_[to]->replicator->on_message(mono(), wall(), from, message);
+  }
+
+  MonoTime mono() const { return MonoTime{now_ms_ * 1'000'000}; }
+  WallTime wall() const { return WallTime{1'800'000'000'000 + now_ms_}; }
 
   // Runs the cluster for `ms` milliseconds of virtual time, 1 ms at a time.
   void run_ms(std::int64_t ms) {
@@ -131,14 +152,12 @@ class Cluster {
     ClusterMessage message;
   };
 
-  MonoTime mono() const { return MonoTime{now_ms_ * 1'000'000}; }
-  WallTime wall() const { return WallTime{1'800'000'000'000 + now_ms_}; }
-
   std::size_t index_of(const std::string& address) const {
     for (std::size_t i = 0; i < names_.size(); ++i) {
       if (names_[i] + ":7000" == address) return i;
     }
-    return names_.size();
+    const auto route = routes.find(address);
+    return route == routes.end() ? names_.size() : route->second;
   }
 
   void deliver_due() {
@@ -161,6 +180,19 @@ class Cluster {
   std::int64_t now_ms_ = 0;
   std::uint64_t sent_[8] = {};
 };
+
+// A node's peer table, every field, one line per peer: equal tables print equal.
+std::string table(const Replicator& replicator, MonoTime now) {
+  std::ostringstream out;
+  for (const PeerStatus& p : replicator.peers(now)) {
+    out << p.address << " " << (p.node_id.empty() ? "?" : p.node_id) << "/" << p.incarnation << " "
+        << peer_state_name(p.state) << " heard " << p.last_heard_ms_ago << " rtt " << p.rtt_us
+        << " offset " << p.clock_offset_ms << (p.configured ? " configured" : "")
+        << (p.syncing ? " syncing" : "") << (p.synced ? " synced" : "")
+        << (p.hears_us ? " hears_us" : "") << "\n";
+  }
+  return out.str();
+}
 
 }  // namespace
 
@@ -349,4 +381,189 @@ TEST_CASE("timers: after a round the next deadline is in the future, however lat
     replicator.on_timer(now, WallTime{1'800'000'000'000 + now.ns / 1'000'000});
     CHECK(replicator.next_deadline() > now);
   }
+}
+
+TEST_CASE(
+    "self: a datagram from this node itself, replayed from a peer's address, leaves the "
+    "peer table unchanged") {
+  // Issue 20: a captured heartbeat of a's, sent back to a from b's address, used to remove b.
+  Cluster cluster(3, PartitionPolicy::proportional);
+  std::optional<ClusterMessage> captured;
+  cluster.drop = [&captured](std::size_t from, std::size_t to, const ClusterMessage& message) {
+    if (from == 0 && to == 1 && message.type == MessageType::heartbeat) captured = message;
+    return false;
+  };
+  cluster.run_ms(1000);
+  REQUIRE(captured.has_value());
+  Replicator& a = *cluster.node(0).replicator;
+  const std::string before = table(a, cluster.mono());
+  REQUIRE(a.peers(cluster.mono()).size() == 2);
+  REQUIRE(a.reachable_permille(cluster.mono()) == 1000);
+  const std::uint64_t from_self = a.stats().messages_from_self;
+
+  cluster.deliver(0, "b:7000", *captured);
+  CHECK(table(a, cluster.mono()) == before);
+  CHECK(a.stats().messages_from_self == from_self + 1);
+  // An earlier incarnation of a, from its own address: not a peer either.
+  ClusterMessage earlier_life = *captured;
+  earlier_life.sender_incarnation -= 1;
+  cluster.deliver(0, "a:7000", earlier_life);
+  CHECK(table(a, cluster.mono()) == before);
+  CHECK(a.stats().messages_from_self == from_self + 2);
+
+  cluster.run_ms(1000);
+  CHECK(a.peers(cluster.mono()).size() == 2);
+  CHECK(a.reachable_permille(cluster.mono()) == 1000);
+}
+
+TEST_CASE("self: a seed equal to the node's own address is not a peer") {
+  Node node("a", 1, {"a:7000", "b:7000"}, PartitionPolicy::optimistic);
+  const std::vector<PeerStatus> peers = node.replicator->peers(MonoTime{});
+  REQUIRE(peers.size() == 1);
+  CHECK(peers[0].address == "b:7000");
+}
+
+TEST_CASE(
+    "self: a node that sends no address and is listed among its own seeds keeps that seed "
+    "unknown, drops its own datagrams, and counts it as one member never reached") {
+  // The wildcard bind whose own address the daemon could not recognise (through address
+  // translation): the node cannot tell its own looped-back heartbeat from a replayed one, so the
+  // entry stays. What it costs: heartbeats to itself, and one unreachable member under the
+  // proportional policy (3 of 4 here); the optimistic policy is not affected.
+  Cluster cluster(3, PartitionPolicy::proportional, true, false);
+  cluster.run_ms(2000);
+  for (std::size_t n = 0; n < 3; ++n) {
+    Replicator& r = *cluster.node(n).replicator;
+    CAPTURE(n);
+    INFO(table(r, cluster.mono()));
+    const std::vector<PeerStatus> peers = r.peers(cluster.mono());
+    CHECK(peers.size() == 3);
+    std::size_t alive = 0;
+    for (const PeerStatus& peer : peers) {
+      CHECK(peer.configured);
+      alive += peer.state == PeerState::alive ? 1 : 0;
+      if (peer.address == std::string(1, char('a' + n)) + ":7000") {
+        CHECK(peer.state == PeerState::unknown);
+      }
+    }
+    CHECK(alive == 2);
+    CHECK(r.stats().messages_from_self > 0);
+    CHECK(r.reachable_permille(cluster.mono()) == 750);
+  }
+  // Under the optimistic policy the limit stays whole, and counts flow as ever.
+  Cluster optimistic(3, PartitionPolicy::optimistic, true, false);
+  optimistic.run_ms(2000);
+  CHECK(optimistic.check(0, "ivan", 60) == 60);
+  optimistic.run_ms(10);
+  CHECK(optimistic.check(2, "ivan", 60) == 40);
+}
+
+TEST_CASE(
+    "forged source: a datagram without an address, replayed from another source, adds no "
+    "peer while its sender hears us; once it does not, the sender has one entry beside "
+    "its configured one, which replays move") {
+  Cluster cluster(2, PartitionPolicy::proportional);
+  cluster.configure(0, {"b:7000"}, false);
+  cluster.configure(1, {"a:7000"}, false);
+  std::optional<ClusterMessage> captured;
+  bool cut = false;
+  cluster.drop = [&](std::size_t from, std::size_t, const ClusterMessage& message) {
+    if (from == 1 && message.type == MessageType::heartbeat) captured = message;
+    return cut;
+  };
+  cluster.run_ms(1000);
+  REQUIRE(captured.has_value());
+  Replicator& a = *cluster.node(0).replicator;
+  const std::string before = table(a, cluster.mono());
+  REQUIRE(a.reachable_permille(cluster.mono()) == 1000);
+
+  cluster.deliver(0, "x:7000", *captured);
+  CHECK(table(a, cluster.mono()) == before);
+  CHECK(a.stats().messages_from_second_address == 1);
+
+  // b cut off: its entry no longer hears a. A replay now adds one learned entry for b, and
+  // further replays from other sources move it instead of adding more.
+  cut = true;
+  cluster.run_ms(2000);
+  cluster.deliver(0, "x:7000", *captured);
+  cluster.deliver(0, "y:7000", *captured);
+  cluster.deliver(0, "z:7000", *captured);
+  INFO(table(a, cluster.mono()));
+  const std::vector<PeerStatus> peers = a.peers(cluster.mono());
+  REQUIRE(peers.size() == 2);
+  CHECK(peers[0].address == "b:7000");
+  CHECK(peers[0].configured);
+  CHECK(peers[1].address == "z:7000");
+  CHECK_FALSE(peers[1].configured);
+  CHECK(a.stats().peers_moved == 2);
+}
+
+TEST_CASE(
+    "alias: a configured address that reaches a peer known under another address is "
+    "merged into it") {
+  Cluster cluster(2, PartitionPolicy::proportional);
+  cluster.routes["b-other:7000"] = 1;
+  cluster.configure(0, {"b-other:7000"}, true);
+  cluster.configure(1, {"a:7000"}, true);
+  cluster.run_ms(1000);
+  Replicator& a = *cluster.node(0).replicator;
+  INFO(table(a, cluster.mono()));
+  const std::vector<PeerStatus> peers = a.peers(cluster.mono());
+  REQUIRE(peers.size() == 1);
+  CHECK(peers[0].address == "b:7000");
+  CHECK(peers[0].configured);
+  CHECK(peers[0].state == PeerState::alive);
+  CHECK(a.reachable_permille(cluster.mono()) == 1000);
+  CHECK(a.stats().aliases_refused == 0);
+}
+
+TEST_CASE(
+    "alias: a heartbeat to a configured peer that is down, forwarded to another configured "
+    "peer, does not remove it") {
+  // c never runs. Whoever reads a's traffic forwards a's heartbeat to c to b, whose ack echoes
+  // c's token back to a: c must stay a member, or a proportional a would stop scaling for it.
+  Cluster cluster(3, PartitionPolicy::proportional);
+  std::optional<ClusterMessage> to_c;
+  cluster.drop = [&to_c](std::size_t from, std::size_t to, const ClusterMessage& message) {
+    if (from == 0 && to == 2 && message.type == MessageType::heartbeat) to_c = message;
+    return from == 2 || to == 2;
+  };
+  cluster.run_ms(1000);
+  REQUIRE(to_c.has_value());
+  Replicator& a = *cluster.node(0).replicator;
+  const std::string before = table(a, cluster.mono());
+  REQUIRE(a.reachable_permille(cluster.mono()) == 666);
+
+  cluster.deliver(1, "a:7000", *to_c);  // b acks it to a
+  cluster.run_ms(5);
+  INFO(table(a, cluster.mono()));
+  CHECK(a.peers(cluster.mono()).size() == 2);
+  CHECK(a.stats().aliases_refused == 1);
+  CHECK(a.reachable_permille(cluster.mono()) == 666);
+}
+
+TEST_CASE(
+    "forged source: a datagram without an address, replayed from another such node's "
+    "address, does not make that node look restarted") {
+  Cluster cluster(3, PartitionPolicy::proportional);
+  cluster.configure(0, {"b:7000", "c:7000"}, false);
+  cluster.configure(1, {"a:7000", "c:7000"}, false);
+  cluster.configure(2, {"a:7000", "b:7000"}, false);
+  std::optional<ClusterMessage> from_b;
+  cluster.drop = [&from_b](std::size_t from, std::size_t to, const ClusterMessage& message) {
+    if (from == 1 && to == 0 && message.type == MessageType::delta) from_b = message;
+    return false;
+  };
+  cluster.run_ms(1000);
+  CHECK(cluster.check(1, "judy", 3) == 3);
+  cluster.run_ms(20);
+  REQUIRE(from_b.has_value());
+  Replicator& a = *cluster.node(0).replicator;
+  const std::string before = table(a, cluster.mono());
+  const std::uint64_t restarted = a.stats().peers_restarted;
+
+  cluster.deliver(0, "c:7000", *from_b);
+  CHECK(table(a, cluster.mono()) == before);
+  CHECK(a.stats().peers_restarted == restarted);
+  CHECK(a.stats().messages_from_second_address == 1);
 }

@@ -8,7 +8,8 @@
 // Invariants: nothing crashes, leaks or throws; a datagram the codec opens has the bounded fields
 // the replication relies on; a decoded message re-encodes into datagrams that open and carry the
 // same header fields, updates and override records; a node's datagrams are never larger than the
-// configured bound.
+// configured bound. And what one datagram may do to the receiver's peer table, since one that
+// passed the checksum or MAC may still be a replay (issue 20; check_membership below).
 //
 // Input: records of [control byte][2-byte big-endian length][payload]. Control bits:
 //   bit 0     the node: 0 checksums only, 1 authenticated (with the key of the golden files)
@@ -24,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -101,6 +103,7 @@ struct Node {
   wire::ClusterCodec codec;       // the same options as the node's own
   wire::ClusterNode node;
   std::uint64_t sequence = 0;
+  std::set<std::uint64_t> tokens_sent;  // of every heartbeat the node sent
 };
 
 // What the replication relies on in an opened message.
@@ -212,8 +215,149 @@ void run_timer(Node& n, core::MonoTime now, core::WallTime wall) {
     wire::DropReason reason{};
     FUZZ_ASSERT(n.codec.open(out.bytes, decoded, reason));
     check_opened(decoded);
+    if (decoded.message.type == core::MessageType::heartbeat) {
+      n.tokens_sent.insert(decoded.message.token);
+    }
   }
   FUZZ_ASSERT(n.node.next_deadline() > now);
+}
+
+// The receiver's state around one datagram, at one instant.
+struct Observed {
+  std::vector<core::PeerStatus> peers;
+  core::ReplicationStats replication;
+  std::uint64_t replayed = 0;
+};
+
+Observed observe(const Node& n, core::MonoTime now) {
+  return Observed{n.node.replicator().peers(now), n.node.replicator().stats(),
+                  n.node.stats().dropped[static_cast<std::size_t>(wire::DropReason::replayed)]};
+}
+
+auto peer_fields(const core::PeerStatus& p) {
+  return std::make_tuple(p.address, p.node_id, p.incarnation, p.state, p.last_heard_ms_ago,
+                         p.rtt_us, p.clock_offset_ms, p.configured, p.syncing, p.synced,
+                         p.hears_us);
+}
+
+bool same_peers(const std::vector<core::PeerStatus>& a, const std::vector<core::PeerStatus>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const auto& x, const auto& y) { return peer_fields(x) == peer_fields(y); });
+}
+
+const core::PeerStatus* peer_at(const std::vector<core::PeerStatus>& peers,
+                                const std::string& address) {
+  const auto it = std::find_if(peers.begin(), peers.end(),
+                               [&](const core::PeerStatus& p) { return p.address == address; });
+  return it == peers.end() ? nullptr : &*it;
+}
+
+// What one datagram, `m` as the node's codec opened it from `from`, may change in its peer table.
+// A datagram that passed the checksum or MAC is genuine, but may be a replay: of this node's own,
+// from any source; of another node's, from another source or captured on its way to another node.
+void check_membership(const Node& n, const Observed& before, const Observed& after,
+                      const wire::DecodedDatagram& decoded, const std::string& from) {
+  const core::ClusterMessage& m = decoded.message;
+  const core::ReplicationConfig& self = n.node.replicator().config();
+  const bool unchanged = same_peers(before.peers, after.peers);
+  const bool dropped_as_replay = after.replayed > before.replayed;
+
+  // Our own datagram (any incarnation) changes nothing, wherever it comes from.
+  if (m.sender_id == self.node_id) {
+    FUZZ_ASSERT(unchanged);
+    FUZZ_ASSERT(dropped_as_replay ||
+                after.replication.messages_from_self == before.replication.messages_from_self + 1);
+  }
+
+  // A sender without an address, from a source that is not its entry's, while a peer at another
+  // address stands for it and hears us: nothing changes (a forged source cannot add a member, nor
+  // make another node's entry look restarted).
+  const core::PeerStatus* at_source = peer_at(before.peers, from);
+  const auto holds_sender = [&](const core::PeerStatus& p) {
+    return p.node_id == m.sender_id && p.address != from;
+  };
+  if (m.sender_address.empty() && (at_source == nullptr || at_source->node_id != m.sender_id)) {
+    if (std::any_of(before.peers.begin(), before.peers.end(),
+                    [&](const auto& p) { return holds_sender(p) && p.hears_us; })) {
+      FUZZ_ASSERT(unchanged);
+    }
+    // From a new source, while a learned entry stands for it: that entry moves (or nothing
+    // changes), no entry is added.
+    if (at_source == nullptr &&
+        std::any_of(before.peers.begin(), before.peers.end(),
+                    [&](const auto& p) { return holds_sender(p) && !p.configured; })) {
+      const auto entries_of_sender = [&](const std::vector<core::PeerStatus>& peers) {
+        return std::count_if(peers.begin(), peers.end(),
+                             [&](const auto& p) { return p.node_id == m.sender_id; });
+      };
+      FUZZ_ASSERT(entries_of_sender(after.peers) <= entries_of_sender(before.peers));
+    }
+  }
+
+  // The peer the datagram speaks for, as it stood before.
+  const std::string& address = m.sender_address.empty() ? from : m.sender_address;
+  const core::PeerStatus* sender = peer_at(before.peers, address);
+
+  // A datagram from before the peer restarted (it is not down) changes nothing.
+  if (sender != nullptr && sender->node_id == m.sender_id &&
+      m.sender_incarnation < sender->incarnation && sender->state != core::PeerState::down) {
+    FUZZ_ASSERT(unchanged);
+  }
+
+  // Nothing removes a configured entry: an alias merge moves the mark, it never drops it.
+  const auto configured = [](const std::vector<core::PeerStatus>& peers) {
+    return std::count_if(peers.begin(), peers.end(), [](const auto& p) { return p.configured; });
+  };
+  FUZZ_ASSERT(configured(after.peers) == configured(before.peers));
+
+  // Every peer that was heard is still there (under a new address only if it was moved: an
+  // address-less sender's learned entry, to the datagram's source), and at most one peer is
+  // heard that was not (the sender's: member records add only peers never heard).
+  const std::uint64_t moved = after.replication.peers_moved - before.replication.peers_moved;
+  FUZZ_ASSERT(moved <= 1);
+  std::size_t gone = 0;
+  for (const core::PeerStatus& p : before.peers) {
+    if (!p.node_id.empty() && peer_at(after.peers, p.address) == nullptr) {
+      ++gone;
+      FUZZ_ASSERT(moved == 1 && !p.configured && p.node_id == m.sender_id);
+    }
+  }
+  FUZZ_ASSERT(gone == moved);
+  std::size_t newly_heard = 0;
+  for (const core::PeerStatus& p : after.peers) {
+    const core::PeerStatus* was = peer_at(before.peers, p.address);
+    if (!p.node_id.empty() && (was == nullptr || was->node_id.empty())) {
+      ++newly_heard;
+      FUZZ_ASSERT(p.node_id == m.sender_id);
+      FUZZ_ASSERT(p.address == address);
+    }
+  }
+  FUZZ_ASSERT(newly_heard <= 1);
+
+  // A peer comes to hear us only by echoing a token of ours, and one peer per datagram.
+  std::size_t came_to_hear = 0;
+  for (const core::PeerStatus& p : after.peers) {
+    const core::PeerStatus* was = peer_at(before.peers, p.address);
+    if (p.hears_us && (was == nullptr || !was->hears_us)) {
+      ++came_to_hear;
+      FUZZ_ASSERT(m.type == core::MessageType::ack && n.tokens_sent.count(m.token) == 1);
+    }
+  }
+  FUZZ_ASSERT(came_to_hear <= 1);
+
+  // Flags that speak of the receiver count only in a datagram addressed to it: one captured on
+  // its way to another node neither makes its sender synced nor starts a sync to it.
+  if (decoded.destination_tag != wire::destination_tag(self.address)) {
+    for (const core::PeerStatus& p : after.peers) {
+      const core::PeerStatus* was = peer_at(before.peers, p.address);
+      FUZZ_ASSERT(!p.synced || (was != nullptr && was->synced));
+    }
+    if (sender != nullptr && sender->node_id == m.sender_id &&
+        sender->incarnation == m.sender_incarnation && sender->state == core::PeerState::alive &&
+        !sender->syncing && peer_at(after.peers, address) != nullptr) {
+      FUZZ_ASSERT(!peer_at(after.peers, address)->syncing);
+    }
+  }
 }
 
 }  // namespace
@@ -266,8 +410,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
 
     const std::uint64_t received = n.node.stats().received;
+    const Observed before = observe(n, now);
     n.node.on_datagram(now, wall, from, datagram);
     FUZZ_ASSERT(n.node.stats().received == received + 1);
+    wire::DecodedDatagram decoded;
+    wire::DropReason reason{};
+    if (n.codec.open(datagram, decoded, reason)) {
+      check_membership(n, before, observe(n, now), decoded, from);
+    } else {
+      FUZZ_ASSERT(same_peers(before.peers, n.node.replicator().peers(now)));
+    }
     if ((control & 0x04) != 0) run_timer(n, now, wall);
   }
   // Both nodes gossip what they learned, and are then left idle long enough to mark peers down

@@ -129,6 +129,95 @@ def cluster_datagram_seeds():
         record(0x04 | 0xC0, b""),
     ])
     write("cluster_datagram", "conversation", conversation)
+    membership_seeds()
+
+
+MASK64 = (1 << 64) - 1
+
+
+def mt19937_64(seed):
+    """std::mt19937_64 seeded with one value: a generator of its outputs."""
+    n, m = 312, 156
+    state = [seed & MASK64]
+    for i in range(1, n):
+        state.append((6364136223846793005 * (state[-1] ^ (state[-1] >> 62)) + i) & MASK64)
+    index = n
+    while True:
+        if index >= n:
+            for i in range(n):
+                x = (state[i] & 0xFFFFFFFF80000000) | (state[(i + 1) % n] & 0x7FFFFFFF)
+                state[i] = state[(i + m) % n] ^ (x >> 1) ^ (0xB5026F5AA96619E9 if x & 1 else 0)
+            index = 0
+        y = state[index]
+        index += 1
+        y ^= (y >> 29) & 0x5555555555555555
+        y ^= (y << 17) & 0x71D67FFFEDA60000
+        y ^= (y << 37) & 0xFFF7EEE000000000
+        y ^= y >> 43
+        yield y & MASK64
+
+
+def heartbeat_tokens(node_id, incarnation):
+    """The tokens of a replicator's heartbeats, in the order it draws them (seed_of in
+    src/core/replicator.cpp)."""
+    seed = incarnation ^ 0x9E3779B97F4A7C15
+    for c in node_id.encode():
+        seed = ((seed ^ c) * 0x100000001B3) & MASK64
+    return (token | 1 for token in mt19937_64(seed))
+
+
+def membership_seeds():
+    """Inputs that reach the harness's membership invariants (issue 20): the node's own
+    datagram replayed from a peer's address; an address-less sender that hears the node,
+    replayed from another source; the same sender silent, replayed from two new sources."""
+    node_a, inc_a = "node-a", 1_800_000_000_000_001
+    node_b, inc_b = "node-b", 1_800_000_000_000_002  # the node under test (the harness's config)
+    wall = 1_800_000_000_000
+
+    def message(kind, sender, incarnation, address, token):
+        return pack({0: kind, 1: sender, 2: incarnation, 4: address, 5: wall, 6: token})
+
+    generator = mt19937_64(5489)
+    assert next(generator) == 14514284786278117030  # std::mt19937_64's default seed, first output
+    # The node heartbeats its configured peers, 192.0.2.1 then 192.0.2.3, at its first timer.
+    tokens = heartbeat_tokens(node_b, inc_b)
+    token_to_a = next(tokens)
+    token_to_3 = next(tokens)
+
+    def sealed(control, body):
+        return record(control, b"\x01" + body)
+
+    for node, suffix in [(0x00, ""), (0x01, "_keyed")]:
+        # node-a (192.0.2.1, source 0) is heard; then node-b's own heartbeat comes from there.
+        write("cluster_datagram", "self_replayed_from_peer_address" + suffix, b"".join([
+            sealed(node | 0x04, message(1, node_a, inc_a, "192.0.2.1:7001", 77)),
+            sealed(node | 0x40, message(1, node_b, inc_b, "192.0.2.2:7001", 78)),
+            sealed(node | 0x40, message(1, node_b, inc_b - 1, "192.0.2.2:7001", 79)),
+        ]))
+        # node-a sends no address: heard from source 0, it echoes the node's first heartbeat
+        # (so it hears the node); its heartbeat from source 3 ([2001:db8::1]) is then dropped.
+        write("cluster_datagram", "address_less_from_second_source" + suffix, b"".join([
+            record(node | 0x04, b""),
+            sealed(node, message(1, node_a, inc_a, "", 80)),
+            sealed(node, message(2, node_a, inc_a, "", token_to_a)),
+            sealed(node | 0x30, message(1, node_a, inc_a, "", 81)),
+        ]))
+        # node-a (configured, 192.0.2.1) echoes the heartbeat sent to 192.0.2.3 (configured,
+        # never heard): not merged. node-c, learned at 192.0.2.9, echoes it too: merged there.
+        write("cluster_datagram", "alias_echo_of_configured_address" + suffix, b"".join([
+            record(node | 0x04, b""),
+            sealed(node, message(1, node_a, inc_a, "192.0.2.1:7001", 85)),
+            sealed(node, message(2, node_a, inc_a, "192.0.2.1:7001", token_to_3)),
+            sealed(node, message(1, "node-c", 1, "192.0.2.9:7001", 86)),
+            sealed(node | 0x04, message(2, "node-c", 1, "192.0.2.9:7001", token_to_3)),
+        ]))
+        # node-a, silent for 5 s, replayed from source 3, then from source 2: one learned entry,
+        # moved.
+        write("cluster_datagram", "address_less_silent_then_moved" + suffix, b"".join([
+            sealed(node | 0x04, message(1, node_a, inc_a, "", 82)),
+            sealed(node | 0x04 | 0x30 | 0xC0, message(1, node_a, inc_a, "", 83)),
+            sealed(node | 0x04 | 0x20 | 0x40, message(1, node_a, inc_a, "", 84)),
+        ]))
 
 
 def config_seeds():

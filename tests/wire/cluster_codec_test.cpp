@@ -246,3 +246,66 @@ TEST_CASE("cluster node: replayed and duplicated datagrams are dropped and count
   CHECK(b.stats().dropped[static_cast<std::size_t>(DropReason::bad_mac)] == 1);
   CHECK(b.replicator().stats().messages_received == 1);
 }
+
+TEST_CASE(
+    "cluster node: the end of a full sync and a request for one, captured on their way to "
+    "another node, change nothing here") {
+  // a's datagrams to b, replayed to c: c's replay window for (a, b's tag) takes them once. The
+  // flags speak of b, not of c: c must not think it has all of a's counts, nor start a sync.
+  CodecOptions codec;
+  codec.keys.push_back(key_of(5));
+  ClusterCodec sender(codec);
+  core::CounterStore store(core::StoreOptions{100, 1, true});
+  core::OriginTable origins(core::Origin{"c", 3}, 16);
+  core::ReplicationConfig config;
+  config.node_id = "c";
+  config.incarnation = 3;
+  config.address = "c:1";
+  ClusterNode c(config, codec, store, origins);
+  std::uint64_t sequence = 0;
+  std::int64_t now_ms = 1000;
+  const auto from_a = [&](core::MessageType type, std::uint8_t flags, const char* to) {
+    core::ClusterMessage m;
+    m.type = type;
+    m.flags = flags;
+    m.sender_id = "a";
+    m.sender_incarnation = 1;
+    m.sender_address = "a:1";
+    m.token = 77;
+    if (type == core::MessageType::repair) {
+      m.updates = std::make_shared<std::vector<core::WireUpdate>>();
+    }
+    const std::vector<std::string> bodies = sender.encode_bodies(m);
+    REQUIRE(bodies.size() == 1);
+    c.on_datagram(core::MonoTime{now_ms * 1'000'000}, core::WallTime{now_ms}, "a:1",
+                  sender.seal(bodies[0], ++sequence, destination_tag(to)));
+  };
+  const auto peer_a = [&] {
+    const std::vector<core::PeerStatus> peers = c.replicator().peers(core::MonoTime{});
+    REQUIRE(peers.size() == 1);
+    return peers[0];
+  };
+  const auto run_ms = [&](std::int64_t ms) {
+    for (std::int64_t end = now_ms + ms; now_ms < end; ++now_ms) {
+      c.on_timer(core::MonoTime{now_ms * 1'000'000}, core::WallTime{now_ms});
+      c.take_datagrams();
+    }
+  };
+
+  from_a(core::MessageType::heartbeat, 0, "c:1");
+  run_ms(300);  // c's full sync to the new peer a ends
+  REQUIRE_FALSE(peer_a().syncing);
+  REQUIRE_FALSE(peer_a().synced);
+
+  from_a(core::MessageType::repair, core::kFlagSyncComplete, "b:1");
+  CHECK_FALSE(peer_a().synced);
+  from_a(core::MessageType::heartbeat, core::kFlagWantSync, "b:1");
+  CHECK_FALSE(peer_a().syncing);
+  CHECK(c.replicator().stats().messages_received == 3);
+
+  // Sent to c itself, they count.
+  from_a(core::MessageType::repair, core::kFlagSyncComplete, "c:1");
+  CHECK(peer_a().synced);
+  from_a(core::MessageType::heartbeat, core::kFlagWantSync, "c:1");
+  CHECK(peer_a().syncing);
+}
