@@ -337,7 +337,7 @@ int run_daemon(const DaemonOptions& options) {
     }
     http_server = std::move(started.value());
     context.http_counters = &http_server->counters();
-    context.http_server = &http_server->connection_counters();
+    context.http_connections = &http_server->connection_counters();
   }
 
   std::unique_ptr<io::FileWatcher> watcher;

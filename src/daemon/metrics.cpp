@@ -321,8 +321,8 @@ std::string render_metrics(const DaemonContext& c) {
           {{"reason", std::string(http::http_refusal_name(static_cast<http::HttpRefusal>(i)))}});
     }
   }
-  if (c.http_server != nullptr) {
-    const io::ServerCounters& h = *c.http_server;
+  if (c.http_connections != nullptr) {
+    const io::ServerCounters& h = *c.http_connections;
     f.value("drl_http_connections_open", load(h.connections_open));
     f.value("drl_http_connections_accepted_total", load(h.connections_accepted));
     f.value("drl_http_connections_evicted_total", load(h.connections_evicted));

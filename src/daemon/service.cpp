@@ -245,8 +245,8 @@ wire::StatusFields DaemonContext::status_fields() const {
       {"checks_tier_unknown", u(tier_unknown)},
       {"errors", u(errors)},
   };
-  if (http_server != nullptr && http_counters != nullptr) {
-    const io::ServerCounters& h = *http_server;
+  if (http_connections != nullptr && http_counters != nullptr) {
+    const io::ServerCounters& h = *http_connections;
     std::uint64_t refused = 0;
     for (const auto& count : http_counters->refused)
       refused += count.load(std::memory_order_relaxed);

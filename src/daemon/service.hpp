@@ -28,9 +28,9 @@ struct DaemonContext {
   DynamicLimits* dynamic = nullptr;
   core::OriginTable* origins = nullptr;
   const io::ServerCounters* server = nullptr;
-  const io::ClusterDriver* cluster = nullptr;         // null for a single node
-  const http::HttpCounters* http_counters = nullptr;  // null without [http]
-  const io::ServerCounters* http_server = nullptr;    // null without [http]
+  const io::ClusterDriver* cluster = nullptr;            // null for a single node
+  const http::HttpCounters* http_counters = nullptr;     // null without [http]
+  const io::ServerCounters* http_connections = nullptr;  // null without [http]
   std::int64_t started_wall_ms = 0;
   bool cluster_authenticated = false;
   const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;

@@ -66,7 +66,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::open(io::MainLoop& loop,
       [&self](std::size_t, io::ServerCounters&) {
         return std::make_unique<HttpProtocol>(self.routes_, self.counters_);
       },
-      std::string());
+      // To a connection turned away for want of file descriptors (at max_connections the
+      // one silent longest makes room instead).
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   return server;
 }
 
