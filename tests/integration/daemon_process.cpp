@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -420,6 +422,16 @@ std::uint64_t DaemonProcess::status_uint(std::string_view name) const {
     if (field == name) return std::stoull(value);
   }
   throw std::runtime_error("status has no field '" + std::string(name) + "'");
+}
+
+std::size_t connections_this_process_can_hold(std::size_t wanted) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  const std::uint64_t usable = limit.rlim_cur > 200 ? limit.rlim_cur - 200 : 0;
+  return static_cast<std::size_t>(std::min<std::uint64_t>(usable, wanted));
 }
 
 }  // namespace drl::integration

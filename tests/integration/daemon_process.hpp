@@ -35,6 +35,11 @@ bool wait_until(const std::function<bool()>& condition, Millis timeout, Millis i
 // Milliseconds since the Unix epoch (CLOCK_REALTIME, the clock drld names windows with).
 std::int64_t wall_ms();
 
+// For tests that hold thousands of connections themselves: raises this process's open files
+// limit to its hard limit and returns how many of `wanted` connections it leaves room for
+// (keeping 200 descriptors for everything else).
+std::size_t connections_this_process_can_hold(std::size_t wanted);
+
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
 class TempDir {
  public:

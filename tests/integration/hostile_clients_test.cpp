@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <poll.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -45,18 +44,6 @@ name = "p"
 limit = 1000000
 window = "1h"
 )";
-
-// The test itself holds every connection of the crowd: raise its own open files limit, and size
-// the crowd to what the limit allows.
-std::size_t idle_connections_possible() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
-  limit.rlim_cur = limit.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &limit);
-  ::getrlimit(RLIMIT_NOFILE, &limit);
-  const std::uint64_t usable = limit.rlim_cur > 200 ? limit.rlim_cur - 200 : 0;
-  return static_cast<std::size_t>(std::min<std::uint64_t>(usable, kIdleConnectionsWanted));
-}
 
 // A ping padded with a field drld ignores, to a body of exactly `body_bytes` (at most 65535: the
 // pad is a str16). msgpack by hand: {v: 1, id: ID, op: "ping", pad: "xxx..."}.
@@ -118,7 +105,7 @@ LatencySummary measure_checks(drl::Client& client, const std::string& key_prefix
 TEST_CASE(
     "hostile clients: thousands of idle connections, a dripper, a client that never reads and "
     "requests at the size limit leave a well-behaved client's latency as it was") {
-  const std::size_t idle_wanted = idle_connections_possible();
+  const std::size_t idle_wanted = connections_this_process_can_hold(kIdleConnectionsWanted);
   REQUIRE_MESSAGE(idle_wanted >= 500, "the open files limit leaves room for too few connections");
 
   TempDir dir;

@@ -6,7 +6,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,18 +62,6 @@ class RawTcp {
   int fd_;
   bool connected_ = false;
 };
-
-// The test holds every connection of the crowd: raise its own open files limit, and size the
-// crowd to what the limit allows.
-std::size_t connections_possible(std::size_t wanted) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
-  limit.rlim_cur = limit.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &limit);
-  ::getrlimit(RLIMIT_NOFILE, &limit);
-  const std::uint64_t usable = limit.rlim_cur > 200 ? limit.rlim_cur - 200 : 0;
-  return static_cast<std::size_t>(std::min<std::uint64_t>(usable, wanted));
-}
 
 std::uint64_t rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -151,7 +138,7 @@ TEST_CASE(
     "http hostile clients: with 5000 idle connections and 16 slowloris open, checks are answered "
     "within their usual latency and /metrics answers; the slow ones are closed by "
     "request_timeout") {
-  const std::size_t idle_wanted = connections_possible(kIdleConnectionsWanted + 100);
+  const std::size_t idle_wanted = connections_this_process_can_hold(kIdleConnectionsWanted + 100);
   if (idle_wanted < 1000) {
     MESSAGE("SKIP: the open files limit allows too few connections (" << idle_wanted << ")");
     return;
