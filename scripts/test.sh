@@ -1,7 +1,7 @@
 #!/bin/sh
 # The README's test command, and CI's (.ci/run). Builds drl (installing what is missing), then
 # runs, printing how long each stage took:
-#   1. the whole test suite in build/: unit, wire (with the fuzz corpus replays), public_api,
+#   1. the whole test suite in build/: unit, wire (with the fuzz corpus replays), io, public_api,
 #      integration, sim: everything but the long 'slow' suite;
 #   2. the same suite in build-asan/, everything (drld, drl, drl-sim, drl-bench, the tests) built
 #      with AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer;
