@@ -84,11 +84,27 @@ struct HttpSettings {
   std::uint64_t idle_timeout_ms = bounds::http_idle_timeout_ms_default;        // between requests
 };
 
+// [envoy]: Envoy's rate limit service (gRPC), answering from envoyproxy/ratelimit's YAML
+// files in config_dir (docs/integration.md#envoy). Absent: no gRPC port. `listen` and
+// `allow_remote` need a restart; the rest applies at a reload, with the YAML files.
+struct EnvoySettings {
+  bool enabled = false;
+  std::string listen;         // "host:port" of the gRPC service
+  bool allow_remote = false;  // a non-loopback listen address must say so
+  std::string config_dir;     // *.yaml / *.yml files, one domain each
+  // For YAML limits that do not name one: fixed, as envoyproxy/ratelimit counts.
+  core::Algorithm algorithm = core::Algorithm::fixed;
+  // Response headers for Envoy to add: "none", "ietf" (RateLimit, RateLimit-Policy),
+  // "x-ratelimit" (envoyproxy/ratelimit's X-RateLimit-*), or "both".
+  std::string response_headers = "none";
+};
+
 struct Config {
   NodeSettings node;
   Bounds bounds;
   ClusterSettings cluster;
   HttpSettings http;
+  EnvoySettings envoy;
   std::shared_ptr<const core::PolicySet> policies;
 };
 

@@ -29,11 +29,13 @@ class Parser {
 
   Config parse(const toml::table& root) {
     Config config;
-    std::vector<std::string_view> known{"node", "bounds", "policy", "cluster", "http"};
+    std::vector<std::string_view> known{"node", "bounds", "policy", "cluster", "http", "envoy"};
     for (const std::string& key : options_.ignored_top_level_keys) known.push_back(key);
     check_keys(root, "the top level", known);
     if (const toml::node* node = root.get("http"))
       parse_http(table_of(node, "[http]"), config.http);
+    if (const toml::node* node = root.get("envoy"))
+      parse_envoy(table_of(node, "[envoy]"), config.envoy);
     if (const toml::node* node = root.get("node"))
       parse_node(table_of(node, "[node]"), config.node);
     if (const toml::node* node = root.get("bounds")) {
@@ -60,7 +62,8 @@ class Parser {
         policies.push_back(std::move(policy));
       }
     }
-    if (policies.empty()) {
+    // A node that only answers Envoy takes its limits from the YAML files.
+    if (policies.empty() && !config.envoy.enabled) {
       reject(&root, "no policy: define at least one [[policy]] with a name, limit and window");
     }
     config.policies = std::make_shared<const core::PolicySet>(std::move(policies));
@@ -276,14 +279,8 @@ class Parser {
     out.listen = get_string(table, "listen", where, "");
     check_address(table.get("listen"), "[http]: listen", out.listen);
     out.allow_remote = get_bool(table, "allow_remote", where, out.allow_remote);
-    const std::string host = out.listen.substr(0, out.listen.rfind(':'));
-    const bool loopback = host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
-    if (!loopback && !out.allow_remote) {
-      reject(table.get("listen"),
-             where + ": listen '" + out.listen +
-                 "' is not a loopback address; set allow_remote = true to serve it (checks and "
-                 "/metrics have no authentication: see docs/security.md)");
-    }
+    require_loopback_unless_allowed(table, where, out.listen, out.allow_remote,
+                                    "checks and /metrics have no authentication");
     out.threads = get_uint(table, "threads", where, out.threads, 1, bounds::workers_max);
     out.max_connections =
         get_uint(table, "max_connections", where, out.max_connections, 1, bounds::connections_max);
@@ -292,6 +289,52 @@ class Parser {
         get_duration(table, "request_timeout", where, out.request_timeout_ms, 100, 600'000);
     out.idle_timeout_ms =
         get_duration(table, "idle_timeout", where, out.idle_timeout_ms, 100, 86'400'000);
+  }
+
+  // A listen address off loopback is served only when the table says allow_remote = true.
+  void require_loopback_unless_allowed(const toml::table& table, const std::string& where,
+                                       const std::string& listen, bool allow_remote,
+                                       std::string_view why) const {
+    const std::string host = listen.substr(0, listen.rfind(':'));
+    const bool loopback = host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+    if (!loopback && !allow_remote) {
+      reject(table.get("listen"), where + ": listen '" + listen +
+                                      "' is not a loopback address; set allow_remote = true to "
+                                      "serve it (" +
+                                      std::string(why) + ": see docs/security.md)");
+    }
+  }
+
+  void parse_envoy(const toml::table& table, EnvoySettings& out) {
+    const std::string where = "[envoy]";
+    check_keys(table, where,
+               {"listen", "allow_remote", "config_dir", "algorithm", "response_headers"});
+    if (!table.contains("listen"))
+      reject(&table, where + ": listen is missing (e.g. \"127.0.0.1:8081\")");
+    if (!table.contains("config_dir")) {
+      reject(&table, where +
+                         ": config_dir is missing: the directory of envoyproxy/ratelimit YAML "
+                         "files (e.g. \"/etc/drl/ratelimit\")");
+    }
+    out.enabled = true;
+    out.listen = get_string(table, "listen", where, "");
+    check_address(table.get("listen"), "[envoy]: listen", out.listen);
+    out.allow_remote = get_bool(table, "allow_remote", where, out.allow_remote);
+    require_loopback_unless_allowed(table, where, out.listen, out.allow_remote,
+                                    "the rate limit service has no authentication");
+    out.config_dir = get_string(table, "config_dir", where, "");
+    if (out.config_dir.empty()) reject(table.get("config_dir"), where + ": config_dir is empty");
+    if (const toml::node* node = table.get("algorithm")) {
+      out.algorithm = parse_algorithm(node, where);
+    }
+    out.response_headers = get_string(table, "response_headers", where, out.response_headers);
+    if (out.response_headers != "none" && out.response_headers != "ietf" &&
+        out.response_headers != "x-ratelimit" && out.response_headers != "both") {
+      reject(table.get("response_headers"),
+             where +
+                 ": response_headers must be \"none\", \"ietf\", \"x-ratelimit\" or "
+                 "\"both\"");
+    }
   }
 
   void parse_cluster(const toml::table& table, ClusterSettings& out) {
@@ -743,6 +786,9 @@ std::string restart_only_changes(const Config& before, const Config& after) {
            before.http.problem_details != after.http.problem_details ||
            before.http.request_timeout_ms != after.http.request_timeout_ms,
        "[http]");
+  note(before.envoy.enabled != after.envoy.enabled || before.envoy.listen != after.envoy.listen ||
+           before.envoy.allow_remote != after.envoy.allow_remote,
+       "[envoy] listen");
   note(a.datagram_bytes != b.datagram_bytes || a.max_peers != b.max_peers ||
            a.max_origins != b.max_origins,
        "cluster bounds");

@@ -115,6 +115,14 @@ int run_daemon(const DaemonOptions& options) {
     std::fprintf(stderr, "drld: at most %zu workers\n", bounds::workers_max);
     return 1;
   }
+#ifndef DRL_WITH_ENVOY
+  if (config.envoy.enabled) {
+    std::fprintf(stderr,
+                 "drld: [envoy]: this drld was built without Envoy support (build with meson "
+                 "-Denvoy=enabled; scripts/setup.sh installs what it needs)\n");
+    return 1;
+  }
+#endif
   io::set_log_level(io::log_level_from_name(config.node.log_level));
   if (config.node.id.empty()) config.node.id = host_name();
 

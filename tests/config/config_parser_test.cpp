@@ -250,6 +250,21 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
        "'cookie:session' is not a source"},
       {"http unknown key", kPolicy + "[policy.http]\nuser = \"query:u\"\n",
        "unknown key 'user' in policy 'api' [http]"},
+      {"envoy without listen", kPolicy + "[envoy]\nconfig_dir = \"/etc/drl/ratelimit\"\n",
+       "[envoy]: listen is missing"},
+      {"envoy without config_dir", kPolicy + "[envoy]\nlisten = \"127.0.0.1:8081\"\n",
+       "[envoy]: config_dir is missing"},
+      {"envoy remote without consent",
+       kPolicy + "[envoy]\nlisten = \"0.0.0.0:8081\"\nconfig_dir = \"/etc/r\"\n",
+       "is not a loopback address; set allow_remote = true"},
+      {"envoy bad response headers",
+       kPolicy +
+           "[envoy]\nlisten = \"127.0.0.1:8081\"\nconfig_dir = \"/etc/r\"\nresponse_headers = "
+           "\"all\"\n",
+       "response_headers must be"},
+      {"envoy bad algorithm",
+       kPolicy + "[envoy]\nlisten = \"127.0.0.1:8081\"\nconfig_dir = \"/r\"\nalgorithm = \"lru\"\n",
+       "[envoy]: algorithm must be"},
   };
   for (const Case& c : cases) {
     const std::string name = c.name;
@@ -366,4 +381,27 @@ TEST_CASE("config: an adaptive law that cannot work is rejected with the reason"
             .find("floor must be between") != std::string::npos);
   CHECK(rejection(policy("signal = \"reported:\"\ntarget = 5\nfloor_at = 50\n"))
             .find("must not be empty") != std::string::npos);
+}
+
+TEST_CASE(
+    "config: [envoy] names the gRPC listen address and the YAML directory; no TOML policy "
+    "is needed then") {
+  const auto parsed = parse_config(
+      "[envoy]\nlisten = \"127.0.0.1:8081\"\nconfig_dir = \"/etc/drl/ratelimit\"\n"
+      "algorithm = \"sliding\"\nresponse_headers = \"both\"\n",
+      "test.toml");
+  REQUIRE(parsed.ok());
+  const drl::config::EnvoySettings& envoy = parsed.value().envoy;
+  CHECK(envoy.enabled);
+  CHECK(envoy.listen == "127.0.0.1:8081");
+  CHECK(envoy.config_dir == "/etc/drl/ratelimit");
+  CHECK(envoy.algorithm == drl::core::Algorithm::sliding);
+  CHECK(envoy.response_headers == "both");
+  CHECK(parsed.value().policies->policies().empty());
+  const auto defaults =
+      parse_config("[envoy]\nlisten = \"127.0.0.1:8081\"\nconfig_dir = \"/r\"\n", "test.toml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults.value().envoy.algorithm == drl::core::Algorithm::fixed);
+  CHECK(defaults.value().envoy.response_headers == "none");
+  CHECK_FALSE(parse_config("[node]\nid = \"a\"\n", "test.toml").ok());
 }
