@@ -1,5 +1,7 @@
 #include "http/decision_answer.hpp"
 
+#include <http_parser.h>
+
 #include <cstdio>
 
 #include "core/duration.hpp"
@@ -7,27 +9,6 @@
 
 namespace drl::http {
 namespace {
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 429:
-      return "Too Many Requests";
-    default:
-      return "Error";
-  }
-}
 
 // An sf-string: printable ASCII only, with '"' and '\' escaped.
 std::string sf_string(std::string_view text) {
@@ -156,7 +137,7 @@ HttpAnswer answer_error(int status, const std::string& detail) {
       .key("type")
       .value("about:blank")
       .key("title")
-      .value(reason_phrase(status))
+      .value(http_status_str(static_cast<http_status>(status)))
       .key("status")
       .value(static_cast<std::uint64_t>(status))
       .key("detail")

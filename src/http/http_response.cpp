@@ -14,7 +14,7 @@ void append_field(std::string_view name, std::string_view value, std::string& ou
 
 }  // namespace
 
-void append_response(const HttpAnswer& answer, bool close, bool keep_alive_1_0, std::string& out) {
+void append_response(const HttpAnswer& answer, const ResponseFraming& framing, std::string& out) {
   out.append("HTTP/1.1 ");
   out.append(std::to_string(answer.status));
   out.push_back(' ');
@@ -23,14 +23,14 @@ void append_response(const HttpAnswer& answer, bool close, bool keep_alive_1_0, 
   append_field("Content-Type", answer.content_type, out);
   append_field("Content-Length", std::to_string(answer.body.size()), out);
   append_field("Cache-Control", "no-store", out);
-  if (close) {
+  if (framing.close) {
     append_field("Connection", "close", out);
-  } else if (keep_alive_1_0) {
+  } else if (framing.keep_alive_1_0) {
     append_field("Connection", "keep-alive", out);
   }
   for (const auto& [name, value] : answer.headers) append_field(name, value, out);
   out.append("\r\n");
-  out.append(answer.body);
+  if (!framing.head) out.append(answer.body);
 }
 
 }  // namespace drl::http

@@ -41,6 +41,15 @@ int status_of(HttpRefusal refusal) {
   return 400;
 }
 
+// The bounds, as a refused client reads them.
+const std::string kHeadTooLarge = "request line and header fields over " +
+                                  std::to_string(bounds::http_request_head_bytes_max) + " bytes";
+const std::string kTooManyFields =
+    "more than " + std::to_string(bounds::http_request_headers_max) + " header fields";
+const std::string kBodyTooLarge =
+    "a body over " + std::to_string(bounds::http_request_body_bytes_max) + " bytes";
+constexpr std::string_view kLengthAndCoding = "Content-Length with Transfer-Encoding";
+
 class HttpSession final : public io::StreamSession {
  public:
   HttpSession(HttpProtocol& protocol, std::string remote_address)
@@ -61,7 +70,11 @@ class HttpSession final : public io::StreamSession {
     if (closing_) {
       outcome.next = Next::close_when_flushed;  // answered with Connection: close
     } else if (error != HPE_OK) {
-      refuse(refusal_.value_or(refusal_of(error)), http_errno_description(error));
+      if (refusal_) {
+        refuse(*refusal_, refusal_detail_);
+      } else {
+        refuse(refusal_of(error), detail_of(error));
+      }
       outcome.next = Next::close_when_flushed;
     } else if (parser_.upgrade != 0 || parsed != bytes) {
       // An upgrade (or CONNECT) the endpoint does not do: its bytes after the head are not
@@ -100,6 +113,22 @@ class HttpSession final : public io::StreamSession {
 
   static HttpSession& self(http_parser* parser) { return *static_cast<HttpSession*>(parser->data); }
 
+  // What http-parser refused, in the words of the fields a client sent.
+  static std::string_view detail_of(http_errno error) {
+    switch (error) {
+      case HPE_UNEXPECTED_CONTENT_LENGTH:
+        return "Content-Length more than once, or with Transfer-Encoding";
+      case HPE_INVALID_TRANSFER_ENCODING:
+        return "a Transfer-Encoding other than a single chunked";
+      case HPE_INVALID_CONTENT_LENGTH:
+        return "a Content-Length that is not a number";
+      case HPE_HEADER_OVERFLOW:
+        return kHeadTooLarge;
+      default:
+        return http_errno_description(error);
+    }
+  }
+
   static HttpRefusal refusal_of(http_errno error) {
     switch (error) {
       case HPE_UNEXPECTED_CONTENT_LENGTH:
@@ -119,9 +148,10 @@ class HttpSession final : public io::StreamSession {
   }
 
   // Returns -1, which stops the parser from any callback (on_headers_complete reads 1 as "no
-  // body" and 2 as "upgrade"): the request is refused with `refusal`.
-  int stop(HttpRefusal refusal) {
+  // body" and 2 as "upgrade"): the request is refused with `refusal`, for the reason `detail`.
+  int stop(HttpRefusal refusal, std::string_view detail) {  // only on a refusal: a copy is fine
     refusal_ = refusal;
+    refusal_detail_ = detail;
     return -1;
   }
 
@@ -141,16 +171,16 @@ class HttpSession final : public io::StreamSession {
   }
 
   int on_url(std::string_view piece) {
-    if (!head_grows(piece.size())) return stop(HttpRefusal::head_too_large);
+    if (!head_grows(piece.size())) return stop(HttpRefusal::head_too_large, kHeadTooLarge);
     target_.append(piece);
     return 0;
   }
 
   int on_header_field(std::string_view piece) {
-    if (!head_grows(piece.size())) return stop(HttpRefusal::head_too_large);
+    if (!head_grows(piece.size())) return stop(HttpRefusal::head_too_large, kHeadTooLarge);
     if (in_value_ || fields_.empty()) {
       if (fields_.size() >= bounds::http_request_headers_max) {
-        return stop(HttpRefusal::head_too_large);
+        return stop(HttpRefusal::head_too_large, kTooManyFields);
       }
       fields_.emplace_back();
       in_value_ = false;
@@ -160,7 +190,7 @@ class HttpSession final : public io::StreamSession {
   }
 
   int on_header_value(std::string_view piece) {
-    if (!head_grows(piece.size())) return stop(HttpRefusal::head_too_large);
+    if (!head_grows(piece.size())) return stop(HttpRefusal::head_too_large, kHeadTooLarge);
     in_value_ = true;
     fields_.back().second.append(piece);
     return 0;
@@ -181,18 +211,26 @@ class HttpSession final : public io::StreamSession {
         chunked_only = chunked_only && equals_ignoring_case(trim(value), "chunked");
       }
       if (equals_ignoring_case(name, "expect")) {
-        if (!equals_ignoring_case(trim(value), "100-continue")) return stop(HttpRefusal::malformed);
+        if (!equals_ignoring_case(trim(value), "100-continue")) {
+          return stop(HttpRefusal::malformed, "an Expect field other than 100-continue");
+        }
         expect_continue_ = true;
       }
     }
-    if (content_lengths > 1 || (content_lengths > 0 && transfer_encodings > 0) ||
-        transfer_encodings > 1 || !chunked_only) {
-      return stop(HttpRefusal::ambiguous_framing);
+    if (content_lengths > 1) {
+      return stop(HttpRefusal::ambiguous_framing, "Content-Length more than once");
+    }
+    if (content_lengths > 0 && transfer_encodings > 0) {
+      return stop(HttpRefusal::ambiguous_framing, kLengthAndCoding);
+    }
+    if (transfer_encodings > 1 || !chunked_only) {
+      return stop(HttpRefusal::ambiguous_framing,
+                  "a Transfer-Encoding other than a single chunked");
     }
     // http-parser's content_length is ULLONG_MAX when the request has no Content-Length.
     const bool has_length = content_lengths > 0 && parser_.content_length != ULLONG_MAX;
     if (has_length && parser_.content_length > bounds::http_request_body_bytes_max) {
-      return stop(HttpRefusal::body_too_large);
+      return stop(HttpRefusal::body_too_large, kBodyTooLarge);
     }
     const bool has_body = transfer_encodings > 0 || (has_length && parser_.content_length > 0);
     if (expect_continue_ && has_body && parser_.http_minor >= 1) {
@@ -204,7 +242,9 @@ class HttpSession final : public io::StreamSession {
   int on_body(std::size_t bytes) {
     // The decision endpoint reads only the head; a body is read to find the next request.
     body_bytes_ += bytes;
-    if (body_bytes_ > bounds::http_request_body_bytes_max) return stop(HttpRefusal::body_too_large);
+    if (body_bytes_ > bounds::http_request_body_bytes_max) {
+      return stop(HttpRefusal::body_too_large, kBodyTooLarge);
+    }
     return 0;
   }
 
@@ -213,6 +253,7 @@ class HttpSession final : public io::StreamSession {
     completed_ = true;
     const bool keep_alive = http_should_keep_alive(&parser_) != 0;
     const std::optional<RequestTarget> target = parse_request_target(target_);
+    const bool head = parser_.method == HTTP_HEAD;
     HttpAnswer answer;
     if (!target) {
       protocol_.counters().count(HttpRefusal::bad_target);
@@ -221,7 +262,10 @@ class HttpSession final : public io::StreamSession {
                             "character in the path");
     } else {
       HttpRequestView request;
-      request.method = http_method_str(static_cast<http_method>(parser_.method));
+      // HEAD is GET without the body (RFC 9110 9.3.2): load balancers check health with it.
+      request.method =
+          head ? std::string_view("GET")
+               : std::string_view(http_method_str(static_cast<http_method>(parser_.method)));
       request.path = target->path;
       request.query = target->query;
       request.remote_addr = remote_address_;
@@ -235,7 +279,7 @@ class HttpSession final : public io::StreamSession {
     }
     protocol_.counters().count(answer.status);
     const bool close = !keep_alive || !target;
-    append_response(answer, close, keep_alive && parser_.http_minor == 0, *out_);
+    append_response(answer, {close, keep_alive && parser_.http_minor == 0, head}, *out_);
     if (close) {
       closing_ = true;
       http_parser_pause(&parser_, 1);
@@ -249,7 +293,7 @@ class HttpSession final : public io::StreamSession {
     HttpAnswer answer =
         answer_error(status, std::string(http_refusal_name(refusal)) + ": " + std::string(detail));
     protocol_.counters().count(status);
-    append_response(answer, true, false, *out_);
+    append_response(answer, {.close = true}, *out_);
     in_message_ = false;
     completed_ = true;
   }
@@ -264,6 +308,7 @@ class HttpSession final : public io::StreamSession {
   bool in_value_ = false;
   bool expect_continue_ = false;
   std::optional<HttpRefusal> refusal_;
+  std::string refusal_detail_;
   std::size_t head_bytes_ = 0;
   std::uint64_t body_bytes_ = 0;
   std::string target_;

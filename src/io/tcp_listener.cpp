@@ -28,9 +28,18 @@ Result<TcpListener> TcpListener::open(const std::string& address, int backlog) {
       status != 0 || found == nullptr) {
     return failed(std::string("cannot resolve '") + host + "': " + ::gai_strerror(status));
   }
+  // A name with several addresses ("localhost": 127.0.0.1 and ::1) binds its first IPv4 one,
+  // where proxies configured with 127.0.0.1 look; an IPv6-only name binds its first.
+  const addrinfo* chosen = found;
+  for (const addrinfo* candidate = found; candidate != nullptr; candidate = candidate->ai_next) {
+    if (candidate->ai_family == AF_INET) {
+      chosen = candidate;
+      break;
+    }
+  }
   sockaddr_storage where{};
-  const socklen_t where_length = found->ai_addrlen;
-  std::memcpy(&where, found->ai_addr, found->ai_addrlen);
+  const socklen_t where_length = chosen->ai_addrlen;
+  std::memcpy(&where, chosen->ai_addr, chosen->ai_addrlen);
   ::freeaddrinfo(found);
 
   const int fd = ::socket(where.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -18,6 +18,10 @@ Worker::Worker(std::size_t index, const ServerOptions& options,
     std::abort();
   }
   wakeup_.data = this;
+  // libuv keeps a spare descriptor per loop for its own use, opened at the loop's first stream:
+  // open it now, while descriptors are plenty, not later with one that an eviction freed.
+  uv_tcp_init(&loop_, &descriptor_warmup_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&descriptor_warmup_), nullptr);
   uv_timer_init(&loop_, &sweep_);
   sweep_.data = this;
   uv_timer_start(&sweep_, on_sweep, 1000, 1000);
@@ -65,6 +69,15 @@ void Worker::adopt(int fd, bool make_room) {
       return;
     }
     incoming_.push_back(Incoming{fd, make_room});
+  }
+  uv_async_send(&wakeup_);
+}
+
+void Worker::request_eviction() {
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (stop_requested_) return;
+    incoming_.push_back(Incoming{-1, true});
   }
   uv_async_send(&wakeup_);
 }
@@ -124,7 +137,10 @@ void Worker::on_wakeup(uv_async_t* async) {
     stop = worker->stop_requested_;
   }
   for (const Incoming& incoming : arrived) {
-    if (stop) {
+    if (incoming.fd < 0) {
+      // An eviction alone: the server is out of descriptors.
+      if (!stop) worker->evict_least_recently_active();
+    } else if (stop) {
       ::close(incoming.fd);
       worker->counters_.connections_open.fetch_sub(1, std::memory_order_relaxed);
     } else {

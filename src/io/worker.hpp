@@ -27,6 +27,8 @@ class Worker {
   // Any thread. The worker takes ownership of `fd`. With `make_room`, it first closes its
   // connection that has been silent longest (the server is at max_connections).
   void adopt(int fd, bool make_room);
+  // Any thread. Closes the connection silent longest, to give its descriptor back.
+  void request_eviction();
   // Any thread. Closes every connection and ends the thread; join() waits for it.
   void request_stop();
   void join();
@@ -43,7 +45,7 @@ class Worker {
 
  private:
   struct Incoming {
-    int fd = -1;
+    int fd = -1;  // -1: no connection, only an eviction (request_eviction)
     bool make_room = false;
   };
 
@@ -58,7 +60,8 @@ class Worker {
   ServerCounters& counters_;
   uv_loop_t loop_{};
   uv_async_t wakeup_{};
-  uv_timer_t sweep_{};  // closes connections whose timeouts passed
+  uv_timer_t sweep_{};            // closes connections whose timeouts passed
+  uv_tcp_t descriptor_warmup_{};  // see the constructor
   std::mutex mutex_;
   std::vector<Incoming> incoming_;
   bool stop_requested_ = false;

@@ -117,6 +117,7 @@ TEST_CASE("http session: two Content-Length fields are refused with 400, nothing
   CHECK(c.out.find("Connection: close\r\n") != std::string::npos);
   CHECK(c.closing);
   CHECK(refused(c.counters, HttpRefusal::ambiguous_framing) == 1);
+  CHECK(c.out.find("ambiguous_framing: Content-Length more than once") != std::string::npos);
 }
 
 TEST_CASE("http session: Content-Length with Transfer-Encoding is refused with 400 and a close") {
@@ -189,7 +190,9 @@ TEST_CASE("http session: a head over its bound gets 431, a body over its bound 4
   Connection body;
   body.read("POST /v1/check/a HTTP/1.1\r\nContent-Length: " +
             std::to_string(drl::bounds::http_request_body_bytes_max + 1) + "\r\n\r\n");
-  CHECK(body.answers("HTTP/1.1 413 ") == 1);
+  CHECK(body.answers("HTTP/1.1 413 Payload Too Large\r\n") == 1);
+  CHECK(body.out.find("\"title\":\"Payload Too Large\"") != std::string::npos);
+  CHECK(body.out.find("a body over 65536 bytes") != std::string::npos);
   CHECK(body.closing);
   CHECK(body.seen.empty());
 }
@@ -210,7 +213,9 @@ TEST_CASE("http session: something that is not HTTP is refused with 400 and a cl
   CHECK(refused(c.counters, HttpRefusal::malformed) == 1);
 }
 
-TEST_CASE("http session: an unknown path is 404, a wrong method 405 with Allow") {
+TEST_CASE(
+    "http session: an unknown path is 404, HEAD is GET without the body, a wrong method 405 with "
+    "Allow") {
   Connection missing;
   missing.read("GET /v2/nothing HTTP/1.1\r\n\r\n");
   CHECK(missing.answers("HTTP/1.1 404 Not Found\r\n") == 1);
@@ -218,6 +223,11 @@ TEST_CASE("http session: an unknown path is 404, a wrong method 405 with Allow")
   Connection prefix;
   prefix.read("GET /v1/checked HTTP/1.1\r\n\r\nGET /metrics/x HTTP/1.1\r\n\r\n");
   CHECK(prefix.answers("HTTP/1.1 404 Not Found\r\n") == 2);
+  Connection head;
+  head.read("HEAD /metrics HTTP/1.1\r\n\r\n");
+  CHECK(head.answers("HTTP/1.1 200 OK\r\n") == 1);
+  CHECK(head.out.find("Content-Length: 7\r\n") != std::string::npos);
+  CHECK(head.out.ends_with("\r\n\r\n"));
   Connection method;
   method.read("DELETE /metrics HTTP/1.1\r\n\r\n");
   CHECK(method.answers("HTTP/1.1 405 Method Not Allowed\r\n") == 1);

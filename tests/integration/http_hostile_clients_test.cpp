@@ -256,6 +256,36 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "http hostile clients: out of file descriptors, a new connection still takes the place of the "
+    "one silent longest instead of being turned away") {
+  TempDir dir;
+  DaemonOptions options = with_config(kConfig);
+  // 64 descriptors in all: a few dozen connections use up what drld has left.
+  options.command_prefix = {"/usr/bin/prlimit", "--nofile=64:64", "--"};
+  DaemonProcess limited(dir, options);
+  limited.require_ready();
+  INFO("drld log:\n" << limited.log());
+  const std::uint16_t port = drld_http_port(limited);
+  std::vector<std::unique_ptr<RawTcp>> idle;
+  for (int i = 0; i < 100; ++i) {
+    idle.push_back(std::make_unique<RawTcp>(port));
+    REQUIRE(idle.back()->connected());
+  }
+  // Every connection beyond the descriptors evicted an older one: the newest are open. (Read over
+  // HTTP: the Unix socket, without a descriptor to spare, turns a status request away.)
+  REQUIRE(wait_until([&] { return metric(port, "drl_http_connections_evicted_total") >= 40; }, 5s,
+                     20ms));
+  for (int i = 0; i < 10; ++i) {
+    CAPTURE(i);
+    CHECK(http_request(port, "/v1/check/api?key=proxy").status == 200);
+  }
+  CHECK(metric(port, "drl_http_connections_open") < 64);
+  CHECK(metric(port, "drl_http_connections_rejected_total{reason=\"out_of_fds\"}") == 0);
+  CHECK(idle.front()->closed_by_server());
+  CHECK_FALSE(idle.back()->closed_by_server());
+}
+
+TEST_CASE(
     "http hostile clients: requests framed to be read two ways get 400 and a close, and what "
     "follows them is never counted") {
   TempDir dir;
