@@ -16,7 +16,14 @@
 # must stay empty. Exit status 0 only if everything passed.
 #
 # The long runs: meson test -C build --suite slow   (docs/simulation.md, docs/replication.md)
+# Options: -h, --help prints this header. (It takes no others.)
 set -eu
+
+case "${1:-}" in
+  '') ;;
+  -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
+  *) echo "test.sh: no option '$1' (--help says what the script does)" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "$0")/.."
 BUILD_DIR="${DRL_BUILD_DIR:-build}"

@@ -261,6 +261,14 @@ int run_daemon(const DaemonOptions& options) {
     // for a wildcard bind every address of this host with its port. It cannot learn that from
     // its own datagrams coming back, which may be replays.
     const std::vector<io::InterfaceAddress> interfaces = io::interface_addresses();
+    // Names that resolve to one address ("localhost:7001", "127.0.0.1:7001") are one peer.
+    std::vector<std::string> unique_peers;
+    for (std::string& peer : peers) {
+      if (std::find(unique_peers.begin(), unique_peers.end(), peer) == unique_peers.end()) {
+        unique_peers.push_back(std::move(peer));
+      }
+    }
+    peers = std::move(unique_peers);
     std::string this_node;
     std::erase_if(peers, [&](const std::string& peer) {
       if (peer != advertise && !io::is_own_address(peer, bound.value(), interfaces)) return false;
@@ -415,7 +423,7 @@ int run_daemon(const DaemonOptions& options) {
   if (http_server) http_server->start();
   std::string cluster_note = "a single node";
   const std::string http_note =
-      http_server ? ", HTTP on " + http_server->address() + " (/v1/check, /metrics)" : "";
+      http_server ? ", HTTP on " + http_server->address() + " (/v1/check, /metrics, /healthz)" : "";
   if (driver) {
     cluster_note = "cluster bind " + driver->snapshot().bind_address + ", " +
                    std::to_string(node->replicator().config().seeds.size()) +
