@@ -62,22 +62,23 @@ def load_modules(proto_python_dir=None):
                                "feature 'envoy' (ninja -C build), or pass --proto-python"
                                % directory)
         sys.path.insert(0, directory)
-        from envoy.service.ratelimit.v3 import rls_pb2  # noqa: E402 (generated at build time)
-        _modules = rls_pb2
-    return _modules
+        # Generated at build time; they import each other as envoy.<package>.<file>_pb2.
+        from envoy.service.ratelimit.v3 import rls_pb2
+        from envoy.type.v3 import ratelimit_unit_pb2
+        _modules = (rls_pb2, ratelimit_unit_pb2)
+    return _modules[0]
 
 
 def parse_unit(text):
-    """'minute' -> 2; a number is taken as it is (proto3 enums are open)."""
-    rls_pb2 = load_modules()
+    """'minute' -> 2 (envoy.type.v3.RateLimitUnit); a number is taken as it is (proto3 enums
+    are open: 7 is WEEK in the response's enum)."""
+    load_modules()
     if text.isdigit():
         return int(text)
     if text.lower() not in LIMIT_UNITS:
-        raise ValueError("unknown unit %r (one of %s, or a number)" % (text, ", ".join(LIMIT_UNITS)))
-    unit_enum = rls_pb2.DESCRIPTOR.message_types_by_name["RateLimitRequest"] \
-        .fields_by_name["descriptors"].message_type.fields_by_name["limit"].message_type \
-        .fields_by_name["unit"].enum_type
-    return unit_enum.values_by_name[text.upper()].number
+        raise ValueError("unknown unit %r (one of %s, or a number)"
+                         % (text, ", ".join(LIMIT_UNITS)))
+    return _modules[1].RateLimitUnit.Value(text.upper())
 
 
 def make_request(domain, descriptors, hits_addend=0):
