@@ -10,11 +10,14 @@ cd "$(dirname "$0")/.."
 BUILD_DIR="${DRL_BUILD_DIR:-build}"
 
 # Everything the build, the daemon and the test suite use. Keep in sync with docs/operations.md.
+# The gRPC, protobuf and yaml-cpp ones are for Envoy's rate limit service (meson -Denvoy, on by
+# default when they are installed), and python3-grpcio/-protobuf for its test client.
 PACKAGES="
   g++ meson ninja-build pkg-config git
   libuv1-dev libmsgpack-cxx-dev libxxhash-dev libcxxopts-dev libtomlplusplus-dev doctest-dev
   libsodium-dev prometheus-cpp-dev libhttp-parser-dev
-  python3-msgpack
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libyaml-cpp-dev
+  python3-msgpack python3-grpcio python3-protobuf
   nginx caddy python3-yaml
   redis-server
   curl iproute2 gnuplot-nox

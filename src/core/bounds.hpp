@@ -73,4 +73,23 @@ inline constexpr std::size_t http_read_buffer_bytes = 64 * 1024;       // one pe
 inline constexpr std::uint64_t http_idle_timeout_ms_default = 75'000;
 inline constexpr std::uint64_t http_request_timeout_ms_default = 10'000;
 
+// Envoy's rate limit service ([envoy], src/envoy). A request beyond a bound is answered with
+// INVALID_ARGUMENT and counted (one over rls_request_bytes_max with RESOURCE_EXHAUSTED, by gRPC
+// itself, before drl sees it); Envoy then does what its failure_mode_deny says.
+inline constexpr std::size_t rls_request_bytes_max = 64 * 1024;  // a protobuf RateLimitRequest
+inline constexpr std::size_t rls_descriptors_per_request_max = 64;
+inline constexpr std::size_t rls_entries_per_descriptor_max = 16;
+inline constexpr std::size_t rls_domain_bytes_max = 128;
+// The keys and values of one descriptor's entries together: the stuff of its counter keys.
+inline constexpr std::size_t rls_descriptor_bytes_max = 768;
+static_assert(rls_domain_bytes_max + rls_descriptor_bytes_max + 2 * rls_entries_per_descriptor_max +
+                      2 <=
+                  key_bytes_max,
+              "a descriptor's domain, keys and values, with a separator byte each, fit a key");
+// Envoy multiplexes its calls over a few HTTP/2 connections; more streams than this on one
+// connection wait in the client until others finish.
+inline constexpr std::size_t rls_streams_per_connection_max = 1024;
+// How long a stop lets calls in flight finish before it cancels them.
+inline constexpr std::uint64_t rls_shutdown_grace_ms = 1000;
+
 }  // namespace drl::bounds
