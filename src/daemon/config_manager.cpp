@@ -162,11 +162,26 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
                   std::to_string(generation()) + ": " + parsed.error().message);
     return Error{Errc::reload_failed, parsed.error().message};
   }
+  std::function<void()> apply_companion;
+  if (companion_) {
+    Result<std::function<void()>> prepared = companion_(parsed.value());
+    if (!prepared.ok()) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      io::log_error("config reload (" + std::string(trigger) + ") rejected, keeping generation " +
+                    std::to_string(generation()) + ": " + prepared.error().message);
+      return Error{Errc::reload_failed, prepared.error().message};
+    }
+    apply_companion = std::move(prepared.value());
+  }
   const std::string restart_only = config::restart_only_changes(config_, parsed.value());
   // Settings that need a restart keep their running values; the policies (and the partition
-  // policy) apply now.
+  // policy, and [envoy]'s reloadable keys) apply now.
   config_.policies = parsed.value().policies;
   config_.cluster.partition_policy = parsed.value().cluster.partition_policy;
+  config_.envoy.config_dir = parsed.value().envoy.config_dir;
+  config_.envoy.algorithm = parsed.value().envoy.algorithm;
+  config_.envoy.response_headers = parsed.value().envoy.response_headers;
+  if (apply_companion) apply_companion();
   text_ = std::move(text.value());
   rejected_text_.clear();
   const std::uint64_t generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;

@@ -60,6 +60,14 @@ class ConfigManager {
     on_applied_ = std::move(hook);
   }
 
+  // A part of the configuration that lives in files of its own (the [envoy] YAML directory):
+  // read and validated at every reload, with the TOML in `parsed`; it returns what puts it in
+  // force, or an error. A reload applies only when the TOML and the companion are both valid,
+  // and then both. Set before the first reload.
+  using Companion =
+      std::function<Result<std::function<void()>>(const config::Config& parsed)>;
+  void set_companion(Companion companion) { companion_ = std::move(companion); }
+
   // Reads and validates the file; if valid, it is in force when this returns.
   // `trigger` names the cause for the log ("SIGHUP", "file change", "drl reload").
   // With `only_if_changed`, a text that is unchanged, or that was rejected last time, is not
@@ -97,6 +105,7 @@ class ConfigManager {
   std::atomic<std::uint64_t> reloads_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::function<void(const config::Config&)> on_applied_;
+  Companion companion_;
   std::string permission_report_;  // the warnings the last check found, one per line
   std::array<std::atomic<std::uint64_t>, trusted_file_count> permission_warnings_{};
 

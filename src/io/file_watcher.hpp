@@ -1,6 +1,7 @@
 // Calls back when a file may have changed. Watches the file's directory, not the file, so that
 // editors that write a new file and rename it, and symlink swaps (Kubernetes ConfigMaps), are
-// seen too. Events are debounced; the callback should compare contents before acting.
+// seen too; a path ending in '/' names the directory itself (any file in it). Events are
+// debounced; the callback should compare contents before acting.
 #pragma once
 
 #include <cstdint>
