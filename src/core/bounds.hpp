@@ -73,4 +73,23 @@ inline constexpr std::size_t http_read_buffer_bytes = 64 * 1024;       // one pe
 inline constexpr std::uint64_t http_idle_timeout_ms_default = 75'000;
 inline constexpr std::uint64_t http_request_timeout_ms_default = 10'000;
 
+// Envoy's rate limit service (src/envoy/): requests, and the YAML files of envoyproxy/ratelimit.
+inline constexpr std::size_t envoy_descriptors_per_request_max = 64;
+inline constexpr std::size_t envoy_entries_per_descriptor_max = 16;
+inline constexpr std::size_t envoy_entry_bytes_max = 1024;  // a key or a value
+inline constexpr std::size_t envoy_domain_bytes_max = 256;
+// Descriptors of one request that a limit applies to: they are decided as one compound check.
+inline constexpr std::size_t envoy_limited_descriptors_max = items_per_check_max;
+inline constexpr std::size_t envoy_config_files_max = 1024;
+// Descriptor entries with a limit, over all files: each is a policy (about 1 KiB each).
+inline constexpr std::size_t envoy_config_limits_max = 20'000;
+// YAML nodes visited per file: aliases can make a small file expand into a large tree.
+inline constexpr std::size_t envoy_config_nodes_visited_max = 500'000;
+// Deeper descriptors could only match requests with more entries than are allowed.
+inline constexpr std::size_t envoy_config_depth_max = envoy_entries_per_descriptor_max;
+// Metrics: domains with their own counters (the rest share one), and detailed_metric series.
+inline constexpr std::size_t envoy_domains_metered_max = 1024;
+inline constexpr std::size_t envoy_detailed_series_max = 4096;
+inline constexpr std::size_t envoy_detailed_series_name_bytes_max = 256;
+
 }  // namespace drl::bounds
