@@ -737,3 +737,21 @@ TEST_CASE("policy names: envoy/<domain>/<path>, unique; a collision is refused a
   CHECK(rules.error().message.find("its policy name 'envoy/a/b/c' is also that of a.yaml:3:5") !=
         std::string::npos);
 }
+
+TEST_CASE("counters are bounded: domains beyond the bound share one, detailed series stop") {
+  RlsCounters counters;
+  const std::uint32_t first = counters.domain_id("a");
+  CHECK(counters.domain_id("a") == first);  // stable, so counts survive reloads
+  for (std::size_t i = 0; i < drl::bounds::envoy_domains_metered_max + 5; ++i) {
+    counters.domain_id("domain-" + std::to_string(i));
+  }
+  CHECK(counters.domain_id("one too many") == RlsCounters::other_domains);
+  CHECK(counters.domains().size() == drl::bounds::envoy_domains_metered_max + 2);
+  for (std::size_t i = 0; i < drl::bounds::envoy_detailed_series_max; ++i) {
+    REQUIRE(counters.detailed("d", "key_" + std::to_string(i)) != nullptr);
+  }
+  CHECK(counters.detailed("d", "key_0") != nullptr);  // existing series still count
+  CHECK(counters.detailed("d", "key_new") == nullptr);
+  CHECK(counters.detailed_series_dropped == 1);
+  CHECK(counters.detailed().size() == drl::bounds::envoy_detailed_series_max);
+}
