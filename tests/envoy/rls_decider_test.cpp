@@ -1,8 +1,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -754,4 +756,30 @@ TEST_CASE("counters are bounded: domains beyond the bound share one, detailed se
   CHECK(counters.detailed("d", "key_new") == nullptr);
   CHECK(counters.detailed_series_dropped == 1);
   CHECK(counters.detailed().size() == drl::bounds::envoy_detailed_series_max);
+}
+
+TEST_CASE("threads deciding while the rules are reloaded admit exactly the limit in all") {
+  const std::string yaml =
+      "domain: d\ndescriptors:\n  - {key: a, rate_limit: {unit: hour, requests_per_unit: 1000}}\n"
+      "  - {key: b, rate_limit: {unit: hour, requests_per_unit: 1000000}}\n";
+  Rls rls(yaml);
+  std::atomic<int> admitted{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      RlsResponse response;
+      const RlsRequest request = Rls::request("d", {{{"a", "shared"}}, {{"b", "shared"}}});
+      for (int i = 0; i < 500; ++i) {
+        if (!rls.decider().decide(WallTime{kWindowsStart}, request, response).ok()) failed = true;
+        if (response.overall_code == RlsCode::ok) ++admitted;
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) rls.load({{"d.yaml", yaml}});
+  for (std::thread& thread : threads) thread.join();
+  CHECK_FALSE(failed);
+  CHECK(admitted == 1000);
+  // The wider limit counted exactly the admitted requests.
+  CHECK(only(rls.ask("d", {{{"b", "shared"}}})).limit_remaining == 1'000'000 - 1000 - 1);
 }
