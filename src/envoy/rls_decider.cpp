@@ -90,6 +90,104 @@ Error invalid(Errc code, std::string message) {
   return Error{code, std::move(message)};
 }
 
+// The status of a descriptor a limit applies to, from the check's outcome (`peek`: the check
+// only looked, cost 0, because another descriptor can never be admitted). Returns whether its
+// limits admit it.
+bool answer_limited(const Plan& plan, const Scratch& work, bool peek, core::WallTime now,
+                    RlsDescriptorStatus& status) {
+  const core::CheckOutcome& outcome = work.outcome;
+  RlsRateLimit limit;
+  limit.name = std::string(plan.name);
+  bool admits = !plan.never;
+  if (plan.policy == nullptr) {
+    // A limit of 0: every request is over it; nothing to count.
+    const RlsLimitSpec* spec = plan.blocking;
+    limit.requests_per_unit = 0;
+    limit.unit = spec != nullptr ? spec->unit : plan.override_unit;
+    const std::uint32_t window_ms =
+        spec != nullptr ? spec->window_ms : rls_unit_window_ms(plan.override_unit).value();
+    status.limit_remaining = 0;
+    status.duration_until_reset_ms = until_window_end_ms(now, window_ms);
+  } else {
+    // Its limits in the outcome (one per rule), and the one to report: one that denies, else
+    // the one with the least remaining, then the longest reset.
+    const core::LimitOutcome* shown = nullptr;
+    std::size_t shown_rule = 0;
+    bool shown_admits = true;
+    const std::string_view key = key_of(work, plan);
+    const auto& rules_of_plan = plan.policy->defaults.rules;
+    for (std::size_t r = 0; r < rules_of_plan.size(); ++r) {
+      const std::uint64_t id = core::counter_id(rules_of_plan[r].counter_seed, key);
+      const core::LimitOutcome* found = nullptr;
+      for (std::size_t l = 0; l < outcome.limit_count; ++l) {
+        if (outcome.limits[l].counter_id == id) found = &outcome.limits[l];
+      }
+      if (found == nullptr) continue;  // a shadow descriptor that can never be admitted
+      const bool this_admits =
+          peek ? !plan.never && plan.group_cost <= found->verdict.remaining : found->admits;
+      admits = admits && this_admits;
+      const bool better = shown == nullptr || (shown_admits && !this_admits) ||
+                          (shown_admits == this_admits &&
+                           (found->verdict.remaining < shown->verdict.remaining ||
+                            (found->verdict.remaining == shown->verdict.remaining &&
+                             found->verdict.reset_after_ms > shown->verdict.reset_after_ms)));
+      if (better) {
+        shown = found;
+        shown_rule = r;
+        shown_admits = this_admits;
+      }
+    }
+    if (shown == nullptr) {
+      // Not checked (a shadow descriptor whose cost is above its limit): report the limit.
+      const core::LimitRule& rule = rules_of_plan.front();
+      limit.requests_per_unit = static_cast<std::uint32_t>(
+          plan.has_override ? plan.override_limit : rule.configured_limit);
+      limit.unit = plan.has_override ? plan.override_unit : plan.node->config->limits[0].unit;
+      status.limit_remaining = 0;
+      status.duration_until_reset_ms = until_window_end_ms(now, rule.window_ms);
+    } else {
+      const core::LimitRule& rule = *shown->rule;
+      limit.requests_per_unit = static_cast<std::uint32_t>(
+          plan.has_override ? plan.override_limit : rule.configured_limit);
+      limit.unit =
+          plan.has_override ? plan.override_unit : plan.node->config->limits[shown_rule].unit;
+      status.limit_remaining =
+          static_cast<std::uint32_t>(std::min(shown->verdict.remaining, uint32_max));
+      status.duration_until_reset_ms = rule.algorithm == core::Algorithm::fixed
+                                           ? until_window_end_ms(now, rule.window_ms)
+                                           : shown->verdict.reset_after_ms;
+    }
+  }
+  status.current_limit = std::move(limit);
+  return admits;
+}
+
+// envoyproxy/ratelimit's response headers: the descriptor with a limit and the least remaining,
+// or the last one over its limit.
+void add_x_ratelimit_headers(const RlsDeciderOptions& options, RlsResponse& response) {
+  const RlsDescriptorStatus* chosen = nullptr;
+  std::uint64_t least = uint32_max;
+  for (const RlsDescriptorStatus& status : response.statuses) {
+    if (status.current_limit && status.limit_remaining < least) {
+      chosen = &status;
+      least = status.limit_remaining;
+    }
+    if (status.code == RlsCode::over_limit) {
+      chosen = &status;
+      least = 0;
+    }
+  }
+  if (chosen != nullptr) {
+    response.response_headers_to_add.emplace_back(
+        options.limit_header, std::to_string(chosen->current_limit->requests_per_unit));
+    response.response_headers_to_add.emplace_back(options.remaining_header,
+                                                  std::to_string(chosen->limit_remaining));
+    response.response_headers_to_add.emplace_back(
+        options.reset_header,
+        std::to_string(wire::whole_seconds_up(chosen->duration_until_reset_ms.value_or(0))));
+  }
+}
+
 // The request's shape against the bounds: the gRPC layer checks them too, but the decider may be
 // driven directly (tests, the fuzz harness).
 std::optional<Error> check_request(const RlsRequest& request) {
@@ -313,69 +411,7 @@ Result<Done> RlsDecider::decide(core::WallTime now, const RlsRequest& request,
       add(counts.descriptors_unlimited);
       continue;
     }
-    RlsRateLimit limit;
-    limit.name = std::string(plan.name);
-    bool admits = !plan.never;
-    if (plan.policy == nullptr) {
-      // A limit of 0: every request is over it; nothing to count.
-      const RlsLimitSpec* spec = plan.blocking;
-      limit.requests_per_unit = 0;
-      limit.unit = spec != nullptr ? spec->unit : plan.override_unit;
-      const std::uint32_t window_ms =
-          spec != nullptr ? spec->window_ms : rls_unit_window_ms(plan.override_unit).value();
-      status.limit_remaining = 0;
-      status.duration_until_reset_ms = until_window_end_ms(now, window_ms);
-    } else {
-      // Its limits in the outcome (one per rule), and the one to report: one that denies, else
-      // the one with the least remaining, then the longest reset.
-      const core::LimitOutcome* shown = nullptr;
-      std::size_t shown_rule = 0;
-      bool shown_admits = true;
-      const std::string_view key = key_of(work, plan);
-      const auto& rules_of_plan = plan.policy->defaults.rules;
-      for (std::size_t r = 0; r < rules_of_plan.size(); ++r) {
-        const std::uint64_t id = core::counter_id(rules_of_plan[r].counter_seed, key);
-        const core::LimitOutcome* found = nullptr;
-        for (std::size_t l = 0; l < outcome.limit_count; ++l) {
-          if (outcome.limits[l].counter_id == id) found = &outcome.limits[l];
-        }
-        if (found == nullptr) continue;  // a shadow descriptor that can never be admitted
-        const bool this_admits =
-            peek ? !plan.never && plan.group_cost <= found->verdict.remaining : found->admits;
-        admits = admits && this_admits;
-        const bool better = shown == nullptr || (shown_admits && !this_admits) ||
-                            (shown_admits == this_admits &&
-                             (found->verdict.remaining < shown->verdict.remaining ||
-                              (found->verdict.remaining == shown->verdict.remaining &&
-                               found->verdict.reset_after_ms > shown->verdict.reset_after_ms)));
-        if (better) {
-          shown = found;
-          shown_rule = r;
-          shown_admits = this_admits;
-        }
-      }
-      if (shown == nullptr) {
-        // Not checked (a shadow descriptor whose cost is above its limit): report the limit.
-        const core::LimitRule& rule = rules_of_plan.front();
-        limit.requests_per_unit = static_cast<std::uint32_t>(
-            plan.has_override ? plan.override_limit : rule.configured_limit);
-        limit.unit = plan.has_override ? plan.override_unit : plan.node->config->limits[0].unit;
-        status.limit_remaining = 0;
-        status.duration_until_reset_ms = until_window_end_ms(now, rule.window_ms);
-      } else {
-        const core::LimitRule& rule = *shown->rule;
-        limit.requests_per_unit = static_cast<std::uint32_t>(
-            plan.has_override ? plan.override_limit : rule.configured_limit);
-        limit.unit =
-            plan.has_override ? plan.override_unit : plan.node->config->limits[shown_rule].unit;
-        status.limit_remaining =
-            static_cast<std::uint32_t>(std::min(shown->verdict.remaining, uint32_max));
-        status.duration_until_reset_ms = rule.algorithm == core::Algorithm::fixed
-                                             ? until_window_end_ms(now, rule.window_ms)
-                                             : shown->verdict.reset_after_ms;
-      }
-    }
-    status.current_limit = std::move(limit);
+    const bool admits = answer_limited(plan, work, peek, now, status);
     const bool over_here = !admits && !plan.shadow;
     status.code = over_here ? RlsCode::over_limit : RlsCode::ok;
     over = over || over_here;
@@ -400,31 +436,7 @@ Result<Done> RlsDecider::decide(core::WallTime now, const RlsRequest& request,
     response.response_headers_to_add.emplace_back("RateLimit-Policy", fields.policy);
     response.response_headers_to_add.emplace_back("RateLimit", fields.remaining);
   }
-  if (options_.x_ratelimit_headers) {
-    // envoyproxy/ratelimit's choice: the descriptor with a limit and the least remaining, or the
-    // last one over its limit.
-    const RlsDescriptorStatus* chosen = nullptr;
-    std::uint64_t least = uint32_max;
-    for (const RlsDescriptorStatus& status : response.statuses) {
-      if (status.current_limit && status.limit_remaining < least) {
-        chosen = &status;
-        least = status.limit_remaining;
-      }
-      if (status.code == RlsCode::over_limit) {
-        chosen = &status;
-        least = 0;
-      }
-    }
-    if (chosen != nullptr) {
-      response.response_headers_to_add.emplace_back(
-          options_.limit_header, std::to_string(chosen->current_limit->requests_per_unit));
-      response.response_headers_to_add.emplace_back(options_.remaining_header,
-                                                    std::to_string(chosen->limit_remaining));
-      response.response_headers_to_add.emplace_back(
-          options_.reset_header,
-          std::to_string(wire::whole_seconds_up(chosen->duration_until_reset_ms.value_or(0))));
-    }
-  }
+  if (options_.x_ratelimit_headers) add_x_ratelimit_headers(options_, response);
   return Done{};
 }
 
