@@ -79,17 +79,33 @@ inline constexpr std::uint64_t http_request_timeout_ms_default = 10'000;
 inline constexpr std::size_t rls_request_bytes_max = 64 * 1024;  // a protobuf RateLimitRequest
 inline constexpr std::size_t rls_descriptors_per_request_max = 64;
 inline constexpr std::size_t rls_entries_per_descriptor_max = 16;
-inline constexpr std::size_t rls_domain_bytes_max = 128;
-// The keys and values of one descriptor's entries together: the stuff of its counter keys.
-inline constexpr std::size_t rls_descriptor_bytes_max = 768;
-static_assert(rls_domain_bytes_max + rls_descriptor_bytes_max + 2 * rls_entries_per_descriptor_max +
-                      2 <=
-                  key_bytes_max,
-              "a descriptor's domain, keys and values, with a separator byte each, fit a key");
+inline constexpr std::size_t rls_domain_bytes_max = 256;
+// A key or a value of a descriptor entry (Envoy's values are paths, user agents, IPs ...). The
+// counter key of a longer descriptor is a digest of it (src/envoy/rls_policies.cpp).
+inline constexpr std::size_t rls_entry_bytes_max = 1024;
+static_assert(rls_descriptors_per_request_max * rls_entries_per_descriptor_max * 2 *
+                      rls_entry_bytes_max <=
+                  32 * rls_request_bytes_max,
+              "the bounds of a request's parts are within reach of its byte bound");
 // Envoy multiplexes its calls over a few HTTP/2 connections; more streams than this on one
 // connection wait in the client until others finish.
 inline constexpr std::size_t rls_streams_per_connection_max = 1024;
 // How long a stop lets calls in flight finish before it cancels them.
 inline constexpr std::uint64_t rls_shutdown_grace_ms = 1000;
+
+// The YAML files of envoyproxy/ratelimit ([envoy] config_dir), and what the decisions count.
+// Descriptors of one request that a limit applies to: they are decided as one compound check.
+inline constexpr std::size_t envoy_limited_descriptors_max = items_per_check_max;
+inline constexpr std::size_t envoy_config_files_max = 1024;
+// Descriptor entries with a limit, over all files: each is a policy (about 1 KiB each).
+inline constexpr std::size_t envoy_config_limits_max = 20'000;
+// YAML nodes visited per file: aliases can make a small file expand into a large tree.
+inline constexpr std::size_t envoy_config_nodes_visited_max = 500'000;
+// Deeper descriptors could only match requests with more entries than are allowed.
+inline constexpr std::size_t envoy_config_depth_max = rls_entries_per_descriptor_max;
+// Metrics: domains with their own counters (the rest share one), and detailed_metric series.
+inline constexpr std::size_t envoy_domains_metered_max = 1024;
+inline constexpr std::size_t envoy_detailed_series_max = 4096;
+inline constexpr std::size_t envoy_detailed_series_name_bytes_max = 256;
 
 }  // namespace drl::bounds

@@ -95,11 +95,19 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
                         "the key has " + std::to_string(item.key.size()) + " bytes; at most " +
                             std::to_string(bounds::key_bytes_max) + " are allowed");
     }
+    if (item.limit_override > bounds::limit_max) {
+      return fail_check(out, Errc::invalid_argument,
+                        "a limit override is at most " + std::to_string(bounds::limit_max));
+    }
     const Resolution resolution = resolve(*policy, item.tier, item.endpoint, resolved.data());
     out.tier_unknown = out.tier_unknown || resolution.tier_unknown;
     for (std::size_t r = 0; r < resolution.count; ++r) {
       const ResolvedLimit& limit = resolved[r];
       const std::uint64_t id = counter_id(limit.rule->counter_seed, item.key);
+      const bool overridden = item.limit_override != 0;
+      const std::uint64_t in_force = overridden ? item.limit_override : limit.rule->limit;
+      const std::uint64_t configured =
+          overridden ? item.limit_override : limit.rule->configured_limit;
       std::size_t slot = 0;
       while (slot < out.limit_count && out.limits[slot].counter_id != id) ++slot;
       if (slot == out.limit_count) {
@@ -112,15 +120,17 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
         fresh.policy = limit.policy;
         fresh.rule = limit.rule;
         fresh.scope = limit.scope;
-        fresh.limit = limit.rule->limit;
+        fresh.limit = in_force;
+        fresh.configured_limit = configured;
         fresh.counter_id = id;
         fresh.cost = 0;
         fresh.admits = false;
         ids[slot] = id;
         ++out.limit_count;
-      } else if (limit.rule->limit < out.limits[slot].rule->limit) {
+      } else if (in_force < out.limits[slot].limit) {
         out.limits[slot].rule = limit.rule;  // the same counter: keep the stricter limit
-        out.limits[slot].limit = limit.rule->limit;
+        out.limits[slot].limit = in_force;
+        out.limits[slot].configured_limit = configured;
       }
       out.limits[slot].cost += item.cost;
     }
@@ -130,12 +140,12 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     // Against the configured limit: an override or a load factor may lower the limit below a
     // cost for a while (the check is then denied); only a cost above what the configuration
     // allows can never be admitted.
-    if (limit.cost > limit.rule->configured_limit) {
+    if (limit.cost > limit.configured_limit) {
       std::string where = "policy " + quoted(limit.policy->name);
       if (!limit.scope.empty()) where += " endpoint " + quoted(limit.scope);
       return fail_check(out, Errc::cost_above_limit,
                         "cost " + std::to_string(limit.cost) + " is above the limit " +
-                            std::to_string(limit.rule->configured_limit) + " per " +
+                            std::to_string(limit.configured_limit) + " per " +
                             format_duration_ms(limit.rule->window_ms) + " of " + where +
                             ": it can never be admitted");
     }
@@ -149,7 +159,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     if (permille < 1000 && signals_->proportional.load(std::memory_order_relaxed)) {
       for (std::size_t i = 0; i < out.limit_count; ++i) {
         LimitOutcome& limit = out.limits[i];
-        limit.limit = std::max<std::uint64_t>(1, limit.rule->limit * permille / 1000);
+        limit.limit = std::max<std::uint64_t>(1, limit.limit * permille / 1000);
       }
     }
   }

@@ -25,6 +25,10 @@ struct CheckItem {
   std::string_view tier;
   std::string_view endpoint;
   std::uint64_t cost = 1;
+  // 0: none. Else the limit of every rule this item resolves to, for this check only, in
+  // [1, bounds::limit_max] (Envoy's per-descriptor `limit`, src/envoy/). The counters stay the
+  // rules' own: an override changes what a count is compared with, never the count.
+  std::uint64_t limit_override = 0;
 };
 
 // What the replication tells the check path, published by the replication's thread.
@@ -42,6 +46,8 @@ struct LimitOutcome {
   const LimitRule* rule = nullptr;
   std::string_view scope;
   std::uint64_t limit = 0;  // in force: the rule's, or scaled down by the partition policy
+  // What no cost may exceed: the rule's configured limit, or the item's limit_override.
+  std::uint64_t configured_limit = 0;
   std::uint64_t counter_id = 0;
   std::uint64_t cost = 0;  // summed over items that share this counter
   LimitVerdict verdict;    // remaining/reset include cost only if the check was admitted

@@ -37,12 +37,13 @@ RlsStatus decode_descriptor(const PbDescriptor& in, int index, RlsDescriptor& ou
                                        std::to_string(in.entries_size()) + " entries, more than " +
                                        std::to_string(bounds::rls_entries_per_descriptor_max));
   }
-  std::size_t entry_bytes = 0;
-  for (const auto& entry : in.entries()) entry_bytes += entry.key().size() + entry.value().size();
-  if (entry_bytes > bounds::rls_descriptor_bytes_max) {
-    return RlsStatus::invalid_argument(
-        descriptor_name(index) + " has " + std::to_string(entry_bytes) +
-        " bytes of keys and values, more than " + std::to_string(bounds::rls_descriptor_bytes_max));
+  for (const auto& entry : in.entries()) {
+    if (entry.key().size() > bounds::rls_entry_bytes_max ||
+        entry.value().size() > bounds::rls_entry_bytes_max) {
+      return RlsStatus::invalid_argument(descriptor_name(index) +
+                                         " has an entry's key or value longer than " +
+                                         std::to_string(bounds::rls_entry_bytes_max) + " bytes");
+    }
   }
   out.entries.clear();
   out.entries.reserve(static_cast<std::size_t>(in.entries_size()));

@@ -10,6 +10,7 @@
 
 #include "core/check_engine.hpp"
 #include "http/request_mapping.hpp"
+#include "wire/ratelimit_fields.hpp"
 
 namespace drl::http {
 
@@ -30,12 +31,8 @@ HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck&
 // An error answer (400, 404, ...): a problem+json body naming the problem.
 HttpAnswer answer_error(int status, const std::string& detail);
 
-// Seconds for Retry-After and the "t" parameter: rounded up, so that a client that waits that
-// long is never early.
-std::uint64_t whole_seconds_up(std::uint64_t ms);
-
-// The structured-field name of a limit: the policy, ":endpoint" if scoped, "/window" if the
-// check has several limits of the same scope. Quoted and escaped as an sf-string.
-std::string limit_item_name(const core::CheckOutcome& outcome, std::size_t index);
+// Shared with Envoy's rate limit service: wire/ratelimit_fields.hpp.
+using wire::limit_item_name;
+using wire::whole_seconds_up;
 
 }  // namespace drl::http

@@ -367,3 +367,49 @@ TEST_CASE("an override counts on the same counters, and a cost above it is denie
   CHECK(big.binding_limit().rule->configured_limit == 10);
   CHECK(bench.check("api", "v", 11).error == Errc::cost_above_limit);
 }
+
+TEST_CASE(
+    "check: an item's limit override replaces its rules' limit for that check, same counter") {
+  Bench bench("[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\nalgorithm = \"fixed\"\n");
+  CheckItem tight{"api", "u", "", "", 1};
+  tight.limit_override = 3;
+  CHECK(bench.check({tight}).allowed);
+  CHECK(bench.check({tight}).binding_limit().limit == 3);
+  CHECK(bench.check({tight}).binding_limit().verdict.remaining == 0);
+  CHECK_FALSE(bench.check({tight}).allowed);
+  // The same counter: the configured limit sees the three counted under the override.
+  CHECK(bench.remaining("api", "u") == 7);
+  CheckItem wide = tight;
+  wide.limit_override = 1000;
+  wide.cost = 500;  // above the configured 10, within the override: admitted
+  const CheckOutcome& big = bench.check({wide});
+  CHECK(big.error == Errc::ok);
+  CHECK(big.allowed);
+  CHECK(big.binding_limit().configured_limit == 1000);
+}
+
+TEST_CASE("check: a cost above an item's limit override can never be admitted: an error") {
+  Bench bench("[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\n");
+  CheckItem item{"api", "u", "", "", 4};
+  item.limit_override = 3;
+  const CheckOutcome& outcome = bench.check({item});
+  CHECK(outcome.error == Errc::cost_above_limit);
+  CHECK(outcome.error_message.find("above the limit 3 per 1m") != std::string::npos);
+  item.cost = 1;
+  item.limit_override = drl::bounds::limit_max + 1;
+  CHECK(bench.check({item}).error == Errc::invalid_argument);
+  CHECK(bench.remaining("api", "u") == 10);
+}
+
+TEST_CASE("check: two items on one counter keep the stricter of an override and the rule") {
+  Bench bench("[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\nalgorithm = \"fixed\"\n");
+  CheckItem plain{"api", "u", "", "", 1};
+  CheckItem tight = plain;
+  tight.limit_override = 2;
+  const CheckOutcome& outcome = bench.check({plain, tight});
+  CHECK(outcome.limit_count == 1);
+  CHECK(outcome.allowed);
+  CHECK(outcome.binding_limit().limit == 2);
+  CHECK(outcome.binding_limit().verdict.remaining == 0);
+  CHECK_FALSE(bench.check({tight, plain}).allowed);
+}

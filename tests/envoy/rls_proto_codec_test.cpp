@@ -72,22 +72,20 @@ TEST_CASE("rls codec: entries per descriptor up to the bound, one more is INVALI
                                             " entries, more than " + std::to_string(max)));
 }
 
-TEST_CASE("rls codec: a descriptor's keys and values up to the byte bound, one byte more refused") {
-  const std::size_t max = bounds::rls_descriptor_bytes_max;
+TEST_CASE("rls codec: an entry's key and value up to the byte bound, one byte more refused") {
+  const std::size_t max = bounds::rls_entry_bytes_max;
   PbRateLimitRequest request = request_of(1, 2);
   auto* entries = request.mutable_descriptors(0)->mutable_entries();
-  entries->Mutable(0)->set_key("key");
-  entries->Mutable(0)->set_value(std::string(max / 2 - 3, 'a'));
-  entries->Mutable(1)->set_key("k");
-  entries->Mutable(1)->set_value(std::string(max - max / 2 - 1, 'b'));
+  entries->Mutable(0)->set_key(std::string(max, 'k'));
+  entries->Mutable(0)->set_value(std::string(max, 'a'));
+  entries->Mutable(1)->set_value(std::string(max, 'b'));
   CHECK(decode(request).ok());
   entries->Mutable(1)->mutable_value()->push_back('b');
-  CHECK(refused_naming(decode(request), "descriptor 0 has " + std::to_string(max + 1) +
-                                            " bytes of keys and values"));
-  // The key alone counts too.
+  CHECK(refused_naming(decode(request), "descriptor 0 has an entry's key or value longer than " +
+                                            std::to_string(max) + " bytes"));
   entries->Mutable(1)->mutable_value()->pop_back();
-  entries->Mutable(1)->set_key("kk");
-  CHECK(refused_naming(decode(request), "bytes of keys and values"));
+  entries->Mutable(0)->mutable_key()->push_back('k');
+  CHECK(refused_naming(decode(request), "key or value longer than"));
 }
 
 TEST_CASE("rls codec: a domain up to the byte bound, one byte more refused") {
