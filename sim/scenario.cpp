@@ -263,7 +263,7 @@ class ScenarioParser {
       event.scope.endpoint = text(t, "endpoint", "", where);
       if (t.contains("window")) {
         event.scope.window_ms =
-            static_cast<std::uint32_t>(std::llround(seconds(t, "window", 0, where) * 1000.0));
+            static_cast<std::uint64_t>(std::llround(seconds(t, "window", 0, where) * 1000.0));
       }
       if (!event.clear) {
         if (t.contains("limit") == t.contains("factor"))

@@ -595,7 +595,7 @@ class Simulation {
     return ids;
   }
 
-  std::uint32_t window_ms_of(std::size_t counter_index) const {
+  std::uint64_t window_ms_of(std::size_t counter_index) const {
     return limits_[counter_index % limits_.size()].rule->window_ms;
   }
 
@@ -641,9 +641,9 @@ class Simulation {
     SimNode& node = *nodes_[i];
     for (const auto& [slot, count] : truth) {
       const auto& [id, node_id, incarnation, window] = slot;
-      std::uint32_t window_ms = 0;
+      std::int64_t window_ms = 0;
       for (std::size_t c = 0; c < ids.size(); ++c) {
-        if (ids[c] == id) window_ms = window_ms_of(c);
+        if (ids[c] == id) window_ms = static_cast<std::int64_t>(window_ms_of(c));
       }
       const std::int64_t now_window = node.wall(now_ns).unix_ms / window_ms;
       if (static_cast<std::int64_t>(window) + 1 < now_window) continue;  // no longer kept

@@ -407,7 +407,7 @@ class Parser {
   core::LimitRule parse_rule(const toml::table& table, const std::string& where,
                              const core::Policy& policy, std::string_view scope,
                              core::Algorithm default_algorithm,
-                             std::optional<std::uint32_t> inherited_window) {
+                             std::optional<std::uint64_t> inherited_window) {
     core::LimitRule rule;
     if (!table.contains("limit")) reject(&table, where + ": limit is missing");
     rule.limit = get_uint(table, "limit", where, 0, 1, bounds::limit_max);
@@ -422,9 +422,12 @@ class Parser {
                          "' is not a duration (examples: 250ms, 10s, 1m, 1h, 1d, 1h30m)");
       }
       if (*ms < bounds::window_ms_min || *ms > bounds::window_ms_max) {
-        reject(node, where + ": window must be between 1ms and 31d, not " + *text);
+        reject(node, where + ": window must be between 1ms and 366d, not " + *text);
       }
-      rule.window_ms = static_cast<std::uint32_t>(*ms);
+      if (!bounds::window_ms_valid(*ms)) {
+        reject(node, where + ": a window longer than 31d must be whole seconds, not " + *text);
+      }
+      rule.window_ms = *ms;
     } else if (inherited_window) {
       rule.window_ms = *inherited_window;
     } else {
@@ -451,7 +454,7 @@ class Parser {
   core::LimitSet parse_set(const toml::table& table, const std::string& where,
                            const core::Policy& policy, std::string_view scope,
                            core::Algorithm default_algorithm,
-                           std::optional<std::uint32_t> inherited_window) {
+                           std::optional<std::uint64_t> inherited_window) {
     core::LimitSet set;
     // A table's algorithm is the default of every limit in it (a limit may still set its own).
     core::Algorithm set_algorithm = default_algorithm;
@@ -498,7 +501,7 @@ class Parser {
     return set;
   }
 
-  static std::optional<std::uint32_t> single_window(const core::LimitSet& set) {
+  static std::optional<std::uint64_t> single_window(const core::LimitSet& set) {
     if (set.rules.size() == 1) return set.rules.front().window_ms;
     return std::nullopt;
   }

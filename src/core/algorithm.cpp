@@ -5,8 +5,8 @@
 namespace drl::core {
 namespace {
 
-// Products of counts (< 2^35 summed over origins in practice) and windows (< 2^32 ms) can pass
-// 2^64; 128-bit arithmetic keeps every comparison exact.
+// Products of counts (< 2^35 summed over origins in practice) and windows (< 2^35 ms, 366 days)
+// can pass 2^64; 128-bit arithmetic keeps every comparison exact.
 __extension__ using u128 = unsigned __int128;
 
 LimitVerdict decide_fixed(const LimitInput& in) {

@@ -20,7 +20,16 @@ inline constexpr std::size_t tiers_per_policy_max = 64;
 inline constexpr std::size_t endpoints_per_policy_max = 4096;
 inline constexpr std::uint64_t limit_max = 0xffff'ffffULL;  // counts are 32-bit per origin
 inline constexpr std::uint64_t window_ms_min = 1;
-inline constexpr std::uint64_t window_ms_max = 31ULL * 24 * 3600 * 1000;  // 31 days
+inline constexpr std::uint64_t window_ms_max = 366ULL * 24 * 3600 * 1000;  // 366 days
+// Windows up to 31 days (drl's longest before 366) may be any number of milliseconds; longer
+// ones are whole seconds, so that the store can keep every window in 32 bits (see
+// core/counter_store.cpp) while those up to 31 days keep their old value everywhere.
+inline constexpr std::uint64_t window_ms_any_max = 31ULL * 24 * 3600 * 1000;  // 31 days
+inline constexpr std::uint64_t window_long_step_ms = 1000;
+constexpr bool window_ms_valid(std::uint64_t ms) {
+  return ms >= window_ms_min && ms <= window_ms_max &&
+         (ms <= window_ms_any_max || ms % window_long_step_ms == 0);
+}
 inline constexpr std::uint64_t config_file_bytes_max = 16 * 1024 * 1024;
 
 // One check: its items, and the limits they resolve to.

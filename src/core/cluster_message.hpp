@@ -31,7 +31,7 @@ struct MemberRecord {
 // An update as sent: `origin` indexes ClusterMessage::origins.
 struct WireUpdate {
   std::uint64_t counter_id = 0;
-  std::uint32_t window_ms = 0;
+  std::uint64_t window_ms = 0;
   std::uint64_t window_id = 0;
   std::uint32_t origin = 0;
   std::uint32_t count = 0;

@@ -10,12 +10,34 @@
 namespace drl::core {
 namespace {
 
+// A window length in 32 bits: milliseconds up to bounds::window_ms_any_max (31 days, below
+// 2^32), else kLongWindowCode plus whole seconds (up to 366 days). Every window drl accepted
+// before it took windows over 31 days keeps its plain value; the longer ones, whole seconds by
+// bounds::window_ms_valid, fit above it.
+constexpr std::uint32_t kLongWindowCode = 0xf000'0000U;
+static_assert(bounds::window_ms_any_max < kLongWindowCode);
+static_assert(bounds::window_ms_max / bounds::window_long_step_ms <=
+              0xffff'ffffU - kLongWindowCode);
+
+std::uint32_t window_code(std::uint64_t window_ms) {
+  return window_ms <= bounds::window_ms_any_max
+             ? static_cast<std::uint32_t>(window_ms)
+             : kLongWindowCode +
+                   static_cast<std::uint32_t>(window_ms / bounds::window_long_step_ms);
+}
+
+std::uint64_t window_ms_of(std::uint32_t code) {
+  return code < kLongWindowCode
+             ? code
+             : std::uint64_t{code - kLongWindowCode} * bounds::window_long_step_ms;
+}
+
 // A tracked key: 32 bytes. Windows are identified by the low 32 bits of their id; the full id
 // is recovered relative to now (entries are swept long before 2^31 windows pass).
 struct Entry {
   std::uint64_t id = 0;  // 0: empty slot
   std::uint32_t window_low = 0;
-  std::uint32_t window_ms = 0;
+  std::uint32_t window = 0;  // the window's length: window_code(window_ms)
   std::uint32_t origin = 0;  // the inline origin slot
   std::uint32_t previous = 0;
   std::uint32_t current = 0;
@@ -38,7 +60,7 @@ static_assert(sizeof(ExtraSlot) == 16);
 struct EvictedFloor {
   std::uint64_t id = 0;          // 0: empty
   std::uint32_t window_low = 0;  // of its newest window, as Entry::window_low
-  std::uint32_t window_ms = 0;
+  std::uint32_t window = 0;      // as Entry::window
   std::uint32_t previous = 0;
   std::uint32_t current = 0;
 };
@@ -69,7 +91,7 @@ std::uint32_t saturating_add(std::uint32_t a, std::uint64_t b) {
                                                          : static_cast<std::uint32_t>(sum);
 }
 
-std::uint64_t window_id_at(WallTime now, std::uint32_t window_ms) {
+std::uint64_t window_id_at(WallTime now, std::uint64_t window_ms) {
   return static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) / window_ms;
 }
 
@@ -98,7 +120,7 @@ struct Totals {
 
 bool floor_live(const EvictedFloor& floor, WallTime now) {
   if (floor.id == 0) return false;
-  const std::uint64_t now_window = window_id_at(now, floor.window_ms);
+  const std::uint64_t now_window = window_id_at(now, window_ms_of(floor.window));
   return window_from_low(floor.window_low, now_window) + 2 > now_window;
 }
 
@@ -314,17 +336,18 @@ struct alignas(64) CounterStore::Shard {
     return 2 * static_cast<std::size_t>((static_cast<u128>(mixed) * floor_pairs) >> 64);
   }
 
-  const EvictedFloor* find_floor(std::uint64_t id, std::uint32_t window_ms) const {
+  // `window`: the key's window_code.
+  const EvictedFloor* find_floor(std::uint64_t id, std::uint32_t window) const {
     if (floors.empty()) return nullptr;
     const std::size_t at = floor_pair_of(id);
     for (std::size_t i = at; i < at + 2; ++i) {
-      if (floors[i].id == id && floors[i].window_ms == window_ms) return &floors[i];
+      if (floors[i].id == id && floors[i].window == window) return &floors[i];
     }
     return nullptr;
   }
 
-  EvictedFloor* find_floor(std::uint64_t id, std::uint32_t window_ms) {
-    return const_cast<EvictedFloor*>(std::as_const(*this).find_floor(id, window_ms));
+  EvictedFloor* find_floor(std::uint64_t id, std::uint32_t window) {
+    return const_cast<EvictedFloor*>(std::as_const(*this).find_floor(id, window));
   }
 
   // The sums of the entry's origin slots, raised to its floor if it has one.
@@ -335,7 +358,7 @@ struct alignas(64) CounterStore::Shard {
       out.current += c;
     });
     if ((entry.extra & kFloorBit) != 0) {
-      if (const EvictedFloor* floor = find_floor(entry.id, entry.window_ms); floor != nullptr) {
+      if (const EvictedFloor* floor = find_floor(entry.id, entry.window); floor != nullptr) {
         const Totals least = floor_at(*floor, out.newest, now_window);
         out.previous = std::max(out.previous, least.previous);
         out.current = std::max(out.current, least.current);
@@ -345,7 +368,7 @@ struct alignas(64) CounterStore::Shard {
   }
 
   // The counts of `id` (at `entry`, or null if absent: then its floor, if it has a live one).
-  CounterView view(std::uint64_t id, const Entry* entry, std::uint32_t window_ms,
+  CounterView view(std::uint64_t id, const Entry* entry, std::uint64_t window_ms,
                    WallTime now) const {
     const std::uint64_t now_window = window_id_at(now, window_ms);
     const auto now_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0));
@@ -354,7 +377,8 @@ struct alignas(64) CounterStore::Shard {
     Totals seen;
     if (entry != nullptr) {
       seen = totals(*entry, now_window);
-    } else if (const EvictedFloor* floor = find_floor(id, window_ms); floor != nullptr) {
+    } else if (const EvictedFloor* floor = find_floor(id, window_code(window_ms));
+               floor != nullptr) {
       seen = {window_from_low(floor->window_low, now_window), floor->previous, floor->current};
     } else {
       return out;
@@ -379,7 +403,7 @@ struct alignas(64) CounterStore::Shard {
 
   // Sum of both windows' counts as seen now; expired entries weigh nothing.
   std::uint64_t weight(const Entry& entry, WallTime now) const {
-    const CounterView seen = view(entry.id, &entry, entry.window_ms, now);
+    const CounterView seen = view(entry.id, &entry, window_ms_of(entry.window), now);
     return seen.counts.previous + seen.counts.current;
   }
 
@@ -394,8 +418,8 @@ struct alignas(64) CounterStore::Shard {
       floors.assign(2 * floor_pairs, EvictedFloor{});
       sizes_changed = true;
     }
-    const Totals seen = totals(entry, window_id_at(now, entry.window_ms));
-    const EvictedFloor record{entry.id, static_cast<std::uint32_t>(seen.newest), entry.window_ms,
+    const Totals seen = totals(entry, window_id_at(now, window_ms_of(entry.window)));
+    const EvictedFloor record{entry.id, static_cast<std::uint32_t>(seen.newest), entry.window,
                               clamp32(seen.previous), clamp32(seen.current)};
     const std::size_t at = floor_pair_of(entry.id);
     if (at + 1 >= floors.size()) fail("floor pair outside the floor table");
@@ -417,10 +441,10 @@ struct alignas(64) CounterStore::Shard {
   // matter, its floor applies (the key moves to the floor's window if that is later).
   void apply_floor(std::size_t pos, std::uint64_t window, WallTime now) {
     Entry& entry = table[pos];
-    EvictedFloor* floor = find_floor(entry.id, entry.window_ms);
+    EvictedFloor* floor = find_floor(entry.id, entry.window);
     if (floor == nullptr) return;
     const std::uint64_t floor_window =
-        window_from_low(floor->window_low, window_id_at(now, entry.window_ms));
+        window_from_low(floor->window_low, window_id_at(now, window_ms_of(entry.window)));
     if (!floor_live(*floor, now) || floor_window + 1 < window) {
       *floor = EvictedFloor{};
       return;
@@ -434,7 +458,7 @@ struct alignas(64) CounterStore::Shard {
   // key had counted at eviction, and the local slot started again from zero. Drops a floor that
   // was pushed out or no longer reaches the key's windows.
   void add_to_floor(Entry& entry, std::uint64_t now_window, std::uint32_t cost) {
-    EvictedFloor* floor = find_floor(entry.id, entry.window_ms);
+    EvictedFloor* floor = find_floor(entry.id, entry.window);
     const std::uint64_t newest = entry_window(entry, now_window);
     const Totals least = floor == nullptr ? Totals{} : floor_at(*floor, newest, now_window);
     if (least.previous == 0 && least.current == 0) {
@@ -451,7 +475,7 @@ struct alignas(64) CounterStore::Shard {
   // floor can never matter again: local counts raise both alike, merges only the slots, and
   // windows move both alike. Its record is freed.
   void drop_floor_if_covered(Entry& entry, std::uint64_t now_window) {
-    EvictedFloor* floor = find_floor(entry.id, entry.window_ms);
+    EvictedFloor* floor = find_floor(entry.id, entry.window);
     if (floor != nullptr) {
       const Totals least = floor_at(*floor, entry_window(entry, now_window), now_window);
       std::uint64_t previous = 0;
@@ -538,7 +562,7 @@ struct alignas(64) CounterStore::Shard {
   }
 
   // Position of `id`, inserted (evicting if the shard is full) if absent; npos if no room.
-  std::size_t find_or_insert(std::uint64_t id, std::uint32_t window_ms, std::uint64_t window,
+  std::size_t find_or_insert(std::uint64_t id, std::uint64_t window_ms, std::uint64_t window,
                              std::uint32_t origin, std::span<const std::uint64_t> protect,
                              WallTime now) {
     std::size_t pos = find(id);
@@ -551,7 +575,7 @@ struct alignas(64) CounterStore::Shard {
     Entry fresh;
     fresh.id = id;
     fresh.window_low = static_cast<std::uint32_t>(window);
-    fresh.window_ms = window_ms;
+    fresh.window = window_code(window_ms);
     fresh.origin = origin;
     pos = insert(fresh);
     bump(inserts);
@@ -639,7 +663,7 @@ CounterStore::Shard& CounterStore::Locked::shard_for(std::uint64_t id) const {
   return store_->shards_[store_->shard_of(id)];
 }
 
-CounterView CounterStore::Locked::view(std::uint64_t id, std::uint32_t window_ms,
+CounterView CounterStore::Locked::view(std::uint64_t id, std::uint64_t window_ms,
                                        WallTime now) const {
   const Shard& shard = shard_for(id);
   const std::size_t pos = shard.find(id);
@@ -649,7 +673,7 @@ CounterView CounterStore::Locked::view(std::uint64_t id, std::uint32_t window_ms
   return shard.view(id, pos == Shard::npos ? nullptr : &shard.table[pos], window_ms, now);
 }
 
-void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTime now,
+void CounterStore::Locked::add(std::uint64_t id, std::uint64_t window_ms, WallTime now,
                                std::uint32_t origin, std::uint32_t cost) {
   Shard& shard = shard_for(id);
   const std::uint64_t now_window = window_id_at(now, window_ms);
@@ -678,7 +702,7 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint32_t window_ms, WallTi
   }
 }
 
-bool CounterStore::Locked::merge(std::uint64_t id, std::uint32_t window_ms, WallTime now,
+bool CounterStore::Locked::merge(std::uint64_t id, std::uint64_t window_ms, WallTime now,
                                  std::uint32_t origin, std::uint64_t window_id,
                                  std::uint32_t count) {
   // max(x, 0) == x: a zero carries no count, and must not move the key's windows either.
@@ -718,7 +742,7 @@ void CounterStore::Locked::mark_denied(std::uint64_t id) {
   if (pos != Shard::npos) shard.table[pos].extra |= kDeniedBit;
 }
 
-std::vector<OriginCounts> CounterStore::Locked::origins(std::uint64_t id, std::uint32_t window_ms,
+std::vector<OriginCounts> CounterStore::Locked::origins(std::uint64_t id, std::uint64_t window_ms,
                                                         WallTime now) const {
   const Shard& shard = shard_for(id);
   const std::size_t pos = shard.find(id);
@@ -749,7 +773,8 @@ std::size_t CounterStore::expire(WallTime now, std::size_t budget) {
     const std::size_t steps = std::min({budget, size, kSweepSlotsPerLock});
     for (std::size_t step = 0; step < steps; ++step) {
       const Entry& entry = shard.table[pos];
-      const std::uint64_t now_window = entry.id == 0 ? 0 : window_id_at(now, entry.window_ms);
+      const std::uint64_t now_window =
+          entry.id == 0 ? 0 : window_id_at(now, window_ms_of(entry.window));
       if (entry.id != 0 && entry_window(entry, now_window) + 2 <= now_window) {
         // Backward shift moves the next entry here: look at this position again.
         shard.erase(pos);
@@ -782,14 +807,14 @@ std::size_t CounterStore::collect_changes(WallTime now, std::uint32_t origin,
       if ((entry.extra & kChangedBit) == 0) continue;
       const bool previous_changed = (entry.extra & kPreviousChangedBit) != 0;
       entry.extra &= ~(kChangedBit | kPreviousChangedBit);
-      const std::uint64_t newest = entry_window(entry, window_id_at(now, entry.window_ms));
+      const std::uint64_t window_ms = window_ms_of(entry.window);
+      const std::uint64_t newest = entry_window(entry, window_id_at(now, window_ms));
       shard.for_each_slot(
           entry, [&](std::uint32_t slot_origin, std::uint32_t previous, std::uint32_t current) {
             if (slot_origin != origin) return;
-            if (current != 0)
-              out.push_back(SlotUpdate{id, entry.window_ms, newest, origin, current});
+            if (current != 0) out.push_back(SlotUpdate{id, window_ms, newest, origin, current});
             if (previous_changed && previous != 0) {
-              out.push_back(SlotUpdate{id, entry.window_ms, newest - 1, origin, previous});
+              out.push_back(SlotUpdate{id, window_ms, newest - 1, origin, previous});
             }
           });
     }
@@ -819,7 +844,8 @@ std::size_t CounterStore::collect_all(WallTime now, SweepCursor& cursor,
       const Entry& entry = shard.table[cursor.position];
       ++visits;
       if (entry.id != 0) {
-        const std::uint64_t now_window = window_id_at(now, entry.window_ms);
+        const std::uint64_t window_ms = window_ms_of(entry.window);
+        const std::uint64_t now_window = window_id_at(now, window_ms);
         const std::uint64_t newest = entry_window(entry, now_window);
         if (newest + 1 >= now_window) {
           // A key whose slots do not all fit is sent whole in the next call.
@@ -829,15 +855,15 @@ std::size_t CounterStore::collect_all(WallTime now, SweepCursor& cursor,
           });
           if (out.size() - before + slots > max_updates && out.size() != before)
             return out.size() - before;
-          shard.for_each_slot(entry, [&](std::uint32_t origin, std::uint32_t previous,
-                                         std::uint32_t current) {
-            if (current != 0) {
-              out.push_back(SlotUpdate{entry.id, entry.window_ms, newest, origin, current});
-            }
-            if (previous != 0 && newest >= now_window) {
-              out.push_back(SlotUpdate{entry.id, entry.window_ms, newest - 1, origin, previous});
-            }
-          });
+          shard.for_each_slot(
+              entry, [&](std::uint32_t origin, std::uint32_t previous, std::uint32_t current) {
+                if (current != 0) {
+                  out.push_back(SlotUpdate{entry.id, window_ms, newest, origin, current});
+                }
+                if (previous != 0 && newest >= now_window) {
+                  out.push_back(SlotUpdate{entry.id, window_ms, newest - 1, origin, previous});
+                }
+              });
         }
       }
       ++cursor.position;

@@ -56,7 +56,7 @@ struct StoreStats {
 // One origin's absolute count of one key in one window: the unit of replication.
 struct SlotUpdate {
   std::uint64_t counter_id = 0;
-  std::uint32_t window_ms = 0;
+  std::uint64_t window_ms = 0;
   std::uint64_t window_id = 0;
   std::uint32_t origin = 0;
   std::uint32_t count = 0;
@@ -136,7 +136,7 @@ class CounterStore {
 };
 
 // Proof that the shards of a set of ids are locked. Every id passed to its methods must be one
-// of the ids given to CounterStore::lock.
+// of the ids given to CounterStore::lock, and every window_ms must pass bounds::window_ms_valid.
 class CounterStore::Locked {
  public:
   Locked(Locked&& other) noexcept;
@@ -146,17 +146,17 @@ class CounterStore::Locked {
   // The counts of `id` for windows of `window_ms`: per window, the sum of its origins' slots or
   // its floor, whichever is larger (an absent key reads as its floor if it was evicted while its
   // windows still matter, else as zero).
-  CounterView view(std::uint64_t id, std::uint32_t window_ms, WallTime now) const;
+  CounterView view(std::uint64_t id, std::uint64_t window_ms, WallTime now) const;
 
   // Adds `cost` to `origin`'s slot of the window holding `now`, creating the key if needed.
-  void add(std::uint64_t id, std::uint32_t window_ms, WallTime now, std::uint32_t origin,
+  void add(std::uint64_t id, std::uint64_t window_ms, WallTime now, std::uint32_t origin,
            std::uint32_t cost);
 
   // G-counter merge: `origin` has counted `count` in window `window_id` (an absolute value, so
   // merging the same update twice, late or out of order changes nothing). Each slot keeps the
   // maximum it has seen. Only the two newest windows are kept; updates for older windows, or
   // for windows that `now` already left behind, are dropped (returns false).
-  bool merge(std::uint64_t id, std::uint32_t window_ms, WallTime now, std::uint32_t origin,
+  bool merge(std::uint64_t id, std::uint64_t window_ms, WallTime now, std::uint32_t origin,
              std::uint64_t window_id, std::uint32_t count);
 
   // Remembers that a check on `id` was denied in its current window: such keys are evicted
@@ -165,7 +165,7 @@ class CounterStore::Locked {
 
   // Every origin's slots of `id`, newest window first (empty if the key is not tracked). A
   // floor is no origin's and is not listed: view() may exceed the sum of these.
-  std::vector<OriginCounts> origins(std::uint64_t id, std::uint32_t window_ms, WallTime now) const;
+  std::vector<OriginCounts> origins(std::uint64_t id, std::uint64_t window_ms, WallTime now) const;
 
  private:
   friend class CounterStore;

@@ -12,12 +12,13 @@ struct Unit {
 };
 
 // Longest suffix first where one is a prefix of another ("ms" before "m").
-constexpr std::array<Unit, 5> kUnits{{
+constexpr std::array<Unit, 6> kUnits{{
     {"ms", 1},
     {"s", 1000},
     {"m", 60'000},
     {"h", 3'600'000},
     {"d", 86'400'000},
+    {"y", 365 * 86'400'000ULL},  // 365 days, as envoyproxy/ratelimit's year: no calendar here
 }};
 
 }  // namespace

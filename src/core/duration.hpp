@@ -1,5 +1,5 @@
 // Human durations as written in the config and on the command line: "250ms", "10s", "1m",
-// "1h", "1d", and sums of them such as "1h30m".
+// "1h", "1d", "1y" (365 days), and sums of them such as "1h30m".
 #pragma once
 
 #include <cstdint>

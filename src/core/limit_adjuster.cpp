@@ -164,7 +164,7 @@ std::string validate_override(const PolicySet& policies, const OverrideScope& sc
   }
   Policy policy = *found;
   if (!scope.tier.empty()) materialize_tier(policy, scope.tier);
-  std::vector<std::uint32_t> windows;
+  std::vector<std::uint64_t> windows;
   for_each_rule(policy, [&](std::string_view tier, std::string_view endpoint, LimitRule& rule) {
     // A tier-less scope also reaches the tier sets: their windows count too.
     if (!matches(scope, tier, endpoint, rule)) return;

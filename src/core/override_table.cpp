@@ -61,7 +61,10 @@ std::string OverrideTable::invalid(const OverrideRecord& r, WallTime now) const 
   }
   if (s.tier.size() > bounds::tier_name_bytes_max) return "the tier name is too long";
   if (s.endpoint.size() > bounds::endpoint_name_bytes_max) return "the endpoint name is too long";
-  if (s.window_ms > bounds::window_ms_max) return "the window is longer than 31 days";
+  if (s.window_ms > bounds::window_ms_max) return "the window is longer than 366 days";
+  if (s.window_ms != 0 && !bounds::window_ms_valid(s.window_ms)) {
+    return "a window longer than 31 days is a whole number of seconds";
+  }
   if (r.reason.size() > limits_.reason_bytes_max) {
     return "the reason has more than " + std::to_string(limits_.reason_bytes_max) + " bytes";
   }

@@ -32,7 +32,7 @@ struct OverrideScope {
   std::string tier;             // "" : every tier
   std::string endpoint;         // "" : every limit of the policy; else the limits of that endpoint
                                 // (as configured: "GET /v1/*" names the prefix endpoint)
-  std::uint32_t window_ms = 0;  // 0: every window; else only the limit with that window
+  std::uint64_t window_ms = 0;  // 0: every window; else only the limit with that window
 
   auto operator<=>(const OverrideScope&) const = default;
 };

@@ -38,7 +38,7 @@ using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>
 
 struct LimitRule {
   std::uint64_t limit = 0;      // in [1, bounds::limit_max]
-  std::uint32_t window_ms = 0;  // in [window_ms_min, window_ms_max]
+  std::uint64_t window_ms = 0;  // bounds::window_ms_valid
   Algorithm algorithm = Algorithm::sliding;
   std::uint64_t counter_seed = 0;  // see counter_id.hpp
   // What the configuration says. `limit` differs from it only in a policy set derived by

@@ -58,7 +58,7 @@ std::optional<RlsUnit> unit_from_name(std::string_view name) {
 RlsUnit unit_of_window(std::uint64_t window_ms) {
   for (RlsUnit unit : {RlsUnit::second, RlsUnit::minute, RlsUnit::hour, RlsUnit::day, RlsUnit::week,
                        RlsUnit::month}) {
-    const Result<std::uint32_t> window = rls_unit_window_ms(unit);
+    const Result<std::uint64_t> window = rls_unit_window_ms(unit);
     if (window.ok() && window.value() == window_ms) return unit;
   }
   return RlsUnit::unknown;
@@ -205,9 +205,9 @@ class FileParser {
     return value;
   }
 
-  // A unit's window, or the error (year, for now) at the unit's position.
-  std::uint32_t window_of_unit(const YAML::Node& node, RlsUnit unit) const {
-    const Result<std::uint32_t> window = rls_unit_window_ms(unit);
+  // A unit's window, or the error (an unknown unit) at the unit's position.
+  std::uint64_t window_of_unit(const YAML::Node& node, RlsUnit unit) const {
+    const Result<std::uint64_t> window = rls_unit_window_ms(unit);
     if (!window.ok()) reject(node, window.error().message);
     return window.value();
   }
@@ -276,10 +276,13 @@ class FileParser {
         reject(window_node, "window " + in_quotes(text) +
                                 " is not a duration (examples: 250ms, 10s, 5m, 1h, 1d)");
       }
-      if (*ms < bounds::window_ms_min || *ms > bounds::window_ms_max) {
-        reject(window_node, "window " + in_quotes(text) + " is outside 1ms .. 31d");
+      if (!bounds::window_ms_valid(*ms)) {
+        reject(window_node, "window " + in_quotes(text) + " is outside " +
+                                core::format_duration_ms(bounds::window_ms_min) + " .. " +
+                                core::format_duration_ms(bounds::window_ms_max) +
+                                " (above 31d, whole seconds)");
       }
-      limit.window_ms = static_cast<std::uint32_t>(*ms);
+      limit.window_ms = *ms;
       limit.unit = unit_of_window(*ms);
     } else {
       const std::string name = has_unit ? string_of(unit_node, "unit") : std::string();
@@ -287,7 +290,7 @@ class FileParser {
       if (!unit) {
         reject(has_unit ? unit_node : node,
                "invalid rate limit unit " + in_quotes(name) +
-                   " (second, minute, hour, day, week, month; or drl's window: 5m)");
+                   " (second, minute, hour, day, week, month, year; or drl's window: 5m)");
       }
       limit.unit = *unit;
       limit.window_ms = window_of_unit(unit_node, *unit);
@@ -474,7 +477,7 @@ std::string_view rls_unit_name(RlsUnit unit) {
   return "unknown";
 }
 
-Result<std::uint32_t> rls_unit_window_ms(RlsUnit unit) {
+Result<std::uint64_t> rls_unit_window_ms(RlsUnit unit) {
   std::uint64_t window_ms = 0;
   switch (unit) {
     case RlsUnit::second:
@@ -501,12 +504,8 @@ Result<std::uint32_t> rls_unit_window_ms(RlsUnit unit) {
     case RlsUnit::unknown:
       return Error{Errc::invalid_argument, "unit unknown: no window"};
   }
-  if (window_ms > bounds::window_ms_max) {
-    return Error{Errc::invalid_argument, "unit " + std::string(rls_unit_name(unit)) +
-                                             ": not supported yet: drl windows are at most " +
-                                             "31 days"};
-  }
-  return static_cast<std::uint32_t>(window_ms);
+  static_assert(365 * day_ms <= bounds::window_ms_max, "a year is a drl window");
+  return window_ms;
 }
 
 Result<RlsDomainConfig> parse_rls_file(std::string_view text, std::string_view file_name,

@@ -33,7 +33,7 @@ struct SourcePosition {
 // One limit of a descriptor.
 struct RlsLimitSpec {
   std::uint64_t requests_per_unit = 0;  // per window; 0: every request is over the limit
-  std::uint32_t window_ms = 0;
+  std::uint64_t window_ms = 0;
   // What a DescriptorStatus reports as current_limit.unit: the unit written, or the unit equal to
   // a `window:`, else unknown (a window such as 5m is no Envoy unit).
   RlsUnit unit = RlsUnit::unknown;
@@ -100,10 +100,9 @@ Result<RlsConfig> load_rls_directory(const std::string& directory,
                                      const RlsParseOptions& options = {});
 
 // A unit's window, the one place that knows them: second .. week as their length, month as 30
-// days (as envoyproxy/ratelimit counts it). `year` is refused, for now: drl's windows are at most
-// 31 days (bounds::window_ms_max, 32-bit milliseconds in the store and on the cluster wire);
-// lifting that bound makes it 365 days here. Unknown units are refused too.
-Result<std::uint32_t> rls_unit_window_ms(RlsUnit unit);
+// days and year as 365 (as envoyproxy/ratelimit counts them; aligned to the Unix epoch, not the
+// calendar). Unknown units are refused.
+Result<std::uint64_t> rls_unit_window_ms(RlsUnit unit);
 
 // "second", "minute", ... and "unknown".
 std::string_view rls_unit_name(RlsUnit unit);

@@ -61,7 +61,7 @@ std::uint64_t ceiling_of(const Plan& plan) {
   return ceiling;
 }
 
-std::uint64_t until_window_end_ms(core::WallTime now, std::uint32_t window_ms) {
+std::uint64_t until_window_end_ms(core::WallTime now, std::uint64_t window_ms) {
   const auto elapsed =
       static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) % window_ms;
   return window_ms - elapsed;
@@ -104,7 +104,7 @@ bool answer_limited(const Plan& plan, const Scratch& work, bool peek, core::Wall
     const RlsLimitSpec* spec = plan.blocking;
     limit.requests_per_unit = 0;
     limit.unit = spec != nullptr ? spec->unit : plan.override_unit;
-    const std::uint32_t window_ms =
+    const std::uint64_t window_ms =
         spec != nullptr ? spec->window_ms : rls_unit_window_ms(plan.override_unit).value();
     status.limit_remaining = 0;
     status.duration_until_reset_ms = until_window_end_ms(now, window_ms);
@@ -302,7 +302,7 @@ Result<Done> RlsDecider::decide(core::WallTime now, const RlsRequest& request,
     RlsMatch match;
     if (descriptor.limit) {
       // Envoy's per-descriptor limit wins over the config (never in shadow mode, no name).
-      const Result<std::uint32_t> window = rls_unit_window_ms(descriptor.limit->unit);
+      const Result<std::uint64_t> window = rls_unit_window_ms(descriptor.limit->unit);
       if (!window.ok()) {
         return fail(invalid(
             Errc::invalid_argument,

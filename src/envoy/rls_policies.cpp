@@ -12,10 +12,10 @@ namespace drl::envoy {
 namespace {
 
 // The units a request's limit override can name and drl can count.
-constexpr RlsUnit override_units[] = {RlsUnit::second, RlsUnit::minute, RlsUnit::hour,
-                                      RlsUnit::day,    RlsUnit::week,   RlsUnit::month};
+constexpr RlsUnit override_units[] = {RlsUnit::second, RlsUnit::minute, RlsUnit::hour, RlsUnit::day,
+                                      RlsUnit::week,   RlsUnit::month,  RlsUnit::year};
 
-core::LimitRule rule_of(std::string_view policy, std::uint64_t limit, std::uint32_t window_ms,
+core::LimitRule rule_of(std::string_view policy, std::uint64_t limit, std::uint64_t window_ms,
                         core::Algorithm algorithm) {
   core::LimitRule rule;
   rule.limit = limit;
@@ -36,7 +36,7 @@ class Builder {
       for (RlsUnit unit : override_units) {
         core::Policy policy;
         policy.name = rls_override_policy_name(domain.domain, unit);
-        const Result<std::uint32_t> window = rls_unit_window_ms(unit);
+        const Result<std::uint64_t> window = rls_unit_window_ms(unit);
         // Any request's limit fits under limit_max: the override is the check's limit.
         policy.defaults.rules.push_back(
             rule_of(policy.name, bounds::limit_max, window.value(), config_.default_algorithm));

@@ -60,7 +60,7 @@ struct RlsDomain {
   std::string file;
   RlsLevel top;
   // By RlsUnit (wire value): the policy that counts a request's limit override of that unit;
-  // null for units drl cannot count (unknown, year).
+  // null for a unit drl cannot count (unknown).
   std::array<const core::Policy*, 8> override_policies{};
 };
 

@@ -77,6 +77,13 @@ std::size_t str_bytes(std::string_view s) {
 }
 constexpr std::size_t kContainerHeaderMax = 3;  // array16/map16: bodies stay below 65536 items
 
+// Nodes from before windows longer than 31 days drop a datagram that carries one as malformed,
+// with everything else in it: such windows travel in datagrams of their own, so that those
+// nodes still get every other count and override.
+bool long_window(std::uint64_t window_ms) {
+  return window_ms > bounds::window_ms_any_max;
+}
+
 std::size_t origin_bytes(const core::Origin& origin) {
   return 1 + str_bytes(origin.node_id) + uint_bytes(origin.incarnation);
 }
@@ -97,7 +104,7 @@ bool override_sendable(const core::OverrideRecord& r) {
   return !r.scope.policy.empty() && r.scope.policy.size() <= bounds::policy_name_bytes_max &&
          r.scope.tier.size() <= bounds::tier_name_bytes_max &&
          r.scope.endpoint.size() <= bounds::endpoint_name_bytes_max &&
-         r.scope.window_ms <= bounds::window_ms_max &&
+         (r.scope.window_ms == 0 || bounds::window_ms_valid(r.scope.window_ms)) &&
          static_cast<std::uint8_t>(r.kind) <=
              static_cast<std::uint8_t>(core::OverrideKind::factor) &&
          r.retain_until_wall_ms >= r.expires_wall_ms && r.reason.size() <= kReasonBytesMax &&
@@ -136,7 +143,7 @@ void pack_override(Packer& pk, const core::OverrideRecord& r) {
   pack_str(pk, r.scope.policy);
   pack_str(pk, r.scope.tier);
   pack_str(pk, r.scope.endpoint);
-  pk.pack_uint32(r.scope.window_ms);
+  pk.pack_uint64(r.scope.window_ms);
   pk.pack_uint8(static_cast<std::uint8_t>(r.kind));
   pk.pack_uint64(r.value);
   pk.pack_int64(r.set_wall_ms);
@@ -148,10 +155,11 @@ void pack_override(Packer& pk, const core::OverrideRecord& r) {
   pack_str(pk, r.stamp.node_id);
 }
 
-// An overrides message: as many records per body as fit, in order. A record that does not fit
-// an empty body on its own (possible only below datagram_bytes 1046), or that a receiver would
-// refuse, is left out and counted in `left_out`. Always at least one body, so that an empty
-// list still says "I am alive".
+// An overrides message: as many records per body as fit, in order, those with windows longer
+// than 31 days last and in bodies of their own (long_window). A record that does not fit an
+// empty body on its own (possible only below datagram_bytes 1046), or that a receiver would
+// refuse, is left out and counted in `left_out`. Always at least one body, so that an empty list
+// still says "I am alive".
 std::vector<std::string> override_bodies(const core::ClusterMessage& m, std::size_t budget,
                                          std::size_t* left_out) {
   const std::size_t base = header_fields_bytes(m) + 1 + kContainerHeaderMax;
@@ -166,13 +174,18 @@ std::vector<std::string> override_bodies(const core::ClusterMessage& m, std::siz
     }
   }
   if (left_out != nullptr) *left_out += refused;
+  std::stable_partition(sendable.begin(), sendable.end(), [](const core::OverrideRecord* r) {
+    return !long_window(r->scope.window_ms);
+  });
 
   std::vector<std::string> bodies;
   std::size_t next = 0;
   do {
     const std::size_t first = next;
     std::size_t size = base;
-    while (next < sendable.size() && size + override_bytes(*sendable[next]) <= budget) {
+    while (next < sendable.size() && size + override_bytes(*sendable[next]) <= budget &&
+           (next == first || long_window(sendable[next]->scope.window_ms) ==
+                                 long_window(sendable[first]->scope.window_ms))) {
       size += override_bytes(*sendable[next]);
       ++next;
     }
@@ -227,11 +240,11 @@ core::OverrideRecord override_of(const msgpack::object& o) {
   r.scope.endpoint = text_of(f.ptr[2], bounds::endpoint_name_bytes_max);
   const std::uint64_t window_ms = uint_of(f.ptr[3]);
   const std::uint64_t kind = uint_of(f.ptr[4]);
-  if (r.scope.policy.empty() || window_ms > bounds::window_ms_max ||
+  if (r.scope.policy.empty() || (window_ms != 0 && !bounds::window_ms_valid(window_ms)) ||
       kind > static_cast<std::uint8_t>(core::OverrideKind::factor)) {
     throw Invalid{};
   }
-  r.scope.window_ms = static_cast<std::uint32_t>(window_ms);
+  r.scope.window_ms = window_ms;
   r.kind = static_cast<core::OverrideKind>(kind);
   r.value = uint_of(f.ptr[5]);
   r.set_wall_ms = int_of(f.ptr[6]);
@@ -323,7 +336,8 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
     return bodies;
   }
 
-  // Updates grouped by window, so that a window is written once per datagram.
+  // Updates grouped by window, so that a window is written once per datagram. Windows longer
+  // than 31 days sort last, and start a datagram of their own (long_window).
   std::vector<const core::WireUpdate*> order;
   order.reserve(message.updates->size());
   for (const core::WireUpdate& update : *message.updates) {
@@ -351,7 +365,10 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
         add += 1 + uint_bytes(u.window_ms) + uint_bytes(u.window_id) + kContainerHeaderMax;
       }
       add += uint_bytes(u.counter_id) + uint_bytes(ref_index) + uint_bytes(u.count);
-      if (size + add > budget && next > first) break;
+      if (next > first && (size + add > budget ||
+                           long_window(u.window_ms) != long_window(order[first]->window_ms))) {
+        break;
+      }
       size += add;
       if (ref == refs.end()) refs.emplace(u.origin, ref_index);
       group = &u;
@@ -361,8 +378,9 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
     std::string body;
     Sink sink{body};
     Packer pk(sink);
-    // A split message completes a sync only with its last datagram.
-    const bool last = next == order.size();
+    // A split message completes a sync only with its last datagram, which an older node must
+    // read too: after a datagram of long windows, a datagram of its own (below).
+    const bool last = next == order.size() && !long_window(order[first]->window_ms);
     pack_header_fields(
         pk, message, 2,
         last ? message.flags : static_cast<std::uint8_t>(message.flags & ~core::kFlagSyncComplete));
@@ -391,7 +409,7 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
         ++end;
       }
       pk.pack_array(3);
-      pk.pack_uint32(order[start]->window_ms);
+      pk.pack_uint64(order[start]->window_ms);
       pk.pack_uint64(order[start]->window_id);
       pk.pack_array(static_cast<std::uint32_t>(3 * (end - start)));
       for (std::size_t i = start; i < end; ++i) {
@@ -401,6 +419,14 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
       }
       start = end;
     }
+    bodies.push_back(std::move(body));
+  }
+  if (!order.empty() && long_window(order.back()->window_ms) &&
+      (message.flags & core::kFlagSyncComplete) != 0) {
+    std::string body;
+    Sink sink{body};
+    Packer pk(sink);
+    pack_header_fields(pk, message, 0, message.flags);
     bodies.push_back(std::move(body));
   }
   return bodies;
@@ -578,7 +604,7 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
         if (group.size != 3) throw Invalid{};
         const std::uint64_t window_ms = uint_of(group.ptr[0]);
         const std::uint64_t window_id = uint_of(group.ptr[1]);
-        if (window_ms < bounds::window_ms_min || window_ms > bounds::window_ms_max) throw Invalid{};
+        if (!bounds::window_ms_valid(window_ms)) throw Invalid{};
         const msgpack::object_array& flat = array_of(group.ptr[2]);
         if (flat.size % 3 != 0) throw Invalid{};
         for (std::uint32_t k = 0; k < flat.size; k += 3) {
@@ -586,8 +612,8 @@ bool ClusterCodec::open(std::string_view datagram, DecodedDatagram& out, DropRea
           const std::uint64_t ref = uint_of(flat.ptr[k + 1]);
           const std::uint64_t count = uint_of(flat.ptr[k + 2]);
           if (counter_id == 0 || ref >= m.origins.size() || count > 0xffffffffULL) throw Invalid{};
-          updates->push_back(core::WireUpdate{counter_id, static_cast<std::uint32_t>(window_ms),
-                                              window_id, static_cast<std::uint32_t>(ref),
+          updates->push_back(core::WireUpdate{counter_id, window_ms, window_id,
+                                              static_cast<std::uint32_t>(ref),
                                               static_cast<std::uint32_t>(count)});
         }
       }

@@ -163,7 +163,11 @@ bool decode_override_scope(const msgpack::object_map& map, core::OverrideScope& 
         throw Invalid{Errc::invalid_argument, "field 'window_ms' is above the longest window (" +
                                                   std::to_string(bounds::window_ms_max) + ")"};
       }
-      scope.window_ms = static_cast<std::uint32_t>(window_ms);
+      if (window_ms != 0 && !bounds::window_ms_valid(window_ms)) {
+        throw Invalid{Errc::invalid_argument,
+                      "field 'window_ms' is above 31 days and not whole seconds: no limit has it"};
+      }
+      scope.window_ms = window_ms;
     } else {
       continue;
     }

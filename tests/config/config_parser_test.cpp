@@ -3,6 +3,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "core/counter_id.hpp"
 
 using drl::config::parse_config;
 
@@ -83,6 +84,35 @@ algorithm = "fixed"
   CHECK(policy->endpoints.at("POST /login").defaults.rules[0].window_ms == 60'000);
   CHECK(policy->endpoints.at("POST /login").defaults.rules[0].algorithm ==
         drl::core::Algorithm::fixed);
+}
+
+TEST_CASE("config: windows up to 366 days are accepted, 1y being 365 days") {
+  const auto parsed = parse_config(R"(
+[[policy]]
+name = "api"
+limits = [{ limit = 1000, window = "1y" }, { limit = 100, window = "31d" },
+          { limit = 2000, window = "366d" }, { limit = 50, window = "40d12h30m15s" }]
+[policy.endpoints."POST /export"]
+limit = 10
+window = "365d"
+[policy.tiers.pro]
+limits = [{ limit = 5000, window = "1y" }]
+)",
+                                   "drld.toml");
+  REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? "" : parsed.error().message));
+  const auto* policy = parsed->policies->find("api");
+  REQUIRE(policy->defaults.rules.size() == 4);
+  constexpr std::uint64_t kDayMs = 86'400'000;
+  CHECK(policy->defaults.rules[0].window_ms == 365 * kDayMs);
+  CHECK(policy->defaults.rules[1].window_ms == 31 * kDayMs);
+  CHECK(policy->defaults.rules[2].window_ms == 366 * kDayMs);
+  CHECK(policy->defaults.rules[3].window_ms == 40 * kDayMs + 45'015'000);
+  CHECK(policy->endpoints.at("POST /export").defaults.rules[0].window_ms == 365 * kDayMs);
+  CHECK(policy->tiers.at("pro").rules[0].window_ms == 365 * kDayMs);
+  // "1y" and "365d" are one window: the tier shares the policy-wide counter.
+  CHECK(policy->tiers.at("pro").rules[0].counter_seed == policy->defaults.rules[0].counter_seed);
+  CHECK(policy->defaults.rules[0].counter_seed ==
+        drl::core::counter_seed("api", "", 31'536'000'000ULL));
 }
 
 TEST_CASE("config: a table's algorithm applies to all its limits and to its tiers") {
@@ -166,9 +196,17 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
       {"window not string", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = 60\n",
        "window must be a string"},
       {"window zero", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"0s\"\n",
-       "window must be between 1ms and 31d"},
-      {"window too long", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"32d\"\n",
-       "window must be between 1ms and 31d"},
+       "window must be between 1ms and 366d, not 0s"},
+      {"window too long", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"367d\"\n",
+       "window must be between 1ms and 366d, not 367d"},
+      {"window a ms over a year", "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"366d1ms\"\n",
+       "window must be between 1ms and 366d, not 366d1ms"},
+      {"long window in limits",
+       "[[policy]]\nname = \"a\"\nlimits = [{ limit = 1, window = \"1y2d\" }]\n",
+       "limits[0]: window must be between 1ms and 366d, not 1y2d"},
+      {"long window not whole seconds",
+       "[[policy]]\nname = \"a\"\nlimit = 1\nwindow = \"40d1ms\"\n",
+       "a window longer than 31d must be whole seconds, not 40d1ms"},
       {"bad algorithm", kPolicy + "algorithm = \"leaky\"\n",
        "algorithm must be \"sliding\" or \"fixed\""},
       {"shadow not bool", kPolicy + "shadow = \"yes\"\n", "shadow must be true or false"},
@@ -314,7 +352,7 @@ TEST_CASE(
 
 TEST_CASE("config: a rejection points at the line of the offending value") {
   const std::string message =
-      rejection(kPolicy + "\n[[policy]]\nname = \"b\"\nlimit = 1\nwindow = \"1y\"\n");
+      rejection(kPolicy + "\n[[policy]]\nname = \"b\"\nlimit = 1\nwindow = \"2y\"\n");
   CHECK(message.find("drld.toml:9:") == 0);
 }
 

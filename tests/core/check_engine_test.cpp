@@ -413,3 +413,80 @@ TEST_CASE("check: two items on one counter keep the stricter of an override and 
   CHECK(outcome.binding_limit().verdict.remaining == 0);
   CHECK_FALSE(bench.check({tight, plain}).allowed);
 }
+
+namespace {
+
+constexpr std::int64_t kDayMs = 86'400'000;
+constexpr std::int64_t kYearMs = 365 * kDayMs;
+
+}  // namespace
+
+TEST_CASE("check: a fixed 365-day window admits its limit, and waits are exact to the ms") {
+  Bench bench(R"(
+    [[policy]]
+    name = "yearly"
+    algorithm = "fixed"
+    limit = 3
+    window = "1y"
+  )");
+  bench.set_ms(57 * kYearMs + 100 * kDayMs);  // windows count from the Unix epoch
+  CHECK(bench.admit(2, "yearly", "k") == 2);
+  const CheckOutcome& last = bench.check("yearly", "k");
+  REQUIRE(last.allowed);
+  CHECK(last.binding_limit().verdict.remaining == 0);
+  CHECK(last.binding_limit().verdict.reset_after_ms == 265 * kDayMs);
+  bench.advance_ms(kDayMs + 1);
+  const CheckOutcome& denied = bench.check("yearly", "k");
+  CHECK_FALSE(denied.allowed);
+  CHECK(denied.binding_limit().rule->window_ms == 365 * 86'400'000ULL);
+  CHECK(denied.binding_limit().verdict.retry_after_ms == 264 * kDayMs - 1);
+  bench.advance_ms(264 * kDayMs - 2);
+  CHECK_FALSE(bench.check("yearly", "k").allowed);
+  bench.advance_ms(1);  // the next year
+  CHECK(bench.admit(4, "yearly", "k") == 3);
+}
+
+TEST_CASE("check: a sliding 365-day window weighs last year's count to the ms") {
+  Bench bench(R"(
+    [[policy]]
+    name = "yearly"
+    limit = 4
+    window = "365d"
+  )");
+  bench.set_ms(57 * kYearMs + 364 * kDayMs);
+  CHECK(bench.admit(5, "yearly", "k") == 4);
+  bench.set_ms(58 * kYearMs);
+  // previous 4, current 0, elapsed e: 4 * (Y - e) / Y + 1 <= 4 from e = Y / 4 (91.25 days).
+  const CheckOutcome& denied = bench.check("yearly", "k");
+  CHECK_FALSE(denied.allowed);
+  CHECK(denied.binding_limit().verdict.retry_after_ms == kYearMs / 4);
+  CHECK(denied.binding_limit().verdict.reset_after_ms == kYearMs);
+  bench.advance_ms(kYearMs / 4 - 1);
+  CHECK_FALSE(bench.check("yearly", "k").allowed);
+  bench.advance_ms(1);
+  const CheckOutcome& admitted = bench.check("yearly", "k");
+  CHECK(admitted.allowed);
+  // Counted this year: gone from the estimate at the end of the next one.
+  CHECK(admitted.binding_limit().verdict.reset_after_ms == 2 * kYearMs - kYearMs / 4);
+  CHECK(admitted.binding_limit().verdict.remaining == 0);
+}
+
+TEST_CASE("check: an override names a 365-day limit by its window") {
+  Bench bench(R"(
+    [[policy]]
+    name = "api"
+    algorithm = "fixed"
+    limits = [{ limit = 100, window = "1m" }, { limit = 10, window = "1y" }]
+  )");
+  OverrideRecord yearly;
+  yearly.scope = OverrideScope{"api", "", "", 365 * 86'400'000ULL};
+  yearly.kind = OverrideKind::limit;
+  yearly.value = 2;
+  yearly.expires_wall_ms = yearly.retain_until_wall_ms = 1'800'000'060'000;
+  yearly.stamp = HlcStamp{1'800'000'000'000, 0, "node-a"};
+  bench.adjust({yearly});
+  CHECK(bench.admit(5, "api", "u") == 2);
+  const CheckOutcome& denied = bench.check("api", "u");
+  CHECK(denied.binding_limit().rule->window_ms == 365 * 86'400'000ULL);
+  CHECK(denied.binding_limit().limit == 2);
+}

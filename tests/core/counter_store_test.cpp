@@ -509,3 +509,105 @@ TEST_CASE(
   add(store, key, now, 1);
   merge(store, key, now, 1, 3'000'000'000, 5);
 }
+
+namespace {
+
+constexpr std::uint64_t kDayMs = 86'400'000;
+constexpr std::uint64_t kYearMs = 365 * kDayMs;  // "1y": 2^34.9 ms, far past 32 bits
+
+// `offset_ms` into window `window` of a `window_ms` long window (aligned to the Unix epoch).
+WallTime in_window(std::uint64_t window_ms, std::uint64_t window, std::uint64_t offset_ms) {
+  return WallTime{static_cast<std::int64_t>(window * window_ms + offset_ms)};
+}
+
+}  // namespace
+
+TEST_CASE("store: a 365-day window counts, rolls, merges and expires exactly") {
+  CounterStore store(StoreOptions{1000, 4, true});
+  const std::uint64_t key = id_of(1);
+  const std::uint64_t ids[] = {key};
+  const auto at = [](std::uint64_t window, std::uint64_t offset_ms) {
+    return in_window(kYearMs, window, offset_ms);
+  };
+  store.lock(ids).add(key, kYearMs, at(57, 300 * kDayMs), kLocal, 3);
+  CounterView seen = store.lock(ids).view(key, kYearMs, at(57, 300 * kDayMs + 1));
+  CHECK(seen.counts.previous == 0);
+  CHECK(seen.counts.current == 3);
+  CHECK(seen.elapsed_ms == 300 * kDayMs + 1);
+  // The next year sees this one's count as previous.
+  seen = store.lock(ids).view(key, kYearMs, at(58, 5));
+  CHECK(seen.counts.previous == 3);
+  CHECK(seen.counts.current == 0);
+  CHECK(seen.elapsed_ms == 5);
+  store.lock(ids).add(key, kYearMs, at(58, 5), kLocal, 1);
+  CHECK(store.lock(ids).merge(key, kYearMs, at(58, 6), 2, 58, 4));
+  seen = store.lock(ids).view(key, kYearMs, at(58, 7));
+  CHECK(seen.counts.previous == 3);
+  CHECK(seen.counts.current == 5);
+  // Collected for peers with the window's length and ids exact.
+  std::vector<SlotUpdate> out;
+  store.collect_changes(at(58, 7), kLocal, out, 100);
+  CHECK(std::count(out.begin(), out.end(), SlotUpdate{key, kYearMs, 58, kLocal, 1}) == 1);
+  CHECK(std::count(out.begin(), out.end(), SlotUpdate{key, kYearMs, 57, kLocal, 3}) == 1);
+  CHECK(out.size() == 2);
+  // Kept through the next year (a sliding window still reads it), dropped after.
+  CHECK(store.expire(at(59, kYearMs - 1), 1000) == 0);
+  CHECK(store.stats().keys == 1);
+  CHECK(store.expire(at(60, 0), 1000) == 1);
+  CHECK(store.stats().keys == 0);
+}
+
+TEST_CASE("store: every window length from 1 ms to 366 days comes back exact to peers") {
+  const std::uint64_t lengths[] = {1,
+                                   1000,
+                                   (1ULL << 31) + 1,
+                                   31 * kDayMs - 1,
+                                   31 * kDayMs,  // the longest before 366 days: same value
+                                   31 * kDayMs + 1000,
+                                   4'294'968'000,  // just above 2^32 ms (49.7 days)
+                                   40 * kDayMs + 1000,
+                                   kYearMs,
+                                   366 * kDayMs};
+  CounterStore store(StoreOptions{1000, 4, true});
+  const WallTime now{1'800'000'000'123};
+  std::uint64_t n = 0;
+  for (const std::uint64_t window_ms : lengths) {
+    CAPTURE(window_ms);
+    const std::uint64_t key = id_of(n++);
+    const std::uint64_t ids[] = {key};
+    store.lock(ids).add(key, window_ms, now, kLocal, 2);
+    std::vector<SlotUpdate> changes;
+    store.collect_changes(now, kLocal, changes, 100);
+    const std::uint64_t window_id = 1'800'000'000'123ULL / window_ms;
+    CHECK(changes == std::vector<SlotUpdate>{{key, window_ms, window_id, kLocal, 2}});
+    SweepCursor cursor;
+    std::vector<SlotUpdate> all;
+    while (!cursor.completed) store.collect_all(now, cursor, all, 1000);
+    CHECK(std::count(all.begin(), all.end(), SlotUpdate{key, window_ms, window_id, kLocal, 2}) ==
+          1);
+  }
+}
+
+TEST_CASE("store: an evicted key of a 365-day window reads as its floor into the next year") {
+  CounterStore store(StoreOptions{1024, 1});
+  const std::uint64_t key = id_of(5'000'000);
+  const std::uint64_t key_ids[] = {key};
+  const auto at = [](std::uint64_t window, std::uint64_t offset_ms) {
+    return in_window(kYearMs, window, offset_ms);
+  };
+  store.lock(key_ids).add(key, kYearMs, at(57, 10 * kDayMs), kLocal, 3);
+  std::uint64_t n = 0;
+  while (!store.lock(key_ids).origins(key, kYearMs, at(57, 10 * kDayMs)).empty() && n < 1'000'000) {
+    const std::uint64_t ids[] = {id_of(n++)};
+    store.lock(ids).add(ids[0], kYearMs, at(57, 10 * kDayMs), kLocal, 4);
+  }
+  REQUIRE(store.lock(key_ids).origins(key, kYearMs, at(57, 10 * kDayMs)).empty());
+  CHECK(store.lock(key_ids).view(key, kYearMs, at(57, 200 * kDayMs)).counts.current == 3);
+  CHECK(store.lock(key_ids).view(key, kYearMs, at(58, 1)).counts.previous == 3);
+  store.lock(key_ids).add(key, kYearMs, at(58, 1), kLocal, 1);
+  CHECK(store.stats().floors_applied == 1);
+  const CounterView seen = store.lock(key_ids).view(key, kYearMs, at(58, 2));
+  CHECK(seen.counts.previous == 3);
+  CHECK(seen.counts.current == 1);
+  CHECK(store.lock(key_ids).view(key, kYearMs, at(60, 0)).counts.previous == 0);
+}

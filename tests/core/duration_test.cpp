@@ -11,6 +11,7 @@ TEST_CASE("duration: each unit parses to milliseconds") {
   CHECK(parse_duration_ms("1m") == 60'000);
   CHECK(parse_duration_ms("1h") == 3'600'000);
   CHECK(parse_duration_ms("1d") == 86'400'000);
+  CHECK(parse_duration_ms("1y") == 365 * 86'400'000ULL);  // envoyproxy/ratelimit's year
 }
 
 TEST_CASE("duration: sums of units parse, in any order") {
@@ -33,7 +34,11 @@ TEST_CASE("duration: formatting gives the shortest exact spelling and parses bac
   CHECK(format_duration_ms(60'000) == "1m");
   CHECK(format_duration_ms(1'500) == "1s500ms");
   CHECK(format_duration_ms(90'061'001) == "1d1h1m1s1ms");
-  for (std::uint64_t ms : {1ULL, 999ULL, 1000ULL, 61'000ULL, 86'400'000ULL, 2'678'400'000ULL}) {
+  CHECK(format_duration_ms(365 * 86'400'000ULL) == "1y");
+  CHECK(format_duration_ms(366 * 86'400'000ULL) == "1y1d");
+  CHECK(format_duration_ms(364 * 86'400'000ULL) == "364d");
+  for (std::uint64_t ms :
+       {1ULL, 999ULL, 1000ULL, 61'000ULL, 86'400'000ULL, 2'678'400'000ULL, 31'622'400'000ULL}) {
     CHECK(parse_duration_ms(format_duration_ms(ms)) == ms);
   }
 }

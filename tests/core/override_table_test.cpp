@@ -160,6 +160,13 @@ TEST_CASE("records outside the bounds are refused, and a full table refuses new 
   table.set(OverrideScope{"api", "", "", 0}, OverrideKind::limit, 5, kMinute, std::string(300, 'x'),
             kNoon, error);
   CHECK(error.find("reason") != std::string::npos);
+  constexpr std::uint64_t kDayMs = 24 * 3600 * 1000;
+  table.set(OverrideScope{"api", "", "", 367 * kDayMs}, OverrideKind::limit, 5, kMinute, "", kNoon,
+            error);
+  CHECK(error.find("longer than 366 days") != std::string::npos);
+  table.set(OverrideScope{"api", "", "", 31 * kDayMs + 1}, OverrideKind::limit, 5, kMinute, "",
+            kNoon, error);
+  CHECK(error.find("whole number of seconds") != std::string::npos);
 
   table.set(OverrideScope{"a", "", "", 0}, OverrideKind::limit, 5, kMinute, "", kNoon, error);
   CHECK(error.empty());

@@ -103,3 +103,16 @@ TEST_CASE("policy: tiers share counters with the defaults, endpoints and windows
   CHECK(counter_id(seed, "alice") != counter_id(seed, "bob"));
   CHECK(counter_id(seed, "alice") != 0);
 }
+
+TEST_CASE("counter ids: windows of up to 31 days keep their ids; a year's window has its own") {
+  // Frozen: every node, of any version, must derive these (docs/architecture.md). A change here
+  // splits a cluster's counts between old and new nodes.
+  CHECK(counter_seed("api", "", 60'000) == 7824319429518913069ULL);
+  CHECK(counter_id(counter_seed("api", "", 60'000), "alice") == 16155765347021166652ULL);
+  CHECK(counter_seed("api", "", 2'678'400'000) == 16860823378805003416ULL);  // 31 days
+  CHECK(counter_id(counter_seed("api", "", 2'678'400'000), "alice") == 3511019310943309324ULL);
+  const std::uint64_t year = counter_seed("api", "", 31'536'000'000ULL);
+  CHECK(year != counter_seed("api", "", 31'536'000'000ULL % (1ULL << 32)));
+  CHECK(year != counter_seed("api", "", 2'678'400'000));
+  CHECK(year != counter_seed("api", "", 31'622'400'000ULL));  // 366 days
+}

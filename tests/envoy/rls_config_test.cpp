@@ -88,13 +88,15 @@ descriptors:
   CHECK(config.descriptors[5].limits[0].unit == RlsUnit::month);
 }
 
-TEST_CASE("rls config: year is refused for now, in one place, with the reason") {
-  CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit:\n      unit: year\n"
-                  "      requests_per_unit: 1\n") ==
-        "rules.yaml:5:13: unit year: not supported yet: drl windows are at most 31 days");
-  CHECK_FALSE(rls_unit_window_ms(RlsUnit::year).ok());
+TEST_CASE("rls config: a year is 365 days and a month 30, as envoyproxy/ratelimit counts them") {
+  const drl::envoy::RlsDomainConfig config = parsed(
+      "domain: d\ndescriptors:\n  - key: a\n    rate_limit:\n      unit: year\n"
+      "      requests_per_unit: 1\n");
+  CHECK(config.descriptors[0].limits[0].window_ms == 365ULL * 86'400'000ULL);
+  CHECK(config.descriptors[0].limits[0].unit == RlsUnit::year);
+  CHECK(rls_unit_window_ms(RlsUnit::year).value() == 365ULL * 86'400'000ULL);
   CHECK_FALSE(rls_unit_window_ms(RlsUnit::unknown).ok());
-  CHECK(rls_unit_window_ms(RlsUnit::month).value() == 30U * 86'400'000U);
+  CHECK(rls_unit_window_ms(RlsUnit::month).value() == 30ULL * 86'400'000ULL);
 }
 
 TEST_CASE("rls config: wildcards, share_threshold, unlimited, name and replaces, shadow, detail") {
@@ -292,9 +294,9 @@ TEST_CASE("rls config: drl's extensions are checked too") {
   CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: second, "
                   "window: 5s, requests_per_unit: 1}\n")
             .starts_with("rules.yaml:4:40: give unit or window, not both"));
-  CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit: {window: 32d, "
+  CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit: {window: 367d, "
                   "requests_per_unit: 1}\n") ==
-        "rules.yaml:4:26: window '32d' is outside 1ms .. 31d");
+        "rules.yaml:4:26: window '367d' is outside 1ms .. 1y1d (above 31d, whole seconds)");
   CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit: {window: soon, "
                   "requests_per_unit: 1}\n")
             .starts_with("rules.yaml:4:26: window 'soon' is not a duration"));

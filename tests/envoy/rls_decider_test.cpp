@@ -508,16 +508,14 @@ TEST_CASE("a limit override drl cannot count is an error for the request, counti
   Rls rls(
       "domain: d\ndescriptors:\n  - {key: a, rate_limit: {unit: second, requests_per_unit: 5}}\n");
   RlsRequest request = Rls::request("d", {{{"a", "1"}}, {{"b", "2"}}});
-  request.descriptors[1].limit = RlsLimitOverride{10, RlsUnit::year};
-  const drl::Error year = rls.refusal(request);
-  CHECK(year.code == Errc::invalid_argument);
-  CHECK(year.message ==
-        "descriptor 1: limit override: unit year: not supported yet: drl windows are at most 31 "
-        "days");
   request.descriptors[1].limit = RlsLimitOverride{10, RlsUnit::unknown};
-  CHECK(rls.refusal(request).code == Errc::invalid_argument);
+  const drl::Error unknown = rls.refusal(request);
+  CHECK(unknown.code == Errc::invalid_argument);
   CHECK(only(rls.ask("d", {{{"a", "1"}}})).limit_remaining == 4);
-  CHECK(rls.decider().counters().request_errors == 2);
+  CHECK(rls.decider().counters().request_errors == 1);
+  // A year is counted like any unit.
+  request.descriptors[1].limit = RlsLimitOverride{10, RlsUnit::year};
+  CHECK(rls.ask(request).statuses[1].limit_remaining == 9);
 }
 
 TEST_CASE("hits_addend: the request's (0 means 1), a descriptor's own wins, 0 there only looks") {

@@ -106,6 +106,13 @@ struct Node {
   std::set<std::uint64_t> tokens_sent;  // of every heartbeat the node sent
 };
 
+// A window the store can hold: 1 ms to 31 days, or whole seconds up to 366 days.
+bool window_storable(std::uint64_t window_ms) {
+  constexpr std::uint64_t kDayMs = 24 * 3600 * 1000;
+  return window_ms >= 1 && window_ms <= 366 * kDayMs &&
+         (window_ms <= 31 * kDayMs || window_ms % 1000 == 0);
+}
+
 // What the replication relies on in an opened message.
 void check_opened(const wire::DecodedDatagram& decoded) {
   const core::ClusterMessage& m = decoded.message;
@@ -117,7 +124,7 @@ void check_opened(const wire::DecodedDatagram& decoded) {
   for (const core::OverrideRecord& r : m.overrides) {
     FUZZ_ASSERT(!r.scope.policy.empty() && r.scope.policy.size() <= 64);
     FUZZ_ASSERT(r.scope.tier.size() <= 64 && r.scope.endpoint.size() <= 256);
-    FUZZ_ASSERT(r.scope.window_ms <= 31ULL * 24 * 3600 * 1000);
+    FUZZ_ASSERT(r.scope.window_ms == 0 || window_storable(r.scope.window_ms));
     FUZZ_ASSERT(static_cast<int>(r.kind) <= 2);
     FUZZ_ASSERT(r.retain_until_wall_ms >= r.expires_wall_ms);
     FUZZ_ASSERT(r.reason.size() <= 256);
@@ -128,7 +135,7 @@ void check_opened(const wire::DecodedDatagram& decoded) {
     for (const core::WireUpdate& u : *m.updates) {
       FUZZ_ASSERT(u.origin < m.origins.size());
       FUZZ_ASSERT(u.counter_id != 0);
-      FUZZ_ASSERT(u.window_ms >= 1 && u.window_ms <= 31ULL * 24 * 3600 * 1000);
+      FUZZ_ASSERT(window_storable(u.window_ms));
     }
   }
 }

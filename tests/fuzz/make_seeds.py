@@ -129,7 +129,30 @@ def cluster_datagram_seeds():
         record(0x04 | 0xC0, b""),
     ])
     write("cluster_datagram", "conversation", conversation)
+    long_window_seeds()
     membership_seeds()
+
+
+def long_window_seeds():
+    """Windows over 31 days (whole seconds up to 366 days): a delta with a year's and a minute's
+    counts, an override of the year's limit, then time for the node to repair them onward."""
+    node_a, inc_a = "node-a", 1_800_000_000_000_001
+    wall = 1_800_000_000_000
+    day = 86_400_000
+    delta = pack({0: 3, 1: node_a, 2: inc_a, 4: "192.0.2.1:7001", 5: wall, 6: 0,
+                  8: [[node_a, inc_a]],
+                  9: [[60_000, wall // 60_000, [0x1234, 0, 7]],
+                      [365 * day, wall // (365 * day), [0x5678, 0, 9, 0x9ABC, 0, 1]],
+                      [366 * day, wall // (366 * day), [0xDEF0, 0, 2]]]})
+    overrides = pack({0: 5, 1: node_a, 2: inc_a, 4: "192.0.2.1:7001", 5: wall, 6: 0,
+                      11: [["api", "", "", 365 * day, 1, 100, wall, wall + 60_000, wall + 60_000,
+                            "yearly", wall, 0, node_a]]})
+    write("cluster_datagram", "long_windows", b"".join([
+        record(0x04, b"\x01" + delta),
+        record(0x04, b"\x01" + overrides),
+        record(0x04 | 0x80, b""),
+        record(0x04 | 0x80, b""),
+    ]))
 
 
 MASK64 = (1 << 64) - 1
@@ -283,6 +306,19 @@ limits = [{ limit = 50, window = "1s" }, { limit = 20000, window = "1h30m" }]
 [policy.endpoints."GET /v1/*"]
 limit = 10
 window = "250ms"
+''')
+    # Windows up to 366 days: a year's limit beside shorter ones, an endpoint's 366 days.
+    write("config", "long_windows.toml", b'''[[policy]]
+name = "api"
+limits = [{ limit = 100, window = "31d" }, { limit = 1000, window = "1y" }, { limit = 5, window = "1s" }]
+
+[policy.tiers.pro]
+limits = [{ limit = 10000, window = "365d" }]
+
+[policy.endpoints."POST /v1/export"]
+limit = 12
+window = "1y1d"
+algorithm = "fixed"
 ''')
 
 

@@ -165,6 +165,38 @@ TEST_CASE("drl check: --tier pro and --endpoint select their own limits") {
   CHECK(login.out.find("\"scope\":\"POST /login\"") != std::string::npos);
 }
 
+TEST_CASE("drl check: a 365-day limit answers with its window and waits until the year's end") {
+  TempDir dir;
+  DaemonProcess drld(dir, with_config(R"(
+[node]
+socket = "@SOCKET@"
+
+[[policy]]
+name = "yearly"
+algorithm = "fixed"
+limit = 2
+window = "1y"
+)"));
+  drld.require_ready();
+  INFO("drld log:\n" << drld.log());
+  constexpr std::uint64_t kYearMs = 365ULL * 86'400'000;
+  auto yearly = [&] {
+    return run_drl(
+        {"check", "--socket", drld.socket_path(), "--policy", "yearly", "--key", "ann", "--json"});
+  };
+  CHECK(yearly().exit_code == 0);
+  CHECK(yearly().exit_code == 0);
+  const auto now_ms = static_cast<std::uint64_t>(wall_ms());
+  const CommandResult denied = yearly();
+  CAPTURE(denied.out);
+  REQUIRE(denied.exit_code == 1);
+  CHECK(json_uint(denied.out, "window_ms") == kYearMs);
+  // Windows are aligned to the Unix epoch: the year in force ends at the next multiple of 365 d.
+  const std::uint64_t left_ms = kYearMs - now_ms % kYearMs;
+  CHECK(json_uint(denied.out, "retry_after_ms") <= left_ms);
+  CHECK(json_uint(denied.out, "retry_after_ms") + 60'000 >= left_ms);
+}
+
 TEST_CASE("drl check: exit 2 with usage on stderr when --policy or --key is missing") {
   const CommandResult result = run_drl({"check", "--socket", "/nonexistent.sock", "--key", "a"});
   CHECK(result.exit_code == 2);

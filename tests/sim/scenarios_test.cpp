@@ -146,6 +146,41 @@ TEST_CASE("burst: a burst at five times the rate stays within both limits' bound
   REQUIRE(result.limits.size() == 2);
 }
 
+TEST_CASE("long window: a 365-day limit beside a 1 s one holds each key near 300 a year") {
+  // Ten keys at three times 100/s until the year's 300 are spent, after about 1 s.
+  auto scenario = parse_scenario(R"(
+name = "year-window"
+nodes = 3
+duration = "6s"
+[cluster]
+gossip_interval = "5ms"
+[network]
+latency_ms = 0.2
+jitter_ms = 0.1
+[workload]
+keys = 10
+offered = 3.0
+spread = "round_robin"
+stop = "5s"
+[[policy]]
+name = "api"
+algorithm = "fixed"
+limits = [{ limit = 100, window = "1s" }, { limit = 300, window = "1y" }]
+)",
+                                 "year-window");
+  REQUIRE_MESSAGE(scenario.ok(), (scenario.ok() ? "" : scenario.error().message));
+  const RunResult result = run_simulation(scenario.value());
+  INFO(summary_text(result));
+  CHECK(result.safety_ok);
+  CHECK(result.liveness_ok);
+  REQUIRE(result.limits.size() == 2);
+  CHECK(result.limits[1].window_ms == 365ULL * 86'400'000);
+  CHECK(result.limits[1].windows == 10);
+  CHECK(result.exact_admitted == 10 * 300);
+  CHECK(result.admitted >= 10 * 300);
+  CHECK(result.admitted <= 10 * 300 * 103 / 100);
+}
+
 TEST_CASE("determinism: the same seed gives the same run, byte for byte; another seed does not") {
   Scenario scenario = load("loss-20.toml");
   scenario.duration_s = 5;

@@ -242,6 +242,47 @@ TEST_CASE("cluster codec overrides: the largest record fits 1046-byte datagrams 
     CHECK(got.size() == (bytes == 1046 ? 1U : 0U));
     CHECK(left_out == (bytes == 1046 ? 0U : 1U));
   }
+  // A window of 2^32 ms or more is a 9-byte integer instead of 5: 4 bytes more.
+  m.overrides[0].scope.window_ms = 366ULL * 24 * 3600 * 1000;
+  for (std::size_t bytes : {std::size_t{1050}, std::size_t{1049}}) {
+    CodecOptions options;
+    options.keys.push_back(ClusterKey{});
+    options.datagram_bytes_max = bytes;
+    ClusterCodec codec(options);
+    std::size_t datagrams = 0;
+    std::size_t left_out = 0;
+    const auto got = round_trip(codec, m, &datagrams, &left_out, bytes);
+    CAPTURE(bytes);
+    CHECK(got.size() == (bytes == 1050 ? 1U : 0U));
+    CHECK(left_out == (bytes == 1050 ? 0U : 1U));
+  }
+}
+
+TEST_CASE(
+    "cluster codec overrides: records of windows over 31 days travel last, in datagrams of their "
+    "own") {
+  // A node from before such windows drops a datagram holding one as malformed: it still gets
+  // every other record.
+  ClusterCodec codec(CodecOptions{});
+  constexpr std::uint64_t kDayMs = 86'400'000;
+  std::vector<core::OverrideRecord> sent;
+  for (const std::uint64_t window_ms : {366 * kDayMs, std::uint64_t{0}, 365 * kDayMs, 31 * kDayMs,
+                                        32 * kDayMs, std::uint64_t{60'000}}) {
+    sent.push_back(record_of("api", core::OverrideKind::limit, 10, "node-a"));
+    sent.back().scope.window_ms = window_ms;
+  }
+  const std::vector<std::string> bodies = codec.encode_bodies(overrides_message(sent));
+  REQUIRE(bodies.size() == 2);
+  std::vector<std::vector<std::uint64_t>> windows;
+  for (const std::string& body : bodies) {
+    DecodedDatagram decoded;
+    DropReason reason{};
+    REQUIRE(codec.open(codec.seal(body, windows.size() + 1, 7), decoded, reason));
+    windows.emplace_back();
+    for (const auto& r : decoded.message.overrides) windows.back().push_back(r.scope.window_ms);
+  }
+  CHECK(windows[0] == std::vector<std::uint64_t>{0, 31 * kDayMs, 60'000});
+  CHECK(windows[1] == std::vector<std::uint64_t>{366 * kDayMs, 365 * kDayMs, 32 * kDayMs});
 }
 
 TEST_CASE("cluster codec overrides: a record too large for the datagram is left out, counted") {
@@ -264,13 +305,15 @@ TEST_CASE("cluster codec overrides: a record too large for the datagram is left 
 TEST_CASE("cluster codec overrides: records a receiver would refuse are never sent") {
   ClusterCodec codec(CodecOptions{});
   const core::OverrideRecord good = record_of("api", core::OverrideKind::limit, 10, "node-a");
-  std::vector<core::OverrideRecord> bad(6, good);
+  std::vector<core::OverrideRecord> bad(8, good);
   bad[0].scope.policy = "";
   bad[1].scope.policy = std::string(65, 'p');
   bad[2].retain_until_wall_ms = bad[2].expires_wall_ms - 1;
   bad[3].stamp.node_id = "";
   bad[4].reason = std::string(257, 'r');
   bad[5].kind = static_cast<core::OverrideKind>(3);
+  bad[6].scope.window_ms = 367ULL * 24 * 3600 * 1000;
+  bad[7].scope.window_ms = 31ULL * 24 * 3600 * 1000 + 1;
   std::vector<core::OverrideRecord> sent = bad;
   sent.push_back(good);
   std::size_t datagrams = 0;
@@ -316,7 +359,10 @@ TEST_CASE("cluster codec overrides: a malformed record drops the whole datagram 
       {"policy of 65 bytes", 0, text(65)},
       {"tier of 65 bytes", 1, text(65)},
       {"endpoint of 257 bytes", 2, text(257)},
-      {"window above 31 days", 3, [](Packer& pk) { pk.pack_uint64(31ULL * 24 * 3600 * 1000 + 1); }},
+      {"window above 366 days", 3,
+       [](Packer& pk) { pk.pack_uint64(366ULL * 24 * 3600 * 1000 + 1000); }},
+      {"window above 31 days, not whole seconds", 3,
+       [](Packer& pk) { pk.pack_uint64(31ULL * 24 * 3600 * 1000 + 1); }},
       {"negative window", 3, [](Packer& pk) { pk.pack_int64(-1); }},
       {"kind 3", 4, [](Packer& pk) { pk.pack_uint8(3); }},
       {"value as a string", 5, text(2)},

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <iterator>
 #include <random>
 #include <set>
 #include <string>
@@ -308,4 +309,199 @@ TEST_CASE(
   CHECK(peer_a().synced);
   from_a(core::MessageType::heartbeat, core::kFlagWantSync, "c:1");
   CHECK(peer_a().syncing);
+}
+
+namespace {
+
+constexpr std::uint64_t kDayMs = 86'400'000;
+constexpr std::uint64_t kYearMs = 365 * kDayMs;
+
+// Whether a node from before windows longer than 31 days would take the datagram: it drops
+// every datagram with such a window as malformed.
+bool older_node_accepts(const ClusterCodec& codec, const std::string& datagram) {
+  DecodedDatagram decoded;
+  DropReason reason{};
+  if (!codec.open(datagram, decoded, reason)) return false;
+  if (!decoded.message.updates) return true;
+  for (const core::WireUpdate& u : *decoded.message.updates) {
+    if (u.window_ms > 31 * kDayMs) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "cluster codec: windows up to 366 days travel exact; those over 31 days in datagrams of their "
+    "own, the others byte for byte as before") {
+  ClusterCodec codec(CodecOptions{});
+  const std::uint64_t windows[] = {366 * kDayMs, 1000,        kYearMs,           31 * kDayMs,
+                                   60'000,       40 * kDayMs, 31 * kDayMs + 1000};
+  core::ClusterMessage mixed = delta_with(0, 2);
+  core::ClusterMessage short_only = delta_with(0, 2);
+  auto mixed_updates = std::make_shared<std::vector<core::WireUpdate>>();
+  auto short_updates = std::make_shared<std::vector<core::WireUpdate>>();
+  for (std::uint32_t i = 0; i < 700; ++i) {
+    const std::uint64_t window_ms = windows[i % std::size(windows)];
+    const core::WireUpdate u{0x1234'5678'9abc'def0ULL + i * 7919ULL, window_ms,
+                             1'800'000'000'000ULL / window_ms - i % 2, i % 2, i * 13 + 1};
+    mixed_updates->push_back(u);
+    if (window_ms <= 31 * kDayMs) short_updates->push_back(u);
+  }
+  mixed.updates = mixed_updates;
+  short_only.updates = short_updates;
+
+  std::size_t datagrams = 0;
+  const auto decoded = round_trip(codec, mixed, &datagrams);
+  REQUIRE(decoded.size() == mixed_updates->size());
+  std::multiset<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint32_t>> sent, got;
+  for (const core::WireUpdate& u : *mixed_updates)
+    sent.emplace(u.counter_id, u.window_ms, u.window_id, u.count);
+  for (const auto& [origin, u] : decoded)
+    got.emplace(u.counter_id, u.window_ms, u.window_id, u.count);
+  CHECK(got == sent);
+
+  // The short windows come first, in exactly the datagrams a delta without the long ones has:
+  // an older node reads them as before, and drops only the rest.
+  const std::vector<std::string> bodies = codec.encode_bodies(mixed);
+  const std::vector<std::string> short_bodies = codec.encode_bodies(short_only);
+  REQUIRE(bodies.size() > short_bodies.size());
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    CAPTURE(i);
+    const std::string datagram = codec.seal(bodies[i], i + 1, 7);
+    if (i < short_bodies.size()) {
+      CHECK(bodies[i] == short_bodies[i]);
+      CHECK(older_node_accepts(codec, datagram));
+    } else {
+      DecodedDatagram opened;
+      DropReason reason{};
+      REQUIRE(codec.open(datagram, opened, reason));
+      for (const core::WireUpdate& u : *opened.message.updates) CHECK(u.window_ms > 31 * kDayMs);
+    }
+  }
+}
+
+TEST_CASE(
+    "cluster codec: the end of a full sync is in a datagram an older node reads, after the long "
+    "windows") {
+  ClusterCodec codec(CodecOptions{});
+  for (const bool with_short : {true, false}) {
+    CAPTURE(with_short);
+    core::ClusterMessage m = delta_with(0);
+    m.type = core::MessageType::repair;
+    m.flags = core::kFlagSyncComplete;
+    auto updates = std::make_shared<std::vector<core::WireUpdate>>();
+    for (std::uint32_t i = 0; i < 300; ++i) {
+      updates->push_back(
+          core::WireUpdate{i + 1ULL, i % 2 == 0 || !with_short ? kYearMs : 60'000, 57, 0, i + 1});
+    }
+    m.updates = updates;
+    const std::vector<std::string> bodies = codec.encode_bodies(m);
+    std::size_t flagged = 0;
+    std::size_t received = 0;
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      const std::string datagram = codec.seal(bodies[i], i + 1, 7);
+      DecodedDatagram decoded;
+      DropReason reason{};
+      REQUIRE(codec.open(datagram, decoded, reason));
+      if (decoded.message.updates) received += decoded.message.updates->size();
+      if ((decoded.message.flags & core::kFlagSyncComplete) == 0) continue;
+      ++flagged;
+      CHECK(i + 1 == bodies.size());
+      CHECK(older_node_accepts(codec, datagram));
+    }
+    CHECK(flagged == 1);
+    CHECK(received == 300);
+  }
+}
+
+TEST_CASE(
+    "cluster codec: a window above 366 days, or above 31 days and not whole seconds, drops the "
+    "datagram as malformed") {
+  ClusterCodec codec(CodecOptions{});
+  for (const std::uint64_t window_ms :
+       {366 * kDayMs + 1000, 367 * kDayMs, 31 * kDayMs + 1, kYearMs + 999, std::uint64_t{0}}) {
+    CAPTURE(window_ms);
+    core::ClusterMessage m = delta_with(0);
+    m.updates = std::make_shared<std::vector<core::WireUpdate>>(
+        std::vector<core::WireUpdate>{{1, 60'000, 5, 0, 1}, {2, window_ms, 5, 0, 1}});
+    const std::vector<std::string> bodies = codec.encode_bodies(m);
+    bool dropped = false;
+    for (const std::string& body : bodies) {
+      DecodedDatagram decoded;
+      DropReason reason{};
+      if (!codec.open(codec.seal(body, 1, 7), decoded, reason)) {
+        CHECK(reason == DropReason::malformed);
+        dropped = true;
+      }
+    }
+    CHECK(dropped);
+  }
+}
+
+TEST_CASE("cluster node: a 365-day window's counts reach the other node and add up there") {
+  core::CounterStore store_a(core::StoreOptions{100, 1, true});
+  core::CounterStore store_b(core::StoreOptions{100, 1, true});
+  core::OriginTable origins_a(core::Origin{"a", 1}, 16);
+  core::OriginTable origins_b(core::Origin{"b", 1}, 16);
+  core::ReplicationConfig config_a;
+  config_a.node_id = "a";
+  config_a.incarnation = 1;
+  config_a.address = "a:1";
+  config_a.seeds = {"b:1"};
+  core::ReplicationConfig config_b = config_a;
+  config_b.node_id = "b";
+  config_b.address = "b:1";
+  config_b.seeds = {"a:1"};
+  ClusterNode a(config_a, CodecOptions{}, store_a, origins_a);
+  ClusterNode b(config_b, CodecOptions{}, store_b, origins_b);
+  ClusterCodec codec(CodecOptions{});
+  const std::int64_t start_ms = static_cast<std::int64_t>(57 * kYearMs + 100 * kDayMs);
+  std::int64_t now_ms = 0;
+  std::size_t older_accepted = 0;
+  std::size_t older_refused = 0;
+  const auto run_ms = [&](std::int64_t ms) {
+    for (const std::int64_t end = now_ms + ms; now_ms < end; ++now_ms) {
+      const core::MonoTime mono{now_ms * 1'000'000};
+      const core::WallTime wall{start_ms + now_ms};
+      a.on_timer(mono, wall);
+      b.on_timer(mono, wall);
+      for (const OutgoingDatagram& d : a.take_datagrams()) {
+        (older_node_accepts(codec, d.bytes) ? older_accepted : older_refused) += 1;
+        b.on_datagram(mono, wall, "a:1", d.bytes);
+      }
+      for (const OutgoingDatagram& d : b.take_datagrams())
+        a.on_datagram(mono, wall, "b:1", d.bytes);
+    }
+  };
+  const auto year = [&](core::CounterStore& store, std::uint64_t id) {
+    const std::uint64_t ids[] = {id};
+    return store.lock(ids).view(id, kYearMs, core::WallTime{start_ms + now_ms}).counts;
+  };
+  run_ms(500);
+  const std::uint64_t yearly = 0x5eed'0000'0000'0001ULL;
+  const std::uint64_t minutely = 0x5eed'0000'0000'0002ULL;
+  const std::uint64_t a_ids[] = {yearly, minutely};
+  {
+    auto locked = store_a.lock(a_ids);
+    locked.add(yearly, kYearMs, core::WallTime{start_ms + now_ms}, 0, 6);
+    locked.add(minutely, 60'000, core::WallTime{start_ms + now_ms}, 0, 2);
+  }
+  const std::uint64_t b_ids[] = {yearly};
+  store_b.lock(b_ids).add(yearly, kYearMs, core::WallTime{start_ms + now_ms}, 0, 3);
+  older_accepted = older_refused = 0;
+  run_ms(20);
+  CHECK(year(store_a, yearly).current == 9);
+  CHECK(year(store_b, yearly).current == 9);
+  const std::uint64_t minutely_ids[] = {minutely};
+  CHECK(store_b.lock(minutely_ids)
+            .view(minutely, 60'000, core::WallTime{start_ms + now_ms})
+            .counts.current == 2);
+  // The year's counts went in datagrams of their own: an older node would have dropped those,
+  // and taken the others (heartbeats, acks, the minute's counts).
+  CHECK(older_refused > 0);
+  CHECK(older_accepted > 0);
+  // Still there in the next year, as the previous window.
+  now_ms += static_cast<std::int64_t>(kYearMs);
+  CHECK(year(store_b, yearly).previous == 9);
 }

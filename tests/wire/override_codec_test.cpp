@@ -107,6 +107,33 @@ TEST_CASE("override codec: override_set round-trips a limit with its whole scope
   CHECK(o.reason == "incident 42");
 }
 
+TEST_CASE("override codec: override_set names a window of up to 366 days, whole seconds past 31") {
+  constexpr std::uint64_t kDayMs = 86'400'000;
+  for (const std::uint64_t window_ms : {31 * kDayMs - 1, 365 * kDayMs, 366 * kDayMs}) {
+    CAPTURE(window_ms);
+    OverrideSpec spec;
+    spec.scope = {"api", "", "", window_ms};
+    spec.limit = 5;
+    spec.ttl_ms = 1000;
+    std::string framed;
+    encode_override_set_request(framed, 13, spec);
+    RequestDecoder decoder(16, 65536);
+    Request decoded;
+    REQUIRE(decoder.decode(body_of(framed), decoded).ok());
+    CHECK(decoded.override_request.scope.window_ms == window_ms);
+  }
+  for (const std::uint64_t window_ms : {31 * kDayMs + 1, 366 * kDayMs + 1000}) {
+    CAPTURE(window_ms);
+    OverrideSpec spec;
+    spec.scope = {"api", "", "", window_ms};
+    spec.limit = 5;
+    spec.ttl_ms = 1000;
+    std::string framed;
+    encode_override_set_request(framed, 7, spec);
+    expect_error(std::string(body_of(framed)), Errc::invalid_argument, "field 'window_ms'");
+  }
+}
+
 TEST_CASE("override codec: override_set with a factor and only a policy leaves the scope open") {
   OverrideSpec spec;
   spec.scope.policy = "api";
