@@ -85,8 +85,8 @@ struct HttpSettings {
 };
 
 // [envoy]: Envoy's rate limit service (gRPC), answering from envoyproxy/ratelimit's YAML
-// files in config_dir (docs/integration.md#envoy). Absent: no gRPC port. `listen` and
-// `allow_remote` need a restart; the rest applies at a reload, with the YAML files.
+// files in config_dir (docs/integration.md#envoy). Absent: no gRPC port. The files in
+// config_dir and `algorithm` apply at a reload; the other keys need a restart.
 struct EnvoySettings {
   bool enabled = false;
   std::string listen;         // "host:port" of the gRPC service

@@ -792,6 +792,8 @@ std::string restart_only_changes(const Config& before, const Config& after) {
   note(before.envoy.enabled != after.envoy.enabled || before.envoy.listen != after.envoy.listen ||
            before.envoy.allow_remote != after.envoy.allow_remote,
        "[envoy] listen");
+  note(before.envoy.config_dir != after.envoy.config_dir, "envoy.config_dir");
+  note(before.envoy.response_headers != after.envoy.response_headers, "envoy.response_headers");
   note(a.datagram_bytes != b.datagram_bytes || a.max_peers != b.max_peers ||
            a.max_origins != b.max_origins,
        "cluster bounds");

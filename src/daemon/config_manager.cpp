@@ -178,9 +178,7 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
   // policy, and [envoy]'s reloadable keys) apply now.
   config_.policies = parsed.value().policies;
   config_.cluster.partition_policy = parsed.value().cluster.partition_policy;
-  config_.envoy.config_dir = parsed.value().envoy.config_dir;
   config_.envoy.algorithm = parsed.value().envoy.algorithm;
-  config_.envoy.response_headers = parsed.value().envoy.response_headers;
   if (apply_companion) apply_companion();
   text_ = std::move(text.value());
   rejected_text_.clear();

@@ -16,6 +16,9 @@
 #include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
 #include "daemon/dynamic_limits.hpp"
+#ifdef DRL_WITH_ENVOY
+#include "daemon/envoy_service.hpp"
+#endif
 #include "daemon/http_service.hpp"
 #include "daemon/service.hpp"
 #include "io/address.hpp"
@@ -356,6 +359,40 @@ int run_daemon(const DaemonOptions& options) {
     context.http_connections = &http_server->connection_counters();
   }
 
+#ifdef DRL_WITH_ENVOY
+  // Envoy's rate limit service, when [envoy] is configured: its YAML files reload with the
+  // TOML (and when one of them changes), all or nothing.
+  std::unique_ptr<EnvoyService> envoy_service;
+  std::unique_ptr<io::FileWatcher> envoy_watcher;
+  if (config.envoy.enabled) {
+    Result<std::unique_ptr<EnvoyService>> started = EnvoyService::start(config.envoy, engine);
+    if (!started.ok()) {
+      std::fprintf(stderr, "drld: %s\n", started.error().message.c_str());
+      return 1;
+    }
+    envoy_service = std::move(started.value());
+    context.envoy = envoy_service.get();
+    manager.set_companion([&envoy_service, running = config.envoy](const config::Config& parsed) {
+      config::EnvoySettings settings = running;  // config_dir and the rest: restart-only
+      settings.algorithm = parsed.envoy.algorithm;
+      return envoy_service->prepare(settings);
+    });
+    if (options.config_path && config.node.watch_config) {
+      envoy_watcher = std::make_unique<io::FileWatcher>(
+          loop, config.envoy.config_dir + "/",
+          [&manager] {
+            [[maybe_unused]] auto result = manager.reload("ratelimit file change", false);
+          },
+          kWatchDebounceMs);
+      if (const int status = envoy_watcher->start(); status != 0) {
+        io::log_warn("cannot watch " + config.envoy.config_dir +
+                     " for changes; reload with SIGHUP or drl reload");
+        envoy_watcher.reset();
+      }
+    }
+  }
+#endif
+
   std::unique_ptr<io::FileWatcher> watcher;
   if (options.config_path && config.node.watch_config) {
     watcher = std::make_unique<io::FileWatcher>(
@@ -375,6 +412,10 @@ int run_daemon(const DaemonOptions& options) {
     stopping = true;
     io::log_info(std::string("shutting down (") + why + ")");
     if (http_server) http_server->stop();
+#ifdef DRL_WITH_ENVOY
+    if (envoy_watcher) envoy_watcher->close();
+    if (envoy_service) envoy_service->stop();
+#endif
     server.stop();
     if (watcher) watcher->close();
     if (driver) driver->stop();
@@ -421,6 +462,15 @@ int run_daemon(const DaemonOptions& options) {
 
   server.start();
   if (http_server) http_server->start();
+  std::string envoy_note;
+#ifdef DRL_WITH_ENVOY
+  if (envoy_service) {
+    envoy_note = ", Envoy rate limit service on " + envoy_service->address() + " (" +
+                 std::to_string(envoy_service->domains()) + " domains, " +
+                 std::to_string(envoy_service->limits()) + " limits from " +
+                 config.envoy.config_dir + ")";
+  }
+#endif
   std::string cluster_note = "a single node";
   const std::string http_note =
       http_server ? ", HTTP on " + http_server->address() + " (/v1/check, /metrics, /healthz)" : "";
@@ -435,7 +485,7 @@ int run_daemon(const DaemonOptions& options) {
                std::to_string(workers) + " workers, " +
                std::to_string(config.policies->policies().size()) + " policies from " +
                options.config_path.value_or("the embedded default config") + ", " + cluster_note +
-               http_note);
+               http_note + envoy_note);
 
   loop.run();
   server.stop();

@@ -9,6 +9,9 @@
 #include <stdexcept>
 
 #include "daemon/service.hpp"
+#ifdef DRL_WITH_ENVOY
+#include "daemon/envoy_service.hpp"
+#endif
 #include "io/clock.hpp"
 #include "wire/cluster_codec.hpp"
 
@@ -92,6 +95,23 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_http_connections_timed_out_total", MetricKind::counter, "reason",
      "HTTP connections closed by a timeout: idle (idle_timeout between requests), request (a "
      "request not complete within request_timeout), stalled_output (answers not read)."},
+    {"drl_envoy_calls_total", MetricKind::counter, "outcome",
+     "Calls of Envoy's rate limit service ([envoy]), by outcome: answered, invalid_argument, "
+     "malformed, unavailable, deadline_exceeded, cancelled, internal."},
+    {"drl_envoy_requests_total", MetricKind::counter, "domain,code",
+     "RateLimitRequests answered, by domain ((unknown) for a domain no file defines, (other) "
+     "beyond 1024 domains) and overall code: ok or over_limit."},
+    {"drl_envoy_descriptors_total", MetricKind::counter, "domain,code",
+     "Descriptors answered, by domain and what applied: ok, over_limit, shadow_over_limit (over "
+     "its limit in shadow_mode, answered ok), unlimited, no_limit (matched nothing)."},
+    {"drl_envoy_detailed_descriptors_total", MetricKind::counter, "domain,series,code",
+     "Descriptors of detailed_metric rules, per value (at most 4096 series; then only in "
+     "drl_envoy_descriptors_total)."},
+    {"drl_envoy_request_errors_total", MetricKind::counter, "",
+     "RateLimitRequests refused with an error: malformed, beyond a bound, an override drl cannot "
+     "count."},
+    {"drl_envoy_limits", MetricKind::gauge, "",
+     "Limited descriptors of the YAML files in force ([envoy] config_dir)."},
     {"drl_cluster_peers", MetricKind::gauge, "state",
      "Peers by state: alive, suspect, down, unknown."},
     {"drl_cluster_reachable_ratio", MetricKind::gauge, "",
@@ -211,6 +231,48 @@ class Families {
 double load(const std::atomic<std::uint64_t>& counter) {
   return static_cast<double>(counter.load(std::memory_order_relaxed));
 }
+
+#ifdef DRL_WITH_ENVOY
+void render_envoy(const EnvoyService& envoy, Families& f) {
+  for (std::size_t i = 0; i < envoy::rls_call_outcome_count; ++i) {
+    const auto outcome = static_cast<envoy::RlsCallOutcome>(i);
+    f.value("drl_envoy_calls_total", static_cast<double>(envoy.calls()[outcome]),
+            {{"outcome", std::string(envoy::rls_call_outcome_name(outcome))}});
+  }
+  const auto counts = [&f](const std::string& domain, const envoy::RlsCountsSample& c,
+                           const std::string* series) {
+    const auto d = static_cast<double>(c.descriptors_ok);
+    if (series == nullptr) {
+      f.value("drl_envoy_requests_total", static_cast<double>(c.requests_ok),
+              {{"domain", domain}, {"code", "ok"}});
+      f.value("drl_envoy_requests_total", static_cast<double>(c.requests_over_limit),
+              {{"domain", domain}, {"code", "over_limit"}});
+    }
+    const std::pair<const char*, double> codes[] = {
+        {"ok", d},
+        {"over_limit", static_cast<double>(c.descriptors_over_limit)},
+        {"shadow_over_limit", static_cast<double>(c.descriptors_shadow_over_limit)},
+        {"unlimited", static_cast<double>(c.descriptors_unlimited)},
+        {"no_limit", static_cast<double>(c.descriptors_no_limit)}};
+    for (const auto& [code, value] : codes) {
+      if (series == nullptr) {
+        f.value("drl_envoy_descriptors_total", value, {{"domain", domain}, {"code", code}});
+      } else {
+        f.value("drl_envoy_detailed_descriptors_total", value,
+                {{"domain", domain}, {"series", *series}, {"code", code}});
+      }
+    }
+  };
+  for (const envoy::RlsCounters::DomainSample& domain : envoy.counters().domains()) {
+    counts(domain.domain, domain.counts, nullptr);
+  }
+  for (const envoy::RlsCounters::DetailedSample& detailed : envoy.counters().detailed()) {
+    counts(detailed.domain, detailed.counts, &detailed.series);
+  }
+  f.value("drl_envoy_request_errors_total", load(envoy.counters().request_errors));
+  f.value("drl_envoy_limits", static_cast<double>(envoy.limits()));
+}
+#endif
 
 }  // namespace
 
@@ -334,6 +396,10 @@ std::string render_metrics(const DaemonContext& c) {
     f.value("drl_http_connections_timed_out_total", load(h.timed_out_stalled_output),
             {{"reason", "stalled_output"}});
   }
+
+#ifdef DRL_WITH_ENVOY
+  if (c.envoy != nullptr) render_envoy(*c.envoy, f);
+#endif
 
   if (c.cluster != nullptr) {
     const io::ClusterSnapshot s = c.cluster->snapshot();

@@ -1,4 +1,7 @@
 #include "daemon/service.hpp"
+#ifdef DRL_WITH_ENVOY
+#include "daemon/envoy_service.hpp"
+#endif
 
 #include <unistd.h>
 
@@ -264,6 +267,23 @@ wire::StatusFields DaemonContext::status_fields() const {
                       u(h.timed_out_stalled_output.load(std::memory_order_relaxed))});
     fields.push_back({"http_requests_refused", u(refused)});
   }
+#ifdef DRL_WITH_ENVOY
+  if (envoy != nullptr) {
+    std::uint64_t over_limit = 0;
+    std::uint64_t answered = 0;
+    for (const envoy::RlsCounters::DomainSample& domain : envoy->counters().domains()) {
+      over_limit += domain.counts.requests_over_limit;
+      answered += domain.counts.requests_ok + domain.counts.requests_over_limit;
+    }
+    fields.push_back({"envoy_listen", envoy->address()});
+    fields.push_back({"envoy_domains", u(envoy->domains())});
+    fields.push_back({"envoy_limits", u(envoy->limits())});
+    fields.push_back({"envoy_requests", u(answered)});
+    fields.push_back({"envoy_requests_over_limit", u(over_limit)});
+    fields.push_back({"envoy_request_errors",
+                      u(envoy->counters().request_errors.load(std::memory_order_relaxed))});
+  }
+#endif
   if (cluster == nullptr) {
     fields.push_back({"cluster", std::string("single node")});
     append_dynamic_fields(fields);

@@ -19,6 +19,8 @@
 
 namespace drl::daemon {
 
+class EnvoyService;
+
 // Shared by every worker's service; outlives them.
 struct DaemonContext {
   core::CounterStore* store = nullptr;
@@ -31,6 +33,7 @@ struct DaemonContext {
   const io::ClusterDriver* cluster = nullptr;            // null for a single node
   const http::HttpCounters* http_counters = nullptr;     // null without [http]
   const io::ServerCounters* http_connections = nullptr;  // null without [http]
+  const EnvoyService* envoy = nullptr;                   // null without [envoy]
   std::int64_t started_wall_ms = 0;
   bool cluster_authenticated = false;
   const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;
