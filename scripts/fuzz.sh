@@ -11,7 +11,8 @@
 #       executions per second: no ASan shadow memory or malloc bookkeeping), then replay every
 #       input of the grown corpus under the ASan+UBSan build, with leak detection. For long runs.
 #
-# Harnesses: client_request, cluster_datagram, config (default: all three).
+# Harnesses: client_request, cluster_datagram, config, and with the meson feature 'envoy'
+# rls_request and rls_config (default: every one the build has).
 # The corpus each run grows is kept in $DRL_FUZZ_WORK/corpus/<harness> (default
 # build-fuzz/fuzz-work), so that runs build on each other. A crash, leak or timeout fails the
 # run; the input is left in $DRL_FUZZ_WORK/artifacts/. To minimize and keep one:
@@ -23,6 +24,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR="${DRL_FUZZ_BUILD_DIR:-build-fuzz}"
 WORK="${DRL_FUZZ_WORK:-$BUILD_DIR/fuzz-work}"
 ALL_HARNESSES="client_request cluster_datagram config"
+ENVOY_HARNESSES="rls_request rls_config"  # built only with the meson feature 'envoy'
 
 seconds=""
 runs=""
@@ -39,7 +41,6 @@ while [ $# -gt 0 ]; do
     *) harnesses="$harnesses $1"; shift ;;
   esac
 done
-[ -n "$harnesses" ] || harnesses="$ALL_HARNESSES"
 
 # clang-14 and its sanitizer and libFuzzer runtimes, from Debian.
 missing=""
@@ -63,8 +64,26 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   CXX=clang++-14 meson setup "$BUILD_DIR" -Dfuzz=true -Db_sanitize=address,undefined \
     -Db_lundef=false >/dev/null
 fi
+# The Envoy harnesses exist when the build found gRPC, protobuf and yaml-cpp. (Regenerating
+# build.ninja first: a build directory set up before a harness was added lists it then.)
+ninja -C "$BUILD_DIR" build.ninja >/dev/null
+built=$(ninja -C "$BUILD_DIR" -t targets all)
+if [ -z "$harnesses" ]; then
+  harnesses="$ALL_HARNESSES"
+  for harness in $ENVOY_HARNESSES; do
+    if echo "$built" | grep -q "^tests/fuzz/fuzz_$harness:"; then
+      harnesses="$harnesses $harness"
+    fi
+  done
+fi
 targets=""
-for harness in $harnesses; do targets="$targets tests/fuzz/fuzz_$harness"; done
+for harness in $harnesses; do
+  if ! echo "$built" | grep -q "^tests/fuzz/fuzz_$harness:"; then
+    echo "drl fuzz: no harness '$harness' in $BUILD_DIR (the rls_* ones need -Denvoy)" >&2
+    exit 2
+  fi
+  targets="$targets tests/fuzz/fuzz_$harness"
+done
 ninja -C "$BUILD_DIR" $targets >/dev/null
 # --fast: the same harnesses without ASan, in a build directory of their own.
 FAST_BUILD_DIR="${BUILD_DIR}-ubsan"
@@ -108,7 +127,7 @@ for harness in $harnesses; do
   fi
 
   case "$harness" in
-    config) max_len=16384 ;;
+    config|rls_config) max_len=16384 ;;
     *) max_len=8192 ;;
   esac
   set -- -dict="$source_root/tests/fuzz/$harness.dict" -max_len="$max_len" -timeout=10 \

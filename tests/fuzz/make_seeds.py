@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz harnesses (tests/fuzz/corpus/<harness>/) from the frozen
-bytes of tests/golden and the shipped TOML files, plus a few hand-made requests. Deterministic:
-run it again after a golden file changes, and commit the result.
+bytes of tests/golden and the shipped TOML files, plus a few hand-made requests; for the Envoy
+harnesses, hand-made RateLimitRequests and the YAML files of the harness and of tests/envoy.
+Deterministic: run it again after a golden file changes, and commit the result.
 
     python3 tests/fuzz/make_seeds.py
 
-No third-party modules: the little msgpack needed is written here.
+No third-party modules: the little msgpack and protobuf needed are written here.
 """
 import hashlib
 import pathlib
+import re
 import struct
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -322,10 +324,131 @@ algorithm = "fixed"
 ''')
 
 
+def varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def field(number, value):
+    """A protobuf field: int -> varint (wire type 0), bytes/str -> length-delimited (2)."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def rls_descriptor(entries, limit=None, hits_addend=None):
+    """envoy.extensions.common.ratelimit.v3.RateLimitDescriptor: entries (1: key 1, value 2),
+    limit (2: requests_per_unit 1, unit 2), hits_addend (3: google.protobuf.UInt64Value)."""
+    out = b"".join(field(1, field(1, key) + (field(2, value) if value else b""))
+                   for key, value in entries)
+    if limit is not None:
+        requests, unit = limit
+        out += field(2, (field(1, requests) if requests else b"") + (field(2, unit) if unit else b""))
+    if hits_addend is not None:
+        out += field(3, field(1, hits_addend) if hits_addend else b"")
+    return out
+
+
+def rls_request(domain, descriptors, hits_addend=0):
+    """envoy.service.ratelimit.v3.RateLimitRequest: domain 1, descriptors 2, hits_addend 3."""
+    out = field(1, domain) if domain else b""
+    out += b"".join(field(2, d) for d in descriptors)
+    if hits_addend:
+        out += field(3, hits_addend)
+    return out
+
+
+SECOND, MINUTE, HOUR, DAY, MONTH, YEAR, WEEK = 1, 2, 3, 4, 5, 6, 7
+
+
+def rls_request_seeds():
+    """Requests on the rules of rls_request_fuzz.cpp: every README example, wildcards, drl's
+    extensions, overrides, hits_addend at both levels, and requests the bounds refuse."""
+    d = rls_descriptor
+    seeds = {
+        "example1_database_users": rls_request("mongo_cps", [d([("database", "users")])]),
+        "example1_unlisted_value": rls_request("mongo_cps", [d([("database", "logs")])]),
+        "example2_marketing_nested": rls_request("messaging", [
+            d([("message_type", "marketing"), ("to_number", "2061111111")]),
+            d([("to_number", "2061111111")])]),
+        "example3_blocked_address": rls_request("edge_proxy_per_ip", [
+            d([("remote_address", "50.0.0.5")]), d([("remote_address", "10.0.0.1")])]),
+        "example4_depth": rls_request("internal", [
+            d([("key", "value")]), d([("key", "value"), ("subkey", "x")]),
+            d([("key", "other"), ("subkey", "x")])]),
+        "example5_unlimited": rls_request("internal", [d([("ldap", "")]), d([("azure", "")])]),
+        "example6_shadow": rls_request("example6", [
+            d([("service", "s"), ("user", "user-a")]), d([("service", "s"), ("user", "user-b")]),
+            d([("shadow_all", "yes")])], hits_addend=2),
+        "example7_replaces": rls_request("example7", [
+            d([("key_1", "value_1"), ("user", "bkthomps")]),
+            d([("key_2", "value_2"), ("user", "bkthomps")]),
+            d([("key_2", "value_2"), ("user", "alice")])]),
+        "example8_wildcards": rls_request("example8", [
+            d([("key1", "value2")]), d([("key1", "value1")]), d([("wild", "value42")]),
+            d([("path", "files/a")]), d([("path", "files/b")]), d([("path", "files/special")]),
+            d([("p", "/api/v2/x")]), d([("p", "/other")])]),
+        "drl_extensions": rls_request("drl", [
+            d([("api", "k")]), d([("burst", "k")]), d([("closed", "k")]),
+            d([("tenant", "t"), ("plan", "free"), ("user", "u")]),
+            d([("tenant", "t"), ("plan", "pro")])]),
+        "drl_huge_limit_zero_hits": rls_request("drl", [d([("huge", "k")], hits_addend=0)]),
+        "hits_addend_both_levels": rls_request("mongo_cps", [
+            d([("database", "users")], hits_addend=2), d([("database", "default")])],
+            hits_addend=3),
+        "hits_addend_above_limit": rls_request("drl", [
+            d([("api", "k")], hits_addend=4294967295), d([("burst", "k")])]),
+        "overrides": rls_request("mongo_cps", [
+            d([("database", "users")], limit=(1, SECOND)),
+            d([("anything", "x")], limit=(2, WEEK)),
+            d([("database", "default")], limit=(0, MINUTE)),
+            d([("database", "users")], limit=(7, YEAR), hits_addend=3)]),
+        "override_unknown_unit": rls_request("mongo_cps", [
+            d([("database", "users")], limit=(5, 0))]),
+        "unknown_domain": rls_request("nowhere", [d([("database", "users")], limit=(1, 99))]),
+        "nine_limited_descriptors": rls_request("drl", [
+            d([("api", str(i))]) for i in range(9)]),
+        "same_counter_twice": rls_request("edge_proxy_per_ip", [
+            d([("remote_address", "10.0.0.9")]) for _ in range(3)]),
+        "no_descriptor": rls_request("mongo_cps", []),
+        "no_domain": rls_request("", [d([("database", "users")])]),
+        "entry_not_utf8": rls_request("mongo_cps", [d([("database", b"\xff\xfe")])]),
+        "descriptors_65": rls_request("mongo_cps", [d([("k", str(i))]) for i in range(65)]),
+        "entries_17": rls_request("mongo_cps", [d([("k", str(i)) for i in range(17)])]),
+        "value_1025_bytes": rls_request("drl", [d([("api", "v" * 1025)])]),
+        "hits_addend_2_pow_32": rls_request("drl", [d([("api", "k")], hits_addend=1 << 32)]),
+    }
+    for name, data in seeds.items():
+        write("rls_request", name, data)
+
+
+def rls_config_seeds():
+    """The YAML files of rls_request_fuzz.cpp and of the tests of tests/envoy (raw strings that
+    name a domain), valid and not."""
+    harness = (FUZZ / "rls_request_fuzz.cpp").read_text()
+    for name, text in re.findall(r'\{"([a-z0-9_]+)\.yaml", R"\((.*?)\)"\}', harness, re.S):
+        write("rls_config", "harness_" + name + ".yaml", text.encode())
+    for path in sorted((ROOT / "tests" / "envoy").glob("*_test.cpp")):
+        texts = [t for t in re.findall(r'R"\((.*?)\)"', path.read_text(), re.S) if "domain:" in t]
+        for index, text in enumerate(texts):
+            write("rls_config", f"{path.stem}_{index:02d}.yaml", text.encode())
+
+
 def main():
     client_request_seeds()
     cluster_datagram_seeds()
     config_seeds()
+    rls_request_seeds()
+    rls_config_seeds()
     for corpus in sorted((FUZZ / "corpus").iterdir()):
         files = sorted(corpus.iterdir())
         digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
