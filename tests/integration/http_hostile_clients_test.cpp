@@ -255,9 +255,15 @@ TEST_CASE(
   CHECK_FALSE(idle.back()->closed_by_server());
 }
 
+// UndefinedBehaviorSanitizer's vptr check tests that a vtable is readable with a pipe before it
+// reads it: in a drld out of descriptors on purpose the pipe fails, every object looks as if its
+// vptr were invalid, and the report cannot even be written (log_path). No suppression applies to
+// an object whose type cannot be read, so under UBSan this case is skipped (the plain build of
+// scripts/test.sh runs it).
 TEST_CASE(
     "http hostile clients: out of file descriptors, a new connection still takes the place of the "
-    "one silent longest instead of being turned away") {
+    "one silent longest instead of being turned away" *
+    doctest::skip(DRL_UNDER_UBSAN != 0)) {
   TempDir dir;
   DaemonOptions options = with_config(kConfig);
   // 64 descriptors in all: a few dozen connections use up what drld has left.
