@@ -3,8 +3,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <unordered_map>
@@ -13,6 +15,7 @@
 #include "config/config.hpp"
 #include "core/bounds.hpp"
 #include "core/duration.hpp"
+#include "wire/utf8.hpp"
 
 namespace drl::envoy {
 namespace {
@@ -510,6 +513,21 @@ Result<std::uint64_t> rls_unit_window_ms(RlsUnit unit) {
 
 Result<RlsDomainConfig> parse_rls_file(std::string_view text, std::string_view file_name,
                                        const RlsParseOptions& options) {
+  // Every string of a file may reach Envoy in an answer (a limit's name in current_limit), and
+  // protobuf refuses a message whose string is not UTF-8: such a file is refused whole.
+  if (const std::optional<std::size_t> bad = wire::first_invalid_utf8(text)) {
+    SourcePosition where;
+    where.file = std::string(file_name);
+    const std::string_view before = text.substr(0, *bad);
+    where.line = static_cast<std::uint32_t>(std::count(before.begin(), before.end(), '\n') + 1);
+    const std::size_t line_start = before.rfind('\n');
+    where.column = static_cast<std::uint32_t>(
+        *bad - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1);
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[*bad]));
+    return Error{Errc::malformed_request,
+                 where.text() + ": byte " + byte + " is not UTF-8 (a YAML file is UTF-8 text)"};
+  }
   try {
     const YAML::Node root = YAML::Load(std::string(text));
     return FileParser(file_name, options).parse(root);

@@ -168,7 +168,8 @@ void add_x_ratelimit_headers(const RlsDeciderOptions& options, RlsResponse& resp
   const RlsDescriptorStatus* chosen = nullptr;
   std::uint64_t least = uint32_max;
   for (const RlsDescriptorStatus& status : response.statuses) {
-    if (status.current_limit && status.limit_remaining < least) {
+    // The first limit is chosen even at 2^32 - 1 remaining (a limit that large, only looked at).
+    if (status.current_limit && (chosen == nullptr || status.limit_remaining < least)) {
       chosen = &status;
       least = status.limit_remaining;
     }

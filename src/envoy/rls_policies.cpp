@@ -203,6 +203,13 @@ RlsMatch RlsRules::match(const RlsDomain& domain, const RlsDescriptor& descripto
 
 void append_counter_key(const RlsDescriptor& descriptor, const RlsMatch& match, std::string& out) {
   const std::size_t start = out.size();
+  if (descriptor.entries.empty()) {
+    // Only a limit override can apply to a descriptor without entries (Envoy sends none; another
+    // client may): as in envoyproxy/ratelimit, it counts on the domain alone. '-' starts no
+    // delimited entry, so this key is no other descriptor's.
+    out.push_back('-');
+    return;
+  }
   for (std::size_t i = 0; i < descriptor.entries.size(); ++i) {
     const RlsEntry& entry = descriptor.entries[i];
     append_delimited(entry.key, out);

@@ -102,7 +102,8 @@ class RlsRules {
 
 // The counter key of a matched descriptor: its entries, keys and values (shared entries carry
 // their prefix pattern), unambiguously delimited; a key longer than bounds::key_bytes_max is
-// replaced by a 128-bit digest of it. Appends to `out`.
+// replaced by a 128-bit digest of it; a descriptor without entries counts on the domain alone.
+// Appends to `out`.
 void append_counter_key(const RlsDescriptor& descriptor, const RlsMatch& match, std::string& out);
 
 // The policy names (also used as IETF RateLimit item names).

@@ -3,30 +3,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "wire/utf8.hpp"
+
 namespace drl::wire {
-namespace {
-
-// Length of the valid UTF-8 sequence at text[i], or 0 if invalid.
-std::size_t utf8_sequence(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
-  const unsigned char lead = byte(i);
-  std::size_t length = 0;
-  if (lead >= 0xc2 && lead <= 0xdf)
-    length = 2;
-  else if (lead >= 0xe0 && lead <= 0xef)
-    length = 3;
-  else if (lead >= 0xf0 && lead <= 0xf4)
-    length = 4;
-  else
-    return 0;
-  if (i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xc0) != 0x80) return 0;
-  }
-  return length;
-}
-
-}  // namespace
 
 std::string json_quote(std::string_view text) {
   std::string out = "\"";
@@ -48,7 +27,7 @@ std::string json_quote(std::string_view text) {
     } else if (c < 0x80) {
       out.push_back(static_cast<char>(c));
     } else {
-      const std::size_t length = utf8_sequence(text, i);
+      const std::size_t length = utf8_sequence_length(text, i);
       if (length == 0) {
         out += "\\ufffd";
         ++i;

@@ -264,6 +264,19 @@ TEST_CASE("rls config: YAML syntax errors carry yaml-cpp's line and column") {
   CHECK(message.starts_with("rules.yaml:4:1: "));
 }
 
+TEST_CASE(
+    "rls config: a file that is not UTF-8 is refused at its first bad byte, since a name "
+    "Envoy cannot parse would break every answer that reports it") {
+  CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit:\n      name: \"x\xff\"\n"
+                  "      unit: second\n      requests_per_unit: 1\n") ==
+        "rules.yaml:5:15: byte 0xff is not UTF-8 (a YAML file is UTF-8 text)");
+  CHECK(rejection("domain: d\xed\xa0\x80\n").starts_with("rules.yaml:1:10: byte 0xed"));
+  CHECK(parse_rls_file("domain: caf\xc3\xa9\ndescriptors:\n  - key: \"\xe2\x82\xac\"\n"
+                       "    rate_limit:\n      unit: second\n      requests_per_unit: 1\n",
+                       "rules.yaml")
+            .ok());
+}
+
 TEST_CASE("rls config: what envoyproxy/ratelimit refuses, drl refuses") {
   CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    value: b\n  - key: a\n    value: b\n")
             .starts_with("rules.yaml:5:5: duplicate descriptor composite key 'd.a_b'"));

@@ -504,6 +504,26 @@ descriptors:
   CHECK(only(rls.ask("d", {{{"user", "alice"}}})).limit_remaining == 99);
 }
 
+TEST_CASE(
+    "a limit override on a descriptor without entries counts on the domain alone, as "
+    "envoyproxy/ratelimit does") {
+  Rls rls(
+      "domain: d\ndescriptors:\n  - {key: a, rate_limit: {unit: second, requests_per_unit: 5}}\n");
+  RlsRequest bare = Rls::request("d", {{{"a", "1"}}});
+  bare.descriptors[0].entries.clear();
+  bare.descriptors[0].limit = RlsLimitOverride{2, RlsUnit::minute};
+  CHECK(only(rls.ask(bare)).limit_remaining == 1);
+  CHECK(only(rls.ask(bare)).code == RlsCode::ok);
+  CHECK(only(rls.ask(bare)).code == RlsCode::over_limit);
+  // Its count is no descriptor's with entries, not even one whose key or value is empty.
+  RlsRequest empty_entry = Rls::request("d", {{{"", ""}}});
+  empty_entry.descriptors[0].limit = RlsLimitOverride{2, RlsUnit::minute};
+  CHECK(only(rls.ask(empty_entry)).limit_remaining == 1);
+  // Without an override it matches nothing: OK, no limit.
+  bare.descriptors[0].limit.reset();
+  CHECK_FALSE(only(rls.ask(bare)).current_limit);
+}
+
 TEST_CASE("a limit override drl cannot count is an error for the request, counting nothing") {
   Rls rls(
       "domain: d\ndescriptors:\n  - {key: a, rate_limit: {unit: second, requests_per_unit: 5}}\n");
@@ -721,6 +741,23 @@ descriptors:
   Rls plain(
       "domain: d\ndescriptors:\n  - {key: a, rate_limit: {unit: minute, requests_per_unit: 1}}\n");
   CHECK(plain.ask("d", {{{"a", "1"}}}).response_headers_to_add.empty());
+}
+
+TEST_CASE("X-RateLimit-* are added even when the only limit has 2^32 - 1 remaining") {
+  RlsDeciderOptions options;
+  options.x_ratelimit_headers = true;
+  Rls rls(
+      "domain: d\ndescriptors:\n  - {key: a, rate_limit: {unit: minute, requests_per_unit: "
+      "4294967295}}\n",
+      options);
+  RlsRequest look = Rls::request("d", {{{"a", "1"}}});
+  look.descriptors[0].hits_addend = 0;  // looks without counting: all of the limit remains
+  const RlsResponse& answer = rls.ask(look);
+  REQUIRE(answer.statuses[0].limit_remaining == 4294967295u);
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  CHECK(answer.response_headers_to_add == Headers{{"X-RateLimit-Limit", "4294967295"},
+                                                  {"X-RateLimit-Remaining", "4294967295"},
+                                                  {"X-RateLimit-Reset", "60"}});
 }
 
 TEST_CASE("policy names: envoy/<domain>/<path>, unique; a collision is refused at build") {

@@ -57,43 +57,6 @@ namespace drl::fuzz {
 inline constexpr std::uint32_t kRemainingUnlimited = std::numeric_limits<std::uint32_t>::max();
 inline constexpr std::uint64_t kLongestWindowMs = 366ULL * 24 * 3600 * 1000;
 
-// RFC 3629: what protobuf requires of a proto3 string.
-inline bool valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    std::uint32_t code = 0;
-    if (byte < 0x80) {
-      ++i;
-      continue;
-    } else if ((byte & 0xE0) == 0xC0) {
-      length = 2;
-      code = byte & 0x1F;
-    } else if ((byte & 0xF0) == 0xE0) {
-      length = 3;
-      code = byte & 0x0F;
-    } else if ((byte & 0xF8) == 0xF0) {
-      length = 4;
-      code = byte & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > text.size()) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3F);
-    }
-    const std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < smallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 inline bool same_request(const envoy::RlsRequest& a, const envoy::RlsRequest& b) {
   if (a.domain != b.domain || a.hits_addend != b.hits_addend ||
       a.descriptors.size() != b.descriptors.size()) {
@@ -243,15 +206,9 @@ class RlsHarness {
 
     const envoy::RlsDomain* domain = rules_->find_domain(request.domain);
     bool bad_override = false;
-    bool override_without_entries = false;
     std::size_t may_be_limited = 0;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      const Expected& e = expected[i];
+    for (const Expected& e : expected) {
       bad_override = bad_override || (e.override_limit && !e.override_unit_known);
-      override_without_entries =
-          override_without_entries || (e.override_limit && e.override_unit_known &&
-                                       request.descriptors[i].limit->requests_per_unit > 0 &&
-                                       request.descriptors[i].entries.empty());
       if (e.override_limit ? e.override_unit_known : (e.node != nullptr && e.node->policy)) {
         ++may_be_limited;
       }
@@ -262,15 +219,9 @@ class RlsHarness {
     if (!decided.ok()) {
       RLS_CHECK(!decided.error().message.empty());
       RLS_CHECK(domain != nullptr);
-      // Open finding (tests/fuzz/regressions/rls_request/override_without_entries_refused,
-      // docs/security.md "Fuzzing"): a descriptor with a limit override and no entries makes the
-      // whole request fail with the check engine's "the key is empty", where envoyproxy/ratelimit
-      // counts it on the domain alone. Tolerated so that fuzzing goes on; remove with the fix.
-      const bool known_open = decided.error().code == Errc::empty_key && override_without_entries;
       const bool explained = (decided.error().code == Errc::invalid_argument && bad_override) ||
                              (decided.error().code == Errc::too_many_items &&
-                              may_be_limited > bounds::envoy_limited_descriptors_max) ||
-                             known_open;
+                              may_be_limited > bounds::envoy_limited_descriptors_max);
       if (!explained) {
         std::fprintf(stderr, "unexpected refusal: %s\n", decided.error().message.c_str());
       }
@@ -482,19 +433,7 @@ class RlsHarness {
     const std::optional<std::uint64_t> remaining =
         header_number(response_, "X-RateLimit-Remaining");
     const std::optional<std::uint64_t> reset = header_number(response_, "X-RateLimit-Reset");
-    // Open finding (tests/fuzz/regressions/rls_request/x_ratelimit_headers_none_at_2_pow_32_
-    // minus_1_remaining, docs/security.md "Fuzzing"): when every limit reported has 2^32 - 1
-    // remaining (a limit of 4294967295 looked at with hits_addend 0), the X-RateLimit-* headers
-    // are missing. Tolerated here so that fuzzing goes on; remove with the fix, and the
-    // regression input guards it.
-    bool all_at_most_remaining = true;
-    for (const envoy::RlsDescriptorStatus& status : response_.statuses) {
-      if (status.current_limit &&
-          (status.limit_remaining != kRemainingUnlimited || status.code != envoy::RlsCode::ok)) {
-        all_at_most_remaining = false;
-      }
-    }
-    const bool expected = any_limit && !all_at_most_remaining;
+    const bool expected = any_limit;
     RLS_CHECK(limit.has_value() == expected && remaining.has_value() == expected &&
               reset.has_value() == expected);
     if (expected) RLS_CHECK(*remaining <= *limit);
@@ -514,18 +453,7 @@ class RlsHarness {
     std::string bytes;
     RLS_CHECK(encoded.SerializeToString(&bytes));
     envoy::PbRateLimitResponse parsed;
-    if (!parsed.ParseFromString(bytes)) {
-      // Open finding (tests/fuzz/regressions/rls_config/name_not_utf8_response_unreadable,
-      // docs/security.md "Fuzzing"): a YAML rate_limit name that is not UTF-8 is accepted, and
-      // every answer that reports it is one protobuf (Envoy's too) refuses to parse. Tolerated
-      // so that fuzzing goes on; remove with the fix.
-      bool name_not_utf8 = false;
-      for (const envoy::RlsDescriptorStatus& status : response_.statuses) {
-        if (status.current_limit && !valid_utf8(status.current_limit->name)) name_not_utf8 = true;
-      }
-      RLS_CHECK(name_not_utf8);
-      return;
-    }
+    RLS_CHECK(parsed.ParseFromString(bytes));
     envoy::RlsResponse back;
     envoy::decode_response(parsed, back);
     RLS_CHECK(same_response(back, response_));
