@@ -84,7 +84,7 @@ for harness in $harnesses; do
   fi
   targets="$targets tests/fuzz/fuzz_$harness"
 done
-ninja -C "$BUILD_DIR" $targets >/dev/null
+ninja --quiet -C "$BUILD_DIR" $targets  # --quiet: compiler errors still show
 # --fast: the same harnesses without ASan, in a build directory of their own.
 FAST_BUILD_DIR="${BUILD_DIR}-ubsan"
 if [ "$fast" -eq 1 ]; then
@@ -92,7 +92,7 @@ if [ "$fast" -eq 1 ]; then
     CXX=clang++-14 meson setup "$FAST_BUILD_DIR" -Dfuzz=true -Db_sanitize=undefined \
       -Db_lundef=false >/dev/null
   fi
-  ninja -C "$FAST_BUILD_DIR" $targets >/dev/null
+  ninja --quiet -C "$FAST_BUILD_DIR" $targets
 fi
 
 # A sanitizer report is a crash. A smaller quarantine than ASan's 256 MiB keeps the page faults

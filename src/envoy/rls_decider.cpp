@@ -29,7 +29,7 @@ struct Plan {
   std::string_view name;  // rate_limit.name: what `replaces` drops
   std::size_t key_begin = 0;
   std::size_t key_end = 0;
-  bool never = false;            // can never be admitted: a limit of 0, or a cost above the limit
+  bool never = false;  // can never be admitted: a cost above the limit (any cost, for a limit of 0)
   std::uint64_t group_cost = 0;  // summed over the descriptors of this request on its counter
 };
 
@@ -362,7 +362,9 @@ Result<Done> RlsDecider::decide(core::WallTime now, const RlsRequest& request,
     Plan& plan = work.plans[i];
     if (plan.kind != PlanKind::limited) continue;
     if (plan.policy == nullptr) {
-      plan.never = true;
+      // A limit of 0 admits no cost at all; a look (cost 0) is answered OK with 0 remaining, as
+      // upstream answers it.
+      plan.never = plan.cost > 0;
     } else {
       std::uint64_t ceiling = ceiling_of(plan);
       plan.group_cost = 0;

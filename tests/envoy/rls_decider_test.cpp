@@ -554,6 +554,26 @@ TEST_CASE("hits_addend: the request's (0 means 1), a descriptor's own wins, 0 th
   CHECK(only(rls.ask(request)).limit_remaining == 3);  // denied: not counted
 }
 
+TEST_CASE("a limit of 0 denies any cost, and answers a look (hits_addend 0) OK with 0 remaining") {
+  Rls rls(
+      "domain: d\ndescriptors:\n  - {key: ip, value: 50.0.0.5, rate_limit: {unit: second, "
+      "requests_per_unit: 0}}\n");
+  RlsRequest request = Rls::request("d", {{{"ip", "50.0.0.5"}}});
+  CHECK(only(rls.ask(request)).code == RlsCode::over_limit);
+  request.descriptors[0].hits_addend = 0;
+  const RlsDescriptorStatus& look = only(rls.ask(request));
+  CHECK(look.code == RlsCode::ok);
+  CHECK(look.limit_remaining == 0);
+  REQUIRE(look.current_limit);
+  CHECK(look.current_limit->requests_per_unit == 0);
+  // The same for a request's limit override of 0.
+  RlsRequest overridden = Rls::request("d", {{{"user", "u"}}});
+  overridden.descriptors[0].limit = RlsLimitOverride{0, RlsUnit::month};
+  CHECK(only(rls.ask(overridden)).code == RlsCode::over_limit);
+  overridden.descriptors[0].hits_addend = 0;
+  CHECK(only(rls.ask(overridden)).code == RlsCode::ok);
+}
+
 TEST_CASE("hits_addend above a limit is OVER_LIMIT, and the request counts nowhere") {
   Rls rls(R"(
 domain: d
