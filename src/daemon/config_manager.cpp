@@ -162,9 +162,9 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
                   std::to_string(generation()) + ": " + parsed.error().message);
     return Error{Errc::reload_failed, parsed.error().message};
   }
-  std::function<void()> apply_companion;
+  std::function<std::string()> apply_companion;
   if (companion_) {
-    Result<std::function<void()>> prepared = companion_(parsed.value());
+    Result<std::function<std::string()>> prepared = companion_(parsed.value());
     if (!prepared.ok()) {
       failures_.fetch_add(1, std::memory_order_relaxed);
       io::log_error("config reload (" + std::string(trigger) + ") rejected, keeping generation " +
@@ -179,13 +179,14 @@ Result<ReloadOutcome> ConfigManager::reload(std::string_view trigger, bool only_
   config_.policies = parsed.value().policies;
   config_.cluster.partition_policy = parsed.value().cluster.partition_policy;
   config_.envoy.algorithm = parsed.value().envoy.algorithm;
-  if (apply_companion) apply_companion();
+  const std::string companion_in_force = apply_companion ? apply_companion() : std::string();
   text_ = std::move(text.value());
   rejected_text_.clear();
   const std::uint64_t generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
   reloads_.fetch_add(1, std::memory_order_relaxed);
   std::string message = "generation " + std::to_string(generation) + ": " +
                         std::to_string(config_.policies->policies().size()) + " policies in force";
+  if (!companion_in_force.empty()) message += ", " + companion_in_force;
   if (!restart_only.empty()) {
     message += "; changes to " + restart_only + " take effect at the next restart";
   }

@@ -62,9 +62,11 @@ class ConfigManager {
 
   // A part of the configuration that lives in files of its own (the [envoy] YAML directory):
   // read and validated at every reload, with the TOML in `parsed`; it returns what puts it in
-  // force, or an error. A reload applies only when the TOML and the companion are both valid,
-  // and then both. Set before the first reload.
-  using Companion = std::function<Result<std::function<void()>>(const config::Config& parsed)>;
+  // force (and then says, for the log and `drl reload`, what is in force), or an error. A reload
+  // applies only when the TOML and the companion are both valid, and then both. Set before the
+  // first reload.
+  using Companion =
+      std::function<Result<std::function<std::string()>>(const config::Config& parsed)>;
   void set_companion(Companion companion) { companion_ = std::move(companion); }
 
   // Reads and validates the file; if valid, it is in force when this returns.

@@ -106,13 +106,7 @@ int check_config(const std::string& path) {
       std::fprintf(stderr, "%s\n", rules.error().message.c_str());
       return 1;
     }
-    std::size_t limits = 0;
-    for (const envoy::RlsDomainConfig& domain : rules.value()->config().domains) {
-      limits += domain.limited_count;
-    }
-    envoy_note = "; [envoy] " + loaded->envoy.config_dir + ": " +
-                 std::to_string(rules.value()->config().domains.size()) + " domains, " +
-                 std::to_string(limits) + " limits";
+    envoy_note = "; " + rules_summary(*rules.value()) + " in " + loaded->envoy.config_dir;
 #else
     std::fprintf(stderr, "%s: [envoy]: this drld was built without Envoy support\n", path.c_str());
     return 1;
@@ -499,9 +493,7 @@ int run_daemon(const DaemonOptions& options) {
 #ifdef DRL_WITH_ENVOY
   if (envoy_service) {
     envoy_note = ", Envoy rate limit service on " + envoy_service->address() + " (" +
-                 std::to_string(envoy_service->domains()) + " domains, " +
-                 std::to_string(envoy_service->limits()) + " limits from " +
-                 config.envoy.config_dir + ")";
+                 envoy_service->summary() + " from " + config.envoy.config_dir + ")";
   }
 #endif
   std::string cluster_note = "a single node";

@@ -69,11 +69,23 @@ void EnvoyService::stop() {
   if (server_) server_->stop();
 }
 
-Result<std::function<void()>> EnvoyService::prepare(const config::EnvoySettings& settings) {
+Result<std::function<std::string()>> EnvoyService::prepare(const config::EnvoySettings& settings) {
   Result<std::shared_ptr<const envoy::RlsRules>> rules = load_envoy_rules(settings);
   if (!rules.ok()) return rules.error();
-  return std::function<void()>(
-      [this, rules = std::move(rules.value())] { decider_.set_rules(rules); });
+  return std::function<std::string()>([this, rules = std::move(rules.value())] {
+    decider_.set_rules(rules);
+    return rules_summary(*rules);
+  });
+}
+
+std::string rules_summary(const envoy::RlsRules& rules) {
+  std::size_t limited = 0;
+  for (const envoy::RlsDomainConfig& domain : rules.config().domains) {
+    limited += domain.limited_count;
+  }
+  const std::size_t domains = rules.config().domains.size();
+  return "[envoy] " + std::to_string(domains) + (domains == 1 ? " domain, " : " domains, ") +
+         std::to_string(limited) + (limited == 1 ? " limit" : " limits");
 }
 
 std::size_t EnvoyService::domains() const {
@@ -89,6 +101,11 @@ std::size_t EnvoyService::limits() const {
     limited += domain.limited_count;
   }
   return limited;
+}
+
+std::string EnvoyService::summary() const {
+  const auto rules = decider_.rules();
+  return rules ? rules_summary(*rules) : "[envoy] no rules";
 }
 
 }  // namespace drl::daemon

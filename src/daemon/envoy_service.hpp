@@ -29,8 +29,9 @@ class EnvoyService {
   EnvoyService& operator=(const EnvoyService&) = delete;
 
   // Reads config_dir as `settings` name it (a reload): the rules, or the error that keeps the
-  // rules in force. The function returned puts the rules in force. Any thread.
-  Result<std::function<void()>> prepare(const config::EnvoySettings& settings);
+  // rules in force. The function returned puts the rules in force and describes them
+  // (rules_summary). Any thread.
+  Result<std::function<std::string()>> prepare(const config::EnvoySettings& settings);
 
   // Refuses new calls, lets those in flight finish (within a grace time). Any thread.
   void stop();
@@ -41,6 +42,7 @@ class EnvoyService {
   // The rules in force: their domains and limited descriptors.
   std::size_t domains() const;
   std::size_t limits() const;
+  std::string summary() const;  // rules_summary of the rules in force
 
  private:
   EnvoyService(const core::CheckEngine& engine, envoy::RlsDeciderOptions options);
@@ -49,6 +51,9 @@ class EnvoyService {
   envoy::RlsDecider decider_;
   std::unique_ptr<envoy::GrpcServer> server_;
 };
+
+// "[envoy] 3 domains, 9 limits": what the rules hold, for the log and drld --check-config.
+std::string rules_summary(const envoy::RlsRules& rules);
 
 // What a reload of `settings.config_dir` would put in force, or why not: for drld
 // --check-config too.

@@ -45,7 +45,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (args.count("version") != 0) {
-      std::printf("drld %s\n", DRL_VERSION);
+#ifdef DRL_WITH_ENVOY
+      std::printf("drld %s (with Envoy's rate limit service)\n", DRL_VERSION);
+#else
+      std::printf("drld %s (without Envoy's rate limit service: -Denvoy)\n", DRL_VERSION);
+#endif
       return 0;
     }
     if (args.count("print-metrics") != 0) {

@@ -103,13 +103,15 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "beyond 1024 domains) and overall code: ok or over_limit."},
     {"drl_envoy_descriptors_total", MetricKind::counter, "domain,code",
      "Descriptors answered, by domain and what applied: ok, over_limit, shadow_over_limit (over "
-     "its limit in shadow_mode, answered ok), unlimited, no_limit (matched nothing)."},
+     "its limit in shadow_mode, answered ok), unlimited, no_limit (matched nothing, or its limit "
+     "was replaced by another's)."},
     {"drl_envoy_detailed_descriptors_total", MetricKind::counter, "domain,series,code",
      "Descriptors of detailed_metric rules, per value (at most 4096 series; then only in "
      "drl_envoy_descriptors_total)."},
     {"drl_envoy_request_errors_total", MetricKind::counter, "",
-     "RateLimitRequests refused with an error: malformed, beyond a bound, an override drl cannot "
-     "count."},
+     "RateLimitRequests refused with an error: not a RateLimitRequest, beyond a bound, an "
+     "override drl cannot count, more than 8 limited descriptors, no rules loaded (calls of "
+     "outcome malformed, invalid_argument or unavailable)."},
     {"drl_envoy_limits", MetricKind::gauge, "",
      "Limited descriptors of the YAML files in force ([envoy] config_dir)."},
     {"drl_cluster_peers", MetricKind::gauge, "state",
@@ -269,7 +271,7 @@ void render_envoy(const EnvoyService& envoy, Families& f) {
   for (const envoy::RlsCounters::DetailedSample& detailed : envoy.counters().detailed()) {
     counts(detailed.domain, detailed.counts, &detailed.series);
   }
-  f.value("drl_envoy_request_errors_total", load(envoy.counters().request_errors));
+  f.value("drl_envoy_request_errors_total", static_cast<double>(envoy.calls().refused()));
   f.value("drl_envoy_limits", static_cast<double>(envoy.limits()));
 }
 #endif

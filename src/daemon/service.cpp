@@ -280,8 +280,7 @@ wire::StatusFields DaemonContext::status_fields() const {
     fields.push_back({"envoy_limits", u(envoy->limits())});
     fields.push_back({"envoy_requests", u(answered)});
     fields.push_back({"envoy_requests_over_limit", u(over_limit)});
-    fields.push_back({"envoy_request_errors",
-                      u(envoy->counters().request_errors.load(std::memory_order_relaxed))});
+    fields.push_back({"envoy_request_errors", u(envoy->calls().refused())});
   }
 #endif
   if (cluster == nullptr) {

@@ -182,6 +182,9 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcServerOptions& o
   int bound_port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &bound_port);
   builder.RegisterService(&impl->service);
+  // grpc.health.v1.Health: SERVING while the server runs, for Envoy's grpc_health_check on the
+  // rate limit cluster and Kubernetes' grpc probes. gRPC adds it at BuildAndStart.
+  grpc::EnableDefaultHealthCheckService(true);
   builder.SetMaxReceiveMessageSize(static_cast<int>(bounds::rls_request_bytes_max));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(bounds::rls_streams_per_connection_max));

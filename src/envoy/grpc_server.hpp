@@ -60,6 +60,12 @@ struct RlsCallCounters {
   std::uint64_t operator[](RlsCallOutcome outcome) const {
     return by_outcome[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
   }
+  // The requests refused with an error: not a RateLimitRequest, beyond a bound, refused by the
+  // handler (an override it cannot count, too many limited descriptors, no rules loaded).
+  std::uint64_t refused() const {
+    return (*this)[RlsCallOutcome::malformed] + (*this)[RlsCallOutcome::invalid_argument] +
+           (*this)[RlsCallOutcome::unavailable];
+  }
 };
 
 class GrpcServer {

@@ -127,6 +127,24 @@ class FileParser {
                                std::string_view where, std::string_view allowed) const {
     std::string message = "unknown key " + in_quotes(key) + " in " + std::string(where) +
                           " (allowed: " + std::string(allowed) + ")";
+    // A known key in the wrong place, which envoyproxy/ratelimit would silently ignore.
+    constexpr std::string_view descriptor_keys[] = {"key",
+                                                    "value",
+                                                    "descriptors",
+                                                    "shadow_mode",
+                                                    "detailed_metric",
+                                                    "value_to_metric",
+                                                    "share_threshold"};
+    constexpr std::string_view rate_limit_keys[] = {"unit", "requests_per_unit", "unlimited",
+                                                    "name", "replaces"};
+    const auto listed = [&key](const auto& keys) {
+      return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+    };
+    if (where != "a descriptor" && listed(descriptor_keys)) {
+      message += ": " + key + " belongs on the descriptor, beside rate_limit";
+    } else if (where == "a descriptor" && listed(rate_limit_keys)) {
+      message += ": " + key + " belongs inside the descriptor's rate_limit";
+    }
     if (key == "quota_mode") {
       message =
           "quota_mode is not supported: in envoyproxy/ratelimit it answers OK while every quota "

@@ -227,7 +227,10 @@ TEST_CASE("rls config: errors name the file, line and column, and what is wrong"
   CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit:\n      unit: second\n"
                   "      requests_per_unit: 1\n      shadow_mode: true\n") ==
         "rules.yaml:7:7: unknown key 'shadow_mode' in rate_limit (allowed: unit, "
-        "requests_per_unit, unlimited, name, replaces, window, algorithm)");
+        "requests_per_unit, unlimited, name, replaces, window, algorithm): shadow_mode belongs "
+        "on the descriptor, beside rate_limit");
+  CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    unit: second\n")
+            .ends_with(": unit belongs inside the descriptor's rate_limit"));
   CHECK(rejection("domain: d\ndescriptors:\n  - key: a\n    rate_limit:\n      unit: fortnight\n"
                   "      requests_per_unit: 1\n")
             .starts_with("rules.yaml:5:13: invalid rate limit unit 'fortnight'"));

@@ -78,6 +78,10 @@ def refused(drld, code, contains, outcome, domain="bad", descriptors=None, hits_
         check_equal(metric(after, "drl_envoy_calls_total", outcome=outcome) -
                     metric(before, "drl_envoy_calls_total", outcome=outcome), 1,
                     "drl_envoy_calls_total{outcome=%s}" % outcome)
+        # Every refusal is a request error, whichever layer refused it.
+        check_equal(metric(after, "drl_envoy_request_errors_total") -
+                    metric(before, "drl_envoy_request_errors_total"), 1,
+                    "drl_envoy_request_errors_total")
     check_equal(keys_created(drld), before_keys, "counters made")
     answer = drld.ask("bad", [{"entries": [("k", "still-there")], "hits_addend": 0}])
     check_equal(answer["overall_code"], "OK", "the next request")

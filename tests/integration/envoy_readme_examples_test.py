@@ -646,5 +646,14 @@ def metrics_per_domain(c):
     check_equal(status["envoy_listen"], drld.target, "envoy_listen")
 
 
+@case("the gRPC health service on the same port answers SERVING (Envoy's grpc_health_check, "
+      "Kubernetes' grpc probes)")
+def health_service(c):
+    # grpc.health.v1.HealthCheckRequest{service: ""} is empty; the answer
+    # HealthCheckResponse{status: SERVING (1)} is field 1, varint 1.
+    check_health = c.drld.client._channel.unary_unary("/grpc.health.v1.Health/Check")
+    check_equal(check_health(b"", timeout=5), b"\x08\x01", "HealthCheckResponse bytes")
+
+
 if __name__ == "__main__":
     sys.exit(run_cases(Context))
