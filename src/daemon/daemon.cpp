@@ -18,6 +18,8 @@
 #include "daemon/dynamic_limits.hpp"
 #ifdef DRL_WITH_ENVOY
 #include "daemon/envoy_service.hpp"
+#include "envoy/rls_config.hpp"
+#include "envoy/rls_policies.hpp"
 #endif
 #include "daemon/http_service.hpp"
 #include "daemon/service.hpp"
@@ -89,6 +91,37 @@ bool is_wildcard(const std::string& address) {
 }
 
 }  // namespace
+
+int check_config(const std::string& path) {
+  const Result<config::Config> loaded = config::load_config_file(path);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+    return 1;
+  }
+  std::string envoy_note;
+  if (loaded->envoy.enabled) {
+#ifdef DRL_WITH_ENVOY
+    const Result<std::shared_ptr<const envoy::RlsRules>> rules = load_envoy_rules(loaded->envoy);
+    if (!rules.ok()) {
+      std::fprintf(stderr, "%s\n", rules.error().message.c_str());
+      return 1;
+    }
+    std::size_t limits = 0;
+    for (const envoy::RlsDomainConfig& domain : rules.value()->config().domains) {
+      limits += domain.limited_count;
+    }
+    envoy_note = "; [envoy] " + loaded->envoy.config_dir + ": " +
+                 std::to_string(rules.value()->config().domains.size()) + " domains, " +
+                 std::to_string(limits) + " limits";
+#else
+    std::fprintf(stderr, "%s: [envoy]: this drld was built without Envoy support\n", path.c_str());
+    return 1;
+#endif
+  }
+  std::printf("%s: OK (%zu policies%s)\n", path.c_str(), loaded->policies->policies().size(),
+              envoy_note.c_str());
+  return 0;
+}
 
 int run_daemon(const DaemonOptions& options) {
   std::string text;

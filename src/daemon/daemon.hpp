@@ -19,4 +19,8 @@ extern const char* const embedded_default_config;
 // Runs until SIGTERM or SIGINT. Returns the process exit status.
 int run_daemon(const DaemonOptions& options);
 
+// drld --check-config: validates the TOML file at `path` and, with [envoy], the YAML files of
+// its config_dir. Prints what it found (OK, or the reason) and returns the exit status.
+int check_config(const std::string& path);
+
 }  // namespace drl::daemon

@@ -12,19 +12,7 @@
 #define DRL_VERSION "unknown"
 #endif
 
-namespace {
-
-int check_config(const std::string& path) {
-  const drl::Result<drl::config::Config> loaded = drl::config::load_config_file(path);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
-    return 1;
-  }
-  std::printf("%s: OK (%zu policies)\n", path.c_str(), loaded->policies->policies().size());
-  return 0;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   cxxopts::Options spec("drld", "drl daemon: distributed rate limiter node");
@@ -69,7 +57,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (args.count("check-config") != 0)
-      return check_config(args["check-config"].as<std::string>());
+      return drl::daemon::check_config(args["check-config"].as<std::string>());
     drl::daemon::DaemonOptions options;
     if (args.count("config") != 0) options.config_path = args["config"].as<std::string>();
     if (args.count("socket") != 0) options.socket_path = args["socket"].as<std::string>();
