@@ -17,6 +17,7 @@
 // Why not a target of drl-bench: drl-bench drives sockets itself (one epoll loop, a framing
 // encoder and an answer scanner per target); gRPC owns its sockets, framing and polling, and
 // is a dependency drl-bench should not have when the meson feature 'envoy' is off.
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cxxopts.hpp>
 #include <memory>
 #include <optional>
@@ -61,6 +63,7 @@ struct Options {
   std::uint64_t duration_ms = 5000;
   std::uint64_t warmup_ms = 1000;
   std::uint64_t deadline_ms = 10'000;
+  std::uint64_t connect_timeout_ms = 10'000;
   std::optional<std::int64_t> server_pid;
   std::string label;
   bool json = false;
@@ -197,6 +200,7 @@ Options parse_options(int argc, char** argv) {
     ("duration", "measured interval", cxxopts::value<std::string>()->default_value("5s"))
     ("warmup", "before it, not counted", cxxopts::value<std::string>()->default_value("1s"))
     ("deadline", "of each call", cxxopts::value<std::string>()->default_value("10s"))
+    ("connect-timeout", "to connect each channel", cxxopts::value<std::string>()->default_value("10s"))
     ("server-pid", "read this process's CPU time over the measured interval",
      cxxopts::value<std::int64_t>())
     ("label", "copied into the report", cxxopts::value<std::string>()->default_value(""))
@@ -228,6 +232,7 @@ Options parse_options(int argc, char** argv) {
   out.duration_ms = duration_option(parsed, "duration");
   out.warmup_ms = duration_option(parsed, "warmup");
   out.deadline_ms = duration_option(parsed, "deadline");
+  out.connect_timeout_ms = duration_option(parsed, "connect-timeout");
   if (parsed.count("server-pid")) out.server_pid = parsed["server-pid"].as<std::int64_t>();
   out.label = parsed["label"].as<std::string>();
   out.json = parsed.count("json") > 0;
@@ -255,6 +260,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // As drld's gRPC server does (src/envoy/grpc_server.cpp): Debian's Abseil, built without
+  // NDEBUG, would check every absl::Mutex gRPC takes for lock-order cycles, a cost of the
+  // package's build, not of gRPC, that this client would add to the machine the server shares.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
   // Each channel its own connection: without a local subchannel pool, channels to one target
   // with the same arguments share one.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
@@ -265,7 +275,7 @@ int main(int argc, char** argv) {
     channels.push_back(
         grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), arguments));
     if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() +
-                                           std::chrono::seconds(10))) {
+                                           std::chrono::milliseconds(options.connect_timeout_ms))) {
       std::fprintf(stderr, "rls_load: cannot connect to %s\n", options.target.c_str());
       return 1;
     }
