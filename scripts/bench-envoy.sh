@@ -28,7 +28,7 @@ REPEATS="${BENCH_REPEATS:-3}"
 for arg in "$@"; do
   case "$arg" in
     --quick) DURATION=1s; WARMUP=300ms; REPEATS=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench-envoy.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
