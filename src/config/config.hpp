@@ -97,6 +97,8 @@ struct EnvoySettings {
   // Response headers for Envoy to add: "none", "ietf" (RateLimit, RateLimit-Policy),
   // "x-ratelimit" (envoyproxy/ratelimit's X-RateLimit-*), or "both".
   std::string response_headers = "none";
+  // Threads of the gRPC server, each taking and deciding calls.
+  std::uint64_t threads = bounds::rls_server_threads_default;
 };
 
 struct Config {

@@ -307,8 +307,9 @@ class Parser {
 
   void parse_envoy(const toml::table& table, EnvoySettings& out) {
     const std::string where = "[envoy]";
-    check_keys(table, where,
-               {"listen", "allow_remote", "config_dir", "algorithm", "response_headers"});
+    check_keys(
+        table, where,
+        {"listen", "allow_remote", "config_dir", "algorithm", "response_headers", "threads"});
     if (!table.contains("listen"))
       reject(&table, where + ": listen is missing (e.g. \"127.0.0.1:8081\")");
     if (!table.contains("config_dir")) {
@@ -327,6 +328,7 @@ class Parser {
     if (const toml::node* node = table.get("algorithm")) {
       out.algorithm = parse_algorithm(node, where);
     }
+    out.threads = get_uint(table, "threads", where, out.threads, 1, bounds::rls_server_threads_max);
     out.response_headers = get_string(table, "response_headers", where, out.response_headers);
     if (out.response_headers != "none" && out.response_headers != "ietf" &&
         out.response_headers != "x-ratelimit" && out.response_headers != "both") {
@@ -794,6 +796,7 @@ std::string restart_only_changes(const Config& before, const Config& after) {
        "[envoy] listen");
   note(before.envoy.config_dir != after.envoy.config_dir, "envoy.config_dir");
   note(before.envoy.response_headers != after.envoy.response_headers, "envoy.response_headers");
+  note(before.envoy.threads != after.envoy.threads, "envoy.threads");
   note(a.datagram_bytes != b.datagram_bytes || a.max_peers != b.max_peers ||
            a.max_origins != b.max_origins,
        "cluster bounds");

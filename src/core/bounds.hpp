@@ -101,6 +101,13 @@ static_assert(rls_descriptors_per_request_max * rls_entries_per_descriptor_max *
 inline constexpr std::size_t rls_streams_per_connection_max = 1024;
 // How long a stop lets calls in flight finish before it cancels them.
 inline constexpr std::uint64_t rls_shutdown_grace_ms = 1000;
+// Threads of the gRPC server, each polling its own completion queue and deciding the calls it
+// takes; and the calls each can have taken at once (more wait in gRPC until one is answered).
+inline constexpr std::size_t rls_server_threads_default = 1;
+inline constexpr std::size_t rls_server_threads_max = 64;
+inline constexpr std::size_t rls_calls_per_thread = 128;
+// Health checks (grpc.health.v1.Health/Check) each thread can have taken at once.
+inline constexpr std::size_t health_checks_per_thread = 4;
 
 // The YAML files of envoyproxy/ratelimit ([envoy] config_dir), and what the decisions count.
 // Descriptors of one request that a limit applies to: they are decided as one compound check.

@@ -47,6 +47,7 @@ Result<std::unique_ptr<EnvoyService>> EnvoyService::start(const config::EnvoySet
   service->decider_.set_rules(std::move(rules.value()));
   envoy::GrpcServerOptions options;
   options.listen = settings.listen;
+  options.threads = settings.threads;
   envoy::RlsDecider& decider = service->decider_;
   Result<std::unique_ptr<envoy::GrpcServer>> server = envoy::GrpcServer::start(
       options, [&decider](const envoy::RlsRequest& request, envoy::RlsResponse& response) {

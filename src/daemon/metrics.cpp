@@ -97,7 +97,7 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "request not complete within request_timeout), stalled_output (answers not read)."},
     {"drl_envoy_calls_total", MetricKind::counter, "outcome",
      "Calls of Envoy's rate limit service ([envoy]), by outcome: answered, invalid_argument, "
-     "malformed, unavailable, deadline_exceeded, cancelled, internal."},
+     "malformed, unavailable, deadline_exceeded, internal."},
     {"drl_envoy_requests_total", MetricKind::counter, "domain,code",
      "RateLimitRequests answered, by domain ((unknown) for a domain no file defines, (other) "
      "beyond 1024 domains) and overall code: ok or over_limit."},

@@ -1,9 +1,10 @@
 // The gRPC listener of Envoy's rate limit service: serves
 // /envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit on a host:port, in plaintext HTTP/2
-// (h2c, as Envoy's grpc_service to a local rate limit service speaks it). grpc++'s callback API:
-// a call costs no thread of its own; gRPC's threads parse each request, decode it
-// (envoy/rls_proto_codec.hpp), call the handler and send its answer. No gRPC type is in this
-// header, so that its users (the daemon) do not compile gRPC's headers.
+// (h2c, as Envoy's grpc_service to a local rate limit service speaks it). grpc++'s
+// completion-queue API: a few threads (`threads`), each polling its own queue, take each call,
+// decode it (envoy/rls_proto_codec.hpp), call the handler and send its answer on the thread that
+// took it; a call costs no thread of its own. No gRPC type is in this header, so that its users
+// (the daemon) do not compile gRPC's headers.
 #pragma once
 
 #include <array>
@@ -31,6 +32,9 @@ using RlsHandler = std::function<RlsStatus(const RlsRequest& request, RlsRespons
 struct GrpcServerOptions {
   std::string listen;  // "host:port" or "[v6]:port"; port 0 picks a free one
   std::uint64_t shutdown_grace_ms = bounds::rls_shutdown_grace_ms;
+  // Threads that poll gRPC's completion queues and decide the calls (1 to
+  // bounds::rls_server_threads_max).
+  std::size_t threads = bounds::rls_server_threads_default;
   // The wall clock (gRPC deadlines are wall times) against which a call's deadline is checked
   // when it arrives. Empty: std::chrono::system_clock::now. Tests move it.
   std::function<std::chrono::system_clock::time_point()> clock;
@@ -43,10 +47,9 @@ enum class RlsCallOutcome : std::uint8_t {
   malformed,          // not a RateLimitRequest (bad protobuf, a string not UTF-8): INVALID_ARGUMENT
   unavailable,        // the handler had no answer: UNAVAILABLE
   deadline_exceeded,  // past its deadline when it arrived: not decided, DEADLINE_EXCEEDED
-  cancelled,          // cancelled by the client before it was decided: not decided
   internal,           // the handler threw (a bug): INTERNAL
 };
-inline constexpr std::size_t rls_call_outcome_count = 7;
+inline constexpr std::size_t rls_call_outcome_count = 6;
 std::string_view rls_call_outcome_name(RlsCallOutcome outcome);  // "answered", "malformed", ...
 
 // Calls by outcome. A request over bounds::rls_request_bytes_max is refused by gRPC itself

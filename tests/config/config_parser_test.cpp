@@ -426,7 +426,7 @@ TEST_CASE(
     "is needed then") {
   const auto parsed = parse_config(
       "[envoy]\nlisten = \"127.0.0.1:8081\"\nconfig_dir = \"/etc/drl/ratelimit\"\n"
-      "algorithm = \"sliding\"\nresponse_headers = \"both\"\n",
+      "algorithm = \"sliding\"\nresponse_headers = \"both\"\nthreads = 4\n",
       "test.toml");
   REQUIRE(parsed.ok());
   const drl::config::EnvoySettings& envoy = parsed.value().envoy;
@@ -435,11 +435,16 @@ TEST_CASE(
   CHECK(envoy.config_dir == "/etc/drl/ratelimit");
   CHECK(envoy.algorithm == drl::core::Algorithm::sliding);
   CHECK(envoy.response_headers == "both");
+  CHECK(envoy.threads == 4);
   CHECK(parsed.value().policies->policies().empty());
   const auto defaults =
       parse_config("[envoy]\nlisten = \"127.0.0.1:8081\"\nconfig_dir = \"/r\"\n", "test.toml");
   REQUIRE(defaults.ok());
   CHECK(defaults.value().envoy.algorithm == drl::core::Algorithm::fixed);
   CHECK(defaults.value().envoy.response_headers == "none");
+  CHECK(defaults.value().envoy.threads == drl::bounds::rls_server_threads_default);
+  CHECK_FALSE(parse_config("[envoy]\nlisten = \"127.0.0.1:1\"\nconfig_dir = \"/r\"\nthreads = 0\n",
+                           "test.toml")
+                  .ok());
   CHECK_FALSE(parse_config("[node]\nid = \"a\"\n", "test.toml").ok());
 }

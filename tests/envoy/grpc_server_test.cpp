@@ -12,10 +12,12 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/bounds.hpp"
 #include "envoy/rls_proto_codec.hpp"
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 using namespace drl;
 using namespace drl::envoy;
@@ -87,8 +89,8 @@ class Client {
     return stub_->ShouldRateLimit(&context, request, &response);
   }
 
-  // Any bytes as the request, through gRPC's generic stub.
-  grpc::Status call_raw(const std::string& bytes) {
+  // Any bytes as the request of any method, through gRPC's generic stub.
+  grpc::Status call_raw(const std::string& bytes, const char* method = method_path) {
     grpc::GenericStub stub(channel_);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 5s);
@@ -96,9 +98,19 @@ class Client {
     grpc::ByteBuffer request(&slice, 1);
     grpc::ByteBuffer response;
     std::promise<grpc::Status> done;
-    stub.UnaryCall(&context, method_path, grpc::StubOptions(), &request, &response,
+    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
                    [&done](grpc::Status status) { done.set_value(std::move(status)); });
     return done.get_future().get();
+  }
+
+  grpc::Status check_health(const std::string& service,
+                            ::grpc::health::v1::HealthCheckResponse& response) {
+    auto health = ::grpc::health::v1::Health::NewStub(channel_);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 5s);
+    ::grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    return health->Check(&context, request, &response);
   }
 
  private:
@@ -307,4 +319,48 @@ TEST_CASE(
     absl::MutexLock hold_first(&first);
   }
   CHECK(server->port() != 0);
+}
+
+TEST_CASE("grpc server: calls beyond the slots of its threads wait for one and are all answered") {
+  StubHandler stub;
+  GrpcServerOptions options;
+  options.threads = 3;
+  auto server = start_server(stub.handler(), options);
+  Client client(server->address());
+  const std::size_t calls = 3 * bounds::rls_calls_per_thread + 50;
+  std::vector<std::future<grpc::Status>> answers;
+  for (std::size_t i = 0; i < calls; ++i) {
+    answers.push_back(std::async(std::launch::async, [&] {
+      PbRateLimitResponse response;
+      return client.call(request_of(1), response, 20s);
+    }));
+  }
+  std::size_t ok = 0;
+  for (auto& answer : answers) ok += answer.get().ok() ? 1 : 0;
+  CHECK(ok == calls);
+  CHECK(server->counters()[RlsCallOutcome::answered] == calls);
+}
+
+TEST_CASE(
+    "grpc server: the health service answers SERVING for the server and the rate limit "
+    "service, NOT_FOUND for another, UNIMPLEMENTED for Watch") {
+  StubHandler stub;
+  auto server = start_server(stub.handler());
+  Client client(server->address());
+  using Response = ::grpc::health::v1::HealthCheckResponse;
+  for (const char* service : {"", "envoy.service.ratelimit.v3.RateLimitService"}) {
+    CAPTURE(service);
+    Response response;
+    REQUIRE(client.check_health(service, response).ok());
+    CHECK(response.status() == Response::SERVING);
+  }
+  Response response;
+  CHECK(client.check_health("some.other.Service", response).error_code() ==
+        grpc::StatusCode::NOT_FOUND);
+  CHECK(client.call_raw("", "/grpc.health.v1.Health/Watch").error_code() ==
+        grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(client.call_raw("\x0a\x05", "/grpc.health.v1.Health/Check").error_code() ==
+        grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(stub.calls == 0);
+  CHECK(server->counters()[RlsCallOutcome::answered] == 0);  // health checks are not RLS calls
 }
