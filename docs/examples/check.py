@@ -20,10 +20,14 @@ path, policy, key = sys.argv[1:4]
 request = {"v": 1, "id": 1, "op": "check", "policy": policy, "key": key,
            "cost": int(sys.argv[4]) if len(sys.argv) > 4 else 1}
 body = msgpack.packb(request)
-with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-    sock.connect(path)
-    sock.sendall(struct.pack(">I", len(body)) + body)  # 4-byte big-endian length, then the map
-    (size,) = struct.unpack(">I", recv_exactly(sock, 4))
-    answer = msgpack.unpackb(recv_exactly(sock, size))
+try:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)
+        sock.sendall(struct.pack(">I", len(body)) + body)  # 4-byte big-endian length, then the map
+        (size,) = struct.unpack(">I", recv_exactly(sock, 4))
+        answer = msgpack.unpackb(recv_exactly(sock, size))
+except OSError as error:  # no drld there, or it went away: an error (2), never "denied" (1)
+    print(f"check.py: {path}: {error}", file=sys.stderr)
+    sys.exit(2)
 print(json.dumps(answer))
 sys.exit(2 if "error" in answer else 0 if answer["allowed"] else 1)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -142,7 +143,14 @@ Result<Client> Client::connect(const std::string& socket_path, Options options) 
     const int error_number = errno;
     ::close(fd);
     std::string hint;
-    if (error_number == ENOENT || error_number == ECONNREFUSED) {
+    struct stat status {};
+    const bool exists = ::stat(socket_path.c_str(), &status) == 0;
+    if (exists && !S_ISSOCK(status.st_mode)) {
+      // connect() says "Connection refused" for a directory or a plain file: say what it is.
+      hint = std::string(" (") + (S_ISDIR(status.st_mode) ? "a directory" : "not a socket") +
+             ": set --socket or DRL_SOCKET to drld's socket file, e.g. " +
+             std::string(config::default_socket_path) + ")";
+    } else if (error_number == ENOENT || error_number == ECONNREFUSED) {
       hint = " (is drld running? set --socket or DRL_SOCKET)";
     } else if (error_number == EACCES) {
       hint = " (the socket's mode or group does not let this user in)";

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -718,6 +719,14 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
 }
 
 Result<std::string> read_config_text(const std::string& path) {
+  // A directory opens as a stream on Linux and fails only when read ("read failed"): say what
+  // it is. (The YAML directory of [envoy] is config_dir, inside the file.)
+  std::error_code not_checked;
+  if (std::filesystem::is_directory(path, not_checked)) {
+    return Error{Errc::io_error, path +
+                                     ": a directory, not a config file (name the TOML file, "
+                                     "e.g. /etc/drl/drld.toml)"};
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Error{Errc::io_error, path + ": cannot open: " + std::strerror(errno)};

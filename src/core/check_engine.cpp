@@ -87,7 +87,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   for (const CheckItem& item : items) {
     const Policy* policy = policies.find(item.policy);
     if (policy == nullptr) {
-      return fail_check(out, Errc::unknown_policy, "unknown policy " + quoted(item.policy));
+      return fail_check(out, Errc::unknown_policy, policies.unknown_policy_message(item.policy));
     }
     if (item.key.empty()) return fail_check(out, Errc::empty_key, "the key is empty");
     if (item.key.size() > bounds::key_bytes_max) {

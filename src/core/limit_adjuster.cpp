@@ -154,7 +154,7 @@ std::shared_ptr<const PolicySet> adjust_policies(const PolicySet& configured,
 std::string validate_override(const PolicySet& policies, const OverrideScope& scope,
                               OverrideKind kind) {
   const Policy* found = policies.find(scope.policy);
-  if (found == nullptr) return "unknown policy '" + scope.policy + "'";
+  if (found == nullptr) return policies.unknown_policy_message(scope.policy);
   if (!scope.tier.empty() && !found->tier_names.contains(scope.tier)) {
     return "policy '" + scope.policy + "' has no tier '" + scope.tier + "'";
   }

@@ -15,6 +15,23 @@ const Policy* PolicySet::find(std::string_view name) const {
   return it == by_name_.end() ? nullptr : &policies_[it->second];
 }
 
+std::string PolicySet::unknown_policy_message(std::string_view asked) const {
+  constexpr std::size_t names_shown_max = 8;
+  constexpr std::size_t name_chars_shown_max = 80;  // of the name asked, and of each shown
+  std::string out = "unknown policy '" + std::string(asked.substr(0, name_chars_shown_max)) +
+                    (asked.size() > name_chars_shown_max ? "...'" : "'");
+  if (policies_.empty()) return out + " (no policies are configured)";
+  out += " (policies: ";
+  for (std::size_t i = 0; i < policies_.size() && i < names_shown_max; ++i) {
+    if (i > 0) out += ", ";
+    out += policies_[i].name.substr(0, name_chars_shown_max);
+  }
+  if (policies_.size() > names_shown_max) {
+    out += " and " + std::to_string(policies_.size() - names_shown_max) + " more";
+  }
+  return out + ")";
+}
+
 namespace {
 
 const LimitSet& pick_tier(const LimitSet& defaults, const StringMap<LimitSet>& tiers,

@@ -113,6 +113,9 @@ class PolicySet {
   explicit PolicySet(std::vector<Policy> policies);
 
   const Policy* find(std::string_view name) const;
+  // "unknown policy 'apii' (policies: api, login)": what a caller that named no policy of this
+  // set is told, with the names it may have meant (in the config's order, at most 8).
+  std::string unknown_policy_message(std::string_view asked) const;
   const std::vector<Policy>& policies() const { return policies_; }
   std::vector<Policy>& mutable_policies() { return policies_; }
 

@@ -75,7 +75,8 @@ Result<core::OverrideRecord> DynamicLimits::set(const wire::OverrideRequest& req
   if (!error.empty()) {
     ++stats_.overrides_refused;
     io::log_info("override refused: " + core::describe_scope(request.scope) + ": " + error);
-    return Error{Errc::invalid_argument, error};
+    const bool unknown = configured_->find(request.scope.policy) == nullptr;
+    return Error{unknown ? Errc::unknown_policy : Errc::invalid_argument, error};
   }
   ++stats_.overrides_set;
   republish_locked(now);

@@ -3,7 +3,9 @@
 // Exit status: 0 allowed / success, 1 denied, 2 error (message on stderr).
 #include <cxxopts.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -184,17 +186,33 @@ std::string socket_of(const cxxopts::ParseResult& args) {
                                    : drl::Client::default_socket_path();
 }
 
+// "--cost 3": a whole number from low to high. Parsed here rather than by cxxopts, whose error
+// ("Argument '-1' failed to parse") does not name the option.
+std::uint64_t uint_option(const cxxopts::ParseResult& args, const char* name, std::uint64_t low,
+                          std::uint64_t high) {
+  const std::string text = args[name].as<std::string>();
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < low ||
+      value > high) {
+    throw cxxopts::exceptions::exception("--" + std::string(name) + " '" + text +
+                                         "' is not a whole number from " + std::to_string(low) +
+                                         " to " + std::to_string(high));
+  }
+  return value;
+}
+
 int run_check(int argc, char** argv) {
   cxxopts::Options spec = command_options("check", "ask drld whether a request may go through");
   spec.add_options()("policy", "policy name", cxxopts::value<std::string>(), "P")(
       "key", "who is counted: user id, IP, API key, ...", cxxopts::value<std::string>(), "K")(
       "cost", "how much this request counts (0: peek without counting)",
-      cxxopts::value<std::uint32_t>()->default_value("1"),
+      cxxopts::value<std::string>()->default_value("1"),
       "N")("tier", "the caller's tier (e.g. free, pro)", cxxopts::value<std::string>(), "T")(
       "endpoint", "the endpoint called", cxxopts::value<std::string>(), "E")(
       "json", "print one JSON object per check")(
       "repeat", "make the same check N times, one line each; exit status of the last",
-      cxxopts::value<std::uint32_t>()->default_value("1"), "N");
+      cxxopts::value<std::string>()->default_value("1"), "N");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
   if (help_requested(spec, args)) return kExitAllowed;
   if (args.count("policy") == 0 || args.count("key") == 0) {
@@ -206,13 +224,14 @@ int run_check(int argc, char** argv) {
   const std::string tier = args.count("tier") != 0 ? args["tier"].as<std::string>() : "";
   const std::string endpoint =
       args.count("endpoint") != 0 ? args["endpoint"].as<std::string>() : "";
-  drl::CheckRequest request{policy, key, args["cost"].as<std::uint32_t>(), tier, endpoint};
+  const auto cost = static_cast<std::uint32_t>(uint_option(args, "cost", 0, UINT32_MAX));
+  drl::CheckRequest request{policy, key, cost, tier, endpoint};
   const bool as_json = args.count("json") != 0;
 
   auto client = drl::Client::connect(socket_of(args));
   if (!client.ok()) return fail(client.error());
   int status = kExitError;
-  const std::uint32_t repeat = std::max<std::uint32_t>(1, args["repeat"].as<std::uint32_t>());
+  const auto repeat = static_cast<std::uint32_t>(uint_option(args, "repeat", 1, UINT32_MAX));
   for (std::uint32_t i = 0; i < repeat; ++i) {
     const drl::Result<drl::Decision> decision = client->check(request, as_json);
     if (!decision.ok()) return fail(decision.error());
@@ -383,7 +402,7 @@ int run_override_set(int argc, char** argv) {
       "override set", "change limits cluster-wide until the TTL ends; the newest set wins");
   add_scope_options(spec);
   spec.add_options()("limit", "the limit in force (needs one window: --window if several)",
-                     cxxopts::value<std::uint64_t>(), "N")(
+                     cxxopts::value<std::string>(), "N")(
       "factor", "or the configured limits times F (0.5 halves them; 0.001 to 100)",
       cxxopts::value<double>(), "F")("ttl", "how long it stays in force (e.g. 15m)",
                                      cxxopts::value<std::string>(), "DURATION")(
@@ -402,7 +421,7 @@ int run_override_set(int argc, char** argv) {
   request.ttl_ms = duration_option(args, "ttl");
   if (args.count("reason") != 0) request.reason = args["reason"].as<std::string>();
   if (args.count("limit") != 0) {
-    request.limit = args["limit"].as<std::uint64_t>();
+    request.limit = uint_option(args, "limit", 0, UINT64_MAX);
   } else {
     const double factor = args["factor"].as<double>();
     const double permille = std::round(factor * 1000.0);

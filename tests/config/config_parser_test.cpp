@@ -362,6 +362,14 @@ TEST_CASE("config: a missing file is reported with its path") {
   CHECK(loaded.error().message.find("/nonexistent/drld.toml") != std::string::npos);
 }
 
+TEST_CASE("config: a directory given as the config file is named as a directory") {
+  const auto loaded = drl::config::load_config_file("/tmp");
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().message ==
+        "/tmp: a directory, not a config file (name the TOML file, "
+        "e.g. /etc/drl/drld.toml)");
+}
+
 TEST_CASE("config: restart-only changes are listed by name") {
   const auto before = parse_config(kPolicy, "a");
   const auto after =

@@ -176,7 +176,7 @@ TEST_CASE("an operator's override is checked against the policies in force") {
   const auto base = configured();
   CHECK(validate_override(*base, OverrideScope{"api", "", "", 0}, OverrideKind::factor).empty());
   CHECK(validate_override(*base, OverrideScope{"nope", "", "", 0}, OverrideKind::factor) ==
-        "unknown policy 'nope'");
+        "unknown policy 'nope' (policies: api, other)");
   CHECK(validate_override(*base, OverrideScope{"api", "gold", "", 0}, OverrideKind::factor)
             .find("no tier 'gold'") != std::string::npos);
   CHECK(validate_override(*base, OverrideScope{"api", "", "POST /x", 0}, OverrideKind::factor)

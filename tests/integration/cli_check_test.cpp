@@ -105,7 +105,7 @@ TEST_CASE(
     CHECK(result.exit_code == 2);
     CHECK(result.out.empty());
     CHECK(result.err.find("unknown_policy") != std::string::npos);
-    CHECK(result.err.find("nonesuch") != std::string::npos);
+    CHECK(result.err.find("unknown policy 'nonesuch' (policies: demo") != std::string::npos);
   }
   SUBCASE("an empty key") {
     const CommandResult result = drl_check(drld, "");
@@ -122,6 +122,13 @@ TEST_CASE(
     CHECK(result.err.find("cost_above_limit") != std::string::npos);
     CHECK(result.err.find("demo") != std::string::npos);
   }
+  SUBCASE("a cost that is not a whole number names the option") {
+    const CommandResult result = drl_check(drld, "alice", {"--cost", "-1"});
+    CAPTURE(result.err);
+    CHECK(result.exit_code == 2);
+    CHECK(result.err.find("--cost '-1' is not a whole number from 0 to 4294967295") !=
+          std::string::npos);
+  }
   SUBCASE("a socket that does not exist") {
     const CommandResult result = run_drl({"check", "--socket", dir.file("nothing-here.sock"),
                                           "--policy", "demo", "--key", "alice", "--json"});
@@ -130,6 +137,14 @@ TEST_CASE(
     CHECK(result.out.empty());
     CHECK(result.err.find("nothing-here.sock") != std::string::npos);
     CHECK(result.err.find("cannot connect") != std::string::npos);
+  }
+  SUBCASE("a directory given as the socket is named as one") {
+    const CommandResult result =
+        run_drl({"check", "--socket", dir.path(), "--policy", "demo", "--key", "alice"});
+    CAPTURE(result.err);
+    CHECK(result.exit_code == 2);
+    CHECK(result.err.find("(a directory: set --socket or DRL_SOCKET to drld's socket file") !=
+          std::string::npos);
   }
 
   // None of it counted: alice still has the whole limit.

@@ -116,6 +116,17 @@ TEST_CASE("check.py: drld's errors exit 2 with the error code printed") {
   CHECK(field(too_big.out, "error") == "cost_above_limit");
 }
 
+TEST_CASE("check.py: no drld at the socket path is an error (exit 2), not a denial (exit 1)") {
+  TempDir dir;
+  const CommandResult absent = run_command(
+      {kPython, source_root() + "/docs/examples/check.py", dir.path() + "/none.sock", "demo", "k"});
+  CAPTURE(absent.out);
+  CAPTURE(absent.err);
+  CHECK(absent.exit_code == 2);
+  CHECK(absent.out.empty());
+  CHECK(absent.err.find("none.sock") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace drl::integration
 
