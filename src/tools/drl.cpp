@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <string>
 #include <utility>
@@ -60,9 +61,29 @@ int fail(const drl::Error& error) {
   return kExitError;
 }
 
-std::string seconds_text(std::uint64_t ms) {
+// A window as the config writes it: "10s", "1m", "1h30m".
+std::string window_text(std::uint64_t ms) {
+  return drl::core::format_duration_ms(ms);
+}
+
+// A wait (reset_after, retry_after, expires_in): to the millisecond under a minute ("13.212s"),
+// to the second above ("9h10s", not "32410.446s").
+std::string wait_text(std::uint64_t ms) {
+  constexpr std::uint64_t minute_ms = 60'000;
+  if (ms >= minute_ms) return drl::core::format_duration_ms((ms + 500) / 1000 * 1000);
   char text[32];
   std::snprintf(text, sizeof text, "%.3fs", static_cast<double>(ms) / 1000.0);
+  return text;
+}
+
+// When window `id` of `window_ms` began: window ids count windows since the Unix epoch
+// (core/time.hpp), so every node names a window alike. "2026-12-05T08:27:00Z".
+std::string window_start_text(std::uint64_t id, std::uint64_t window_ms) {
+  const auto seconds = static_cast<std::time_t>(id * window_ms / 1000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
 }
 
@@ -132,10 +153,10 @@ std::string decision_text(const drl::Decision& decision) {
   std::string line = decision.allowed ? "allowed" : "denied ";
   line += "  policy=" + decision.policy;
   if (!decision.scope.empty()) line += "  endpoint=" + decision.scope;
-  line += "  limit=" + std::to_string(decision.limit) + "/" + seconds_text(decision.window_ms);
+  line += "  limit=" + std::to_string(decision.limit) + "/" + window_text(decision.window_ms);
   line += "  remaining=" + std::to_string(decision.remaining);
-  line += "  reset_after=" + seconds_text(decision.reset_after_ms);
-  if (!decision.allowed) line += "  retry_after=" + seconds_text(decision.retry_after_ms);
+  line += "  reset_after=" + wait_text(decision.reset_after_ms);
+  if (!decision.allowed) line += "  retry_after=" + wait_text(decision.retry_after_ms);
   if (decision.staleness_ms > 0)
     line += "  staleness=" + std::to_string(decision.staleness_ms) + "ms";
   if (decision.tier_unknown) line += "  (unknown tier: default limits)";
@@ -311,16 +332,17 @@ int run_inspect(int argc, char** argv) {
   const auto counters = client->inspect(request);
   if (!counters.ok()) return fail(counters.error());
   for (const drl::CounterState& counter : counters.value()) {
-    std::printf("%s%s%s  %s %llu per %s  window %llu\n", counter.policy.c_str(),
+    std::printf("%s%s%s  %s %llu per %s  window %llu (began %s)\n", counter.policy.c_str(),
                 counter.scope.empty() ? "" : " endpoint=", counter.scope.c_str(),
                 counter.algorithm.c_str(), static_cast<unsigned long long>(counter.limit),
-                seconds_text(counter.window_ms).c_str(),
-                static_cast<unsigned long long>(counter.window_id));
+                window_text(counter.window_ms).c_str(),
+                static_cast<unsigned long long>(counter.window_id),
+                window_start_text(counter.window_id, counter.window_ms).c_str());
     std::printf("  cluster-wide: previous=%llu current=%llu remaining=%llu reset_after=%s\n",
                 static_cast<unsigned long long>(counter.previous),
                 static_cast<unsigned long long>(counter.current),
                 static_cast<unsigned long long>(counter.remaining),
-                seconds_text(counter.reset_after_ms).c_str());
+                wait_text(counter.reset_after_ms).c_str());
     std::vector<std::vector<std::pair<std::string, std::string>>> rows;
     for (const drl::OriginSlots& slot : counter.origins) {
       rows.push_back({{"node", slot.node_id},
@@ -391,7 +413,7 @@ std::string override_line(const drl::OverrideInfo& info) {
   if (!info.scope.endpoint.empty()) line += "  endpoint=" + info.scope.endpoint;
   if (info.scope.window_ms != 0)
     line += "  window=" + drl::core::format_duration_ms(info.scope.window_ms);
-  line += "  " + value_text(info) + "  expires_in=" + seconds_text(info.remaining_ms) +
+  line += "  " + value_text(info) + "  expires_in=" + wait_text(info.remaining_ms) +
           "  set_by=" + info.set_by;
   if (!info.reason.empty()) line += "  reason=\"" + info.reason + "\"";
   return line;
@@ -468,7 +490,7 @@ int run_override_list(int argc, char** argv) {
          {"window",
           info.scope.window_ms == 0 ? "*" : drl::core::format_duration_ms(info.scope.window_ms)},
          {"override", value_text(info)},
-         {"expires_in", seconds_text(info.remaining_ms)},
+         {"expires_in", wait_text(info.remaining_ms)},
          {"set_by", info.set_by},
          {"reason", info.reason}});
   }

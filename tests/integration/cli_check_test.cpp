@@ -2,6 +2,9 @@
 // "demo" allows 5 checks per 10 s sliding window per key.
 #include <doctest/doctest.h>
 
+#include <ctime>
+#include <regex>
+
 #include "daemon_process.hpp"
 
 namespace drl::integration {
@@ -210,6 +213,54 @@ window = "1y"
   const std::uint64_t left_ms = kYearMs - now_ms % kYearMs;
   CHECK(json_uint(denied.out, "retry_after_ms") <= left_ms);
   CHECK(json_uint(denied.out, "retry_after_ms") + 60'000 >= left_ms);
+}
+
+TEST_CASE(
+    "drl check, inspect and override list print windows and waits as durations, and when a "
+    "window began") {
+  TempDir dir;
+  DaemonProcess drld(dir, with_config(R"(
+[node]
+socket = "@SOCKET@"
+
+[[policy]]
+name = "yearly"
+algorithm = "fixed"
+limit = 2
+window = "1y"
+)"));
+  drld.require_ready();
+  INFO("drld log:\n" << drld.log());
+  const std::vector<std::string> check{
+      "check", "--socket", drld.socket_path(), "--policy", "yearly", "--key", "ann"};
+  CHECK(run_drl(check).exit_code == 0);
+  CHECK(run_drl(check).exit_code == 0);
+  const CommandResult denied = run_drl(check);
+  CAPTURE(denied.out);
+  REQUIRE(denied.exit_code == 1);
+  CHECK(denied.out.find("limit=2/1y") != std::string::npos);
+  // Months away: whole seconds in days, hours, minutes, not "12345678.901s".
+  CHECK(std::regex_search(denied.out, std::regex(R"(retry_after=\d+d(\d+h)?(\d+m)?(\d+s)?\s)")));
+
+  constexpr std::uint64_t kYearMs = 365ULL * 86'400'000;
+  const auto window = static_cast<std::uint64_t>(wall_ms()) / kYearMs;
+  const auto began_s = static_cast<std::time_t>(window * kYearMs / 1000);
+  std::tm utc{};
+  ::gmtime_r(&began_s, &utc);
+  char began[32];
+  std::strftime(began, sizeof began, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  const CommandResult inspected =
+      run_drl({"inspect", "--socket", drld.socket_path(), "--policy", "yearly", "--key", "ann"});
+  CAPTURE(inspected.out);
+  CHECK(inspected.out.find("yearly  fixed 2 per 1y  window " + std::to_string(window) + " (began " +
+                           began + ")") == 0);
+
+  REQUIRE(run_drl({"override", "set", "--socket", drld.socket_path(), "--policy", "yearly",
+                   "--limit", "1", "--ttl", "9h10s"})
+              .exit_code == 0);
+  const CommandResult listed = run_drl({"override", "list", "--socket", drld.socket_path()});
+  CAPTURE(listed.out);
+  CHECK(std::regex_search(listed.out, std::regex(R"(  9h(10s|9m59s)  )")));
 }
 
 TEST_CASE("drl check: exit 2 with usage on stderr when --policy or --key is missing") {
