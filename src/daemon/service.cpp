@@ -106,7 +106,8 @@ void Service::handle(std::string_view frame, std::string& out) {
     case wire::Op::reload: {
       Result<ReloadOutcome> reloaded = context_.config->reload("drl reload", false);
       if (!reloaded.ok()) {
-        record_error(Errc::reload_failed);
+        // Counted by the config manager (drl_config_reloads_total{result="failed"}), not as a
+        // refused check: an operator's bad file is not an error rate of the checking path.
         encoder.error(request_.id, Errc::reload_failed, reloaded.error().message);
         return;
       }

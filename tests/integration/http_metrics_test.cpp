@@ -182,6 +182,13 @@ TEST_CASE("metrics: a failed and a good reload are counted, and the generation m
       },
       10s, 20ms));
   CHECK(metrics.value("drl_config_generation") == 1);
+  // drl reload of the broken file fails too: a failed reload, not a failed check (it must not
+  // raise DrlErrorRate, whose ratio is of drl_check_errors_total).
+  const double failed_before = metrics.value("drl_config_reloads_total{result=\"failed\"}");
+  CHECK(run_drl({"reload", "--socket", drld.socket_path()}).exit_code == 2);
+  metrics.scrape();
+  CHECK(metrics.value("drl_config_reloads_total{result=\"failed\"}") == failed_before + 1);
+  CHECK(metrics.value("drl_check_errors_total{kind=\"reload_failed\"}") == 0);
 
   replace_file(drld.config_path(), good +
                                        "\n[[policy]]\nname = \"fine\"\nlimit = 1\n"
