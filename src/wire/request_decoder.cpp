@@ -319,15 +319,16 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
     const msgpack::object root =
         msgpack::unpack(state.zone, frame.data(), frame.size(), offset, referenced,
                         reference_everything, nullptr, state.limit);
-    if (offset != frame.size()) {
-      throw Invalid{Errc::malformed_request, "trailing bytes after the request map"};
-    }
     const msgpack::object_map& map = as_map(root, "a request");
-    // The id first, so that later errors can be matched to the request.
+    // The id first, so that later errors can be matched to the request (trailing bytes too: the
+    // map before them was read).
     for (std::uint32_t i = 0; i < map.size; ++i) {
       if (map.ptr[i].key.type == msgpack::type::STR && key_of(map.ptr[i]) == "id") {
         out.id = as_uint(map.ptr[i].val, "id");
       }
+    }
+    if (offset != frame.size()) {
+      throw Invalid{Errc::malformed_request, "trailing bytes after the request map"};
     }
     std::string_view op;
     bool has_op = false;
@@ -403,7 +404,9 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
   } catch (const msgpack::ext_size_overflow&) {
     return Error{Errc::malformed_request, "msgpack ext values are not accepted"};
   } catch (const msgpack::array_size_overflow&) {
-    return Error{Errc::too_many_items, "an array is longer than this server accepts"};
+    // Each element takes at least a byte, and the limit is the largest frame: an array that
+    // claims more cannot be in this frame. A truncated value, not a long batch.
+    return Error{Errc::malformed_request, "an array claims more elements than the frame holds"};
   } catch (const msgpack::map_size_overflow&) {
     return Error{Errc::malformed_request, "a map has more fields than this server accepts"};
   } catch (const msgpack::depth_size_overflow&) {

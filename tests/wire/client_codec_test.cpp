@@ -404,6 +404,48 @@ TEST_CASE("codec: one bad check in a batch fails alone") {
   CHECK(request.items[request.checks[2].first].key == "c");
 }
 
+TEST_CASE("codec: trailing bytes after a request map keep the map's id in the error") {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> pk(buffer);
+  pk.pack_map(2);
+  pk.pack_str(2);
+  pk.pack_str_body("id", 2);
+  pk.pack_uint32(77);
+  pk.pack_str(2);
+  pk.pack_str_body("op", 2);
+  pk.pack_str(4);
+  pk.pack_str_body("ping", 4);
+  const std::string body = std::string(buffer.data(), buffer.size()) + "x";
+  RequestDecoder decoder(10, 65536);
+  Request request;
+  const Result<Done> result = decoder.decode(body, request);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == Errc::malformed_request);
+  CHECK(result.error().message == "trailing bytes after the request map");
+  CHECK(request.id == 77);
+}
+
+TEST_CASE("codec: an array header that claims more elements than any frame holds is malformed") {
+  // A map whose "checks" array claims 2^32 - 1 elements in a few bytes.
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> pk(buffer);
+  pk.pack_map(2);
+  pk.pack_str(2);
+  pk.pack_str_body("op", 2);
+  pk.pack_str(5);
+  pk.pack_str_body("batch", 5);
+  pk.pack_str(6);
+  pk.pack_str_body("checks", 6);
+  pk.pack_array(0xffffffffU);
+  RequestDecoder decoder(10, 65536);
+  Request request;
+  const Result<Done> result =
+      decoder.decode(std::string_view(buffer.data(), buffer.size()), request);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == Errc::malformed_request);
+  CHECK(result.error().message == "an array claims more elements than the frame holds");
+}
+
 TEST_CASE("codec: a batch above the configured bound is refused as too many items") {
   const CheckRequest item{"p", "k", 1, "", ""};
   std::vector<CheckRequest> checks(11, item);
