@@ -37,7 +37,7 @@ KEYS="${BENCH_KEYS:-100000}"
 RATE="${BENCH_RATE:-20000}"
 MEMORY_KEYS="${MEMORY_KEYS:-1000000}"
 
-if ! setup_output=$(./scripts/setup.sh 2>&1); then
+if ! setup_output=$(./scripts/setup.sh --with-tests 2>&1); then
   echo "$setup_output" >&2
   exit 1
 fi

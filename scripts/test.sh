@@ -114,7 +114,7 @@ check_reports() {
 }
 
 begin_stage "setup and build ($BUILD_DIR)"
-./scripts/setup.sh
+./scripts/setup.sh --with-tests
 end_stage
 
 begin_stage "test suite ($BUILD_DIR)"
