@@ -57,7 +57,10 @@ void apply_overrides(const cxxopts::ParseResult& args, Scenario& s) {
   if (args.count("keys") != 0) s.workload.keys = args["keys"].as<std::uint64_t>();
   if (args.count("spread") != 0) s.workload.spread = args["spread"].as<std::string>();
   if (args.count("partition-policy") != 0) {
-    s.cluster.partition_policy = args["partition-policy"].as<std::string>();
+    const auto parsed =
+        drl::core::parse_partition_policy(args["partition-policy"].as<std::string>());
+    if (!parsed) throw std::runtime_error("--partition-policy must be optimistic or proportional");
+    s.cluster.partition_policy = *parsed;
   }
   if (s.nodes < 1 || s.nodes > 5000) throw std::runtime_error("--nodes must be between 1 and 5000");
   if (s.link.loss < 0 || s.link.loss > 1 || s.link.duplicate < 0 || s.link.duplicate > 1) {
@@ -66,9 +69,6 @@ void apply_overrides(const cxxopts::ParseResult& args, Scenario& s) {
   if (s.workload.spread != "round_robin" && s.workload.spread != "random" &&
       s.workload.spread != "sticky") {
     throw std::runtime_error("--spread must be round_robin, random or sticky");
-  }
-  if (s.cluster.partition_policy != "optimistic" && s.cluster.partition_policy != "proportional") {
-    throw std::runtime_error("--partition-policy must be optimistic or proportional");
   }
 }
 

@@ -26,7 +26,8 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
           scenario.max_keys, std::min<std::size_t>(16, std::bit_floor(scenario.max_keys)), true}),
       origins_(core::Origin{id_, incarnation_}, scenario.cluster.max_origins),
       engine_(store_, core::OriginTable::local_index, &signals_) {
-  signals_.proportional.store(scenario.cluster.partition_policy == "proportional");
+  signals_.proportional.store(scenario.cluster.partition_policy ==
+                              core::PartitionPolicy::proportional);
   core::ReplicationConfig config;
   config.node_id = id_;
   config.incarnation = incarnation_;

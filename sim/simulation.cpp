@@ -502,7 +502,7 @@ class Simulation {
       const std::int64_t from = seconds(phase.start_s);
       const std::int64_t to = seconds(phase.end_s);
       const bool healing = to <= start_ns && to + blind_after_heal > start_ns;
-      if (healing && c.partition_policy != "proportional") {
+      if (healing && c.partition_policy != core::PartitionPolicy::proportional) {
         sides = std::max(sides, Network::sides_of(phase, s_.nodes));
         undetected = true;
         continue;
@@ -512,7 +512,7 @@ class Simulation {
       if (start_ns < from + detection) undetected = true;
     }
     if (sides > 1) {
-      const bool proportional = c.partition_policy == "proportional";
+      const bool proportional = c.partition_policy == core::PartitionPolicy::proportional;
       // Proportional shares apply once the other side is suspect; until then, and always
       // under the optimistic policy, each side may admit a whole limit.
       partition = proportional && !undetected ? (sides - 1) : (sides - 1) * limit;

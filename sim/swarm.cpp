@@ -23,7 +23,8 @@ Scenario swarm_scenario(std::uint64_t seed) {
   c.suspect_after_ms = c.heartbeat_interval_ms * 4;
   c.down_after_ms = c.suspect_after_ms * 2;
   c.repair_interval_ms = 20 + random.below(100);
-  c.partition_policy = random.chance(0.5) ? "proportional" : "optimistic";
+  c.partition_policy =
+      random.chance(0.5) ? core::PartitionPolicy::proportional : core::PartitionPolicy::optimistic;
   s.authenticated = random.chance(0.5);
 
   s.link.latency_ms = random.uniform(0.05, 8.0);
@@ -123,7 +124,8 @@ std::string describe(const Scenario& s) {
       "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s, %zu override writes",
       s.nodes, static_cast<unsigned long long>(s.cluster.gossip_interval_ms), s.link.latency_ms,
       s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, s.partitions.size(),
-      s.crashes.size(), s.clocks.empty() ? "true" : "skewed", s.cluster.partition_policy.c_str(),
+      s.crashes.size(), s.clocks.empty() ? "true" : "skewed",
+      std::string(core::partition_policy_name(s.cluster.partition_policy)).c_str(),
       s.authenticated ? "authenticated" : "checksummed",
       static_cast<unsigned long long>(s.workload.keys), s.workload.offered,
       s.workload.spread.c_str(), s.overrides.size());

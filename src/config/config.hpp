@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/bounds.hpp"
+#include "core/partition_policy.hpp"
 #include "core/policy.hpp"
 #include "drl/result.hpp"
 
@@ -58,9 +59,9 @@ struct ClusterSettings {
   std::uint64_t forget_after_ms = 600'000;
   std::uint64_t repair_interval_ms = 100;
   std::uint64_t repair_updates_per_interval = 4096;
-  std::string key_file;                         // enables authentication (keyed BLAKE2b MACs)
-  std::string previous_key_file;                // still accepted, during a key rotation
-  std::string partition_policy = "optimistic";  // or "proportional"
+  std::string key_file;           // enables authentication (keyed BLAKE2b MACs)
+  std::string previous_key_file;  // still accepted, during a key rotation
+  core::PartitionPolicy partition_policy = core::PartitionPolicy::optimistic;
   std::uint64_t datagram_bytes = 1400;
   std::uint64_t max_peers = 1024;
   std::uint64_t max_origins = 4096;

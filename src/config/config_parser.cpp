@@ -397,8 +397,12 @@ class Parser {
     }
     out.allow_readable_key_file =
         get_bool(table, "allow_readable_key_file", where, out.allow_readable_key_file);
-    out.partition_policy = get_string(table, "partition_policy", where, out.partition_policy);
-    if (out.partition_policy != "optimistic" && out.partition_policy != "proportional") {
+    const std::string partition_policy =
+        get_string(table, "partition_policy", where,
+                   std::string(core::partition_policy_name(out.partition_policy)));
+    if (const auto parsed = core::parse_partition_policy(partition_policy)) {
+      out.partition_policy = *parsed;
+    } else {
       reject(table.get("partition_policy"),
              where + ": partition_policy must be \"optimistic\" or \"proportional\"");
     }

@@ -34,10 +34,6 @@ std::string_view peer_state_name(PeerState state) {
   return "unknown";
 }
 
-std::string_view partition_policy_name(PartitionPolicy policy) {
-  return policy == PartitionPolicy::proportional ? "proportional" : "optimistic";
-}
-
 Replicator::Replicator(ReplicationConfig config, CounterStore& store, OriginTable& origins)
     : config_(std::move(config)), store_(store), origins_(origins), rng_(seed_of(config_)) {
   for (const std::string& seed : config_.seeds) {

@@ -32,18 +32,13 @@
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
 #include "core/override_table.hpp"
+#include "core/partition_policy.hpp"
 #include "core/time.hpp"
 
 namespace drl::core {
 
 enum class PeerState : std::uint8_t { alive = 0, suspect = 1, down = 2, unknown = 3 };
 std::string_view peer_state_name(PeerState state);
-
-enum class PartitionPolicy : std::uint8_t {
-  optimistic,    // each side counts what it can see: up to one limit per side
-  proportional,  // each side scales limits by the share of the cluster it can reach
-};
-std::string_view partition_policy_name(PartitionPolicy policy);
 
 struct ReplicationConfig {
   std::string node_id;

@@ -185,7 +185,8 @@ int run_daemon(const DaemonOptions& options) {
                            static_cast<std::uint64_t>(io::mono_now().ns / 1000 % 1000);
   core::OriginTable origins(core::Origin{config.node.id, incarnation}, config.cluster.max_origins);
   core::ClusterSignals signals;
-  signals.proportional.store(config.cluster.partition_policy == "proportional");
+  signals.proportional.store(config.cluster.partition_policy ==
+                             core::PartitionPolicy::proportional);
   core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
 
   Result<io::UnixListener> listener =
@@ -210,7 +211,8 @@ int run_daemon(const DaemonOptions& options) {
   DynamicLimits dynamic(config.node.id, config.policies);
   manager.on_applied(
       [&signals, &skew_threshold_ms, &skew_threshold, &dynamic](const config::Config& applied) {
-        signals.proportional.store(applied.cluster.partition_policy == "proportional");
+        signals.proportional.store(applied.cluster.partition_policy ==
+                                   core::PartitionPolicy::proportional);
         skew_threshold_ms.store(skew_threshold(*applied.policies));
         dynamic.on_config_applied(applied.policies, io::wall_now());
       });
@@ -327,7 +329,7 @@ int run_daemon(const DaemonOptions& options) {
     // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
     driver->set_receive_hook([&dynamic] { dynamic.republish_if_table_moved(io::wall_now()); });
-    driver->start(*node, cluster.partition_policy);
+    driver->start(*node);
     context.cluster = driver.get();
     context.cluster_authenticated = !codec.keys.empty();
   }
@@ -502,8 +504,9 @@ int run_daemon(const DaemonOptions& options) {
   if (driver) {
     cluster_note = "cluster bind " + driver->snapshot().bind_address + ", " +
                    std::to_string(node->replicator().config().seeds.size()) +
-                   " peers configured, " + config.cluster.partition_policy + " partition policy" +
-                   (context.cluster_authenticated ? ", authenticated" : "");
+                   " peers configured, " +
+                   std::string(core::partition_policy_name(config.cluster.partition_policy)) +
+                   " partition policy" + (context.cluster_authenticated ? ", authenticated" : "");
   }
   io::log_info("drld " + context.version + " ready: node " + config.node.id + " (incarnation " +
                std::to_string(incarnation) + "), socket " + config.node.socket_path + ", " +

@@ -297,7 +297,8 @@ wire::StatusFields DaemonContext::status_fields() const {
   fields.push_back({"cluster", std::string("on")});
   fields.push_back({"cluster_bind", snapshot.bind_address});
   fields.push_back({"cluster_authenticated", cluster_authenticated});
-  fields.push_back({"partition_policy", config->current().cluster.partition_policy});
+  fields.push_back({"partition_policy", std::string(core::partition_policy_name(
+                                            config->current().cluster.partition_policy))});
   fields.push_back({"reachable_permille", u(snapshot.reachable_permille)});
   fields.push_back({"staleness_ms", i64(snapshot.staleness_ms)});
   fields.push_back({"max_clock_offset_ms", i64(snapshot.max_abs_clock_offset_ms)});

@@ -41,18 +41,13 @@ Result<std::string> ClusterDriver::bind(const std::string& bind_address) {
   return bind_address_;
 }
 
-void ClusterDriver::start(wire::ClusterNode& node, std::string partition_policy) {
+void ClusterDriver::start(wire::ClusterNode& node) {
   node_ = &node;
-  partition_policy_ = std::move(partition_policy);
   timer_ = new Timer;
   timer_->owner = this;
   uv_timer_init(native_loop(loop_), &timer_->timer);
   timer_->timer.data = timer_;
   on_deadline();
-}
-
-void ClusterDriver::set_partition_policy(std::string policy) {
-  partition_policy_ = std::move(policy);
 }
 
 void ClusterDriver::stop() {
@@ -113,7 +108,6 @@ void ClusterDriver::publish(core::MonoTime now) {
   snapshot.node_id = replicator.config().node_id;
   snapshot.incarnation = replicator.config().incarnation;
   snapshot.bind_address = bind_address_;
-  snapshot.partition_policy = partition_policy_;
   snapshot.peers = replicator.peers(now);
   snapshot.replication = replicator.stats();
   snapshot.datagrams = node_->stats();

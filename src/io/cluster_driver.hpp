@@ -22,7 +22,6 @@ struct ClusterSnapshot {
   std::string node_id;
   std::uint64_t incarnation = 0;
   std::string bind_address;
-  std::string partition_policy;
   std::vector<core::PeerStatus> peers;
   core::ReplicationStats replication;
   wire::DatagramStats datagrams;
@@ -46,12 +45,11 @@ class ClusterDriver {
   // Binds the UDP socket; returns the bound address (with the port chosen for port 0).
   Result<std::string> bind(const std::string& bind_address);
   // Starts driving `node` (which must outlive the driver) on the bound socket.
-  void start(wire::ClusterNode& node, std::string partition_policy);
+  void start(wire::ClusterNode& node);
   // Called on the main loop after every datagram the node took in (drld: a merged override
   // record is put in force at once, not at the next tick). Set before start().
   void set_receive_hook(std::function<void()> hook) { receive_hook_ = std::move(hook); }
-  void stop();                                    // main loop thread
-  void set_partition_policy(std::string policy);  // main loop thread
+  void stop();  // main loop thread
 
   ClusterSnapshot snapshot() const;  // any thread
 
@@ -66,7 +64,6 @@ class ClusterDriver {
   wire::ClusterNode* node_ = nullptr;
   core::ClusterSignals& signals_;
   core::OriginTable& origins_;
-  std::string partition_policy_;
   std::function<void()> receive_hook_;
   std::unique_ptr<UdpTransport> transport_;
   Timer* timer_ = nullptr;  // freed by its close callback

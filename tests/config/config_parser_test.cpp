@@ -331,7 +331,7 @@ gossip_interval = "5ms"
   CHECK(cluster.peers.size() == 3);
   CHECK(cluster.gossip_interval_ms == 5);
   CHECK(cluster.heartbeat_interval_ms == 200);
-  CHECK(cluster.partition_policy == "optimistic");
+  CHECK(cluster.partition_policy == drl::core::PartitionPolicy::optimistic);
   CHECK(cluster.key_file.empty());
   CHECK_FALSE(parse_config(kPolicy, "x")->cluster.enabled);
 }
