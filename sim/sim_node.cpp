@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 
+#include "config/replication_settings.hpp"
 #include "core/limit_adjuster.hpp"
 #include "sim/signal_schedule.hpp"
 
@@ -28,20 +29,15 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
       engine_(store_, core::OriginTable::local_index, &signals_) {
   signals_.proportional.store(scenario.cluster.partition_policy ==
                               core::PartitionPolicy::proportional);
-  core::ReplicationConfig config;
+  const config::ClusterSettings& c = scenario.cluster;
+  core::ReplicationConfig config = config::replication_config_of(c);
   config.node_id = id_;
   config.incarnation = incarnation_;
   config.address = node_address(index);
   for (int peer = 0; peer < scenario.nodes; ++peer) config.seeds.push_back(node_address(peer));
-  const config::ClusterSettings& c = scenario.cluster;
-  config.gossip_interval_ms = static_cast<std::int64_t>(c.gossip_interval_ms);
-  config.heartbeat_interval_ms = static_cast<std::int64_t>(c.heartbeat_interval_ms);
-  config.suspect_after_ms = static_cast<std::int64_t>(c.suspect_after_ms);
-  config.down_after_ms = static_cast<std::int64_t>(c.down_after_ms);
-  config.forget_after_ms = static_cast<std::int64_t>(c.forget_after_ms);
-  config.repair_interval_ms = static_cast<std::int64_t>(c.repair_interval_ms);
-  config.repair_updates_per_interval = c.repair_updates_per_interval;
-  config.peers_max = std::max<std::size_t>(c.max_peers, static_cast<std::size_t>(scenario.nodes));
+  // A simulated cluster may be larger than the default bound; every member must fit.
+  config.peers_max =
+      std::max<std::size_t>(config.peers_max, static_cast<std::size_t>(scenario.nodes));
   wire::CodecOptions codec;
   codec.datagram_bytes_max = c.datagram_bytes;
   if (scenario.authenticated) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "config/replication_settings.hpp"
 #include "core/check_engine.hpp"
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
@@ -308,7 +309,7 @@ int run_daemon(const DaemonOptions& options) {
       return true;
     });
     if (!this_node.empty()) io::log_info("[cluster] peers left out as this node: " + this_node);
-    core::ReplicationConfig replication;
+    core::ReplicationConfig replication = config::replication_config_of(cluster);
     replication.node_id = config.node.id;
     replication.incarnation = incarnation;
     // Peers learn where to reach us from this; a wildcard bind leaves them the source address.
@@ -316,14 +317,6 @@ int run_daemon(const DaemonOptions& options) {
                           : is_wildcard(bound.value()) ? std::string()
                                                        : bound.value();
     replication.seeds = peers;
-    replication.gossip_interval_ms = static_cast<std::int64_t>(cluster.gossip_interval_ms);
-    replication.heartbeat_interval_ms = static_cast<std::int64_t>(cluster.heartbeat_interval_ms);
-    replication.suspect_after_ms = static_cast<std::int64_t>(cluster.suspect_after_ms);
-    replication.down_after_ms = static_cast<std::int64_t>(cluster.down_after_ms);
-    replication.forget_after_ms = static_cast<std::int64_t>(cluster.forget_after_ms);
-    replication.repair_interval_ms = static_cast<std::int64_t>(cluster.repair_interval_ms);
-    replication.repair_updates_per_interval = cluster.repair_updates_per_interval;
-    replication.peers_max = cluster.max_peers;
     node = std::make_unique<wire::ClusterNode>(replication, codec, store, origins);
     // Overrides travel with the gossip: peers' records merge into the table, ours go out, and a
     // restarted node gets the active ones back from its peers.

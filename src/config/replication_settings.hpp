@@ -1,0 +1,14 @@
+// [cluster]'s settings as the replicator takes them: the one mapping drld and drl-sim share, so
+// that the simulator runs the timings and bounds a drld with the same config would.
+#pragma once
+
+#include "config/config.hpp"
+#include "core/replicator.hpp"
+
+namespace drl::config {
+
+// The intervals, timeouts and bounds of `cluster`. The caller adds who this node is (node_id,
+// incarnation, address) and whom it starts from (seeds).
+core::ReplicationConfig replication_config_of(const ClusterSettings& cluster);
+
+}  // namespace drl::config
