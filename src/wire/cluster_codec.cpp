@@ -9,6 +9,7 @@
 #include <msgpack.hpp>
 
 #include "core/bounds.hpp"
+#include "wire/msgpack_out.hpp"
 
 namespace drl::wire {
 namespace {
@@ -50,16 +51,7 @@ static_assert(kReasonBytesMax >= core::OverrideLimits{}.reason_bytes_max,
 constexpr std::size_t kStringBytesMax =
     std::max({kAddressBytesMax, kReasonBytesMax, bounds::endpoint_name_bytes_max});
 
-struct Sink {
-  std::string& out;
-  void write(const char* data, std::size_t size) { out.append(data, size); }
-};
-using Packer = msgpack::packer<Sink>;
-
-void pack_str(Packer& pk, std::string_view text) {
-  pk.pack_str(static_cast<std::uint32_t>(text.size()));
-  pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
-}
+using Packer = StringPacker;
 
 // Encoded sizes, as msgpack-c packs them (at most; headers assumed at their largest).
 std::size_t uint_bytes(std::uint64_t v) {
@@ -190,7 +182,7 @@ std::vector<std::string> override_bodies(const core::ClusterMessage& m, std::siz
       ++next;
     }
     std::string body;
-    Sink sink{body};
+    StringSink sink{body};
     Packer pk(sink);
     pack_header_fields(pk, m, 1, m.flags);
     pk.pack_uint8(kOverrides);
@@ -318,7 +310,7 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
       ++members;
     }
     std::string body;
-    Sink sink{body};
+    StringSink sink{body};
     Packer pk(sink);
     pack_header_fields(pk, message, members > 0 ? 1 : 0, message.flags);
     if (members > 0) {
@@ -376,7 +368,7 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
     }
 
     std::string body;
-    Sink sink{body};
+    StringSink sink{body};
     Packer pk(sink);
     // A split message completes a sync only with its last datagram, which an older node must
     // read too: after a datagram of long windows, a datagram of its own (below).
@@ -424,7 +416,7 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
   if (!order.empty() && long_window(order.back()->window_ms) &&
       (message.flags & core::kFlagSyncComplete) != 0) {
     std::string body;
-    Sink sink{body};
+    StringSink sink{body};
     Packer pk(sink);
     pack_header_fields(pk, message, 0, message.flags);
     bodies.push_back(std::move(body));

@@ -5,21 +5,12 @@
 #include "core/bounds.hpp"
 #include "wire/client_request.hpp"
 #include "wire/frame_reader.hpp"
+#include "wire/msgpack_out.hpp"
 
 namespace drl::wire {
 namespace {
 
-struct StringSink {
-  std::string& out;
-  void write(const char* data, std::size_t size) { out.append(data, size); }
-};
-
-using Packer = msgpack::packer<StringSink>;
-
-void pack_str(Packer& pk, std::string_view text) {
-  pk.pack_str(static_cast<std::uint32_t>(text.size()));
-  pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
-}
+using Packer = StringPacker;
 
 std::uint32_t item_field_count(const CheckRequest& item) {
   return 3 + (item.tier.empty() ? 0 : 1) + (item.endpoint.empty() ? 0 : 1);

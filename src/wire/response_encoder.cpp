@@ -8,21 +8,12 @@
 #include "core/bounds.hpp"
 #include "wire/client_request.hpp"
 #include "wire/frame_reader.hpp"
+#include "wire/msgpack_out.hpp"
 
 namespace drl::wire {
 namespace {
 
-struct StringSink {
-  std::string& out;
-  void write(const char* data, std::size_t size) { out.append(data, size); }
-};
-
-using Packer = msgpack::packer<StringSink>;
-
-void pack_str(Packer& pk, std::string_view text) {
-  pk.pack_str(static_cast<std::uint32_t>(text.size()));
-  pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
-}
+using Packer = StringPacker;
 
 void pack_envelope(Packer& pk, std::uint64_t id) {
   pack_str(pk, "v");
