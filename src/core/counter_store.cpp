@@ -7,6 +7,8 @@
 #include <limits>
 #include <utility>
 
+#include "core/assert.hpp"
+
 namespace drl::core {
 namespace {
 
@@ -79,11 +81,6 @@ constexpr std::size_t kLoadDenominator = 8;
 constexpr std::size_t kInitialCapacity = 64;
 constexpr std::size_t kEvictionSample = 8;
 constexpr std::size_t kSweepSlotsPerLock = 1024;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "drl: counter store invariant broken: %s\n", what);
-  std::abort();
-}
 
 std::uint32_t saturating_add(std::uint32_t a, std::uint64_t b) {
   const std::uint64_t sum = static_cast<std::uint64_t>(a) + b;
@@ -422,7 +419,7 @@ struct alignas(64) CounterStore::Shard {
     const EvictedFloor record{entry.id, static_cast<std::uint32_t>(seen.newest), entry.window,
                               clamp32(seen.previous), clamp32(seen.current)};
     const std::size_t at = floor_pair_of(entry.id);
-    if (at + 1 >= floors.size()) fail("floor pair outside the floor table");
+    DRL_ASSERT(at + 1 < floors.size(), "a floor pair inside the floor table");
     EvictedFloor* pair = &floors[at];
     std::size_t out = 1;
     if (pair[0].id == entry.id) {
@@ -585,13 +582,12 @@ struct alignas(64) CounterStore::Shard {
 };
 
 CounterStore::CounterStore(StoreOptions options) : shard_count_(options.shards), shard_bits_(0) {
-  if (options.shards == 0 || options.shards > bounds::store_shards_max ||
-      !std::has_single_bit(options.shards)) {
-    fail("shard count must be a power of two within bounds");
-  }
-  if (options.max_keys < bounds::store_keys_min || options.max_keys > bounds::store_keys_max) {
-    fail("max_keys out of bounds");
-  }
+  DRL_ASSERT(options.shards > 0 && options.shards <= bounds::store_shards_max &&
+                 std::has_single_bit(options.shards),
+             "the shard count is a power of two within bounds");
+  DRL_ASSERT(
+      options.max_keys >= bounds::store_keys_min && options.max_keys <= bounds::store_keys_max,
+      "max_keys within bounds");
   shard_bits_ = static_cast<unsigned>(std::countr_zero(options.shards));
   shard_shift_ = 64 - shard_bits_;
   shards_ = std::make_unique<Shard[]>(shard_count_);
@@ -618,7 +614,7 @@ CounterStore::Locked CounterStore::lock(std::span<const std::uint64_t> ids) {
 
 CounterStore::Locked::Locked(CounterStore& store, std::span<const std::uint64_t> ids)
     : store_(&store), ids_(ids) {
-  if (ids.size() > bounds::limits_per_check_max) fail("too many ids locked at once");
+  DRL_ASSERT(ids.size() <= bounds::limits_per_check_max, "at most limits_per_check_max ids locked");
   if (ids.size() == 1) {
     locked_[0] = static_cast<std::uint16_t>(store.shard_of(ids[0]));
     locked_count_ = 1;
@@ -660,7 +656,10 @@ CounterStore::Locked::~Locked() {
 }
 
 CounterStore::Shard& CounterStore::Locked::shard_for(std::uint64_t id) const {
-  return store_->shards_[store_->shard_of(id)];
+  const std::size_t shard = store_->shard_of(id);
+  DRL_ASSERT(std::find(locked_, locked_ + locked_count_, shard) != locked_ + locked_count_,
+             "a Locked view touches only the shards it locked");
+  return store_->shards_[shard];
 }
 
 CounterView CounterStore::Locked::view(std::uint64_t id, std::uint64_t window_ms,

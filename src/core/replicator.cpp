@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "core/assert.hpp"
+
 namespace drl::core {
 namespace {
 
@@ -49,6 +51,7 @@ Replicator::Peer* Replicator::find_peer(const std::string& address) {
 void Replicator::reindex() {
   by_address_.clear();
   for (std::size_t i = 0; i < peers_.size(); ++i) by_address_.emplace(peers_[i].address, i);
+  DRL_ASSERT(by_address_.size() == peers_.size(), "one peer per address");
 }
 
 Replicator::Peer* Replicator::add_peer(const std::string& address, bool configured, MonoTime now) {
@@ -61,7 +64,10 @@ Replicator::Peer* Replicator::add_peer(const std::string& address, bool configur
   peer.configured = configured;
   peer.state_since = now;
   peers_.push_back(std::move(peer));
-  by_address_.emplace(address, peers_.size() - 1);
+  const bool indexed = by_address_.emplace(address, peers_.size() - 1).second;
+  DRL_ASSERT(indexed, "one peer per address");
+  DRL_ASSERT(peers_.size() <= config_.peers_max && by_address_.size() == peers_.size(),
+             "the peer table within peers_max, its index of addresses complete");
   return &peers_.back();
 }
 
