@@ -165,8 +165,7 @@ TEST_CASE(
   const CommandResult refused = run_drl({"override", "set", "--socket", cluster.socket_path(0),
                                          "--policy", "nope", "--limit", "1", "--ttl", "1m"});
   CHECK(refused.exit_code == 2);
-  CHECK(refused.err.find("unknown_policy: unknown policy 'nope' (policies: ") !=
-        std::string::npos);
+  CHECK(refused.err.find("unknown_policy: unknown policy 'nope' (policies: ") != std::string::npos);
 }
 
 TEST_CASE(
