@@ -62,7 +62,7 @@ struct ClusterSettings {
   std::string key_file;           // enables authentication (keyed BLAKE2b MACs)
   std::string previous_key_file;  // still accepted, during a key rotation
   core::PartitionPolicy partition_policy = core::PartitionPolicy::optimistic;
-  std::uint64_t datagram_bytes = 1400;
+  std::uint64_t datagram_bytes = bounds::datagram_bytes_default;
   std::uint64_t max_peers = 1024;
   std::uint64_t max_origins = 4096;
   // drld refuses to start with a key file other users can read, unless this says so

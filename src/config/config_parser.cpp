@@ -167,7 +167,9 @@ class Parser {
                {"id", "socket", "socket_mode", "socket_group", "socket_owner", "workers",
                 "log_level", "watch_config"});
     node.id = get_string(table, "id", where, node.id);
-    if (table.contains("id")) check_name(table.get("id"), "node id", node.id, 64);
+    if (table.contains("id")) {
+      check_name(table.get("id"), "node id", node.id, bounds::node_id_bytes_max);
+    }
     node.socket_path = get_string(table, "socket", where, node.socket_path);
     if (node.socket_path.empty()) reject(table.get("socket"), "[node]: socket must not be empty");
     // sockaddr_un holds 108 bytes including the terminating NUL.
@@ -406,7 +408,8 @@ class Parser {
       reject(table.get("partition_policy"),
              where + ": partition_policy must be \"optimistic\" or \"proportional\"");
     }
-    out.datagram_bytes = get_uint(table, "datagram_bytes", where, out.datagram_bytes, 512, 65000);
+    out.datagram_bytes = get_uint(table, "datagram_bytes", where, out.datagram_bytes,
+                                  bounds::datagram_bytes_min, bounds::datagram_bytes_max);
     out.max_peers = get_uint(table, "max_peers", where, out.max_peers, 1, 100'000);
     out.max_origins = get_uint(table, "max_origins", where, out.max_origins, 16, 1'000'000);
   }

@@ -62,6 +62,14 @@ inline constexpr std::size_t frame_bytes_max = 16 * 1024 * 1024;
 inline constexpr std::size_t batch_checks_default = 1024;
 inline constexpr std::size_t batch_checks_max = 65536;
 inline constexpr std::size_t request_map_entries_max = 64;
+
+// The cluster: a node id ([node] id, and in every datagram), a peer's address as datagrams
+// carry it, and the size of a datagram ([cluster] datagram_bytes).
+inline constexpr std::size_t node_id_bytes_max = 64;
+inline constexpr std::size_t peer_address_bytes_max = 128;
+inline constexpr std::size_t datagram_bytes_default = 1400;
+inline constexpr std::size_t datagram_bytes_min = 512;
+inline constexpr std::size_t datagram_bytes_max = 65'000;
 static_assert(frame_bytes_default >= frame_bytes_min && frame_bytes_default <= frame_bytes_max);
 static_assert(frame_bytes_min > key_bytes_max, "a frame must fit the largest key");
 

@@ -38,8 +38,8 @@ enum Field : std::uint8_t {
   kOverrides = 11,
 };
 
-constexpr std::size_t kNodeIdBytesMax = 64;
-constexpr std::size_t kAddressBytesMax = 128;
+constexpr std::size_t kNodeIdBytesMax = bounds::node_id_bytes_max;
+constexpr std::size_t kAddressBytesMax = bounds::peer_address_bytes_max;
 // Override records: the scope's names as the config bounds them, the reason as the override
 // table bounds it. A record outside these bounds is never sent (a receiver would drop the whole
 // datagram, and every other record in it).
@@ -280,8 +280,8 @@ std::string_view drop_reason_name(DropReason reason) {
 }
 
 ClusterCodec::ClusterCodec(CodecOptions options) : options_(std::move(options)) {
-  options_.datagram_bytes_max =
-      std::clamp(options_.datagram_bytes_max, datagram_bytes_min, datagram_bytes_max);
+  options_.datagram_bytes_max = std::clamp(options_.datagram_bytes_max, bounds::datagram_bytes_min,
+                                           bounds::datagram_bytes_max);
   // Idempotent and thread-safe; needed before any libsodium call.
   if (sodium_init() < 0) options_.keys.clear();
 }

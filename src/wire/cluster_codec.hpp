@@ -16,15 +16,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/bounds.hpp"
 #include "core/cluster_message.hpp"
 
 namespace drl::wire {
 
 inline constexpr std::uint8_t cluster_protocol_version = 1;
 inline constexpr std::size_t cluster_key_bytes = 32;
-inline constexpr std::size_t datagram_bytes_default = 1400;
-inline constexpr std::size_t datagram_bytes_min = 512;
-inline constexpr std::size_t datagram_bytes_max = 65'000;
 
 using ClusterKey = std::array<unsigned char, cluster_key_bytes>;
 
@@ -43,7 +41,7 @@ enum class DropReason : std::uint8_t {
 std::string_view drop_reason_name(DropReason reason);
 
 struct CodecOptions {
-  std::size_t datagram_bytes_max = datagram_bytes_default;
+  std::size_t datagram_bytes_max = bounds::datagram_bytes_default;
   // The first key signs; every key is accepted (two during a rotation). Empty: checksums only.
   std::vector<ClusterKey> keys;
 };
