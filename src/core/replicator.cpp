@@ -22,53 +22,21 @@ std::uint64_t seed_of(const ReplicationConfig& config) {
 
 }  // namespace
 
-std::string_view peer_state_name(PeerState state) {
-  switch (state) {
-    case PeerState::alive:
-      return "alive";
-    case PeerState::suspect:
-      return "suspect";
-    case PeerState::down:
-      return "down";
-    case PeerState::unknown:
-      return "unknown";
-  }
-  return "unknown";
-}
-
 Replicator::Replicator(ReplicationConfig config, CounterStore& store, OriginTable& origins)
-    : config_(std::move(config)), store_(store), origins_(origins), rng_(seed_of(config_)) {
+    : config_(std::move(config)),
+      store_(store),
+      origins_(origins),
+      peers_(config_.peers_max),
+      rng_(seed_of(config_)) {
   for (const std::string& seed : config_.seeds) {
-    if (seed != config_.address && find_peer(seed) == nullptr) add_peer(seed, true, MonoTime{});
+    if (seed != config_.address && peers_.find(seed) == nullptr) add_peer(seed, true, MonoTime{});
   }
 }
 
-Replicator::Peer* Replicator::find_peer(const std::string& address) {
-  const auto it = by_address_.find(address);
-  return it == by_address_.end() ? nullptr : &peers_[it->second];
-}
-
-void Replicator::reindex() {
-  by_address_.clear();
-  for (std::size_t i = 0; i < peers_.size(); ++i) by_address_.emplace(peers_[i].address, i);
-  DRL_ASSERT(by_address_.size() == peers_.size(), "one peer per address");
-}
-
-Replicator::Peer* Replicator::add_peer(const std::string& address, bool configured, MonoTime now) {
-  if (peers_.size() >= config_.peers_max) {
-    ++stats_.peers_rejected;
-    return nullptr;
-  }
-  Peer peer;
-  peer.address = address;
-  peer.configured = configured;
-  peer.state_since = now;
-  peers_.push_back(std::move(peer));
-  const bool indexed = by_address_.emplace(address, peers_.size() - 1).second;
-  DRL_ASSERT(indexed, "one peer per address");
-  DRL_ASSERT(peers_.size() <= config_.peers_max && by_address_.size() == peers_.size(),
-             "the peer table within peers_max, its index of addresses complete");
-  return &peers_.back();
+Peer* Replicator::add_peer(const std::string& address, bool configured, MonoTime now) {
+  Peer* added = peers_.add(address, configured, now);
+  if (added == nullptr) ++stats_.peers_rejected;
+  return added;
 }
 
 ClusterMessage Replicator::header(MessageType type, WallTime wall) const {
@@ -108,7 +76,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
   if (message.sender_address.empty()) {
     peer = peer_for_source(now, from, message);
   } else {
-    peer = find_peer(message.sender_address);
+    peer = peers_.find(message.sender_address);
     if (peer == nullptr) {
       peer = add_peer(message.sender_address, false, now);
       if (peer != nullptr) ++stats_.peers_joined;
@@ -154,7 +122,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
         peer->overrides_pending = true;
         peer->sweep = SweepCursor{};
       }
-      learn_members(now, message);  // may add peers, which invalidates `peer`: keep it last
+      learn_members(now, message);
       break;
     }
     case MessageType::ack: {
@@ -184,7 +152,8 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
         // one entry per node, or it would get every datagram twice and count twice in the
         // membership, once as unreachable (the proportional policy would scale limits down for
         // good).
-        const auto alias = std::find_if(peers_.begin(), peers_.end(), [&](const Peer& other) {
+        const auto all = peers_.all();
+        const auto alias = std::ranges::find_if(all, [&](const Peer& other) {
           return &other != peer && !other.heard &&
                  (other.ping_token == message.token || other.previous_token == message.token);
         });
@@ -195,12 +164,11 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
         // config lists (each node listed once), so that no forwarding removes a configured peer
         // that is down (under the proportional policy the limits would go up). A learned
         // address never heard is no member: merging it costs nothing.
-        if (alias != peers_.end() && alias->configured && peer->configured) {
+        if (alias != all.end() && (*alias).configured && peer->configured) {
           ++stats_.aliases_refused;
-        } else if (alias != peers_.end()) {
-          peer->configured = peer->configured || alias->configured;
-          peers_.erase(alias);  // invalidates `peer`: nothing below uses it
-          reindex();
+        } else if (alias != all.end()) {
+          peer->configured = peer->configured || (*alias).configured;
+          peers_.erase(*alias);  // another entry: `peer` stays valid
         }
       }
       break;
@@ -223,8 +191,8 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
   }
 }
 
-Replicator::Peer* Replicator::peer_for_source(MonoTime now, const std::string& from,
-                                              const ClusterMessage& message) {
+Peer* Replicator::peer_for_source(MonoTime now, const std::string& from,
+                                  const ClusterMessage& message) {
   // A sender without an address is known by the datagram's source, which nothing authenticates.
   // Replayed from forged sources, a captured datagram would add a member per source (heard,
   // never reachable: under the proportional policy every limit would shrink towards 1), or,
@@ -233,12 +201,12 @@ Replicator::Peer* Replicator::peer_for_source(MonoTime now, const std::string& f
   // datagram is dropped. Once none does (the sender moved: another source port after address
   // translation, another route; or it is silent), its learned entry moves to the new source; a
   // configured entry stays where the config put it, with one learned entry beside it.
-  Peer* at_source = find_peer(from);
+  Peer* at_source = peers_.find(from);
   if (at_source != nullptr && at_source->heard && at_source->node_id == message.sender_id) {
     return at_source;
   }
   Peer* learned = nullptr;
-  for (Peer& peer : peers_) {
+  for (Peer& peer : peers_.all()) {
     if (&peer == at_source || !peer.heard || peer.node_id != message.sender_id) continue;
     if (hears_us(peer, now)) {
       ++stats_.messages_from_second_address;
@@ -252,8 +220,7 @@ Replicator::Peer* Replicator::peer_for_source(MonoTime now, const std::string& f
     if (added != nullptr) ++stats_.peers_joined;
     return added;
   }
-  learned->address = from;
-  reindex();
+  peers_.move_to(*learned, from);
   ++stats_.peers_moved;
   // What we sent to the old address is lost, and we may have dropped its datagrams while the
   // old entry still heard us.
@@ -309,7 +276,7 @@ void Replicator::learn_members(MonoTime now, const ClusterMessage& message) {
         member.node_id == config_.node_id) {
       continue;
     }
-    if (find_peer(member.address) == nullptr && add_peer(member.address, false, now) != nullptr) {
+    if (peers_.find(member.address) == nullptr && add_peer(member.address, false, now) != nullptr) {
       ++stats_.peers_joined;
     }
   }
@@ -375,7 +342,7 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
   for (const SlotUpdate& slot : scratch_) {
     updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
   }
-  for (const Peer& peer : peers_) {
+  for (const Peer& peer : peers_.all()) {
     if (!delta_target(peer, now)) continue;
     ClusterMessage message = header(MessageType::delta, wall);
     message.origins.push_back(origins_.local());
@@ -398,7 +365,7 @@ void Replicator::set_overrides(OverrideTable* table) {
   overrides_ = table;
   overrides_version_sent_.reset();
   // Peers already alive get the new table in the next round, like new peers.
-  for (Peer& peer : peers_) peer.overrides_pending = table != nullptr;
+  for (Peer& peer : peers_.all()) peer.overrides_pending = table != nullptr;
 }
 
 void Replicator::override_round(MonoTime now, WallTime wall) {
@@ -414,7 +381,7 @@ void Replicator::override_round(MonoTime now, WallTime wall) {
   if (sync) next_override_sync_ = after(now, config_.override_sync_interval_ms);
 
   std::vector<Peer*> targets;
-  for (Peer& peer : peers_) {
+  for (Peer& peer : peers_.all()) {
     const bool alive = peer.state == PeerState::alive;
     if (((changed || resend) && delta_target(peer, now)) ||
         (alive && (sync || peer.overrides_pending))) {
@@ -445,7 +412,7 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
 }
 
 void Replicator::update_states(MonoTime now) {
-  for (Peer& peer : peers_) {
+  for (Peer& peer : peers_.all()) {
     if (!peer.heard) continue;
     const std::int64_t silent_ms = (now.ns - peer.last_heard.ns) / kNsPerMs;
     PeerState next = PeerState::alive;
@@ -462,12 +429,11 @@ void Replicator::update_states(MonoTime now) {
   // Peers that joined through others and have been down (or never answered) for long are
   // forgotten, so that a node removed from the fleet, or a member record that named no live
   // node, stops counting. Configured peers stay.
-  const std::size_t forgotten = std::erase_if(peers_, [&](const Peer& peer) {
+  peers_.erase_if([&](const Peer& peer) {
     return !peer.configured &&
            (peer.state == PeerState::down || peer.state == PeerState::unknown) &&
            (now.ns - peer.state_since.ns) / kNsPerMs >= config_.forget_after_ms;
   });
-  if (forgotten > 0) reindex();
 }
 
 void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
@@ -475,14 +441,14 @@ void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
   std::vector<MemberRecord> sample;
   sample.push_back(MemberRecord{config_.node_id, config_.incarnation, config_.address});
   for (std::size_t i = 0; i < peers_.size() && sample.size() < config_.members_per_heartbeat; ++i) {
-    const Peer& peer = peers_[(member_turn_ + i) % peers_.size()];
+    const Peer& peer = peers_.at((member_turn_ + i) % peers_.size());
     if (peer.heard && peer.state != PeerState::down) {
       sample.push_back(MemberRecord{peer.node_id, peer.incarnation, peer.address});
     }
   }
   if (!peers_.empty())
     member_turn_ = (member_turn_ + config_.members_per_heartbeat) % peers_.size();
-  for (Peer& peer : peers_) {
+  for (Peer& peer : peers_.all()) {
     ClusterMessage message = header(MessageType::heartbeat, wall);
     peer.previous_token = peer.ping_token;
     peer.previous_sent = peer.ping_sent;
@@ -503,11 +469,11 @@ void Replicator::repair_round(WallTime wall) {
   // A peer waiting for a full sync goes first; otherwise the next live peer in turn.
   Peer* target = nullptr;
   for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
-    Peer& peer = peers_[(repair_turn_ + i) % peers_.size()];
+    Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
     if (peer.full_sync_pending && peer.state == PeerState::alive) target = &peer;
   }
   for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
-    Peer& peer = peers_[(repair_turn_ + i) % peers_.size()];
+    Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
     if (peer.state == PeerState::alive) target = &peer;
   }
   repair_turn_ = (repair_turn_ + 1) % peers_.size();
@@ -553,7 +519,7 @@ void Replicator::repair_round(WallTime wall) {
 
 std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
   std::vector<PeerStatus> out;
-  for (const Peer& peer : peers_) {
+  for (const Peer& peer : peers_.all()) {
     PeerStatus status;
     status.address = peer.address;
     status.node_id = peer.node_id;
@@ -575,18 +541,18 @@ std::uint32_t Replicator::reachable_permille(MonoTime now) const {
   // A suspect peer counts as unreachable, so under the proportional policy limits shrink after
   // suspect_after (not down_after); they grow back once the peer has sent all its counts.
   std::size_t reachable = 1;
-  for (const Peer& peer : peers_) {
+  for (const Peer& peer : peers_.all()) {
     if (peer.state == PeerState::alive && peer.synced_from && hears_us(peer, now)) ++reachable;
   }
   // Members: ourselves, configured peers, and peers that were heard at least once. A member
   // record learned from a heartbeat does not make a member until that node answers.
   std::size_t members = 1;
-  for (const Peer& peer : peers_) members += (peer.configured || peer.heard) ? 1 : 0;
+  for (const Peer& peer : peers_.all()) members += (peer.configured || peer.heard) ? 1 : 0;
   return static_cast<std::uint32_t>(reachable * 1000 / members);
 }
 
 bool Replicator::silent(const std::string& node_id) const {
-  for (const Peer& peer : peers_) {
+  for (const Peer& peer : peers_.all()) {
     if (peer.heard && peer.node_id == node_id &&
         (peer.state == PeerState::alive || peer.state == PeerState::suspect)) {
       return false;
@@ -597,7 +563,7 @@ bool Replicator::silent(const std::string& node_id) const {
 
 std::int64_t Replicator::staleness_ms(MonoTime now) const {
   std::int64_t oldest = 0;
-  for (const Peer& peer : peers_) {
+  for (const Peer& peer : peers_.all()) {
     if (peer.state != PeerState::alive && peer.state != PeerState::suspect) continue;
     oldest = std::max(oldest, (now.ns - peer.last_heard.ns) / kNsPerMs);
   }

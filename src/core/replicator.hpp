@@ -33,12 +33,10 @@
 #include "core/origin_table.hpp"
 #include "core/override_table.hpp"
 #include "core/partition_policy.hpp"
+#include "core/peer_table.hpp"
 #include "core/time.hpp"
 
 namespace drl::core {
-
-enum class PeerState : std::uint8_t { alive = 0, suspect = 1, down = 2, unknown = 3 };
-std::string_view peer_state_name(PeerState state);
 
 struct ReplicationConfig {
   std::string node_id;
@@ -155,34 +153,6 @@ class Replicator {
   const ReplicationConfig& config() const { return config_; }
 
  private:
-  struct Peer {
-    std::string address;
-    std::string node_id;
-    std::uint64_t incarnation = 0;
-    PeerState state = PeerState::unknown;
-    bool configured = false;
-    bool heard = false;
-    MonoTime last_heard;
-    MonoTime state_since;
-    std::uint64_t ping_token = 0;
-    MonoTime ping_sent;
-    WallTime ping_sent_wall;
-    // The heartbeat before, so that a round trip longer than the interval is still measured.
-    std::uint64_t previous_token = 0;
-    MonoTime previous_sent;
-    WallTime previous_sent_wall;
-    std::int64_t rtt_us = -1;
-    std::int64_t clock_offset_ms = 0;
-    bool offset_measured = false;
-    bool acked = false;
-    MonoTime last_acked;             // when it last acknowledged a heartbeat of ours
-    bool full_sync_pending = false;  // we owe it a full sweep of our counts
-    bool synced_from = false;        // it completed a full sweep to us since it was last silent
-    bool overrides_pending = false;  // we owe it our override table
-    SweepCursor sweep;
-  };
-
-  Peer* find_peer(const std::string& address);
   // The entry an address-less datagram from `from` belongs to, made or moved if needed; null if
   // the datagram is to be dropped. See on_message.
   Peer* peer_for_source(MonoTime now, const std::string& from, const ClusterMessage& message);
@@ -190,6 +160,7 @@ class Replicator {
   static void resync(Peer& peer);
   // It acknowledged a heartbeat of ours within suspect_after.
   bool hears_us(const Peer& peer, MonoTime now) const;
+  // A new entry (counted as rejected when the table is full).
   Peer* add_peer(const std::string& address, bool configured, MonoTime now);
   void send(const std::string& address, ClusterMessage message);
   ClusterMessage header(MessageType type, WallTime wall) const;
@@ -207,10 +178,8 @@ class Replicator {
   ReplicationConfig config_;
   CounterStore& store_;
   OriginTable& origins_;
-  void reindex();
 
-  std::vector<Peer> peers_;
-  std::unordered_map<std::string, std::size_t> by_address_;  // into peers_
+  PeerTable peers_;
   std::mt19937_64 rng_;
   std::vector<Outgoing> outgoing_;
   std::vector<SlotUpdate> scratch_;

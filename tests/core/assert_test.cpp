@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/counter_store.hpp"
+#include "core/peer_table.hpp"
 
 namespace {
 
@@ -83,4 +84,24 @@ TEST_CASE("assert: a store view that touches a shard it did not lock aborts") {
   CHECK(unlocked.aborted);
   CHECK(unlocked.stderr_text.find("a Locked view touches only the shards it locked") !=
         std::string::npos);
+}
+
+TEST_CASE(
+    "assert: a second peer at one address, or erasing a peer the table does not hold, aborts") {
+  const Death moved_onto_another = run_in_child([] {
+    drl::core::PeerTable table(4);
+    table.add("a:1", false, drl::core::MonoTime{});
+    drl::core::Peer* b = table.add("b:1", false, drl::core::MonoTime{});
+    table.move_to(*b, "a:1");
+  });
+  CHECK(moved_onto_another.aborted);
+  CHECK(moved_onto_another.stderr_text.find("one peer per address") != std::string::npos);
+
+  const Death foreign = run_in_child([] {
+    drl::core::PeerTable table(4);
+    drl::core::Peer stranger;
+    table.erase(stranger);
+  });
+  CHECK(foreign.aborted);
+  CHECK(foreign.stderr_text.find("a peer erased is in the table") != std::string::npos);
 }

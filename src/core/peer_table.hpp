@@ -1,0 +1,101 @@
+// The replicator's peers: where each lives, and the index of them by address.
+//
+// A peer stays at one place in memory from add() until it is erased, whatever else is added,
+// erased or renamed meanwhile, so a Peer& held while handling a datagram stays valid when that
+// datagram teaches members (adds) or merges an alias (erases another entry). Only erasing the
+// peer itself ends it, and erase() refuses to do that behind the caller's back: it names the
+// one to erase. Bounded: at most peers_max entries; one entry per address, always.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/counter_store.hpp"
+#include "core/time.hpp"
+
+namespace drl::core {
+
+enum class PeerState : std::uint8_t { alive = 0, suspect = 1, down = 2, unknown = 3 };
+std::string_view peer_state_name(PeerState state);
+
+struct Peer {
+  std::string address;  // changed only through PeerTable::move_to, which keeps the index
+  std::string node_id;
+  std::uint64_t incarnation = 0;
+  PeerState state = PeerState::unknown;
+  bool configured = false;
+  bool heard = false;
+  MonoTime last_heard;
+  MonoTime state_since;
+  std::uint64_t ping_token = 0;
+  MonoTime ping_sent;
+  WallTime ping_sent_wall;
+  // The heartbeat before, so that a round trip longer than the interval is still measured.
+  std::uint64_t previous_token = 0;
+  MonoTime previous_sent;
+  WallTime previous_sent_wall;
+  std::int64_t rtt_us = -1;
+  std::int64_t clock_offset_ms = 0;
+  bool offset_measured = false;
+  bool acked = false;
+  MonoTime last_acked;             // when it last acknowledged a heartbeat of ours
+  bool full_sync_pending = false;  // we owe it a full sweep of our counts
+  bool synced_from = false;        // it completed a full sweep to us since it was last silent
+  bool overrides_pending = false;  // we owe it our override table
+  SweepCursor sweep;
+};
+
+class PeerTable {
+ public:
+  explicit PeerTable(std::size_t peers_max) : peers_max_(peers_max) {}
+
+  Peer* find(const std::string& address);
+  const Peer* find(const std::string& address) const;
+  // A new entry at `address` (none may be there); null when the table holds peers_max.
+  Peer* add(const std::string& address, bool configured, MonoTime now);
+  // The peer now lives at `address` (none other may be there); it stays where it is in memory.
+  void move_to(Peer& peer, const std::string& address);
+  void erase(const Peer& peer);
+  // Erases every peer `doomed` says; returns how many.
+  template <class Predicate>
+  std::size_t erase_if(Predicate doomed);
+
+  std::size_t size() const { return peers_.size(); }
+  bool empty() const { return peers_.empty(); }
+  // In the order they were added: for turns that rotate through the peers.
+  Peer& at(std::size_t index) { return *peers_.at(index); }
+  // Every peer, as Peer&, in the order they were added.
+  auto all() { return peers_ | std::views::transform(dereference<Peer>); }
+  auto all() const { return peers_ | std::views::transform(dereference<const Peer>); }
+
+ private:
+  template <class T>
+  static T& dereference(const std::unique_ptr<Peer>& peer) {
+    return *peer;
+  }
+  void check_index() const;
+
+  std::size_t peers_max_;
+  // unique_ptr: growing or shrinking the vector moves the pointers, never the peers.
+  std::vector<std::unique_ptr<Peer>> peers_;
+  std::unordered_map<std::string, Peer*> by_address_;
+};
+
+template <class Predicate>
+std::size_t PeerTable::erase_if(Predicate doomed) {
+  const std::size_t erased = std::erase_if(peers_, [&](const std::unique_ptr<Peer>& peer) {
+    if (!doomed(static_cast<const Peer&>(*peer))) return false;
+    by_address_.erase(peer->address);
+    return true;
+  });
+  check_index();
+  return erased;
+}
+
+}  // namespace drl::core
