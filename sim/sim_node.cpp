@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "config/replication_settings.hpp"
-#include "core/limit_adjuster.hpp"
 #include "sim/signal_schedule.hpp"
 
 namespace drl::sim {
@@ -45,49 +44,19 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
     key.fill(0x5a);
     codec.keys.push_back(key);
   }
-  overrides_ = std::make_unique<core::OverrideTable>(id_);
+  limits_ = std::make_unique<core::LimitsInForce>(id_, scenario.policies);
   cluster_ = std::make_unique<wire::ClusterNode>(config, codec, store_, origins_);
-  cluster_->replicator().set_overrides(overrides_.get());
-  configured_ = scenario.policies;
-  policies_ = configured_;
-  for (const core::Policy& policy : configured_->policies()) {
-    if (policy.adaptive_enabled)
-      adaptive_.push_back({policy.name, core::AdaptiveController(policy.adaptive)});
-  }
-  derived_version_ = overrides_->version();
-  derived_factors_permille_.assign(adaptive_.size(), 1000);
+  cluster_->replicator().set_overrides(&limits_->table());
 }
 
 void SimNode::sample_load(std::int64_t true_ns,
                           const std::function<std::optional<double>(std::string_view)>& signal) {
-  for (AdaptivePolicy& adaptive : adaptive_) {
-    adaptive.controller.update(mono(true_ns),
-                               signal(reported_name(adaptive.controller.law().signal)));
-  }
+  limits_->sample(mono(true_ns),
+                  [&](const core::AdaptiveLaw& law) { return signal(reported_name(law.signal)); });
 }
 
 bool SimNode::refresh_policies(std::int64_t true_ns) {
-  const core::WallTime now = wall(true_ns);
-  overrides_->expire(now);
-  // Runs after every timer and datagram: no allocation unless something moved.
-  bool factors_moved = false;
-  for (std::size_t i = 0; i < adaptive_.size(); ++i) {
-    const std::uint32_t factor = adaptive_[i].controller.factor_permille();
-    factors_moved = factors_moved || factor != derived_factors_permille_[i];
-    derived_factors_permille_[i] = factor;
-  }
-  const std::uint64_t version = overrides_->version();
-  if (version == derived_version_ && !factors_moved) return false;
-  derived_version_ = version;
-  std::vector<core::AdaptiveFactor> factors;
-  for (const AdaptivePolicy& adaptive : adaptive_) {
-    const core::AdaptiveController& controller = adaptive.controller;
-    factors.push_back({adaptive.policy, controller.factor_permille(), controller.law().signal,
-                       controller.smoothed_signal()});
-  }
-  in_force_ = overrides_->active(now);
-  policies_ = core::adjust_policies(*configured_, in_force_, factors);
-  return true;
+  return limits_->refresh(wall(true_ns));
 }
 
 core::MonoTime SimNode::mono(std::int64_t true_ns) const {

@@ -1,8 +1,9 @@
 // One simulated node: the real counter store, check engine and cluster node (replication logic
 // and datagram codec), with its own clock: wall and monotonic time are true time, drifted and
-// (wall only) offset. Its limits are dynamic the way drld's are: an override table that travels
-// in the gossip, one adaptive controller per adaptive policy, and the policy set in force
-// derived from the configured one whenever either changes.
+// (wall only) offset. Its limits are dynamic the way drld's are, through the same
+// core::LimitsInForce: an override table that travels in the gossip, one adaptive controller per
+// adaptive policy, and the policy set in force derived from the configured one whenever either
+// changes.
 #pragma once
 
 #include <cstdint>
@@ -13,11 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/adaptive_controller.hpp"
 #include "core/check_engine.hpp"
 #include "core/counter_store.hpp"
+#include "core/limits_in_force.hpp"
 #include "core/origin_table.hpp"
-#include "core/override_table.hpp"
 #include "sim/scenario.hpp"
 #include "wire/cluster_node.hpp"
 
@@ -47,18 +47,11 @@ class SimNode {
   core::CheckEngine& engine() { return engine_; }
   wire::ClusterNode& cluster() { return *cluster_; }
   core::ClusterSignals& signals() { return signals_; }
-  core::OverrideTable& overrides() { return *overrides_; }
+  core::OverrideTable& overrides() { return limits_->table(); }
+  const core::LimitsInForce& limits() const { return *limits_; }
 
   // What checks use: the configured policies with the overrides and factors in force.
-  const core::PolicySet& policies() const { return *policies_; }
-  // The active override records `policies()` was derived from.
-  const std::vector<core::OverrideRecord>& overrides_in_force() const { return in_force_; }
-
-  struct AdaptivePolicy {
-    std::string policy;
-    core::AdaptiveController controller;
-  };
-  const std::vector<AdaptivePolicy>& adaptive() const { return adaptive_; }
+  const core::PolicySet& policies() const { return *limits_->policies(); }
 
   // Feeds every adaptive controller one sample at `true_ns` (drld samples every 100 ms).
   // `signal(name)` is the value reported for a law's signal name (see reported_name), or
@@ -84,15 +77,9 @@ class SimNode {
   core::OriginTable origins_;
   core::ClusterSignals signals_;
   core::CheckEngine engine_;
-  // Behind a pointer: the table holds a mutex, and the replicator keeps its address.
-  std::unique_ptr<core::OverrideTable> overrides_;
+  // Behind a pointer: its override table holds a mutex, and the replicator keeps its address.
+  std::unique_ptr<core::LimitsInForce> limits_;
   std::unique_ptr<wire::ClusterNode> cluster_;
-  std::shared_ptr<const core::PolicySet> configured_;
-  std::shared_ptr<const core::PolicySet> policies_;
-  std::vector<core::OverrideRecord> in_force_;
-  std::vector<AdaptivePolicy> adaptive_;
-  std::uint64_t derived_version_ = 0;
-  std::vector<std::uint32_t> derived_factors_permille_;
 };
 
 }  // namespace drl::sim

@@ -11,7 +11,7 @@
 
 #include "core/counter_id.hpp"
 #include "core/duration.hpp"
-#include "sim/dynamic_limits.hpp"
+#include "sim/limit_change_driver.hpp"
 #include "sim/network.hpp"
 #include "sim/random.hpp"
 #include "sim/sim_node.hpp"
@@ -30,7 +30,7 @@ enum class EventKind : std::uint8_t {
   settle,
   probe,
   override_write,  // index: the [[override]]
-  load_sample,     // every DynamicLimits::kSampleIntervalNs
+  load_sample,     // every LimitChangeDriver::kSampleIntervalNs
 };
 
 struct Event {
@@ -290,7 +290,7 @@ class Simulation {
           if (alive_[i]) after_activity(i, event.at_ns);
         }
         note_limits(dynamic_.reference_policies());
-        push(Event{event.at_ns + DynamicLimits::kSampleIntervalNs,
+        push(Event{event.at_ns + LimitChangeDriver::kSampleIntervalNs,
                    0,
                    EventKind::load_sample,
                    0,
@@ -750,7 +750,7 @@ class Simulation {
   core::CounterStore reference_store_;
   core::CheckEngine reference_;
   core::CheckOutcome outcome_;
-  DynamicLimits dynamic_;
+  LimitChangeDriver dynamic_;
   std::vector<LimitTrack> limits_;
   std::priority_queue<Event, std::vector<Event>, Later> events_;
   std::uint64_t next_sequence_ = 0;

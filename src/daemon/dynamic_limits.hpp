@@ -2,10 +2,11 @@
 // overrides (the cluster-wide OverrideTable, docs/dynamic-limits.md) and load-adaptive factors
 // (one AdaptiveController per policy with [policy.adaptive], fed by load signals).
 //
-// The set in force is core::adjust_policies(configured, active overrides, factors). It is
-// derived again whenever one of the three changes and published with a new `epoch`, which the
-// check path watches (one atomic load per read callback) as it watches a config reload: checks
-// never look an override up. The config generation keeps counting reloads only.
+// The set in force is derived by core::LimitsInForce, the same code the simulator's nodes run;
+// this class adds what a daemon needs around it: a lock, the load signals drld measures and the
+// ones operators report, logging, stats, and the `epoch` the check path watches (one atomic
+// load per read callback) as it watches a config reload: checks never look an override up. The
+// config generation keeps counting reloads only.
 //
 // Thread-safe. Client workers call set / clear / report, the main loop calls tick every
 // tick_interval_ms and on_config_applied, the replication (on the main loop too) merges into
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "core/adaptive_controller.hpp"
+#include "core/limits_in_force.hpp"
 #include "core/override_table.hpp"
 #include "core/policy.hpp"
 #include "core/time.hpp"
@@ -102,8 +104,8 @@ class DynamicLimits {
   void republish_if_table_moved(core::WallTime now);
 
   // For the replication: the table peers' records merge into.
-  core::OverrideTable& table() { return table_; }
-  const core::OverrideTable& table() const { return table_; }
+  core::OverrideTable& table() { return limits_.table(); }
+  const core::OverrideTable& table() const { return limits_.table(); }
 
   // False for an active override that matches no limit of this node's configuration (a policy,
   // tier, endpoint or window that another node has and this one does not).
@@ -113,34 +115,25 @@ class DynamicLimits {
   DynamicStats stats() const;
 
  private:
-  struct Adaptive {
-    core::AdaptiveController controller;
-    std::uint32_t published_permille = 1000;
-  };
   struct Reported {
     double value = 0;
     core::MonoTime at;
   };
 
-  // With mutex_ held: derives the set from configured_, the table and the controllers, logs
-  // what changed among the active overrides, publishes.
+  // With mutex_ held: derives the set again (or only if something moved), then publishes it.
   void republish_locked(core::WallTime now);
-  void log_changes_locked(const std::vector<core::OverrideRecord>& active, core::WallTime now);
+  void refresh_locked(core::WallTime now);
+  void publish_locked();
   std::optional<double> signal_locked(const core::AdaptiveLaw& law, const LoadSamples& samples,
                                       core::MonoTime now) const;
 
-  const std::string node_id_;
-  core::OverrideTable table_;
   mutable std::mutex mutex_;
-  std::shared_ptr<const core::PolicySet> configured_;
+  core::LimitsInForce limits_;  // its table is thread-safe; the rest is under mutex_
   std::shared_ptr<const core::PolicySet> in_force_;
   std::atomic<std::uint64_t> published_table_version_{0};  // written under mutex_
-  std::map<std::string, Adaptive> adaptive_;               // by policy name
   std::map<std::string, Reported, std::less<>> reported_;
   LoadSamples last_samples_;
   core::MonoTime last_tick_;
-  std::vector<core::OverrideRecord> logged_active_;
-  std::vector<std::string> unmatched_;  // describe_scope of active overrides that match nothing
   DynamicStats stats_;
   std::atomic<std::uint64_t> epoch_{1};
 };

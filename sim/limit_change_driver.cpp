@@ -1,4 +1,4 @@
-#include "sim/dynamic_limits.hpp"
+#include "sim/limit_change_driver.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -24,7 +24,7 @@ std::string describe(const OverrideEvent& event, int node) {
 
 }  // namespace
 
-DynamicLimits::DynamicLimits(const Scenario& scenario)
+LimitChangeDriver::LimitChangeDriver(const Scenario& scenario)
     : s_(scenario), schedule_(scenario.signals), oracle_("oracle") {
   bool adaptive = false;
   for (const core::Policy& policy : s_.policies->policies()) {
@@ -61,12 +61,13 @@ DynamicLimits::DynamicLimits(const Scenario& scenario)
                                                          : 2 * round_ms + syncs * sync_ms;
 }
 
-std::optional<double> DynamicLimits::signal_of(std::string_view name, int node, double at_s) const {
+std::optional<double> LimitChangeDriver::signal_of(std::string_view name, int node,
+                                                   double at_s) const {
   if (!s_.queue.signal.empty() && name == s_.queue.signal) return queue_depth_;
   return schedule_.value(name, node, at_s);
 }
 
-void DynamicLimits::write_override(std::size_t index, SimNode* node, std::int64_t now_ns) {
+void LimitChangeDriver::write_override(std::size_t index, SimNode* node, std::int64_t now_ns) {
   const OverrideEvent& event = s_.overrides[index];
   Tracking tracking;
   tracking.report.what = describe(event, event.node);
@@ -111,8 +112,8 @@ void DynamicLimits::write_override(std::size_t index, SimNode* node, std::int64_
   refresh_reference(now_ns, node);
 }
 
-bool DynamicLimits::reached(const Tracking& tracking, const SimNode& node) const {
-  const std::vector<core::OverrideRecord>& in_force = node.overrides_in_force();
+bool LimitChangeDriver::reached(const Tracking& tracking, const SimNode& node) const {
+  const std::vector<core::OverrideRecord>& in_force = node.limits().overrides_in_force();
   if (tracking.stage == 0 && !tracking.clear) {
     // In force: this record, or a later write of the same scope.
     return std::any_of(in_force.begin(), in_force.end(), [&](const core::OverrideRecord& r) {
@@ -126,8 +127,8 @@ bool DynamicLimits::reached(const Tracking& tracking, const SimNode& node) const
   });
 }
 
-bool DynamicLimits::after_activity(int i, SimNode& node, std::int64_t now_ns,
-                                   const std::vector<bool>& alive) {
+bool LimitChangeDriver::after_activity(int i, SimNode& node, std::int64_t now_ns,
+                                       const std::vector<bool>& alive) {
   const bool changed = node.refresh_policies(now_ns);
   for (Tracking& tracking : tracking_) {
     if (tracking.stage == 2) continue;
@@ -151,8 +152,9 @@ bool DynamicLimits::after_activity(int i, SimNode& node, std::int64_t now_ns,
   return changed;
 }
 
-void DynamicLimits::sample(std::int64_t now_ns, const std::vector<std::unique_ptr<SimNode>>& nodes,
-                           const std::vector<bool>& alive) {
+void LimitChangeDriver::sample(std::int64_t now_ns,
+                               const std::vector<std::unique_ptr<SimNode>>& nodes,
+                               const std::vector<bool>& alive) {
   // The queue drains at its service rate between samples (it grows in on_check).
   if (!s_.queue.signal.empty()) {
     queue_depth_ =
@@ -176,12 +178,14 @@ void DynamicLimits::sample(std::int64_t now_ns, const std::vector<std::unique_pt
     sample.max_permille = 0;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       if (!alive[i]) continue;
-      const std::uint32_t factor = nodes[i]->adaptive()[p].controller.factor_permille();
+      const std::uint32_t factor =
+          nodes[i]->limits().adaptive().at(adaptive_[p].policy).controller.factor_permille();
       sample.min_permille = std::min(sample.min_permille, factor);
       sample.max_permille = std::max(sample.max_permille, factor);
     }
     if (first_live != nullptr) {
-      const core::AdaptiveController& controller = first_live->adaptive()[p].controller;
+      const core::AdaptiveController& controller =
+          first_live->limits().adaptive().at(adaptive_[p].policy).controller;
       sample.signal =
           signal_of(reported_name(controller.law().signal), first_live->index(), at_s).value_or(0);
       sample.smoothed = controller.smoothed_signal();
@@ -191,15 +195,15 @@ void DynamicLimits::sample(std::int64_t now_ns, const std::vector<std::unique_pt
   refresh_reference(now_ns, first_live);
 }
 
-void DynamicLimits::refresh_reference(std::int64_t now_ns, const SimNode* first_live) {
+void LimitChangeDriver::refresh_reference(std::int64_t now_ns, const SimNode* first_live) {
   const core::WallTime wall{kEpochUnixMs + now_ns / kNsPerMs};
   oracle_.expire(wall);
   std::vector<core::AdaptiveFactor> factors;
   std::vector<std::uint32_t> permille;
   if (first_live != nullptr) {
-    for (const SimNode::AdaptivePolicy& adaptive : first_live->adaptive()) {
+    for (const auto& [policy, adaptive] : first_live->limits().adaptive()) {
       const core::AdaptiveController& controller = adaptive.controller;
-      factors.push_back({adaptive.policy, controller.factor_permille(), controller.law().signal,
+      factors.push_back({policy, controller.factor_permille(), controller.law().signal,
                          controller.smoothed_signal()});
       permille.push_back(controller.factor_permille());
     }
@@ -211,7 +215,7 @@ void DynamicLimits::refresh_reference(std::int64_t now_ns, const SimNode* first_
   reference_ = core::adjust_policies(*s_.policies, oracle_.active(wall), factors);
 }
 
-void DynamicLimits::on_check(std::int64_t now_ns, bool admitted) {
+void LimitChangeDriver::on_check(std::int64_t now_ns, bool admitted) {
   const auto bin = static_cast<std::size_t>(now_ns / kSampleIntervalNs);
   if (bin >= offered_bins_.size()) {
     offered_bins_.resize(bin + 1, 0);
@@ -222,7 +226,7 @@ void DynamicLimits::on_check(std::int64_t now_ns, bool admitted) {
   if (admitted && !s_.queue.signal.empty()) queue_depth_ += 1;
 }
 
-bool DynamicLimits::measurable(const OverrideReport& report) const {
+bool LimitChangeDriver::measurable(const OverrideReport& report) const {
   const double from_s = report.at_s;
   const double to_s = report.at_s + report.bound_ms / 1000.0;
   if (to_s > s_.duration_s) return false;
@@ -242,7 +246,7 @@ bool DynamicLimits::measurable(const OverrideReport& report) const {
   return true;
 }
 
-void DynamicLimits::finish(RunResult& result) const {
+void LimitChangeDriver::finish(RunResult& result) const {
   const auto bins_per_second = static_cast<std::size_t>(1'000'000'000 / kSampleIntervalNs);
   const auto seconds = static_cast<std::size_t>(std::ceil(s_.duration_s));
   result.admitted_per_second.assign(seconds, 0);

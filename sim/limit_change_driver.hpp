@@ -23,12 +23,12 @@
 
 namespace drl::sim {
 
-class DynamicLimits {
+class LimitChangeDriver {
  public:
   // As drld samples its load signals.
   static constexpr std::int64_t kSampleIntervalNs = 100'000'000;
 
-  explicit DynamicLimits(const Scenario& scenario);
+  explicit LimitChangeDriver(const Scenario& scenario);
 
   // The scenario has overrides, signals, a queue or adaptive policies: samples are needed.
   bool enabled() const { return enabled_; }
