@@ -321,8 +321,7 @@ class ScenarioParser {
 
 }  // namespace
 
-Result<Scenario> parse_scenario(std::string_view text, std::string_view source_name) {
-  // [[policy]] and [cluster] are drld's own: the real parser reads them, same rules and errors.
+config::ParseOptions scenario_parse_options() {
   config::ParseOptions options;
   options.ignored_top_level_keys = {"name",
                                     "seed",
@@ -341,6 +340,12 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
                                     "signal",
                                     "queue"};
   options.cluster_bind_optional = true;
+  return options;
+}
+
+Result<Scenario> parse_scenario(std::string_view text, std::string_view source_name) {
+  // [[policy]] and [cluster] are drld's own: the real parser reads them, same rules and errors.
+  const config::ParseOptions options = scenario_parse_options();
   Result<config::Config> config = config::parse_config(text, source_name, options);
   if (!config.ok()) return config.error();
   Scenario scenario;

@@ -134,6 +134,9 @@ struct Scenario {
 
 // Parses a scenario file's text. `source_name` prefixes error messages.
 Result<Scenario> parse_scenario(std::string_view text, std::string_view source_name);
+// How drld's config parser reads a scenario: the scenario's own top-level keys left to the
+// scenario parser, [cluster] bind optional. One list, also the config fuzz harness's.
+config::ParseOptions scenario_parse_options();
 
 // The built-in scenario used when no file is given: 3 nodes, no faults.
 std::string default_scenario_text();

@@ -70,6 +70,11 @@ inline constexpr std::size_t peer_address_bytes_max = 128;
 inline constexpr std::size_t datagram_bytes_default = 1400;
 inline constexpr std::size_t datagram_bytes_min = 512;
 inline constexpr std::size_t datagram_bytes_max = 65'000;
+// Senders whose replay windows a node remembers (per sender id and destination): forged ids
+// cannot grow memory without end; the oldest window makes room, counted.
+inline constexpr std::size_t replay_windows_max = 4096;
+// Peer addresses whose resolution a node keeps; when full the cache starts again.
+inline constexpr std::size_t resolved_addresses_max = 4096;
 static_assert(frame_bytes_default >= frame_bytes_min && frame_bytes_default <= frame_bytes_max);
 static_assert(frame_bytes_min > key_bytes_max, "a frame must fit the largest key");
 

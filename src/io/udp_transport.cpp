@@ -1,5 +1,6 @@
 #include "io/udp_transport.hpp"
 
+#include "core/bounds.hpp"
 #include "io/address.hpp"
 
 #include <netdb.h>
@@ -10,7 +11,7 @@ namespace drl::io {
 namespace {
 
 constexpr std::size_t kReceiveBufferBytes = 65536;
-constexpr std::size_t kResolvedMax = 4096;
+static_assert(kReceiveBufferBytes >= bounds::datagram_bytes_max, "any datagram fits whole");
 
 }  // namespace
 
@@ -54,7 +55,7 @@ bool UdpTransport::resolve(const std::string& address, sockaddr_storage& out) {
       uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&out)) != 0) {
     return false;  // not numeric: see resolve_address
   }
-  if (resolved_.size() >= kResolvedMax) resolved_.clear();
+  if (resolved_.size() >= bounds::resolved_addresses_max) resolved_.clear();
   resolved_.emplace(address, out);
   return true;
 }

@@ -3,13 +3,9 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "core/bounds.hpp"
+
 namespace drl::wire {
-namespace {
-
-// Bound on remembered senders, so that forged sender ids cannot grow memory without end.
-constexpr std::size_t kReplayWindowsMax = 4096;
-
-}  // namespace
 
 ClusterNode::ClusterNode(core::ReplicationConfig config, CodecOptions codec,
                          core::CounterStore& store, core::OriginTable& origins)
@@ -25,7 +21,10 @@ bool ClusterNode::accept_sequence(const core::ClusterMessage& message,
   key.append(reinterpret_cast<const char*>(&destination_tag), sizeof destination_tag);
   auto it = replay_.find(key);
   if (it == replay_.end()) {
-    if (replay_.size() >= kReplayWindowsMax) replay_.erase(replay_.begin());
+    if (replay_.size() >= bounds::replay_windows_max) {
+      replay_.erase(replay_.begin());
+      ++stats_.replay_windows_evicted;
+    }
     replay_.emplace(std::move(key), ReplayWindow{message.sender_incarnation, sequence, 1});
     return true;
   }

@@ -32,6 +32,8 @@ struct DatagramStats {
   // Override records not sent: too large for a datagram of datagram_bytes, or outside the bounds
   // a receiver checks.
   std::uint64_t overrides_left_out = 0;
+  // Replay windows of senders forgotten to make room for a new one (bounds::replay_windows_max).
+  std::uint64_t replay_windows_evicted = 0;
 };
 
 class ClusterNode {

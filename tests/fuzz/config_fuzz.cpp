@@ -15,29 +15,11 @@
 #include "core/check_engine.hpp"
 #include "core/counter_store.hpp"
 #include "fuzz_assert.hpp"
+#include "sim/scenario.hpp"
 
 namespace {
 
 using namespace drl;
-
-config::ParseOptions scenario_options() {
-  config::ParseOptions options;
-  options.ignored_top_level_keys = {"name",
-                                    "seed",
-                                    "nodes",
-                                    "duration",
-                                    "network",
-                                    "partition",
-                                    "crash",
-                                    "clock",
-                                    "workload",
-                                    "check",
-                                    "authenticated",
-                                    "max_keys",
-                                    "convergence_sample_keys"};
-  options.cluster_bind_optional = true;
-  return options;
-}
 
 void use(const config::Config& parsed, const config::Config& defaults) {
   FUZZ_ASSERT(parsed.policies != nullptr);
@@ -80,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_ASSERT(parsed.ok());
     return parsed.value();
   }();
-  static const config::ParseOptions as_scenario = scenario_options();
+  static const config::ParseOptions as_scenario = sim::scenario_parse_options();
   const std::string_view text(reinterpret_cast<const char*>(data), size);
 
   const Result<config::Config> parsed = config::parse_config(text, "fuzz.toml");
