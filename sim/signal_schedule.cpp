@@ -45,7 +45,7 @@ std::vector<double> SignalSchedule::boundaries_s() const {
 }
 
 std::string_view reported_name(std::string_view law_signal) {
-  constexpr std::string_view prefix = "reported:";
+  constexpr std::string_view prefix = core::signal_reported_prefix;
   if (law_signal.substr(0, prefix.size()) == prefix) return law_signal.substr(prefix.size());
   return law_signal;
 }

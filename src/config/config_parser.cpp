@@ -671,12 +671,12 @@ class Parser {
                {"signal", "target", "floor_at", "floor", "smoothing", "recover", "signal_stale"});
     core::AdaptiveLaw law;
     law.signal = get_string(table, "signal", where, "");
-    constexpr std::string_view reported = "reported:";
+    constexpr std::string_view reported = core::signal_reported_prefix;
     const bool is_reported = law.signal.starts_with(reported);
     if (is_reported) {
       const std::string_view name = std::string_view(law.signal).substr(reported.size());
       check_name(table.get("signal"), "reported signal name", std::string(name), 64);
-    } else if (law.signal != "loop_lag_ms" && law.signal != "cpu_percent") {
+    } else if (law.signal != core::signal_loop_lag_ms && law.signal != core::signal_cpu_percent) {
       reject(table.contains("signal") ? table.get("signal") : &table,
              where + ": signal must be \"loop_lag_ms\", \"cpu_percent\" or \"reported:NAME\"");
     }

@@ -58,6 +58,12 @@ struct EndpointLimits {
   StringMap<LimitSet> tiers;
 };
 
+// The load signals an adaptive law may follow: drld's main loop lag, the host's CPU, or a value
+// applications report under a name ("reported:NAME").
+inline constexpr std::string_view signal_loop_lag_ms = "loop_lag_ms";
+inline constexpr std::string_view signal_cpu_percent = "cpu_percent";
+inline constexpr std::string_view signal_reported_prefix = "reported:";
+
 // [policy.adaptive]: the limits of the policy scale with a load signal (adaptive_controller.hpp).
 struct AdaptiveLaw {
   // "loop_lag_ms" (drld's event loop), "cpu_percent" (the host's CPU), or "reported:NAME" (a

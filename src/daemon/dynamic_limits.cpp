@@ -14,7 +14,7 @@ namespace {
 // bounded by the table (records_max), this bounds the log.
 io::RateLimitedLog g_override_log(io::LogLevel::info, 20, 10'000);
 
-constexpr std::string_view kReportedPrefix = "reported:";
+constexpr std::string_view kReportedPrefix = core::signal_reported_prefix;
 
 void log_limits_change(const std::string& line, bool from_peer) {
   if (from_peer) {
@@ -103,8 +103,8 @@ Result<Done> DynamicLimits::report(std::string_view name, double value, core::Mo
 std::optional<double> DynamicLimits::signal_locked(const core::AdaptiveLaw& law,
                                                    const LoadSamples& samples,
                                                    core::MonoTime now) const {
-  if (law.signal == "loop_lag_ms") return samples.loop_lag_ms;
-  if (law.signal == "cpu_percent") return samples.cpu_percent;
+  if (law.signal == core::signal_loop_lag_ms) return samples.loop_lag_ms;
+  if (law.signal == core::signal_cpu_percent) return samples.cpu_percent;
   if (law.signal.starts_with(kReportedPrefix)) {
     const auto it = reported_.find(std::string_view(law.signal).substr(kReportedPrefix.size()));
     if (it == reported_.end()) return std::nullopt;
@@ -170,10 +170,12 @@ std::vector<SignalValue> DynamicLimits::signals(core::MonoTime now) const {
   std::vector<SignalValue> out;
   const std::int64_t tick_age_ms = (now.ns - last_tick_.ns) / 1'000'000;
   if (last_samples_.loop_lag_ms) {
-    out.push_back(SignalValue{"loop_lag_ms", *last_samples_.loop_lag_ms, tick_age_ms});
+    out.push_back(SignalValue{std::string(core::signal_loop_lag_ms), *last_samples_.loop_lag_ms,
+                              tick_age_ms});
   }
   if (last_samples_.cpu_percent) {
-    out.push_back(SignalValue{"cpu_percent", *last_samples_.cpu_percent, tick_age_ms});
+    out.push_back(SignalValue{std::string(core::signal_cpu_percent), *last_samples_.cpu_percent,
+                              tick_age_ms});
   }
   for (const auto& [name, reported] : reported_) {
     out.push_back(SignalValue{std::string(kReportedPrefix) + name, reported.value,

@@ -158,8 +158,13 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_adaptive_factor", MetricKind::gauge, "policy",
      "The load-adaptive factor in force per policy with [policy.adaptive]: 1, or down to its "
      "floor under load."},
-    {"drl_load_signal", MetricKind::gauge, "signal",
-     "The latest value of each load signal: loop_lag_ms, cpu_percent, reported:NAME."},
+    {"drl_load_loop_lag_seconds", MetricKind::gauge, "",
+     "How late drld's main loop ran its 100 ms tick, last sample (load signal loop_lag_ms)."},
+    {"drl_load_cpu_ratio", MetricKind::gauge, "",
+     "The host's CPU busy share of all CPUs, 0 to 1, last sample (load signal cpu_percent)."},
+    {"drl_load_reported_value", MetricKind::gauge, "name",
+     "The latest value an application reported per signal name (load signal reported:NAME), "
+     "in the application's unit."},
     {"drl_load_signal_reports_total", MetricKind::counter, "result",
      "Load signal reports from applications: recorded, or refused (a new name with 64 names "
      "held)."},
@@ -462,8 +467,16 @@ std::string render_metrics(const DaemonContext& c) {
   for (const AdaptiveState& state : c.dynamic->adaptive()) {
     f.value("drl_adaptive_factor", state.factor_permille / 1000.0, {{"policy", state.policy}});
   }
+  // Each measured signal in its base unit; reported ones keep the unit their application chose.
   for (const SignalValue& signal : c.dynamic->signals(io::mono_now())) {
-    f.value("drl_load_signal", signal.value, {{"signal", signal.name}});
+    if (signal.name == core::signal_loop_lag_ms) {
+      f.value("drl_load_loop_lag_seconds", signal.value / 1000.0);
+    } else if (signal.name == core::signal_cpu_percent) {
+      f.value("drl_load_cpu_ratio", signal.value / 100.0);
+    } else if (signal.name.starts_with(core::signal_reported_prefix)) {
+      f.value("drl_load_reported_value", signal.value,
+              {{"name", signal.name.substr(core::signal_reported_prefix.size())}});
+    }
   }
   f.value("drl_load_signal_reports_total", static_cast<double>(dynamic.reports),
           {{"result", "recorded"}});

@@ -203,8 +203,9 @@ TEST_CASE(
   INFO(http_request(drld_http_port(node), "/metrics").body);
   REQUIRE(metrics.count("drl_adaptive_factor{policy=\"load\"}") == 1);
   CHECK(std::abs(metrics.at("drl_adaptive_factor{policy=\"load\"}") - 0.2) < 1e-9);
-  REQUIRE(metrics.count("drl_load_signal{signal=\"reported:queue_depth\"}") == 1);
-  CHECK(metrics.at("drl_load_signal{signal=\"reported:queue_depth\"}") == 500);
+  REQUIRE(metrics.count("drl_load_reported_value{name=\"queue_depth\"}") == 1);
+  CHECK(metrics.at("drl_load_reported_value{name=\"queue_depth\"}") == 500);
+  CHECK(metrics.count("drl_load_loop_lag_seconds") == 1);
   CHECK(metrics.at("drl_load_signal_reports_total{result=\"recorded\"}") >= 1);
 
   // The HTTP decision endpoint says it too.
