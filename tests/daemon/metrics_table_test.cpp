@@ -40,11 +40,12 @@ TEST_CASE("metrics: times are in seconds and sizes in bytes (base units)") {
 
 TEST_CASE("metrics: no label could carry a key (bounded label sets only)") {
   // "series" carries descriptor values, but only of the Envoy rules an operator marked
-  // detailed_metric, and at most bounds::envoy_detailed_series_max of them.
+  // detailed_metric, and at most bounds::envoy_detailed_series_max of them; "name" carries the
+  // names applications report load signals under, at most reported_signals_max of them.
   const std::set<std::string_view> allowed{
       "policy", "decision", "kind",   "transport", "result",  "code",
       "state",  "peer",     "reason", "direction", "version", "event",
-      "signal", "file",     "domain", "outcome",   "series"};
+      "signal", "file",     "domain", "outcome",   "series",  "name"};
   for (const MetricSpec& metric : metric_table()) {
     std::string_view labels = metric.labels;
     while (!labels.empty()) {
