@@ -9,10 +9,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
-#include <ranges>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -70,15 +71,48 @@ class PeerTable {
   bool empty() const { return peers_.empty(); }
   // In the order they were added: for turns that rotate through the peers.
   Peer& at(std::size_t index) { return *peers_.at(index); }
-  // Every peer, as Peer&, in the order they were added.
-  auto all() { return peers_ | std::views::transform(dereference<Peer>); }
-  auto all() const { return peers_ | std::views::transform(dereference<const Peer>); }
+  // Every peer, as Peer&, in the order they were added. A hand-written view rather than
+  // std::views::transform: clang 14 (the sanitizer build) cannot compile libstdc++ 12's range
+  // adaptors.
+  template <class T>
+  class Iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = std::remove_const_t<T>;
+    using difference_type = std::ptrdiff_t;
+    using pointer = T*;
+    using reference = T&;
+    Iterator() = default;
+    explicit Iterator(std::vector<std::unique_ptr<Peer>>::const_iterator at) : at_(at) {}
+    T& operator*() const { return **at_; }
+    T* operator->() const { return at_->get(); }
+    Iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    Iterator operator++(int) {
+      Iterator before = *this;
+      ++at_;
+      return before;
+    }
+    bool operator==(const Iterator& other) const = default;
+
+   private:
+    std::vector<std::unique_ptr<Peer>>::const_iterator at_;
+  };
+  template <class T>
+  struct Range {
+    Iterator<T> first;
+    Iterator<T> last;
+    Iterator<T> begin() const { return first; }
+    Iterator<T> end() const { return last; }
+  };
+  Range<Peer> all() { return {Iterator<Peer>(peers_.cbegin()), Iterator<Peer>(peers_.cend())}; }
+  Range<const Peer> all() const {
+    return {Iterator<const Peer>(peers_.cbegin()), Iterator<const Peer>(peers_.cend())};
+  }
 
  private:
-  template <class T>
-  static T& dereference(const std::unique_ptr<Peer>& peer) {
-    return *peer;
-  }
   void check_index() const;
 
   std::size_t peers_max_;

@@ -153,7 +153,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
         // membership, once as unreachable (the proportional policy would scale limits down for
         // good).
         const auto all = peers_.all();
-        const auto alias = std::ranges::find_if(all, [&](const Peer& other) {
+        const auto alias = std::find_if(all.begin(), all.end(), [&](const Peer& other) {
           return &other != peer && !other.heard &&
                  (other.ping_token == message.token || other.previous_token == message.token);
         });
