@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "config/config.hpp"
@@ -72,17 +73,28 @@ void apply_overrides(const cxxopts::ParseResult& args, Scenario& s) {
   }
 }
 
-int run_swarm(std::uint64_t first_seed, std::uint64_t count, bool quiet, bool json) {
+// --break-node KIND: node 0 broken that way (docs/simulation.md, "Checking the checks").
+std::optional<drl::sim::BrokenKind> broken_kind_of(const cxxopts::ParseResult& args) {
+  if (args.count("break-node") == 0) return std::nullopt;
+  const auto kind = drl::sim::parse_broken_kind(args["break-node"].as<std::string>());
+  if (!kind)
+    throw std::runtime_error("--break-node must be drop_deltas, double_count or no_repair");
+  return kind;
+}
+
+int run_swarm(std::uint64_t first_seed, std::uint64_t count, bool quiet, bool json,
+              std::optional<drl::sim::BrokenKind> broken) {
   std::uint64_t failures = 0;
   double wall = 0;
   std::uint64_t checks = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
     const std::uint64_t seed = first_seed + i;
-    const Scenario scenario = drl::sim::swarm_scenario(seed);
+    Scenario scenario = drl::sim::swarm_scenario(seed);
+    if (broken) scenario.broken_nodes.push_back(drl::sim::BrokenNode{0, *broken});
     const RunResult result = drl::sim::run_simulation(scenario);
     wall += result.wall_seconds;
     checks += result.checks;
-    const bool ok = result.safety_ok && result.liveness_ok;
+    const bool ok = result.safety_ok && result.liveness_ok && result.counts_ok;
     if (json) {
       std::puts(drl::sim::summary_json(result).c_str());
     } else if (!ok || !quiet) {
@@ -97,8 +109,9 @@ int run_swarm(std::uint64_t first_seed, std::uint64_t count, bool quiet, bool js
     if (!ok) {
       ++failures;
       std::fputs(drl::sim::summary_text(result).c_str(), stdout);
-      std::printf("reproduce with: drl-sim --swarm 1 --seed %llu\n",
-                  static_cast<unsigned long long>(seed));
+      std::printf("reproduce with: drl-sim --swarm 1 --seed %llu%s%s\n",
+                  static_cast<unsigned long long>(seed), broken ? " --break-node " : "",
+                  broken ? std::string(drl::sim::broken_kind_name(*broken)).c_str() : "");
     }
   }
   if (!json) {
@@ -136,7 +149,8 @@ int main(int argc, char** argv) {
       "X")("keys", "override: number of keys", cxxopts::value<std::uint64_t>(), "N")(
       "spread", "override: round_robin, random or sticky", cxxopts::value<std::string>(), "S")(
       "partition-policy", "override: optimistic or proportional", cxxopts::value<std::string>(),
-      "P")("h,help", "print this help");
+      "P")("break-node", "break node 0 on purpose: drop_deltas, double_count or no_repair",
+           cxxopts::value<std::string>(), "KIND")("h,help", "print this help");
   spec.parse_positional({"scenario"});
   try {
     const cxxopts::ParseResult args = spec.parse(argc, argv);
@@ -151,7 +165,8 @@ int main(int argc, char** argv) {
         std::printf("drl-sim: swarm of %llu seeds from seed %llu\n",
                     static_cast<unsigned long long>(args["swarm"].as<std::uint64_t>()),
                     static_cast<unsigned long long>(seed));
-      return run_swarm(seed, args["swarm"].as<std::uint64_t>(), args.count("quiet") != 0, json);
+      return run_swarm(seed, args["swarm"].as<std::uint64_t>(), args.count("quiet") != 0, json,
+                       broken_kind_of(args));
     }
     const std::string path = args.count("scenario") != 0 ? args["scenario"].as<std::string>() : "";
     const std::string text = path.empty() ? drl::sim::default_scenario_text() : read_file(path);
@@ -164,6 +179,8 @@ int main(int argc, char** argv) {
     Scenario scenario = std::move(parsed.value());
     if (args.count("seed") != 0) scenario.seed = args["seed"].as<std::uint64_t>();
     apply_overrides(args, scenario);
+    if (const auto broken = broken_kind_of(args))
+      scenario.broken_nodes.push_back(drl::sim::BrokenNode{0, *broken});
     if (!json) std::printf("drl-sim: seed %llu\n", static_cast<unsigned long long>(scenario.seed));
     const RunResult result = drl::sim::run_simulation(scenario);
     std::puts(json ? drl::sim::summary_json(result).c_str()
@@ -187,7 +204,7 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(result.checks), result.wall_seconds,
           result.wall_seconds > 0 ? static_cast<double>(result.checks) / result.wall_seconds : 0.0);
     }
-    if (!result.safety_ok || !result.liveness_ok) {
+    if (!result.safety_ok || !result.liveness_ok || !result.counts_ok) {
       std::printf("reproduce with: drl-sim %s--seed %llu\n",
                   path.empty() ? "" : (path + " ").c_str(),
                   static_cast<unsigned long long>(scenario.seed));

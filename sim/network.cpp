@@ -80,4 +80,13 @@ std::vector<std::int64_t> Network::route(std::int64_t now_ns, int from, int to) 
   return {first};
 }
 
+void Network::maybe_corrupt(std::string& bytes) {
+  if (scenario_.link.corrupt <= 0 || bytes.empty()) return;
+  if (!random_.chance(scenario_.link.corrupt)) return;
+  const std::size_t at = random_.below(bytes.size());
+  // XOR with a non-zero value: the byte always changes.
+  bytes[at] = static_cast<char>(bytes[at] ^ static_cast<char>(1 + random_.below(255)));
+  ++stats_.corrupted;
+}
+
 }  // namespace drl::sim

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sim/random.hpp"
@@ -14,6 +15,7 @@ struct NetworkStats {
   std::uint64_t lost = 0;
   std::uint64_t partitioned = 0;
   std::uint64_t duplicated = 0;
+  std::uint64_t corrupted = 0;
 };
 
 class Network {
@@ -23,6 +25,10 @@ class Network {
   // The delivery delays (nanoseconds) of a datagram sent at `now_ns` from `from` to `to`:
   // empty if it is lost or cut, two entries if duplicated.
   std::vector<std::int64_t> route(std::int64_t now_ns, int from, int to);
+  // With the link's corrupt probability, changes one byte of a copy about to be delivered.
+  // Draws nothing when the probability is 0, so that scenarios without corruption keep their
+  // draws.
+  void maybe_corrupt(std::string& bytes);
 
   // True if a partition separates `from` from `to` at `now_ns`.
   bool cut(std::int64_t now_ns, int from, int to) const;

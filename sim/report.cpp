@@ -53,7 +53,18 @@ std::string summary_text(const RunResult& r) {
   out += "  gossip per node: " + fixed(r.datagrams_per_node_per_s, 1) + " datagrams/s, " +
          fixed(r.bytes_per_node_per_s / 1024.0, 2) + " KiB/s; network lost " +
          std::to_string(r.datagrams_lost) + ", cut " + std::to_string(r.datagrams_cut) +
-         ", refused by nodes " + std::to_string(r.datagrams_dropped_by_nodes) + "\n";
+         ", refused by nodes " + std::to_string(r.datagrams_dropped_by_nodes) +
+         (r.datagrams_corrupted > 0 ? ", corrupted " + std::to_string(r.datagrams_corrupted) : "") +
+         (r.datagrams_dropped_broken > 0
+              ? ", deltas dropped by broken nodes " + std::to_string(r.datagrams_dropped_broken)
+              : "") +
+         "\n";
+  if (r.flood_checks > 0 || r.keys_evicted > 0) {
+    out += "  key pressure: " + std::to_string(r.flood_checks) + " flood checks; stores evicted " +
+           std::to_string(r.keys_evicted) + " keys, counted " + std::to_string(r.floors_applied) +
+           " again from their floors, refused " + std::to_string(r.origin_slots_exhausted) +
+           " updates for want of an origin slot\n";
+  }
   for (const OverrideReport& o : r.overrides) {
     out += "  override " + o.what + " at " + fixed(o.at_s, 3) + " s: ";
     if (!o.error.empty()) {
@@ -90,8 +101,12 @@ std::string summary_text(const RunResult& r) {
   }
   out += "  largest clock offset measured between live nodes: " + fixed(r.max_clock_offset_ms, 0) +
          " ms\n";
+  if (!r.counts_ok) {
+    out += "  COUNT VIOLATION (" + std::to_string(r.count_violations) +
+           "); first: " + r.first_count_violation + "\n";
+  }
   out += std::string("  safety ") + (r.safety_ok ? "OK" : "FAILED") + ", liveness " +
-         (r.liveness_ok ? "OK" : "FAILED") + "\n";
+         (r.liveness_ok ? "OK" : "FAILED") + ", counts " + (r.counts_ok ? "OK" : "FAILED") + "\n";
   return out;
 }
 
@@ -238,6 +253,14 @@ std::string summary_json(const RunResult& r) {
       .value(r.safety_ok)
       .key("liveness_ok")
       .value(r.liveness_ok)
+      .key("counts_ok")
+      .value(r.counts_ok)
+      .key("count_violations")
+      .value(r.count_violations)
+      .key("datagrams_corrupted")
+      .value(r.datagrams_corrupted)
+      .key("keys_evicted")
+      .value(r.keys_evicted)
       .end_object();
   return json.str();
 }

@@ -117,11 +117,12 @@ class ScenarioParser {
 
     if (const toml::node* node = root.get("network")) {
       const toml::table& net = table_of(node, "[network]");
-      check_keys(net, "[network]", {"latency_ms", "jitter_ms", "loss", "duplicate"});
+      check_keys(net, "[network]", {"latency_ms", "jitter_ms", "loss", "duplicate", "corrupt"});
       out.link.latency_ms = number(net, "latency_ms", out.link.latency_ms, 0, 60'000, "[network]");
       out.link.jitter_ms = number(net, "jitter_ms", out.link.jitter_ms, 0, 60'000, "[network]");
       out.link.loss = number(net, "loss", out.link.loss, 0, 1, "[network]");
       out.link.duplicate = number(net, "duplicate", out.link.duplicate, 0, 1, "[network]");
+      out.link.corrupt = number(net, "corrupt", out.link.corrupt, 0, 1, "[network]");
     }
     if (const toml::node* node = root.get("partition")) {
       const toml::array* list = node->as_array();
@@ -161,6 +162,25 @@ class ScenarioParser {
         out.crashes.push_back(crash);
       }
     }
+    if (const toml::node* node = root.get("broken_node")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr) reject(node, "broken_node must be written [[broken_node]]");
+      for (const toml::node& element : *list) {
+        const toml::table& t = table_of(&element, "[[broken_node]]");
+        check_keys(t, "[[broken_node]]", {"node", "kind"});
+        BrokenNode broken;
+        broken.node = static_cast<int>(number(t, "node", 0, 0, out.nodes - 1, "[[broken_node]]"));
+        const std::optional<BrokenKind> kind =
+            parse_broken_kind(text(t, "kind", "", "[[broken_node]]"));
+        if (!kind) {
+          reject(t.get("kind"),
+                 "[[broken_node]]: kind must be \"drop_deltas\", \"double_count\" or "
+                 "\"no_repair\"");
+        }
+        broken.kind = *kind;
+        out.broken_nodes.push_back(broken);
+      }
+    }
     if (const toml::node* node = root.get("clock")) {
       const toml::array* list = node->as_array();
       if (list == nullptr) reject(node, "clock must be written [[clock]]");
@@ -176,10 +196,10 @@ class ScenarioParser {
     }
     if (const toml::node* node = root.get("workload")) {
       const toml::table& w = table_of(node, "[workload]");
-      check_keys(
-          w, "[workload]",
-          {"policy", "tier", "endpoint", "keys", "distribution", "zipf_exponent", "offered",
-           "spread", "sticky_share", "arrivals", "start", "stop", "burst", "attack_offered"});
+      check_keys(w, "[workload]",
+                 {"policy", "tier", "endpoint", "keys", "distribution", "zipf_exponent", "offered",
+                  "spread", "sticky_share", "arrivals", "start", "stop", "burst", "attack_offered",
+                  "flood_per_s"});
       Workload& work = out.workload;
       work.policy = text(w, "policy", work.policy, "[workload]");
       work.tier = text(w, "tier", work.tier, "[workload]");
@@ -205,6 +225,7 @@ class ScenarioParser {
       work.start_s = seconds(w, "start", work.start_s, "[workload]");
       work.stop_s = seconds(w, "stop", work.stop_s, "[workload]");
       work.attack_offered = number(w, "attack_offered", work.attack_offered, 0, 1e6, "[workload]");
+      work.flood_per_s = number(w, "flood_per_s", work.flood_per_s, 0, 1e7, "[workload]");
       if (const toml::node* bursts = w.get("burst")) {
         const toml::array* list = bursts->as_array();
         if (list == nullptr) reject(bursts, "[workload]: burst must be written [[workload.burst]]");
@@ -321,23 +342,36 @@ class ScenarioParser {
 
 }  // namespace
 
+std::string_view broken_kind_name(BrokenKind kind) {
+  switch (kind) {
+    case BrokenKind::drop_deltas:
+      return "drop_deltas";
+    case BrokenKind::double_count:
+      return "double_count";
+    case BrokenKind::no_repair:
+      return "no_repair";
+  }
+  return "?";
+}
+
+std::optional<BrokenKind> parse_broken_kind(std::string_view name) {
+  for (BrokenKind kind :
+       {BrokenKind::drop_deltas, BrokenKind::double_count, BrokenKind::no_repair}) {
+    if (broken_kind_name(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
 config::ParseOptions scenario_parse_options() {
   config::ParseOptions options;
-  options.ignored_top_level_keys = {"name",
-                                    "seed",
-                                    "nodes",
-                                    "duration",
-                                    "network",
-                                    "partition",
-                                    "crash",
-                                    "clock",
-                                    "workload",
-                                    "check",
-                                    "authenticated",
-                                    "max_keys",
-                                    "convergence_sample_keys",
-                                    "override",
-                                    "signal",
+  options.ignored_top_level_keys = {"name",     "seed",
+                                    "nodes",    "duration",
+                                    "network",  "partition",
+                                    "crash",    "broken_node",
+                                    "clock",    "workload",
+                                    "check",    "authenticated",
+                                    "max_keys", "convergence_sample_keys",
+                                    "override", "signal",
                                     "queue"};
   options.cluster_bind_optional = true;
   return options;

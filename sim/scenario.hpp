@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -20,6 +21,7 @@ struct LinkModel {
   double jitter_ms = 0.0;   // plus a uniform extra in [0, jitter): also reorders datagrams
   double loss = 0.0;        // probability a datagram is lost
   double duplicate = 0.0;   // probability it is delivered twice
+  double corrupt = 0.0;     // probability a delivered copy has one byte changed on the way
 };
 
 // Between start and end, datagrams between different groups are dropped (symmetric), or,
@@ -37,6 +39,22 @@ struct CrashEvent {
   int node = 0;
   double at_s = 0;
   double restart_after_s = -1;  // < 0: never restarts
+};
+
+// A node broken on purpose, to show that the run's checks catch what it breaks
+// (docs/simulation.md, "Checking the checks"). The node runs the real code; the simulator breaks
+// it from outside.
+enum class BrokenKind : std::uint8_t {
+  drop_deltas,   // its delta datagrams never leave it: peers learn its counts by repair only
+  double_count,  // it counts every request it admits twice
+  no_repair,     // it never runs anti-entropy (nor the full sync of a restarted peer)
+};
+std::string_view broken_kind_name(BrokenKind kind);
+std::optional<BrokenKind> parse_broken_kind(std::string_view name);
+
+struct BrokenNode {
+  int node = 0;
+  BrokenKind kind = BrokenKind::drop_deltas;
 };
 
 struct NodeClock {
@@ -67,6 +85,9 @@ struct Workload {
   double stop_s = -1;  // < 0: the scenario's duration
   std::vector<Burst> bursts;
   double attack_offered = 0;  // > 0: one more key, hammered on every node at this multiple
+  // > 0: this many checks per second, each on a key never seen before ("f0", "f1", ...), round
+  // robin over the nodes: key pressure that keeps the stores at max_keys and evicting.
+  double flood_per_s = 0;
 };
 
 // An operator's `drl override set` or `drl override clear` on one node at a moment.
@@ -122,6 +143,7 @@ struct Scenario {
   std::vector<PartitionPhase> partitions;
   std::vector<CrashEvent> crashes;
   std::vector<NodeClock> clocks;
+  std::vector<BrokenNode> broken_nodes;
   Workload workload;
   std::vector<OverrideEvent> overrides;
   std::vector<SignalEvent> signals;

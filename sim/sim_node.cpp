@@ -13,6 +13,25 @@ std::string node_address(int index) {
   return "n" + std::to_string(index) + ":7000";
 }
 
+wire::CodecOptions codec_options(const Scenario& scenario) {
+  wire::CodecOptions codec;
+  codec.datagram_bytes_max = scenario.cluster.datagram_bytes;
+  if (scenario.authenticated) {
+    wire::ClusterKey key;
+    key.fill(0x5a);
+    codec.keys.push_back(key);
+  }
+  return codec;
+}
+
+std::vector<BrokenKind> broken_kinds(const Scenario& scenario, int node) {
+  std::vector<BrokenKind> kinds;
+  for (const BrokenNode& broken : scenario.broken_nodes) {
+    if (broken.node == node) kinds.push_back(broken.kind);
+  }
+  return kinds;
+}
+
 SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, double offset_ms,
                  double drift_ppm)
     : index_(index),
@@ -37,15 +56,14 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
   // A simulated cluster may be larger than the default bound; every member must fit.
   config.peers_max =
       std::max<std::size_t>(config.peers_max, static_cast<std::size_t>(scenario.nodes));
-  wire::CodecOptions codec;
-  codec.datagram_bytes_max = c.datagram_bytes;
-  if (scenario.authenticated) {
-    wire::ClusterKey key;
-    key.fill(0x5a);
-    codec.keys.push_back(key);
+  const std::vector<BrokenKind> broken = broken_kinds(scenario, index);
+  if (std::find(broken.begin(), broken.end(), BrokenKind::no_repair) != broken.end()) {
+    // Later than any run ends: the node never repairs.
+    constexpr std::int64_t kNeverMs = 1'000'000'000'000;
+    config.repair_interval_ms = kNeverMs;
   }
   limits_ = std::make_unique<core::LimitsInForce>(id_, scenario.policies);
-  cluster_ = std::make_unique<wire::ClusterNode>(config, codec, store_, origins_);
+  cluster_ = std::make_unique<wire::ClusterNode>(config, codec_options(scenario), store_, origins_);
   cluster_->replicator().set_overrides(&limits_->table());
 }
 

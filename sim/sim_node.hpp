@@ -29,6 +29,13 @@ inline constexpr std::int64_t kEpochUnixMs = 1'800'000'000'000;
 
 std::string node_address(int index);
 
+// What every simulated node's codec uses: the scenario's datagram size, and its key when the
+// scenario is authenticated.
+wire::CodecOptions codec_options(const Scenario& scenario);
+
+// The kinds of [[broken_node]] that `node` is (most scenarios: none).
+std::vector<BrokenKind> broken_kinds(const Scenario& scenario, int node);
+
 class SimNode {
  public:
   SimNode(int index, const Scenario& scenario, std::int64_t started_ns, double offset_ms,

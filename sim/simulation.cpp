@@ -16,6 +16,7 @@
 #include "sim/random.hpp"
 #include "sim/sim_node.hpp"
 #include "sim/workload.hpp"
+#include "wire/cluster_codec.hpp"
 
 namespace drl::sim {
 namespace {
@@ -31,7 +32,12 @@ enum class EventKind : std::uint8_t {
   probe,
   override_write,  // index: the [[override]]
   load_sample,     // every LimitChangeDriver::kSampleIntervalNs
+  audit,           // every kAuditIntervalNs: the counts oracle
 };
+
+// How often every node's counts of the sampled keys are compared with what their origins
+// counted (also at each convergence measurement and at the end).
+constexpr std::int64_t kAuditIntervalNs = 1'000'000'000;
 
 struct Event {
   std::int64_t at_ns = 0;
@@ -94,7 +100,8 @@ class Simulation {
         network_(scenario, random_.fork(1)),
         reference_store_(core::StoreOptions{scenario.max_keys, 16, false}),
         reference_(reference_store_, 0, nullptr),
-        dynamic_(scenario) {
+        dynamic_(scenario),
+        inspector_(codec_options(scenario)) {
     const core::Policy& policy = *s_.policies->find(s_.workload.policy);
     core::ResolvedLimit resolved[bounds::limits_per_item_max];
     const core::Resolution resolution =
@@ -126,6 +133,7 @@ class Simulation {
       nodes_.push_back(
           std::make_unique<SimNode>(i, s_, 0, clocks_[i].offset_ms, clocks_[i].drift_ppm));
       alive_.push_back(true);
+      broken_.push_back(broken_kinds(s_, i));
     }
     for (std::size_t c = 0; c < s_.crashes.size(); ++c) {
       const CrashEvent& crash = s_.crashes[c];
@@ -153,6 +161,7 @@ class Simulation {
                  static_cast<int>(o)});
     }
     if (dynamic_.enabled()) push(Event{0, 0, EventKind::load_sample, 0, 0, 0, {}, 0});
+    push(Event{kAuditIntervalNs, 0, EventKind::audit, 0, 0, 0, {}, 0});
     plan_convergence();
     focus_ = workload_->attack_key() != UINT64_MAX ? workload_->attack_key() : 0;
     result_.focus_key = workload_->key_name(focus_);
@@ -213,10 +222,15 @@ class Simulation {
     for (wire::OutgoingDatagram& datagram : node.cluster().take_datagrams()) {
       const int to = index_of(datagram.address);
       if (to < 0) continue;
+      if (is_broken(i, BrokenKind::drop_deltas) && is_delta(datagram.bytes)) {
+        ++result_.datagrams_dropped_broken;
+        continue;
+      }
       const std::vector<std::int64_t> delays = network_.route(now_ns, i, to);
       for (std::size_t d = 0; d < delays.size(); ++d) {
-        push(Event{now_ns + delays[d], 0, EventKind::deliver, to, i, 0,
-                   d + 1 == delays.size() ? std::move(datagram.bytes) : datagram.bytes, 0});
+        std::string bytes = d + 1 == delays.size() ? std::move(datagram.bytes) : datagram.bytes;
+        network_.maybe_corrupt(bytes);
+        push(Event{now_ns + delays[d], 0, EventKind::deliver, to, i, 0, std::move(bytes), 0});
       }
     }
     // As the daemon's driver does, at most every 20 ms: what the check path needs.
@@ -225,6 +239,18 @@ class Simulation {
     const core::Replicator& replicator = node.cluster().replicator();
     node.signals().reachable_permille.store(replicator.reachable_permille(node.mono(now_ns)));
     node.signals().staleness_ms.store(replicator.staleness_ms(node.mono(now_ns)));
+  }
+
+  bool is_broken(int i, BrokenKind kind) const {
+    const std::vector<BrokenKind>& kinds = broken_[static_cast<std::size_t>(i)];
+    return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+  }
+
+  bool is_delta(std::string_view datagram) const {
+    wire::DecodedDatagram decoded;
+    wire::DropReason reason{};
+    return inspector_.open(datagram, decoded, reason) &&
+           decoded.message.type == core::MessageType::delta;
   }
 
   static int index_of(const std::string& address) {
@@ -299,7 +325,12 @@ class Simulation {
                    {},
                    0});
         return;
+      case EventKind::audit:
+        audit_counts(event.at_ns);
+        push(Event{event.at_ns + kAuditIntervalNs, 0, EventKind::audit, 0, 0, 0, {}, 0});
+        return;
       case EventKind::settle:
+        audit_counts(event.at_ns);
         start_measurement(event.index, event.at_ns);
         return;
       case EventKind::probe:
@@ -340,7 +371,15 @@ class Simulation {
       limits_[l].window_limit = std::max(limits_[l].window_limit, limits[l]);
   }
 
+  void add_store_stats(SimNode& node) {
+    const core::StoreStats stats = node.store().stats();
+    result_.keys_evicted += stats.evictions;
+    result_.origin_slots_exhausted += stats.origin_slots_exhausted;
+    result_.floors_applied += stats.floors_applied;
+  }
+
   void retire_stats(SimNode& node) {
+    add_store_stats(node);
     retired_datagrams_ += node.cluster().stats().sent;
     retired_bytes_ += node.cluster().stats().sent_bytes;
     for (std::uint64_t dropped : node.cluster().stats().dropped) retired_dropped_ += dropped;
@@ -348,13 +387,31 @@ class Simulation {
 
   // --- checks ----------------------------------------------------------------------------
 
+  // A check on a key never seen before: it fills the stores (and, through the gossip, the
+  // peers' stores) so that they evict. Not tracked: only the workload's keys are held to bounds.
+  void flood_check(const Arrival& arrival) {
+    const int node_index = workload_->choose_node(flood_key, alive_);
+    SimNode& node = *nodes_[node_index];
+    const std::string key = "f" + std::to_string(arrival.flood_sequence);
+    const core::CheckItem item{s_.workload.policy, key, s_.workload.tier, s_.workload.endpoint, 1};
+    node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
+    ++result_.flood_checks;
+  }
+
   void check(const Arrival& arrival) {
+    if (arrival.key == flood_key) {
+      flood_check(arrival);
+      return;
+    }
     const int node_index = workload_->choose_node(arrival.key, alive_);
     SimNode& node = *nodes_[node_index];
+    // A double-counting node charges each request twice; the truth below counts it once.
+    const std::uint64_t cost = is_broken(node_index, BrokenKind::double_count) ? 2 : 1;
     const core::CheckItem item{s_.workload.policy, workload_->key_name(arrival.key),
-                               s_.workload.tier, s_.workload.endpoint, 1};
+                               s_.workload.tier, s_.workload.endpoint, cost};
     node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
     const bool admitted = outcome_.allowed;
+    if (admitted && is_sampled(arrival.key)) note_own_counts(node, arrival);
     reference_.check(dynamic_.reference_policies(),
                      core::WallTime{kEpochUnixMs + arrival.time_ns / kNsPerMs}, std::span(&item, 1),
                      outcome_);
@@ -530,20 +587,52 @@ class Simulation {
     bool open = false;
   };
 
-  void plan_convergence() {
+  // The time between two probes of a convergence measurement.
+  std::int64_t probe_step_ns() const {
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(s_.cluster.gossip_interval_ms)) *
+           kNsPerMs * (s_.nodes > 100 ? 10 : 1);
+  }
+
+  // How long after `at_s` every live node holds what any live node held then, as the protocol
+  // guarantees it (docs/simulation.md, "Convergence"), plus the probes' granularity.
+  double convergence_bound_ms(double at_s) const {
     const config::ClusterSettings& c = s_.cluster;
     const double n = s_.nodes;
-    const double slots =
+    const double network_ms = s_.link.latency_ms + s_.link.jitter_ms;
+    const double probe_ms = static_cast<double>(probe_step_ns()) / kNsPerMs;
+    const double gossip_ms = static_cast<double>(c.gossip_interval_ms);
+    bool faults_before = false;
+    for (const PartitionPhase& phase : s_.partitions) faults_before |= phase.start_s < at_s;
+    for (const CrashEvent& crash : s_.crashes) faults_before |= crash.at_s < at_s;
+    const double loss = 1.0 - (1.0 - s_.link.loss) * (1.0 - s_.link.corrupt);
+    // Nothing lost and every peer alive: a changed count goes to every peer in the next gossip
+    // round (timers have millisecond granularity).
+    if (!faults_before && loss == 0) return gossip_ms + network_ms + 1.0 + probe_ms;
+    // Otherwise anti-entropy: a peer marked down is alive again once a heartbeat arrives (a
+    // restarted node then asks for a full sync with its next one); each node sends each live
+    // peer in turn, one every repair interval, a slice of its whole store, and `sweeps` slices
+    // cover it. A lost slice comes back one sweep later: `turns` sweeps make a loss of every
+    // copy of some slice unlikely (below 1e-3 over all pairs).
+    const double records =
         static_cast<double>(std::min<std::uint64_t>(workload_->key_count(), 1'000'000)) *
-        static_cast<double>(limits_.size()) * (n + s_.crashes.size()) * 2.0;
-    const double sweeps = std::ceil(slots / static_cast<double>(c.repair_updates_per_interval));
-    double bound_ms = static_cast<double>(c.heartbeat_interval_ms) * 2 +
-                      2.0 * n * sweeps * static_cast<double>(c.repair_interval_ms) +
-                      4.0 * (s_.link.latency_ms + s_.link.jitter_ms) +
-                      static_cast<double>(c.gossip_interval_ms);
-    bound_ms = bound_ms * (1.0 + 10.0 * s_.link.loss) + 500.0;
-    if (s_.checks.converge_within_ms >= 0) bound_ms = s_.checks.converge_within_ms;
+        static_cast<double>(limits_.size()) * (n + static_cast<double>(s_.crashes.size())) * 2.0;
+    const double sweeps =
+        std::max(1.0, std::ceil(records / static_cast<double>(c.repair_updates_per_interval)));
+    double turns = 1;
+    if (loss > 0) {
+      turns = std::max(1.0, std::ceil(std::log(1e-3 / (n * n * sweeps)) / std::log(loss)));
+    }
+    const double heard_ms = 2.0 * static_cast<double>(c.heartbeat_interval_ms) + network_ms;
+    const double sweep_ms =
+        sweeps * std::max(1.0, n - 1) * static_cast<double>(c.repair_interval_ms);
+    return turns * (heard_ms + sweep_ms) + static_cast<double>(c.repair_interval_ms) + network_ms +
+           gossip_ms + 1.0 + probe_ms;
+  }
+
+  void plan_convergence() {
     const auto plan = [&](double at_s, std::string what) {
+      const double bound_ms = s_.checks.converge_within_ms >= 0 ? s_.checks.converge_within_ms
+                                                                : convergence_bound_ms(at_s);
       Measurement m;
       m.report.after = std::move(what);
       m.report.at_s = at_s;
@@ -580,10 +669,19 @@ class Simulation {
     }
   }
 
+  // The keys whose counters the convergence and counts oracles compare across nodes: the first
+  // convergence_sample_keys, and the attacked key.
+  std::uint64_t sampled_keys() const {
+    return std::min<std::uint64_t>(
+        s_.workload.keys, static_cast<std::uint64_t>(std::max(1, s_.convergence_sample_keys)));
+  }
+  bool is_sampled(std::uint64_t key) const {
+    return key < sampled_keys() || key == workload_->attack_key();
+  }
+
   std::vector<std::uint64_t> sample_counters() const {
     std::vector<std::uint64_t> ids;
-    const std::uint64_t keys = std::min<std::uint64_t>(
-        s_.workload.keys, static_cast<std::uint64_t>(std::max(1, s_.convergence_sample_keys)));
+    const std::uint64_t keys = sampled_keys();
     std::vector<std::uint64_t> sample;
     for (std::uint64_t k = 0; k < keys; ++k) sample.push_back(k);
     if (workload_->attack_key() != UINT64_MAX) sample.push_back(workload_->attack_key());
@@ -599,7 +697,10 @@ class Simulation {
     return limits_[counter_index % limits_.size()].rule->window_ms;
   }
 
-  Slots slots_of(int i, std::int64_t now_ns, const std::vector<std::uint64_t>& ids) {
+  // What node `i` holds of counters `ids`; `newest`, if given, gets each counter's newest window
+  // there (a peer whose clock is ahead may have moved it past the node's own).
+  Slots slots_of(int i, std::int64_t now_ns, const std::vector<std::uint64_t>& ids,
+                 std::map<std::uint64_t, std::uint64_t>* newest = nullptr) {
     SimNode& node = *nodes_[i];
     Slots out;
     for (std::size_t c = 0; c < ids.size(); ++c) {
@@ -608,6 +709,7 @@ class Simulation {
       auto locked = node.store().lock(lock_ids);
       for (const core::OriginCounts& slot :
            locked.origins(id, window_ms_of(c), node.wall(now_ns))) {
+        if (newest != nullptr) (*newest)[id] = slot.window_id;
         const std::optional<core::Origin> origin = node.origins().origin_at(slot.origin);
         if (!origin) continue;
         if (slot.current != 0)
@@ -637,7 +739,8 @@ class Simulation {
   // True if node `i` holds at least the truth, for every window it still keeps.
   bool dominates(int i, std::int64_t now_ns, const Slots& truth,
                  const std::vector<std::uint64_t>& ids) {
-    const Slots mine = slots_of(i, now_ns, ids);
+    std::map<std::uint64_t, std::uint64_t> newest;
+    const Slots mine = slots_of(i, now_ns, ids, &newest);
     SimNode& node = *nodes_[i];
     for (const auto& [slot, count] : truth) {
       const auto& [id, node_id, incarnation, window] = slot;
@@ -645,8 +748,10 @@ class Simulation {
       for (std::size_t c = 0; c < ids.size(); ++c) {
         if (ids[c] == id) window_ms = static_cast<std::int64_t>(window_ms_of(c));
       }
-      const std::int64_t now_window = node.wall(now_ns).unix_ms / window_ms;
-      if (static_cast<std::int64_t>(window) + 1 < now_window) continue;  // no longer kept
+      std::int64_t kept_from = node.wall(now_ns).unix_ms / window_ms - 1;
+      if (const auto it = newest.find(id); it != newest.end())
+        kept_from = std::max(kept_from, static_cast<std::int64_t>(it->second) - 1);
+      if (static_cast<std::int64_t>(window) < kept_from) continue;  // no longer kept
       const auto it = mine.find(slot);
       if (it == mine.end() || it->second < count) return false;
     }
@@ -666,15 +771,76 @@ class Simulation {
       m.open = false;
       return;
     }
-    const std::int64_t step =
-        std::max<std::int64_t>(1, static_cast<std::int64_t>(s_.cluster.gossip_interval_ms)) *
-        kNsPerMs * (s_.nodes > 100 ? 10 : 1);
-    push(Event{now_ns + step, 0, EventKind::probe, 0, 0, 0, {}, index});
+    push(Event{now_ns + probe_step_ns(), 0, EventKind::probe, 0, 0, 0, {}, index});
+  }
+
+  // --- counts ----------------------------------------------------------------------------
+  // Counts are never inflated: what an origin counted for a counter is at most what it
+  // admitted (each admission counts once), and no node holds more for an origin's slot than that
+  // origin counted there, whatever the network lost, duplicated, reordered or corrupted. A node
+  // that counts twice, merges by adding or invents a count breaks it; the overshoot bound would
+  // not see either (too high a count only denies more).
+
+  using OriginKey = std::tuple<std::uint64_t, std::string, std::uint64_t>;  // id, node, inc
+
+  // After `node` admitted a sampled key: its own slots for the key's counters, as counted.
+  void note_own_counts(SimNode& node, const Arrival& arrival) {
+    const std::string& key = workload_->key_name(arrival.key);
+    for (const LimitTrack& track : limits_) {
+      const std::uint64_t id = core::counter_id(track.rule->counter_seed, key);
+      const OriginKey origin{id, node.id(), node.incarnation()};
+      const std::uint64_t admitted = ++admitted_by_origin_[origin];
+      std::uint64_t& counted = counted_by_origin_[origin];
+      const std::uint64_t lock_ids[] = {id};
+      auto locked = node.store().lock(lock_ids);
+      for (const core::OriginCounts& slot :
+           locked.origins(id, track.window_ms, node.wall(arrival.time_ns))) {
+        if (slot.origin != core::OriginTable::local_index) continue;
+        const auto note = [&](std::uint64_t window, std::uint32_t count) {
+          std::uint32_t& best = own_counts_[{id, node.id(), node.incarnation(), window}];
+          if (count <= best) return;
+          counted += count - best;
+          best = count;
+        };
+        note(slot.window_id, slot.current);
+        note(slot.window_id - 1, slot.previous);
+      }
+      if (counted > admitted) {
+        count_violation(node.id() + " counted " + std::to_string(counted) + " for key " + key +
+                        " at " + format_seconds(arrival.time_ns) + " but admitted it " +
+                        std::to_string(admitted) + " times");
+      }
+    }
+  }
+
+  // Every live node's slots of the sampled counters against what their origins counted.
+  void audit_counts(std::int64_t now_ns) {
+    const std::vector<std::uint64_t> ids = sample_counters();
+    for (int i = 0; i < s_.nodes; ++i) {
+      if (!alive_[i]) continue;
+      for (const auto& [slot, count] : slots_of(i, now_ns, ids)) {
+        const auto it = own_counts_.find(slot);
+        const std::uint32_t counted = it == own_counts_.end() ? 0 : it->second;
+        if (count <= counted) continue;
+        const auto& [id, node_id, incarnation, window] = slot;
+        count_violation(nodes_[i]->id() + " held " + std::to_string(count) + " for " + node_id +
+                        "'s count of counter " + std::to_string(id) + " in window " +
+                        std::to_string(window) + " at " + format_seconds(now_ns) + ", where " +
+                        node_id + " counted " + std::to_string(counted));
+      }
+    }
+  }
+
+  void count_violation(std::string what) {
+    ++result_.count_violations;
+    result_.counts_ok = false;
+    if (result_.first_count_violation.empty()) result_.first_count_violation = std::move(what);
   }
 
   // --- results ---------------------------------------------------------------------------
 
   void finish() {
+    audit_counts(seconds(s_.duration_s));
     for (LimitTrack& track : limits_) {
       std::vector<double>& values = track.overshoots;
       std::sort(values.begin(), values.end());
@@ -705,6 +871,7 @@ class Simulation {
     std::uint64_t dropped = retired_dropped_;
     for (int i = 0; i < s_.nodes; ++i) {
       if (!alive_[i]) continue;
+      add_store_stats(*nodes_[i]);
       datagrams += nodes_[i]->cluster().stats().sent;
       bytes += nodes_[i]->cluster().stats().sent_bytes;
       for (std::uint64_t d : nodes_[i]->cluster().stats().dropped) dropped += d;
@@ -726,6 +893,7 @@ class Simulation {
     result_.datagrams_lost = network_.stats().lost;
     result_.datagrams_cut = network_.stats().partitioned;
     result_.datagrams_dropped_by_nodes = dropped;
+    result_.datagrams_corrupted = network_.stats().corrupted;
   }
 
   static std::string format_number(double value) {
@@ -751,6 +919,8 @@ class Simulation {
   core::CheckEngine reference_;
   core::CheckOutcome outcome_;
   LimitChangeDriver dynamic_;
+  wire::ClusterCodec inspector_;                 // opens a broken node's datagrams
+  std::vector<std::vector<BrokenKind>> broken_;  // per node: what [[broken_node]] breaks
   std::vector<LimitTrack> limits_;
   std::priority_queue<Event, std::vector<Event>, Later> events_;
   std::uint64_t next_sequence_ = 0;
@@ -760,6 +930,11 @@ class Simulation {
   std::uint64_t retired_datagrams_ = 0;
   std::uint64_t retired_bytes_ = 0;
   std::uint64_t retired_dropped_ = 0;
+  // The counts oracle, for the sampled keys: admissions and own counts per origin incarnation,
+  // and each origin's own count per window (the most it ever held there).
+  std::map<OriginKey, std::uint64_t> admitted_by_origin_;
+  std::map<OriginKey, std::uint64_t> counted_by_origin_;
+  Slots own_counts_;
   RunResult result_;
 };
 

@@ -110,8 +110,15 @@ struct RunResult {
   std::uint64_t datagrams_lost = 0;
   std::uint64_t datagrams_cut = 0;
   std::uint64_t datagrams_dropped_by_nodes = 0;  // refused by a node's codec (checksum, replay)
+  std::uint64_t datagrams_corrupted = 0;         // copies with a byte changed on the way
+  std::uint64_t datagrams_dropped_broken = 0;    // deltas a drop_deltas node never sent
   double max_clock_offset_ms = 0;  // the largest clock offset a node measured to a live peer
   std::uint64_t updates_sent = 0;  // slot updates in deltas and repairs, all nodes
+  // Key pressure ([workload] flood_per_s, max_keys), summed over the nodes' stores.
+  std::uint64_t flood_checks = 0;
+  std::uint64_t keys_evicted = 0;
+  std::uint64_t origin_slots_exhausted = 0;
+  std::uint64_t floors_applied = 0;
   std::vector<TimelineRow> timeline;
   std::vector<OverrideReport> overrides;
   std::vector<AdaptiveReport> adaptive;
@@ -119,6 +126,11 @@ struct RunResult {
   std::vector<std::uint64_t> admitted_per_second;  // by second of true time
   bool safety_ok = true;
   bool liveness_ok = true;
+  // Counts never inflated: no origin counted more than it admitted, no node held more for an
+  // origin than it counted (the sampled keys).
+  bool counts_ok = true;
+  std::uint64_t count_violations = 0;
+  std::string first_count_violation;
   double wall_seconds = 0;  // how long the run took (not part of the deterministic output)
 };
 

@@ -113,6 +113,17 @@ Scenario swarm_scenario(std::uint64_t seed) {
       s.overrides.push_back(clear);
     }
   }
+  // Corrupted datagrams on some seeds (drawn after the override, for the same reason): every
+  // node must refuse them, and they cost what a loss costs.
+  if (random.chance(0.3)) s.link.corrupt = random.uniform(0.0, 0.05);
+  // Key pressure on some seeds: a flood of one-off keys into stores sized by the rule of
+  // docs/operations.md ("Memory of a cluster"): room in every shard for the workload's keys with
+  // a slot for every origin, not for the flood. Every node evicts all the time while the faults
+  // above happen; the flood is what goes.
+  if (random.chance(0.25)) {
+    s.max_keys = 16 * (w.keys + 1) * static_cast<std::uint64_t>(s.nodes) * (1 + random.below(4));
+    w.flood_per_s = random.uniform(100.0, 3000.0);
+  }
   return s;
 }
 
@@ -120,15 +131,18 @@ std::string describe(const Scenario& s) {
   char text[512];
   std::snprintf(
       text, sizeof text,
-      "%d nodes, gossip %llums, latency %.2f+%.2fms, loss %.1f%%, dup %.1f%%, %zu partitions, "
-      "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s, %zu override writes",
+      "%d nodes, gossip %llums, latency %.2f+%.2fms, loss %.1f%%, dup %.1f%%, corrupt %.1f%%, "
+      "%zu partitions, "
+      "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s, %zu override writes, max_keys %llu, "
+      "flood %.0f/s",
       s.nodes, static_cast<unsigned long long>(s.cluster.gossip_interval_ms), s.link.latency_ms,
-      s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, s.partitions.size(),
-      s.crashes.size(), s.clocks.empty() ? "true" : "skewed",
+      s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, 100 * s.link.corrupt,
+      s.partitions.size(), s.crashes.size(), s.clocks.empty() ? "true" : "skewed",
       std::string(core::partition_policy_name(s.cluster.partition_policy)).c_str(),
       s.authenticated ? "authenticated" : "checksummed",
       static_cast<unsigned long long>(s.workload.keys), s.workload.offered,
-      s.workload.spread.c_str(), s.overrides.size());
+      s.workload.spread.c_str(), s.overrides.size(), static_cast<unsigned long long>(s.max_keys),
+      s.workload.flood_per_s);
   return text;
 }
 

@@ -30,11 +30,15 @@ WorkloadGenerator::WorkloadGenerator(const Scenario& scenario, Random random, st
   } else {
     attack_stream_.done = true;
   }
+  flood_stream_.base_rate = work.flood_per_s;
+  flood_stream_.done = work.flood_per_s <= 0;
   main_.next_s = work.start_s;
   attack_stream_.next_s = work.start_s;
+  flood_stream_.next_s = work.start_s;
   if (main_.base_rate <= 0) main_.done = true;
   advance(main_);
   advance(attack_stream_);
+  advance(flood_stream_);  // no draw when there is no flood: other scenarios keep theirs
 }
 
 double WorkloadGenerator::burst_factor(double at_s) const {
@@ -88,6 +92,13 @@ std::uint64_t WorkloadGenerator::draw_key() {
 }
 
 std::optional<Arrival> WorkloadGenerator::next() {
+  if (!flood_stream_.done && (main_.done || flood_stream_.next_s < main_.next_s) &&
+      (attack_stream_.done || flood_stream_.next_s < attack_stream_.next_s)) {
+    const Arrival arrival{static_cast<std::int64_t>(std::llround(flood_stream_.next_s * 1e9)),
+                          flood_key, flood_sequence_++};
+    advance(flood_stream_);
+    return arrival;
+  }
   const bool main_first =
       !main_.done && (attack_stream_.done || main_.next_s <= attack_stream_.next_s);
   if (main_first) {
@@ -116,6 +127,7 @@ int WorkloadGenerator::choose_node(std::uint64_t key, const std::vector<bool>& a
     return start % nodes;
   };
   if (key == attack_key()) return first_alive_from(static_cast<int>(attack_round_robin_++ % nodes));
+  if (key == flood_key) return first_alive_from(static_cast<int>(flood_round_robin_++ % nodes));
   const std::string& spread = scenario_.workload.spread;
   if (spread == "round_robin") return first_alive_from(static_cast<int>(round_robin_++ % nodes));
   if (spread == "sticky" && random_.chance(scenario_.workload.sticky_share)) {

@@ -14,8 +14,12 @@ namespace drl::sim {
 
 struct Arrival {
   std::int64_t time_ns = 0;
-  std::uint64_t key = 0;  // index: keys first, then the attack key
+  std::uint64_t key = 0;             // index: keys first, then the attack key; or flood_key
+  std::uint64_t flood_sequence = 0;  // a flood check's key is "f<flood_sequence>"
 };
+
+// The key index of a flood check (its key is new each time; see Workload::flood_per_s).
+inline constexpr std::uint64_t flood_key = UINT64_MAX - 1;
 
 class WorkloadGenerator {
  public:
@@ -54,6 +58,9 @@ class WorkloadGenerator {
   bool attack_ = false;
   Stream main_;
   Stream attack_stream_;
+  Stream flood_stream_;
+  std::uint64_t flood_sequence_ = 0;
+  std::uint64_t flood_round_robin_ = 0;
   double offered_total_ = 0;
   std::uint64_t round_robin_ = 0;
   std::uint64_t attack_round_robin_ = 0;

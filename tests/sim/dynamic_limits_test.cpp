@@ -67,6 +67,7 @@ TEST_CASE(
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   CHECK(result.datagrams_lost > 0);
   REQUIRE(result.overrides.size() == 1);
   const OverrideReport& set = result.overrides[0];
@@ -104,6 +105,7 @@ TEST_CASE("override: a clear on another node lifts the override everywhere withi
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   REQUIRE(result.overrides.size() == 2);
   CHECK(result.overrides[1].error.empty());
   CHECK(result.overrides[1].in_force_ms >= 0);
@@ -135,6 +137,7 @@ TEST_CASE(
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   REQUIRE(result.overrides.size() == 2);
   CHECK(result.overrides[1].in_force_ms >= 0);
   CHECK(result.overrides[1].in_force_ms <= result.overrides[1].bound_ms);
@@ -154,6 +157,7 @@ TEST_CASE(
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   REQUIRE(result.adaptive.size() == 1);
   // Quiet (depth 50, target 100): factor 1, 1000 per second.
   CHECK(factor_range(result, 1, 5).low == 1.0);
@@ -184,6 +188,7 @@ TEST_CASE(
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   const FactorRange settled = factor_range(result, 40, 60);
   CHECK(settled.high - settled.low <= 0.05 * settled.high);
   CHECK(admitted_rate(result, 40, 60) ==

@@ -51,6 +51,7 @@ TEST_CASE("steady: three nodes at 3x the limit overshoot by about rate x gossip 
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   REQUIRE(result.limits.size() == 1);
   // Model: 300/s x (5 ms + 0.3 ms) x 2/3 = 1.06 requests a window, 1.06% of the limit.
   CHECK(result.limits[0].overshoot_mean_percent < 2.0);
@@ -63,6 +64,7 @@ TEST_CASE("partition: 2-1 split, both sides answer, counts converge after heal")
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   // Both sides kept admitting while cut off from each other (4 s to 9 s).
   CHECK(admitted_by(result, 0, 5.0, 9.0) + admitted_by(result, 1, 5.0, 9.0) > 0);
   CHECK(admitted_by(result, 2, 5.0, 9.0) > 0);
@@ -79,6 +81,7 @@ TEST_CASE("partition: with the proportional policy the sides share one limit onc
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   // From a second into the cut until the heal: each side holds to its share.
   for (const TimelineRow& row : result.timeline) {
     if (row.start_s >= 5.0 && row.start_s < 9.0) {
@@ -93,6 +96,7 @@ TEST_CASE("partition: a one-way cut keeps the cluster within its bound and conve
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
 }
 
 TEST_CASE("loss: 20% loss, counts converge within 100 gossip intervals of the last check") {
@@ -101,6 +105,7 @@ TEST_CASE("loss: 20% loss, counts converge within 100 gossip intervals of the la
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   CHECK(result.datagrams_lost > 0);
   const Convergence* stop = convergence_after(result, "traffic stop");
   REQUIRE(stop != nullptr);
@@ -113,6 +118,7 @@ TEST_CASE("restart: node crash and restart loses nothing and counts nothing twic
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   // Every live node, the restarted one included, holds every slot any node held at the restart
   // (its own previous incarnation's among them).
   const Convergence* restart = convergence_after(result, "restart");
@@ -128,6 +134,7 @@ TEST_CASE("skew: 200 ms clock offset at a 1 s window is measured and kept within
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   CHECK(result.max_clock_offset_ms >= 190);
   CHECK(result.max_clock_offset_ms <= 210);
 }
@@ -137,6 +144,7 @@ TEST_CASE("attack: one key hammered on every node is held near its limit") {
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
 }
 
 TEST_CASE("burst: a burst at five times the rate stays within both limits' bounds") {
@@ -173,6 +181,7 @@ limits = [{ limit = 100, window = "1s" }, { limit = 300, window = "1y" }]
   INFO(summary_text(result));
   CHECK(result.safety_ok);
   CHECK(result.liveness_ok);
+  CHECK(result.counts_ok);
   REQUIRE(result.limits.size() == 2);
   CHECK(result.limits[1].window_ms == 365ULL * 86'400'000);
   CHECK(result.limits[1].windows == 10);
