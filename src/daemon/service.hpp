@@ -15,7 +15,6 @@
 #include "io/frame_handler.hpp"
 #include "io/server_counters.hpp"
 #include "wire/request_decoder.hpp"
-#include "wire/status_field.hpp"
 
 namespace drl::daemon {
 
@@ -47,10 +46,6 @@ struct DaemonContext {
   std::size_t workers = 0;
   std::size_t max_batch_checks = 0;
   std::size_t max_frame_bytes = 0;
-
-  wire::StatusFields status_fields() const;
-  // Overrides and adaptive factors: the last fields of every status answer.
-  void append_dynamic_fields(wire::StatusFields& fields) const;
 };
 
 class Service final : public io::FrameHandler {

@@ -1,0 +1,347 @@
+#include "wire/cluster_body.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <msgpack.hpp>
+#include <utility>
+#include <vector>
+
+#include "core/bounds.hpp"
+#include "wire/msgpack_out.hpp"
+
+namespace drl::wire {
+namespace {
+
+// Body map keys; append-only.
+enum Field : std::uint8_t {
+  kType = 0,
+  kSenderId = 1,
+  kIncarnation = 2,
+  kSenderAddress = 4,
+  kSentWall = 5,
+  kToken = 6,
+  kMembers = 7,
+  kOrigins = 8,
+  kGroups = 9,
+  kFlags = 10,
+  kOverrides = 11,
+};
+
+constexpr std::size_t kNodeIdBytesMax = bounds::node_id_bytes_max;
+constexpr std::size_t kAddressBytesMax = bounds::peer_address_bytes_max;
+// Override records: the scope's names as the config bounds them, the reason as the override
+// table bounds it.
+constexpr std::size_t kReasonBytesMax = 256;
+constexpr std::size_t kOverrideFields = 13;
+static_assert(kReasonBytesMax >= core::OverrideLimits{}.reason_bytes_max,
+              "every reason the override table accepts must travel");
+// The longest string the decoder lets through; each field then has its own bound.
+constexpr std::size_t kStringBytesMax =
+    std::max({kAddressBytesMax, kReasonBytesMax, bounds::endpoint_name_bytes_max});
+
+using Packer = StringPacker;
+
+void pack_header_fields(Packer& pk, const core::ClusterMessage& m, std::uint32_t extra_fields,
+                        std::uint8_t flags) {
+  pk.pack_map(6 + (flags != 0 ? 1 : 0) + extra_fields);
+  pk.pack_uint8(kType);
+  pk.pack_uint8(static_cast<std::uint8_t>(m.type));
+  pk.pack_uint8(kSenderId);
+  pack_str(pk, m.sender_id);
+  pk.pack_uint8(kIncarnation);
+  pk.pack_uint64(m.sender_incarnation);
+  pk.pack_uint8(kSenderAddress);
+  pack_str(pk, m.sender_address);
+  pk.pack_uint8(kSentWall);
+  pk.pack_int64(m.sent_wall_ms);
+  pk.pack_uint8(kToken);
+  pk.pack_uint64(m.token);
+  if (flags != 0) {
+    pk.pack_uint8(kFlags);
+    pk.pack_uint8(flags);
+  }
+}
+
+void pack_override(Packer& pk, const core::OverrideRecord& r) {
+  pk.pack_array(static_cast<std::uint32_t>(kOverrideFields));
+  pack_str(pk, r.scope.policy);
+  pack_str(pk, r.scope.tier);
+  pack_str(pk, r.scope.endpoint);
+  pk.pack_uint64(r.scope.window_ms);
+  pk.pack_uint8(static_cast<std::uint8_t>(r.kind));
+  pk.pack_uint64(r.value);
+  pk.pack_int64(r.set_wall_ms);
+  pk.pack_int64(r.expires_wall_ms);
+  pk.pack_int64(r.retain_until_wall_ms);
+  pack_str(pk, r.reason);
+  pk.pack_int64(r.stamp.wall_ms);
+  pk.pack_uint32(r.stamp.logical);
+  pack_str(pk, r.stamp.node_id);
+}
+
+struct Invalid {};
+
+std::string_view text_of(const msgpack::object& o, std::size_t max_bytes) {
+  if (o.type != msgpack::type::STR || o.via.str.size > max_bytes) throw Invalid{};
+  return {o.via.str.ptr, o.via.str.size};
+}
+
+std::uint64_t uint_of(const msgpack::object& o) {
+  if (o.type != msgpack::type::POSITIVE_INTEGER) throw Invalid{};
+  return o.via.u64;
+}
+
+std::int64_t int_of(const msgpack::object& o) {
+  if (o.type == msgpack::type::POSITIVE_INTEGER) {
+    if (o.via.u64 > static_cast<std::uint64_t>(INT64_MAX)) throw Invalid{};
+    return static_cast<std::int64_t>(o.via.u64);
+  }
+  if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+  throw Invalid{};
+}
+
+const msgpack::object_array& array_of(const msgpack::object& o) {
+  if (o.type != msgpack::type::ARRAY) throw Invalid{};
+  return o.via.array;
+}
+
+bool reference_all(msgpack::type::object_type, std::size_t, void*) {
+  return true;
+}
+
+core::OverrideRecord override_of(const msgpack::object& o) {
+  const msgpack::object_array& f = array_of(o);
+  if (f.size != kOverrideFields) throw Invalid{};
+  core::OverrideRecord r;
+  r.scope.policy = text_of(f.ptr[0], bounds::policy_name_bytes_max);
+  r.scope.tier = text_of(f.ptr[1], bounds::tier_name_bytes_max);
+  r.scope.endpoint = text_of(f.ptr[2], bounds::endpoint_name_bytes_max);
+  const std::uint64_t window_ms = uint_of(f.ptr[3]);
+  const std::uint64_t kind = uint_of(f.ptr[4]);
+  if (r.scope.policy.empty() || (window_ms != 0 && !bounds::window_ms_valid(window_ms)) ||
+      kind > static_cast<std::uint8_t>(core::OverrideKind::factor)) {
+    throw Invalid{};
+  }
+  r.scope.window_ms = window_ms;
+  r.kind = static_cast<core::OverrideKind>(kind);
+  r.value = uint_of(f.ptr[5]);
+  r.set_wall_ms = int_of(f.ptr[6]);
+  r.expires_wall_ms = int_of(f.ptr[7]);
+  r.retain_until_wall_ms = int_of(f.ptr[8]);
+  if (r.retain_until_wall_ms < r.expires_wall_ms) throw Invalid{};
+  r.reason = text_of(f.ptr[9], kReasonBytesMax);
+  r.stamp.wall_ms = int_of(f.ptr[10]);
+  const std::uint64_t logical = uint_of(f.ptr[11]);
+  if (logical > 0xffffffffULL) throw Invalid{};
+  r.stamp.logical = static_cast<std::uint32_t>(logical);
+  r.stamp.node_id = text_of(f.ptr[12], kNodeIdBytesMax);
+  if (r.stamp.node_id.empty()) throw Invalid{};
+  return r;
+}
+
+}  // namespace
+
+std::string members_body(const core::ClusterMessage& message, std::size_t members) {
+  std::string body;
+  StringSink sink{body};
+  Packer pk(sink);
+  pack_header_fields(pk, message, members > 0 ? 1 : 0, message.flags);
+  if (members > 0) {
+    pk.pack_uint8(kMembers);
+    pk.pack_array(static_cast<std::uint32_t>(members));
+    for (std::size_t i = 0; i < members; ++i) {
+      const core::MemberRecord& member = message.members[i];
+      pk.pack_array(3);
+      pack_str(pk, member.node_id);
+      pk.pack_uint64(member.incarnation);
+      pack_str(pk, member.address);
+    }
+  }
+  return body;
+}
+
+std::string updates_body(const core::ClusterMessage& message, std::uint8_t flags,
+                         const std::map<std::uint32_t, std::uint32_t>& refs,
+                         std::span<const core::WireUpdate* const> updates) {
+  std::string body;
+  StringSink sink{body};
+  Packer pk(sink);
+  pack_header_fields(pk, message, 2, flags);
+  pk.pack_uint8(kOrigins);
+  std::vector<std::uint32_t> by_ref(refs.size());
+  for (const auto& [origin, ref] : refs) by_ref[ref] = origin;
+  pk.pack_array(static_cast<std::uint32_t>(by_ref.size()));
+  for (std::uint32_t origin : by_ref) {
+    pk.pack_array(2);
+    pack_str(pk, message.origins[origin].node_id);
+    pk.pack_uint64(message.origins[origin].incarnation);
+  }
+  pk.pack_uint8(kGroups);
+  std::size_t groups = 0;
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    if (i == 0 || updates[i]->window_ms != updates[i - 1]->window_ms ||
+        updates[i]->window_id != updates[i - 1]->window_id) {
+      ++groups;
+    }
+  }
+  pk.pack_array(static_cast<std::uint32_t>(groups));
+  for (std::size_t start = 0; start < updates.size();) {
+    std::size_t end = start;
+    while (end < updates.size() && updates[end]->window_ms == updates[start]->window_ms &&
+           updates[end]->window_id == updates[start]->window_id) {
+      ++end;
+    }
+    pk.pack_array(3);
+    pk.pack_uint64(updates[start]->window_ms);
+    pk.pack_uint64(updates[start]->window_id);
+    pk.pack_array(static_cast<std::uint32_t>(3 * (end - start)));
+    for (std::size_t i = start; i < end; ++i) {
+      pk.pack_uint64(updates[i]->counter_id);
+      pk.pack_uint32(refs.at(updates[i]->origin));
+      pk.pack_uint32(updates[i]->count);
+    }
+    start = end;
+  }
+  return body;
+}
+
+std::string overrides_body(const core::ClusterMessage& message,
+                           std::span<const core::OverrideRecord* const> records) {
+  std::string body;
+  StringSink sink{body};
+  Packer pk(sink);
+  pack_header_fields(pk, message, 1, message.flags);
+  pk.pack_uint8(kOverrides);
+  pk.pack_array(static_cast<std::uint32_t>(records.size()));
+  for (const core::OverrideRecord* record : records) pack_override(pk, *record);
+  return body;
+}
+
+bool override_sendable(const core::OverrideRecord& r) {
+  return !r.scope.policy.empty() && r.scope.policy.size() <= bounds::policy_name_bytes_max &&
+         r.scope.tier.size() <= bounds::tier_name_bytes_max &&
+         r.scope.endpoint.size() <= bounds::endpoint_name_bytes_max &&
+         (r.scope.window_ms == 0 || bounds::window_ms_valid(r.scope.window_ms)) &&
+         static_cast<std::uint8_t>(r.kind) <=
+             static_cast<std::uint8_t>(core::OverrideKind::factor) &&
+         r.retain_until_wall_ms >= r.expires_wall_ms && r.reason.size() <= kReasonBytesMax &&
+         !r.stamp.node_id.empty() && r.stamp.node_id.size() <= kNodeIdBytesMax;
+}
+
+bool decode_body(std::string_view body, core::ClusterMessage& m) {
+  try {
+    msgpack::zone zone;
+    std::size_t offset = 0;
+    bool referenced = false;
+    const msgpack::object root =
+        msgpack::unpack(zone, body.data(), body.size(), offset, referenced, reference_all, nullptr,
+                        msgpack::unpack_limit(body.size(), 16, kStringBytesMax, 0, 0, 4));
+    if (offset != body.size() || root.type != msgpack::type::MAP) throw Invalid{};
+    m = core::ClusterMessage{};
+    bool has_type = false;
+    bool has_sender = false;
+    const msgpack::object* groups = nullptr;
+    const msgpack::object* overrides = nullptr;
+    for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
+      const msgpack::object& key = root.via.map.ptr[i].key;
+      const msgpack::object& value = root.via.map.ptr[i].val;
+      if (key.type != msgpack::type::POSITIVE_INTEGER) throw Invalid{};
+      switch (key.via.u64) {
+        case kType: {
+          const std::uint64_t type = uint_of(value);
+          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::overrides)) {
+            throw Invalid{};
+          }
+          m.type = static_cast<core::MessageType>(type);
+          has_type = true;
+          break;
+        }
+        case kSenderId:
+          m.sender_id = text_of(value, kNodeIdBytesMax);
+          has_sender = !m.sender_id.empty();
+          break;
+        case kIncarnation:
+          m.sender_incarnation = uint_of(value);
+          break;
+        case kSenderAddress:
+          m.sender_address = text_of(value, kAddressBytesMax);
+          break;
+        case kSentWall:
+          m.sent_wall_ms = int_of(value);
+          break;
+        case kToken:
+          m.token = uint_of(value);
+          break;
+        case kMembers:
+          for (std::uint32_t j = 0; j < array_of(value).size; ++j) {
+            const msgpack::object_array& member = array_of(array_of(value).ptr[j]);
+            if (member.size != 3) throw Invalid{};
+            m.members.push_back(core::MemberRecord{
+                std::string(text_of(member.ptr[0], kNodeIdBytesMax)), uint_of(member.ptr[1]),
+                std::string(text_of(member.ptr[2], kAddressBytesMax))});
+          }
+          break;
+        case kOrigins:
+          for (std::uint32_t j = 0; j < array_of(value).size; ++j) {
+            const msgpack::object_array& origin = array_of(array_of(value).ptr[j]);
+            if (origin.size != 2) throw Invalid{};
+            const std::string_view node = text_of(origin.ptr[0], kNodeIdBytesMax);
+            if (node.empty()) throw Invalid{};
+            m.origins.push_back(core::Origin{std::string(node), uint_of(origin.ptr[1])});
+          }
+          break;
+        case kGroups:
+          groups = &value;
+          break;
+        case kFlags:
+          m.flags = static_cast<std::uint8_t>(uint_of(value) & 0xff);
+          break;
+        case kOverrides:
+          overrides = &value;
+          break;
+        default:
+          break;  // a field from a later version: ignored
+      }
+    }
+    if (!has_type || !has_sender) throw Invalid{};
+    if (groups != nullptr) {
+      auto updates = std::make_shared<std::vector<core::WireUpdate>>();
+      for (std::uint32_t g = 0; g < array_of(*groups).size; ++g) {
+        const msgpack::object_array& group = array_of(array_of(*groups).ptr[g]);
+        if (group.size != 3) throw Invalid{};
+        const std::uint64_t window_ms = uint_of(group.ptr[0]);
+        const std::uint64_t window_id = uint_of(group.ptr[1]);
+        if (!bounds::window_ms_valid(window_ms)) throw Invalid{};
+        const msgpack::object_array& flat = array_of(group.ptr[2]);
+        if (flat.size % 3 != 0) throw Invalid{};
+        for (std::uint32_t k = 0; k < flat.size; k += 3) {
+          const std::uint64_t counter_id = uint_of(flat.ptr[k]);
+          const std::uint64_t ref = uint_of(flat.ptr[k + 1]);
+          const std::uint64_t count = uint_of(flat.ptr[k + 2]);
+          if (counter_id == 0 || ref >= m.origins.size() || count > 0xffffffffULL) throw Invalid{};
+          updates->push_back(core::WireUpdate{counter_id, window_ms, window_id,
+                                              static_cast<std::uint32_t>(ref),
+                                              static_cast<std::uint32_t>(count)});
+        }
+      }
+      m.updates = std::move(updates);
+    }
+    // Override records belong to the overrides message only; elsewhere the key is ignored like
+    // an unknown one.
+    if (overrides != nullptr && m.type == core::MessageType::overrides) {
+      const msgpack::object_array& records = array_of(*overrides);
+      m.overrides.reserve(records.size);
+      for (std::uint32_t r = 0; r < records.size; ++r) {
+        m.overrides.push_back(override_of(records.ptr[r]));
+      }
+    }
+    return true;
+  } catch (const Invalid&) {
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
+}  // namespace drl::wire
