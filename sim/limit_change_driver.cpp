@@ -9,8 +9,6 @@
 namespace drl::sim {
 namespace {
 
-constexpr std::int64_t kNsPerMs = 1'000'000;
-
 std::string describe(const OverrideEvent& event, int node) {
   std::string out = event.clear ? "clear" : "set " + core::describe_value(event.kind, event.value);
   out += " on " + core::describe_scope(event.scope) + " at n" + std::to_string(node);
@@ -106,7 +104,7 @@ void LimitChangeDriver::write_override(std::size_t index, SimNode* node, std::in
   for (const core::OverrideRecord& record : node->overrides().records()) {
     if (record.scope != event.scope) continue;
     tracking.stamp = record.stamp;
-    oracle_.merge({record}, core::WallTime{kEpochUnixMs + now_ns / kNsPerMs});
+    oracle_.merge({record}, core::WallTime{kEpochUnixMs + now_ns / ns_per_ms});
   }
   tracking_.push_back(std::move(tracking));
   refresh_reference(now_ns, node);
@@ -196,7 +194,7 @@ void LimitChangeDriver::sample(std::int64_t now_ns,
 }
 
 void LimitChangeDriver::refresh_reference(std::int64_t now_ns, const SimNode* first_live) {
-  const core::WallTime wall{kEpochUnixMs + now_ns / kNsPerMs};
+  const core::WallTime wall{kEpochUnixMs + now_ns / ns_per_ms};
   oracle_.expire(wall);
   std::vector<core::AdaptiveFactor> factors;
   std::vector<std::uint32_t> permille;

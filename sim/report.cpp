@@ -25,8 +25,9 @@ std::string summary_text(const RunResult& r) {
          ", exact limiter admitted " + std::to_string(r.exact_admitted) + "\n";
   const double checks = r.checks == 0 ? 1.0 : static_cast<double>(r.checks);
   out += "  false rejects " + std::to_string(r.false_rejects) + " (" +
-         fixed(100.0 * r.false_rejects / checks, 3) + "% of checks), false admits " +
-         std::to_string(r.false_admits) + " (" + fixed(100.0 * r.false_admits / checks, 3) + "%)\n";
+         fixed(100.0 * static_cast<double>(r.false_rejects) / checks, 3) +
+         "% of checks), false admits " + std::to_string(r.false_admits) + " (" +
+         fixed(100.0 * static_cast<double>(r.false_admits) / checks, 3) + "%)\n";
   for (const LimitReport& limit : r.limits) {
     out += "  limit " + limit.label + ": overshoot max " + fixed(limit.overshoot_max_percent, 2) +
            "%, p99 " + fixed(limit.overshoot_p99_percent, 2) + "%, mean " +
@@ -56,7 +57,7 @@ std::string summary_text(const RunResult& r) {
          ", refused by nodes " + std::to_string(r.datagrams_dropped_by_nodes) +
          (r.datagrams_corrupted > 0 ? ", corrupted " + std::to_string(r.datagrams_corrupted) : "") +
          (r.datagrams_dropped_broken > 0
-              ? ", deltas dropped by broken nodes " + std::to_string(r.datagrams_dropped_broken)
+              ? ", datagrams dropped by broken nodes " + std::to_string(r.datagrams_dropped_broken)
               : "") +
          "\n";
   if (r.flood_checks > 0 || r.keys_evicted > 0) {
@@ -64,6 +65,11 @@ std::string summary_text(const RunResult& r) {
            std::to_string(r.keys_evicted) + " keys, counted " + std::to_string(r.floors_applied) +
            " again from their floors, refused " + std::to_string(r.origin_slots_exhausted) +
            " updates for want of an origin slot\n";
+  }
+  if (r.checks_held > 0) {
+    out += "  start-up holds: " + std::to_string(r.checks_held) +
+           " checks waited for their node's first sync of counts, at most " +
+           fixed(r.hold_max_ms, 1) + " ms\n";
   }
   for (const OverrideReport& o : r.overrides) {
     out += "  override " + o.what + " at " + fixed(o.at_s, 3) + " s: ";
@@ -261,6 +267,10 @@ std::string summary_json(const RunResult& r) {
       .value(r.datagrams_corrupted)
       .key("keys_evicted")
       .value(r.keys_evicted)
+      .key("checks_held")
+      .value(r.checks_held)
+      .key("hold_max_ms")
+      .value(r.hold_max_ms)
       .end_object();
   return json.str();
 }

@@ -47,7 +47,7 @@ struct CrashEvent {
 enum class BrokenKind : std::uint8_t {
   drop_deltas,   // its delta datagrams never leave it: peers learn its counts by repair only
   double_count,  // it counts every request it admits twice
-  no_repair,     // it never runs anti-entropy (nor the full sync of a restarted peer)
+  no_repair,     // its repair datagrams (anti-entropy, full syncs) never leave
 };
 std::string_view broken_kind_name(BrokenKind kind);
 std::optional<BrokenKind> parse_broken_kind(std::string_view name);

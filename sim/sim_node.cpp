@@ -41,6 +41,7 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
                    static_cast<std::uint64_t>(std::max<std::int64_t>(0, started_ns / 1000)) + 1),
       drift_(drift_ppm / 1e6),
       offset_ms_(offset_ms),
+      warmup_(mono(started_ns), static_cast<std::int64_t>(scenario.cluster.warmup_max_ms)),
       store_(core::StoreOptions{
           scenario.max_keys, std::min<std::size_t>(16, std::bit_floor(scenario.max_keys)), true}),
       origins_(core::Origin{id_, incarnation_}, scenario.cluster.max_origins),
@@ -56,12 +57,6 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
   // A simulated cluster may be larger than the default bound; every member must fit.
   config.peers_max =
       std::max<std::size_t>(config.peers_max, static_cast<std::size_t>(scenario.nodes));
-  const std::vector<BrokenKind> broken = broken_kinds(scenario, index);
-  if (std::find(broken.begin(), broken.end(), BrokenKind::no_repair) != broken.end()) {
-    // Later than any run ends: the node never repairs.
-    constexpr std::int64_t kNeverMs = 1'000'000'000'000;
-    config.repair_interval_ms = kNeverMs;
-  }
   limits_ = std::make_unique<core::LimitsInForce>(id_, scenario.policies);
   cluster_ = std::make_unique<wire::ClusterNode>(config, codec_options(scenario), store_, origins_);
   cluster_->replicator().set_overrides(&limits_->table());
@@ -77,8 +72,15 @@ bool SimNode::refresh_policies(std::int64_t true_ns) {
   return limits_->refresh(wall(true_ns));
 }
 
+bool SimNode::holds_checks(std::int64_t true_ns) {
+  const core::MonoTime now = mono(true_ns);
+  if (cluster_->replicator().has_cluster_counts()) warmup_.synced(now);
+  return warmup_.holds(now);
+}
+
 core::MonoTime SimNode::mono(std::int64_t true_ns) const {
-  return core::MonoTime{true_ns + static_cast<std::int64_t>(std::llround(true_ns * drift_))};
+  return core::MonoTime{
+      true_ns + static_cast<std::int64_t>(std::llround(static_cast<double>(true_ns) * drift_))};
 }
 
 core::WallTime SimNode::wall(std::int64_t true_ns) const {
@@ -87,7 +89,8 @@ core::WallTime SimNode::wall(std::int64_t true_ns) const {
 }
 
 std::int64_t SimNode::true_time_of(core::MonoTime deadline) const {
-  std::int64_t t = static_cast<std::int64_t>(std::ceil(deadline.ns / (1.0 + drift_)));
+  std::int64_t t =
+      static_cast<std::int64_t>(std::ceil(static_cast<double>(deadline.ns) / (1.0 + drift_)));
   while (mono(t) < deadline) ++t;
   return t;
 }

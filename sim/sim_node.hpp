@@ -18,14 +18,12 @@
 #include "core/counter_store.hpp"
 #include "core/limits_in_force.hpp"
 #include "core/origin_table.hpp"
+#include "core/warmup.hpp"
+#include "sim/run_time.hpp"
 #include "sim/scenario.hpp"
 #include "wire/cluster_node.hpp"
 
 namespace drl::sim {
-
-// True time: nanoseconds since the start of the run. Wall clocks start here (a fixed date, so
-// that runs are reproducible): 2027-01-15T08:00:00Z.
-inline constexpr std::int64_t kEpochUnixMs = 1'800'000'000'000;
 
 std::string node_address(int index);
 
@@ -69,6 +67,12 @@ class SimNode {
   // factor changed since the last time (as drld does). Returns true if it derived a new one.
   bool refresh_policies(std::int64_t true_ns);
 
+  // The start-up hold, as drld's (core/warmup.hpp): marks it synced once a peer's full sync
+  // has arrived, and says whether checks still wait at `true_ns`.
+  bool holds_checks(std::int64_t true_ns);
+  // When the hold runs out if no sync arrives (true time).
+  std::int64_t warmup_deadline_ns() const { return true_time_of(warmup_.deadline()); }
+
   // Timers: the true time and generation of the armed timer (a new arm makes older ones stale).
   std::uint64_t timer_generation = 0;
   std::int64_t timer_at_ns = -1;
@@ -80,6 +84,7 @@ class SimNode {
   std::uint64_t incarnation_;
   double drift_;
   double offset_ms_;
+  core::Warmup warmup_;
   core::CounterStore store_;
   core::OriginTable origins_;
   core::ClusterSignals signals_;

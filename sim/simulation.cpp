@@ -11,17 +11,19 @@
 
 #include "core/counter_id.hpp"
 #include "core/duration.hpp"
+#include "sim/counts_oracle.hpp"
 #include "sim/limit_change_driver.hpp"
 #include "sim/network.hpp"
+#include "sim/oracle_bounds.hpp"
 #include "sim/random.hpp"
+#include "sim/run_time.hpp"
+#include "sim/sampled_slots.hpp"
 #include "sim/sim_node.hpp"
 #include "sim/workload.hpp"
 #include "wire/cluster_codec.hpp"
 
 namespace drl::sim {
 namespace {
-
-constexpr std::int64_t kNsPerMs = 1'000'000;
 
 enum class EventKind : std::uint8_t {
   timer,
@@ -33,6 +35,7 @@ enum class EventKind : std::uint8_t {
   override_write,  // index: the [[override]]
   load_sample,     // every LimitChangeDriver::kSampleIntervalNs
   audit,           // every kAuditIntervalNs: the counts oracle
+  warmup_end,      // a node's start-up hold runs out (if no sync came first)
 };
 
 // How often every node's counts of the sampled keys are compared with what their origins
@@ -70,27 +73,6 @@ struct LimitTrack {
   std::vector<double> overshoots;      // % of the limit, per saturated (key, window)
   LimitReport report;
 };
-
-// The smallest k with P(X > k) < 1e-6 for X ~ Poisson(mean): the excess of a window is a
-// count of arrivals in a staleness interval, so its tail is Poisson's, not a multiple of its
-// mean.
-double poisson_tail_bound(double mean) {
-  if (mean <= 0) return 0;
-  if (mean > 200) return mean + 5.0 * std::sqrt(mean) + 5.0;  // normal approximation
-  double term = std::exp(-mean);
-  double cumulative = term;
-  double k = 0;
-  while (1.0 - cumulative > 1e-6 && k < 10'000) {
-    k += 1;
-    term *= mean / k;
-    cumulative += term;
-  }
-  return k;
-}
-
-// (counter, node id, incarnation, window) -> count: what the nodes know of a set of counters.
-using Slots =
-    std::map<std::tuple<std::uint64_t, std::string, std::uint64_t, std::uint64_t>, std::uint32_t>;
 
 class Simulation {
  public:
@@ -133,14 +115,16 @@ class Simulation {
       nodes_.push_back(
           std::make_unique<SimNode>(i, s_, 0, clocks_[i].offset_ms, clocks_[i].drift_ppm));
       alive_.push_back(true);
+      held_.emplace_back();
+      push(Event{nodes_.back()->warmup_deadline_ns(), 0, EventKind::warmup_end, i, 0, 0, {}, 0});
       broken_.push_back(broken_kinds(s_, i));
     }
     for (std::size_t c = 0; c < s_.crashes.size(); ++c) {
       const CrashEvent& crash = s_.crashes[c];
       push(Event{
-          seconds(crash.at_s), 0, EventKind::crash, crash.node, 0, 0, {}, static_cast<int>(c)});
+          run_ns(crash.at_s), 0, EventKind::crash, crash.node, 0, 0, {}, static_cast<int>(c)});
       if (crash.restart_after_s >= 0) {
-        push(Event{seconds(crash.at_s + crash.restart_after_s),
+        push(Event{run_ns(crash.at_s + crash.restart_after_s),
                    0,
                    EventKind::restart,
                    crash.node,
@@ -151,7 +135,7 @@ class Simulation {
       }
     }
     for (std::size_t o = 0; o < s_.overrides.size(); ++o) {
-      push(Event{seconds(s_.overrides[o].at_s),
+      push(Event{run_ns(s_.overrides[o].at_s),
                  0,
                  EventKind::override_write,
                  s_.overrides[o].node,
@@ -173,7 +157,7 @@ class Simulation {
     result_.seed = s_.seed;
     result_.nodes = s_.nodes;
     result_.duration_s = s_.duration_s;
-    const std::int64_t end_ns = seconds(s_.duration_s);
+    const std::int64_t end_ns = run_ns(s_.duration_s);
     for (int i = 0; i < s_.nodes; ++i) arm(i, 0);
     std::optional<Arrival> arrival = workload_->next();
     for (;;) {
@@ -199,8 +183,6 @@ class Simulation {
   }
 
  private:
-  static std::int64_t seconds(double s) { return static_cast<std::int64_t>(std::llround(s * 1e9)); }
-
   void push(Event event) {
     event.sequence = next_sequence_++;
     events_.push(std::move(event));
@@ -222,7 +204,10 @@ class Simulation {
     for (wire::OutgoingDatagram& datagram : node.cluster().take_datagrams()) {
       const int to = index_of(datagram.address);
       if (to < 0) continue;
-      if (is_broken(i, BrokenKind::drop_deltas) && is_delta(datagram.bytes)) {
+      if ((is_broken(i, BrokenKind::drop_deltas) &&
+           type_of(datagram.bytes) == core::MessageType::delta) ||
+          (is_broken(i, BrokenKind::no_repair) &&
+           type_of(datagram.bytes) == core::MessageType::repair)) {
         ++result_.datagrams_dropped_broken;
         continue;
       }
@@ -234,7 +219,7 @@ class Simulation {
       }
     }
     // As the daemon's driver does, at most every 20 ms: what the check path needs.
-    if (node.published_at_ns >= 0 && now_ns - node.published_at_ns < 20 * kNsPerMs) return;
+    if (node.published_at_ns >= 0 && now_ns - node.published_at_ns < 20 * ns_per_ms) return;
     node.published_at_ns = now_ns;
     const core::Replicator& replicator = node.cluster().replicator();
     node.signals().reachable_permille.store(replicator.reachable_permille(node.mono(now_ns)));
@@ -246,11 +231,12 @@ class Simulation {
     return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
   }
 
-  bool is_delta(std::string_view datagram) const {
+  // What a datagram of a broken node carries (it is opened as its peers would).
+  std::optional<core::MessageType> type_of(std::string_view datagram) const {
     wire::DecodedDatagram decoded;
     wire::DropReason reason{};
-    return inspector_.open(datagram, decoded, reason) &&
-           decoded.message.type == core::MessageType::delta;
+    if (!inspector_.open(datagram, decoded, reason)) return std::nullopt;
+    return decoded.message.type;
   }
 
   static int index_of(const std::string& address) {
@@ -290,6 +276,7 @@ class Simulation {
         retire_stats(*nodes_[event.node]);
         alive_[event.node] = false;
         ++nodes_[event.node]->timer_generation;
+        held_[event.node].clear();  // their clients got an error
         return;
       case EventKind::restart: {
         if (alive_[event.node]) return;
@@ -297,10 +284,21 @@ class Simulation {
         nodes_[event.node] = std::make_unique<SimNode>(event.node, s_, event.at_ns, clock.offset_ms,
                                                        clock.drift_ppm);
         alive_[event.node] = true;
+        push(Event{nodes_[event.node]->warmup_deadline_ns(),
+                   0,
+                   EventKind::warmup_end,
+                   event.node,
+                   0,
+                   0,
+                   {},
+                   0});
         after_activity(event.node, event.at_ns);
         arm(event.node, event.at_ns);
         return;
       }
+      case EventKind::warmup_end:
+        if (alive_[event.node]) release_held(event.node, event.at_ns);
+        return;
       case EventKind::override_write: {
         SimNode* node = alive_[event.node] ? nodes_[event.node].get() : nullptr;
         dynamic_.write_override(static_cast<std::size_t>(event.index), node, event.at_ns);
@@ -340,8 +338,26 @@ class Simulation {
   }
 
   // The node may have a new policy set (an override arrived or expired, a factor moved).
+  // And its start-up hold may have ended (a peer's full sync arrived).
   void after_activity(int i, std::int64_t now_ns) {
     if (dynamic_.after_activity(i, *nodes_[i], now_ns, alive_)) note_limits(nodes_[i]->policies());
+    release_held(i, now_ns);
+  }
+
+  // Node `i` answers the checks it held since it started, once it no longer holds them: at
+  // `now_ns`, in the order they came, as drld's waiting threads do.
+  void release_held(int i, std::int64_t now_ns) {
+    std::vector<Arrival>& held = held_[static_cast<std::size_t>(i)];
+    if (nodes_[i]->holds_checks(now_ns) || held.empty()) return;
+    std::vector<Arrival> released;
+    released.swap(held);
+    for (Arrival arrival : released) {
+      ++result_.checks_held;
+      result_.hold_max_ms =
+          std::max(result_.hold_max_ms, static_cast<double>(now_ns - arrival.time_ns) / ns_per_ms);
+      arrival.time_ns = now_ns;
+      decide(i, arrival);
+    }
   }
 
   // The limits `policies` gives the workload's checks, one per tracked limit (matched by
@@ -389,8 +405,7 @@ class Simulation {
 
   // A check on a key never seen before: it fills the stores (and, through the gossip, the
   // peers' stores) so that they evict. Not tracked: only the workload's keys are held to bounds.
-  void flood_check(const Arrival& arrival) {
-    const int node_index = workload_->choose_node(flood_key, alive_);
+  void flood_check(int node_index, const Arrival& arrival) {
     SimNode& node = *nodes_[node_index];
     const std::string key = "f" + std::to_string(arrival.flood_sequence);
     const core::CheckItem item{s_.workload.policy, key, s_.workload.tier, s_.workload.endpoint, 1};
@@ -398,12 +413,22 @@ class Simulation {
     ++result_.flood_checks;
   }
 
+  // A check arrives at the node the workload sends it to, which answers now or once its
+  // start-up hold ends.
   void check(const Arrival& arrival) {
-    if (arrival.key == flood_key) {
-      flood_check(arrival);
+    const int node_index = workload_->choose_node(arrival.key, alive_);
+    if (nodes_[node_index]->holds_checks(arrival.time_ns)) {
+      held_[static_cast<std::size_t>(node_index)].push_back(arrival);
       return;
     }
-    const int node_index = workload_->choose_node(arrival.key, alive_);
+    decide(node_index, arrival);
+  }
+
+  void decide(int node_index, const Arrival& arrival) {
+    if (arrival.key == flood_key) {
+      flood_check(node_index, arrival);
+      return;
+    }
     SimNode& node = *nodes_[node_index];
     // A double-counting node charges each request twice; the truth below counts it once.
     const std::uint64_t cost = is_broken(node_index, BrokenKind::double_count) ? 2 : 1;
@@ -413,8 +438,8 @@ class Simulation {
     const bool admitted = outcome_.allowed;
     if (admitted && is_sampled(arrival.key)) note_own_counts(node, arrival);
     reference_.check(dynamic_.reference_policies(),
-                     core::WallTime{kEpochUnixMs + arrival.time_ns / kNsPerMs}, std::span(&item, 1),
-                     outcome_);
+                     core::WallTime{kEpochUnixMs + arrival.time_ns / ns_per_ms},
+                     std::span(&item, 1), outcome_);
     const bool exact = outcome_.allowed;
     dynamic_.on_check(arrival.time_ns, admitted);
     ++result_.checks;
@@ -425,7 +450,7 @@ class Simulation {
     for (std::size_t l = 0; l < limits_.size(); ++l) {
       LimitTrack& track = limits_[l];
       const std::int64_t window =
-          (kEpochUnixMs + arrival.time_ns / kNsPerMs) / static_cast<std::int64_t>(track.window_ms);
+          (kEpochUnixMs + arrival.time_ns / ns_per_ms) / static_cast<std::int64_t>(track.window_ms);
       if (window != track.window) {
         close_window(track, arrival.time_ns);
         track.window = window;
@@ -446,8 +471,8 @@ class Simulation {
     if (track.window < 0) return;
     const bool first = &track == &limits_.front();
     const std::int64_t start_ns =
-        (track.window * static_cast<std::int64_t>(track.window_ms) - kEpochUnixMs) * kNsPerMs;
-    const std::int64_t end_ns = start_ns + static_cast<std::int64_t>(track.window_ms) * kNsPerMs;
+        (track.window * static_cast<std::int64_t>(track.window_ms) - kEpochUnixMs) * ns_per_ms;
+    const std::int64_t end_ns = start_ns + static_cast<std::int64_t>(track.window_ms) * ns_per_ms;
     const std::uint64_t window_limit = track.window_limit;
     const auto limit = static_cast<double>(window_limit);
     for (std::uint64_t key : track.touched) {
@@ -468,13 +493,14 @@ class Simulation {
         track.overshoots.push_back(percent);
         ++track.report.windows;
         if (excess > 0) ++track.report.windows_over;
-        const double bound = excess_bound(key, track, start_ns, end_ns);
+        const double bound =
+            excess_bound(s_, SaturatedWindow{workload_->peak_rate(key), limit, start_ns, end_ns});
         track.report.bound_percent = std::max(track.report.bound_percent, 100.0 * bound / limit);
         if (excess > bound) {
           ++track.report.violations;
           if (track.report.first_violation.empty()) {
             track.report.first_violation =
-                "window at " + format_seconds(start_ns) + ", key " + workload_->key_name(key) +
+                "window at " + format_run_seconds(start_ns) + ", key " + workload_->key_name(key) +
                 ": admitted " + std::to_string(track.admitted[key]) + " (exact " +
                 std::to_string(track.exact[key]) + ") against limit " +
                 std::to_string(window_limit) + " and bound +" + format_number(bound);
@@ -505,78 +531,6 @@ class Simulation {
     }
   }
 
-  // The most a window may exceed its limit by, in requests (docs/simulation.md).
-  double excess_bound(std::uint64_t key, const LimitTrack& track, std::int64_t start_ns,
-                      std::int64_t end_ns) const {
-    const auto limit = static_cast<double>(track.window_limit);
-    if (s_.checks.overshoot_max_percent >= 0)
-      return limit * s_.checks.overshoot_max_percent / 100.0;
-    const config::ClusterSettings& c = s_.cluster;
-    const double rate = workload_->peak_rate(key);
-    const double n = s_.nodes;
-    // Others see an admission after the next gossip round and the network; ms granularity of
-    // the timers; loss makes a delta late by rounds.
-    const double delay_s =
-        (static_cast<double>(c.gossip_interval_ms) + s_.link.latency_ms + s_.link.jitter_ms + 2.0) /
-        1000.0 / std::max(0.05, 1.0 - s_.link.loss);
-    double model = rate * delay_s * (n - 1) / n;
-    // At the limit nodes stop admitting, so a key's last delta is not followed by another: if
-    // both its copies are lost (delta and resend), a peer misses it until anti-entropy, and may
-    // admit that much more. Each of the n-1 senders' last rounds is missing with p^2.
-    const double gossip_s = static_cast<double>(c.gossip_interval_ms) / 1000.0;
-    model += (n - 1) * s_.link.loss * s_.link.loss * std::max(1.0, rate * gossip_s / n);
-    // Skewed clocks put window boundaries elsewhere.
-    double skew_s = 0;
-    for (const NodeClock& clock : clocks_) {
-      skew_s = std::max(skew_s, std::abs(clock.offset_ms) / 1000.0 +
-                                    std::abs(clock.drift_ppm) * 1e-6 * s_.duration_s);
-    }
-    model += rate * skew_s;
-    // A restarted node counts alone until its peers sent it their counts.
-    const double sync_s = (static_cast<double>(c.heartbeat_interval_ms) +
-                           static_cast<double>(c.repair_interval_ms) * (n + 1) +
-                           s_.link.latency_ms + s_.link.jitter_ms) /
-                          1000.0 / std::max(0.05, 1.0 - s_.link.loss);
-    for (const CrashEvent& crash : s_.crashes) {
-      if (crash.restart_after_s < 0) continue;
-      const std::int64_t back = seconds(crash.at_s + crash.restart_after_s);
-      if (back < end_ns && back + seconds(sync_s) > start_ns) model += rate * sync_s;
-    }
-    // Partitions: each side counts only what it sees. Under the optimistic policy, a heal does
-    // not end that at once: peers marked down get deltas again only once heard (a heartbeat).
-    double partition = 0;
-    const std::int64_t blind_after_heal = static_cast<std::int64_t>(
-        (static_cast<double>(c.heartbeat_interval_ms) + s_.link.latency_ms + s_.link.jitter_ms +
-         1.0) /
-        std::max(0.05, 1.0 - s_.link.loss) * static_cast<double>(kNsPerMs));
-    // Peers count as unreachable once suspect: states are updated every heartbeat interval.
-    const std::int64_t detection = (static_cast<std::int64_t>(c.suspect_after_ms) +
-                                    static_cast<std::int64_t>(c.heartbeat_interval_ms)) *
-                                   kNsPerMs;
-    int sides = 1;
-    bool undetected = false;
-    for (const PartitionPhase& phase : s_.partitions) {
-      const std::int64_t from = seconds(phase.start_s);
-      const std::int64_t to = seconds(phase.end_s);
-      const bool healing = to <= start_ns && to + blind_after_heal > start_ns;
-      if (healing && c.partition_policy != core::PartitionPolicy::proportional) {
-        sides = std::max(sides, Network::sides_of(phase, s_.nodes));
-        undetected = true;
-        continue;
-      }
-      if (from >= end_ns || to <= start_ns) continue;
-      sides = std::max(sides, Network::sides_of(phase, s_.nodes));
-      if (start_ns < from + detection) undetected = true;
-    }
-    if (sides > 1) {
-      const bool proportional = c.partition_policy == core::PartitionPolicy::proportional;
-      // Proportional shares apply once the other side is suspect; until then, and always
-      // under the optimistic policy, each side may admit a whole limit.
-      partition = proportional && !undetected ? (sides - 1) : (sides - 1) * limit;
-    }
-    return poisson_tail_bound(model) + partition + 1.0;
-  }
-
   // --- convergence -----------------------------------------------------------------------
 
   struct Measurement {
@@ -590,43 +544,19 @@ class Simulation {
   // The time between two probes of a convergence measurement.
   std::int64_t probe_step_ns() const {
     return std::max<std::int64_t>(1, static_cast<std::int64_t>(s_.cluster.gossip_interval_ms)) *
-           kNsPerMs * (s_.nodes > 100 ? 10 : 1);
+           ns_per_ms * (s_.nodes > 100 ? 10 : 1);
   }
 
-  // How long after `at_s` every live node holds what any live node held then, as the protocol
-  // guarantees it (docs/simulation.md, "Convergence"), plus the probes' granularity.
+  // How long after `at_s` every live node holds what any live node held then (oracle_bounds.hpp).
   double convergence_bound_ms(double at_s) const {
-    const config::ClusterSettings& c = s_.cluster;
-    const double n = s_.nodes;
-    const double network_ms = s_.link.latency_ms + s_.link.jitter_ms;
-    const double probe_ms = static_cast<double>(probe_step_ns()) / kNsPerMs;
-    const double gossip_ms = static_cast<double>(c.gossip_interval_ms);
-    bool faults_before = false;
-    for (const PartitionPhase& phase : s_.partitions) faults_before |= phase.start_s < at_s;
-    for (const CrashEvent& crash : s_.crashes) faults_before |= crash.at_s < at_s;
-    const double loss = 1.0 - (1.0 - s_.link.loss) * (1.0 - s_.link.corrupt);
-    // Nothing lost and every peer alive: a changed count goes to every peer in the next gossip
-    // round (timers have millisecond granularity).
-    if (!faults_before && loss == 0) return gossip_ms + network_ms + 1.0 + probe_ms;
-    // Otherwise anti-entropy: a peer marked down is alive again once a heartbeat arrives (a
-    // restarted node then asks for a full sync with its next one); each node sends each live
-    // peer in turn, one every repair interval, a slice of its whole store, and `sweeps` slices
-    // cover it. A lost slice comes back one sweep later: `turns` sweeps make a loss of every
-    // copy of some slice unlikely (below 1e-3 over all pairs).
+    // Every slot of every origin (the nodes and the incarnations crashes leave behind), for
+    // the current and the previous window.
     const double records =
         static_cast<double>(std::min<std::uint64_t>(workload_->key_count(), 1'000'000)) *
-        static_cast<double>(limits_.size()) * (n + static_cast<double>(s_.crashes.size())) * 2.0;
-    const double sweeps =
-        std::max(1.0, std::ceil(records / static_cast<double>(c.repair_updates_per_interval)));
-    double turns = 1;
-    if (loss > 0) {
-      turns = std::max(1.0, std::ceil(std::log(1e-3 / (n * n * sweeps)) / std::log(loss)));
-    }
-    const double heard_ms = 2.0 * static_cast<double>(c.heartbeat_interval_ms) + network_ms;
-    const double sweep_ms =
-        sweeps * std::max(1.0, n - 1) * static_cast<double>(c.repair_interval_ms);
-    return turns * (heard_ms + sweep_ms) + static_cast<double>(c.repair_interval_ms) + network_ms +
-           gossip_ms + 1.0 + probe_ms;
+        static_cast<double>(limits_.size()) * (s_.nodes + static_cast<double>(s_.crashes.size())) *
+        2.0;
+    return sim::convergence_bound_ms(s_, records, at_s,
+                                     static_cast<double>(probe_step_ns()) / ns_per_ms);
   }
 
   void plan_convergence() {
@@ -637,8 +567,8 @@ class Simulation {
       m.report.after = std::move(what);
       m.report.at_s = at_s;
       m.report.bound_ms = bound_ms;
-      m.at_ns = seconds(at_s);
-      m.bound_ns = static_cast<std::int64_t>(bound_ms * kNsPerMs);
+      m.at_ns = run_ns(at_s);
+      m.bound_ns = static_cast<std::int64_t>(bound_ms * ns_per_ms);
       // Skip moments when faults are still under way: there is nothing to converge to yet.
       for (const PartitionPhase& phase : s_.partitions) {
         if (at_s >= phase.start_s && at_s < phase.end_s) return;
@@ -679,55 +609,27 @@ class Simulation {
     return key < sampled_keys() || key == workload_->attack_key();
   }
 
-  std::vector<std::uint64_t> sample_counters() const {
-    std::vector<std::uint64_t> ids;
+  std::vector<SampledCounter> sample_counters() const {
+    std::vector<SampledCounter> counters;
     const std::uint64_t keys = sampled_keys();
     std::vector<std::uint64_t> sample;
     for (std::uint64_t k = 0; k < keys; ++k) sample.push_back(k);
     if (workload_->attack_key() != UINT64_MAX) sample.push_back(workload_->attack_key());
     for (std::uint64_t key : sample) {
       for (const LimitTrack& track : limits_) {
-        ids.push_back(core::counter_id(track.rule->counter_seed, workload_->key_name(key)));
+        counters.push_back(SampledCounter{
+            core::counter_id(track.rule->counter_seed, workload_->key_name(key)), track.window_ms});
       }
     }
-    return ids;
-  }
-
-  std::uint64_t window_ms_of(std::size_t counter_index) const {
-    return limits_[counter_index % limits_.size()].rule->window_ms;
-  }
-
-  // What node `i` holds of counters `ids`; `newest`, if given, gets each counter's newest window
-  // there (a peer whose clock is ahead may have moved it past the node's own).
-  Slots slots_of(int i, std::int64_t now_ns, const std::vector<std::uint64_t>& ids,
-                 std::map<std::uint64_t, std::uint64_t>* newest = nullptr) {
-    SimNode& node = *nodes_[i];
-    Slots out;
-    for (std::size_t c = 0; c < ids.size(); ++c) {
-      const std::uint64_t id = ids[c];
-      const std::uint64_t lock_ids[] = {id};
-      auto locked = node.store().lock(lock_ids);
-      for (const core::OriginCounts& slot :
-           locked.origins(id, window_ms_of(c), node.wall(now_ns))) {
-        if (newest != nullptr) (*newest)[id] = slot.window_id;
-        const std::optional<core::Origin> origin = node.origins().origin_at(slot.origin);
-        if (!origin) continue;
-        if (slot.current != 0)
-          out[{id, origin->node_id, origin->incarnation, slot.window_id}] = slot.current;
-        if (slot.previous != 0) {
-          out[{id, origin->node_id, origin->incarnation, slot.window_id - 1}] = slot.previous;
-        }
-      }
-    }
-    return out;
+    return counters;
   }
 
   void start_measurement(int index, std::int64_t now_ns) {
     Measurement& m = measurements_[static_cast<std::size_t>(index)];
-    const std::vector<std::uint64_t> ids = sample_counters();
+    const std::vector<SampledCounter> counters = sample_counters();
     for (int i = 0; i < s_.nodes; ++i) {
       if (!alive_[i]) continue;
-      for (const auto& [slot, count] : slots_of(i, now_ns, ids)) {
+      for (const auto& [slot, count] : slots_of(*nodes_[i], now_ns, counters)) {
         std::uint32_t& best = m.truth[slot];
         best = std::max(best, count);
       }
@@ -736,38 +638,16 @@ class Simulation {
     probe(index, now_ns);
   }
 
-  // True if node `i` holds at least the truth, for every window it still keeps.
-  bool dominates(int i, std::int64_t now_ns, const Slots& truth,
-                 const std::vector<std::uint64_t>& ids) {
-    std::map<std::uint64_t, std::uint64_t> newest;
-    const Slots mine = slots_of(i, now_ns, ids, &newest);
-    SimNode& node = *nodes_[i];
-    for (const auto& [slot, count] : truth) {
-      const auto& [id, node_id, incarnation, window] = slot;
-      std::int64_t window_ms = 0;
-      for (std::size_t c = 0; c < ids.size(); ++c) {
-        if (ids[c] == id) window_ms = static_cast<std::int64_t>(window_ms_of(c));
-      }
-      std::int64_t kept_from = node.wall(now_ns).unix_ms / window_ms - 1;
-      if (const auto it = newest.find(id); it != newest.end())
-        kept_from = std::max(kept_from, static_cast<std::int64_t>(it->second) - 1);
-      if (static_cast<std::int64_t>(window) < kept_from) continue;  // no longer kept
-      const auto it = mine.find(slot);
-      if (it == mine.end() || it->second < count) return false;
-    }
-    return true;
-  }
-
   void probe(int index, std::int64_t now_ns) {
     Measurement& m = measurements_[static_cast<std::size_t>(index)];
     if (!m.open) return;
-    const std::vector<std::uint64_t> ids = sample_counters();
+    const std::vector<SampledCounter> counters = sample_counters();
     bool all = true;
     for (int i = 0; i < s_.nodes && all; ++i) {
-      if (alive_[i]) all = dominates(i, now_ns, m.truth, ids);
+      if (alive_[i]) all = dominates(*nodes_[i], now_ns, m.truth, counters);
     }
     if (all) {
-      m.report.took_ms = static_cast<double>(now_ns - m.at_ns) / kNsPerMs;
+      m.report.took_ms = static_cast<double>(now_ns - m.at_ns) / ns_per_ms;
       m.open = false;
       return;
     }
@@ -775,79 +655,40 @@ class Simulation {
   }
 
   // --- counts ----------------------------------------------------------------------------
-  // Counts are never inflated: what an origin counted for a counter is at most what it
-  // admitted (each admission counts once), and no node holds more for an origin's slot than that
-  // origin counted there, whatever the network lost, duplicated, reordered or corrupted. A node
-  // that counts twice, merges by adding or invents a count breaks it; the overshoot bound would
-  // not see either (too high a count only denies more).
 
-  using OriginKey = std::tuple<std::uint64_t, std::string, std::uint64_t>;  // id, node, inc
-
-  // After `node` admitted a sampled key: its own slots for the key's counters, as counted.
+  // After `node` admitted a sampled key (counts_oracle.hpp).
   void note_own_counts(SimNode& node, const Arrival& arrival) {
     const std::string& key = workload_->key_name(arrival.key);
     for (const LimitTrack& track : limits_) {
-      const std::uint64_t id = core::counter_id(track.rule->counter_seed, key);
-      const OriginKey origin{id, node.id(), node.incarnation()};
-      const std::uint64_t admitted = ++admitted_by_origin_[origin];
-      std::uint64_t& counted = counted_by_origin_[origin];
-      const std::uint64_t lock_ids[] = {id};
-      auto locked = node.store().lock(lock_ids);
-      for (const core::OriginCounts& slot :
-           locked.origins(id, track.window_ms, node.wall(arrival.time_ns))) {
-        if (slot.origin != core::OriginTable::local_index) continue;
-        const auto note = [&](std::uint64_t window, std::uint32_t count) {
-          std::uint32_t& best = own_counts_[{id, node.id(), node.incarnation(), window}];
-          if (count <= best) return;
-          counted += count - best;
-          best = count;
-        };
-        note(slot.window_id, slot.current);
-        note(slot.window_id - 1, slot.previous);
-      }
-      if (counted > admitted) {
-        count_violation(node.id() + " counted " + std::to_string(counted) + " for key " + key +
-                        " at " + format_seconds(arrival.time_ns) + " but admitted it " +
-                        std::to_string(admitted) + " times");
-      }
+      counts_.on_admitted(
+          node, SampledCounter{core::counter_id(track.rule->counter_seed, key), track.window_ms},
+          key, arrival.time_ns);
     }
   }
 
   // Every live node's slots of the sampled counters against what their origins counted.
   void audit_counts(std::int64_t now_ns) {
-    const std::vector<std::uint64_t> ids = sample_counters();
+    const std::vector<SampledCounter> counters = sample_counters();
     for (int i = 0; i < s_.nodes; ++i) {
-      if (!alive_[i]) continue;
-      for (const auto& [slot, count] : slots_of(i, now_ns, ids)) {
-        const auto it = own_counts_.find(slot);
-        const std::uint32_t counted = it == own_counts_.end() ? 0 : it->second;
-        if (count <= counted) continue;
-        const auto& [id, node_id, incarnation, window] = slot;
-        count_violation(nodes_[i]->id() + " held " + std::to_string(count) + " for " + node_id +
-                        "'s count of counter " + std::to_string(id) + " in window " +
-                        std::to_string(window) + " at " + format_seconds(now_ns) + ", where " +
-                        node_id + " counted " + std::to_string(counted));
-      }
+      if (alive_[i]) counts_.audit(nodes_[i]->id(), slots_of(*nodes_[i], now_ns, counters), now_ns);
     }
-  }
-
-  void count_violation(std::string what) {
-    ++result_.count_violations;
-    result_.counts_ok = false;
-    if (result_.first_count_violation.empty()) result_.first_count_violation = std::move(what);
   }
 
   // --- results ---------------------------------------------------------------------------
 
   void finish() {
-    audit_counts(seconds(s_.duration_s));
+    audit_counts(run_ns(s_.duration_s));
+    result_.count_violations = counts_.violations();
+    result_.counts_ok = counts_.violations() == 0;
+    result_.first_count_violation = counts_.first_violation();
     for (LimitTrack& track : limits_) {
       std::vector<double>& values = track.overshoots;
       std::sort(values.begin(), values.end());
       if (!values.empty()) {
         track.report.overshoot_max_percent = values.back();
         track.report.overshoot_p99_percent =
-            values[std::min(values.size() - 1, static_cast<std::size_t>(0.99 * values.size()))];
+            values[std::min(values.size() - 1,
+                            static_cast<std::size_t>(0.99 * static_cast<double>(values.size())))];
         double sum = 0;
         for (double v : values) sum += v;
         track.report.overshoot_mean_percent = sum / static_cast<double>(values.size());
@@ -855,7 +696,7 @@ class Simulation {
       if (track.report.violations > 0) result_.safety_ok = false;
       result_.limits.push_back(track.report);
     }
-    const std::int64_t end_ns = seconds(s_.duration_s);
+    const std::int64_t end_ns = run_ns(s_.duration_s);
     for (Measurement& m : measurements_) {
       if (m.open) {
         m.report.took_ms = -1;
@@ -902,18 +743,13 @@ class Simulation {
     return text;
   }
 
-  static std::string format_seconds(std::int64_t ns) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.3fs", static_cast<double>(ns) / 1e9);
-    return text;
-  }
-
   const Scenario& s_;
   Random random_;
   Network network_;
   std::unique_ptr<WorkloadGenerator> workload_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<bool> alive_;
+  std::vector<std::vector<Arrival>> held_;  // per node: checks waiting for its start-up sync
   std::vector<NodeClock> clocks_;
   core::CounterStore reference_store_;
   core::CheckEngine reference_;
@@ -930,11 +766,7 @@ class Simulation {
   std::uint64_t retired_datagrams_ = 0;
   std::uint64_t retired_bytes_ = 0;
   std::uint64_t retired_dropped_ = 0;
-  // The counts oracle, for the sampled keys: admissions and own counts per origin incarnation,
-  // and each origin's own count per window (the most it ever held there).
-  std::map<OriginKey, std::uint64_t> admitted_by_origin_;
-  std::map<OriginKey, std::uint64_t> counted_by_origin_;
-  Slots own_counts_;
+  CountsOracle counts_;  // for the sampled keys
   RunResult result_;
 };
 

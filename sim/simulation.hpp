@@ -111,7 +111,7 @@ struct RunResult {
   std::uint64_t datagrams_cut = 0;
   std::uint64_t datagrams_dropped_by_nodes = 0;  // refused by a node's codec (checksum, replay)
   std::uint64_t datagrams_corrupted = 0;         // copies with a byte changed on the way
-  std::uint64_t datagrams_dropped_broken = 0;    // deltas a drop_deltas node never sent
+  std::uint64_t datagrams_dropped_broken = 0;    // deltas or repairs a broken node never sent
   double max_clock_offset_ms = 0;  // the largest clock offset a node measured to a live peer
   std::uint64_t updates_sent = 0;  // slot updates in deltas and repairs, all nodes
   // Key pressure ([workload] flood_per_s, max_keys), summed over the nodes' stores.
@@ -119,6 +119,10 @@ struct RunResult {
   std::uint64_t keys_evicted = 0;
   std::uint64_t origin_slots_exhausted = 0;
   std::uint64_t floors_applied = 0;
+  // Checks that waited for a starting node's first sync of counts ([cluster] warmup_max), and
+  // the longest wait.
+  std::uint64_t checks_held = 0;
+  double hold_max_ms = 0;
   std::vector<TimelineRow> timeline;
   std::vector<OverrideReport> overrides;
   std::vector<AdaptiveReport> adaptive;

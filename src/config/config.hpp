@@ -59,6 +59,9 @@ struct ClusterSettings {
   std::uint64_t forget_after_ms = 600'000;
   std::uint64_t repair_interval_ms = 100;
   std::uint64_t repair_updates_per_interval = 4096;
+  // At start, checks wait for a peer's full sync of counts at most this long (0: no wait;
+  // core/warmup.hpp).
+  std::uint64_t warmup_max_ms = 500;
   std::string key_file;           // enables authentication (keyed BLAKE2b MACs)
   std::string previous_key_file;  // still accepted, during a key rotation
   core::PartitionPolicy partition_policy = core::PartitionPolicy::optimistic;

@@ -349,7 +349,7 @@ class Parser {
         {"bind", "advertise", "peers", "gossip_interval", "heartbeat_interval", "suspect_after",
          "down_after", "forget_after", "repair_interval", "repair_updates_per_interval", "key_file",
          "previous_key_file", "allow_readable_key_file", "partition_policy", "datagram_bytes",
-         "max_peers", "max_origins"});
+         "max_peers", "max_origins", "warmup_max"});
     out.enabled = true;
     if (!table.contains("bind") && !options_.cluster_bind_optional) {
       reject(&table,
@@ -392,6 +392,7 @@ class Parser {
     }
     out.repair_updates_per_interval = get_uint(table, "repair_updates_per_interval", where,
                                                out.repair_updates_per_interval, 1, 1'000'000);
+    out.warmup_max_ms = get_duration(table, "warmup_max", where, out.warmup_max_ms, 0, 60'000);
     out.key_file = get_string(table, "key_file", where, "");
     out.previous_key_file = get_string(table, "previous_key_file", where, "");
     if (!out.previous_key_file.empty() && out.key_file.empty()) {
@@ -794,7 +795,8 @@ std::string restart_only_changes(const Config& before, const Config& after) {
            a.heartbeat_interval_ms != b.heartbeat_interval_ms ||
            a.suspect_after_ms != b.suspect_after_ms || a.down_after_ms != b.down_after_ms ||
            a.forget_after_ms != b.forget_after_ms || a.repair_interval_ms != b.repair_interval_ms ||
-           a.repair_updates_per_interval != b.repair_updates_per_interval,
+           a.repair_updates_per_interval != b.repair_updates_per_interval ||
+           a.warmup_max_ms != b.warmup_max_ms,
        "cluster timing");
   note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file ||
            a.allow_readable_key_file != b.allow_readable_key_file,

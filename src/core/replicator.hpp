@@ -149,6 +149,10 @@ class Replicator {
   // True if `node_id` is not a live peer of ours (unknown, down, or never heard): a datagram
   // from an earlier incarnation of it may then start a new life (its clock went back).
   bool silent(const std::string& node_id) const;
+  // A peer has sent this node every count it holds since this node started, or the node knows
+  // no peer (a lone node, or the first of a cluster): what a starting node waits for before it
+  // decides (core/warmup.hpp).
+  bool has_cluster_counts() const { return synced_since_start_ || peers_.empty(); }
   const ReplicationStats& stats() const { return stats_; }
   const ReplicationConfig& config() const { return config_; }
 
@@ -158,6 +162,10 @@ class Replicator {
   Peer* peer_for_source(MonoTime now, const std::string& from, const ClusterMessage& message);
   // It owes us all its counts, and we owe it ours and our overrides.
   static void resync(Peer& peer);
+  // Brings the next repair round forward to `now`: a peer that is new, restarted or back holds
+  // its answers (or decides on partial counts) until its full sync arrives. Several resyncs
+  // before the round share it.
+  void sync_soon(MonoTime now);
   // It acknowledged a heartbeat of ours within suspect_after.
   bool hears_us(const Peer& peer, MonoTime now) const;
   // A new entry (counted as rejected when the table is full).
@@ -189,6 +197,7 @@ class Replicator {
   MonoTime next_heartbeat_;
   MonoTime next_repair_;
   bool started_ = false;
+  bool synced_since_start_ = false;  // a peer completed a full sync to us
   std::size_t repair_turn_ = 0;
   std::size_t member_turn_ = 0;
   OverrideTable* overrides_ = nullptr;

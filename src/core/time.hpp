@@ -20,4 +20,11 @@ struct MonoTime {
   auto operator<=>(const MonoTime&) const = default;
 };
 
+inline constexpr std::int64_t ns_per_ms = 1'000'000;
+
+// `ms` milliseconds after `t`.
+constexpr MonoTime after_ms(MonoTime t, std::int64_t ms) {
+  return MonoTime{t.ns + ms * ns_per_ms};
+}
+
 }  // namespace drl::core

@@ -14,6 +14,7 @@
 #include "config/replication_settings.hpp"
 #include "core/check_engine.hpp"
 #include "core/counter_store.hpp"
+#include "core/duration.hpp"
 #include "core/origin_table.hpp"
 #include "daemon/config_manager.hpp"
 #include "daemon/dynamic_limits.hpp"
@@ -24,6 +25,7 @@
 #endif
 #include "daemon/http_service.hpp"
 #include "daemon/service.hpp"
+#include "daemon/startup_hold.hpp"
 #include "io/address.hpp"
 #include "io/clock.hpp"
 #include "io/cluster_driver.hpp"
@@ -49,6 +51,8 @@ constexpr std::uint64_t kSweepIntervalMs = 100;
 constexpr std::size_t kSweepSlotsPerTick = 16384;
 constexpr std::uint64_t kWatchDebounceMs = 100;
 constexpr std::uint64_t kSkewCheckIntervalMs = 5000;
+// How soon after the start-up hold ends the log says how it ended.
+constexpr std::uint64_t kStartupHoldCheckIntervalMs = 10;
 // Connections waiting to be accepted; the kernel caps it at net.core.somaxconn (4096 by default
 // since Linux 5.4). A burst of connections beyond it sees EAGAIN (or ECONNREFUSED) and retries.
 constexpr int kListenBacklog = 4096;
@@ -219,7 +223,13 @@ int run_daemon(const DaemonOptions& options) {
       });
 
   io::MainLoop loop;
+  // A node starting into a cluster answers no check before it has its peers' counts, for at
+  // most warmup_max (core/warmup.hpp); opened by the cluster driver's receive hook below.
+  StartupHold startup_hold(
+      io::mono_now(),
+      config.cluster.enabled ? static_cast<std::int64_t>(config.cluster.warmup_max_ms) : 0);
   DaemonContext context;
+  context.startup_hold = &startup_hold;
   context.store = &store;
   context.engine = &engine;
   context.config = &manager;
@@ -321,8 +331,14 @@ int run_daemon(const DaemonOptions& options) {
     // Overrides travel with the gossip: peers' records merge into the table, ours go out, and a
     // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
-    driver->set_receive_hook([&dynamic] { dynamic.republish_if_table_moved(io::wall_now()); });
+    driver->set_receive_hook([&dynamic, &startup_hold, &node] {
+      dynamic.republish_if_table_moved(io::wall_now());
+      if (!startup_hold.is_open() && node->replicator().has_cluster_counts())
+        startup_hold.open(io::mono_now());
+    });
     driver->start(*node);
+    // No peer to wait for (the first node of a cluster, peers learned later).
+    if (node->replicator().has_cluster_counts()) startup_hold.open(io::mono_now());
     context.cluster = driver.get();
     context.cluster_authenticated = !codec.keys.empty();
   }
@@ -387,7 +403,8 @@ int run_daemon(const DaemonOptions& options) {
   std::unique_ptr<EnvoyService> envoy_service;
   std::unique_ptr<io::FileWatcher> envoy_watcher;
   if (config.envoy.enabled) {
-    Result<std::unique_ptr<EnvoyService>> started = EnvoyService::start(config.envoy, engine);
+    Result<std::unique_ptr<EnvoyService>> started =
+        EnvoyService::start(config.envoy, engine, startup_hold);
     if (!started.ok()) {
       std::fprintf(stderr, "drld: %s\n", started.error().message.c_str());
       return 1;
@@ -465,6 +482,25 @@ int run_daemon(const DaemonOptions& options) {
                samples.cpu_percent = cpu_sampler.sample(now);
                dynamic.tick(now, io::wall_now(), samples);
              });
+  // Says once how the start-up hold ended (the hold itself needs no tick).
+  bool startup_hold_reported = startup_hold.is_open();
+  loop.every(kStartupHoldCheckIntervalMs, [&startup_hold, &startup_hold_reported, &config] {
+    const core::MonoTime now = io::mono_now();
+    if (startup_hold_reported || startup_hold.holds(now)) return;
+    startup_hold_reported = true;
+    const std::string held = std::to_string(startup_hold.held_ms(now)) + " ms";
+    if (startup_hold.synced_in_time()) {
+      io::log_info("counts received from a peer " + held +
+                   " after the start; checks held until then: " +
+                   std::to_string(startup_hold.checks_held()));
+    } else {
+      io::log_warn("no peer sent its counts within [cluster] warmup_max (" +
+                   core::format_duration_ms(config.cluster.warmup_max_ms) +
+                   "): deciding with the counts at hand (the peers are unreachable, or slow to "
+                   "sync a large store); checks held until then: " +
+                   std::to_string(startup_hold.checks_held()));
+    }
+  });
   io::RateLimitedLog skew_log(io::LogLevel::warn, 1, 60'000);
   if (driver) {
     loop.every(kSkewCheckIntervalMs, [&driver, &skew_threshold_ms, &skew_log] {

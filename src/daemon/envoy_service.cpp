@@ -1,5 +1,6 @@
 #include "daemon/envoy_service.hpp"
 
+#include "daemon/startup_hold.hpp"
 #include "envoy/rls_config.hpp"
 #include "envoy/rls_policies.hpp"
 #include "io/clock.hpp"
@@ -40,7 +41,8 @@ EnvoyService::EnvoyService(const core::CheckEngine& engine, envoy::RlsDeciderOpt
     : decider_(engine, std::move(options)) {}
 
 Result<std::unique_ptr<EnvoyService>> EnvoyService::start(const config::EnvoySettings& settings,
-                                                          const core::CheckEngine& engine) {
+                                                          const core::CheckEngine& engine,
+                                                          StartupHold& startup_hold) {
   Result<std::shared_ptr<const envoy::RlsRules>> rules = load_envoy_rules(settings);
   if (!rules.ok()) return rules.error();
   std::unique_ptr<EnvoyService> service(new EnvoyService(engine, decider_options(settings)));
@@ -50,7 +52,9 @@ Result<std::unique_ptr<EnvoyService>> EnvoyService::start(const config::EnvoySet
   options.threads = settings.threads;
   envoy::RlsDecider& decider = service->decider_;
   Result<std::unique_ptr<envoy::GrpcServer>> server = envoy::GrpcServer::start(
-      options, [&decider](const envoy::RlsRequest& request, envoy::RlsResponse& response) {
+      options,
+      [&decider, &startup_hold](const envoy::RlsRequest& request, envoy::RlsResponse& response) {
+        startup_hold.wait();
         const Result<Done> decided = decider.decide(io::wall_now(), request, response);
         return decided.ok() ? envoy::RlsStatus{} : status_of(decided.error());
       });

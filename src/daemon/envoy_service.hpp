@@ -18,12 +18,16 @@
 
 namespace drl::daemon {
 
+class StartupHold;
+
 class EnvoyService {
  public:
   // Reads config_dir and starts serving on `listen`. Errors name the file and line of a YAML
-  // problem, or the address. `engine` outlives the service.
+  // problem, or the address. `engine` and `startup_hold` outlive the service; calls wait in
+  // `startup_hold` while the node is starting into a cluster.
   static Result<std::unique_ptr<EnvoyService>> start(const config::EnvoySettings& settings,
-                                                     const core::CheckEngine& engine);
+                                                     const core::CheckEngine& engine,
+                                                     StartupHold& startup_hold);
   ~EnvoyService();  // stop()
   EnvoyService(const EnvoyService&) = delete;
   EnvoyService& operator=(const EnvoyService&) = delete;

@@ -1,6 +1,7 @@
 #include "daemon/http_service.hpp"
 
 #include "daemon/metrics.hpp"
+#include "daemon/startup_hold.hpp"
 #include "http/decision_answer.hpp"
 #include "http/request_mapping.hpp"
 #include "io/clock.hpp"
@@ -44,6 +45,7 @@ http::HttpAnswer decide(DaemonContext& context, bool problem_details,
   const http::MappedCheck& check = std::get<http::MappedCheck>(mapped);
   const core::CheckItem item{check.policy, check.key, check.tier, check.endpoint, check.cost};
   core::CheckOutcome outcome;
+  if (context.startup_hold != nullptr) context.startup_hold->wait();  // a node starting up
   context.engine->check(*cache.policies, io::wall_now(), std::span(&item, 1), outcome);
   record_check(counters, outcome, *cache.policies, cache.ids);
   http::HttpAnswer answer =

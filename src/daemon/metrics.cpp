@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "daemon/service.hpp"
+#include "daemon/startup_hold.hpp"
 #ifdef DRL_WITH_ENVOY
 #include "daemon/envoy_service.hpp"
 #endif
@@ -144,6 +145,16 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "Datagrams the UDP socket refused (dropped like losses)."},
     {"drl_gossip_datagrams_truncated_total", MetricKind::counter, "",
      "Datagrams received larger than the receive buffer (64 KiB), dropped."},
+    {"drl_gossip_replay_windows_evicted_total", MetricKind::counter, "",
+     "Senders' replay windows forgotten to make room for a new one: more senders, real or "
+     "forged, than the node keeps windows for."},
+    {"drl_gossip_override_records_left_out_total", MetricKind::counter, "",
+     "Override records not sent: larger than a datagram, or outside a receiver's bounds."},
+    {"drl_startup_hold_seconds", MetricKind::gauge, "",
+     "How long this node held its answers after it started, waiting for a peer's counts "
+     "([cluster] warmup_max); grows while it holds."},
+    {"drl_startup_checks_held_total", MetricKind::counter, "",
+     "Checks that waited for the start-up sync of counts."},
     {"drl_cluster_origins", MetricKind::gauge, "",
      "Origins (node incarnations) known to the store."},
     {"drl_policies_epoch", MetricKind::gauge, "",
@@ -444,7 +455,16 @@ std::string render_metrics(const DaemonContext& c) {
     f.value("drl_gossip_full_syncs_total", static_cast<double>(s.replication.full_syncs_completed));
     f.value("drl_gossip_send_errors_total", static_cast<double>(s.udp.send_errors));
     f.value("drl_gossip_datagrams_truncated_total", static_cast<double>(s.udp.truncated));
+    f.value("drl_gossip_replay_windows_evicted_total",
+            static_cast<double>(s.datagrams.replay_windows_evicted));
+    f.value("drl_gossip_override_records_left_out_total",
+            static_cast<double>(s.datagrams.overrides_left_out));
     f.value("drl_cluster_origins", static_cast<double>(s.origins));
+    if (c.startup_hold != nullptr) {
+      f.value("drl_startup_hold_seconds",
+              static_cast<double>(c.startup_hold->held_ms(io::mono_now())) / 1000.0);
+      f.value("drl_startup_checks_held_total", static_cast<double>(c.startup_hold->checks_held()));
+    }
   }
 
   const core::WallTime wall = io::wall_now();

@@ -1,5 +1,6 @@
 #include "daemon/service.hpp"
 
+#include "daemon/startup_hold.hpp"
 #include "daemon/status_report.hpp"
 #include "io/clock.hpp"
 #include "io/log.hpp"
@@ -48,6 +49,8 @@ void Service::check(const wire::CheckSpan& span, core::CheckOutcome& outcome) {
     outcome.error_message = span.error_message;
     return;
   }
+  // A node starting into a cluster: wait for its peers' counts (the clock moved meanwhile).
+  if (context_.startup_hold != nullptr && context_.startup_hold->wait()) now_ = io::wall_now();
   context_.engine->check(
       *policies_, now_,
       std::span<const core::CheckItem>(request_.items.data() + span.first, span.count), outcome);

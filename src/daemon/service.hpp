@@ -19,6 +19,7 @@
 namespace drl::daemon {
 
 class EnvoyService;
+class StartupHold;
 
 // Shared by every worker's service; outlives them.
 struct DaemonContext {
@@ -33,6 +34,7 @@ struct DaemonContext {
   const http::HttpCounters* http_counters = nullptr;     // null without [http]
   const io::ServerCounters* http_connections = nullptr;  // null without [http]
   const EnvoyService* envoy = nullptr;                   // null without [envoy]
+  StartupHold* startup_hold = nullptr;  // checks wait here while a starting node syncs
   std::int64_t started_wall_ms = 0;
   bool cluster_authenticated = false;
   const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;

@@ -63,7 +63,9 @@ bool v4_mapped(const IpBytes& ip) {
 bool on_interface(const IpBytes& ip, const std::vector<InterfaceAddress>& interfaces) {
   for (const InterfaceAddress& address : interfaces) {
     const IpBytes local = parse_ip(address.ip);
-    if (in_prefix(ip, local, address.loopback ? address.prefix_length : local.size * 8)) {
+    if (in_prefix(
+            ip, local,
+            address.loopback ? address.prefix_length : static_cast<unsigned>(local.size * 8))) {
       return true;
     }
   }

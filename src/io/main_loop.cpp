@@ -21,8 +21,8 @@ void MainLoop::on_signal(int signum, std::function<void(int)> handler) {
   signal.handle.data = &signal;
   uv_signal_start(
       &signal.handle,
-      [](uv_signal_t* handle, int signum) {
-        static_cast<Impl::Signal*>(handle->data)->handler(signum);
+      [](uv_signal_t* handle, int received) {
+        static_cast<Impl::Signal*>(handle->data)->handler(received);
       },
       signum);
 }

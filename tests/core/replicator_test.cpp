@@ -285,6 +285,38 @@ TEST_CASE("restart: a restarted node gets its old counts back and counts nothing
   for (std::size_t n = 0; n < 3; ++n) CHECK(cluster.seen(n, "dave") == 100);
 }
 
+TEST_CASE(
+    "restart: a restarted node has the cluster's counts once a peer's full sync arrives, within "
+    "a round trip of its first heartbeat (the peers sync it at once, not at their next repair)") {
+  Cluster cluster(3);
+  cluster.run_ms(500);
+  CHECK(cluster.check(0, "erin", 30) == 30);
+  cluster.run_ms(10);
+  cluster.restart(2);
+  CHECK_FALSE(cluster.node(2).replicator->has_cluster_counts());
+  // First heartbeat at its first timer (1 ms), 1 ms to the peers, their sync 1 ms back; the
+  // repair interval is 50 ms.
+  cluster.run_ms(4);
+  CHECK(cluster.node(2).replicator->has_cluster_counts());
+  CHECK(cluster.seen(2, "erin") == 30);
+}
+
+TEST_CASE("restart: a node that knows no peer has nothing to wait for") {
+  Cluster cluster(1);
+  CHECK(cluster.node(0).replicator->has_cluster_counts());
+}
+
+TEST_CASE("restart: with every peer unreachable a restarted node never has the cluster's counts") {
+  Cluster cluster(3);
+  cluster.run_ms(500);
+  cluster.restart(2);
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return from == 2 || to == 2;
+  };
+  cluster.run_ms(1000);
+  CHECK_FALSE(cluster.node(2).replicator->has_cluster_counts());
+}
+
 TEST_CASE("membership: nodes configured with one peer find each other through it") {
   Cluster cluster(4, PartitionPolicy::optimistic, false);
   cluster.run_ms(2000);

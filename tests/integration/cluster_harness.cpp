@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -455,8 +456,8 @@ std::string window_table(const OvershootRun& run, std::uint64_t limit) {
 OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& settings) {
   ClusterSpec spec;
   spec.nodes = settings.nodes;
-  spec.cluster_settings =
-      "gossip_interval = \"" + std::to_string(settings.gossip_interval_ms) + "ms\"\n";
+  spec.cluster_settings = "gossip_interval = \"" + std::to_string(settings.gossip_interval_ms) +
+                          "ms\"\n" + settings.cluster_settings;
   spec.policies = "[[policy]]\nname = \"p\"\nlimit = " + std::to_string(settings.limit) +
                   "\nwindow = \"" + std::to_string(settings.window_ms) + "ms\"\nalgorithm = \"" +
                   settings.algorithm + "\"\n";
@@ -482,6 +483,15 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
   const std::int64_t end_wall = (last_full + 1) * w + 20;
 
   std::map<std::uint64_t, WindowCount> windows;
+  std::deque<std::int64_t> admitted_in_last_window;  // when each answer arrived
+  const std::size_t crashing = cluster.size() - 1;
+  const std::int64_t kill_wall =
+      settings.kill_at_windows < 0
+          ? INT64_MAX
+          : first_full * w + std::llround(settings.kill_at_windows * static_cast<double>(w));
+  std::int64_t restart_wall = INT64_MAX;
+  bool killed = false;
+  bool restarted = false;
   std::mt19937_64 random(settings.seed);
   std::exponential_distribution<double> gap(1.0 / static_cast<double>(period.count()));
   auto next = SteadyClock::now();
@@ -491,7 +501,20 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
                              : period;
     const std::int64_t sent = wall_ms();
     if (sent >= end_wall) break;
-    const std::size_t node = k % cluster.size();
+    if (!killed && sent >= kill_wall) {
+      cluster.kill(crashing);
+      killed = true;
+      restart_wall = sent + static_cast<std::int64_t>(settings.restart_after_ms);
+    }
+    if (killed && !restarted && sent >= restart_wall) {
+      // Blocks until it is ready: the checks due meanwhile go out in a rush afterwards, as
+      // clients' retries do.
+      cluster.start_node(crashing);
+      clients[crashing] = cluster.node(crashing).connect();
+      restarted = true;
+    }
+    std::size_t node = k % cluster.size();
+    if (killed && !restarted && node == crashing) node = (node + 1) % cluster.size();
     const auto decision = clients[node].check(drl::CheckRequest{"p", "k"});
     const std::int64_t received = wall_ms();
     if (!decision.ok()) {
@@ -507,9 +530,20 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
       ++count.admitted;
       ++count.admitted_per_node[node];
       ++run.admitted_total;
+      admitted_in_last_window.push_back(received);
+      while (admitted_in_last_window.front() <= received - w) admitted_in_last_window.pop_front();
+      run.most_in_any_window =
+          std::max<std::uint64_t>(run.most_in_any_window, admitted_in_last_window.size());
     }
   }
   const auto stopped = SteadyClock::now();
+  if (restarted) {
+    const std::string logs = cluster.logs();
+    for (const char* marker : {"counts received from a peer", "no peer sent its counts"}) {
+      const std::size_t at = logs.find(marker);
+      if (at != std::string::npos) run.restart_log = logs.substr(at, logs.find('\n', at) - at);
+    }
+  }
 
   for (const auto& [id, count] : windows) {
     if (static_cast<std::int64_t>(id) >= first_full && static_cast<std::int64_t>(id) <= last_full) {

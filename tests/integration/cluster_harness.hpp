@@ -204,6 +204,12 @@ struct OvershootSettings {
   // real traffic.
   bool poisson = false;
   std::uint64_t seed = 1;
+  // A crash: the last node is killed (SIGKILL) this many windows into the measured ones (1.7:
+  // 70% into the second full window) and started again restart_after_ms later, while the
+  // checks go on; meanwhile its share goes to the next node. Negative: no crash.
+  double kill_at_windows = -1;
+  std::uint64_t restart_after_ms = 320;
+  std::string cluster_settings;  // more [cluster] lines ("warmup_max = \"0s\"\n")
 };
 
 struct WindowCount {
@@ -223,6 +229,10 @@ struct OvershootRun {
   bool converged = false;
   bool counts_match = false;  // agreed counts == the admissions the test saw
   std::string failure;        // why not converged / not matching
+  // The most admissions in any interval one window long (by when each answer arrived): what a
+  // sliding window promises, whatever the alignment.
+  std::uint64_t most_in_any_window = 0;
+  std::string restart_log;  // with a crash: the restarted node's line on how its hold ended
 };
 
 // Starts a cluster in `dir` with the settings, waits until it is connected, checks the key

@@ -156,6 +156,67 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "restart: a node that starts into a cluster answers no check before a peer has sent it the "
+    "cluster's counts, so a key its peers used up in this window is denied from its first "
+    "check, fixed and sliding") {
+  TempDir dir;
+  ClusterSpec spec;
+  // A slow full sync (one count per 10 ms from each peer, and hundreds of counts to send), so
+  // that a node deciding before its sync would meet the restarted node without the used-up
+  // key's count; a warm-up bound longer than the sync.
+  spec.cluster_settings =
+      "gossip_interval = \"5ms\"\nheartbeat_interval = \"50ms\"\nsuspect_after = \"400ms\"\n"
+      "down_after = \"600ms\"\nrepair_interval = \"10ms\"\nrepair_updates_per_interval = 1\n"
+      "warmup_max = \"20s\"\n";
+  spec.policies =
+      "[[policy]]\nname = \"fixed\"\nlimit = 20\nwindow = \"1h\"\nalgorithm = \"fixed\"\n"
+      "[[policy]]\nname = \"sliding\"\nlimit = 20\nwindow = \"1h\"\nalgorithm = \"sliding\"\n";
+  Cluster cluster(dir, spec);
+  cluster.start();
+  INFO("logs:\n" << cluster.logs());
+  REQUIRE(cluster.wait_until_connected(10s));
+
+  drl::Client first = cluster.node(0).connect();
+  const std::vector<std::string> policies = {"fixed", "sliding"};
+  for (const std::string& policy : policies) {
+    for (int i = 0; i < 20; ++i) {
+      const auto decision = first.check(drl::CheckRequest{policy, "used-up"});
+      REQUIRE(decision.ok());
+      REQUIRE(decision->allowed);
+    }
+    for (int k = 0; k < 150; ++k) {
+      REQUIRE(first.check(drl::CheckRequest{policy, "filler-" + std::to_string(k)}).ok());
+    }
+  }
+  const bool replicated = wait_until(
+      [&] {
+        return inspect_slots(cluster.node(2), "fixed", "used-up").total() == 20 &&
+               inspect_slots(cluster.node(2), "sliding", "used-up").total() == 20;
+      },
+      10s);
+  REQUIRE(replicated);
+
+  cluster.kill(2);
+  cluster.start_node(2);
+  drl::Client restarted = cluster.node(2).connect();
+  for (const std::string& policy : policies) {
+    const auto decision = restarted.check(drl::CheckRequest{policy, "used-up"});
+    REQUIRE(decision.ok());
+    INFO("policy " << policy);
+    CHECK_FALSE(decision->allowed);
+  }
+  // It held the first of those checks (the client waits for each answer) until a peer's sync
+  // arrived, and says so.
+  const bool logged = wait_until(
+      [&] { return cluster.logs().find("checks held until then: 1\n") != std::string::npos; }, 5s);
+  CHECK(logged);
+  // A key nobody used is admitted as usual.
+  const auto fresh = restarted.check(drl::CheckRequest{"fixed", "fresh"});
+  REQUIRE(fresh.ok());
+  CHECK(fresh->allowed);
+}
+
+TEST_CASE(
     "membership: a peer configured by host name while it advertises its address is one member: "
     "no second row, no datagram dropped as a replay, and the proportional policy keeps the "
     "full limit") {

@@ -100,13 +100,13 @@ Latency measure_checks(std::uint16_t port, const std::string& key, std::size_t c
     if (between) between(i);
     const auto began = SteadyClock::now();
     const HttpResponse fresh = http_request(port, "/v1/check/api?key=" + key);
-    const auto between = SteadyClock::now();
+    const auto fresh_done = SteadyClock::now();
     const int status = kept.get("/v1/check/api?key=" + key);
     const auto ended = SteadyClock::now();
     if (fresh.status != 200) ++out.failures;
     if (status != 200) ++out.failures;
-    samples.push_back(std::chrono::duration_cast<Micros>(between - began).count());
-    samples.push_back(std::chrono::duration_cast<Micros>(ended - between).count());
+    samples.push_back(std::chrono::duration_cast<Micros>(fresh_done - began).count());
+    samples.push_back(std::chrono::duration_cast<Micros>(ended - fresh_done).count());
   }
   std::sort(samples.begin(), samples.end());
   out.p50_us = samples[samples.size() / 2];

@@ -213,7 +213,8 @@ TEST_CASE(
       "key_bound %llu, keys_tracked %llu, keys_evicted %llu, keys_evicted_while_denied %llu; "
       "store_memory_bytes %llu (formula %llu); VmRSS before %llu kB, max %llu kB, budget %llu kB%s;"
       " abuser checks %llu, allowed %llu; floors_applied %llu, floors_lost %llu\n",
-      static_cast<unsigned long long>(sum.checks), seconds, sum.checks / seconds, kFloodConnections,
+      static_cast<unsigned long long>(sum.checks), seconds,
+      static_cast<double>(sum.checks) / seconds, kFloodConnections,
       static_cast<unsigned long long>(kMaxKeys), static_cast<unsigned long long>(key_bound),
       static_cast<unsigned long long>(tracked), static_cast<unsigned long long>(evicted),
       static_cast<unsigned long long>(evicted_denied),

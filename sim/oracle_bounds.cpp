@@ -1,0 +1,129 @@
+#include "sim/oracle_bounds.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/network.hpp"
+#include "sim/run_time.hpp"
+
+namespace drl::sim {
+
+double poisson_tail_bound(double mean) {
+  if (mean <= 0) return 0;
+  if (mean > 200) return mean + 5.0 * std::sqrt(mean) + 5.0;  // normal approximation
+  double term = std::exp(-mean);
+  double cumulative = term;
+  double k = 0;
+  while (1.0 - cumulative > 1e-6 && k < 10'000) {
+    k += 1;
+    term *= mean / k;
+    cumulative += term;
+  }
+  return k;
+}
+
+double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
+  const double limit = window.limit;
+  if (scenario.checks.overshoot_max_percent >= 0)
+    return limit * scenario.checks.overshoot_max_percent / 100.0;
+  const config::ClusterSettings& c = scenario.cluster;
+  const double rate = window.peak_rate_per_s;
+  const double n = scenario.nodes;
+  // Others see an admission after the next gossip round and the network; ms granularity of
+  // the timers; loss makes a delta late by rounds.
+  const double delay_s = (static_cast<double>(c.gossip_interval_ms) + scenario.link.latency_ms +
+                          scenario.link.jitter_ms + 2.0) /
+                         1000.0 / std::max(0.05, 1.0 - scenario.link.loss);
+  double model = rate * delay_s * (n - 1) / n;
+  // At the limit nodes stop admitting, so a key's last delta is not followed by another: if
+  // both its copies are lost (delta and resend), a peer misses it until anti-entropy, and may
+  // admit that much more. Each of the n-1 senders' last rounds is missing with p^2.
+  const double gossip_s = static_cast<double>(c.gossip_interval_ms) / 1000.0;
+  model += (n - 1) * scenario.link.loss * scenario.link.loss * std::max(1.0, rate * gossip_s / n);
+  // Skewed clocks put window boundaries elsewhere.
+  double skew_s = 0;
+  for (const NodeClock& clock : scenario.clocks) {
+    skew_s = std::max(skew_s, std::abs(clock.offset_ms) / 1000.0 +
+                                  std::abs(clock.drift_ppm) * 1e-6 * scenario.duration_s);
+  }
+  model += rate * skew_s;
+  // A restarted node holds its answers until a peer's full sync arrives, for at most
+  // warmup_max (core/warmup.hpp); if the sync takes longer, it counts alone for the rest.
+  const double sync_s = (static_cast<double>(c.heartbeat_interval_ms) +
+                         static_cast<double>(c.repair_interval_ms) * (n + 1) +
+                         scenario.link.latency_ms + scenario.link.jitter_ms) /
+                        1000.0 / std::max(0.05, 1.0 - scenario.link.loss);
+  const double warmup_s = static_cast<double>(c.warmup_max_ms) / 1000.0;
+  const double unsynced_s = std::max(0.0, sync_s - warmup_s);
+  for (const CrashEvent& crash : scenario.crashes) {
+    if (crash.restart_after_s < 0 || unsynced_s == 0) continue;
+    const std::int64_t back = run_ns(crash.at_s + crash.restart_after_s);
+    if (back + run_ns(warmup_s) < window.end_ns && back + run_ns(sync_s) > window.start_ns)
+      model += rate * unsynced_s;
+  }
+  // Partitions: each side counts only what it sees. Under the optimistic policy, a heal does
+  // not end that at once: peers marked down get deltas again only once heard (a heartbeat).
+  double partition = 0;
+  const std::int64_t blind_after_heal = static_cast<std::int64_t>(
+      (static_cast<double>(c.heartbeat_interval_ms) + scenario.link.latency_ms +
+       scenario.link.jitter_ms + 1.0) /
+      std::max(0.05, 1.0 - scenario.link.loss) * static_cast<double>(ns_per_ms));
+  // Peers count as unreachable once suspect: states are updated every heartbeat interval.
+  const std::int64_t detection = (static_cast<std::int64_t>(c.suspect_after_ms) +
+                                  static_cast<std::int64_t>(c.heartbeat_interval_ms)) *
+                                 ns_per_ms;
+  int sides = 1;
+  bool undetected = false;
+  for (const PartitionPhase& phase : scenario.partitions) {
+    const std::int64_t from = run_ns(phase.start_s);
+    const std::int64_t to = run_ns(phase.end_s);
+    const bool healing = to <= window.start_ns && to + blind_after_heal > window.start_ns;
+    if (healing && c.partition_policy != core::PartitionPolicy::proportional) {
+      sides = std::max(sides, Network::sides_of(phase, scenario.nodes));
+      undetected = true;
+      continue;
+    }
+    if (from >= window.end_ns || to <= window.start_ns) continue;
+    sides = std::max(sides, Network::sides_of(phase, scenario.nodes));
+    if (window.start_ns < from + detection) undetected = true;
+  }
+  if (sides > 1) {
+    const bool proportional = c.partition_policy == core::PartitionPolicy::proportional;
+    // Proportional shares apply once the other side is suspect; until then, and always
+    // under the optimistic policy, each side may admit a whole limit.
+    partition = proportional && !undetected ? (sides - 1) : (sides - 1) * limit;
+  }
+  return poisson_tail_bound(model) + partition + 1.0;
+}
+
+double convergence_bound_ms(const Scenario& scenario, double records, double at_s,
+                            double probe_ms) {
+  const config::ClusterSettings& c = scenario.cluster;
+  const double n = scenario.nodes;
+  const double network_ms = scenario.link.latency_ms + scenario.link.jitter_ms;
+  const double gossip_ms = static_cast<double>(c.gossip_interval_ms);
+  bool faults_before = false;
+  for (const PartitionPhase& phase : scenario.partitions) faults_before |= phase.start_s < at_s;
+  for (const CrashEvent& crash : scenario.crashes) faults_before |= crash.at_s < at_s;
+  const double loss = 1.0 - (1.0 - scenario.link.loss) * (1.0 - scenario.link.corrupt);
+  // Nothing lost and every peer alive: a changed count goes to every peer in the next gossip
+  // round (timers have millisecond granularity).
+  if (!faults_before && loss == 0) return gossip_ms + network_ms + 1.0 + probe_ms;
+  // Otherwise anti-entropy: a peer marked down is alive again once a heartbeat arrives (a
+  // restarted node then asks for a full sync with its next one); each node sends each live
+  // peer in turn, one every repair interval, a slice of its whole store, and `sweeps` slices
+  // cover it. A lost slice comes back one sweep later: `turns` sweeps make a loss of every
+  // copy of some slice unlikely (below 1e-3 over all pairs).
+  const double sweeps =
+      std::max(1.0, std::ceil(records / static_cast<double>(c.repair_updates_per_interval)));
+  double turns = 1;
+  if (loss > 0) {
+    turns = std::max(1.0, std::ceil(std::log(1e-3 / (n * n * sweeps)) / std::log(loss)));
+  }
+  const double heard_ms = 2.0 * static_cast<double>(c.heartbeat_interval_ms) + network_ms;
+  const double sweep_ms = sweeps * std::max(1.0, n - 1) * static_cast<double>(c.repair_interval_ms);
+  return turns * (heard_ms + sweep_ms) + static_cast<double>(c.repair_interval_ms) + network_ms +
+         gossip_ms + 1.0 + probe_ms;
+}
+
+}  // namespace drl::sim

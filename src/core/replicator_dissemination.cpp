@@ -1,0 +1,193 @@
+// The dissemination half of Replicator: deltas each gossip round, the override table, and
+// anti-entropy repair out; merging received counts in (see replicator.hpp). Message intake and
+// timers are in replicator.cpp, peers and their states in replicator_membership.cpp.
+#include <algorithm>
+#include <array>
+
+#include "core/assert.hpp"
+#include "core/replicator.hpp"
+
+namespace drl::core {
+
+void Replicator::merge_updates(MonoTime now, WallTime wall, const ClusterMessage& message) {
+  if (!message.updates) return;
+  // Message-local origin references to store indices; our current self is never merged from
+  // others (we are the authority on it).
+  std::vector<std::int64_t> local(message.origins.size(), -1);
+  for (std::size_t i = 0; i < message.origins.size(); ++i) {
+    const Origin& origin = message.origins[i];
+    if (origin == origins_.local()) continue;
+    if (const auto index = origins_.index_of(origin, now, config_.origin_retire_after_ms)) {
+      local[i] = *index;
+    }
+  }
+  for (const WireUpdate& update : *message.updates) {
+    ++stats_.updates_received;
+    if (update.origin >= local.size()) {
+      ++stats_.updates_dropped;
+      continue;
+    }
+    if (local[update.origin] < 0) {
+      if (message.origins[update.origin] != origins_.local()) ++stats_.updates_dropped;
+      continue;
+    }
+    const std::array<std::uint64_t, 1> ids{update.counter_id};
+    if (!store_.lock(ids).merge(update.counter_id, update.window_ms, wall,
+                                static_cast<std::uint32_t>(local[update.origin]), update.window_id,
+                                update.count)) {
+      ++stats_.updates_dropped;
+    }
+  }
+}
+
+void Replicator::gossip_round(MonoTime now, WallTime wall) {
+  scratch_.clear();
+  store_.collect_changes(wall, OriginTable::local_index, scratch_,
+                         config_.delta_updates_per_round_max);
+  // The previous round's updates that did not change again go once more (their values are
+  // still the latest: a newer one would be in this round).
+  const std::size_t changed = scratch_.size();
+  if (!last_round_.empty()) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> fresh;
+    fresh.reserve(changed);
+    for (std::size_t i = 0; i < changed; ++i) {
+      fresh.emplace_back(scratch_[i].counter_id, scratch_[i].window_id);
+    }
+    std::sort(fresh.begin(), fresh.end());
+    for (const SlotUpdate& old : last_round_) {
+      if (!std::binary_search(fresh.begin(), fresh.end(),
+                              std::make_pair(old.counter_id, old.window_id))) {
+        scratch_.push_back(old);
+      }
+    }
+  }
+  last_round_.assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(changed));
+  if (scratch_.empty()) return;
+  auto updates = std::make_shared<std::vector<WireUpdate>>();
+  updates->reserve(scratch_.size());
+  for (const SlotUpdate& slot : scratch_) {
+    updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
+  }
+  for (const Peer& peer : peers_.all()) {
+    if (!delta_target(peer, now)) continue;
+    ClusterMessage message = header(MessageType::delta, wall);
+    message.origins.push_back(origins_.local());
+    message.updates = updates;
+    send(peer.address, std::move(message));
+    ++stats_.delta_messages_sent;
+    stats_.updates_sent += updates->size();
+  }
+}
+
+bool Replicator::delta_target(const Peer& peer, MonoTime now) const {
+  // Configured peers not heard from yet may be up: in the first down_after of our life they
+  // get deltas too, so that counts made while the cluster forms are not left to anti-entropy.
+  const bool forming = (now.ns - started_at_.ns) / ns_per_ms < config_.down_after_ms;
+  const bool live = peer.state == PeerState::alive || peer.state == PeerState::suspect;
+  return live || (forming && peer.state == PeerState::unknown);
+}
+
+void Replicator::set_overrides(OverrideTable* table) {
+  overrides_ = table;
+  overrides_version_sent_.reset();
+  // Peers already alive get the new table in the next round, like new peers.
+  for (Peer& peer : peers_.all()) peer.overrides_pending = table != nullptr;
+}
+
+void Replicator::override_round(MonoTime now, WallTime wall) {
+  if (overrides_ == nullptr) return;
+  const std::uint64_t version = overrides_->version();
+  const bool changed = overrides_version_sent_ != version;
+  overrides_version_sent_ = version;
+  // A change goes out twice, in this round and the next (as count updates do), so that a peer
+  // misses it only if both copies are lost; else it waits for the anti-entropy sync.
+  const bool resend = overrides_resend_;
+  overrides_resend_ = changed;
+  const bool sync = now >= next_override_sync_;
+  if (sync) next_override_sync_ = after_ms(now, config_.override_sync_interval_ms);
+
+  std::vector<Peer*> targets;
+  for (Peer& peer : peers_.all()) {
+    const bool alive = peer.state == PeerState::alive;
+    if (((changed || resend) && delta_target(peer, now)) ||
+        (alive && (sync || peer.overrides_pending))) {
+      targets.push_back(&peer);
+    }
+  }
+  if (targets.empty()) return;
+  // Read after the version: a change in between is sent now and again next round (the version
+  // moved), never lost.
+  std::vector<OverrideRecord> records = overrides_->records();
+  for (Peer* peer : targets) {
+    peer->overrides_pending = false;
+    // An empty table has nothing to tell: a new peer's own records reach us from it.
+    if (records.empty()) continue;
+    ClusterMessage message = header(MessageType::overrides, wall);
+    message.overrides = records;
+    send(peer->address, std::move(message));
+    ++stats_.override_messages_sent;
+    stats_.override_records_sent += records.size();
+  }
+}
+
+void Replicator::final_round(MonoTime now, WallTime wall) {
+  // The last changes, twice over (no later round will resend them).
+  gossip_round(now, wall);
+  gossip_round(now, wall);
+  override_round(now, wall);
+}
+
+void Replicator::repair_round(WallTime wall) {
+  if (peers_.empty()) return;
+  // A peer waiting for a full sync goes first; otherwise the next live peer in turn.
+  Peer* target = nullptr;
+  for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
+    Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
+    if (peer.full_sync_pending && peer.state == PeerState::alive) target = &peer;
+  }
+  for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
+    Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
+    if (peer.state == PeerState::alive) target = &peer;
+  }
+  repair_turn_ = (repair_turn_ + 1) % peers_.size();
+  if (target == nullptr) return;
+
+  scratch_.clear();
+  store_.collect_all(wall, target->sweep, scratch_, config_.repair_updates_per_interval);
+  bool completes_sync = false;
+  if (target->sweep.completed && target->full_sync_pending) {
+    target->full_sync_pending = false;
+    completes_sync = true;
+    ++stats_.full_syncs_completed;
+  }
+  // The last slice of a full sync is sent even when empty: it tells the peer it has it all.
+  if (scratch_.empty() && !completes_sync) return;
+  const Origin target_origin{target->node_id, target->incarnation};
+  ClusterMessage message = header(MessageType::repair, wall);
+  if (completes_sync) message.flags |= kFlagSyncComplete;
+  auto updates = std::make_shared<std::vector<WireUpdate>>();
+  std::map<std::uint32_t, std::uint32_t> refs;  // store origin index -> message reference
+  for (const SlotUpdate& slot : scratch_) {
+    auto ref = refs.find(slot.origin);
+    if (ref == refs.end()) {
+      const std::optional<Origin> origin = origins_.origin_at(slot.origin);
+      // The peer is the authority on its own current counts.
+      if (!origin || *origin == target_origin) {
+        refs.emplace(slot.origin, UINT32_MAX);
+        continue;
+      }
+      ref = refs.emplace(slot.origin, static_cast<std::uint32_t>(message.origins.size())).first;
+      message.origins.push_back(*origin);
+    }
+    if (ref->second == UINT32_MAX) continue;
+    updates->push_back(
+        WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, ref->second, slot.count});
+  }
+  if (updates->empty() && !completes_sync) return;
+  stats_.updates_sent += updates->size();
+  message.updates = std::move(updates);
+  send(target->address, std::move(message));
+  ++stats_.repair_messages_sent;
+}
+
+}  // namespace drl::core
