@@ -11,8 +11,8 @@
 #       executions per second: no ASan shadow memory or malloc bookkeeping), then replay every
 #       input of the grown corpus under the ASan+UBSan build, with leak detection. For long runs.
 #
-# Harnesses: client_request, cluster_datagram, config, and with the meson feature 'envoy'
-# rls_request and rls_config (default: every one the build has).
+# Harnesses: client_request, cluster_datagram, config, state_file, and with the meson feature
+# 'envoy' rls_request and rls_config (default: every one the build has).
 # The corpus each run grows is kept in $DRL_FUZZ_WORK/corpus/<harness> (default
 # build-fuzz/fuzz-work), so that runs build on each other. A crash, leak or timeout fails the
 # run; the input is left in $DRL_FUZZ_WORK/artifacts/. To minimize and keep one:
@@ -23,7 +23,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD_DIR="${DRL_FUZZ_BUILD_DIR:-build-fuzz}"
 WORK="${DRL_FUZZ_WORK:-$BUILD_DIR/fuzz-work}"
-ALL_HARNESSES="client_request cluster_datagram config"
+ALL_HARNESSES="client_request cluster_datagram config state_file"
 ENVOY_HARNESSES="rls_request rls_config"  # built only with the meson feature 'envoy'
 
 seconds=""

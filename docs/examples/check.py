@@ -16,6 +16,9 @@ def recv_exactly(sock, size):
     return data
 
 
+if len(sys.argv) not in (4, 5) or (len(sys.argv) == 5 and not sys.argv[4].isdigit()):
+    print("usage: check.py SOCKET POLICY KEY [COST]", file=sys.stderr)
+    sys.exit(2)  # an error, never "denied" (1)
 path, policy, key = sys.argv[1:4]
 request = {"v": 1, "id": 1, "op": "check", "policy": policy, "key": key,
            "cost": int(sys.argv[4]) if len(sys.argv) > 4 else 1}

@@ -28,6 +28,10 @@ struct NodeSettings {
   std::size_t workers = 0;   // 0: one per CPU
   std::string log_level = "info";
   bool watch_config = true;  // reload when the file changes
+  // Where the counts are saved and read back at start (docs/operations.md, "State directory");
+  // empty: nowhere, a node that forgets its counts when it stops.
+  std::string state_dir;
+  std::uint64_t state_save_interval_ms = 1000;
 };
 
 // [bounds]: how much the daemon holds at most. Changing these needs a restart.

@@ -165,7 +165,7 @@ class Parser {
     const std::string where = "[node]";
     check_keys(table, where,
                {"id", "socket", "socket_mode", "socket_group", "socket_owner", "workers",
-                "log_level", "watch_config"});
+                "log_level", "watch_config", "state_dir", "state_save_interval"});
     node.id = get_string(table, "id", where, node.id);
     if (table.contains("id")) {
       check_name(table.get("id"), "node id", node.id, bounds::node_id_bytes_max);
@@ -201,6 +201,13 @@ class Parser {
       reject(table.get("log_level"), "[node]: log_level must be debug, info, warn or error");
     }
     node.watch_config = get_bool(table, "watch_config", where, node.watch_config);
+    node.state_dir = get_string(table, "state_dir", where, node.state_dir);
+    // A path the state file's name still fits after (PATH_MAX is 4096 on Linux).
+    if (node.state_dir.size() > 3072) {
+      reject(table.get("state_dir"), "[node]: state_dir is longer than 3072 bytes");
+    }
+    node.state_save_interval_ms = get_duration(table, "state_save_interval", where,
+                                               node.state_save_interval_ms, 100, 3'600'000);
   }
 
   void parse_bounds(const toml::table& table, Bounds& out) {
@@ -777,6 +784,9 @@ std::string restart_only_changes(const Config& before, const Config& after) {
   note(before.node.workers != after.node.workers, "node.workers");
   note(before.node.log_level != after.node.log_level, "node.log_level");
   note(before.node.watch_config != after.node.watch_config, "node.watch_config");
+  note(before.node.state_dir != after.node.state_dir, "node.state_dir");
+  note(before.node.state_save_interval_ms != after.node.state_save_interval_ms,
+       "node.state_save_interval");
   note(before.bounds.max_keys != after.bounds.max_keys, "bounds.max_keys");
   note(before.bounds.store_shards != after.bounds.store_shards, "bounds.store_shards");
   note(before.bounds.max_connections != after.bounds.max_connections, "bounds.max_connections");

@@ -42,6 +42,8 @@ class OriginTable {
   std::optional<Origin> origin_at(std::uint32_t index) const;
 
   std::size_t size() const;
+  // The most origins it holds (max_origins, at least 2).
+  std::size_t capacity() const { return max_origins_; }
   std::uint64_t full_drops() const;
 
  private:

@@ -26,6 +26,7 @@
 #include "daemon/http_service.hpp"
 #include "daemon/service.hpp"
 #include "daemon/startup_hold.hpp"
+#include "daemon/state_keeper.hpp"
 #include "io/address.hpp"
 #include "io/clock.hpp"
 #include "io/cluster_driver.hpp"
@@ -144,6 +145,7 @@ int run_daemon(const DaemonOptions& options) {
   const config::Config file_config = loaded.value();
   config::Config config = loaded.value();
   if (options.socket_path) config.node.socket_path = *options.socket_path;
+  if (options.state_dir) config.node.state_dir = *options.state_dir;
   if (options.workers) config.node.workers = *options.workers;
   if (options.log_level) config.node.log_level = *options.log_level;
   if (config.node.workers > bounds::workers_max) {
@@ -193,6 +195,15 @@ int run_daemon(const DaemonOptions& options) {
   signals.proportional.store(config.cluster.partition_policy ==
                              core::PartitionPolicy::proportional);
   core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
+  // The counts saved by the previous run, back in the store before any check is answered
+  // (and before peers send theirs: both are G-counter merges, so the order does not matter).
+  std::unique_ptr<StateKeeper> state_keeper;
+  if (!config.node.state_dir.empty()) {
+    state_keeper = std::make_unique<StateKeeper>(
+        config.node.state_dir, config.node.state_save_interval_ms, store, origins,
+        config::replication_config_of(config.cluster).origin_retire_after_ms);
+    if (!state_keeper->restore()) return 1;
+  }
 
   Result<io::UnixListener> listener =
       io::UnixListener::open(config.node.socket_path, config.node.socket_mode,
@@ -235,6 +246,7 @@ int run_daemon(const DaemonOptions& options) {
   context.config = &manager;
   context.dynamic = &dynamic;
   context.origins = &origins;
+  context.state = state_keeper.get();
   context.node_id = config.node.id;
   context.incarnation = incarnation;
   context.version = DRL_VERSION;
@@ -484,23 +496,35 @@ int run_daemon(const DaemonOptions& options) {
              });
   // Says once how the start-up hold ended (the hold itself needs no tick).
   bool startup_hold_reported = startup_hold.is_open();
-  loop.every(kStartupHoldCheckIntervalMs, [&startup_hold, &startup_hold_reported, &config] {
-    const core::MonoTime now = io::mono_now();
-    if (startup_hold_reported || startup_hold.holds(now)) return;
-    startup_hold_reported = true;
-    const std::string held = std::to_string(startup_hold.held_ms(now)) + " ms";
-    if (startup_hold.synced_in_time()) {
-      io::log_info("counts received from a peer " + held +
-                   " after the start; checks held until then: " +
-                   std::to_string(startup_hold.checks_held()));
-    } else {
-      io::log_warn("no peer sent its counts within [cluster] warmup_max (" +
-                   core::format_duration_ms(config.cluster.warmup_max_ms) +
-                   "): deciding with the counts at hand (the peers are unreachable, or slow to "
-                   "sync a large store); checks held until then: " +
-                   std::to_string(startup_hold.checks_held()));
-    }
-  });
+  loop.every(
+      kStartupHoldCheckIntervalMs, [&startup_hold, &startup_hold_reported, &config, &driver] {
+        const core::MonoTime now = io::mono_now();
+        if (startup_hold_reported || startup_hold.holds(now)) return;
+        startup_hold_reported = true;
+        const std::string held = std::to_string(startup_hold.held_ms(now)) + " ms";
+        const std::string checks =
+            "; checks held until then: " + std::to_string(startup_hold.checks_held());
+        const std::string bound =
+            "[cluster] warmup_max (" + core::format_duration_ms(config.cluster.warmup_max_ms) + ")";
+        bool heard_a_peer = false;
+        for (const core::PeerStatus& peer : driver->snapshot().peers) {
+          heard_a_peer = heard_a_peer || !peer.node_id.empty();
+        }
+        if (startup_hold.synced_in_time()) {
+          io::log_info("counts received from a peer " + held + " after the start" + checks);
+        } else if (!heard_a_peer) {
+          // A cold start of the first node, or every peer down: nothing to wait for after all.
+          io::log_info("no peer answered within " + bound +
+                       ": deciding alone (the first node of the cluster to start, or its peers are "
+                       "down)" +
+                       checks);
+        } else {
+          io::log_warn("peers answered, but none finished sending its counts within " + bound +
+                       ": deciding with the counts at hand until the sync is done (a large store: "
+                       "raise warmup_max to its sync time)" +
+                       checks);
+        }
+      });
   io::RateLimitedLog skew_log(io::LogLevel::warn, 1, 60'000);
   if (driver) {
     loop.every(kSkewCheckIntervalMs, [&driver, &skew_threshold_ms, &skew_log] {
@@ -542,10 +566,18 @@ int run_daemon(const DaemonOptions& options) {
                std::to_string(workers) + " workers, " +
                std::to_string(config.policies->policies().size()) + " policies from " +
                options.config_path.value_or("the embedded default config") + ", " + cluster_note +
-               http_note + envoy_note);
+               http_note + envoy_note +
+               (state_keeper ? ", counts saved to " + state_keeper->file_path() + " every " +
+                                   core::format_duration_ms(config.node.state_save_interval_ms)
+                             : std::string()));
 
+  if (state_keeper) state_keeper->start();
   loop.run();
   server.stop();
+  if (state_keeper) {
+    state_keeper->stop_and_save();
+    io::log_info("[node] state_dir: counts saved to " + state_keeper->file_path());
+  }
   io::log_info("stopped");
   return 0;
 }

@@ -9,6 +9,7 @@ namespace drl::daemon {
 struct DaemonOptions {
   std::optional<std::string> config_path;  // none: the embedded default
   std::optional<std::string> socket_path;  // overrides [node] socket
+  std::optional<std::string> state_dir;    // overrides [node] state_dir
   std::optional<std::size_t> workers;      // overrides [node] workers
   std::optional<std::string> log_level;    // overrides [node] log_level
 };

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
        cxxopts::value<std::string>(), "FILE")
       ("socket", "Unix socket path (overrides [node] socket)", cxxopts::value<std::string>(),
        "PATH")
+      ("state-dir", "save counts here and read them back at start (overrides [node] state_dir; "
+       "\"\" for none)", cxxopts::value<std::string>(), "DIR")
       ("workers", "worker threads (overrides [node] workers; 0: one per CPU)",
        cxxopts::value<std::size_t>(), "N")
       ("log-level", "debug, info, warn or error (overrides [node] log_level)",
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
     drl::daemon::DaemonOptions options;
     if (args.count("config") != 0) options.config_path = args["config"].as<std::string>();
     if (args.count("socket") != 0) options.socket_path = args["socket"].as<std::string>();
+    if (args.count("state-dir") != 0) options.state_dir = args["state-dir"].as<std::string>();
     if (args.count("workers") != 0) options.workers = args["workers"].as<std::size_t>();
     if (args.count("log-level") != 0) {
       const std::string level = args["log-level"].as<std::string>();

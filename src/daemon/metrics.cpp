@@ -10,6 +10,7 @@
 
 #include "daemon/service.hpp"
 #include "daemon/startup_hold.hpp"
+#include "daemon/state_keeper.hpp"
 #ifdef DRL_WITH_ENVOY
 #include "daemon/envoy_service.hpp"
 #endif
@@ -155,6 +156,21 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "([cluster] warmup_max); grows while it holds."},
     {"drl_startup_checks_held_total", MetricKind::counter, "",
      "Checks that waited for the start-up sync of counts."},
+    {"drl_state_saves_total", MetricKind::counter, "result",
+     "Saves of the counts to [node] state_dir, by result: written, unchanged (nothing to write), "
+     "failed (the file on disk is older; see the log)."},
+    {"drl_state_last_save_time_seconds", MetricKind::gauge, "",
+     "When the counts were last written to [node] state_dir, in seconds since the Unix epoch "
+     "(0: not yet)."},
+    {"drl_state_save_duration_seconds", MetricKind::gauge, "",
+     "How long the last written save took: copying the store, encoding, writing and fsync."},
+    {"drl_state_file_bytes", MetricKind::gauge, "", "Size of the last written state file."},
+    {"drl_state_restored_counts", MetricKind::gauge, "result",
+     "Counts read back from [node] state_dir at start, by result: restored, ended (their "
+     "windows were over), dropped (no room)."},
+    {"drl_state_files_refused_total", MetricKind::counter, "reason",
+     "State files not read back at start, by reason: not_a_state_file, truncated, corrupt, "
+     "newer_format, too_large, foreign (another node's), unreadable."},
     {"drl_cluster_origins", MetricKind::gauge, "",
      "Origins (node incarnations) known to the store."},
     {"drl_policies_epoch", MetricKind::gauge, "",
@@ -464,6 +480,26 @@ std::string render_metrics(const DaemonContext& c) {
       f.value("drl_startup_hold_seconds",
               static_cast<double>(c.startup_hold->held_ms(io::mono_now())) / 1000.0);
       f.value("drl_startup_checks_held_total", static_cast<double>(c.startup_hold->checks_held()));
+    }
+  }
+
+  if (c.state != nullptr) {
+    const StateCounters& state = c.state->counters();
+    f.value("drl_state_saves_total", load(state.saves_written), {{"result", "written"}});
+    f.value("drl_state_saves_total", load(state.saves_unchanged), {{"result", "unchanged"}});
+    f.value("drl_state_saves_total", load(state.saves_failed), {{"result", "failed"}});
+    f.value("drl_state_last_save_time_seconds",
+            static_cast<double>(state.last_save_unix_ms.load(std::memory_order_relaxed)) / 1000.0);
+    f.value("drl_state_save_duration_seconds", load(state.last_save_us) / 1e6);
+    f.value("drl_state_file_bytes", load(state.last_save_bytes));
+    f.value("drl_state_restored_counts", load(state.restored), {{"result", "restored"}});
+    f.value("drl_state_restored_counts", load(state.restored_ended), {{"result", "ended"}});
+    f.value("drl_state_restored_counts", load(state.restored_dropped), {{"result", "dropped"}});
+    for (std::size_t i = 0; i < state.refused.size(); ++i) {
+      f.value(
+          "drl_state_files_refused_total", load(state.refused[i]),
+          {{"reason",
+            std::string(wire::state_file_problem_name(static_cast<wire::StateFileProblem>(i)))}});
     }
   }
 

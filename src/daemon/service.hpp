@@ -20,6 +20,7 @@ namespace drl::daemon {
 
 class EnvoyService;
 class StartupHold;
+class StateKeeper;
 
 // Shared by every worker's service; outlives them.
 struct DaemonContext {
@@ -34,7 +35,8 @@ struct DaemonContext {
   const http::HttpCounters* http_counters = nullptr;     // null without [http]
   const io::ServerCounters* http_connections = nullptr;  // null without [http]
   const EnvoyService* envoy = nullptr;                   // null without [envoy]
-  StartupHold* startup_hold = nullptr;  // checks wait here while a starting node syncs
+  StartupHold* startup_hold = nullptr;
+  StateKeeper* state = nullptr;  // with [node] state_dir: the counts on disk  // checks wait here while a starting node syncs
   std::int64_t started_wall_ms = 0;
   bool cluster_authenticated = false;
   const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;

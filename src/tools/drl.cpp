@@ -329,6 +329,12 @@ int run(int argc, char** argv) {
                  command.c_str());
     return kExitError;
   }
+  if (command.size() > 1 && command[0] == '-') {
+    std::fprintf(stderr,
+                 "drl: '%s' is an option: options come after the command (drl check %s ...)\n\n%s",
+                 command.c_str(), command.c_str(), kUsage);
+    return kExitError;
+  }
   std::fprintf(stderr, "drl: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitError;
 }

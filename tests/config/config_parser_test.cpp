@@ -456,3 +456,21 @@ TEST_CASE(
                   .ok());
   CHECK_FALSE(parse_config("[node]\nid = \"a\"\n", "test.toml").ok());
 }
+
+TEST_CASE("config: [node] state_dir is off by default and saves every second when set") {
+  const auto off = parse_config(kPolicy, "a");
+  REQUIRE(off.ok());
+  CHECK(off->node.state_dir.empty());
+  CHECK(off->node.state_save_interval_ms == 1000);
+  const auto on = parse_config(
+      "[node]\nstate_dir = \"/var/lib/drl\"\nstate_save_interval = \"250ms\"\n" + kPolicy, "b");
+  REQUIRE(on.ok());
+  CHECK(on->node.state_dir == "/var/lib/drl");
+  CHECK(on->node.state_save_interval_ms == 250);
+  CHECK(drl::config::restart_only_changes(off.value(), on.value()) ==
+        "node.state_dir, node.state_save_interval");
+  const auto too_often =
+      parse_config("[node]\nstate_dir = \"/x\"\nstate_save_interval = \"10ms\"\n" + kPolicy, "c");
+  REQUIRE_FALSE(too_often.ok());
+  CHECK(too_often.error().message.find("state_save_interval") != std::string::npos);
+}

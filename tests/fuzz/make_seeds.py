@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz harnesses (tests/fuzz/corpus/<harness>/) from the frozen
 bytes of tests/golden and the shipped TOML files, plus a few hand-made requests; for the Envoy
-harnesses, hand-made RateLimitRequests and the YAML files of the harness and of tests/envoy.
+harnesses, hand-made RateLimitRequests and the YAML files of the harness and of tests/envoy; for
+the state file, the frozen files of tests/wire/state_file_test.cpp.
 Deterministic: run it again after a golden file changes, and commit the result.
 
     python3 tests/fuzz/make_seeds.py
@@ -443,10 +444,31 @@ def rls_config_seeds():
             write("rls_config", f"{path.stem}_{index:02d}.yaml", text.encode())
 
 
+def state_file_seeds():
+    """The frozen files of state file format 1 in tests/wire/state_file_test.cpp (their checksums
+    come from there: Python has no XXH3), for state_file_fuzz.cpp: each as a file (control 0x00)
+    and its payload for the harness to seal (0x01); the sample cut short, of a newer format, and
+    over the limits (0x02: none allowed)."""
+    test = (ROOT / "tests" / "wire" / "state_file_test.cpp").read_text()
+    frozen = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): bytes.fromhex(text)
+              for name, text in re.findall(r'kFrozen(\w+) = R"\((.*?)\)"', test, re.S)}
+    assert set(frozen) == {"sample", "empty_store"}, frozen.keys()
+    header = 28
+    for name, data in frozen.items():
+        write("state_file", f"{name}_file", b"\x00" + data)
+        write("state_file", f"{name}_payload", b"\x01" + data[header:])
+    sample = frozen["sample"]
+    write("state_file", "sample_truncated", b"\x00" + sample[:len(sample) // 2])
+    newer = sample[:8] + struct.pack(">I", 2) + sample[12:]
+    write("state_file", "sample_newer_format", b"\x00" + newer)
+    write("state_file", "sample_over_limits", b"\x02" + sample)
+
+
 def main():
     client_request_seeds()
     cluster_datagram_seeds()
     config_seeds()
+    state_file_seeds()
     rls_request_seeds()
     rls_config_seeds()
     for corpus in sorted((FUZZ / "corpus").iterdir()):

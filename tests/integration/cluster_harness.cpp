@@ -156,11 +156,17 @@ std::string Cluster::config_text(std::size_t i) const {
   } else {
     for (std::size_t j = 0; j < own.size(); ++j) peers << (j ? ", " : "") << '"' << own[j] << '"';
   }
+  std::string node_settings = spec_.node_settings;
+  for (std::size_t at = node_settings.find("@ID@"); at != std::string::npos;
+       at = node_settings.find("@ID@", at)) {
+    node_settings.replace(at, 4, id(i));
+  }
   std::ostringstream text;
   text << "[node]\n"
        << "id = \"" << id(i) << "\"\n"
        << "socket = \"@SOCKET@\"\n"
-       << "watch_config = false\n\n"
+       << "watch_config = false\n"
+       << node_settings << "\n\n"
        << "[cluster]\n"
        << "bind = \"" << address(i) << "\"\n"
        << "peers = [" << peers.str() << "]\n"
@@ -539,7 +545,8 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
   const auto stopped = SteadyClock::now();
   if (restarted) {
     const std::string logs = cluster.logs();
-    for (const char* marker : {"counts received from a peer", "no peer sent its counts"}) {
+    for (const char* marker :
+         {"counts received from a peer", "no peer answered", "peers answered, but none"}) {
       const std::size_t at = logs.find(marker);
       if (at != std::string::npos) run.restart_log = logs.substr(at, logs.find('\n', at) - at);
     }

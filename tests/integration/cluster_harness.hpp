@@ -42,6 +42,9 @@ struct ClusterSpec {
   std::vector<std::string> node_cluster_settings;
   // Per node, replaces its peer list ("host:port" each); an empty list keeps the default.
   std::vector<std::vector<std::string>> peer_lists;
+  // Lines added to every node's [node] table, with every "@ID@" replaced by the node's id
+  // ("state_dir = \"/tmp/x/@ID@\"").
+  std::string node_settings;
   // The [[policy]] tables, shared by every node.
   std::string policies;
   // Per node, runs drld through this command (see DaemonOptions::command_prefix).
