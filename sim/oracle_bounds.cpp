@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "config/replication_settings.hpp"
 #include "sim/network.hpp"
 #include "sim/run_time.hpp"
 
@@ -68,17 +69,20 @@ double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
       (static_cast<double>(c.heartbeat_interval_ms) + scenario.link.latency_ms +
        scenario.link.jitter_ms + 1.0) /
       std::max(0.05, 1.0 - scenario.link.loss) * static_cast<double>(ns_per_ms));
-  // Peers count as unreachable once suspect: states are updated every heartbeat interval.
-  const std::int64_t detection = (static_cast<std::int64_t>(c.suspect_after_ms) +
-                                  static_cast<std::int64_t>(c.heartbeat_interval_ms)) *
-                                 ns_per_ms;
+  // When a partition begins, each side keeps the whole limit until it has found the other side
+  // unreachable. Under the proportional policy that takes unreachable_after (the last
+  // acknowledgement came at most then), plus the 20 ms between publications of the share to
+  // the check path and a millisecond of timer lateness; the optimistic policy never scales.
+  const bool proportional = c.partition_policy == core::PartitionPolicy::proportional;
+  const std::int64_t detection =
+      (config::replication_config_of(c).unreachable_after_ms + 20 + 1) * ns_per_ms;
   int sides = 1;
   bool undetected = false;
   for (const PartitionPhase& phase : scenario.partitions) {
     const std::int64_t from = run_ns(phase.start_s);
     const std::int64_t to = run_ns(phase.end_s);
     const bool healing = to <= window.start_ns && to + blind_after_heal > window.start_ns;
-    if (healing && c.partition_policy != core::PartitionPolicy::proportional) {
+    if (healing && !proportional) {
       sides = std::max(sides, Network::sides_of(phase, scenario.nodes));
       undetected = true;
       continue;
@@ -87,11 +91,20 @@ double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
     sides = std::max(sides, Network::sides_of(phase, scenario.nodes));
     if (window.start_ns < from + detection) undetected = true;
   }
+  if (sides > 1 && proportional && undetected) {
+    // Until then every side admits against the whole limit, blind to the others' admissions
+    // since the cut; from then on against its share, which its own admissions already count.
+    // So the window exceeds the limit by at most what arrived in the detection time (and never
+    // more than a whole limit per extra side), plus one per side for the shares' rounding.
+    const double blind = rate * static_cast<double>(detection) / 1e9;
+    return std::min(poisson_tail_bound(model + blind),
+                    poisson_tail_bound(model) + (sides - 1) * limit) +
+           sides + 1.0;
+  }
   if (sides > 1) {
-    const bool proportional = c.partition_policy == core::PartitionPolicy::proportional;
-    // Proportional shares apply once the other side is suspect; until then, and always
-    // under the optimistic policy, each side may admit a whole limit.
-    partition = proportional && !undetected ? (sides - 1) : (sides - 1) * limit;
+    // Proportional shares, once found, add up to at most one limit (rounding: one per side);
+    // under the optimistic policy each side may admit a whole limit.
+    partition = proportional ? (sides - 1) : (sides - 1) * limit;
   }
   return poisson_tail_bound(model) + partition + 1.0;
 }

@@ -60,6 +60,8 @@ struct ClusterSettings {
   std::uint64_t heartbeat_interval_ms = 200;
   std::uint64_t suspect_after_ms = 1000;
   std::uint64_t down_after_ms = 3000;
+  // 0: the default, min(suspect_after, 2.5 heartbeat intervals) (replication_config_of).
+  std::uint64_t unreachable_after_ms = 0;
   std::uint64_t forget_after_ms = 600'000;
   std::uint64_t repair_interval_ms = 100;
   std::uint64_t repair_updates_per_interval = 4096;

@@ -206,6 +206,11 @@ class Parser {
     if (node.state_dir.size() > 3072) {
       reject(table.get("state_dir"), "[node]: state_dir is longer than 3072 bytes");
     }
+    // Relative to what? drld's working directory is neither the config file's nor stable
+    // (systemd starts it in /).
+    if (!node.state_dir.empty() && node.state_dir.front() != '/') {
+      reject(table.get("state_dir"), "[node]: state_dir must be an absolute path");
+    }
     node.state_save_interval_ms = get_duration(table, "state_save_interval", where,
                                                node.state_save_interval_ms, 100, 3'600'000);
   }
@@ -354,9 +359,9 @@ class Parser {
     check_keys(
         table, where,
         {"bind", "advertise", "peers", "gossip_interval", "heartbeat_interval", "suspect_after",
-         "down_after", "forget_after", "repair_interval", "repair_updates_per_interval", "key_file",
-         "previous_key_file", "allow_readable_key_file", "partition_policy", "datagram_bytes",
-         "max_peers", "max_origins", "warmup_max"});
+         "unreachable_after", "down_after", "forget_after", "repair_interval",
+         "repair_updates_per_interval", "key_file", "previous_key_file", "allow_readable_key_file",
+         "partition_policy", "datagram_bytes", "max_peers", "max_origins", "warmup_max"});
     out.enabled = true;
     if (!table.contains("bind") && !options_.cluster_bind_optional) {
       reject(&table,
@@ -392,6 +397,15 @@ class Parser {
     if (out.suspect_after_ms <= out.heartbeat_interval_ms) {
       reject(table.get("suspect_after"),
              where + ": suspect_after must be longer than heartbeat_interval");
+    }
+    out.unreachable_after_ms =
+        get_duration(table, "unreachable_after", where, out.unreachable_after_ms, 1, 3'600'000);
+    if (out.unreachable_after_ms != 0 && (out.unreachable_after_ms <= out.heartbeat_interval_ms ||
+                                          out.unreachable_after_ms > out.suspect_after_ms)) {
+      reject(table.get("unreachable_after"),
+             where +
+                 ": unreachable_after must be longer than heartbeat_interval and at most "
+                 "suspect_after");
     }
     if (out.down_after_ms < out.suspect_after_ms) {
       reject(table.get("down_after"),
@@ -804,6 +818,7 @@ std::string restart_only_changes(const Config& before, const Config& after) {
   note(a.gossip_interval_ms != b.gossip_interval_ms ||
            a.heartbeat_interval_ms != b.heartbeat_interval_ms ||
            a.suspect_after_ms != b.suspect_after_ms || a.down_after_ms != b.down_after_ms ||
+           a.unreachable_after_ms != b.unreachable_after_ms ||
            a.forget_after_ms != b.forget_after_ms || a.repair_interval_ms != b.repair_interval_ms ||
            a.repair_updates_per_interval != b.repair_updates_per_interval ||
            a.warmup_max_ms != b.warmup_max_ms,

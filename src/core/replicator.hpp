@@ -47,6 +47,11 @@ struct ReplicationConfig {
   std::int64_t heartbeat_interval_ms = 200;
   std::int64_t suspect_after_ms = 1000;
   std::int64_t down_after_ms = 3000;
+  // Under the proportional policy, a peer counts as unreachable for the share as soon as no
+  // datagram, or no acknowledgement of our heartbeats, has come from it for this long: a
+  // partition shrinks the limits well before suspect_after, which the window in which it
+  // begins pays for (docs/replication.md, "Partitions"). At most suspect_after.
+  std::int64_t unreachable_after_ms = 500;
   std::int64_t forget_after_ms = 600'000;  // learned (not configured) peers down this long
   std::int64_t repair_interval_ms = 100;
   std::size_t repair_updates_per_interval = 4096;

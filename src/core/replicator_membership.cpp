@@ -148,11 +148,18 @@ std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
 }
 
 std::uint32_t Replicator::reachable_permille(MonoTime now) const {
-  // A suspect peer counts as unreachable, so under the proportional policy limits shrink after
-  // suspect_after (not down_after); they grow back once the peer has sent all its counts.
+  // A peer not heard, or whose acknowledgements stopped, for unreachable_after counts as
+  // unreachable, so under the proportional policy limits shrink then (not at suspect_after,
+  // let alone down_after); they grow back once the peer has sent all its counts.
   std::size_t reachable = 1;
+  const auto recent = [&](MonoTime at) {
+    return (now.ns - at.ns) / ns_per_ms < config_.unreachable_after_ms;
+  };
   for (const Peer& peer : peers_.all()) {
-    if (peer.state == PeerState::alive && peer.synced_from && hears_us(peer, now)) ++reachable;
+    if (peer.state == PeerState::alive && peer.synced_from && hears_us(peer, now) &&
+        recent(peer.last_heard) && recent(peer.last_acked)) {
+      ++reachable;
+    }
   }
   // Members: ourselves, configured peers, and peers that were heard at least once. A member
   // record learned from a heartbeat does not make a member until that node answers.

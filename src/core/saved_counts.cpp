@@ -1,8 +1,8 @@
 #include "core/saved_counts.hpp"
 
 #include <array>
+#include <limits>
 #include <optional>
-#include <unordered_map>
 
 #include "core/bounds.hpp"
 #include "core/counter_window.hpp"
@@ -23,34 +23,49 @@ std::size_t saved_counts_max(const CounterStore& store) {
 
 SavedCounts snapshot_counts(CounterStore& store, const OriginTable& origins, WallTime now) {
   SavedCounts out;
+  snapshot_counts(store, origins, now, out);
+  return out;
+}
+
+void snapshot_counts(CounterStore& store, const OriginTable& origins, WallTime now,
+                     SavedCounts& out) {
+  out.origins.clear();
+  out.counts.clear();
   out.saver = origins.local();
   out.saved_unix_ms = now.unix_ms;
-  // Store origin index -> index in out.origins (nullopt: retired since the count was made).
-  std::unordered_map<std::uint32_t, std::optional<std::uint32_t>> saved_index;
+  // Store origin index -> index + 1 in out.origins; 0: not looked up yet. Origins are few and
+  // their indices small (below the table's capacity), so a vector beats hashing per count.
+  constexpr std::uint32_t kRetired = std::numeric_limits<std::uint32_t>::max();
+  std::vector<std::uint32_t> saved_index(origins.capacity(), 0);
   std::vector<SlotUpdate> step;
   SweepCursor cursor;
   do {
     step.clear();
     store.collect_all(now, cursor, step, kCountsPerSweepStep);
     for (SlotUpdate update : step) {
-      auto [at, inserted] = saved_index.try_emplace(update.origin);
-      if (inserted) {
-        if (std::optional<Origin> origin = origins.origin_at(update.origin)) {
-          at->second = static_cast<std::uint32_t>(out.origins.size());
+      if (update.origin >= saved_index.size()) continue;  // not an index of this table
+      std::uint32_t& index = saved_index[update.origin];
+      if (index == 0) {
+        std::optional<Origin> origin = origins.origin_at(update.origin);
+        // A count whose origin was retired meanwhile is left out.
+        if (!origin) {
+          index = kRetired;
+        } else {
           out.origins.push_back(std::move(*origin));
+          index = static_cast<std::uint32_t>(out.origins.size());
         }
       }
-      if (!at->second) continue;
-      update.origin = *at->second;
+      if (index == kRetired) continue;
+      update.origin = index - 1;
       out.counts.push_back(update);
     }
   } while (!cursor.completed);
-  return out;
 }
 
 RestoreOutcome restore_counts(CounterStore& store, OriginTable& origins, const SavedCounts& saved,
                               MonoTime now, WallTime wall, std::int64_t retire_after_ms) {
   RestoreOutcome outcome;
+  const std::uint64_t evictions_before = store.stats().evictions;
   // Saved origin index -> store origin index (nullopt: the table is full, or it is us now).
   std::vector<std::optional<std::uint32_t>> store_index(saved.origins.size());
   for (std::size_t i = 0; i < saved.origins.size(); ++i) {
@@ -81,6 +96,7 @@ RestoreOutcome restore_counts(CounterStore& store, OriginTable& origins, const S
       ++outcome.dropped;
     }
   }
+  outcome.keys_evicted = store.stats().evictions - evictions_before;
   return outcome;
 }
 

@@ -34,12 +34,20 @@ std::size_t saved_counts_max(const CounterStore& store);
 // for a bounded number of table slots at a time (as anti-entropy does), so checks wait at most
 // that long. A count whose origin was retired meanwhile is left out.
 SavedCounts snapshot_counts(CounterStore& store, const OriginTable& origins, WallTime now);
+// The same into `out`, reusing its memory: a saver that keeps two snapshots does not allocate
+// (and fault in) tens of megabytes at every save of a large store.
+void snapshot_counts(CounterStore& store, const OriginTable& origins, WallTime now,
+                     SavedCounts& out);
 
 struct RestoreOutcome {
   std::uint64_t restored = 0;  // counts merged into the store
   std::uint64_t ended = 0;     // counts of windows over at `wall` (dropped)
   std::uint64_t dropped = 0;   // no room: origin table or store full, or not a valid record
   std::uint64_t origins = 0;   // origins the restored counts belong to
+  // Keys evicted to make room while restoring: the file holds more keys than the store (a
+  // smaller max_keys than the saver's). The lightest go, and their floors stay while room lasts,
+  // as in a key flood.
+  std::uint64_t keys_evicted = 0;
 };
 
 // Merges `saved` into `store` (a G-counter merge: restoring twice, or counts a peer also sends,

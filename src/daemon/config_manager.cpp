@@ -71,6 +71,8 @@ std::string_view trusted_file_name(TrustedFile file) {
       return "key_file";
     case TrustedFile::socket:
       return "socket";
+    case TrustedFile::state_dir:
+      return "state_dir";
   }
   return "?";
 }
@@ -106,6 +108,23 @@ std::vector<PermissionWarning> socket_permission_warnings(const config::NodeSett
                           subject("socket", node.socket_path, finding) +
                               ": another user can put a socket of their own in its place, and "
                               "answer drld's clients"});
+    }
+  }
+  return warnings;
+}
+
+std::vector<PermissionWarning> state_dir_permission_warnings(const config::NodeSettings& node) {
+  std::vector<PermissionWarning> warnings;
+  if (node.state_dir.empty()) return warnings;
+  // The directories above a file in it: the state directory itself, then its parents.
+  const auto checked = io::check_directory_permissions(node.state_dir + "/counts.state",
+                                                       {io::effective_uid(), false});
+  if (checked.ok()) {
+    for (const PermissionFinding& finding : checked.value()) {
+      warnings.push_back({TrustedFile::state_dir,
+                          subject("state_dir", node.state_dir, finding) +
+                              ": another user can delete or replace the saved counts (fresh "
+                              "quotas at the next start)"});
     }
   }
   return warnings;
@@ -200,8 +219,9 @@ void ConfigManager::report_start_permissions(const std::vector<PermissionWarning
   permission_report_.clear();
   for (const PermissionWarning& warning : warnings) {
     io::log_warn(warning.message);
-    // The socket's are not checked again: a reload compares the files' warnings with these.
-    if (warning.file != TrustedFile::socket) permission_report_ += warning.message + "\n";
+    // The socket's and the state directory's are not checked again: a reload compares the
+    // files' warnings with these.
+    if (!checked_at_start_only(warning.file)) permission_report_ += warning.message + "\n";
   }
   count_permission_warnings(warnings, true);
 }
@@ -229,12 +249,12 @@ void ConfigManager::check_permissions(std::string_view trigger, bool only_if_cha
 }
 
 void ConfigManager::count_permission_warnings(const std::vector<PermissionWarning>& warnings,
-                                              bool socket_too) {
+                                              bool at_start) {
   std::array<std::uint64_t, trusted_file_count> counts{};
   for (const PermissionWarning& warning : warnings)
     ++counts[static_cast<std::size_t>(warning.file)];
   for (std::size_t i = 0; i < trusted_file_count; ++i) {
-    if (static_cast<TrustedFile>(i) == TrustedFile::socket && !socket_too) continue;
+    if (checked_at_start_only(static_cast<TrustedFile>(i)) && !at_start) continue;
     permission_warnings_[i].store(counts[i], std::memory_order_relaxed);
   }
 }

@@ -19,9 +19,15 @@
 namespace drl::daemon {
 
 // What a permission warning is about; the label values of drl_file_permission_warnings.
-enum class TrustedFile : std::size_t { config, key_file, socket };
-inline constexpr std::size_t trusted_file_count = 3;
-std::string_view trusted_file_name(TrustedFile file);  // "config", "key_file", "socket"
+enum class TrustedFile : std::size_t { config, key_file, socket, state_dir };
+inline constexpr std::size_t trusted_file_count = 4;
+// "config", "key_file", "socket", "state_dir"
+std::string_view trusted_file_name(TrustedFile file);
+// The socket and the state directory are checked at start only (drld creates them); a reload
+// checks the others again.
+inline bool checked_at_start_only(TrustedFile file) {
+  return file == TrustedFile::socket || file == TrustedFile::state_dir;
+}
 
 // A file drld trusts that another user could change (or, for a cluster key, read): one line of
 // the log (docs/security.md, "Files and permissions").
@@ -41,6 +47,10 @@ std::vector<PermissionWarning> file_permission_warnings(
 // A socket_mode that lets every local user connect, and the directories above the socket that
 // another user could replace it in. At start, once the socket exists.
 std::vector<PermissionWarning> socket_permission_warnings(const config::NodeSettings& node);
+
+// The state directory and the directories above it that another user could write: they could
+// delete or replace the saved counts (fresh quotas at the next start). At start, once it exists.
+std::vector<PermissionWarning> state_dir_permission_warnings(const config::NodeSettings& node);
 
 struct ReloadOutcome {
   bool changed = false;  // false: the file's text was the same, nothing to do
@@ -111,7 +121,7 @@ class ConfigManager {
   std::array<std::atomic<std::uint64_t>, trusted_file_count> permission_warnings_{};
 
   void check_permissions(std::string_view trigger, bool only_if_changed);
-  void count_permission_warnings(const std::vector<PermissionWarning>& warnings, bool socket_too);
+  void count_permission_warnings(const std::vector<PermissionWarning>& warnings, bool at_start);
 };
 
 }  // namespace drl::daemon

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -145,7 +146,14 @@ int run_daemon(const DaemonOptions& options) {
   const config::Config file_config = loaded.value();
   config::Config config = loaded.value();
   if (options.socket_path) config.node.socket_path = *options.socket_path;
-  if (options.state_dir) config.node.state_dir = *options.state_dir;
+  if (options.state_dir) {
+    // On the command line a relative path means what a shell user means: from here.
+    config.node.state_dir = *options.state_dir;
+    if (!config.node.state_dir.empty() && config.node.state_dir.front() != '/') {
+      config.node.state_dir =
+          std::filesystem::current_path().string() + "/" + config.node.state_dir;
+    }
+  }
   if (options.workers) config.node.workers = *options.workers;
   if (options.log_level) config.node.log_level = *options.log_level;
   if (config.node.workers > bounds::workers_max) {
@@ -214,6 +222,9 @@ int run_daemon(const DaemonOptions& options) {
   }
 
   for (PermissionWarning& warning : socket_permission_warnings(config.node)) {
+    permission_warnings.push_back(std::move(warning));
+  }
+  for (PermissionWarning& warning : state_dir_permission_warnings(config.node)) {
     permission_warnings.push_back(std::move(warning));
   }
   ConfigManager manager(options.config_path, file_config, text);
@@ -574,8 +585,7 @@ int run_daemon(const DaemonOptions& options) {
   if (state_keeper) state_keeper->start();
   loop.run();
   server.stop();
-  if (state_keeper) {
-    state_keeper->stop_and_save();
+  if (state_keeper && state_keeper->stop_and_save()) {
     io::log_info("[node] state_dir: counts saved to " + state_keeper->file_path());
   }
   io::log_info("stopped");

@@ -67,7 +67,8 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "reload), by what they are about: config (the config file or a directory above it that "
      "another user can write or owns), key_file (the same for a cluster key file, or one others "
      "can read), socket (a socket_mode that lets every local user connect, or a directory above "
-     "the socket another user can write). 0 when none."},
+     "the socket another user can write), state_dir (the state directory or one above it that "
+     "another user can write). 0 when none."},
     {"drl_connections_open", MetricKind::gauge, "", "Client connections on the Unix socket now."},
     {"drl_connections_accepted_total", MetricKind::counter, "", "Client connections accepted."},
     {"drl_connections_rejected_total", MetricKind::counter, "reason",
@@ -167,7 +168,11 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_state_file_bytes", MetricKind::gauge, "", "Size of the last written state file."},
     {"drl_state_restored_counts", MetricKind::gauge, "result",
      "Counts read back from [node] state_dir at start, by result: restored, ended (their "
-     "windows were over), dropped (no room)."},
+     "windows were over), dropped (no room for their origin); and keys_evicted: keys, not "
+     "counts, that did not fit in max_keys (smaller than the saver's) and were evicted."},
+    {"drl_state_save_failing", MetricKind::gauge, "",
+     "1 while the last save of the counts to [node] state_dir failed (the file on disk is as old "
+     "as drl_state_last_save_time_seconds), else 0."},
     {"drl_state_files_refused_total", MetricKind::counter, "reason",
      "State files not read back at start, by reason: not_a_state_file, truncated, corrupt, "
      "newer_format, too_large, foreign (another node's), unreadable."},
@@ -495,6 +500,9 @@ std::string render_metrics(const DaemonContext& c) {
     f.value("drl_state_restored_counts", load(state.restored), {{"result", "restored"}});
     f.value("drl_state_restored_counts", load(state.restored_ended), {{"result", "ended"}});
     f.value("drl_state_restored_counts", load(state.restored_dropped), {{"result", "dropped"}});
+    f.value("drl_state_restored_counts", load(state.restored_keys_evicted),
+            {{"result", "keys_evicted"}});
+    f.value("drl_state_save_failing", state.save_failing.load(std::memory_order_relaxed) ? 1 : 0);
     for (std::size_t i = 0; i < state.refused.size(); ++i) {
       f.value(
           "drl_state_files_refused_total", load(state.refused[i]),

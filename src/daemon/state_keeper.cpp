@@ -1,7 +1,13 @@
 #include "daemon/state_keeper.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
 #include <chrono>
 #include <cstdio>
+#include <type_traits>
 #include <utility>
 
 #include "io/clock.hpp"
@@ -13,6 +19,28 @@ namespace {
 
 constexpr const char* kFileName = "counts.state";
 constexpr const char* kRejectedSuffix = ".rejected";
+constexpr const char* kLockName = "drld.lock";
+
+// What a snapshot holds, whatever its time: its origins and counts.
+std::uint64_t digest_of(const core::SavedCounts& saved) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (const core::Origin& origin : saved.origins) {
+    XXH3_64bits_update(state, origin.node_id.data(), origin.node_id.size());
+    XXH3_64bits_update(state, &origin.incarnation, sizeof origin.incarnation);
+  }
+  static_assert(std::has_unique_object_representations_v<core::SlotUpdate>,
+                "hashing counts as bytes needs no padding in SlotUpdate");
+  XXH3_64bits_update(state, saved.counts.data(), saved.counts.size() * sizeof(core::SlotUpdate));
+  const std::uint64_t digest = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return digest;
+}
+
+// "1 count", "3 counts".
+std::string counted(std::uint64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
 
 std::string seconds_text(std::int64_t ms) {
   char text[32];
@@ -44,9 +72,20 @@ StateKeeper::~StateKeeper() {
 bool StateKeeper::restore() {
   const Result<Done> directory = io::ensure_directory(state_dir_);
   if (!directory.ok()) {
-    io::log_error("[node] state_dir: " + directory.error().message);
+    io::log_error("[node] state_dir: " + directory.error().message +
+                  " (its parent directory must exist and be writable by drld)");
     return false;
   }
+  // Two nodes saving to one file would each overwrite the other's counts, and the next start
+  // of one of them would refuse the other's file. Taking the lock also proves, at start, that
+  // drld can create files there.
+  Result<io::FileLock> lock = io::FileLock::acquire(state_dir_ + "/" + kLockName);
+  if (!lock.ok()) {
+    io::log_error("[node] state_dir: " + lock.error().message +
+                  ": each drld needs a state_dir of its own");
+    return false;
+  }
+  lock_.emplace(std::move(lock.value()));
   const std::size_t origins_max = std::max<std::size_t>(origins_.capacity(), 2);
   const wire::StateFileLimits limits{origins_max, core::saved_counts_max(store_)};
   const auto refuse = [this](wire::StateFileProblem problem, const std::string& detail) {
@@ -90,17 +129,23 @@ bool StateKeeper::restore() {
   counters_.restored.store(outcome.restored, std::memory_order_relaxed);
   counters_.restored_ended.store(outcome.ended, std::memory_order_relaxed);
   counters_.restored_dropped.store(outcome.dropped, std::memory_order_relaxed);
-  std::string line = "[node] state_dir: restored " + std::to_string(outcome.restored) +
-                     " counts of " + std::to_string(outcome.origins) + " origins from " +
-                     file_path_ + ", saved " + seconds_text(wall.unix_ms - saved.saved_unix_ms) +
-                     " ago";
+  counters_.restored_keys_evicted.store(outcome.keys_evicted, std::memory_order_relaxed);
+  std::string line = "[node] state_dir: restored " + counted(outcome.restored, "count") + " of " +
+                     counted(outcome.origins, "origin") + " from " + file_path_ + ", saved " +
+                     seconds_text(wall.unix_ms - saved.saved_unix_ms) + " ago";
   if (outcome.ended != 0) {
-    line += "; " + std::to_string(outcome.ended) + " of windows that ended meanwhile dropped";
+    line += "; " + counted(outcome.ended, "count") + " of windows that ended meanwhile dropped";
   }
   if (outcome.dropped != 0) {
-    line +=
-        "; " + std::to_string(outcome.dropped) +
-        " dropped for lack of room (origins or keys: see drl_store_origin_slots_exhausted_total)";
+    line += "; " + counted(outcome.dropped, "count") +
+            " dropped for lack of room (origins: see drl_store_origin_slots_exhausted_total)";
+  }
+  if (outcome.keys_evicted != 0) {
+    line += "; " + counted(outcome.keys_evicted, "key") +
+            " did not fit in [bounds] max_keys and were evicted, the lightest first (their "
+            "floors kept while room lasts: docs/operations.md, Key floods)";
+  }
+  if (outcome.dropped != 0 || outcome.keys_evicted != 0) {
     io::log_warn(line);
   } else {
     io::log_info(line);
@@ -113,6 +158,11 @@ void StateKeeper::start() {
 }
 
 void StateKeeper::run() {
+  // The lowest priority (nice 19) for this thread alone: a save of a large store takes a core
+  // for a moment, and the threads that answer checks should get it first.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19) != 0) {
+    io::log_debug("[node] state_dir: cannot lower the saving thread's priority");
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     wake_.wait_for(lock, std::chrono::milliseconds(save_interval_ms_),
@@ -124,38 +174,53 @@ void StateKeeper::run() {
   }
 }
 
-void StateKeeper::stop_and_save() {
+bool StateKeeper::stop_and_save() {
   {
     std::lock_guard<std::mutex> guard(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  save();
+  const SaveResult result = save();
+  if (result == SaveResult::failed) {
+    io::log_error("[node] state_dir: the counts of this run since " +
+                  std::string(counters_.last_save_unix_ms.load(std::memory_order_relaxed) == 0
+                                  ? "its start"
+                                  : "the last save") +
+                  " are lost: the last save, at the stop, failed (" + last_failure_ + ")");
+  }
+  return result != SaveResult::failed;
 }
 
-void StateKeeper::save() {
+StateKeeper::SaveResult StateKeeper::save() {
   const auto started = std::chrono::steady_clock::now();
-  core::SavedCounts snapshot = core::snapshot_counts(store_, origins_, io::wall_now());
-  // An idle node does not rewrite (and fsync) the same counts every interval.
-  if (snapshot.origins == last_saved_.origins && snapshot.counts == last_saved_.counts &&
+  core::SavedCounts& snapshot = snapshot_;
+  core::snapshot_counts(store_, origins_, io::wall_now(), snapshot);
+  // An idle node does not rewrite (and fsync) the same counts every interval. A digest, not a
+  // copy of the last save: that would double the memory a large store needs for saving.
+  const std::uint64_t digest = digest_of(snapshot);
+  if (digest == last_saved_digest_ &&
       counters_.last_save_unix_ms.load(std::memory_order_relaxed) != 0) {
     counters_.saves_unchanged.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return SaveResult::unchanged;
   }
-  const std::string bytes = wire::encode_state_file(snapshot);
+  wire::encode_state_file(snapshot, encoded_);
+  const std::string& bytes = encoded_;
   const Result<Done> written = io::write_file_atomically(file_path_, bytes);
   if (!written.ok()) {
     counters_.saves_failed.fetch_add(1, std::memory_order_relaxed);
-    if (!save_failing_) {
-      io::log_error("[node] state_dir: saving counts failed (" + written.error().message +
+    last_failure_ = written.error().message;
+    if (!counters_.save_failing.load(std::memory_order_relaxed)) {
+      io::log_error("[node] state_dir: saving counts failed (" + last_failure_ +
                     "); the last saved counts stay, retrying every interval");
     }
-    save_failing_ = true;
-    return;
+    counters_.save_failing.store(true, std::memory_order_relaxed);
+    return SaveResult::failed;
   }
-  if (save_failing_) io::log_info("[node] state_dir: saving counts works again");
-  save_failing_ = false;
+  if (counters_.save_failing.load(std::memory_order_relaxed)) {
+    io::log_info("[node] state_dir: saving counts works again");
+  }
+  counters_.save_failing.store(false, std::memory_order_relaxed);
   const auto took = std::chrono::steady_clock::now() - started;
   counters_.saves_written.fetch_add(1, std::memory_order_relaxed);
   counters_.last_save_us.store(
@@ -165,7 +230,8 @@ void StateKeeper::save() {
   counters_.last_save_bytes.store(bytes.size(), std::memory_order_relaxed);
   counters_.last_save_counts.store(snapshot.counts.size(), std::memory_order_relaxed);
   counters_.last_save_unix_ms.store(snapshot.saved_unix_ms, std::memory_order_relaxed);
-  last_saved_ = std::move(snapshot);
+  last_saved_digest_ = digest;
+  return SaveResult::written;
 }
 
 }  // namespace drl::daemon

@@ -10,12 +10,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
 #include "core/saved_counts.hpp"
+#include "io/durable_file.hpp"
 #include "wire/state_file.hpp"
 
 namespace drl::daemon {
@@ -33,6 +35,8 @@ struct StateCounters {
   std::atomic<std::uint64_t> restored{0};
   std::atomic<std::uint64_t> restored_ended{0};
   std::atomic<std::uint64_t> restored_dropped{0};
+  std::atomic<std::uint64_t> restored_keys_evicted{0};  // keys, not counts: a smaller max_keys
+  std::atomic<bool> save_failing{false};                // the last save failed
   // Files refused at start, by wire::StateFileProblem.
   std::array<std::atomic<std::uint64_t>, wire::state_file_problem_count> refused{};
 };
@@ -52,15 +56,17 @@ class StateKeeper {
   bool restore();
   // Starts saving every save interval.
   void start();
-  // Stops the saving thread and saves once more: a clean stop loses no count.
-  void stop_and_save();
+  // Stops the saving thread and saves once more: a clean stop loses no count. False (and an
+  // error logged) if that save failed.
+  bool stop_and_save();
 
   const StateCounters& counters() const { return counters_; }
   const std::string& file_path() const { return file_path_; }
 
  private:
+  enum class SaveResult { written, unchanged, failed };
   void run();
-  void save();
+  SaveResult save();
 
   const std::string state_dir_;
   const std::string file_path_;
@@ -70,8 +76,14 @@ class StateKeeper {
   const std::int64_t origin_retire_after_ms_;
   StateCounters counters_;
 
-  core::SavedCounts last_saved_;  // the saving thread's (or stop_and_save's, after the join)
-  bool save_failing_ = false;     // log a failure once, and once when saving works again
+  // The saving thread's (or stop_and_save's, after the join): the snapshot and the file's bytes,
+  // their memory reused from save to save (faulting in tens of megabytes at every save of a
+  // large store cost more than the save), and a digest of what the last written save held.
+  core::SavedCounts snapshot_;
+  std::uint64_t last_saved_digest_ = 0;
+  std::string encoded_;               // the file's bytes, its memory reused from save to save
+  std::string last_failure_;          // why the last failed save failed
+  std::optional<io::FileLock> lock_;  // one drld per state_dir
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -11,6 +11,7 @@
 
 #include "core/duration.hpp"
 #include "daemon/service.hpp"
+#include "daemon/state_keeper.hpp"
 #ifdef DRL_WITH_ENVOY
 #include "daemon/envoy_service.hpp"
 #endif
@@ -120,6 +121,17 @@ void append_http_fields(const DaemonContext& context, wire::StatusFields& fields
   fields.push_back({"http_connections_timed_out_stalled_output",
                     u(h.timed_out_stalled_output.load(std::memory_order_relaxed))});
   fields.push_back({"http_requests_refused", u(refused)});
+}
+
+// With [node] state_dir: where the counts are saved, and whether saving works.
+void append_state_fields(const DaemonContext& context, wire::StatusFields& fields) {
+  if (context.state == nullptr) return;
+  const StateCounters& state = context.state->counters();
+  fields.push_back({"state_file", context.state->file_path()});
+  fields.push_back(
+      {"state_last_save_unix_ms", i64(state.last_save_unix_ms.load(std::memory_order_relaxed))});
+  fields.push_back({"state_save_failing", state.save_failing.load(std::memory_order_relaxed)});
+  fields.push_back({"state_restored_counts", u(state.restored.load(std::memory_order_relaxed))});
 }
 
 #ifdef DRL_WITH_ENVOY
@@ -261,6 +273,7 @@ void append_dynamic_fields(const DaemonContext& context, wire::StatusFields& fie
 wire::StatusFields status_report(const DaemonContext& context) {
   wire::StatusFields fields = node_fields(context);
   append_http_fields(context, fields);
+  append_state_fields(context, fields);
 #ifdef DRL_WITH_ENVOY
   append_envoy_fields(context, fields);
 #endif

@@ -1,6 +1,7 @@
 #include "io/durable_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,8 +46,15 @@ class Descriptor {
 
 Result<Done> write_file_atomically(const std::string& path, std::string_view bytes) {
   const std::string temporary = path + ".tmp";
-  Descriptor file(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  // A fresh file of our own: whatever is at the temporary name (a file left by a crash, or a
+  // symbolic link planted there) is removed, never written through or kept with its mode.
+  if (::unlink(temporary.c_str()) != 0 && errno != ENOENT)
+    return failure("cannot remove", temporary);
+  Descriptor file(
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (file.get() < 0) return failure("cannot create", temporary);
+  // The umask may have taken bits away, never added them; this makes the mode exact.
+  if (::fchmod(file.get(), 0600) != 0) return failure("cannot set the mode of", temporary);
   const auto give_up = [&temporary](const std::string& what) {
     Error error = failure(what, temporary);
     ::unlink(temporary.c_str());
@@ -104,6 +112,34 @@ Result<Done> ensure_directory(const std::string& path) {
   if (::stat(path.c_str(), &info) != 0) return failure("cannot stat", path);
   if (!S_ISDIR(info.st_mode)) return Error{Errc::io_error, path + " is not a directory"};
   return Done{};
+}
+
+Result<FileLock> FileLock::acquire(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return failure("cannot create", path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    char holder[32] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    if (error == EWOULDBLOCK) {
+      return Error{Errc::io_error,
+                   path + " is locked by another process" +
+                       (n > 0 ? " (pid " + std::string(holder, static_cast<std::size_t>(n)) + ")"
+                              : std::string())};
+    }
+    errno = error;
+    return failure("cannot lock", path);
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The lock holds without the pid; only the message of another process is poorer.
+  }
+  return FileLock(fd);
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 }  // namespace drl::io

@@ -12,9 +12,10 @@
 
 namespace drl::io {
 
-// Writes `bytes` to `path` atomically: into `path`.tmp (mode 0600), fsync, rename over `path`,
-// fsync of the directory. On failure the previous file at `path` is untouched and the temporary
-// one removed.
+// Writes `bytes` to `path` atomically: into a fresh `path`.tmp (mode 0600; anything already at
+// that name, a symbolic link included, is removed first), fsync, rename over `path`, fsync of
+// the directory. On failure the previous file at `path` is untouched and the temporary one
+// removed.
 Result<Done> write_file_atomically(const std::string& path, std::string_view bytes);
 
 // The contents of `path`; nullopt if it does not exist. An error if it cannot be read, or holds
@@ -24,5 +25,23 @@ Result<std::optional<std::string>> read_file_if_present(const std::string& path,
 
 // Creates `path` (mode 0700) if it does not exist; an error if it cannot, or is not a directory.
 Result<Done> ensure_directory(const std::string& path);
+
+// An exclusive lock on a file (flock), held until destruction: one process at a time may use
+// what it guards. The file holds the holder's pid, for the message another process gets.
+class FileLock {
+ public:
+  // The lock on `path` (created, mode 0600, if missing); an error if another process holds it
+  // or the file cannot be created.
+  static Result<FileLock> acquire(const std::string& path);
+  FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  FileLock& operator=(FileLock&&) = delete;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 }  // namespace drl::io

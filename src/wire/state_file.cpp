@@ -362,11 +362,17 @@ std::size_t state_file_bytes_max(StateFileLimits limits) {
 }
 
 std::string encode_state_file(const core::SavedCounts& saved) {
+  std::string out;
+  encode_state_file(saved, out);
+  return out;
+}
+
+void encode_state_file(const core::SavedCounts& saved, std::string& out) {
   DRL_ASSERT(node_id_valid(saved.saver.node_id.size()), "the saver's node id is 1 to 64 bytes");
   DRL_ASSERT(saved.origins.size() <= std::numeric_limits<std::uint32_t>::max() &&
                  saved.counts.size() <= std::numeric_limits<std::uint32_t>::max(),
              "a msgpack array holds the origins and the counts");
-  std::string out;
+  out.clear();
   out.reserve(state_file_header_bytes + kPayloadFixedBytesMax +
               saved.origins.size() * kOriginBytesMax + saved.counts.size() * kCountBytesMax);
   // The header's length and checksum are filled in once the payload is written after it.
@@ -405,7 +411,6 @@ std::string encode_state_file(const core::SavedCounts& saved) {
   append_big_endian(fields, payload.size(), kChecksumOffset - kLengthOffset);
   append_big_endian(fields, checksum_of(payload), state_file_header_bytes - kChecksumOffset);
   out.replace(kLengthOffset, fields.size(), fields);
-  return out;
 }
 
 DecodedStateFile decode_state_file(std::string_view bytes, StateFileLimits limits) {

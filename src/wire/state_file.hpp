@@ -89,6 +89,8 @@ std::size_t state_file_bytes_max(StateFileLimits limits);
 // 1 to bounds::node_id_bytes_max bytes, origin indices inside `origins`, nonzero counter ids,
 // windows and counts.
 std::string encode_state_file(const core::SavedCounts& saved);
+// The same into `out` (replacing what it held, reusing its memory).
+void encode_state_file(const core::SavedCounts& saved, std::string& out);
 
 // Either the counts, or the problem and a detail for the log ("payload of 90 bytes, the header
 // declares 120").

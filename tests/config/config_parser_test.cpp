@@ -474,3 +474,9 @@ TEST_CASE("config: [node] state_dir is off by default and saves every second whe
   REQUIRE_FALSE(too_often.ok());
   CHECK(too_often.error().message.find("state_save_interval") != std::string::npos);
 }
+
+TEST_CASE("config: a relative [node] state_dir is refused: relative to what?") {
+  const auto relative = parse_config("[node]\nstate_dir = \"var/drl\"\n" + kPolicy, "a");
+  REQUIRE_FALSE(relative.ok());
+  CHECK(relative.error().message.find("state_dir must be an absolute path") != std::string::npos);
+}

@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+
+#include "config/config.hpp"
+
 TEST_CASE("replication settings: every [cluster] timing and bound reaches the replicator") {
   drl::config::ClusterSettings cluster;
   cluster.gossip_interval_ms = 7;
@@ -25,4 +29,33 @@ TEST_CASE("replication settings: every [cluster] timing and bound reaches the re
   // Who the node is and whom it starts from are the caller's.
   CHECK(replication.node_id.empty());
   CHECK(replication.seeds.empty());
+}
+
+namespace {
+const std::string kPolicy = "[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\n";
+}  // namespace
+
+TEST_CASE(
+    "replication settings: [cluster] unreachable_after defaults to 2.5 heartbeats, at most "
+    "suspect_after") {
+  const auto defaults =
+      drl::config::parse_config("[cluster]\nbind = \"127.0.0.1:7001\"\n" + kPolicy, "a");
+  REQUIRE(defaults.ok());
+  CHECK(drl::config::replication_config_of(defaults->cluster).unreachable_after_ms == 500);
+  const auto fast = drl::config::parse_config(
+      "[cluster]\nbind = \"127.0.0.1:7001\"\nheartbeat_interval = \"50ms\"\n" + kPolicy, "b");
+  REQUIRE(fast.ok());
+  CHECK(drl::config::replication_config_of(fast->cluster).unreachable_after_ms == 125);
+  const auto set = drl::config::parse_config(
+      "[cluster]\nbind = \"127.0.0.1:7001\"\nunreachable_after = \"300ms\"\n" + kPolicy, "c");
+  REQUIRE(set.ok());
+  CHECK(drl::config::replication_config_of(set->cluster).unreachable_after_ms == 300);
+  for (const char* value : {"100ms", "2s"}) {  // not above heartbeat_interval; above suspect_after
+    const auto refused =
+        drl::config::parse_config("[cluster]\nbind = \"127.0.0.1:7001\"\nunreachable_after = \"" +
+                                      std::string(value) + "\"\n" + kPolicy,
+                                  "d");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("unreachable_after") != std::string::npos);
+  }
 }

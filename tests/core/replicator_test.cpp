@@ -387,6 +387,42 @@ TEST_CASE("partition: under the proportional policy each side admits its share o
   CHECK(cluster.check(1, "grace", 5) == 1);
 }
 
+TEST_CASE(
+    "partition: under the proportional policy a peer that stops answering counts as unreachable "
+    "for the share after unreachable_after, long before it is suspect") {
+  Cluster cluster(3, PartitionPolicy::proportional);
+  cluster.run_ms(500);
+  const auto share_of_a = [&] {
+    return cluster.node(0).replicator->reachable_permille(cluster.mono());
+  };
+  REQUIRE(share_of_a() == 1000);
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return (from == 2) != (to == 2);
+  };
+  // One heartbeat (200 ms) lost is not a partition: the last acknowledgement came at most a
+  // heartbeat interval before the cut.
+  cluster.run_ms(250);
+  CHECK(share_of_a() == 1000);
+  // unreachable_after (500 ms by default) without a datagram: the share shrinks, while the
+  // peer is still alive for membership (suspect after 1 s).
+  cluster.run_ms(270);
+  CHECK(share_of_a() == 666);
+  CHECK(cluster.node(0).replicator->peers(cluster.mono())[1].state == PeerState::alive);
+}
+
+TEST_CASE(
+    "partition: a one-way cut shrinks the share on both sides after unreachable_after: the side "
+    "that still hears its peer no longer gets its acknowledgements") {
+  Cluster cluster(2, PartitionPolicy::proportional);
+  cluster.run_ms(500);
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return from == 0 && to == 1;  // a's datagrams are lost; b's reach a
+  };
+  cluster.run_ms(520);
+  CHECK(cluster.node(0).replicator->reachable_permille(cluster.mono()) == 500);
+  CHECK(cluster.node(1).replicator->reachable_permille(cluster.mono()) == 500);
+}
+
 TEST_CASE("heartbeats measure the round trip and the staleness of what peers told us") {
   Cluster cluster(2);
   cluster.latency_ms = 3;

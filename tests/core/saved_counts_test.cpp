@@ -137,3 +137,21 @@ TEST_CASE("saved counts: a store holds at most saved_counts_max counts") {
   CounterStore store(small_store());
   CHECK(saved_counts_max(store) == 1024 * 5 * 2);
 }
+
+TEST_CASE("saved counts: restoring into a smaller store says how many keys did not fit") {
+  const WallTime now{5'200};
+  CounterStore first(small_store());
+  OriginTable first_origins(Origin{"a", 1}, 16);
+  for (std::uint64_t id = 1; id <= 100; ++id) add(first, id * 0x9e3779b97f4a7c15ULL, now, 0, 1);
+  const SavedCounts saved = snapshot_counts(first, first_origins, now);
+  REQUIRE(saved.counts.size() == 100);
+  StoreOptions tiny;
+  tiny.max_keys = 16;
+  tiny.shards = 1;
+  CounterStore second(tiny);
+  OriginTable second_origins(Origin{"a", 2}, 16);
+  const RestoreOutcome outcome =
+      restore_counts(second, second_origins, saved, MonoTime{0}, now, kRetireAfterMs);
+  CHECK(outcome.restored == 100);
+  CHECK(outcome.keys_evicted == 100 - 16);
+}

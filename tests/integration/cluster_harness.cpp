@@ -52,6 +52,15 @@ std::int64_t to_int(const std::string& text) {
 
 }  // namespace
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
 std::vector<std::uint16_t> pick_udp_ports(std::size_t count) {
   std::vector<int> fds;
   std::vector<std::uint16_t> ports;

@@ -29,6 +29,10 @@ namespace drl::integration {
 // Cluster::start retries with new ports when a node cannot bind.
 std::vector<std::uint16_t> pick_udp_ports(std::size_t count);
 
+// "1,5,20" as {"1", "5", "20"} (empty items left out): the list options of the measurement
+// tools.
+std::vector<std::string> split_list(const std::string& text);
+
 struct ClusterSpec {
   std::size_t nodes = 3;
   // Per node; empty: every node on 127.0.0.1.

@@ -258,5 +258,31 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "permissions: a state_dir others can write is warned about and counted; one drld creates is "
+    "not") {
+  TempDir dir;
+  const std::string shared = dir.file("shared-state");
+  REQUIRE(::mkdir(shared.c_str(), 0777) == 0);
+  REQUIRE(::chmod(shared.c_str(), 0777) == 0);  // the umask may have taken bits away
+  DaemonProcess open(dir,
+                     with_config("[node]\nsocket = \"@SOCKET@\"\nstate_dir = \"" + shared +
+                                 "\"\n[http]\nlisten = \"127.0.0.1:0\"\n" + std::string(kPolicy)));
+  open.require_ready();
+  INFO("drld log:\n" << open.log());
+  CHECK(open.log().find(" warn state_dir " + shared + ": directory " + shared) !=
+        std::string::npos);
+  CHECK(open.log().find("another user can delete or replace the saved counts") !=
+        std::string::npos);
+  CHECK(scrape(open).at(series("state_dir")) == 1);
+  REQUIRE(open.stop() == 0);
+
+  DaemonProcess own(dir, with_config("[node]\nsocket = \"@SOCKET@\"\nstate_dir = \"" +
+                                     dir.file("own-state") + "\"\n" + std::string(kPolicy)));
+  own.require_ready();
+  CHECK(own.log().find("state_dir " + dir.file("own-state") + ":") == std::string::npos);
+  CHECK(warnings(own) == 0);
+}
+
 }  // namespace
 }  // namespace drl::integration

@@ -19,22 +19,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cluster_harness.hpp"
 
 namespace {
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 int usage() {
   std::fprintf(stderr,
@@ -127,9 +117,9 @@ int main(int argc, char** argv) {
     if (arg == "--nodes") {
       base.nodes = std::stoul(value);
     } else if (arg == "--gossip-ms") {
-      gossip = split(value);
+      gossip = drl::integration::split_list(value);
     } else if (arg == "--offered") {
-      offered = split(value);
+      offered = drl::integration::split_list(value);
     } else if (arg == "--limit") {
       base.limit = std::stoull(value);
     } else if (arg == "--window-ms") {
@@ -137,7 +127,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--windows") {
       base.windows = std::stoul(value);
     } else if (arg == "--algorithm") {
-      algorithms = split(value);
+      algorithms = drl::integration::split_list(value);
     } else if (arg == "--pacing") {
       if (value != "even" && value != "poisson") return usage();
       base.poisson = value == "poisson";
@@ -148,7 +138,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--restart-after-ms") {
       base.restart_after_ms = std::stoull(value);
     } else if (arg == "--warmup-max") {
-      warmups = split(value);
+      warmups = drl::integration::split_list(value);
     } else {
       return usage();
     }

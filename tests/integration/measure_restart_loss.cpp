@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,15 +27,6 @@ namespace {
 using namespace drl::integration;
 
 constexpr std::uint64_t kLimit = 4'000'000'000ULL;
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 int usage() {
   std::fprintf(stderr,
@@ -146,9 +136,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--keys") {
       keys = std::stoul(value);
     } else if (arg == "--save-interval") {
-      intervals = split(value);
+      intervals = drl::integration::split_list(value);
     } else if (arg == "--stop") {
-      stops = split(value);
+      stops = drl::integration::split_list(value);
     } else if (arg == "--runs") {
       runs = std::stoul(value);
     } else if (arg == "--seed") {

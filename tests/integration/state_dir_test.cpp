@@ -81,11 +81,12 @@ TEST_CASE("state_dir: counts made before a clean stop are all there after the re
   DaemonProcess second(dir, with_config(node_config(dir, "solo")));
   second.require_ready();
   INFO(second.log());
-  CHECK(second.log().find("[node] state_dir: restored 1 counts of 1 origins") != std::string::npos);
+  CHECK(second.log().find("[node] state_dir: restored 1 count of 1 origin") != std::string::npos);
   CHECK(remaining(second, "user-1") == kLimit - 300);
   // The new run counts on top, in an origin of its own.
   CHECK(spend(second, "user-1", 1) == kLimit - 301);
   CHECK(metric(second, "drl_state_restored_counts{result=\"restored\"}") == 1);
+  CHECK(second.status_uint("state_restored_counts") == 1);
 }
 
 TEST_CASE("state_dir: a kill -9 loses at most what was counted since the last save") {
@@ -167,6 +168,20 @@ TEST_CASE("state_dir: a corrupt byte, a stranger's file and another node's file 
   }
 }
 
+TEST_CASE("state_dir: a second drld on the same state_dir exits 1 instead of overwriting it") {
+  TempDir dir;
+  DaemonProcess first(dir, with_config(node_config(dir, "first")));
+  first.require_ready();
+  DaemonOptions options = with_config(node_config(dir, "second"));
+  options.name = "second";
+  DaemonProcess second(dir, options);
+  REQUIRE(second.wait_exit(10s) == 1);
+  INFO(second.log());
+  CHECK(second.log().find("is locked by another process (pid " + std::to_string(first.pid()) +
+                          "): each drld needs a state_dir of its own") != std::string::npos);
+  CHECK(spend(first, "user-1", 1) == kLimit - 1);
+}
+
 TEST_CASE("state_dir: a whole cluster stopped and started keeps its counts") {
   TempDir dir;
   ClusterSpec spec;
@@ -179,7 +194,14 @@ TEST_CASE("state_dir: a whole cluster stopped and started keeps its counts") {
   REQUIRE(cluster.wait_until_connected(10s));
   for (std::size_t i = 0; i < cluster.size(); ++i) spend(cluster.node(i), "user-1", 100);
   // Every node has every node's counts before the stop.
-  REQUIRE(wait_until([&] { return remaining(cluster.node(2), "user-1") == kLimit - 300; }, 5s));
+  REQUIRE(wait_until(
+      [&] {
+        for (std::size_t i = 0; i < cluster.size(); ++i) {
+          if (remaining(cluster.node(i), "user-1") != kLimit - 300) return false;
+        }
+        return true;
+      },
+      5s));
   for (std::size_t i = 0; i < cluster.size(); ++i) cluster.node(i).send_signal(SIGTERM);
   for (std::size_t i = 0; i < cluster.size(); ++i) REQUIRE(cluster.node(i).wait_exit(10s) == 0);
 

@@ -1,36 +1,21 @@
 // write_file_atomically and read_file_if_present on real files, in a fresh directory under
 // $TMPDIR (or /tmp).
 #include <doctest/doctest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <stdexcept>
 #include <string>
 
 #include "io/durable_file.hpp"
+#include "scratch_dir.hpp"
 
 using namespace drl::io;
 
 namespace {
 
-class Scratch {
+class Scratch : public testing::ScratchDir {
  public:
-  Scratch() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/drl-durable-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~Scratch() { std::filesystem::remove_all(path_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  Scratch() : ScratchDir("drl-durable") {}
 };
 
 }  // namespace
@@ -82,4 +67,28 @@ TEST_CASE("durable file: ensure_directory creates a directory and refuses a file
   CHECK(ensure_directory(dir / "state").ok());
   REQUIRE(write_file_atomically(dir / "plain", "x").ok());
   CHECK_FALSE(ensure_directory(dir / "plain").ok());
+}
+
+TEST_CASE("durable file: a symbolic link at the temporary name is replaced, not written through") {
+  Scratch dir;
+  const std::string path = dir / "counts";
+  const std::string victim = dir / "victim";
+  REQUIRE(write_file_atomically(victim, "untouched").ok());
+  std::filesystem::create_symlink(victim, path + ".tmp");
+  REQUIRE(write_file_atomically(path, "counts").ok());
+  CHECK(*read_file_if_present(victim, 1024).value() == "untouched");
+  CHECK_FALSE(std::filesystem::is_symlink(path));
+  CHECK(*read_file_if_present(path, 1024).value() == "counts");
+}
+
+TEST_CASE("durable file: a file lock is held by one holder at a time, and freed with it") {
+  Scratch dir;
+  {
+    auto first = FileLock::acquire(dir / "lock");
+    REQUIRE(first.ok());
+    auto second = FileLock::acquire(dir / "lock");
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().message.find("locked by another process (pid ") != std::string::npos);
+  }
+  CHECK(FileLock::acquire(dir / "lock").ok());
 }

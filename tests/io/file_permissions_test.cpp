@@ -15,33 +15,20 @@
 #include <vector>
 
 #include "io/file_permissions.hpp"
+#include "scratch_dir.hpp"
 
 using namespace drl::io;
 
 namespace {
 
-// A fresh directory (mode 0700), removed with its contents on destruction.
-class Scratch {
+// The scratch directory, and files and directories with exact modes in it.
+class Scratch : public testing::ScratchDir {
  public:
-  Scratch() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/drl-permissions-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~Scratch() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-
-  const std::string& path() const { return path_; }
+  Scratch() : ScratchDir("drl-permissions") {}
 
   // A file with `mode` exactly (whatever the umask).
   std::string file(const std::string& name, mode_t mode) const {
-    const std::string path = path_ + "/" + name;
+    const std::string path = *this / name;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     REQUIRE(fd >= 0);
     REQUIRE(::write(fd, "x\n", 2) == 2);
@@ -51,14 +38,11 @@ class Scratch {
   }
 
   std::string directory(const std::string& name, mode_t mode) const {
-    const std::string path = path_ + "/" + name;
+    const std::string path = *this / name;
     REQUIRE(::mkdir(path.c_str(), 0700) == 0);
     REQUIRE(::chmod(path.c_str(), mode) == 0);
     return path;
   }
-
- private:
-  std::string path_;
 };
 
 PermissionRules rules(bool secret = false) {
