@@ -64,10 +64,17 @@ Result<core::OverrideRecord> DynamicLimits::set(const wire::OverrideRequest& req
   return record;
 }
 
-std::uint64_t DynamicLimits::clear(const wire::OverrideRequest& request, core::WallTime now) {
+Result<std::uint64_t> DynamicLimits::clear(const wire::OverrideRequest& request,
+                                           core::WallTime now) {
   std::lock_guard<std::mutex> guard(mutex_);
   const std::uint64_t cleared = request.all ? limits_.table().clear_all(now)
                                             : (limits_.table().clear(request.scope, now) ? 1 : 0);
+  // A misspelt policy is an error, not "nothing to clear": the operator meant another one. (An
+  // override of a policy a reload removed can still be cleared: then cleared is 1.)
+  if (cleared == 0 && !request.all && limits_.configured().find(request.scope.policy) == nullptr) {
+    return Error{Errc::unknown_policy, "override clear: no policy '" + request.scope.policy +
+                                           "' in the configuration, and no override of it"};
+  }
   stats_.overrides_cleared += cleared;
   if (cleared == 0) {
     io::log_info(request.all

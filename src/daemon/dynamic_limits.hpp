@@ -90,7 +90,7 @@ class DynamicLimits {
   // Errc::invalid_argument with the reason when refused.
   Result<core::OverrideRecord> set(const wire::OverrideRequest& request, core::WallTime now);
   // `drl override clear`: the scope's override, or every active one with request.all.
-  std::uint64_t clear(const wire::OverrideRequest& request, core::WallTime now);
+  Result<std::uint64_t> clear(const wire::OverrideRequest& request, core::WallTime now);
   std::vector<core::OverrideRecord> active(core::WallTime now) const;
   // Op report: the latest value of signal "reported:NAME" (`now`: monotonic).
   Result<Done> report(std::string_view name, double value, core::MonoTime now);

@@ -154,9 +154,15 @@ void Service::handle(std::string_view frame, std::string& out) {
       return;
     }
     case wire::Op::override_clear: {
-      const std::uint64_t cleared = context_.dynamic->clear(request_.override_request, now_);
+      const Result<std::uint64_t> cleared =
+          context_.dynamic->clear(request_.override_request, now_);
+      if (!cleared.ok()) {
+        record_error(cleared.error().code);
+        encoder.error(request_.id, cleared.error().code, cleared.error().message);
+        return;
+      }
       refresh_policies();
-      encoder.overrides_cleared(request_.id, cleared);
+      encoder.overrides_cleared(request_.id, cleared.value());
       return;
     }
     case wire::Op::report: {

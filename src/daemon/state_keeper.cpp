@@ -21,9 +21,11 @@ constexpr const char* kFileName = "counts.state";
 constexpr const char* kRejectedSuffix = ".rejected";
 constexpr const char* kLockName = "drld.lock";
 
-// What a snapshot holds, whatever its time: its origins and counts.
+// What a snapshot holds, whatever its time: its origins and counts. 0: no digest (no memory
+// for the hash state), which never matches, so the save goes ahead.
 std::uint64_t digest_of(const core::SavedCounts& saved) {
   XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) return 0;
   XXH3_64bits_reset(state);
   for (const core::Origin& origin : saved.origins) {
     XXH3_64bits_update(state, origin.node_id.data(), origin.node_id.size());
@@ -199,7 +201,7 @@ StateKeeper::SaveResult StateKeeper::save() {
   // An idle node does not rewrite (and fsync) the same counts every interval. A digest, not a
   // copy of the last save: that would double the memory a large store needs for saving.
   const std::uint64_t digest = digest_of(snapshot);
-  if (digest == last_saved_digest_ &&
+  if (digest != 0 && digest == last_saved_digest_ &&
       counters_.last_save_unix_ms.load(std::memory_order_relaxed) != 0) {
     counters_.saves_unchanged.fetch_add(1, std::memory_order_relaxed);
     return SaveResult::unchanged;

@@ -103,11 +103,17 @@ window = "1m"
 
   wire::OverrideRequest clear;
   clear.scope.policy = "api";
-  CHECK(dynamic.clear(clear, kNoon) == 1);
+  CHECK(dynamic.clear(clear, kNoon).value() == 1);
   CHECK(limit_of(dynamic, "api") == 200);
-  CHECK(dynamic.clear(clear, kNoon) == 0);
+  CHECK(dynamic.clear(clear, kNoon).value() == 0);
+  // A policy the configuration does not have, with no override of it: a typo, said so.
+  wire::OverrideRequest typo;
+  typo.scope.policy = "apii";
+  const auto refused = dynamic.clear(typo, kNoon);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == Errc::unknown_policy);
   clear.all = true;
-  CHECK(dynamic.clear(clear, kNoon) == 0);
+  CHECK(dynamic.clear(clear, kNoon).value() == 0);
   CHECK(dynamic.stats().overrides_cleared == 1);
 }
 

@@ -162,6 +162,25 @@ void partition_scenario(const std::string& policy) {
   // n3 is cut off from n1 and n2.
   lab.cut(2);
   const auto cut_at = SteadyClock::now();
+  if (policy == "proportional") {
+    // Each side finds the other unreachable for the share after unreachable_after (2.5
+    // heartbeats: 125 ms here), long before it is suspect (400 ms), so that the window in which
+    // the partition begins is short (docs/replication.md, "Partitions").
+    const bool shares_shrank = wait_until(
+        [&] {
+          return node_status(cluster.node(0)).uint("reachable_permille") < 1000 &&
+                 node_status(cluster.node(2)).uint("reachable_permille") < 1000;
+        },
+        10s, 5ms);
+    REQUIRE(shares_shrank);
+    const auto shrank_ms = std::chrono::duration_cast<Millis>(SteadyClock::now() - cut_at).count();
+    MESSAGE("proportional: both sides' shares shrank " << shrank_ms
+                                                       << " ms after the cut (unreachable_after "
+                                                          "125 ms, suspect_after 400 ms)");
+    // Found only when suspect, it would be 350 ms at least (the last acknowledgement came at
+    // most a heartbeat before the cut).
+    CHECK(shrank_ms < 300);
+  }
   const bool detected = wait_until(
       [&] {
         const NodeStatus n1 = node_status(cluster.node(0));

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "hex_text.hpp"
 #include "wire/cluster_codec.hpp"
 
 using namespace drl;
@@ -19,28 +20,10 @@ using namespace drl::wire;
 
 namespace {
 
+using drl::wire::testing::from_hex;
+using drl::wire::testing::to_hex;
+
 constexpr std::size_t kHeaderBytes = 18;
-
-std::string to_hex(const std::string& bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(bytes[i]);
-    out.push_back(digits[byte >> 4]);
-    out.push_back(digits[byte & 15]);
-    out.push_back((i + 1) % 32 == 0 ? '\n' : ' ');
-  }
-  if (!out.empty()) out.back() = '\n';
-  return out;
-}
-
-std::string from_hex(const std::string& text) {
-  std::string out;
-  std::istringstream in(text);
-  std::string token;
-  while (in >> token) out.push_back(static_cast<char>(std::stoi(token, nullptr, 16)));
-  return out;
-}
 
 // Every map entry of `frozen` is in `now` with an equal value.
 bool extends(const msgpack::object& frozen, const msgpack::object& now) {

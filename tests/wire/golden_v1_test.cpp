@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
+#include "hex_text.hpp"
 #include "wire/request_decoder.hpp"
 #include "wire/request_encoder.hpp"
 #include "wire/response_decoder.hpp"
@@ -25,31 +26,13 @@ using namespace drl::wire;
 
 namespace {
 
+using drl::wire::testing::from_hex;
+using drl::wire::testing::to_hex;
+
 std::string golden_path(const std::string& name) {
   const char* root = std::getenv("DRL_SOURCE_ROOT");
   REQUIRE_MESSAGE(root != nullptr, "DRL_SOURCE_ROOT must point at the source tree");
   return std::string(root) + "/tests/golden/client_v1/" + name + ".hex";
-}
-
-std::string to_hex(const std::string& bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(bytes[i]);
-    out.push_back(digits[byte >> 4]);
-    out.push_back(digits[byte & 15]);
-    out.push_back((i + 1) % 32 == 0 ? '\n' : ' ');
-  }
-  if (!out.empty()) out.back() = '\n';
-  return out;
-}
-
-std::string from_hex(const std::string& text) {
-  std::string out;
-  std::istringstream in(text);
-  std::string token;
-  while (in >> token) out.push_back(static_cast<char>(std::stoi(token, nullptr, 16)));
-  return out;
 }
 
 // True if `now` holds everything `frozen` holds: maps may have gained keys, nothing else changed.

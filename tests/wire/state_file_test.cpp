@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "hex_text.hpp"
 #include "wire/msgpack_out.hpp"
 #include "wire/state_file.hpp"
 
@@ -21,6 +22,9 @@ using namespace drl;
 using namespace drl::wire;
 
 namespace {
+
+using drl::wire::testing::from_hex;
+using drl::wire::testing::to_hex;
 
 constexpr StateFileLimits kRoomy{16, 64};
 
@@ -43,27 +47,6 @@ core::SavedCounts empty_store() {
   saved.saver = core::Origin{"node-a", 1'800'000'000'000'003ULL};
   saved.saved_unix_ms = 1'800'000'123'456;
   return saved;
-}
-
-std::string to_hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(bytes[i]);
-    out.push_back(digits[byte >> 4]);
-    out.push_back(digits[byte & 15]);
-    out.push_back((i + 1) % 32 == 0 ? '\n' : ' ');
-  }
-  if (!out.empty()) out.back() = '\n';
-  return out;
-}
-
-std::string from_hex(std::string_view text) {
-  std::string out;
-  std::istringstream in{std::string(text)};
-  std::string token;
-  while (in >> token) out.push_back(static_cast<char>(std::stoi(token, nullptr, 16)));
-  return out;
 }
 
 void append_big_endian(std::string& out, std::uint64_t value, int bytes) {
