@@ -75,7 +75,7 @@ double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
   // the check path and a millisecond of timer lateness; the optimistic policy never scales.
   const bool proportional = c.partition_policy == core::PartitionPolicy::proportional;
   const std::int64_t detection =
-      (config::replication_config_of(c).unreachable_after_ms + 20 + 1) * ns_per_ms;
+      static_cast<std::int64_t>(config::unreachable_after_ms(c) + 20 + 1) * ns_per_ms;
   int sides = 1;
   bool undetected = false;
   for (const PartitionPhase& phase : scenario.partitions) {

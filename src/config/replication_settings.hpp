@@ -11,4 +11,8 @@ namespace drl::config {
 // incarnation, address) and whom it starts from (seeds).
 core::ReplicationConfig replication_config_of(const ClusterSettings& cluster);
 
+// [cluster] unreachable_after as in force: the configured value, or its default, 2.5 heartbeat
+// intervals and at most suspect_after.
+std::uint64_t unreachable_after_ms(const ClusterSettings& cluster);
+
 }  // namespace drl::config

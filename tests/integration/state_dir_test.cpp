@@ -65,6 +65,14 @@ std::optional<std::uint64_t> saved_total(const std::string& path) {
   return total;
 }
 
+// Node "solo" spends `cost` on (api, user-1) and stops cleanly: its state file holds that.
+void save_after_spending(const TempDir& dir, std::uint32_t cost) {
+  DaemonProcess first(dir, with_config(node_config(dir, "solo")));
+  first.require_ready();
+  spend(first, "user-1", cost);
+  REQUIRE(first.stop() == 0);
+}
+
 }  // namespace
 
 TEST_CASE("state_dir: counts made before a clean stop are all there after the restart") {
@@ -112,12 +120,7 @@ TEST_CASE("state_dir: a kill -9 loses at most what was counted since the last sa
 TEST_CASE("state_dir: a torn write is refused as truncated, kept aside, and the node starts") {
   TempDir dir;
   const std::string file = dir.file("state/counts.state");
-  {
-    DaemonProcess first(dir, with_config(node_config(dir, "solo")));
-    first.require_ready();
-    spend(first, "user-1", 100);
-    REQUIRE(first.stop() == 0);
-  }
+  save_after_spending(dir, 100);
   const std::string whole = read_file(file);
   REQUIRE(whole.size() > wire::state_file_header_bytes + 4);
   replace_file(file, whole.substr(0, whole.size() - 3));
@@ -135,12 +138,7 @@ TEST_CASE("state_dir: a torn write is refused as truncated, kept aside, and the 
 TEST_CASE("state_dir: a corrupt byte, a stranger's file and another node's file are refused") {
   TempDir dir;
   const std::string file = dir.file("state/counts.state");
-  {
-    DaemonProcess first(dir, with_config(node_config(dir, "solo")));
-    first.require_ready();
-    spend(first, "user-1", 100);
-    REQUIRE(first.stop() == 0);
-  }
+  save_after_spending(dir, 100);
   const std::string whole = read_file(file);
   struct Case {
     std::string name;
