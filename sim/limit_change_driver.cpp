@@ -10,9 +10,11 @@ namespace drl::sim {
 namespace {
 
 std::string describe(const OverrideEvent& event, int node) {
-  std::string out = event.clear ? "clear" : "set " + core::describe_value(event.kind, event.value);
+  std::string out = event.clear   ? "clear"
+                    : event.reset ? "reset"
+                                  : "set " + core::describe_value(event.kind, event.value);
   out += " on " + core::describe_scope(event.scope) + " at n" + std::to_string(node);
-  if (!event.clear) {
+  if (!event.clear && !event.reset) {
     char ttl[32];
     std::snprintf(ttl, sizeof ttl, "%g", event.ttl_s);
     out += std::string(", ttl ") + ttl + " s";
@@ -70,10 +72,11 @@ void LimitChangeDriver::write_override(std::size_t index, SimNode* node, std::in
   Tracking tracking;
   tracking.report.what = describe(event, event.node);
   tracking.report.at_s = static_cast<double>(now_ns) / 1e9;
-  tracking.report.ttl_s = event.clear ? 0 : event.ttl_s;
+  tracking.report.ttl_s = event.clear || event.reset ? 0 : event.ttl_s;
   tracking.report.bound_ms = override_bound_ms_;
   tracking.scope = event.scope;
   tracking.clear = event.clear;
+  tracking.reset = event.reset;
   tracking.reached.assign(static_cast<std::size_t>(s_.nodes), false);
   // A later write on the scope ends the wait for an earlier set's expiry: it is superseded.
   for (Tracking& earlier : tracking_) {
@@ -88,6 +91,11 @@ void LimitChangeDriver::write_override(std::size_t index, SimNode* node, std::in
   const core::WallTime wall = node->wall(now_ns);
   if (event.clear) {
     if (!node->overrides().clear(event.scope, wall)) tracking.report.error = "nothing to clear";
+  } else if (event.reset) {
+    // As drld's `drl key reset`: the node reads the key's counters as it sees them.
+    Errc code = Errc::ok;
+    node->limits().reset_key(node->engine(), event.scope, event.reason, wall, code,
+                             tracking.report.error);
   } else {
     std::string error;
     node->overrides().set(event.scope, event.kind, event.value,
@@ -140,7 +148,8 @@ bool LimitChangeDriver::after_activity(int i, SimNode& node, std::int64_t now_ns
         (static_cast<double>(now_ns) / 1e9 - tracking.report.at_s) * 1000.0;
     if (tracking.stage == 0) {
       tracking.report.in_force_ms = since_write_ms;
-      tracking.stage = tracking.clear ? 2 : 1;
+      // A reset does not expire at a TTL: it ends with the windows it marks.
+      tracking.stage = tracking.clear || tracking.reset ? 2 : 1;
       tracking.reached.assign(tracking.reached.size(), false);
     } else {
       tracking.report.expired_ms = since_write_ms - tracking.report.ttl_s * 1000.0;

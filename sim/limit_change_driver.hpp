@@ -58,6 +58,7 @@ class LimitChangeDriver {
     core::OverrideScope scope;
     core::HlcStamp stamp;  // of the record written (a set's record, or a clear's tombstone)
     bool clear = false;
+    bool reset = false;
     // 0: spreading (until every live node has it in force); 1: a set waiting to go away at its
     // TTL; 2: done.
     int stage = 0;

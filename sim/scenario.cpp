@@ -79,6 +79,15 @@ class ScenarioParser {
     return *value;
   }
 
+  bool boolean(const toml::table& table, std::string_view key, bool fallback,
+               const std::string& where) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_boolean())
+      reject(node, where + ": " + std::string(key) + " must be true or false");
+    return *node->value<bool>();
+  }
+
   std::vector<int> node_list(const toml::node* node, int nodes, const std::string& where) const {
     std::vector<int> out;
     const toml::array* list = node == nullptr ? nullptr : node->as_array();
@@ -269,15 +278,18 @@ class ScenarioParser {
       const std::string where = "[[override]]";
       const toml::table& t = table_of(&element, where);
       check_keys(t, where,
-                 {"at", "node", "action", "policy", "tier", "endpoint", "window", "limit", "factor",
-                  "ttl", "reason"});
+                 {"at", "node", "action", "policy", "tier", "endpoint", "window", "key", "limit",
+                  "factor", "block", "ttl", "reason"});
       OverrideEvent event;
       event.at_s = seconds(t, "at", 0, where);
       event.node = static_cast<int>(number(t, "node", 0, 0, out.nodes - 1, where));
       const std::string action = text(t, "action", "set", where);
-      if (action != "set" && action != "clear")
-        reject(t.get("action"), where + ": action must be \"set\" or \"clear\"");
+      if (action != "set" && action != "clear" && action != "reset")
+        reject(t.get("action"), where + ": action must be \"set\", \"clear\" or \"reset\"");
       event.clear = action == "clear";
+      event.reset = action == "reset";
+      event.scope.key = text(t, "key", "", where);
+      if (event.reset && event.scope.key.empty()) reject(&t, where + ": a reset needs a key");
       event.scope.policy = text(t, "policy", "", where);
       if (event.scope.policy.empty()) reject(&t, where + ": policy is required");
       event.scope.tier = text(t, "tier", "", where);
@@ -286,10 +298,22 @@ class ScenarioParser {
         event.scope.window_ms =
             static_cast<std::uint64_t>(std::llround(seconds(t, "window", 0, where) * 1000.0));
       }
-      if (!event.clear) {
-        if (t.contains("limit") == t.contains("factor"))
-          reject(&t, where + ": a set takes exactly one of limit and factor");
-        if (t.contains("limit")) {
+      if (event.reset) {
+        if (t.contains("limit") || t.contains("factor") || t.contains("block") ||
+            t.contains("ttl") || t.contains("window")) {
+          reject(&t, where + ": a reset takes no limit, factor, block, ttl or window");
+        }
+        event.scope.counts_reset = true;
+        event.kind = core::OverrideKind::reset;
+        event.reason = text(t, "reason", "", where);
+      } else if (!event.clear) {
+        const bool block = t.contains("block") && boolean(t, "block", false, where);
+        if (t.contains("limit") + t.contains("factor") + (block ? 1 : 0) != 1)
+          reject(&t, where + ": a set takes exactly one of limit, factor and block = true");
+        if (block && event.scope.key.empty()) reject(&t, where + ": a block needs a key");
+        if (block) {
+          event.kind = core::OverrideKind::block;
+        } else if (t.contains("limit")) {
           event.kind = core::OverrideKind::limit;
           event.value = static_cast<std::uint64_t>(number(t, "limit", 0, 1, 1e12, where));
         } else {
@@ -300,8 +324,9 @@ class ScenarioParser {
         if (!t.contains("ttl")) reject(&t, where + ": a set needs a ttl");
         event.ttl_s = seconds(t, "ttl", 0, where);
         event.reason = text(t, "reason", "", where);
-      } else if (t.contains("limit") || t.contains("factor") || t.contains("ttl")) {
-        reject(&t, where + ": a clear takes no limit, factor or ttl");
+      } else if (t.contains("limit") || t.contains("factor") || t.contains("block") ||
+                 t.contains("ttl")) {
+        reject(&t, where + ": a clear takes no limit, factor, block or ttl");
       }
       out.overrides.push_back(std::move(event));
     }
@@ -405,6 +430,7 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
   }
   // The checks drl makes before sending an override: the scope must name limits that exist.
   for (const OverrideEvent& event : scenario.overrides) {
+    if (event.reset) continue;  // a reset names a check, which any policy of the run accepts
     const std::string error = core::validate_override(
         *scenario.policies, event.scope, event.clear ? core::OverrideKind::factor : event.kind);
     if (!error.empty()) {

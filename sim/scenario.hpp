@@ -90,13 +90,15 @@ struct Workload {
   double flood_per_s = 0;
 };
 
-// An operator's `drl override set` or `drl override clear` on one node at a moment.
+// An operator's `drl override set`, `drl override clear` or `drl key reset` on one node at a
+// moment.
 struct OverrideEvent {
   double at_s = 0;
   int node = 0;
   bool clear = false;
+  bool reset = false;  // `drl key reset` of scope.key (scope.counts_reset is set)
   core::OverrideScope scope;
-  core::OverrideKind kind = core::OverrideKind::factor;  // limit or factor (set only)
+  core::OverrideKind kind = core::OverrideKind::factor;  // limit, factor or block (set only)
   std::uint64_t value = 0;                               // the limit, or the factor in 1/1000
   double ttl_s = 0;
   std::string reason;

@@ -54,6 +54,7 @@ class SimNode {
   core::ClusterSignals& signals() { return signals_; }
   core::OverrideTable& overrides() { return limits_->table(); }
   const core::LimitsInForce& limits() const { return *limits_; }
+  core::LimitsInForce& limits() { return *limits_; }
 
   // What checks use: the configured policies with the overrides and factors in force.
   const core::PolicySet& policies() const { return *limits_->policies(); }

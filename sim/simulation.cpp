@@ -67,6 +67,9 @@ struct LimitTrack {
   // overrides and adaptive factors the limit moves, and a window is held to the most generous
   // limit anyone applied in it.
   std::uint64_t window_limit = 0;
+  // Keys with key overrides or resets somewhere: the most generous limit applied to each in the
+  // window, plus what a reset forgot of it (key_allowance). Other keys are held to window_limit.
+  std::map<std::string, std::uint64_t, std::less<>> key_limits;
   std::int64_t window = -1;
   std::vector<std::uint32_t> offered, admitted, exact;
   std::vector<std::uint64_t> touched;  // keys offered in this window
@@ -383,8 +386,55 @@ class Simulation {
 
   void note_limits(const core::PolicySet& policies) {
     const std::vector<std::uint64_t> limits = limits_in(policies);
-    for (std::size_t l = 0; l < limits_.size(); ++l)
-      limits_[l].window_limit = std::max(limits_[l].window_limit, limits[l]);
+    for (std::size_t l = 0; l < limits_.size(); ++l) {
+      LimitTrack& track = limits_[l];
+      track.window_limit = std::max(track.window_limit, limits[l]);
+      const core::Policy* policy = policies.find(s_.workload.policy);
+      if (policy == nullptr) continue;
+      // A key whose control ended (expired, cleared) has the policy's limit from now on.
+      for (auto& [key, allowance] : track.key_limits) {
+        if (!policy->keys.contains(key)) allowance = std::max(allowance, limits[l]);
+      }
+      for (const auto& [key, control] : policy->keys) {
+        // A key that gets its control mid-window had the policy's limit until then.
+        const auto [it, fresh] = track.key_limits.emplace(key, track.window_limit);
+        it->second = std::max(it->second, key_allowance(*policy, l, key, control, track.window));
+      }
+    }
+  }
+
+  // What `policy` lets `key` (which has key controls) have on limit `l` in `window`: the limit a
+  // check of the key gets there (core::find_key_override, as the check engine applies it), plus
+  // what its resets forgot of that window (with a sliding window, of the one before too).
+  std::uint64_t key_allowance(const core::Policy& policy, std::size_t l, const std::string& key,
+                              const core::KeyControl& control, std::int64_t window) const {
+    const LimitTrack& track = limits_[l];
+    core::ResolvedLimit resolved[bounds::limits_per_item_max];
+    const core::Resolution resolution =
+        core::resolve(policy, s_.workload.tier, s_.workload.endpoint, resolved);
+    std::uint64_t allowance = track.report.limit;
+    for (std::size_t i = 0; i < resolution.count; ++i) {
+      const core::LimitRule& rule = *resolved[i].rule;
+      if (rule.counter_seed != track.rule->counter_seed) continue;
+      allowance = rule.limit;
+      const core::KeyOverride* o =
+          core::find_key_override(control, s_.workload.tier, resolved[i].scope, rule.window_ms);
+      if (o != nullptr) {
+        allowance = o->kind == core::OverrideKind::limit ? o->value
+                    : o->kind == core::OverrideKind::factor
+                        ? std::max<std::uint64_t>(1, rule.limit * o->value / 1000)
+                        : 0;
+      }
+    }
+    const std::uint64_t id = core::counter_id(track.rule->counter_seed, key);
+    const bool sliding = track.rule->algorithm == core::Algorithm::sliding;
+    const auto w = static_cast<std::uint64_t>(std::max<std::int64_t>(window, 0));
+    for (const core::ResetMark& mark : control.resets) {
+      if (mark.counter_id != id || mark.window_ms != track.window_ms) continue;
+      if (mark.window_id == w) allowance += mark.current + (sliding ? mark.previous : 0);
+      if (sliding && mark.window_id + 1 == w) allowance += mark.current;
+    }
+    return allowance;
   }
 
   void add_store_stats(SimNode& node) {
@@ -473,9 +523,11 @@ class Simulation {
     const std::int64_t start_ns =
         (track.window * static_cast<std::int64_t>(track.window_ms) - kEpochUnixMs) * ns_per_ms;
     const std::int64_t end_ns = start_ns + static_cast<std::int64_t>(track.window_ms) * ns_per_ms;
-    const std::uint64_t window_limit = track.window_limit;
-    const auto limit = static_cast<double>(window_limit);
     for (std::uint64_t key : track.touched) {
+      const auto keyed = track.key_limits.find(workload_->key_name(key));
+      const std::uint64_t window_limit =
+          keyed != track.key_limits.end() ? keyed->second : track.window_limit;
+      const auto limit = static_cast<double>(std::max<std::uint64_t>(window_limit, 1));
       if (first) {
         row_.offered += track.offered[key];
         row_.admitted += track.admitted[key];
@@ -510,6 +562,7 @@ class Simulation {
       track.offered[key] = track.admitted[key] = track.exact[key] = 0;
     }
     track.touched.clear();
+    const std::uint64_t window_limit = track.window_limit;
     if (dynamic_.enabled()) reset_window_limit(track);
     if (first) {
       row_.start_s = static_cast<double>(start_ns) / 1e9;
@@ -524,10 +577,33 @@ class Simulation {
   // A new window starts with the limits in force now.
   void reset_window_limit(LimitTrack& track) const {
     const auto l = static_cast<std::size_t>(&track - limits_.data());
-    track.window_limit = limits_in(dynamic_.reference_policies())[l];
+    std::vector<const core::PolicySet*> sets{&dynamic_.reference_policies()};
     for (int i = 0; i < s_.nodes; ++i) {
-      if (alive_[i])
-        track.window_limit = std::max(track.window_limit, limits_in(nodes_[i]->policies())[l]);
+      if (alive_[i]) sets.push_back(&nodes_[i]->policies());
+    }
+    track.window_limit = 0;
+    for (const core::PolicySet* set : sets) {
+      track.window_limit = std::max(track.window_limit, limits_in(*set)[l]);
+    }
+    // Keys with controls: from the start of the window, the most generous of every node's view
+    // (a node without the key's control gives it the policy's limit).
+    track.key_limits.clear();
+    const std::int64_t next = track.window + 1;  // the window that starts now
+    for (const core::PolicySet* set : sets) {
+      const core::Policy* policy = set->find(s_.workload.policy);
+      if (policy == nullptr) continue;
+      for (const auto& [key, control] : policy->keys) track.key_limits.emplace(key, 0);
+    }
+    for (auto& [key, allowance] : track.key_limits) {
+      for (const core::PolicySet* set : sets) {
+        const core::Policy* policy = set->find(s_.workload.policy);
+        if (policy == nullptr) continue;
+        const auto control = policy->keys.find(key);
+        allowance =
+            std::max(allowance, control == policy->keys.end()
+                                    ? limits_in(*set)[l]
+                                    : key_allowance(*policy, l, key, control->second, next));
+      }
     }
   }
 

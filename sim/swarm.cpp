@@ -124,6 +124,37 @@ Scenario swarm_scenario(std::uint64_t seed) {
     s.max_keys = 16 * (w.keys + 1) * static_cast<std::uint64_t>(s.nodes) * (1 + random.below(4));
     w.flood_per_s = random.uniform(100.0, 3000.0);
   }
+  // Per-key control on some seeds (drawn last, for the same reason): one key's limit, factor or
+  // block, or a reset of it, set on one node; the oracle holds that key to its own bound.
+  if (random.chance(0.3)) {
+    OverrideEvent event;
+    event.at_s = random.uniform(1.0, 6.0);
+    event.node = static_cast<int>(random.below(static_cast<std::uint64_t>(s.nodes)));
+    event.scope.policy = "api";
+    event.scope.key = "k" + std::to_string(random.below(w.keys));
+    event.ttl_s = random.uniform(0.5, 4.0);
+    event.reason = "swarm";
+    switch (random.below(4)) {
+      case 0:
+        event.kind = core::OverrideKind::limit;
+        event.value = 1 + random.below(2 * limit);
+        break;
+      case 1:
+        event.kind = core::OverrideKind::factor;
+        event.value = 200 + random.below(1800);
+        break;
+      case 2:
+        event.kind = core::OverrideKind::block;
+        break;
+      default:
+        event.reset = true;
+        event.kind = core::OverrideKind::reset;
+        event.scope.counts_reset = true;
+        event.ttl_s = 0;
+        break;
+    }
+    s.overrides.push_back(event);
+  }
   return s;
 }
 

@@ -67,6 +67,9 @@ class Client {
   // Returns how many overrides were cleared (0 or 1 for a scope).
   Result<std::uint64_t> override_clear(const OverrideScopeSpec& scope);
   Result<std::uint64_t> override_clear_all();
+  // Forgets what the key of `scope` has counted so far in its current windows, on every node
+  // (kind "reset"; `forgotten` says how much). Policy and key are required.
+  Result<OverrideInfo> key_reset(const OverrideScopeSpec& scope, std::string_view reason = {});
   // The application's latest value of a load signal; a policy with [policy.adaptive]
   // signal = "reported:NAME" follows it.
   Result<Done> report(std::string_view signal, double value);

@@ -1,5 +1,5 @@
 // Runtime overrides of limits and load signals, as the client protocol carries them
-// (docs/protocol.md, ops override_set / override_list / override_clear / report;
+// (docs/protocol.md, ops override_set / override_list / override_clear / key_reset / report;
 // docs/dynamic-limits.md for what they do).
 #pragma once
 
@@ -9,28 +9,35 @@
 
 namespace drl {
 
-// Which limits an override applies to. Empty tier / endpoint and window_ms 0 mean "every".
+// Which limits an override applies to. Empty tier / endpoint / key and window_ms 0 mean
+// "every". For a key reset: the check whose counters are reset (policy and key required, tier
+// and endpoint as the check names them, no window).
 struct OverrideScopeSpec {
   std::string policy;           // required
   std::string tier;             // "" : every tier
   std::string endpoint;         // "" : every limit of the policy; else that endpoint's limits
   std::uint64_t window_ms = 0;  // 0: every window; else only the limit with that window
+  std::string key;              // "" : every key; else that key only
 };
 
-// What `drl override set` asks for: exactly one of limit and factor_permille.
+// What `drl override set` asks for: exactly one of limit, factor_permille and block (block
+// needs a key).
 struct OverrideSpec {
   OverrideScopeSpec scope;
   std::optional<std::uint64_t> limit;            // the limit in force
   std::optional<std::uint64_t> factor_permille;  // or the configured limit times this / 1000
+  bool block = false;                            // or deny every check of scope.key
   std::uint64_t ttl_ms = 0;                      // > 0: the override expires by itself
   std::string reason;                            // for `drl override list` and the logs
 };
 
-// One override record as a node holds it.
+// One override record as a node holds it, or a key reset.
 struct OverrideInfo {
   OverrideScopeSpec scope;
-  std::string kind;                  // "limit" or "factor"
-  std::uint64_t value = 0;           // the limit, or the factor in thousandths
+  std::string kind;         // "limit", "factor", "block" or "reset"
+  std::uint64_t value = 0;  // the limit, or the factor in thousandths
+  // A reset: the counts it forgot in the windows that held it, over the key's counters.
+  std::uint64_t forgotten = 0;
   std::int64_t expires_wall_ms = 0;  // Unix ms
   std::uint64_t remaining_ms = 0;    // until it expires, as the node answering saw it
   std::string reason;

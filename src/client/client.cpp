@@ -280,6 +280,16 @@ Result<std::uint64_t> Client::override_clear(const OverrideScopeSpec& scope) {
   return *response->cleared;
 }
 
+Result<OverrideInfo> Client::key_reset(const OverrideScopeSpec& scope, std::string_view reason) {
+  wire::encode_key_reset_request(impl_->out, impl_->next_id++, scope, reason);
+  Result<wire::Response> response = impl_->round_trip();
+  if (!response.ok()) return response.error();
+  if (!response->override_record) {
+    return Error{Errc::protocol_error, "no reset in the answer to key_reset"};
+  }
+  return std::move(*response->override_record);
+}
+
 Result<std::uint64_t> Client::override_clear_all() {
   wire::encode_override_clear_request(impl_->out, impl_->next_id++, OverrideScopeSpec{}, true);
   Result<wire::Response> response = impl_->round_trip();

@@ -9,6 +9,8 @@ namespace drl::bounds {
 
 // Names and keys.
 inline constexpr std::size_t key_bytes_max = 1024;
+// A key named by an override or a reset: it travels with the record in one datagram.
+inline constexpr std::size_t override_key_bytes_max = 256;
 inline constexpr std::size_t policy_name_bytes_max = 64;
 inline constexpr std::size_t tier_name_bytes_max = 64;
 inline constexpr std::size_t endpoint_name_bytes_max = 256;

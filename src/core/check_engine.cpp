@@ -1,5 +1,6 @@
 #include "core/check_engine.hpp"
 
+#include <algorithm>
 #include <type_traits>
 
 #include "core/counter_id.hpp"
@@ -59,6 +60,29 @@ std::size_t pick_binding(const CheckOutcome& out, bool denied, Eligible eligible
   return best;
 }
 
+// The counts of `limit`'s counter as a check sees them: what key resets forgot left out.
+CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now) {
+  CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
+  if (limit.key_control != nullptr && !limit.key_control->resets.empty()) {
+    forget_reset_counts(*limit.key_control, limit.counter_id, limit.rule->window_ms, seen.window_id,
+                        seen.counts);
+  }
+  return seen;
+}
+
+LimitVerdict verdict_of(const LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
+                        std::uint64_t cost) {
+  if (limit.blocked_until_wall_ms != 0) {
+    // Blocked by an operator: nothing is admitted until the block ends, and that is the wait.
+    const auto wait_ms = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(1, limit.blocked_until_wall_ms - now.unix_ms));
+    return LimitVerdict{false, 0, wait_ms, wait_ms};
+  }
+  const CounterView seen = counts_of(limit, locked, now);
+  return decide(LimitInput{limit.rule->algorithm, limit.limit, limit.rule->window_ms, seen.counts,
+                           seen.elapsed_ms, seen.lead_ms, cost});
+}
+
 }  // namespace
 
 void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
@@ -101,13 +125,40 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     }
     const Resolution resolution = resolve(*policy, item.tier, item.endpoint, resolved.data());
     out.tier_unknown = out.tier_unknown || resolution.tier_unknown;
+    const KeyControl* control = nullptr;
+    if (!policy->keys.empty()) {  // a hash lookup only in policies with key overrides or resets
+      const auto found = policy->keys.find(item.key);
+      if (found != policy->keys.end()) control = &found->second;
+    }
     for (std::size_t r = 0; r < resolution.count; ++r) {
       const ResolvedLimit& limit = resolved[r];
       const std::uint64_t id = counter_id(limit.rule->counter_seed, item.key);
       const bool overridden = item.limit_override != 0;
-      const std::uint64_t in_force = overridden ? item.limit_override : limit.rule->limit;
-      const std::uint64_t configured =
-          overridden ? item.limit_override : limit.rule->configured_limit;
+      std::uint64_t in_force = overridden ? item.limit_override : limit.rule->limit;
+      std::uint64_t configured = overridden ? item.limit_override : limit.rule->configured_limit;
+      std::uint32_t adjustment = limit.rule->adjustment;
+      std::int64_t blocked_until_wall_ms = 0;
+      // An operator's override of this key wins over the rule's limit and a request's own.
+      if (const KeyOverride* key =
+              control == nullptr
+                  ? nullptr
+                  : find_key_override(*control, item.tier, limit.scope, limit.rule->window_ms)) {
+        adjustment = key->adjustment;
+        switch (key->kind) {
+          case OverrideKind::limit:
+            in_force = key->value;
+            configured = std::max(configured, key->value);
+            break;
+          case OverrideKind::factor:
+            in_force =
+                std::clamp<std::uint64_t>(in_force * key->value / 1000, 1, bounds::limit_max);
+            break;
+          default:  // block
+            in_force = 0;
+            blocked_until_wall_ms = key->expires_wall_ms;
+            break;
+        }
+      }
       std::size_t slot = 0;
       while (slot < out.limit_count && out.limits[slot].counter_id != id) ++slot;
       if (slot == out.limit_count) {
@@ -123,6 +174,9 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
         fresh.limit = in_force;
         fresh.configured_limit = configured;
         fresh.counter_id = id;
+        fresh.adjustment = adjustment;
+        fresh.blocked_until_wall_ms = blocked_until_wall_ms;
+        fresh.key_control = control;
         fresh.cost = 0;
         fresh.admits = false;
         ids[slot] = id;
@@ -131,6 +185,8 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
         out.limits[slot].rule = limit.rule;  // the same counter: keep the stricter limit
         out.limits[slot].limit = in_force;
         out.limits[slot].configured_limit = configured;
+        out.limits[slot].adjustment = adjustment;
+        out.limits[slot].blocked_until_wall_ms = blocked_until_wall_ms;
       }
       out.limits[slot].cost += item.cost;
     }
@@ -159,6 +215,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     if (permille < 1000 && signals_->proportional.load(std::memory_order_relaxed)) {
       for (std::size_t i = 0; i < out.limit_count; ++i) {
         LimitOutcome& limit = out.limits[i];
+        if (limit.blocked_until_wall_ms != 0) continue;  // stays blocked
         limit.limit = std::max<std::uint64_t>(1, limit.limit * permille / 1000);
       }
     }
@@ -171,9 +228,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   bool any_enforced = false;
   for (std::size_t i = 0; i < out.limit_count; ++i) {
     LimitOutcome& limit = out.limits[i];
-    const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
-    limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.limit, limit.rule->window_ms,
-                                      seen.counts, seen.elapsed_ms, seen.lead_ms, limit.cost});
+    limit.verdict = verdict_of(limit, locked, now, limit.cost);
     limit.admits = limit.verdict.allowed;
     if (limit.policy->shadow) {
       shadow_ok = shadow_ok && limit.admits;
@@ -200,9 +255,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     if (!limit.admits) locked.mark_denied(limit.counter_id);
     if (limit.admits && limit.cost > 0) {
       // It would have admitted, but the check was not counted: report it without the cost.
-      const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
-      limit.verdict = decide(LimitInput{limit.rule->algorithm, limit.limit, limit.rule->window_ms,
-                                        seen.counts, seen.elapsed_ms, seen.lead_ms, 0});
+      limit.verdict = verdict_of(limit, locked, now, 0);
     }
   }
 
@@ -236,11 +289,40 @@ Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckIt
     const LimitOutcome& limit = outcome.limits[i];
     InspectedCounter counter;
     counter.limit = limit;
-    counter.view = locked.view(limit.counter_id, limit.rule->window_ms, now);
+    counter.view = counts_of(limit, locked, now);
     counter.window_id =
         static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) / limit.rule->window_ms;
     counter.origins = locked.origins(limit.counter_id, limit.rule->window_ms, now);
     out.push_back(std::move(counter));
+  }
+  return Errc::ok;
+}
+
+}  // namespace drl::core
+
+namespace drl::core {
+
+Errc CheckEngine::reset_marks(const PolicySet& policies, WallTime now, const CheckItem& item,
+                              std::vector<ResetMark>& out, std::string& error_message) const {
+  out.clear();
+  CheckItem peek = item;
+  peek.cost = 0;
+  peek.limit_override = 0;
+  CheckOutcome outcome;
+  check(policies, now, std::span<const CheckItem>(&peek, 1), outcome);
+  if (outcome.error != Errc::ok) {
+    error_message = outcome.error_message;
+    return outcome.error;
+  }
+  std::array<std::uint64_t, bounds::limits_per_check_max> ids{};
+  for (std::size_t i = 0; i < outcome.limit_count; ++i) ids[i] = outcome.limits[i].counter_id;
+  auto locked = store_.lock(std::span<const std::uint64_t>(ids.data(), outcome.limit_count));
+  for (std::size_t i = 0; i < outcome.limit_count; ++i) {
+    const LimitOutcome& limit = outcome.limits[i];
+    // Raw totals: a mark forgets everything up to them, earlier resets included.
+    const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
+    out.push_back(ResetMark{limit.counter_id, limit.rule->window_ms, seen.window_id,
+                            seen.counts.current, seen.counts.previous});
   }
   return Errc::ok;
 }

@@ -45,10 +45,19 @@ struct LimitOutcome {
   const Policy* policy = nullptr;
   const LimitRule* rule = nullptr;
   std::string_view scope;
-  std::uint64_t limit = 0;  // in force: the rule's, or scaled down by the partition policy
-  // What no cost may exceed: the rule's configured limit, or the item's limit_override.
+  // In force: the rule's, or the key override's, or scaled down by the partition policy.
+  std::uint64_t limit = 0;
+  // What no cost may exceed: the rule's configured limit, or the item's limit_override, or a
+  // key override's limit if it is larger.
   std::uint64_t configured_limit = 0;
   std::uint64_t counter_id = 0;
+  // Why `limit` differs from the configured one: the rule's adjustment, or a key override's
+  // (PolicySet::adjustment_note); 0: it does not.
+  std::uint32_t adjustment = 0;
+  // Nonzero: a key override blocks this key until then (`limit` is 0).
+  std::int64_t blocked_until_wall_ms = 0;
+  // The key's overrides and resets in the policy set in force, or null.
+  const KeyControl* key_control = nullptr;
   std::uint64_t cost = 0;  // summed over items that share this counter
   LimitVerdict verdict;    // remaining/reset include cost only if the check was admitted
   bool admits = false;     // this limit alone would admit the check
@@ -89,6 +98,12 @@ class CheckEngine {
   // different shards do not wait on each other.
   void check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
              CheckOutcome& out) const;
+
+  // What a reset of `item`'s key forgets: each counter it resolves to, with the totals seen now
+  // (before earlier resets: a mark holds totals). Counts nothing. Returns the same errors as
+  // check(), with `error_message` set.
+  Errc reset_marks(const PolicySet& policies, WallTime now, const CheckItem& item,
+                   std::vector<ResetMark>& out, std::string& error_message) const;
 
   // Every counter `item` resolves to, with each origin's slots. Counts nothing. Returns
   // Errc::ok or the same errors as check(), with `error_message` set.

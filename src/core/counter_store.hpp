@@ -73,6 +73,7 @@ struct SweepCursor {
 // One key's counts as seen from `now`: the inputs of the limiting algorithm.
 struct CounterView {
   WindowCounts counts;
+  std::uint64_t window_id = 0;  // of counts.current; counts.previous is window_id - 1's
   std::uint64_t elapsed_ms = 0;
   std::uint64_t lead_ms = 0;
 };

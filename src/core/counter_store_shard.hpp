@@ -311,6 +311,7 @@ struct alignas(64) CounterStore::Shard {
     const std::uint64_t now_window = window_id_at(now, window_ms);
     const auto now_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0));
     CounterView out;
+    out.window_id = now_window;
     out.elapsed_ms = now_ms - now_window * window_ms;
     Totals seen;
     if (entry != nullptr) {
@@ -332,6 +333,7 @@ struct alignas(64) CounterStore::Shard {
       if (newest > now_window) {
         // Another node's clock is ahead and its counts already moved to a later window: decide
         // as at that window's start (conservative, and continuous with the end of ours).
+        out.window_id = newest;
         out.elapsed_ms = 0;
         out.lead_ms = newest * window_ms - now_ms;
       }

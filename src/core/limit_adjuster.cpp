@@ -59,8 +59,9 @@ std::string utc_text(std::int64_t unix_ms) {
 }
 
 std::string override_note(const OverrideRecord& r) {
-  std::string note = "override " + describe_value(r.kind, r.value) + " until " +
-                     utc_text(r.expires_wall_ms) + " by " + r.stamp.node_id;
+  std::string note = (r.scope.key.empty() ? "override " : "key override ") +
+                     describe_value(r.kind, r.value) + " until " + utc_text(r.expires_wall_ms) +
+                     " by " + r.stamp.node_id;
   if (!r.reason.empty()) note += ": " + r.reason;
   return note;
 }
@@ -75,6 +76,36 @@ std::string factor_note(const AdaptiveFactor& f) {
 std::uint64_t scaled(std::uint64_t limit, std::uint64_t permille) {
   const std::uint64_t value = limit * permille / 1000;  // limit < 2^32, permille < 2^17
   return std::clamp<std::uint64_t>(value, 1, bounds::limit_max);
+}
+
+// The key-scoped records of `active` for `policy`, into policy.keys: overrides most specific
+// first (then newest first), so that a check takes the first that matches; resets' marks.
+template <class NoteNumber>
+void add_key_controls(Policy& policy, const std::vector<OverrideRecord>& active,
+                      std::vector<bool>& used, NoteNumber& note_number) {
+  std::vector<std::size_t> overrides;
+  for (std::size_t i = 0; i < active.size(); ++i) {
+    const OverrideRecord& r = active[i];
+    if (r.scope.policy != policy.name || r.scope.key.empty()) continue;
+    used[i] = true;
+    if (r.kind == OverrideKind::reset) {
+      auto& resets = policy.keys[r.scope.key].resets;
+      resets.insert(resets.end(), r.marks.begin(), r.marks.end());
+    } else {
+      overrides.push_back(i);
+    }
+  }
+  std::stable_sort(overrides.begin(), overrides.end(), [&](std::size_t a, std::size_t b) {
+    const int sa = specificity(active[a].scope);
+    const int sb = specificity(active[b].scope);
+    return sa != sb ? sa > sb : active[b].stamp < active[a].stamp;
+  });
+  for (const std::size_t i : overrides) {
+    const OverrideRecord& r = active[i];
+    policy.keys[r.scope.key].overrides.push_back(
+        KeyOverride{r.scope.tier, r.scope.endpoint, r.scope.window_ms, r.kind, r.value,
+                    r.expires_wall_ms, note_number(override_note(r))});
+  }
 }
 
 }  // namespace
@@ -101,9 +132,10 @@ std::shared_ptr<const PolicySet> adjust_policies(const PolicySet& configured,
     for (const AdaptiveFactor& f : factors) {
       if (f.policy == policy.name && f.factor_permille != 1000) factor = &f;
     }
+    add_key_controls(policy, active, used, note_number);
     bool any_override = false;
     for (const OverrideRecord& r : active) {
-      if (r.scope.policy != policy.name) continue;
+      if (r.scope.policy != policy.name || !r.scope.key.empty()) continue;
       any_override = true;
       if (!r.scope.tier.empty() && policy.tier_names.contains(r.scope.tier)) {
         materialize_tier(policy, r.scope.tier);
@@ -117,7 +149,10 @@ std::shared_ptr<const PolicySet> adjust_policies(const PolicySet& configured,
       std::size_t best_index = 0;
       for (std::size_t i = 0; i < active.size(); ++i) {
         const OverrideRecord& r = active[i];
-        if (r.scope.policy != policy.name || !matches(r.scope, tier, endpoint, rule)) continue;
+        if (r.scope.policy != policy.name || !r.scope.key.empty() ||
+            !matches(r.scope, tier, endpoint, rule)) {
+          continue;
+        }
         if (best == nullptr || specificity(r.scope) > specificity(best->scope) ||
             (specificity(r.scope) == specificity(best->scope) && best->stamp < r.stamp)) {
           best = &r;

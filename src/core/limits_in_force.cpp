@@ -16,6 +16,14 @@ bool same_law(const AdaptiveLaw& a, const AdaptiveLaw& b) {
 }
 
 std::string describe_record(const OverrideRecord& record, WallTime now) {
+  if (record.kind == OverrideKind::reset) {
+    std::uint64_t forgotten = 0;
+    for (const ResetMark& mark : record.marks) forgotten += mark.current;
+    std::string text = describe_scope(record.scope) + ": forgets " + std::to_string(forgotten) +
+                       " counted in the current window, by " + record.stamp.node_id;
+    if (!record.reason.empty()) text += " (" + record.reason + ")";
+    return text;
+  }
   std::string text = describe_scope(record.scope) + ": " +
                      describe_value(record.kind, record.value) + " for " +
                      format_duration_ms(static_cast<std::uint64_t>(
@@ -97,6 +105,29 @@ void LimitsInForce::derive(WallTime now) {
   if (log_) log_changes(before, now);
 }
 
+OverrideRecord LimitsInForce::reset_key(const CheckEngine& engine, const OverrideScope& scope,
+                                        std::string reason, WallTime now, Errc& code,
+                                        std::string& error) {
+  code = Errc::ok;
+  error.clear();
+  const CheckItem item{scope.policy, scope.key, scope.tier, scope.endpoint, 0};
+  std::vector<ResetMark> marks;
+  code = engine.reset_marks(*in_force_, now, item, marks, error);
+  if (code != Errc::ok) return OverrideRecord{};
+  OverrideScope reset_scope = scope;
+  reset_scope.window_ms = 0;
+  reset_scope.counts_reset = true;
+  const std::int64_t lasts_ms = reset_lasts_ms(marks, now);
+  OverrideRecord record = table_.set(reset_scope, OverrideKind::reset, 0, lasts_ms,
+                                     std::move(reason), now, error, std::move(marks));
+  if (!error.empty()) {
+    code = Errc::invalid_argument;
+    return record;
+  }
+  derive(now);
+  return record;
+}
+
 void LimitsInForce::log_changes(const std::vector<OverrideRecord>& before, WallTime now) const {
   const auto find = [](const std::vector<OverrideRecord>& records, const OverrideRecord& record) {
     return std::find_if(records.begin(), records.end(),
@@ -105,15 +136,16 @@ void LimitsInForce::log_changes(const std::vector<OverrideRecord>& before, WallT
   for (const OverrideRecord& record : active_) {
     const auto earlier = find(before, record);
     if (earlier != before.end() && earlier->stamp == record.stamp) continue;
-    const std::string text =
-        (applies_here(record.scope) ? "override in force: "
-                                    : "override received, matches nothing in this node's "
-                                      "configuration: ") +
-        describe_record(record, now);
+    const char* what = record.scope.counts_reset ? "key reset: "
+                       : applies_here(record.scope)
+                           ? "override in force: "
+                           : "override received, matches nothing in this node's configuration: ";
+    const std::string text = what + describe_record(record, now);
     log_(text, record.stamp.node_id != node_id_);
   }
   for (const OverrideRecord& record : before) {
-    if (find(active_, record) != active_.end()) continue;
+    // A reset ends when the windows it marks are over: nothing changes then.
+    if (record.scope.counts_reset || find(active_, record) != active_.end()) continue;
     const bool expired = record.expires_wall_ms <= now.unix_ms;
     log_("override ended (" + std::string(expired ? "expired" : "cleared") + "): " +
              describe_scope(record.scope) + ", was " + describe_value(record.kind, record.value),

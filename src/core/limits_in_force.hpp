@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/adaptive_controller.hpp"
+#include "core/check_engine.hpp"
 #include "core/override_table.hpp"
 #include "core/policy.hpp"
 #include "core/time.hpp"
@@ -53,6 +54,14 @@ class LimitsInForce {
   bool refresh(WallTime now);
   // Derives the set again now (after a local write to the table).
   void derive(WallTime now);
+
+  // `drl key reset` of `scope` (policy, key, and tier and endpoint as a check names them):
+  // reads the key's counters through `engine` under the set in force, writes a reset record
+  // that carries them (until the window after theirs is over), and derives the set again.
+  // Returns the record, or sets `code` and `error` (a check's errors; invalid_argument when the
+  // table refuses it).
+  OverrideRecord reset_key(const CheckEngine& engine, const OverrideScope& scope,
+                           std::string reason, WallTime now, Errc& code, std::string& error);
 
   const std::shared_ptr<const PolicySet>& policies() const { return in_force_; }
   const PolicySet& configured() const { return *configured_; }

@@ -23,8 +23,21 @@ std::string_view override_kind_name(OverrideKind kind) {
       return "limit";
     case OverrideKind::factor:
       return "factor";
+    case OverrideKind::block:
+      return "block";
+    case OverrideKind::reset:
+      return "reset";
   }
   return "unknown";
+}
+
+std::int64_t reset_lasts_ms(const std::vector<ResetMark>& marks, WallTime now) {
+  std::int64_t lasts_ms = 1;
+  for (const ResetMark& mark : marks) {
+    const auto end_ms = static_cast<std::int64_t>((mark.window_id + 2) * mark.window_ms);
+    lasts_ms = std::max(lasts_ms, end_ms - now.unix_ms);
+  }
+  return lasts_ms;
 }
 
 std::string describe_scope(const OverrideScope& scope) {
@@ -32,6 +45,10 @@ std::string describe_scope(const OverrideScope& scope) {
   if (!scope.tier.empty()) out += ", tier '" + scope.tier + "'";
   if (!scope.endpoint.empty()) out += ", endpoint '" + scope.endpoint + "'";
   if (scope.window_ms != 0) out += ", window " + format_duration_ms(scope.window_ms);
+  if (!scope.key.empty()) {
+    // Keys come from callers: shown in part, so that a log line stays a line.
+    out += ", key '" + scope.key.substr(0, 80) + (scope.key.size() > 80 ? "...'" : "'");
+  }
   return out;
 }
 
@@ -44,6 +61,10 @@ std::string describe_value(OverrideKind kind, std::uint64_t value) {
       std::snprintf(text, sizeof text, "factor %.3g", static_cast<double>(value) / 1000.0);
       return text;
     }
+    case OverrideKind::block:
+      return "block";
+    case OverrideKind::reset:
+      return "reset";
     case OverrideKind::cleared:
       break;
   }
@@ -65,6 +86,24 @@ std::string OverrideTable::invalid(const OverrideRecord& r, WallTime now) const 
   if (s.window_ms != 0 && !bounds::window_ms_valid(s.window_ms)) {
     return "a window longer than 31 days is a whole number of seconds";
   }
+  if (s.key.size() > bounds::override_key_bytes_max) {
+    return "a key override or reset names a key of at most " +
+           std::to_string(bounds::override_key_bytes_max) + " bytes";
+  }
+  if (s.key.empty() && (s.counts_reset || r.kind == OverrideKind::block)) {
+    return "a block or a reset names a key";
+  }
+  const bool reset_kind = r.kind == OverrideKind::reset;
+  if ((s.counts_reset ? !(reset_kind || r.kind == OverrideKind::cleared) : reset_kind) ||
+      reset_kind == r.marks.empty()) {
+    return "a reset carries the counts it forgets, and only a reset does";
+  }
+  if (r.marks.size() > bounds::limits_per_item_max) return "a reset marks too many counters";
+  for (const ResetMark& mark : r.marks) {
+    if (mark.counter_id == 0 || !bounds::window_ms_valid(mark.window_ms)) {
+      return "a reset's counter is invalid";
+    }
+  }
   if (r.reason.size() > limits_.reason_bytes_max) {
     return "the reason has more than " + std::to_string(limits_.reason_bytes_max) + " bytes";
   }
@@ -80,15 +119,19 @@ std::string OverrideTable::invalid(const OverrideRecord& r, WallTime now) const 
                std::to_string(limits_.factor_permille_max / 1000);
       }
       break;
+    case OverrideKind::block:
+    case OverrideKind::reset:
     case OverrideKind::cleared:
+      if (r.value != 0) return "a block, a reset or a tombstone has no value";
       break;
   }
+  const std::int64_t ttl_ms_max = s.counts_reset ? limits_.reset_ttl_ms_max : limits_.ttl_ms_max;
   if (r.stamp.node_id.empty() || r.stamp.node_id.size() > 64) return "the writer's id is invalid";
-  if (r.expires_wall_ms < r.set_wall_ms || r.expires_wall_ms - r.set_wall_ms > limits_.ttl_ms_max) {
-    return "the time to live must be at most " + format_duration_ms(limits_.ttl_ms_max);
+  if (r.expires_wall_ms < r.set_wall_ms || r.expires_wall_ms - r.set_wall_ms > ttl_ms_max) {
+    return "the time to live must be at most " + format_duration_ms(ttl_ms_max);
   }
   if (r.retain_until_wall_ms < r.expires_wall_ms ||
-      r.retain_until_wall_ms - r.set_wall_ms > 2 * limits_.ttl_ms_max) {
+      r.retain_until_wall_ms - r.set_wall_ms > 2 * ttl_ms_max) {
     return "the retention is out of bounds";
   }
   if (r.stamp.wall_ms - now.unix_ms > limits_.future_ms_max) {
@@ -133,19 +176,22 @@ bool OverrideTable::put(OverrideRecord record, WallTime now, bool& full) {
 
 OverrideRecord OverrideTable::set(const OverrideScope& scope, OverrideKind kind,
                                   std::uint64_t value, std::int64_t ttl_ms, std::string reason,
-                                  WallTime now, std::string& error) {
+                                  WallTime now, std::string& error, std::vector<ResetMark> marks) {
   error.clear();
   std::lock_guard lock(mutex_);
   OverrideRecord record;
   record.scope = scope;
   record.kind = kind;
-  record.value = kind == OverrideKind::cleared ? 0 : value;
+  record.value = kind == OverrideKind::limit || kind == OverrideKind::factor ? value : 0;
+  record.marks = std::move(marks);
   record.set_wall_ms = now.unix_ms;
   if (ttl_ms < 1) {
     error = "the time to live must be positive";
     return record;
   }
-  record.expires_wall_ms = now.unix_ms + std::min(ttl_ms, limits_.ttl_ms_max + 1);
+  const std::int64_t ttl_ms_max =
+      scope.counts_reset ? limits_.reset_ttl_ms_max : limits_.ttl_ms_max;
+  record.expires_wall_ms = now.unix_ms + std::min(ttl_ms, ttl_ms_max + 1);
   record.retain_until_wall_ms = record.expires_wall_ms;
   record.reason = std::move(reason);
   record.stamp = clock_.now(now);
@@ -172,6 +218,7 @@ bool OverrideTable::clear(const OverrideScope& scope, WallTime now) {
   OverrideRecord tombstone = *it;
   tombstone.kind = OverrideKind::cleared;
   tombstone.value = 0;
+  tombstone.marks.clear();
   tombstone.reason.clear();
   tombstone.set_wall_ms = now.unix_ms;
   tombstone.expires_wall_ms = std::max(now.unix_ms, it->expires_wall_ms);
@@ -188,7 +235,7 @@ std::size_t OverrideTable::clear_all(WallTime now) {
   {
     std::lock_guard lock(mutex_);
     for (const OverrideRecord& r : records_) {
-      if (r.active(now)) scopes.push_back(r.scope);
+      if (r.active(now) && !r.scope.counts_reset) scopes.push_back(r.scope);
     }
   }
   std::size_t cleared = 0;
@@ -231,6 +278,7 @@ bool OverrideTable::expire(WallTime now) {
       // Stays as a tombstone with its stamp: nodes that receive either copy agree.
       r.kind = OverrideKind::cleared;
       r.value = 0;
+      r.marks.clear();
       ++stats_.expired;
       changed = true;
     }

@@ -1,11 +1,15 @@
 // Runtime overrides of limits, cluster-wide: one last-writer-wins register per scope
-// (policy, tier, endpoint), ordered by hybrid logical clock stamps.
+// (policy, tier, endpoint, window, and optionally one key), ordered by hybrid logical clock
+// stamps.
 //
 // An override sets the limit in force (`limit`) or scales it (`factor_permille`) for every limit
-// of its scope until `expires_wall_ms`. Clearing writes a tombstone: a newer write that says
-// "nothing here". Any node may write; every node merges what it receives, keeping per scope the
-// record with the largest stamp, so that all nodes that have seen the same records agree,
-// whatever the order they arrived in (the merge is commutative, associative and idempotent).
+// of its scope until `expires_wall_ms`; a key-scoped one may also block its key. A key reset is a
+// record of the same table (scope.counts_reset): the counts of the key's counters at the moment
+// of the reset, which every node subtracts from what it sees in those windows (ResetMark). Clearing
+// writes a tombstone: a newer write that says "nothing here". Any node may write; every node merges
+// what it receives, keeping per scope the record with the largest stamp, so that all nodes that
+// have seen the same records agree, whatever the order they arrived in (the merge is commutative,
+// associative and idempotent).
 //
 // A record that has expired, and a tombstone, stay in the table as tombstones until
 // `retain_until_wall_ms` (the latest expiry of anything they superseded), so that a copy of an
@@ -20,19 +24,37 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/bounds.hpp"
 #include "core/hybrid_clock.hpp"
 #include "core/time.hpp"
 
 namespace drl::core {
 
 struct OverrideScope {
+  OverrideScope() = default;
+  // Braces name the fields in order, leaving out the trailing ones that are unset.
+  explicit(false) OverrideScope(std::string policy_name, std::string tier_name = {},
+                                std::string endpoint_name = {}, std::uint64_t window = 0,
+                                std::string key_name = {}, bool reset = false)
+      : policy(std::move(policy_name)),
+        tier(std::move(tier_name)),
+        endpoint(std::move(endpoint_name)),
+        window_ms(window),
+        key(std::move(key_name)),
+        counts_reset(reset) {}
+
   std::string policy;           // required
   std::string tier;             // "" : every tier
   std::string endpoint;         // "" : every limit of the policy; else the limits of that endpoint
                                 // (as configured: "GET /v1/*" names the prefix endpoint)
   std::uint64_t window_ms = 0;  // 0: every window; else only the limit with that window
+  std::string key;              // "" : every key; else that key only (a key-scoped record)
+  // A key reset (OverrideKind::reset and its tombstone), not an override: a register of its own,
+  // so that resetting a key never replaces an override of the same scope.
+  bool counts_reset = false;
 
   auto operator<=>(const OverrideScope&) const = default;
 };
@@ -41,6 +63,21 @@ enum class OverrideKind : std::uint8_t {
   cleared = 0,  // a tombstone
   limit = 1,    // the limit in force is `value`
   factor = 2,   // the limit in force is max(1, floor(configured * value / 1000))
+  block = 3,    // every check of the key is denied (key-scoped records only)
+  reset = 4,    // the key's counts up to `marks` are forgotten (key-scoped records only)
+};
+
+// What a key reset forgets of one counter: the totals over all origins that the resetting node
+// saw in the window that held the reset (`current`) and in the one before (`previous`). Every
+// node subtracts them from its own totals of those windows: counts are absolute per origin, so a
+// late or replayed datagram carrying the old counts cannot bring them back.
+struct ResetMark {
+  std::uint64_t counter_id = 0;
+  std::uint64_t window_ms = 0;
+  std::uint64_t window_id = 0;  // of `current`; `previous` belongs to window_id - 1
+  std::uint64_t current = 0;
+  std::uint64_t previous = 0;
+  bool operator==(const ResetMark&) const = default;
 };
 
 struct OverrideRecord {
@@ -51,7 +88,8 @@ struct OverrideRecord {
   std::int64_t expires_wall_ms = 0;
   std::int64_t retain_until_wall_ms = 0;  // >= expires_wall_ms
   std::string reason;
-  HlcStamp stamp;  // stamp.node_id: the node that wrote it
+  HlcStamp stamp;                // stamp.node_id: the node that wrote it
+  std::vector<ResetMark> marks;  // OverrideKind::reset only
 
   bool active(WallTime now) const {
     return kind != OverrideKind::cleared && now.unix_ms < expires_wall_ms;
@@ -67,6 +105,8 @@ struct OverrideLimits {
   // off would otherwise drag every clock of the cluster with it.
   std::int64_t future_ms_max = 3600 * 1000;
   std::uint64_t factor_permille_max = 100'000;  // up to 100 times the configured limit
+  // A key reset lasts until the windows it marks are over: at most two of the longest window.
+  std::int64_t reset_ttl_ms_max = 2 * static_cast<std::int64_t>(bounds::window_ms_max);
 };
 
 struct OverrideStats {
@@ -85,11 +125,13 @@ class OverrideTable {
 
   // A local write. Returns the record as stored, or an error message (empty on success) in
   // `error`: out-of-bounds fields, or the table is full.
+  // A reset (OverrideKind::reset) carries `marks` and lasts ttl_ms.
   OverrideRecord set(const OverrideScope& scope, OverrideKind kind, std::uint64_t value,
-                     std::int64_t ttl_ms, std::string reason, WallTime now, std::string& error);
+                     std::int64_t ttl_ms, std::string reason, WallTime now, std::string& error,
+                     std::vector<ResetMark> marks = {});
   // Tombstones the scope's record, if it has an active one. Returns whether one was active.
   bool clear(const OverrideScope& scope, WallTime now);
-  // Tombstones every active record; returns how many.
+  // Tombstones every active override (key resets stay); returns how many.
   std::size_t clear_all(WallTime now);
 
   // Merges records received from a peer; returns how many changed the table.
@@ -122,9 +164,12 @@ class OverrideTable {
 };
 
 std::string_view override_kind_name(OverrideKind kind);
-// "policy api, tier free, endpoint 'POST /login', window 1m": for logs and answers.
+// How long a reset with `marks` must last: until the last window it marks (or the one after it,
+// which a sliding window still weighs) is over.
+std::int64_t reset_lasts_ms(const std::vector<ResetMark>& marks, WallTime now);
+// "policy 'api', tier 'free', endpoint 'POST /login', window 1m, key 'k'": for logs and answers.
 std::string describe_scope(const OverrideScope& scope);
-// "limit 50" or "factor 0.5".
+// "limit 50", "factor 0.5", "block" or "reset".
 std::string describe_value(OverrideKind kind, std::uint64_t value);
 
 }  // namespace drl::core

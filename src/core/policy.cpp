@@ -84,3 +84,37 @@ Resolution resolve(const Policy& policy, std::string_view tier, std::string_view
 }
 
 }  // namespace drl::core
+
+namespace drl::core {
+
+const KeyOverride* find_key_override(const KeyControl& control, std::string_view tier,
+                                     std::string_view endpoint, std::uint64_t window_ms) {
+  for (const KeyOverride& o : control.overrides) {
+    if ((o.tier.empty() || o.tier == tier) && (o.endpoint.empty() || o.endpoint == endpoint) &&
+        (o.window_ms == 0 || o.window_ms == window_ms)) {
+      return &o;
+    }
+  }
+  return nullptr;
+}
+
+void forget_reset_counts(const KeyControl& control, std::uint64_t counter_id,
+                         std::uint64_t window_ms, std::uint64_t window_id, WindowCounts& counts) {
+  // Marks hold totals, not increments: of several resets of a window, the largest forgets all
+  // that the others do.
+  std::uint64_t current = 0;
+  std::uint64_t previous = 0;
+  for (const ResetMark& mark : control.resets) {
+    if (mark.counter_id != counter_id || mark.window_ms != window_ms) continue;
+    if (mark.window_id == window_id) {
+      current = std::max(current, mark.current);
+      previous = std::max(previous, mark.previous);
+    } else if (mark.window_id + 1 == window_id) {
+      previous = std::max(previous, mark.current);
+    }
+  }
+  counts.current -= std::min(counts.current, current);
+  counts.previous -= std::min(counts.previous, previous);
+}
+
+}  // namespace drl::core

@@ -20,6 +20,7 @@
 
 #include "core/algorithm.hpp"
 #include "core/bounds.hpp"
+#include "core/override_table.hpp"
 
 namespace drl::core {
 
@@ -77,6 +78,34 @@ struct AdaptiveLaw {
   std::int64_t signal_stale_ms = 10'000;  // a reported signal older than this counts as absent
 };
 
+// A key-scoped override in force (limit_adjuster.hpp), as a check reads it.
+struct KeyOverride {
+  std::string tier;             // "" : every tier
+  std::string endpoint;         // "" : every limit of the policy; else that endpoint's limits
+  std::uint64_t window_ms = 0;  // 0: every window
+  OverrideKind kind = OverrideKind::limit;  // limit, factor or block
+  std::uint64_t value = 0;                  // limit, or factor in thousandths
+  std::int64_t expires_wall_ms = 0;
+  std::uint32_t adjustment = 0;  // PolicySet::adjustment_note: why, by whom, until when
+};
+
+// What operators set for one key of a policy: looked up once per check item, and only in a
+// policy that has any.
+struct KeyControl {
+  std::vector<KeyOverride> overrides;  // most specific first, then newest first
+  std::vector<ResetMark> resets;
+};
+
+// The first of `control`'s overrides that applies to a limit of `window_ms` in `endpoint`
+// ("" for the policy-wide limits) for a check of `tier`, or null.
+const KeyOverride* find_key_override(const KeyControl& control, std::string_view tier,
+                                     std::string_view endpoint, std::uint64_t window_ms);
+
+// `counts` (of window `window_id` and the one before) less what the resets of `control` forgot of
+// counter `counter_id`.
+void forget_reset_counts(const KeyControl& control, std::uint64_t counter_id,
+                         std::uint64_t window_ms, std::uint64_t window_id, WindowCounts& counts);
+
 struct Policy {
   std::string name;
   bool shadow = false;  // count and report, never deny
@@ -88,6 +117,8 @@ struct Policy {
   StringMap<bool> tier_names;  // every tier defined anywhere in the policy
   // The endpoints whose name ends in '*', longest first (pointers into `endpoints`).
   std::vector<const EndpointLimits*> prefix_endpoints;
+  // Key-scoped overrides and resets in force, by key (empty in a configured set).
+  StringMap<KeyControl> keys;
   // How the HTTP decision endpoint finds this policy's check in a request ([policy.http]).
   // Each list names sources tried in order: "query:NAME", "header:NAME", "header-first:NAME"
   // (the first comma-separated element, e.g. the client of X-Forwarded-For), "remote_addr".

@@ -85,8 +85,28 @@ Result<std::uint64_t> DynamicLimits::clear(const wire::OverrideRequest& request,
   return cleared;
 }
 
+Result<core::OverrideRecord> DynamicLimits::reset(const wire::OverrideRequest& request,
+                                                  const core::CheckEngine& engine,
+                                                  core::WallTime now) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  Errc code = Errc::ok;
+  std::string error;
+  core::OverrideRecord record =
+      limits_.reset_key(engine, request.scope, request.reason, now, code, error);
+  if (code != Errc::ok) {
+    ++stats_.key_resets_refused;
+    io::log_info("key reset refused: " + core::describe_scope(request.scope) + ": " + error);
+    return Error{code, error};
+  }
+  ++stats_.key_resets;
+  publish_locked();
+  return record;
+}
+
 std::vector<core::OverrideRecord> DynamicLimits::active(core::WallTime now) const {
-  return limits_.table().active(now);
+  std::vector<core::OverrideRecord> out = limits_.table().active(now);
+  std::erase_if(out, [](const core::OverrideRecord& r) { return r.scope.counts_reset; });
+  return out;
 }
 
 Result<Done> DynamicLimits::report(std::string_view name, double value, core::MonoTime now) {

@@ -65,12 +65,14 @@ struct SignalValue {
 
 // Counts of what operators and peers did, beyond OverrideTable's own stats.
 struct DynamicStats {
-  std::uint64_t overrides_set = 0;      // local sets that were stored
-  std::uint64_t overrides_cleared = 0;  // active overrides cleared locally
-  std::uint64_t overrides_refused = 0;  // local sets refused (cannot apply, out of bounds)
-  std::uint64_t reports = 0;            // reports recorded
-  std::uint64_t reports_refused = 0;    // reports of a new name with reported_signals_max held
-  std::uint64_t republished = 0;        // policy sets derived and published
+  std::uint64_t overrides_set = 0;       // local sets that were stored
+  std::uint64_t overrides_cleared = 0;   // active overrides cleared locally
+  std::uint64_t overrides_refused = 0;   // local sets refused (cannot apply, out of bounds)
+  std::uint64_t key_resets = 0;          // local key resets stored
+  std::uint64_t key_resets_refused = 0;  // local key resets refused (table full, bounds)
+  std::uint64_t reports = 0;             // reports recorded
+  std::uint64_t reports_refused = 0;     // reports of a new name with reported_signals_max held
+  std::uint64_t republished = 0;         // policy sets derived and published
 };
 
 class DynamicLimits {
@@ -91,6 +93,11 @@ class DynamicLimits {
   Result<core::OverrideRecord> set(const wire::OverrideRequest& request, core::WallTime now);
   // `drl override clear`: the scope's override, or every active one with request.all.
   Result<std::uint64_t> clear(const wire::OverrideRequest& request, core::WallTime now);
+  // `drl key reset`: forgets what the request's key has counted so far, as `engine` reads it
+  // (core::LimitsInForce::reset_key).
+  Result<core::OverrideRecord> reset(const wire::OverrideRequest& request,
+                                     const core::CheckEngine& engine, core::WallTime now);
+  // The active overrides (key resets are not listed).
   std::vector<core::OverrideRecord> active(core::WallTime now) const;
   // Op report: the latest value of signal "reported:NAME" (`now`: monotonic).
   Result<Done> report(std::string_view name, double value, core::MonoTime now);

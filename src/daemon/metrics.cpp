@@ -184,9 +184,10 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_overrides_active", MetricKind::gauge, "",
      "Runtime overrides in force on this node (docs/dynamic-limits.md)."},
     {"drl_override_events_total", MetricKind::counter, "event",
-     "Override records by what happened: set and cleared here, merged from a peer (won), stale "
-     "(a peer's that lost), refused (out of bounds or cannot apply, from a peer or here), "
-     "expired, table_full (dropped: the table holds its most records)."},
+     "Override records (key resets included) by what happened: set and cleared here, key_reset "
+     "here, merged from a peer (won), stale (a peer's that lost), refused (out of bounds or "
+     "cannot apply, from a peer or here), expired, table_full (dropped: the table holds its most "
+     "records)."},
     {"drl_adaptive_factor", MetricKind::gauge, "policy",
      "The load-adaptive factor in force per policy with [policy.adaptive]: 1, or down to its "
      "floor under load."},
@@ -519,9 +520,10 @@ std::string render_metrics(const DaemonContext& c) {
   const std::pair<const char*, std::uint64_t> events[] = {
       {"set", dynamic.overrides_set},
       {"cleared", dynamic.overrides_cleared},
+      {"key_reset", dynamic.key_resets},
       {"merged", table.merged},
       {"stale", table.stale},
-      {"refused", table.refused + dynamic.overrides_refused},
+      {"refused", table.refused + dynamic.overrides_refused + dynamic.key_resets_refused},
       {"expired", table.expired},
       {"table_full", table.table_full},
   };

@@ -148,6 +148,18 @@ void Service::handle(std::string_view frame, std::string& out) {
       encoder.override_stored(request_.id, stored.value(), now_);
       return;
     }
+    case wire::Op::key_reset: {
+      Result<core::OverrideRecord> stored =
+          context_.dynamic->reset(request_.override_request, *context_.engine, now_);
+      if (!stored.ok()) {
+        record_error(stored.error().code);
+        encoder.error(request_.id, stored.error().code, stored.error().message);
+        return;
+      }
+      refresh_policies();  // later requests of this connection see the reset
+      encoder.key_reset_stored(request_.id, stored.value(), now_);
+      return;
+    }
     case wire::Op::override_list: {
       const std::vector<core::OverrideRecord> active = context_.dynamic->active(now_);
       encoder.override_list(request_.id, active, now_);

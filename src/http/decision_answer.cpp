@@ -30,9 +30,9 @@ HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck&
         "Retry-After", std::to_string(std::max<std::uint64_t>(1, whole_seconds_up(retry_ms))));
   }
   if (outcome.shadow_denied) out.headers.emplace_back("Drl-Shadow-Denied", "?1");
-  const bool adjusted = has_limit && policies != nullptr && binding->rule->adjustment != 0;
+  const bool adjusted = has_limit && policies != nullptr && binding->adjustment != 0;
   const std::string_view note =
-      adjusted ? policies->adjustment_note(binding->rule->adjustment) : std::string_view();
+      adjusted ? policies->adjustment_note(binding->adjustment) : std::string_view();
   if (adjusted) {
     out.headers.emplace_back("Drl-Adjusted", sf_string(note) + ";configured=" +
                                                  std::to_string(binding->rule->configured_limit));

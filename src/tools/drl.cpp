@@ -40,11 +40,13 @@ const char* const kUsage =
     "  inspect --policy P --key K [--tier T] [--endpoint E] [--json]\n"
     "          the key's counters: cluster-wide estimate and every origin's slots\n"
     "  ping    check that drld answers\n"
-    "  override set --policy P [--tier T] [--endpoint E] [--window W]\n"
-    "               (--limit N | --factor F) --ttl DURATION [--reason TEXT]\n"
+    "  override set --policy P [--tier T] [--endpoint E] [--window W] [--key K]\n"
+    "               (--limit N | --factor F | --block) --ttl DURATION [--reason TEXT]\n"
     "          change limits cluster-wide until the TTL ends (docs/dynamic-limits.md)\n"
     "  override list [--json]  the overrides in force\n"
-    "  override clear (--policy P [--tier T] [--endpoint E] [--window W] | --all)\n"
+    "  override clear (--policy P [--tier T] [--endpoint E] [--window W] [--key K] | --all)\n"
+    "  key reset --policy P --key K [--tier T] [--endpoint E] [--reason TEXT]\n"
+    "          forget what the key has counted so far, on every node\n"
     "  report  NAME VALUE  the application's load signal NAME (a number)\n"
     "\n"
     "every command takes --socket PATH (default: $DRL_SOCKET, else /run/drl/drld.sock)\n"
@@ -186,23 +188,31 @@ int run_override_set(int argc, char** argv) {
   spec.add_options()("limit", "the limit in force (needs one window: --window if several)",
                      cxxopts::value<std::string>(), "N")(
       "factor", "or the configured limits times F (0.5 halves them; 0.001 to 100)",
-      cxxopts::value<double>(), "F")("ttl", "how long it stays in force (e.g. 15m)",
-                                     cxxopts::value<std::string>(), "DURATION")(
+      cxxopts::value<double>(), "F")("block", "or deny every check of --key until the TTL ends")(
+      "ttl", "how long it stays in force (e.g. 15m)", cxxopts::value<std::string>(), "DURATION")(
       "reason", "why, for `drl override list` and the logs", cxxopts::value<std::string>(), "TEXT");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
   if (help_requested(spec, args)) return kExitAllowed;
-  if (args.count("policy") == 0 || args.count("ttl") == 0 ||
-      (args.count("limit") != 0) == (args.count("factor") != 0)) {
+  const std::size_t values = args.count("limit") + args.count("factor") + args.count("block");
+  if (args.count("policy") == 0 || args.count("ttl") == 0 || values != 1) {
     std::fprintf(stderr,
-                 "drl override set: --policy, --ttl and exactly one of --limit and --factor are "
-                 "required (see drl override set --help)\n");
+                 "drl override set: --policy, --ttl and exactly one of --limit, --factor and "
+                 "--block are required (see drl override set --help)\n");
+    return kExitError;
+  }
+  if (args.count("block") != 0 && args.count("key") == 0) {
+    std::fprintf(stderr,
+                 "drl override set: --block blocks one key: name it with --key (to stop a whole "
+                 "policy, set a low --limit)\n");
     return kExitError;
   }
   OverrideSpec request;
   request.scope = scope_of(args);
   request.ttl_ms = duration_option(args, "ttl");
   if (args.count("reason") != 0) request.reason = args["reason"].as<std::string>();
-  if (args.count("limit") != 0) {
+  if (args.count("block") != 0) {
+    request.block = true;
+  } else if (args.count("limit") != 0) {
     request.limit = uint_option(args, "limit", 0, UINT64_MAX);
   } else {
     const double factor = args["factor"].as<double>();
@@ -255,6 +265,50 @@ int run_override_clear(int argc, char** argv) {
       });
 }
 
+int run_key_reset(int argc, char** argv) {
+  cxxopts::Options spec = command_options(
+      "key reset", "forget what a key has counted so far in its current windows, on every node");
+  spec.add_options()("policy", "the policy", cxxopts::value<std::string>(), "P")(
+      "key", "the key", cxxopts::value<std::string>(), "K")(
+      "tier", "the tier, as a check names it (its limits' counters)", cxxopts::value<std::string>(),
+      "T")("endpoint", "the endpoint, as a check names it: also resets its endpoint's counters",
+           cxxopts::value<std::string>(),
+           "E")("reason", "why, for the logs", cxxopts::value<std::string>(), "TEXT");
+  const cxxopts::ParseResult args = spec.parse(argc, argv);
+  if (help_requested(spec, args)) return kExitAllowed;
+  if (args.count("policy") == 0 || args.count("key") == 0) {
+    std::fprintf(stderr,
+                 "drl key reset: --policy and --key are required (see drl key reset --help)\n");
+    return kExitError;
+  }
+  OverrideScopeSpec scope;
+  scope.policy = args["policy"].as<std::string>();
+  scope.key = args["key"].as<std::string>();
+  scope.tier = string_option(args, "tier");
+  scope.endpoint = string_option(args, "endpoint");
+  const std::string reason = string_option(args, "reason");
+  return ask_drld(
+      args, [&](Client& client) { return client.key_reset(scope, reason); },
+      [](const OverrideInfo& stored) {
+        std::printf("key reset: %s\n", override_line(stored).c_str());
+      });
+}
+
+int run_key(int argc, char** argv) {
+  const std::string sub = argc >= 2 ? argv[1] : "";
+  if (sub == "reset") return run_key_reset(argc - 1, argv + 1);
+  const char* const usage =
+      "usage: drl key reset --policy P --key K [--tier T] [--endpoint E] [--reason TEXT]\n"
+      "  forget what the key has counted so far, on every node (docs/dynamic-limits.md)\n"
+      "  to block a key or change its limit: drl override set --key K ...\n";
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    std::fputs(usage, stdout);
+    return kExitAllowed;
+  }
+  std::fputs(usage, stderr);
+  return kExitError;
+}
+
 int run_override(int argc, char** argv) {
   const std::string sub = argc >= 2 ? argv[1] : "";
   if (sub == "set") return run_override_set(argc - 1, argv + 1);
@@ -262,10 +316,11 @@ int run_override(int argc, char** argv) {
   if (sub == "clear") return run_override_clear(argc - 1, argv + 1);
   const char* const usage =
       "usage: drl override set|list|clear [options]   (docs/dynamic-limits.md)\n"
-      "  set    --policy P [--tier T] [--endpoint E] [--window W] (--limit N | --factor F)\n"
-      "         --ttl DURATION [--reason TEXT]   a limit in force cluster-wide until the TTL\n"
+      "  set    --policy P [--tier T] [--endpoint E] [--window W] [--key K]\n"
+      "         (--limit N | --factor F | --block) --ttl DURATION [--reason TEXT]\n"
+      "         a limit in force cluster-wide until the TTL\n"
       "  list   [--json]   the active overrides\n"
-      "  clear  (--policy P [--tier T] [--endpoint E] [--window W] | --all)\n"
+      "  clear  (--policy P [--tier T] [--endpoint E] [--window W] [--key K] | --all)\n"
       "run `drl override set --help` (list, clear) for a subcommand's options\n";
   if (sub == "--help" || sub == "-h" || sub == "help") {
     std::fputs(usage, stdout);
@@ -324,6 +379,7 @@ int run(int argc, char** argv) {
     if (command == "inspect") return run_inspect(argc - 1, argv + 1);
     if (command == "override") return run_override(argc - 1, argv + 1);
     if (command == "report") return run_report(argc - 1, argv + 1);
+    if (command == "key") return run_key(argc - 1, argv + 1);
   } catch (const cxxopts::exceptions::exception& error) {
     std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", command.c_str(), error.what(),
                  command.c_str());

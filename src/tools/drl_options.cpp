@@ -62,8 +62,9 @@ void add_scope_options(cxxopts::Options& spec) {
   spec.add_options()("policy", "the policy", cxxopts::value<std::string>(), "P")(
       "tier", "only this tier's limits (default: every tier)", cxxopts::value<std::string>(), "T")(
       "endpoint", "only this endpoint's limits, as configured (\"GET /v1/*\" for a prefix)",
-      cxxopts::value<std::string>(), "E")("window", "only the limit with this window (e.g. 1m)",
-                                          cxxopts::value<std::string>(), "W");
+      cxxopts::value<std::string>(),
+      "E")("window", "only the limit with this window (e.g. 1m)", cxxopts::value<std::string>(),
+           "W")("key", "only this key (default: every key)", cxxopts::value<std::string>(), "K");
 }
 
 OverrideScopeSpec scope_of(const cxxopts::ParseResult& args) {
@@ -72,6 +73,7 @@ OverrideScopeSpec scope_of(const cxxopts::ParseResult& args) {
   if (args.count("tier") != 0) scope.tier = args["tier"].as<std::string>();
   if (args.count("endpoint") != 0) scope.endpoint = args["endpoint"].as<std::string>();
   if (args.count("window") != 0) scope.window_ms = duration_option(args, "window");
+  if (args.count("key") != 0) scope.key = args["key"].as<std::string>();
   return scope;
 }
 

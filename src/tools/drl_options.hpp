@@ -32,7 +32,7 @@ std::uint64_t uint_option(const cxxopts::ParseResult& args, const char* name, st
 std::uint64_t duration_option(const cxxopts::ParseResult& args, const char* name);
 
 // The scope of an override (`drl override set` and `clear`): --policy, --tier, --endpoint,
-// --window.
+// --window, --key.
 void add_scope_options(cxxopts::Options& spec);
 // Precondition: --policy was given.
 OverrideScopeSpec scope_of(const cxxopts::ParseResult& args);

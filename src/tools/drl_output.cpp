@@ -68,6 +68,8 @@ void print_table(const std::vector<Row>& rows, const char* indent = "  ") {
 
 // An override's value as set: "limit 40" or "factor 0.5" (drld keeps factors in permille).
 std::string value_text(const OverrideInfo& info) {
+  if (info.kind == "block") return "block";
+  if (info.kind == "reset") return "reset (forgot " + std::to_string(info.forgotten) + ")";
   if (info.kind != "factor") return "limit " + std::to_string(info.value);
   char text[32];
   std::snprintf(text, sizeof text, "factor %.3g", static_cast<double>(info.value) / 1000.0);
@@ -204,8 +206,13 @@ std::string override_line(const OverrideInfo& info) {
   if (!info.scope.endpoint.empty()) line += "  endpoint=" + info.scope.endpoint;
   if (info.scope.window_ms != 0)
     line += "  window=" + core::format_duration_ms(info.scope.window_ms);
-  line += "  " + value_text(info) + "  expires_in=" + wait_text(info.remaining_ms) +
-          "  set_by=" + info.set_by;
+  if (!info.scope.key.empty()) line += "  key=" + info.scope.key;
+  line += "  " + value_text(info);
+  if (info.kind == "reset") {
+    line += "  by=" + info.set_by;  // a reset does not expire: the windows it marks end
+  } else {
+    line += "  expires_in=" + wait_text(info.remaining_ms) + "  set_by=" + info.set_by;
+  }
   if (!info.reason.empty()) line += "  reason=\"" + info.reason + "\"";
   return line;
 }
@@ -224,6 +231,7 @@ void print_overrides(const std::vector<OverrideInfo>& overrides) {
          {"endpoint", or_every(info.scope.endpoint)},
          {"window",
           info.scope.window_ms == 0 ? "*" : core::format_duration_ms(info.scope.window_ms)},
+         {"key", or_every(info.scope.key)},
          {"override", value_text(info)},
          {"expires_in", wait_text(info.remaining_ms)},
          {"set_by", info.set_by},

@@ -24,16 +24,19 @@ enum class Op : std::uint8_t {
   override_list,
   override_clear,
   report,
+  key_reset,
 };
 
 // The longest name of a reported load signal, and the bytes of its name it may use: names end
 // up in metric labels and logs.
 inline constexpr std::size_t signal_name_bytes_max = 64;
 
-// Ops override_set and override_clear. Copies, not views: an admin op, rare and small.
+// Ops override_set, override_clear and key_reset. Copies, not views: an admin op, rare and
+// small. A key_reset's scope names the check whose counters it resets (tier and endpoint as a
+// check names them) and has counts_reset set.
 struct OverrideRequest {
   core::OverrideScope scope;
-  core::OverrideKind kind = core::OverrideKind::cleared;  // set: limit or factor
+  core::OverrideKind kind = core::OverrideKind::cleared;  // set: limit, factor or block
   std::uint64_t value = 0;                                // the limit, or permille
   std::int64_t ttl_ms = 0;
   std::string reason;
@@ -60,7 +63,7 @@ struct Request {
   Op op = Op::check;
   std::vector<core::CheckItem> items;
   std::vector<CheckSpan> checks;     // one for op check, one per element for op batch
-  OverrideRequest override_request;  // ops override_set, override_clear
+  OverrideRequest override_request;  // ops override_set, override_clear, key_reset
   SignalReport report;               // op report
 
   void clear() {

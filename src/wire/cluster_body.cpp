@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/assert.hpp"
 #include "core/bounds.hpp"
 #include "wire/msgpack_out.hpp"
 
@@ -27,6 +28,9 @@ enum Field : std::uint8_t {
   kGroups = 9,
   kFlags = 10,
   kOverrides = 11,
+  // Key-scoped override records (key overrides and key resets): a field of their own, which
+  // nodes from before key overrides ignore, so that they still take the policy-scoped records.
+  kKeyRecords = 12,
 };
 
 constexpr std::size_t kNodeIdBytesMax = bounds::node_id_bytes_max;
@@ -35,6 +39,10 @@ constexpr std::size_t kAddressBytesMax = bounds::peer_address_bytes_max;
 // table bounds it.
 constexpr std::size_t kReasonBytesMax = 256;
 constexpr std::size_t kOverrideFields = 13;
+// A key record: the override fields, then the key, counts_reset, and the reset marks flat (five
+// numbers each: counter id, window_ms, window id, current, previous).
+constexpr std::size_t kKeyRecordFields = kOverrideFields + 3;
+constexpr std::size_t kResetMarkFields = 5;
 static_assert(kReasonBytesMax >= core::OverrideLimits{}.reason_bytes_max,
               "every reason the override table accepts must travel");
 // The longest string the decoder lets through; each field then has its own bound.
@@ -65,7 +73,8 @@ void pack_header_fields(Packer& pk, const core::ClusterMessage& m, std::uint32_t
 }
 
 void pack_override(Packer& pk, const core::OverrideRecord& r) {
-  pk.pack_array(static_cast<std::uint32_t>(kOverrideFields));
+  const bool keyed = !r.scope.key.empty();
+  pk.pack_array(static_cast<std::uint32_t>(keyed ? kKeyRecordFields : kOverrideFields));
   pack_str(pk, r.scope.policy);
   pack_str(pk, r.scope.tier);
   pack_str(pk, r.scope.endpoint);
@@ -79,6 +88,17 @@ void pack_override(Packer& pk, const core::OverrideRecord& r) {
   pk.pack_int64(r.stamp.wall_ms);
   pk.pack_uint32(r.stamp.logical);
   pack_str(pk, r.stamp.node_id);
+  if (!keyed) return;
+  pack_str(pk, r.scope.key);
+  pk.pack(r.scope.counts_reset);
+  pk.pack_array(static_cast<std::uint32_t>(kResetMarkFields * r.marks.size()));
+  for (const core::ResetMark& m : r.marks) {
+    pk.pack_uint64(m.counter_id);
+    pk.pack_uint64(m.window_ms);
+    pk.pack_uint64(m.window_id);
+    pk.pack_uint64(m.current);
+    pk.pack_uint64(m.previous);
+  }
 }
 
 struct Invalid {};
@@ -111,9 +131,13 @@ bool reference_all(msgpack::type::object_type, std::size_t, void*) {
   return true;
 }
 
-core::OverrideRecord override_of(const msgpack::object& o) {
+// A policy-scoped record (exactly kOverrideFields), or with `keyed` a key record (at least
+// kKeyRecordFields: a later version may append fields).
+core::OverrideRecord override_of(const msgpack::object& o, bool keyed) {
   const msgpack::object_array& f = array_of(o);
-  if (f.size != kOverrideFields) throw Invalid{};
+  if (keyed ? f.size < kKeyRecordFields : f.size != kOverrideFields) throw Invalid{};
+  const auto last_kind =
+      static_cast<std::uint8_t>(keyed ? core::OverrideKind::reset : core::OverrideKind::factor);
   core::OverrideRecord r;
   r.scope.policy = text_of(f.ptr[0], bounds::policy_name_bytes_max);
   r.scope.tier = text_of(f.ptr[1], bounds::tier_name_bytes_max);
@@ -121,7 +145,7 @@ core::OverrideRecord override_of(const msgpack::object& o) {
   const std::uint64_t window_ms = uint_of(f.ptr[3]);
   const std::uint64_t kind = uint_of(f.ptr[4]);
   if (r.scope.policy.empty() || (window_ms != 0 && !bounds::window_ms_valid(window_ms)) ||
-      kind > static_cast<std::uint8_t>(core::OverrideKind::factor)) {
+      kind > last_kind) {
     throw Invalid{};
   }
   r.scope.window_ms = window_ms;
@@ -138,6 +162,22 @@ core::OverrideRecord override_of(const msgpack::object& o) {
   r.stamp.logical = static_cast<std::uint32_t>(logical);
   r.stamp.node_id = text_of(f.ptr[12], kNodeIdBytesMax);
   if (r.stamp.node_id.empty()) throw Invalid{};
+  if (!keyed) return r;
+  r.scope.key = text_of(f.ptr[13], bounds::override_key_bytes_max);
+  if (r.scope.key.empty() || f.ptr[14].type != msgpack::type::BOOLEAN) throw Invalid{};
+  r.scope.counts_reset = f.ptr[14].via.boolean;
+  const msgpack::object_array& marks = array_of(f.ptr[15]);
+  if (marks.size % kResetMarkFields != 0 ||
+      marks.size > kResetMarkFields * bounds::limits_per_item_max) {
+    throw Invalid{};
+  }
+  for (std::uint32_t m = 0; m < marks.size; m += kResetMarkFields) {
+    core::ResetMark mark{uint_of(marks.ptr[m]), uint_of(marks.ptr[m + 1]),
+                         uint_of(marks.ptr[m + 2]), uint_of(marks.ptr[m + 3]),
+                         uint_of(marks.ptr[m + 4])};
+    if (mark.counter_id == 0 || !bounds::window_ms_valid(mark.window_ms)) throw Invalid{};
+    r.marks.push_back(mark);
+  }
   return r;
 }
 
@@ -209,23 +249,32 @@ std::string updates_body(const core::ClusterMessage& message, std::uint8_t flags
 
 std::string overrides_body(const core::ClusterMessage& message,
                            std::span<const core::OverrideRecord* const> records) {
+  // One list per body: a body holds either policy-scoped or key records (override_bodies).
+  const bool keyed = !records.empty() && !records.front()->scope.key.empty();
   std::string body;
   StringSink sink{body};
   Packer pk(sink);
   pack_header_fields(pk, message, 1, message.flags);
-  pk.pack_uint8(kOverrides);
+  pk.pack_uint8(keyed ? kKeyRecords : kOverrides);
   pk.pack_array(static_cast<std::uint32_t>(records.size()));
-  for (const core::OverrideRecord* record : records) pack_override(pk, *record);
+  for (const core::OverrideRecord* record : records) {
+    DRL_ASSERT(record->scope.key.empty() != keyed, "a body holds one kind of override record");
+    pack_override(pk, *record);
+  }
   return body;
 }
 
 bool override_sendable(const core::OverrideRecord& r) {
+  const bool keyed = !r.scope.key.empty();
   return !r.scope.policy.empty() && r.scope.policy.size() <= bounds::policy_name_bytes_max &&
          r.scope.tier.size() <= bounds::tier_name_bytes_max &&
          r.scope.endpoint.size() <= bounds::endpoint_name_bytes_max &&
          (r.scope.window_ms == 0 || bounds::window_ms_valid(r.scope.window_ms)) &&
          static_cast<std::uint8_t>(r.kind) <=
-             static_cast<std::uint8_t>(core::OverrideKind::factor) &&
+             static_cast<std::uint8_t>(keyed ? core::OverrideKind::reset
+                                             : core::OverrideKind::factor) &&
+         r.scope.key.size() <= bounds::override_key_bytes_max &&
+         r.marks.size() <= bounds::limits_per_item_max && (keyed || !r.scope.counts_reset) &&
          r.retain_until_wall_ms >= r.expires_wall_ms && r.reason.size() <= kReasonBytesMax &&
          !r.stamp.node_id.empty() && r.stamp.node_id.size() <= kNodeIdBytesMax;
 }
@@ -244,6 +293,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
     bool has_sender = false;
     const msgpack::object* groups = nullptr;
     const msgpack::object* overrides = nullptr;
+    const msgpack::object* key_records = nullptr;
     for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
       const msgpack::object& key = root.via.map.ptr[i].key;
       const msgpack::object& value = root.via.map.ptr[i].val;
@@ -301,6 +351,9 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
         case kOverrides:
           overrides = &value;
           break;
+        case kKeyRecords:
+          key_records = &value;
+          break;
         default:
           break;  // a field from a later version: ignored
       }
@@ -330,11 +383,14 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
     }
     // Override records belong to the overrides message only; elsewhere the key is ignored like
     // an unknown one.
-    if (overrides != nullptr && m.type == core::MessageType::overrides) {
-      const msgpack::object_array& records = array_of(*overrides);
-      m.overrides.reserve(records.size);
-      for (std::uint32_t r = 0; r < records.size; ++r) {
-        m.overrides.push_back(override_of(records.ptr[r]));
+    if (m.type == core::MessageType::overrides) {
+      for (const bool keyed : {false, true}) {
+        const msgpack::object* list = keyed ? key_records : overrides;
+        if (list == nullptr) continue;
+        const msgpack::object_array& records = array_of(*list);
+        for (std::uint32_t r = 0; r < records.size; ++r) {
+          m.overrides.push_back(override_of(records.ptr[r], keyed));
+        }
       }
     }
     return true;

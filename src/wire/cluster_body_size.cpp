@@ -21,7 +21,17 @@ std::size_t override_bytes(const core::OverrideRecord& r) {
          uint_bytes(r.scope.window_ms) + uint_bytes(static_cast<std::uint8_t>(r.kind)) +
          uint_bytes(r.value) + int_bytes(r.set_wall_ms) + int_bytes(r.expires_wall_ms) +
          int_bytes(r.retain_until_wall_ms) + str_bytes(r.reason) + int_bytes(r.stamp.wall_ms) +
-         uint_bytes(r.stamp.logical) + str_bytes(r.stamp.node_id);
+         uint_bytes(r.stamp.logical) + str_bytes(r.stamp.node_id) + key_record_extra_bytes(r);
+}
+
+std::size_t key_record_extra_bytes(const core::OverrideRecord& r) {
+  if (r.scope.key.empty()) return 0;
+  std::size_t bytes = str_bytes(r.scope.key) + 1 /* counts_reset */ + container_header_bytes_max;
+  for (const core::ResetMark& m : r.marks) {
+    bytes += uint_bytes(m.counter_id) + uint_bytes(m.window_ms) + uint_bytes(m.window_id) +
+             uint_bytes(m.current) + uint_bytes(m.previous);
+  }
+  return bytes;
 }
 
 }  // namespace drl::wire

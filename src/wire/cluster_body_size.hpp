@@ -38,6 +38,8 @@ std::size_t header_fields_bytes(const core::ClusterMessage& message);
 std::size_t origin_bytes(const core::Origin& origin);
 std::size_t member_bytes(const core::MemberRecord& member);
 std::size_t override_bytes(const core::OverrideRecord& record);
+// What a key-scoped record adds to override_bytes: its key, its flag and its reset marks.
+std::size_t key_record_extra_bytes(const core::OverrideRecord& record);
 
 // A group of updates to one window: its array header, the window, and its list's header.
 inline std::size_t group_bytes(const core::WireUpdate& update) {

@@ -45,9 +45,13 @@ std::vector<std::string> override_bodies(const core::ClusterMessage& m, std::siz
     }
   }
   if (left_out != nullptr) *left_out += refused;
-  std::stable_partition(sendable.begin(), sendable.end(), [](const core::OverrideRecord* r) {
-    return !long_window(r->scope.window_ms);
-  });
+  // Policy-scoped records first, those with long windows next, key records last: a body holds
+  // records of one group only (old nodes drop a body with a long window, ignore key records).
+  const auto group = [](const core::OverrideRecord* r) {
+    return !r->scope.key.empty() ? 2 : long_window(r->scope.window_ms) ? 1 : 0;
+  };
+  std::stable_sort(sendable.begin(), sendable.end(),
+                   [&](const auto* a, const auto* b) { return group(a) < group(b); });
 
   std::vector<std::string> bodies;
   std::size_t next = 0;
@@ -55,8 +59,7 @@ std::vector<std::string> override_bodies(const core::ClusterMessage& m, std::siz
     const std::size_t first = next;
     std::size_t size = base;
     while (next < sendable.size() && size + override_bytes(*sendable[next]) <= budget &&
-           (next == first || long_window(sendable[next]->scope.window_ms) ==
-                                 long_window(sendable[first]->scope.window_ms))) {
+           (next == first || group(sendable[next]) == group(sendable[first]))) {
       size += override_bytes(*sendable[next]);
       ++next;
     }

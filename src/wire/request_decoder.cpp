@@ -168,6 +168,9 @@ bool decode_override_scope(const msgpack::object_map& map, core::OverrideScope& 
                       "field 'window_ms' is above 31 days and not whole seconds: no limit has it"};
       }
       scope.window_ms = window_ms;
+    } else if (key == "key") {
+      scope.key = bounded_name(value, key, bounds::override_key_bytes_max);
+      if (scope.key.empty()) throw Invalid{Errc::empty_key, "field 'key' is empty"};
     } else {
       continue;
     }
@@ -187,11 +190,17 @@ void decode_override_set(const msgpack::object_map& map, OverrideRequest& out) {
   for (std::uint32_t i = 0; i < map.size; ++i) {
     const std::string_view key = key_of(map.ptr[i]);
     const msgpack::object& value = map.ptr[i].val;
-    if (key == "limit" || key == "factor_permille") {
+    if (key == "block") {
+      if (!as_bool(value, key)) continue;
       if (out.kind != core::OverrideKind::cleared) {
         throw Invalid{Errc::malformed_request,
-                      "an override has either 'limit' or "
-                      "'factor_permille', not both"};
+                      "an override has one of 'limit', 'factor_permille' and 'block'"};
+      }
+      out.kind = core::OverrideKind::block;
+    } else if (key == "limit" || key == "factor_permille") {
+      if (out.kind != core::OverrideKind::cleared) {
+        throw Invalid{Errc::malformed_request,
+                      "an override has one of 'limit', 'factor_permille' and 'block'"};
       }
       out.kind = key == "limit" ? core::OverrideKind::limit : core::OverrideKind::factor;
       out.value = as_uint(value, key);
@@ -217,9 +226,32 @@ void decode_override_set(const msgpack::object_map& map, OverrideRequest& out) {
     }
   }
   if (out.kind == core::OverrideKind::cleared) {
-    throw Invalid{Errc::malformed_request, "field 'limit' or 'factor_permille' is missing"};
+    throw Invalid{Errc::malformed_request,
+                  "field 'limit', 'factor_permille' or 'block' is missing"};
+  }
+  if (out.kind == core::OverrideKind::block && out.scope.key.empty()) {
+    throw Invalid{Errc::invalid_argument, "'block' applies to one key: field 'key' is missing"};
   }
   if (!has_ttl) throw Invalid{Errc::malformed_request, "field 'ttl_ms' is missing"};
+}
+
+// Op key_reset: the scope of a check (policy and key; tier and endpoint as a check names them)
+// and an optional reason.
+void decode_key_reset(const msgpack::object_map& map, OverrideRequest& out) {
+  if (!decode_override_scope(map, out.scope)) {
+    throw Invalid{Errc::malformed_request, "field 'policy' is missing"};
+  }
+  if (out.scope.key.empty()) throw Invalid{Errc::malformed_request, "field 'key' is missing"};
+  if (out.scope.window_ms != 0) {
+    throw Invalid{Errc::invalid_argument,
+                  "a key reset forgets every window of the key: 'window_ms' does not apply"};
+  }
+  for (std::uint32_t i = 0; i < map.size; ++i) {
+    if (key_of(map.ptr[i]) == "reason")
+      out.reason = std::string(as_string(map.ptr[i].val, "reason"));
+  }
+  out.scope.counts_reset = true;
+  out.kind = core::OverrideKind::reset;
 }
 
 void decode_override_clear(const msgpack::object_map& map, OverrideRequest& out) {
@@ -384,6 +416,9 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
     } else if (op == "override_set") {
       out.op = Op::override_set;
       decode_override_set(map, out.override_request);
+    } else if (op == "key_reset") {
+      out.op = Op::key_reset;
+      decode_key_reset(map, out.override_request);
     } else if (op == "override_list") {
       out.op = Op::override_list;
     } else if (op == "override_clear") {
@@ -396,7 +431,7 @@ Result<Done> RequestDecoder::decode(std::string_view frame, Request& out) {
       throw Invalid{Errc::unknown_op,
                     "unknown op '" + std::string(op.substr(0, 64)) +
                         "' (known: check, batch, ping, reload, status, inspect, override_set, "
-                        "override_list, override_clear, report)"};
+                        "override_list, override_clear, key_reset, report)"};
     }
     return Done{};
   } catch (const Invalid& invalid) {

@@ -83,7 +83,7 @@ void frame(std::string& out, Body&& body) {
 
 std::uint32_t scope_field_count(const OverrideScopeSpec& scope) {
   return 1 + (scope.tier.empty() ? 0 : 1) + (scope.endpoint.empty() ? 0 : 1) +
-         (scope.window_ms == 0 ? 0 : 1);
+         (scope.window_ms == 0 ? 0 : 1) + (scope.key.empty() ? 0 : 1);
 }
 
 void pack_scope_fields(Packer& pk, const OverrideScopeSpec& scope) {
@@ -100,6 +100,10 @@ void pack_scope_fields(Packer& pk, const OverrideScopeSpec& scope) {
   if (scope.window_ms != 0) {
     pack_str(pk, "window_ms");
     pk.pack_uint64(scope.window_ms);
+  }
+  if (!scope.key.empty()) {
+    pack_str(pk, "key");
+    pack_str(pk, scope.key);
   }
 }
 
@@ -147,7 +151,8 @@ void encode_op_request(std::string& out, std::uint64_t id, std::string_view op) 
 void encode_override_set_request(std::string& out, std::uint64_t id, const OverrideSpec& spec) {
   frame(out, [&](Packer& pk) {
     const std::uint32_t fields = 3 + scope_field_count(spec.scope) + (spec.limit ? 1 : 0) +
-                                 (spec.factor_permille ? 1 : 0) + 1 + (spec.reason.empty() ? 0 : 1);
+                                 (spec.factor_permille ? 1 : 0) + (spec.block ? 1 : 0) + 1 +
+                                 (spec.reason.empty() ? 0 : 1);
     pk.pack_map(fields);
     pack_header(pk, id, "override_set");
     pack_scope_fields(pk, spec.scope);
@@ -159,11 +164,28 @@ void encode_override_set_request(std::string& out, std::uint64_t id, const Overr
       pack_str(pk, "factor_permille");
       pk.pack_uint64(*spec.factor_permille);
     }
+    if (spec.block) {
+      pack_str(pk, "block");
+      pk.pack(true);
+    }
     pack_str(pk, "ttl_ms");
     pk.pack_uint64(spec.ttl_ms);
     if (!spec.reason.empty()) {
       pack_str(pk, "reason");
       pack_str(pk, spec.reason);
+    }
+  });
+}
+
+void encode_key_reset_request(std::string& out, std::uint64_t id, const OverrideScopeSpec& scope,
+                              std::string_view reason) {
+  frame(out, [&](Packer& pk) {
+    pk.pack_map(3 + scope_field_count(scope) + (reason.empty() ? 0 : 1));
+    pack_header(pk, id, "key_reset");
+    pack_scope_fields(pk, scope);
+    if (!reason.empty()) {
+      pack_str(pk, "reason");
+      pack_str(pk, reason);
     }
   });
 }

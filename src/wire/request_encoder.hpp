@@ -26,6 +26,10 @@ void encode_inspect_request(std::string& out, std::uint64_t id, const CheckReque
 // are encoded as given, and refused by the server).
 void encode_override_set_request(std::string& out, std::uint64_t id, const OverrideSpec& spec);
 
+// Op key_reset: the check of `scope` (policy, key, optionally tier and endpoint).
+void encode_key_reset_request(std::string& out, std::uint64_t id, const OverrideScopeSpec& scope,
+                              std::string_view reason);
+
 // Op override_clear: the one scope, or with `all` every active override (scope ignored).
 void encode_override_clear_request(std::string& out, std::uint64_t id,
                                    const OverrideScopeSpec& scope, bool all);

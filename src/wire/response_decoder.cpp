@@ -90,6 +90,10 @@ OverrideInfo override_of(const msgpack::object& map) {
       out.scope.endpoint = text_of(value);
     } else if (key == "window_ms") {
       out.scope.window_ms = uint_of(value);
+    } else if (key == "key") {
+      out.scope.key = text_of(value);
+    } else if (key == "forgotten") {
+      out.forgotten = uint_of(value);
     } else if (key == "kind") {
       out.kind = text_of(value);
     } else if (key == "value") {
@@ -327,7 +331,7 @@ Result<Response> decode_response(std::string_view frame) {
         for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
           out.counters.push_back(counter_of(value.via.array.ptr[i]));
         }
-      } else if (key == "override") {
+      } else if (key == "override" || key == "reset") {
         out.override_record = override_of(value);
       } else if (key == "overrides") {
         JsonWriter json;

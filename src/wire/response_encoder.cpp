@@ -24,14 +24,14 @@ void pack_envelope(Packer& pk, std::uint64_t id) {
 
 // Whether an answer says why the limit differs from the configured one.
 bool is_adjusted(const core::LimitOutcome& limit, const core::PolicySet* policies) {
-  return policies != nullptr && limit.rule->adjustment != 0;
+  return policies != nullptr && limit.adjustment != 0;
 }
 
 void pack_adjustment(Packer& pk, const core::LimitOutcome& limit, const core::PolicySet& policies) {
   pack_str(pk, "configured_limit");
   pk.pack_uint64(limit.rule->configured_limit);
   pack_str(pk, "adjusted");
-  pack_str(pk, policies.adjustment_note(limit.rule->adjustment));
+  pack_str(pk, policies.adjustment_note(limit.adjustment));
 }
 
 void pack_limit(Packer& pk, const core::LimitOutcome& limit, const core::PolicySet* policies) {
@@ -107,7 +107,19 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
 }
 
 void pack_override(Packer& pk, const core::OverrideRecord& record, core::WallTime now) {
-  pk.pack_map(13);
+  const bool keyed = !record.scope.key.empty();
+  const bool reset = record.kind == core::OverrideKind::reset;
+  pk.pack_map(13 + (keyed ? 1 : 0) + (reset ? 1 : 0));
+  if (keyed) {
+    pack_str(pk, "key");
+    pack_str(pk, record.scope.key);
+  }
+  if (reset) {
+    std::uint64_t forgotten = 0;
+    for (const core::ResetMark& mark : record.marks) forgotten += mark.current;
+    pack_str(pk, "forgotten");
+    pk.pack_uint64(forgotten);
+  }
   pack_str(pk, "policy");
   pack_str(pk, record.scope.policy);
   pack_str(pk, "tier");
@@ -335,6 +347,18 @@ void ResponseEncoder::override_stored(std::uint64_t id, const core::OverrideReco
   pk.pack_map(3);
   pack_envelope(pk, id);
   pack_str(pk, "override");
+  pack_override(pk, record, now);
+  end_frame(at);
+}
+
+void ResponseEncoder::key_reset_stored(std::uint64_t id, const core::OverrideRecord& record,
+                                       core::WallTime now) {
+  const std::size_t at = begin_frame();
+  StringSink sink{out_};
+  Packer pk(sink);
+  pk.pack_map(3);
+  pack_envelope(pk, id);
+  pack_str(pk, "reset");
   pack_override(pk, record, now);
   end_frame(at);
 }

@@ -45,6 +45,8 @@ class ResponseEncoder {
   void override_list(std::uint64_t id, std::span<const core::OverrideRecord> records,
                      core::WallTime now);
   void overrides_cleared(std::uint64_t id, std::uint64_t count);
+  // A key reset stored (key_reset): the record under "reset", with how much it forgot.
+  void key_reset_stored(std::uint64_t id, const core::OverrideRecord& record, core::WallTime now);
   // Op report: the signal was recorded.
   void reported(std::uint64_t id);
 

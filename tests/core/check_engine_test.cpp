@@ -500,3 +500,175 @@ TEST_CASE("check: an override names a 365-day limit by its window") {
   CHECK(denied.binding_limit().rule->window_ms == 365 * 86'400'000ULL);
   CHECK(denied.binding_limit().limit == 2);
 }
+
+namespace {
+
+// A key-scoped record as the override table holds it, in force for an hour from `now`.
+OverrideRecord key_record(std::string key, OverrideKind kind, std::uint64_t value,
+                          std::int64_t now_ms, std::int64_t stamp_ms = 0) {
+  OverrideRecord r;
+  r.scope = OverrideScope{"api", "", "", 0, std::move(key)};
+  r.kind = kind;
+  r.value = value;
+  r.set_wall_ms = now_ms;
+  r.expires_wall_ms = now_ms + 3'600'000;
+  r.retain_until_wall_ms = r.expires_wall_ms;
+  r.stamp = HlcStamp{stamp_ms == 0 ? now_ms : stamp_ms, 0, "n1"};
+  return r;
+}
+
+// `drl key reset` as drld does it: marks from the engine, then a record that carries them.
+OverrideRecord reset_record(CheckEngine& engine, const PolicySet& policies, WallTime now,
+                            std::string key) {
+  std::vector<ResetMark> marks;
+  std::string error;
+  REQUIRE(engine.reset_marks(policies, now, CheckItem{"api", key, "", "", 0}, marks, error) ==
+          Errc::ok);
+  OverrideRecord r = key_record(std::move(key), OverrideKind::reset, 0, now.unix_ms);
+  r.scope.counts_reset = true;
+  r.marks = std::move(marks);
+  r.expires_wall_ms = now.unix_ms + reset_lasts_ms(r.marks, now);
+  r.retain_until_wall_ms = r.expires_wall_ms;
+  return r;
+}
+
+const char* const kOneMinute = R"(
+[[policy]]
+name = "api"
+algorithm = "fixed"
+limit = 10
+window = "1m"
+)";
+
+}  // namespace
+
+TEST_CASE("check: a key override's limit applies to that key only, and says why") {
+  Bench bench(kOneMinute);
+  bench.adjust({key_record("vip", OverrideKind::limit, 25, 1'800'000'000'000)});
+  CHECK(bench.admit(30, "api", "vip") == 25);
+  CHECK(bench.admit(30, "api", "anyone") == 10);
+  const CheckOutcome& peek = bench.check("api", "vip", 0);
+  CHECK(peek.binding_limit().limit == 25);
+  CHECK(peek.binding_limit().adjustment != 0);
+  CHECK(bench.check("api", "anyone", 0).binding_limit().adjustment == 0);
+  // Above the configured limit, within the key's: a cost of 20 can be admitted (next window).
+  bench.advance_ms(60'000);
+  CHECK(bench.check("api", "vip", 20).allowed);
+}
+
+TEST_CASE("check: a key factor scales the limit in force for that key") {
+  Bench bench(kOneMinute);
+  bench.adjust({key_record("half", OverrideKind::factor, 500, 1'800'000'000'000)});
+  CHECK(bench.admit(10, "api", "half") == 5);
+}
+
+TEST_CASE("check: a blocked key is denied with the block's end as its wait, whatever its count") {
+  Bench bench(kOneMinute);
+  bench.adjust({key_record("abuser", OverrideKind::block, 0, 1'800'000'000'000)});
+  const CheckOutcome& denied = bench.check("api", "abuser");
+  CHECK_FALSE(denied.allowed);
+  CHECK(denied.binding_limit().verdict.retry_after_ms == 3'600'000);
+  CHECK(denied.binding_limit().limit == 0);
+  bench.advance_ms(1000);
+  CHECK(bench.check("api", "abuser").binding_limit().verdict.retry_after_ms == 3'599'000);
+  CHECK(bench.admit(3, "api", "neighbour") == 3);
+}
+
+TEST_CASE("check: of several overrides of one key, the most specific wins") {
+  Bench bench(R"(
+    [[policy]]
+    name = "api"
+    algorithm = "fixed"
+    limits = [{ limit = 10, window = "1s" }, { limit = 100, window = "1m" }]
+  )");
+  OverrideRecord everywhere = key_record("k", OverrideKind::limit, 50, 1'800'000'000'000);
+  everywhere.scope.window_ms = 60'000;
+  OverrideRecord second = key_record("k", OverrideKind::limit, 2, 1'800'000'000'000, 1);
+  second.scope.window_ms = 1000;
+  bench.adjust({everywhere, second});
+  const CheckOutcome& peek = bench.check("api", "k", 0);
+  for (std::size_t i = 0; i < peek.limit_count; ++i) {
+    CHECK(peek.limits[i].limit == (peek.limits[i].rule->window_ms == 1000 ? 2u : 50u));
+  }
+}
+
+TEST_CASE("check: a key reset forgets what was counted, and replayed counts do not bring it back") {
+  Bench bench(kOneMinute);
+  const WallTime now{1'800'000'000'000};
+  CHECK(bench.admit(12, "api", "alice") == 10);
+  // A peer's count of the key, as gossip carries it: origin 1 counted 4.
+  const std::uint64_t id = bench.check("api", "alice", 0).binding_limit().counter_id;
+  const std::uint64_t window_id = static_cast<std::uint64_t>(now.unix_ms) / 60'000;
+  {
+    const std::uint64_t ids[] = {id};
+    auto locked = bench.store().lock(ids);
+    locked.merge(id, 60'000, now, 1, window_id, 4);
+  }
+  CHECK(bench.remaining("api", "alice") == 0);
+
+  CounterStore& store = bench.store();
+  CheckEngine engine(store, 0);
+  const auto configured = drl::config::parse_config(kOneMinute, "test");
+  REQUIRE(configured.ok());
+  const OverrideRecord reset = reset_record(engine, *configured->policies, now, "alice");
+  REQUIRE(reset.marks.size() == 1);
+  CHECK(reset.marks[0].current == 14);
+  CHECK(reset.marks[0].window_id == window_id);
+  CHECK(reset_lasts_ms(reset.marks, now) == 120'000);
+  bench.adjust({reset});
+  CHECK(bench.remaining("api", "alice") == 10);
+
+  // The same absolute counts again, late or replayed: nothing changes.
+  {
+    const std::uint64_t ids[] = {id};
+    auto locked = store.lock(ids);
+    locked.merge(id, 60'000, now, 1, window_id, 4);
+    locked.merge(id, 60'000, now, 1, window_id, 3);
+  }
+  CHECK(bench.remaining("api", "alice") == 10);
+  // What is counted after the reset counts, here and from the peer.
+  CHECK(bench.admit(3, "api", "alice") == 3);
+  {
+    const std::uint64_t ids[] = {id};
+    auto locked = store.lock(ids);
+    locked.merge(id, 60'000, now, 1, window_id, 6);
+  }
+  CHECK(bench.remaining("api", "alice") == 5);
+  // The next window starts from zero, as it would have.
+  bench.advance_ms(60'000);
+  CHECK(bench.remaining("api", "alice") == 10);
+}
+
+TEST_CASE("check: a key reset of a sliding window forgets the previous window's weight too") {
+  Bench bench(R"(
+    [[policy]]
+    name = "api"
+    algorithm = "sliding"
+    limit = 10
+    window = "1m"
+  )");
+  CHECK(bench.admit(10, "api", "k") == 10);
+  bench.advance_ms(60'000 + 30'000);  // half of the previous window still weighs: 5
+  CHECK(bench.remaining("api", "k") == 5);
+  const auto configured = drl::config::parse_config(R"(
+    [[policy]]
+    name = "api"
+    algorithm = "sliding"
+    limit = 10
+    window = "1m"
+  )",
+                                                    "test");
+  REQUIRE(configured.ok());
+  CheckEngine engine(bench.store(), 0);
+  const WallTime now{1'800'000'000'000 + 90'000};
+  const OverrideRecord reset = reset_record(engine, *configured->policies, now, "k");
+  REQUIRE(reset.marks.size() == 1);
+  CHECK(reset.marks[0].previous == 10);
+  CHECK(reset.marks[0].current == 0);
+  bench.adjust({reset});
+  CHECK(bench.remaining("api", "k") == 10);
+  // In the next window, the reset window is the previous one: still forgotten.
+  CHECK(bench.admit(4, "api", "k") == 4);
+  bench.advance_ms(60'000);
+  CHECK(bench.remaining("api", "k") == 8);  // half of the 4 counted after the reset
+}

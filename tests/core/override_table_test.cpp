@@ -187,3 +187,73 @@ TEST_CASE("records outside the bounds are refused, and a full table refuses new 
   CHECK(other.merge({future}, at(3)) == 0);
   CHECK(other.stats().refused == 1);
 }
+
+TEST_CASE("override table: a block names a key, and a key override is a register of its own") {
+  OverrideTable table("n1");
+  std::string error;
+  table.set(OverrideScope{"api"}, OverrideKind::block, 0, kMinute, "", kNoon, error);
+  CHECK(error == "a block or a reset names a key");
+  table.set(OverrideScope{"api", "", "", 0, std::string(257, 'k')}, OverrideKind::block, 0, kMinute,
+            "", kNoon, error);
+  CHECK(error.find("at most 256 bytes") != std::string::npos);
+
+  table.set(OverrideScope{"api"}, OverrideKind::limit, 5, kMinute, "", kNoon, error);
+  REQUIRE(error.empty());
+  table.set(OverrideScope{"api", "", "", 0, "bob"}, OverrideKind::block, 7, kMinute, "", kNoon,
+            error);
+  REQUIRE(error.empty());
+  const std::vector<OverrideRecord> active = table.active(kNoon);
+  REQUIRE(active.size() == 2);
+  CHECK(std::count_if(active.begin(), active.end(), [](const OverrideRecord& r) {
+          return r.scope.key == "bob" && r.kind == OverrideKind::block && r.value == 0;
+        }) == 1);
+  CHECK(table.clear(OverrideScope{"api", "", "", 0, "bob"}, kNoon));
+  CHECK(values(table, kNoon) ==
+        std::vector<std::pair<OverrideKind, std::uint64_t>>{{OverrideKind::limit, 5}});
+}
+
+TEST_CASE(
+    "override table: a reset carries its marks, lives beside the key's override, and "
+    "outlives clear --all") {
+  OverrideTable table("n1");
+  std::string error;
+  const OverrideScope key_scope{"api", "", "", 0, "alice"};
+  OverrideScope reset_scope = key_scope;
+  reset_scope.counts_reset = true;
+  // Without marks, or marks on an override: refused.
+  table.set(reset_scope, OverrideKind::reset, 0, kMinute, "", kNoon, error);
+  CHECK(error == "a reset carries the counts it forgets, and only a reset does");
+  table.set(key_scope, OverrideKind::limit, 5, kMinute, "", kNoon, error,
+            {ResetMark{1, 60'000, 1, 2, 3}});
+  CHECK(error == "a reset carries the counts it forgets, and only a reset does");
+  table.set(reset_scope, OverrideKind::reset, 0, kMinute, "", kNoon, error,
+            {ResetMark{0, 60'000, 1, 2, 3}});
+  CHECK(error == "a reset's counter is invalid");
+
+  table.set(key_scope, OverrideKind::limit, 5, kMinute, "", kNoon, error);
+  REQUIRE(error.empty());
+  // A reset of a 30-day window lasts two of them: beyond an override's longest TTL.
+  const ResetMark mark{42, 30 * 86'400'000ULL, 1, 7, 0};
+  const OverrideRecord reset = table.set(reset_scope, OverrideKind::reset, 0, 60LL * 86'400'000,
+                                         "ticket", kNoon, error, {mark});
+  REQUIRE(error.empty());
+  CHECK(reset.marks == std::vector<ResetMark>{mark});
+  CHECK(table.active(kNoon).size() == 2);
+  CHECK(table.clear_all(kNoon) == 1);
+  const std::vector<OverrideRecord> left = table.active(kNoon);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].kind == OverrideKind::reset);
+
+  // A peer's copy merges like any record; expired, it becomes a tombstone without its marks.
+  OverrideTable peer("n2");
+  CHECK(peer.merge(table.records(), kNoon) == 2);
+  CHECK(peer.expire(WallTime{kNoon.unix_ms + 60LL * 86'400'000}));
+  for (const OverrideRecord& r : peer.records()) CHECK(r.marks.empty());
+}
+
+TEST_CASE("override table: a reset lasts until the window after its marks' is over") {
+  const std::vector<ResetMark> marks{{1, 60'000, 30'000'000, 5, 0}, {2, 1000, 1'800'000'000, 1, 0}};
+  // The minute window 30,000,000 ends at 1,800,000,060,000; the one after it a minute later.
+  CHECK(reset_lasts_ms(marks, WallTime{1'800'000'000'000}) == 120'000);
+  CHECK(reset_lasts_ms({}, WallTime{1'800'000'000'000}) == 1);
+}

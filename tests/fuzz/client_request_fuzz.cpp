@@ -209,7 +209,8 @@ void serve(Fixture& fixture, Dynamic& dynamic, core::CheckEngine& engine, core::
       break;
     case wire::Op::override_set: {
       const wire::OverrideRequest& o = request.override_request;
-      FUZZ_ASSERT(o.kind == core::OverrideKind::limit || o.kind == core::OverrideKind::factor);
+      FUZZ_ASSERT(o.kind == core::OverrideKind::limit || o.kind == core::OverrideKind::factor ||
+                  (o.kind == core::OverrideKind::block && !o.scope.key.empty()));
       std::string error = core::validate_override(*fixture.policies, o.scope, o.kind);
       core::OverrideRecord stored;
       if (error.empty()) {
@@ -235,6 +236,34 @@ void serve(Fixture& fixture, Dynamic& dynamic, core::CheckEngine& engine, core::
           o.all ? dynamic.table.clear_all(now) : (dynamic.table.clear(o.scope, now) ? 1 : 0);
       dynamic.republish(fixture, now);
       encoder.overrides_cleared(request.id, cleared);
+      break;
+    }
+    case wire::Op::key_reset: {
+      const wire::OverrideRequest& o = request.override_request;
+      FUZZ_ASSERT(o.kind == core::OverrideKind::reset && o.scope.counts_reset &&
+                  !o.scope.key.empty());
+      core::CheckItem item;
+      item.policy = o.scope.policy;
+      item.key = o.scope.key;
+      item.tier = o.scope.tier;
+      item.endpoint = o.scope.endpoint;
+      std::vector<core::ResetMark> marks;
+      std::string error;
+      const Errc code = engine.reset_marks(policies, now, item, marks, error);
+      if (code != Errc::ok) {
+        encoder.error(request.id, code, error);
+        break;
+      }
+      const core::OverrideRecord stored =
+          dynamic.table.set(o.scope, o.kind, 0, core::reset_lasts_ms(marks, now), o.reason, now,
+                            error, std::move(marks));
+      if (!error.empty()) {
+        encoder.error(request.id, Errc::invalid_argument, error);
+        break;
+      }
+      FUZZ_ASSERT(stored.active(now));
+      dynamic.republish(fixture, now);
+      encoder.key_reset_stored(request.id, stored, now);
       break;
     }
     case wire::Op::report:

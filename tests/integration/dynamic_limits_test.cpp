@@ -1,10 +1,15 @@
 // Dynamic limits on real processes: an override set with `drl override set` on one node is in
 // force on every node within a bound, comes back to a node restarted after kill -9 (from its
 // peers), ends everywhere with `drl override clear` or by itself at its TTL; a reported load
-// signal above its target lowers an adaptive policy's limit, and /metrics shows the factor.
+// signal above its target lowers an adaptive policy's limit, and /metrics shows the factor. Per-key
+// control: `drl override set --key` and `drl key reset` in force on every node, measured, and a
+// reset that holds when a restarted node is handed the old counts again.
 #include <doctest/doctest.h>
 #include <chrono>
+#include <functional>
+#include <thread>
 
+#include <algorithm>
 #include <cmath>
 
 #include "cluster_harness.hpp"
@@ -88,7 +93,133 @@ ClusterSpec spec() {
   return out;
 }
 
+// What a node says about (policy, key) now, counting nothing.
+drl::Decision peek_key(const DaemonProcess& node, std::string_view key) {
+  drl::Client client = node.connect();
+  const auto decision = client.check(drl::CheckRequest{"api", key, 0});
+  REQUIRE_MESSAGE(decision.ok(), decision.error().message);
+  return decision.value();
+}
+
+// Until every node but `from` satisfies `holds` for `key`: the milliseconds it took, or -1.
+double spread_ms(Cluster& cluster, std::size_t from, std::string_view key,
+                 const std::function<bool(const drl::Decision&)>& holds) {
+  const auto began = std::chrono::steady_clock::now();
+  const bool reached = wait_until(
+      [&] {
+        for (std::size_t i = 0; i < cluster.size(); ++i) {
+          if (i != from && !holds(peek_key(cluster.node(i), key))) return false;
+        }
+        return true;
+      },
+      kSpreadBound, 1ms);
+  if (!reached) return -1;
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began)
+      .count();
+}
+
+std::string spread_summary(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  return "median " + std::to_string(ms[ms.size() / 2]) + " ms, max " + std::to_string(ms.back()) +
+         " ms over " + std::to_string(ms.size());
+}
+
 }  // namespace
+
+TEST_CASE(
+    "key control: a key override and a key reset set on one node are in force on the others "
+    "within the bound (measured), a block denies until its TTL, and a reset holds when a "
+    "restarted node is handed the old counts again") {
+  TempDir dir;
+  Cluster cluster(dir, spec());
+  cluster.start();
+  INFO("logs:\n" << cluster.logs());
+  REQUIRE(cluster.wait_until_connected(10s));
+
+  // Spread, measured: each round sets a key override on one node, then resets a key counted
+  // there, and times until the other two answer with it.
+  std::vector<double> override_ms;
+  std::vector<double> reset_ms;
+  for (int round = 0; round < 9; ++round) {
+    const std::size_t from = static_cast<std::size_t>(round % 3);
+    drl::Client client = cluster.node(from).connect();
+    const std::string limited = "limited-" + std::to_string(round);
+    drl::OverrideSpec limit;
+    limit.scope.policy = "api";
+    limit.scope.key = limited;
+    limit.limit = 3;
+    limit.ttl_ms = 600'000;
+    REQUIRE(client.override_set(limit).ok());
+    CHECK(peek_key(cluster.node(from), limited).limit == 3);  // at once where it was set
+    override_ms.push_back(spread_ms(cluster, from, limited, [](const drl::Decision& d) {
+      return d.limit == 3 && d.adjusted.find("key override limit 3") != std::string::npos;
+    }));
+    CHECK(override_ms.back() >= 0);
+
+    const std::string counted = "counted-" + std::to_string(round);
+    for (int i = 0; i < 40; ++i) REQUIRE(client.check(drl::CheckRequest{"api", counted})->allowed);
+    REQUIRE(spread_ms(cluster, from, counted,
+                      [](const drl::Decision& d) { return d.remaining == 60; }) >= 0);
+    const auto reset = client.key_reset(drl::OverrideScopeSpec{"api", "", "", 0, counted}, "test");
+    REQUIRE_MESSAGE(reset.ok(), reset.error().message);
+    CHECK(reset->kind == "reset");
+    CHECK(reset->forgotten == 40);
+    CHECK(peek_key(cluster.node(from), counted).remaining == 100);
+    reset_ms.push_back(spread_ms(cluster, from, counted,
+                                 [](const drl::Decision& d) { return d.remaining == 100; }));
+    CHECK(reset_ms.back() >= 0);
+  }
+  MESSAGE("key override in force on the other two nodes: " << spread_summary(override_ms));
+  MESSAGE("key reset in force on the other two nodes: " << spread_summary(reset_ms));
+
+  // A block denies every check of the key, on every node, with the block's end as the wait.
+  const CommandResult blocked =
+      run_drl({"override", "set", "--socket", cluster.socket_path(2), "--policy", "api", "--key",
+               "abuser", "--block", "--ttl", "10m", "--reason", "ticket 9"});
+  REQUIRE_MESSAGE(blocked.exit_code == 0, blocked.err);
+  CHECK(blocked.out.find("key=abuser  block") != std::string::npos);
+  CHECK(spread_ms(cluster, 2, "abuser", [](const drl::Decision& d) {
+          return !d.allowed && d.retry_after_ms > 590'000;
+        }) >= 0);
+  CHECK(peek_key(cluster.node(0), "someone-else").allowed);
+  const CommandResult listed = run_drl({"override", "list", "--socket", cluster.socket_path(0)});
+  CHECK(listed.out.find("abuser") != std::string::npos);
+  CHECK(listed.out.find("ticket 9") != std::string::npos);
+  REQUIRE(run_drl({"override", "clear", "--socket", cluster.socket_path(0), "--policy", "api",
+                   "--key", "abuser"})
+              .exit_code == 0);
+  CHECK(spread_ms(cluster, 0, "abuser", [](const drl::Decision& d) { return d.allowed; }) >= 0);
+  CHECK(peek_key(cluster.node(0), "abuser").allowed);
+
+  // n2 counts a key to its limit; `drl key reset` on n1 forgets it everywhere. Then n2 is killed
+  // and restarted: its peers hand it the old counts again (its former incarnation's), which the
+  // reset must keep forgetting, on every node.
+  {
+    drl::Client client = cluster.node(1).connect();
+    for (int i = 0; i < 100; ++i) REQUIRE(client.check(drl::CheckRequest{"api", "heavy"})->allowed);
+    CHECK_FALSE(client.check(drl::CheckRequest{"api", "heavy"})->allowed);
+  }
+  REQUIRE(spread_ms(cluster, 1, "heavy", [](const drl::Decision& d) { return d.remaining == 0; }) >=
+          0);
+  const CommandResult reset =
+      run_drl({"key", "reset", "--socket", cluster.socket_path(0), "--policy", "api", "--key",
+               "heavy", "--reason", "ticket 10"});
+  REQUIRE_MESSAGE(reset.exit_code == 0, reset.err);
+  CHECK(reset.out.find("forgot 100") != std::string::npos);
+  CHECK(spread_ms(cluster, 0, "heavy", [](const drl::Decision& d) { return d.remaining == 100; }) >=
+        0);
+  cluster.kill(1);
+  cluster.start_node(1);
+  REQUIRE(cluster.wait_until_connected(10s));
+  // Long enough for full syncs both ways (the restarted node's own, its peers' anti-entropy).
+  std::this_thread::sleep_for(1500ms);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    CHECK(peek_key(cluster.node(i), "heavy").remaining == 100);
+  }
+  CHECK(cluster.logs().find("key reset: policy 'api', key 'heavy': forgets 100") !=
+        std::string::npos);
+}
 
 TEST_CASE(
     "dynamic limits: an override set on n1 is in force on n2 and n3 within the bound, comes back "

@@ -408,3 +408,131 @@ TEST_CASE("cluster codec overrides: records in a message of another type are ign
   CHECK(decoded.message.type == core::MessageType::heartbeat);
   CHECK(decoded.message.overrides.empty());
 }
+
+namespace {
+
+core::OverrideRecord key_record_of(core::OverrideKind kind, std::string key) {
+  core::OverrideRecord r = record_of("api", kind, kind == core::OverrideKind::limit ? 3 : 0, "n1");
+  r.scope.key = std::move(key);
+  if (kind == core::OverrideKind::reset) {
+    r.scope.counts_reset = true;
+    r.marks = {{0x1234'5678'9abc'def0ULL, 60'000, 30'000'000, 57, 0},
+               {7, 1000, 1'800'000'000, 1, 0xffff'ffffULL}};
+  }
+  return r;
+}
+
+// The field numbers of a body's root map.
+std::vector<std::uint64_t> root_fields(std::string_view body) {
+  const msgpack::object_handle handle = msgpack::unpack(body.data(), body.size());
+  std::vector<std::uint64_t> out;
+  for (std::uint32_t i = 0; i < handle.get().via.map.size; ++i) {
+    out.push_back(handle.get().via.map.ptr[i].key.via.u64);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "cluster codec overrides: key overrides and resets travel whole, in bodies of their "
+    "own after the policy records, under a field that older nodes ignore") {
+  ClusterCodec codec(CodecOptions{});
+  const core::OverrideRecord policy = record_of("api", core::OverrideKind::limit, 50, "n1");
+  const core::OverrideRecord block = key_record_of(core::OverrideKind::block, "bob");
+  const core::OverrideRecord reset = key_record_of(core::OverrideKind::reset, "alice");
+  core::OverrideRecord tombstone =
+      key_record_of(core::OverrideKind::cleared, std::string(256, 'k'));
+  tombstone.scope.counts_reset = true;  // an expired reset
+  const core::ClusterMessage m = overrides_message({block, policy, reset, tombstone});
+
+  const std::vector<std::string> bodies = codec.encode_bodies(m, nullptr);
+  REQUIRE(bodies.size() == 2);
+  CHECK(root_fields(bodies[0]).back() == 11);  // the policy record, as before key records
+  CHECK(root_fields(bodies[1]).back() == 12);  // the key records
+
+  std::size_t datagrams = 0;
+  std::size_t left_out = 0;
+  const auto got = round_trip(codec, m, &datagrams, &left_out, 1400);
+  CHECK(left_out == 0);
+  REQUIRE(got.size() == 4);
+  CHECK(fields(got[0]) == fields(policy));
+  CHECK(fields(got[1]) == fields(block));
+  CHECK(fields(got[2]) == fields(reset));
+  CHECK(got[2].marks == reset.marks);
+  CHECK(fields(got[3]) == fields(tombstone));
+  CHECK(got[3].scope.counts_reset);
+}
+
+TEST_CASE(
+    "cluster codec overrides: a block or a reset in the policy list, or a hostile key "
+    "record, drops the datagram as malformed") {
+  DecodedDatagram decoded;
+  DropReason reason{};
+  // Kind 3 (block) where only policy-scoped records go.
+  CHECK_FALSE(opens(body_with([](Packer& pk, int i) {
+                      if (i != 4) return false;
+                      pk.pack_uint8(3);
+                      return true;
+                    }),
+                    decoded, reason));
+  CHECK(reason == DropReason::malformed);
+
+  // Key records with a broken tail: an empty key, counts_reset not a bool, marks not whole.
+  const auto key_body = [](const std::function<void(Packer&)>& tail) {
+    msgpack::sbuffer buffer;
+    Packer pk(buffer);
+    pk.pack_map(3);
+    pk.pack_uint8(0);
+    pk.pack_uint64(5);
+    pk.pack_uint8(1);
+    pk.pack(std::string("node-a"));
+    pk.pack_uint8(12);
+    pk.pack_array(1);
+    pk.pack_array(16);
+    pk.pack(std::string("api"));
+    pk.pack(std::string(""));
+    pk.pack(std::string(""));
+    pk.pack_uint8(0);
+    pk.pack_uint8(4);  // reset
+    pk.pack_uint8(0);
+    pk.pack_int64(1'800'000'000'000);
+    pk.pack_int64(1'800'000'900'000);
+    pk.pack_int64(1'800'000'900'000);
+    pk.pack(std::string(""));
+    pk.pack_int64(1'800'000'000'000);
+    pk.pack_uint8(0);
+    pk.pack(std::string("node-a"));
+    tail(pk);
+    return std::string(buffer.data(), buffer.size());
+  };
+  CHECK(opens(key_body([](Packer& pk) {
+                pk.pack(std::string("alice"));
+                pk.pack(true);
+                pk.pack_array(5);
+                for (std::uint64_t v : {9ULL, 60'000ULL, 1ULL, 2ULL, 0ULL}) pk.pack_uint64(v);
+              }),
+              decoded, reason));
+  REQUIRE(decoded.message.overrides.size() == 1);
+  CHECK(decoded.message.overrides[0].marks.size() == 1);
+  CHECK_FALSE(opens(key_body([](Packer& pk) {
+                      pk.pack(std::string(""));
+                      pk.pack(true);
+                      pk.pack_array(0);
+                    }),
+                    decoded, reason));
+  CHECK_FALSE(opens(key_body([](Packer& pk) {
+                      pk.pack(std::string("alice"));
+                      pk.pack_uint8(1);
+                      pk.pack_array(0);
+                    }),
+                    decoded, reason));
+  CHECK_FALSE(opens(key_body([](Packer& pk) {
+                      pk.pack(std::string("alice"));
+                      pk.pack(true);
+                      pk.pack_array(4);
+                      for (int v = 1; v <= 4; ++v) pk.pack_uint64(static_cast<std::uint64_t>(v));
+                    }),
+                    decoded, reason));
+  CHECK(reason == DropReason::malformed);
+}

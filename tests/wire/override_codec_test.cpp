@@ -88,7 +88,7 @@ core::OverrideRecord record(std::string policy, core::OverrideKind kind, std::ui
 
 TEST_CASE("override codec: override_set round-trips a limit with its whole scope, ttl and reason") {
   OverrideSpec spec;
-  spec.scope = {"api", "free", "POST /login", 60'000};
+  spec.scope = {"api", "free", "POST /login", 60'000, ""};
   spec.limit = 50;
   spec.ttl_ms = 900'000;
   spec.reason = "incident 42";
@@ -112,7 +112,7 @@ TEST_CASE("override codec: override_set names a window of up to 366 days, whole 
   for (const std::uint64_t window_ms : {31 * kDayMs - 1, 365 * kDayMs, 366 * kDayMs}) {
     CAPTURE(window_ms);
     OverrideSpec spec;
-    spec.scope = {"api", "", "", window_ms};
+    spec.scope = {"api", "", "", window_ms, ""};
     spec.limit = 5;
     spec.ttl_ms = 1000;
     std::string framed;
@@ -125,7 +125,7 @@ TEST_CASE("override codec: override_set names a window of up to 366 days, whole 
   for (const std::uint64_t window_ms : {31 * kDayMs + 1, 366 * kDayMs + 1000}) {
     CAPTURE(window_ms);
     OverrideSpec spec;
-    spec.scope = {"api", "", "", window_ms};
+    spec.scope = {"api", "", "", window_ms, ""};
     spec.limit = 5;
     spec.ttl_ms = 1000;
     std::string framed;
@@ -189,7 +189,7 @@ TEST_CASE(
                      pk.pack(1000);
                    },
                    4),
-               Errc::malformed_request, "not both");
+               Errc::malformed_request, "one of 'limit', 'factor_permille' and 'block'");
   expect_error(set_with(
                    [](auto& pk) {
                      str(pk, "policy");
@@ -198,7 +198,7 @@ TEST_CASE(
                      pk.pack(1000);
                    },
                    2),
-               Errc::malformed_request, "'limit' or 'factor_permille' is missing");
+               Errc::malformed_request, "'limit', 'factor_permille' or 'block' is missing");
   expect_error(set_with(
                    [](auto& pk) {
                      str(pk, "policy");
@@ -293,7 +293,7 @@ TEST_CASE("override codec: override_clear takes a scope or all, exactly one of t
   RequestDecoder decoder(16, 65536);
   Request decoded;
   std::string scoped;
-  encode_override_clear_request(scoped, 3, OverrideScopeSpec{"api", "free", "", 1000}, false);
+  encode_override_clear_request(scoped, 3, OverrideScopeSpec{"api", "free", "", 1000, ""}, false);
   REQUIRE(decoder.decode(body_of(scoped), decoded).ok());
   CHECK(decoded.op == Op::override_clear);
   CHECK_FALSE(decoded.override_request.all);
@@ -497,4 +497,81 @@ TEST_CASE("override codec: a decision says which limit is in force and why, only
   std::string configured;
   ResponseEncoder(configured).batch_decision(outcome, true, parsed->policies.get());
   CHECK(std::string_view(configured).find("adjusted") == std::string_view::npos);
+}
+
+TEST_CASE("override codec: a key override with block and a key_reset travel with their key") {
+  RequestDecoder decoder(16, 65536);
+  Request decoded;
+  OverrideSpec spec;
+  spec.scope.policy = "api";
+  spec.scope.key = "bob";
+  spec.block = true;
+  spec.ttl_ms = 60'000;
+  spec.reason = "abuse";
+  std::string framed;
+  encode_override_set_request(framed, 5, spec);
+  REQUIRE(decoder.decode(body_of(framed), decoded).ok());
+  CHECK(decoded.op == Op::override_set);
+  CHECK(decoded.override_request.kind == core::OverrideKind::block);
+  CHECK(decoded.override_request.scope == core::OverrideScope{"api", "", "", 0, "bob"});
+
+  std::string reset;
+  encode_key_reset_request(reset, 6, OverrideScopeSpec{"api", "free", "POST /login", 0, "alice"},
+                           "ticket 7");
+  REQUIRE(decoder.decode(body_of(reset), decoded).ok());
+  CHECK(decoded.op == Op::key_reset);
+  CHECK(decoded.override_request.kind == core::OverrideKind::reset);
+  CHECK(decoded.override_request.scope ==
+        core::OverrideScope{"api", "free", "POST /login", 0, "alice", true});
+  CHECK(decoded.override_request.reason == "ticket 7");
+
+  // A block without a key, a key_reset without a key or with a window: refused.
+  expect_error(request("override_set", 3,
+                       [](auto& pk) {
+                         str(pk, "policy");
+                         str(pk, "api");
+                         str(pk, "block");
+                         pk.pack(true);
+                         str(pk, "ttl_ms");
+                         pk.pack(1000);
+                       }),
+               Errc::invalid_argument, "field 'key' is missing");
+  expect_error(request("key_reset", 1,
+                       [](auto& pk) {
+                         str(pk, "policy");
+                         str(pk, "api");
+                       }),
+               Errc::malformed_request, "field 'key' is missing");
+  expect_error(request("key_reset", 3,
+                       [](auto& pk) {
+                         str(pk, "policy");
+                         str(pk, "api");
+                         str(pk, "key");
+                         str(pk, "k");
+                         str(pk, "window_ms");
+                         pk.pack(1000);
+                       }),
+               Errc::invalid_argument, "'window_ms' does not apply");
+  expect_error(request("key_reset", 2,
+                       [](auto& pk) {
+                         str(pk, "policy");
+                         str(pk, "api");
+                         str(pk, "key");
+                         str(pk, std::string(257, 'k'));
+                       }),
+               Errc::invalid_argument, "longer than 256 bytes");
+}
+
+TEST_CASE("override codec: a key reset's answer says what it forgot") {
+  core::OverrideRecord reset = record("api", core::OverrideKind::reset, 0);
+  reset.scope = core::OverrideScope{"api", "", "", 0, "alice", true};
+  reset.marks = {{1, 60'000, 5, 40, 3}, {2, 1000, 300, 2, 0}};
+  std::string framed;
+  ResponseEncoder(framed).key_reset_stored(3, reset, kNow);
+  const Result<Response> response = decode_response(body_of(framed));
+  REQUIRE(response.ok());
+  REQUIRE(response->override_record);
+  CHECK(response->override_record->kind == "reset");
+  CHECK(response->override_record->scope.key == "alice");
+  CHECK(response->override_record->forgotten == 42);
 }
