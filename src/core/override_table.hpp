@@ -90,6 +90,7 @@ struct OverrideRecord {
   std::string reason;
   HlcStamp stamp;                // stamp.node_id: the node that wrote it
   std::vector<ResetMark> marks;  // OverrideKind::reset only
+  bool operator==(const OverrideRecord&) const = default;
 
   bool active(WallTime now) const {
     return kind != OverrideKind::cleared && now.unix_ms < expires_wall_ms;

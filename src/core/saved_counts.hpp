@@ -14,6 +14,7 @@
 
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
+#include "core/override_table.hpp"
 #include "core/time.hpp"
 
 namespace drl::core {
@@ -23,6 +24,9 @@ struct SavedCounts {
   std::int64_t saved_unix_ms = 0;
   std::vector<Origin> origins;  // SlotUpdate::origin below indexes this list
   std::vector<SlotUpdate> counts;
+  // The override table's records, tombstones included: a key reset must outlive a restart with
+  // the counts it forgets, or the restart would bring them back.
+  std::vector<OverrideRecord> overrides;
   bool operator==(const SavedCounts&) const = default;
 };
 

@@ -205,12 +205,17 @@ int run_daemon(const DaemonOptions& options) {
   core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
   // The counts saved by the previous run, back in the store before any check is answered
   // (and before peers send theirs: both are G-counter merges, so the order does not matter).
+  // The policies checks use: the configured ones with runtime overrides and adaptive factors.
+  // Before the saved state: its override records (key resets with the counts they forget) go
+  // back into this table.
+  DynamicLimits dynamic(config.node.id, config.policies);
   std::unique_ptr<StateKeeper> state_keeper;
   if (!config.node.state_dir.empty()) {
     state_keeper = std::make_unique<StateKeeper>(
-        config.node.state_dir, config.node.state_save_interval_ms, store, origins,
+        config.node.state_dir, config.node.state_save_interval_ms, store, origins, dynamic.table(),
         config::replication_config_of(config.cluster).origin_retire_after_ms);
     if (!state_keeper->restore()) return 1;
+    dynamic.republish_if_table_moved(io::wall_now());
   }
 
   Result<io::UnixListener> listener =
@@ -234,8 +239,6 @@ int run_daemon(const DaemonOptions& options) {
     return std::max<std::uint64_t>(1, shortest_window_ms(policies) / 10);
   };
   std::atomic<std::uint64_t> skew_threshold_ms{skew_threshold(*config.policies)};
-  // The policies checks use: the configured ones with runtime overrides and adaptive factors.
-  DynamicLimits dynamic(config.node.id, config.policies);
   manager.on_applied(
       [&signals, &skew_threshold_ms, &skew_threshold, &dynamic](const config::Config& applied) {
         signals.proportional.store(applied.cluster.partition_policy ==

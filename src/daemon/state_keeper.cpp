@@ -21,9 +21,10 @@ constexpr const char* kFileName = "counts.state";
 constexpr const char* kRejectedSuffix = ".rejected";
 constexpr const char* kLockName = "drld.lock";
 
-// What a snapshot holds, whatever its time: its origins and counts. 0: no digest (no memory
-// for the hash state), which never matches, so the save goes ahead.
-std::uint64_t digest_of(const core::SavedCounts& saved) {
+// What a snapshot holds, whatever its time: its origins and counts, and the override table's
+// version (it moves at every change of the table). 0: no digest (no memory for the hash
+// state), which never matches, so the save goes ahead.
+std::uint64_t digest_of(const core::SavedCounts& saved, std::uint64_t overrides_version) {
   XXH3_state_t* state = XXH3_createState();
   if (state == nullptr) return 0;
   XXH3_64bits_reset(state);
@@ -34,6 +35,7 @@ std::uint64_t digest_of(const core::SavedCounts& saved) {
   static_assert(std::has_unique_object_representations_v<core::SlotUpdate>,
                 "hashing counts as bytes needs no padding in SlotUpdate");
   XXH3_64bits_update(state, saved.counts.data(), saved.counts.size() * sizeof(core::SlotUpdate));
+  XXH3_64bits_update(state, &overrides_version, sizeof overrides_version);
   const std::uint64_t digest = XXH3_64bits_digest(state);
   XXH3_freeState(state);
   return digest;
@@ -54,12 +56,13 @@ std::string seconds_text(std::int64_t ms) {
 
 StateKeeper::StateKeeper(std::string state_dir, std::uint64_t save_interval_ms,
                          core::CounterStore& store, core::OriginTable& origins,
-                         std::int64_t origin_retire_after_ms)
+                         core::OverrideTable& overrides, std::int64_t origin_retire_after_ms)
     : state_dir_(std::move(state_dir)),
       file_path_(state_dir_ + "/" + kFileName),
       save_interval_ms_(save_interval_ms),
       store_(store),
       origins_(origins),
+      overrides_(overrides),
       origin_retire_after_ms_(origin_retire_after_ms) {}
 
 StateKeeper::~StateKeeper() {
@@ -89,7 +92,8 @@ bool StateKeeper::restore() {
   }
   lock_.emplace(std::move(lock.value()));
   const std::size_t origins_max = std::max<std::size_t>(origins_.capacity(), 2);
-  const wire::StateFileLimits limits{origins_max, core::saved_counts_max(store_)};
+  const wire::StateFileLimits limits{origins_max, core::saved_counts_max(store_),
+                                     overrides_.limits().records_max};
   const auto refuse = [this](wire::StateFileProblem problem, const std::string& detail) {
     counters_.refused[static_cast<std::size_t>(problem)].fetch_add(1, std::memory_order_relaxed);
     const std::string rejected = file_path_ + kRejectedSuffix;
@@ -132,9 +136,16 @@ bool StateKeeper::restore() {
   counters_.restored_ended.store(outcome.ended, std::memory_order_relaxed);
   counters_.restored_dropped.store(outcome.dropped, std::memory_order_relaxed);
   counters_.restored_keys_evicted.store(outcome.keys_evicted, std::memory_order_relaxed);
+  // The table judges each record as it judges a peer's: expired ones stay tombstones, those past
+  // their retention are dropped.
+  const std::size_t overrides_restored = overrides_.merge(saved.overrides, wall);
   std::string line = "[node] state_dir: restored " + counted(outcome.restored, "count") + " of " +
                      counted(outcome.origins, "origin") + " from " + file_path_ + ", saved " +
                      seconds_text(wall.unix_ms - saved.saved_unix_ms) + " ago";
+  if (overrides_restored != 0) {
+    line += ", and " + counted(overrides_restored, "override record") +
+            " (key resets and overrides, tombstones included)";
+  }
   if (outcome.ended != 0) {
     line += "; " + counted(outcome.ended, "count") + " of windows that ended meanwhile dropped";
   }
@@ -197,10 +208,13 @@ bool StateKeeper::stop_and_save() {
 StateKeeper::SaveResult StateKeeper::save() {
   const auto started = std::chrono::steady_clock::now();
   core::SavedCounts& snapshot = snapshot_;
+  // The version first: a change after it is saved next time.
+  const std::uint64_t overrides_version = overrides_.version();
   core::snapshot_counts(store_, origins_, io::wall_now(), snapshot);
+  snapshot.overrides = overrides_.records();
   // An idle node does not rewrite (and fsync) the same counts every interval. A digest, not a
   // copy of the last save: that would double the memory a large store needs for saving.
-  const std::uint64_t digest = digest_of(snapshot);
+  const std::uint64_t digest = digest_of(snapshot, overrides_version);
   if (digest != 0 && digest == last_saved_digest_ &&
       counters_.last_save_unix_ms.load(std::memory_order_relaxed) != 0) {
     counters_.saves_unchanged.fetch_add(1, std::memory_order_relaxed);

@@ -16,6 +16,7 @@
 
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
+#include "core/override_table.hpp"
 #include "core/saved_counts.hpp"
 #include "io/durable_file.hpp"
 #include "wire/state_file.hpp"
@@ -44,8 +45,11 @@ struct StateCounters {
 class StateKeeper {
  public:
   // `origin_retire_after_ms`: as the replicator's (restored origins are kept as long).
+  // `overrides`: the override table saved with the counts (key resets must outlive a restart
+  // with the counts they forget), merged back at restore.
   StateKeeper(std::string state_dir, std::uint64_t save_interval_ms, core::CounterStore& store,
-              core::OriginTable& origins, std::int64_t origin_retire_after_ms);
+              core::OriginTable& origins, core::OverrideTable& overrides,
+              std::int64_t origin_retire_after_ms);
   ~StateKeeper();
   StateKeeper(const StateKeeper&) = delete;
   StateKeeper& operator=(const StateKeeper&) = delete;
@@ -73,6 +77,7 @@ class StateKeeper {
   const std::uint64_t save_interval_ms_;
   core::CounterStore& store_;
   core::OriginTable& origins_;
+  core::OverrideTable& overrides_;
   const std::int64_t origin_retire_after_ms_;
   StateCounters counters_;
 

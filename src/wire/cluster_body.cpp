@@ -72,7 +72,9 @@ void pack_header_fields(Packer& pk, const core::ClusterMessage& m, std::uint32_t
   }
 }
 
-void pack_override(Packer& pk, const core::OverrideRecord& r) {
+}  // namespace
+
+void pack_override_record(Packer& pk, const core::OverrideRecord& r) {
   const bool keyed = !r.scope.key.empty();
   pk.pack_array(static_cast<std::uint32_t>(keyed ? kKeyRecordFields : kOverrideFields));
   pack_str(pk, r.scope.policy);
@@ -100,6 +102,8 @@ void pack_override(Packer& pk, const core::OverrideRecord& r) {
     pk.pack_uint64(m.previous);
   }
 }
+
+namespace {
 
 struct Invalid {};
 
@@ -259,7 +263,7 @@ std::string overrides_body(const core::ClusterMessage& message,
   pk.pack_array(static_cast<std::uint32_t>(records.size()));
   for (const core::OverrideRecord* record : records) {
     DRL_ASSERT(record->scope.key.empty() != keyed, "a body holds one kind of override record");
-    pack_override(pk, *record);
+    pack_override_record(pk, *record);
   }
   return body;
 }
@@ -277,6 +281,36 @@ bool override_sendable(const core::OverrideRecord& r) {
          r.marks.size() <= bounds::limits_per_item_max && (keyed || !r.scope.counts_reset) &&
          r.retain_until_wall_ms >= r.expires_wall_ms && r.reason.size() <= kReasonBytesMax &&
          !r.stamp.node_id.empty() && r.stamp.node_id.size() <= kNodeIdBytesMax;
+}
+
+bool decode_override_records(std::string_view bytes, std::size_t records_max,
+                             std::vector<core::OverrideRecord>& out, std::size_t& consumed) {
+  out.clear();
+  consumed = 0;
+  try {
+    msgpack::zone zone;
+    std::size_t offset = 0;
+    bool referenced = false;
+    // Record arrays of at most 16 fields, or a key record's marks; the list itself as declared,
+    // checked against records_max before anything is read into `out`.
+    const msgpack::object root = msgpack::unpack(
+        zone, bytes.data(), bytes.size(), offset, referenced, reference_all, nullptr,
+        msgpack::unpack_limit(std::max<std::size_t>(records_max, 5 * bounds::limits_per_item_max),
+                              0, kStringBytesMax, 0, 0, 3));
+    const msgpack::object_array& records = array_of(root);
+    if (records.size > records_max) return false;
+    out.reserve(records.size);
+    for (std::uint32_t r = 0; r < records.size; ++r) {
+      const bool keyed = array_of(records.ptr[r]).size != kOverrideFields;
+      out.push_back(override_of(records.ptr[r], keyed));
+    }
+    consumed = offset;
+    return true;
+  } catch (const Invalid&) {
+  } catch (const std::exception&) {
+  }
+  out.clear();
+  return false;
 }
 
 bool decode_body(std::string_view body, core::ClusterMessage& m) {

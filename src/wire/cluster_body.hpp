@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/cluster_message.hpp"
+#include "wire/msgpack_out.hpp"
 
 namespace drl::wire {
 
@@ -33,6 +34,17 @@ std::string overrides_body(const core::ClusterMessage& message,
 // Whether a receiver accepts the record: the checks decode_body makes. A record outside them
 // is never sent (a receiver would drop the whole datagram, and every other record in it).
 bool override_sendable(const core::OverrideRecord& record);
+
+// One override record as the overrides message carries it: an array of 13 fields, or 16 for a
+// key record (protocol.md). The state file stores the override table this way too.
+void pack_override_record(StringPacker& pk, const core::OverrideRecord& record);
+// The largest encoding of a record within the wire's bounds.
+inline constexpr std::size_t override_record_bytes_max = 2048;
+// Reads one msgpack array of such records from the start of `bytes`: at most `records_max`
+// records, each within the bounds decode_body checks. Sets `consumed` to the bytes it read.
+// False if the bytes are not such an array (or hold more records).
+bool decode_override_records(std::string_view bytes, std::size_t records_max,
+                             std::vector<core::OverrideRecord>& out, std::size_t& consumed);
 
 // Decodes a body into `out`. False if it is malformed (not a map, a field of the wrong type or
 // outside its bound, no type or sender); `out` is then unspecified.

@@ -12,6 +12,7 @@
 
 #include "core/assert.hpp"
 #include "core/bounds.hpp"
+#include "wire/cluster_body.hpp"
 #include "wire/msgpack_out.hpp"
 
 namespace drl::wire {
@@ -295,7 +296,8 @@ DecodedStateFile refused(StateFileProblem problem, std::string detail) {
   return DecodedStateFile{std::nullopt, problem, std::move(detail)};
 }
 
-DecodedStateFile decode_payload(std::string_view payload, StateFileLimits limits) {
+DecodedStateFile decode_payload(std::string_view payload, std::uint64_t format,
+                                StateFileLimits limits) {
   PayloadReader reader(payload.size(), limits);
   std::size_t offset = 0;
   try {
@@ -306,11 +308,31 @@ DecodedStateFile decode_payload(std::string_view payload, StateFileLimits limits
     return refused(StateFileProblem::corrupt,
                    std::string("the payload could not be read: ") + e.what());
   }
+  core::SavedCounts saved = reader.take();
+  if (format >= 2) {
+    // The override records: refused whole if any is out of bounds (a correct saver writes only
+    // records its table accepted).
+    const std::string_view rest = payload.substr(offset);
+    std::size_t consumed = 0;
+    if (!decode_override_records(rest, limits.overrides_max, saved.overrides, consumed)) {
+      // Too many, or broken? Read again with room for as many as the bytes can hold (at least
+      // a byte each: a small file cannot make this allocate much).
+      std::vector<core::OverrideRecord> unbounded;
+      if (rest.size() > limits.overrides_max &&
+          decode_override_records(rest, rest.size(), unbounded, consumed)) {
+        return refused(StateFileProblem::too_large, std::to_string(unbounded.size()) +
+                                                        " override records, over the limit of " +
+                                                        std::to_string(limits.overrides_max));
+      }
+      return refused(StateFileProblem::corrupt, "the override records do not check out");
+    }
+    offset += consumed;
+  }
   if (offset != payload.size()) {
     return refused(StateFileProblem::corrupt,
                    std::to_string(payload.size() - offset) + " bytes after the payload's msgpack");
   }
-  return DecodedStateFile{reader.take(), StateFileProblem::corrupt, {}};
+  return DecodedStateFile{std::move(saved), StateFileProblem::corrupt, {}};
 }
 
 }  // namespace
@@ -358,6 +380,9 @@ std::string_view state_file_problem_description(StateFileProblem problem) {
 std::size_t state_file_bytes_max(StateFileLimits limits) {
   std::size_t bytes = state_file_header_bytes + kPayloadFixedBytesMax;
   bytes = saturating_add(bytes, saturating_multiply(limits.origins_max, kOriginBytesMax));
+  bytes = saturating_add(bytes, kArrayHeaderBytesMax);
+  bytes =
+      saturating_add(bytes, saturating_multiply(limits.overrides_max, override_record_bytes_max));
   return saturating_add(bytes, saturating_multiply(limits.counts_max, kCountBytesMax));
 }
 
@@ -405,6 +430,8 @@ void encode_state_file(const core::SavedCounts& saved, std::string& out) {
     pk.pack_uint32(count.origin);
     pk.pack_uint32(count.count);
   }
+  pk.pack_array(static_cast<std::uint32_t>(saved.overrides.size()));
+  for (const core::OverrideRecord& record : saved.overrides) pack_override_record(pk, record);
 
   const std::string_view payload = std::string_view(out).substr(state_file_header_bytes);
   std::string fields;
@@ -447,7 +474,7 @@ DecodedStateFile decode_state_file(std::string_view bytes, StateFileLimits limit
     return refused(StateFileProblem::corrupt,
                    "the payload's checksum is " + hex(actual) + ", the header's " + hex(expected));
   }
-  return decode_payload(payload, limits);
+  return decode_payload(payload, format, limits);
 }
 
 }  // namespace drl::wire

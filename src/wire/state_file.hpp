@@ -1,7 +1,7 @@
 // The state file: a node's saved counts (core::SavedCounts) as bytes on disk, read back at the
 // next start (docs/operations.md, "State directory").
 //
-// Layout, format 1 (integers big-endian):
+// Layout, format 2 (integers big-endian):
 //
 //   offset  bytes  field
 //        0      8  magic "DRLSTATE"
@@ -12,7 +12,10 @@
 //                    [saver node id (str), saver incarnation (uint), saved_unix_ms (int),
 //                     origins: [[node id (str), incarnation (uint)], ...],
 //                     counts:  [[counter id, window ms, window id, origin index, count], ...]]
-//                  where origin index is a position in `origins`.
+//                  where origin index is a position in `origins`; then, in format 2, a second
+//                  msgpack array right after it: the override table's records, each as the
+//                  cluster protocol's overrides message carries it (docs/protocol.md), key
+//                  overrides and key resets included. Format 1 (no records) is still read.
 //
 // A file is read once, at start, and a wrong count is worse than none: decoding accepts a file
 // only if every check passes, and otherwise says which one failed, in this order:
@@ -25,7 +28,8 @@
 //   - the payload length: fewer bytes than declared is truncated (a write that did not finish,
 //     or a full disk); more is corrupt (bytes appended, or the length field damaged).
 //   - the checksum: a payload damaged on disk is corrupt. Only then is the payload parsed.
-//   - the limits: more origins or counts than the store can hold is too_large (saved by a larger
+//   - the limits: more origins, counts or override records than the node can hold is too_large
+//   (saved by a larger
 //     store: max_keys or max_origins lowered since). Before anything is reserved for a list, its
 //     declared size is checked against the bytes that could hold it (more is corrupt), then
 //     against the limit: a small file cannot make the decoder allocate much.
@@ -50,7 +54,7 @@
 
 namespace drl::wire {
 
-inline constexpr std::uint32_t state_file_format = 1;
+inline constexpr std::uint32_t state_file_format = 2;
 inline constexpr std::string_view state_file_magic = "DRLSTATE";
 // magic 8, format 4, payload length 8, checksum 8
 inline constexpr std::size_t state_file_header_bytes = 28;
@@ -78,6 +82,7 @@ std::string_view state_file_problem_description(StateFileProblem problem);
 struct StateFileLimits {
   std::size_t origins_max;
   std::size_t counts_max;
+  std::size_t overrides_max = 0;  // the override table's records_max
 };
 
 // The largest file encode_state_file writes for counts within `limits`, every field at its

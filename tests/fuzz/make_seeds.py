@@ -445,21 +445,22 @@ def rls_config_seeds():
 
 
 def state_file_seeds():
-    """The frozen files of state file format 1 in tests/wire/state_file_test.cpp (their checksums
-    come from there: Python has no XXH3), for state_file_fuzz.cpp: each as a file (control 0x00)
-    and its payload for the harness to seal (0x01); the sample cut short, of a newer format, and
-    over the limits (0x02: none allowed)."""
+    """The frozen files of state file formats 1 and 2 in tests/wire/state_file_test.cpp (their
+    checksums come from there: Python has no XXH3), for state_file_fuzz.cpp: each as a file
+    (control 0x00) and its payload for the harness to seal (0x01, or 0x09 for format 1's); the
+    sample cut short, of a newer format, and over the limits (0x02: none allowed)."""
     test = (ROOT / "tests" / "wire" / "state_file_test.cpp").read_text()
     frozen = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): bytes.fromhex(text)
               for name, text in re.findall(r'kFrozen(\w+) = R"\((.*?)\)"', test, re.S)}
-    assert set(frozen) == {"sample", "empty_store"}, frozen.keys()
+    assert set(frozen) == {"sample", "empty_store", "sample_with_overrides"}, frozen.keys()
     header = 28
     for name, data in frozen.items():
+        format_1 = data[8:12] == struct.pack(">I", 1)
         write("state_file", f"{name}_file", b"\x00" + data)
-        write("state_file", f"{name}_payload", b"\x01" + data[header:])
-    sample = frozen["sample"]
+        write("state_file", f"{name}_payload", (b"\x09" if format_1 else b"\x01") + data[header:])
+    sample = frozen["sample_with_overrides"]
     write("state_file", "sample_truncated", b"\x00" + sample[:len(sample) // 2])
-    newer = sample[:8] + struct.pack(">I", 2) + sample[12:]
+    newer = sample[:8] + struct.pack(">I", 3) + sample[12:]
     write("state_file", "sample_newer_format", b"\x00" + newer)
     write("state_file", "sample_over_limits", b"\x02" + sample)
 

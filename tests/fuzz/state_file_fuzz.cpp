@@ -1,19 +1,21 @@
 // Fuzzes the state file codec (wire/state_file.hpp) as drld reads its state file at start:
 // decode_state_file on any bytes, with small limits so that inputs reach them.
 //
-// Invariants: nothing crashes, leaks or throws; a file that decodes holds no more origins and
-// counts than the limits, and meets encode_state_file's precondition (node ids of 1 to 64 bytes,
-// origin indices inside the origins, nonzero counter ids, windows and counts); it encodes again
-// into a file of at most state_file_bytes_max(limits) bytes that decodes to the same counts and
-// encodes to the same bytes, and that file cut by a byte is truncated; a refused file names a
-// problem the decoder reports (never foreign or unreadable, which are the daemon's) and why; a
-// payload the harness sealed is refused only for what is in it (corrupt or too_large).
+// Invariants: nothing crashes, leaks or throws; a file that decodes holds no more origins,
+// counts and override records than the limits, and meets encode_state_file's precondition (node ids
+// of 1 to 64 bytes, origin indices inside the origins, nonzero counter ids, windows and counts); it
+// encodes again into a file of at most state_file_bytes_max(limits) bytes that decodes to the same
+// counts and encodes to the same bytes, and that file cut by a byte is truncated; a refused file
+// names a problem the decoder reports (never foreign or unreadable, which are the daemon's) and
+// why; a payload the harness sealed is refused only for what is in it (corrupt or too_large).
 //
 // Input: [control byte][rest]. Control bits:
 //   bit 0     0: the rest is a file as read from disk; 1: the rest is a payload, which the harness
 //             seals with a valid header (format, length, checksum), so that mutated payloads get
 //             past the checksum to the msgpack reader
-//   bits 1-2  the limits (origins, counts): (4, 16), (0, 0), (1, 1), (64, 256)
+//   bits 1-2  the limits (origins, counts, override records): (4, 16, 4), (0, 0, 0), (1, 1, 1),
+//             (64, 256, 64)
+//   bit 3     the format a sealed payload gets: 0 the current one, 1 format 1 (counts only)
 #include <xxhash.h>
 
 #include <array>
@@ -22,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/bounds.hpp"
 #include "fuzz_assert.hpp"
 #include "wire/state_file.hpp"
 
@@ -31,8 +34,8 @@ using namespace drl;
 using wire::StateFileProblem;
 
 constexpr std::array<wire::StateFileLimits, 4> kLimits = {
-    wire::StateFileLimits{4, 16}, wire::StateFileLimits{0, 0}, wire::StateFileLimits{1, 1},
-    wire::StateFileLimits{64, 256}};
+    wire::StateFileLimits{4, 16, 4}, wire::StateFileLimits{0, 0, 0}, wire::StateFileLimits{1, 1, 1},
+    wire::StateFileLimits{64, 256, 64}};
 
 void append_big_endian(std::string& out, std::uint64_t value, int bytes) {
   for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
@@ -40,10 +43,10 @@ void append_big_endian(std::string& out, std::uint64_t value, int bytes) {
   }
 }
 
-// The header of format 1 around `payload` (the layout of state_file.hpp, written out here).
-std::string sealed(std::string_view payload) {
+// A header of `format` around `payload` (the layout of state_file.hpp, written out here).
+std::string sealed(std::string_view payload, std::uint32_t format) {
   std::string file(wire::state_file_magic);
-  append_big_endian(file, wire::state_file_format, 4);
+  append_big_endian(file, format, 4);
   append_big_endian(file, payload.size(), 8);
   append_big_endian(file, XXH3_64bits(payload.data(), payload.size()), 8);
   file.append(payload);
@@ -57,6 +60,11 @@ bool node_id_valid(const std::string& node_id) {
 void check_decoded(const core::SavedCounts& saved, wire::StateFileLimits limits) {
   FUZZ_ASSERT(saved.origins.size() <= limits.origins_max);
   FUZZ_ASSERT(saved.counts.size() <= limits.counts_max);
+  FUZZ_ASSERT(saved.overrides.size() <= limits.overrides_max);
+  for (const core::OverrideRecord& record : saved.overrides) {
+    FUZZ_ASSERT(!record.scope.policy.empty() && !record.stamp.node_id.empty());
+    FUZZ_ASSERT(record.marks.size() <= drl::bounds::limits_per_item_max);
+  }
   FUZZ_ASSERT(node_id_valid(saved.saver.node_id));
   for (const core::Origin& origin : saved.origins) FUZZ_ASSERT(node_id_valid(origin.node_id));
   for (const core::SlotUpdate& count : saved.counts) {
@@ -85,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool seal = (control & 0x01) != 0;
   const wire::StateFileLimits limits = kLimits[(control >> 1) & 3];
 
-  const std::string file = seal ? sealed(rest) : std::string(rest);
+  const std::uint32_t format = (control & 0x08) != 0 ? 1 : wire::state_file_format;
+  const std::string file = seal ? sealed(rest, format) : std::string(rest);
   const wire::DecodedStateFile decoded = wire::decode_state_file(file, limits);
   if (decoded.counts) {
     check_decoded(*decoded.counts, limits);

@@ -1,6 +1,7 @@
 // [node] state_dir with real processes: counts kept across a clean stop, a kill -9 between saves
 // and a whole cluster stopped at once; files that cannot be trusted (torn, corrupt, another
-// node's) refused with a log line and a metric, and the node starting anyway.
+// node's) refused with a log line and a metric, and the node starting anyway; key resets and
+// overrides saved with the counts, so that a restart does not bring back what a reset forgot.
 #include <doctest/doctest.h>
 #include <signal.h>
 
@@ -53,7 +54,7 @@ double metric(DaemonProcess& drld, const std::string& series) {
   return found == values.end() ? -1 : found->second;
 }
 
-const wire::StateFileLimits kReadLimits{1024, 1 << 20};
+const wire::StateFileLimits kReadLimits{1024, 1 << 20, 1024};
 
 // The total the state file holds now over every origin, or nothing if it cannot be read.
 std::optional<std::uint64_t> saved_total(const std::string& path) {
@@ -95,6 +96,40 @@ TEST_CASE("state_dir: counts made before a clean stop are all there after the re
   CHECK(spend(second, "user-1", 1) == kLimit - 301);
   CHECK(metric(second, "drl_state_restored_counts{result=\"restored\"}") == 1);
   CHECK(second.status_uint("state_restored_counts") == 1);
+}
+
+TEST_CASE(
+    "state_dir: a key reset and a key block are saved with the counts: after a restart the reset "
+    "key still has its whole limit and the blocked key is still blocked") {
+  TempDir dir;
+  {
+    DaemonProcess first(dir, with_config(node_config(dir, "solo")));
+    first.require_ready();
+    CHECK(spend(first, "user-1", 400) == kLimit - 400);
+    CHECK(spend(first, "user-2", 10) == kLimit - 10);
+    const CommandResult reset = run_drl(
+        {"key", "reset", "--socket", first.socket_path(), "--policy", "api", "--key", "user-1"});
+    REQUIRE_MESSAGE(reset.exit_code == 0, reset.err);
+    CHECK(reset.out.find("forgot 400") != std::string::npos);
+    const CommandResult block =
+        run_drl({"override", "set", "--socket", first.socket_path(), "--policy", "api", "--key",
+                 "user-2", "--block", "--ttl", "1h", "--reason", "abuse"});
+    REQUIRE_MESSAGE(block.exit_code == 0, block.err);
+    CHECK(remaining(first, "user-1") == kLimit);
+    REQUIRE(first.stop() == 0);
+  }
+  DaemonProcess second(dir, with_config(node_config(dir, "solo")));
+  second.require_ready();
+  INFO(second.log());
+  CHECK(second.log().find("and 2 override records") != std::string::npos);
+  CHECK(remaining(second, "user-1") == kLimit);  // the 400 are still forgotten
+  drl::Client client = second.connect();
+  const auto blocked = client.check(drl::CheckRequest{"api", "user-2"});
+  REQUIRE(blocked.ok());
+  CHECK_FALSE(blocked->allowed);
+  CHECK(blocked->adjusted.find("abuse") != std::string::npos);
+  const CommandResult listed = run_drl({"override", "list", "--socket", second.socket_path()});
+  CHECK(listed.out.find("user-2") != std::string::npos);
 }
 
 TEST_CASE("state_dir: a kill -9 loses at most what was counted since the last save") {

@@ -1,4 +1,5 @@
-// The state file codec (wire/state_file.hpp): round trips, frozen bytes of format 1, and damaged
+// The state file codec (wire/state_file.hpp): round trips, frozen bytes of formats 1 and 2 (2
+// adds the override table's records), and damaged
 // or hostile files, each refused with the problem its check names. Payloads that break one rule
 // are built by hand and sealed with a valid header, so that the check under test is the one that
 // fires.
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "hex_text.hpp"
+#include "wire/cluster_body.hpp"
 #include "wire/msgpack_out.hpp"
 #include "wire/state_file.hpp"
 
@@ -26,7 +28,8 @@ namespace {
 using drl::wire::testing::from_hex;
 using drl::wire::testing::to_hex;
 
-constexpr StateFileLimits kRoomy{16, 64};
+constexpr StateFileLimits kRoomy{16, 64, 8};
+constexpr std::uint32_t kFormat1 = 1;
 
 core::SavedCounts sample() {
   core::SavedCounts saved;
@@ -39,6 +42,28 @@ core::SavedCounts sample() {
                   core::SlotUpdate{0x1234'5678'9abc'def0ULL, 1000, 1'800'000'122, 1, 3},
                   core::SlotUpdate{42, 3'600'000, 500'000, 2, 0xffff'ffffU},
                   core::SlotUpdate{43, 31'536'000'000ULL, 57, 0, 1}};
+  return saved;
+}
+
+// sample() with an override table: a policy override and a key reset.
+core::SavedCounts sample_with_overrides() {
+  core::SavedCounts saved = sample();
+  core::OverrideRecord halve;
+  halve.scope = core::OverrideScope{"api", "free"};
+  halve.kind = core::OverrideKind::factor;
+  halve.value = 500;
+  halve.set_wall_ms = 1'800'000'000'000;
+  halve.expires_wall_ms = 1'800'000'900'000;
+  halve.retain_until_wall_ms = 1'800'000'900'000;
+  halve.reason = "INC-1";
+  halve.stamp = core::HlcStamp{1'800'000'000'000, 1, "node-a"};
+  core::OverrideRecord reset = halve;
+  reset.scope = core::OverrideScope{"api", "", "", 0, "alice", true};
+  reset.kind = core::OverrideKind::reset;
+  reset.value = 0;
+  reset.marks = {core::ResetMark{42, 3'600'000, 500'000, 17, 3}};
+  reset.stamp.node_id = "node-b";
+  saved.overrides = {halve, reset};
   return saved;
 }
 
@@ -57,7 +82,8 @@ void append_big_endian(std::string& out, std::uint64_t value, int bytes) {
 
 // A file around `payload` whose header checks out (the layout written out again here, apart from
 // the codec's own).
-std::string sealed(std::string_view payload, std::uint32_t format = state_file_format) {
+// Hand-built payloads have format 1's layout (counts only), so they are sealed as format 1.
+std::string sealed(std::string_view payload, std::uint32_t format = kFormat1) {
   std::string file = "DRLSTATE";
   append_big_endian(file, format, 4);
   append_big_endian(file, payload.size(), 8);
@@ -113,9 +139,10 @@ void check_refused(const DecodedStateFile& decoded, StateFileProblem problem) {
   CHECK_FALSE(decoded.detail.empty());
 }
 
-// Format 1, frozen: sample() and empty_store() as format 1 writes them. A drld must read every
-// file an older one left: if these fail, change the code, not the bytes (a new format gets files
-// of its own). tests/fuzz/make_seeds.py reads them from here for the fuzz seeds.
+// Format 1, frozen: sample() and empty_store() as format 1 wrote them; format 2: sample() with
+// overrides as format 2 writes it. A drld must read every file an older one left: if these fail,
+// change the code, not the bytes (a new format gets files of its own). tests/fuzz/make_seeds.py
+// reads them from here for the fuzz seeds.
 constexpr std::string_view kFrozenSample = R"(
 44 52 4c 53 54 41 54 45 00 00 00 01 00 00 00 00 00 00 00 a7 69 3f fc d1 3a 4c 4b c6 95 a6 6e 6f
 64 65 2d 61 cf 00 06 65 17 28 98 80 03 cf 00 00 01 a3 18 5e 32 40 93 92 a6 6e 6f 64 65 2d 61 cf
@@ -129,6 +156,19 @@ constexpr std::string_view kFrozenEmptyStore = R"(
 44 52 4c 53 54 41 54 45 00 00 00 01 00 00 00 00 00 00 00 1c a4 22 75 ed 6c 58 a9 86 95 a6 6e 6f
 64 65 2d 61 cf 00 06 65 17 28 98 80 03 cf 00 00 01 a3 18 5e 32 40 90 90
 )";
+constexpr std::string_view kFrozenSampleWithOverrides = R"(
+44 52 4c 53 54 41 54 45 00 00 00 02 00 00 00 00 00 00 01 3d 36 62 3f 3b 49 60 fc a9 95 a6 6e 6f
+64 65 2d 61 cf 00 06 65 17 28 98 80 03 cf 00 00 01 a3 18 5e 32 40 93 92 a6 6e 6f 64 65 2d 61 cf
+00 06 65 17 28 98 80 01 92 a6 6e 6f 64 65 2d 62 cf 00 06 65 17 28 98 80 02 92 a6 6e 6f 64 65 2d
+63 07 95 95 cf 12 34 56 78 9a bc de f0 cd 03 e8 ce 6b 49 d2 7b 00 05 95 cf 12 34 56 78 9a bc de
+f0 cd 03 e8 ce 6b 49 d2 7b 01 ce 00 01 11 70 95 cf 12 34 56 78 9a bc de f0 cd 03 e8 ce 6b 49 d2
+7a 01 03 95 2a ce 00 36 ee 80 ce 00 07 a1 20 02 ce ff ff ff ff 95 2b cf 00 00 00 07 57 b1 2c 00
+39 00 01 92 9d a3 61 70 69 a4 66 72 65 65 a0 00 02 cd 01 f4 cf 00 00 01 a3 18 5c 50 00 cf 00 00
+01 a3 18 6a 0b a0 cf 00 00 01 a3 18 6a 0b a0 a5 49 4e 43 2d 31 cf 00 00 01 a3 18 5c 50 00 01 a6
+6e 6f 64 65 2d 61 dc 00 10 a3 61 70 69 a0 a0 00 04 00 cf 00 00 01 a3 18 5c 50 00 cf 00 00 01 a3
+18 6a 0b a0 cf 00 00 01 a3 18 6a 0b a0 a5 49 4e 43 2d 31 cf 00 00 01 a3 18 5c 50 00 01 a6 6e 6f
+64 65 2d 62 a5 61 6c 69 63 65 c3 95 2a ce 00 36 ee 80 ce 00 07 a1 20 11 03
+)";
 
 }  // namespace
 
@@ -141,8 +181,30 @@ TEST_CASE("a saved state file decodes to the same counts") {
   REQUIRE(decoded.counts.has_value());
   CHECK(*decoded.counts == saved);
   CHECK(decoded.detail.empty());
-  // The header is the layout's: the payload is the sample's, as written by hand.
-  CHECK(file == sealed(payload_of(saved)));
+  // The header is the layout's: the payload is the sample's, as written by hand, then an empty
+  // list of override records (0x90).
+  CHECK(file == sealed(payload_of(saved) + "\x90", state_file_format));
+}
+
+TEST_CASE("the override table's records, key resets included, are saved with the counts") {
+  const core::SavedCounts saved = sample_with_overrides();
+  const std::string file = encode_state_file(saved);
+  CHECK(file.size() <= state_file_bytes_max(StateFileLimits{3, 5, 2}));
+  const DecodedStateFile decoded = decode_state_file(file, kRoomy);
+  REQUIRE(decoded.counts.has_value());
+  CHECK(*decoded.counts == saved);
+  // More records than the table holds: too_large, like counts.
+  check_refused(decode_state_file(file, StateFileLimits{16, 64, 1}), StateFileProblem::too_large);
+  // A record the table would never write: the file is corrupt.
+  core::SavedCounts bad = saved;
+  bad.overrides[1].scope.key.clear();
+  check_refused(decode_state_file(encode_state_file(bad), kRoomy), StateFileProblem::corrupt);
+  // Format 2 without its records, or with bytes after them: corrupt.
+  check_refused(decode_state_file(sealed(payload_of(saved), state_file_format), kRoomy),
+                StateFileProblem::corrupt);
+  check_refused(
+      decode_state_file(sealed(payload_of(saved) + "\x90\x90", state_file_format), kRoomy),
+      StateFileProblem::corrupt);
 }
 
 TEST_CASE("an empty store saves and loads") {
@@ -165,14 +227,14 @@ TEST_CASE("a negative saved time and the largest values round trip") {
   CHECK(*decoded.counts == saved);
 }
 
-TEST_CASE("a state file of format 1 keeps its frozen bytes") {
+TEST_CASE("files of format 1 are still read, and format 2 keeps its frozen bytes") {
   // DRL_UPDATE_GOLDEN is not offered: the frozen bytes of a format never change.
-  const std::string sample_file = encode_state_file(sample());
-  const std::string empty_file = encode_state_file(empty_store());
-  INFO("sample as written today:\n" << to_hex(sample_file));
-  INFO("empty store as written today:\n" << to_hex(empty_file));
-  CHECK(sample_file == from_hex(kFrozenSample));
-  CHECK(empty_file == from_hex(kFrozenEmptyStore));
+  const std::string sample_file = encode_state_file(sample_with_overrides());
+  INFO("sample with overrides as written today:\n" << to_hex(sample_file));
+  CHECK(sample_file == from_hex(kFrozenSampleWithOverrides));
+  const DecodedStateFile v2 = decode_state_file(from_hex(kFrozenSampleWithOverrides), kRoomy);
+  REQUIRE(v2.counts.has_value());
+  CHECK(*v2.counts == sample_with_overrides());
   const DecodedStateFile decoded = decode_state_file(from_hex(kFrozenSample), kRoomy);
   REQUIRE(decoded.counts.has_value());
   CHECK(*decoded.counts == sample());
@@ -549,7 +611,8 @@ TEST_CASE("the largest file within the limits is state_file_bytes_max bytes") {
   saved.counts.assign(limits.counts_max,
                       core::SlotUpdate{kWide, kWide, kWide, 65'536, 0xffff'ffffU});
   const std::string file = encode_state_file(saved);
-  CHECK(file.size() == state_file_bytes_max(limits));
+  // Exact but for the override records' list, empty here: 1 byte of the 5 its header may take.
+  CHECK(file.size() + 4 == state_file_bytes_max(limits));
   const DecodedStateFile decoded = decode_state_file(file, limits);
   REQUIRE(decoded.counts.has_value());
   CHECK(*decoded.counts == saved);
