@@ -55,7 +55,7 @@ recover = "1s"
 drl::Decision peek(const DaemonProcess& node, std::string_view policy) {
   drl::Client client = node.connect();
   const auto decision = client.check(drl::CheckRequest{policy, "k", 0});
-  REQUIRE_MESSAGE(decision.ok(), decision.error().message);
+  REQUIRE_MESSAGE(decision.ok(), (decision.ok() ? "" : decision.error().message));
   return decision.value();
 }
 
@@ -97,7 +97,7 @@ ClusterSpec spec() {
 drl::Decision peek_key(const DaemonProcess& node, std::string_view key) {
   drl::Client client = node.connect();
   const auto decision = client.check(drl::CheckRequest{"api", key, 0});
-  REQUIRE_MESSAGE(decision.ok(), decision.error().message);
+  REQUIRE_MESSAGE(decision.ok(), (decision.ok() ? "" : decision.error().message));
   return decision.value();
 }
 
@@ -161,7 +161,7 @@ TEST_CASE(
     REQUIRE(spread_ms(cluster, from, counted,
                       [](const drl::Decision& d) { return d.remaining == 60; }) >= 0);
     const auto reset = client.key_reset(drl::OverrideScopeSpec{"api", "", "", 0, counted}, "test");
-    REQUIRE_MESSAGE(reset.ok(), reset.error().message);
+    REQUIRE_MESSAGE(reset.ok(), (reset.ok() ? "" : reset.error().message));
     CHECK(reset->kind == "reset");
     CHECK(reset->forgotten == 40);
     CHECK(peek_key(cluster.node(from), counted).remaining == 100);
