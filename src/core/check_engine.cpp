@@ -271,11 +271,9 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   if (out.binding == out.limit_count) out.binding = 0;
 }
 
-Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckItem& item,
-                          std::vector<InspectedCounter>& out, std::string& error_message) const {
-  out.clear();
-  CheckItem peek = item;
-  peek.cost = 0;
+template <class Visit>
+Errc CheckEngine::peek_locked(const PolicySet& policies, WallTime now, const CheckItem& peek,
+                              std::string& error_message, Visit visit) const {
   CheckOutcome outcome;
   check(policies, now, std::span<const CheckItem>(&peek, 1), outcome);
   if (outcome.error != Errc::ok) {
@@ -285,22 +283,27 @@ Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckIt
   std::array<std::uint64_t, bounds::limits_per_check_max> ids{};
   for (std::size_t i = 0; i < outcome.limit_count; ++i) ids[i] = outcome.limits[i].counter_id;
   auto locked = store_.lock(std::span<const std::uint64_t>(ids.data(), outcome.limit_count));
-  for (std::size_t i = 0; i < outcome.limit_count; ++i) {
-    const LimitOutcome& limit = outcome.limits[i];
-    InspectedCounter counter;
-    counter.limit = limit;
-    counter.view = counts_of(limit, locked, now);
-    counter.window_id =
-        static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) / limit.rule->window_ms;
-    counter.origins = locked.origins(limit.counter_id, limit.rule->window_ms, now);
-    out.push_back(std::move(counter));
-  }
+  for (std::size_t i = 0; i < outcome.limit_count; ++i) visit(outcome.limits[i], locked);
   return Errc::ok;
 }
 
-}  // namespace drl::core
-
-namespace drl::core {
+Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckItem& item,
+                          std::vector<InspectedCounter>& out, std::string& error_message) const {
+  out.clear();
+  CheckItem peek = item;
+  peek.cost = 0;
+  return peek_locked(
+      policies, now, peek, error_message,
+      [&](const LimitOutcome& limit, const CounterStore::Locked& locked) {
+        InspectedCounter counter;
+        counter.limit = limit;
+        counter.view = counts_of(limit, locked, now);
+        counter.window_id = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) /
+                            limit.rule->window_ms;
+        counter.origins = locked.origins(limit.counter_id, limit.rule->window_ms, now);
+        out.push_back(std::move(counter));
+      });
+}
 
 Errc CheckEngine::reset_marks(const PolicySet& policies, WallTime now, const CheckItem& item,
                               std::vector<ResetMark>& out, std::string& error_message) const {
@@ -308,23 +311,15 @@ Errc CheckEngine::reset_marks(const PolicySet& policies, WallTime now, const Che
   CheckItem peek = item;
   peek.cost = 0;
   peek.limit_override = 0;
-  CheckOutcome outcome;
-  check(policies, now, std::span<const CheckItem>(&peek, 1), outcome);
-  if (outcome.error != Errc::ok) {
-    error_message = outcome.error_message;
-    return outcome.error;
-  }
-  std::array<std::uint64_t, bounds::limits_per_check_max> ids{};
-  for (std::size_t i = 0; i < outcome.limit_count; ++i) ids[i] = outcome.limits[i].counter_id;
-  auto locked = store_.lock(std::span<const std::uint64_t>(ids.data(), outcome.limit_count));
-  for (std::size_t i = 0; i < outcome.limit_count; ++i) {
-    const LimitOutcome& limit = outcome.limits[i];
-    // Raw totals: a mark forgets everything up to them, earlier resets included.
-    const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
-    out.push_back(ResetMark{limit.counter_id, limit.rule->window_ms, seen.window_id,
-                            seen.counts.current, seen.counts.previous});
-  }
-  return Errc::ok;
+  return peek_locked(
+      policies, now, peek, error_message,
+      [&](const LimitOutcome& limit, const CounterStore::Locked& locked) {
+        // Raw totals: a mark forgets everything up to them, earlier resets
+        // included.
+        const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
+        out.push_back(ResetMark{limit.counter_id, limit.rule->window_ms, seen.window_id,
+                                seen.counts.current, seen.counts.previous});
+      });
 }
 
 }  // namespace drl::core

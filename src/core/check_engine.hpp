@@ -113,6 +113,12 @@ class CheckEngine {
   void set_local_origin(std::uint32_t origin) { local_origin_ = origin; }
 
  private:
+  // Decides `peek` (a cost-0 item) and calls visit(limit, locked) for each counter it resolves
+  // to, with their shards locked; or returns the check's error.
+  template <class Visit>
+  Errc peek_locked(const PolicySet& policies, WallTime now, const CheckItem& peek,
+                   std::string& error_message, Visit visit) const;
+
   CounterStore& store_;
   std::uint32_t local_origin_;
   const ClusterSignals* signals_;

@@ -17,10 +17,9 @@ bool same_law(const AdaptiveLaw& a, const AdaptiveLaw& b) {
 
 std::string describe_record(const OverrideRecord& record, WallTime now) {
   if (record.kind == OverrideKind::reset) {
-    std::uint64_t forgotten = 0;
-    for (const ResetMark& mark : record.marks) forgotten += mark.current;
-    std::string text = describe_scope(record.scope) + ": forgets " + std::to_string(forgotten) +
-                       " counted in the current window, by " + record.stamp.node_id;
+    std::string text = describe_scope(record.scope) + ": forgets " +
+                       std::to_string(forgotten(record)) + " counted in the current window, by " +
+                       record.stamp.node_id;
     if (!record.reason.empty()) text += " (" + record.reason + ")";
     return text;
   }

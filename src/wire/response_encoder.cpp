@@ -115,10 +115,8 @@ void pack_override(Packer& pk, const core::OverrideRecord& record, core::WallTim
     pack_str(pk, record.scope.key);
   }
   if (reset) {
-    std::uint64_t forgotten = 0;
-    for (const core::ResetMark& mark : record.marks) forgotten += mark.current;
     pack_str(pk, "forgotten");
-    pk.pack_uint64(forgotten);
+    pk.pack_uint64(core::forgotten(record));
   }
   pack_str(pk, "policy");
   pack_str(pk, record.scope.policy);
@@ -341,26 +339,24 @@ void ResponseEncoder::inspected(std::uint64_t id, std::span<const core::Inspecte
 
 void ResponseEncoder::override_stored(std::uint64_t id, const core::OverrideRecord& record,
                                       core::WallTime now) {
+  stored_record(id, "override", record, now);
+}
+
+void ResponseEncoder::stored_record(std::uint64_t id, std::string_view field,
+                                    const core::OverrideRecord& record, core::WallTime now) {
   const std::size_t at = begin_frame();
   StringSink sink{out_};
   Packer pk(sink);
   pk.pack_map(3);
   pack_envelope(pk, id);
-  pack_str(pk, "override");
+  pack_str(pk, field);
   pack_override(pk, record, now);
   end_frame(at);
 }
 
 void ResponseEncoder::key_reset_stored(std::uint64_t id, const core::OverrideRecord& record,
                                        core::WallTime now) {
-  const std::size_t at = begin_frame();
-  StringSink sink{out_};
-  Packer pk(sink);
-  pk.pack_map(3);
-  pack_envelope(pk, id);
-  pack_str(pk, "reset");
-  pack_override(pk, record, now);
-  end_frame(at);
+  stored_record(id, "reset", record, now);
 }
 
 void ResponseEncoder::override_list(std::uint64_t id, std::span<const core::OverrideRecord> records,

@@ -51,6 +51,9 @@ class ResponseEncoder {
   void reported(std::uint64_t id);
 
  private:
+  // One override record (a set's, or a reset's) under `field`.
+  void stored_record(std::uint64_t id, std::string_view field, const core::OverrideRecord& record,
+                     core::WallTime now);
   std::size_t begin_frame();
   void end_frame(std::size_t header_at);
 
