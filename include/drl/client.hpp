@@ -59,8 +59,10 @@ class Client {
   Result<std::vector<CounterState>> inspect(const CheckRequest& request);
   Result<std::string> inspect_json(const CheckRequest& request);
 
-  // Runtime overrides, cluster-wide (docs/dynamic-limits.md). A refused override fails with
-  // Errc::invalid_argument and the reason.
+  // Runtime overrides, cluster-wide (docs/dynamic-limits.md). Errors: unknown_policy (a policy
+  // the configuration does not have); invalid_argument with the reason (a tier, endpoint or
+  // window the policy does not have, a field out of bounds, the override table full);
+  // key_too_long (a key above 256 bytes); empty_key; malformed_request (e.g. no ttl_ms).
   Result<OverrideInfo> override_set(const OverrideSpec& spec);
   Result<std::vector<OverrideInfo>> override_list();
   Result<std::string> override_list_json();
@@ -68,7 +70,10 @@ class Client {
   Result<std::uint64_t> override_clear(const OverrideScopeSpec& scope);
   Result<std::uint64_t> override_clear_all();
   // Forgets what the key of `scope` has counted so far in its current windows, on every node
-  // (kind "reset"; `forgotten` says how much). Policy and key are required.
+  // (kind "reset"; `forgotten` says what, per counter). Policy and key are required (a key of
+  // at most 256 bytes); tier and endpoint as a check names them, each left empty for all of
+  // them; no window. Errors: those of override_set, and invalid_argument for a tier or
+  // endpoint the policy does not define.
   Result<OverrideInfo> key_reset(const OverrideScopeSpec& scope, std::string_view reason = {});
   // The application's latest value of a load signal; a policy with [policy.adaptive]
   // signal = "reported:NAME" follows it.

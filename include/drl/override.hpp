@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace drl {
 
@@ -23,12 +24,24 @@ struct OverrideScopeSpec {
 // What `drl override set` asks for: exactly one of limit, factor_permille and block (block
 // needs a key).
 struct OverrideSpec {
-  OverrideScopeSpec scope;
-  std::optional<std::uint64_t> limit;            // the limit in force
+  OverrideScopeSpec scope;             // a key is at most 256 bytes (a check's may have 1024)
+  std::optional<std::uint64_t> limit;  // the limit in force, 1 to 2^32-1
   std::optional<std::uint64_t> factor_permille;  // or the configured limit times this / 1000
+                                                 // (1 to 100000)
   bool block = false;                            // or deny every check of scope.key
-  std::uint64_t ttl_ms = 0;                      // > 0: the override expires by itself
-  std::string reason;                            // for `drl override list` and the logs
+  // Required: how long it stays in force, 1 ms to 7 days; then it expires by itself.
+  std::uint64_t ttl_ms = 0;
+  std::string reason;  // for `drl override list` and the logs, at most 256 bytes
+};
+
+// What a key reset forgot of one of the key's counters.
+struct ForgottenCount {
+  std::string endpoint;         // "" : a policy-wide limit; else the endpoint's (as configured)
+  std::uint64_t window_ms = 0;  // the limit's window
+  std::uint64_t limit = 0;      // the limit in force at the reset
+  // What checks of the key had counted in the current window (earlier resets left out), and
+  // no longer count.
+  std::uint64_t count = 0;
 };
 
 // One override record as a node holds it, or a key reset.
@@ -36,8 +49,8 @@ struct OverrideInfo {
   OverrideScopeSpec scope;
   std::string kind;         // "limit", "factor", "block" or "reset"
   std::uint64_t value = 0;  // the limit, or the factor in thousandths
-  // A reset: the counts it forgot in the windows that held it, over the key's counters.
-  std::uint64_t forgotten = 0;
+  // Only in the answer of Client::key_reset: what the reset forgot, per counter of the key.
+  std::vector<ForgottenCount> forgotten;
   std::int64_t expires_wall_ms = 0;  // Unix ms
   std::uint64_t remaining_ms = 0;    // until it expires, as the node answering saw it
   std::string reason;

@@ -11,6 +11,8 @@ namespace drl::bounds {
 inline constexpr std::size_t key_bytes_max = 1024;
 // A key named by an override or a reset: it travels with the record in one datagram.
 inline constexpr std::size_t override_key_bytes_max = 256;
+// Records one `drl key reset` writes: its scope's, and one per other endpoint the key counted in.
+inline constexpr std::size_t key_reset_records_max = 64;
 inline constexpr std::size_t policy_name_bytes_max = 64;
 inline constexpr std::size_t tier_name_bytes_max = 64;
 inline constexpr std::size_t endpoint_name_bytes_max = 256;

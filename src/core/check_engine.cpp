@@ -305,21 +305,67 @@ Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckIt
       });
 }
 
-Errc CheckEngine::reset_marks(const PolicySet& policies, WallTime now, const CheckItem& item,
-                              std::vector<ResetMark>& out, std::string& error_message) const {
+Errc CheckEngine::reset_targets(const PolicySet& policies, WallTime now, const CheckItem& item,
+                                std::vector<ResetTarget>& out, std::string& error_message) const {
   out.clear();
+  const Policy* policy = policies.find(item.policy);
+  if (policy != nullptr && !item.tier.empty() && !policy->tier_names.contains(item.tier)) {
+    error_message = "policy '" + policy->name + "' has no tier '" + std::string(item.tier) + "'";
+    return Errc::invalid_argument;
+  }
+  if (policy != nullptr && !item.endpoint.empty() &&
+      find_endpoint(*policy, item.endpoint) == nullptr) {
+    error_message = "policy '" + policy->name + "' has no endpoint '" + std::string(item.endpoint) +
+                    "' (nor a prefix endpoint that matches it)";
+    return Errc::invalid_argument;
+  }
+  const auto add = [&](const LimitOutcome& limit, const CounterStore::Locked& locked, bool named) {
+    const bool known = std::any_of(out.begin(), out.end(), [&](const ResetTarget& target) {
+      return target.mark.counter_id == limit.counter_id &&
+             target.mark.window_ms == limit.rule->window_ms;
+    });
+    if (known) return;
+    // Raw totals: a mark forgets everything up to them, earlier resets included.
+    const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
+    // The counters `item` names exactly are listed even when empty (the answer shows them); the
+    // others of the key only if it counted there.
+    if (!named && seen.counts.current == 0 && seen.counts.previous == 0) return;
+    out.push_back(ResetTarget{ResetMark{limit.counter_id, limit.rule->window_ms, seen.window_id,
+                                        seen.counts.current, seen.counts.previous},
+                              std::string(limit.scope), limit.limit,
+                              counts_of(limit, locked, now).counts.current});
+  };
   CheckItem peek = item;
   peek.cost = 0;
   peek.limit_override = 0;
-  return peek_locked(
-      policies, now, peek, error_message,
-      [&](const LimitOutcome& limit, const CounterStore::Locked& locked) {
-        // Raw totals: a mark forgets everything up to them, earlier resets
-        // included.
-        const CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
-        out.push_back(ResetMark{limit.counter_id, limit.rule->window_ms, seen.window_id,
-                                seen.counts.current, seen.counts.previous});
-      });
+  Errc code = peek_locked(policies, now, peek, error_message,
+                          [&](const LimitOutcome& limit, const CounterStore::Locked& locked) {
+                            add(limit, locked, true);
+                          });
+  if (code != Errc::ok || (!item.tier.empty() && !item.endpoint.empty())) return code;
+  // Every tier and endpoint the item leaves open: tiers change limits, and some windows, of
+  // the same counters; endpoints have counters of their own.
+  std::vector<std::string_view> tiers{item.tier};
+  if (item.tier.empty()) {
+    for (const auto& [tier, unused] : policy->tier_names) tiers.push_back(tier);
+  }
+  std::vector<std::string_view> endpoints{item.endpoint};
+  if (item.endpoint.empty()) {
+    for (const auto& [endpoint, unused] : policy->endpoints) endpoints.push_back(endpoint);
+    std::sort(endpoints.begin() + 1, endpoints.end());  // an answer in a stable order
+  }
+  for (const std::string_view tier : tiers) {
+    for (const std::string_view endpoint : endpoints) {
+      peek.tier = tier;
+      peek.endpoint = endpoint;
+      code = peek_locked(policies, now, peek, error_message,
+                         [&](const LimitOutcome& limit, const CounterStore::Locked& locked) {
+                           add(limit, locked, false);
+                         });
+      if (code != Errc::ok) return code;
+    }
+  }
+  return Errc::ok;
 }
 
 }  // namespace drl::core

@@ -78,6 +78,16 @@ struct CheckOutcome {
   const LimitOutcome& binding_limit() const { return limits[binding]; }
 };
 
+// One counter a key reset forgets.
+struct ResetTarget {
+  ResetMark mark;           // what every node subtracts
+  std::string endpoint;     // of the counter's limit: "" for a policy-wide limit
+  std::uint64_t limit = 0;  // in force when the reset was made
+  // What checks of the key saw counted in the current window just before the reset (earlier
+  // resets left out): what this reset forgets there.
+  std::uint64_t counted = 0;
+};
+
 // One counter of a key, as `drl inspect` shows it.
 struct InspectedCounter {
   LimitOutcome limit;           // verdict of a cost-0 peek
@@ -99,11 +109,13 @@ class CheckEngine {
   void check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
              CheckOutcome& out) const;
 
-  // What a reset of `item`'s key forgets: each counter it resolves to, with the totals seen now
-  // (before earlier resets: a mark holds totals). Counts nothing. Returns the same errors as
-  // check(), with `error_message` set.
-  Errc reset_marks(const PolicySet& policies, WallTime now, const CheckItem& item,
-                   std::vector<ResetMark>& out, std::string& error_message) const;
+  // What a reset of `item`'s key forgets: each counter of the key that `item` names, with the
+  // totals seen now (before earlier resets: a mark holds totals). An empty tier names every
+  // tier's counters, an empty endpoint every endpoint's counters the key has counted in (and
+  // the policy-wide ones). Counts nothing. Returns the errors of check(), and invalid_argument
+  // for a tier or endpoint the policy does not define, with `error_message` set.
+  Errc reset_targets(const PolicySet& policies, WallTime now, const CheckItem& item,
+                     std::vector<ResetTarget>& out, std::string& error_message) const;
 
   // Every counter `item` resolves to, with each origin's slots. Counts nothing. Returns
   // Errc::ok or the same errors as check(), with `error_message` set.

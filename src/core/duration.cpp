@@ -68,4 +68,9 @@ std::string format_duration_ms(std::uint64_t ms) {
   return out;
 }
 
+std::string format_span_ms(std::uint64_t ms) {
+  constexpr std::uint64_t minute_ms = 60'000;
+  return format_duration_ms(ms >= minute_ms ? (ms + 500) / 1000 * 1000 : ms);
+}
+
 }  // namespace drl::core

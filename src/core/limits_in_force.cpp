@@ -16,23 +16,33 @@ bool same_law(const AdaptiveLaw& a, const AdaptiveLaw& b) {
 }
 
 std::string describe_record(const OverrideRecord& record, WallTime now) {
+  std::string text = describe_scope(record.scope);
   if (record.kind == OverrideKind::reset) {
-    std::string text = describe_scope(record.scope) + ": forgets " +
-                       std::to_string(forgotten(record)) + " counted in the current window, by " +
-                       record.stamp.node_id;
-    if (!record.reason.empty()) text += " (" + record.reason + ")";
-    return text;
+    text += ", by " + record.stamp.node_id;
+  } else {
+    text += ": " + describe_value(record.kind, record.value) + " for " +
+            format_span_ms(static_cast<std::uint64_t>(
+                std::max<std::int64_t>(0, record.expires_wall_ms - now.unix_ms))) +
+            ", set by " + record.stamp.node_id;
   }
-  std::string text = describe_scope(record.scope) + ": " +
-                     describe_value(record.kind, record.value) + " for " +
-                     format_duration_ms(static_cast<std::uint64_t>(
-                         std::max<std::int64_t>(0, record.expires_wall_ms - now.unix_ms))) +
-                     ", set by " + record.stamp.node_id;
   if (!record.reason.empty()) text += " (" + record.reason + ")";
   return text;
 }
 
 }  // namespace
+
+std::string describe_forgotten(const std::vector<ResetTarget>& targets) {
+  if (targets.empty()) return "forgot nothing (no counter)";
+  std::string text = "forgot ";
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const ResetTarget& target = targets[i];
+    if (i != 0) text += ", ";
+    text += std::to_string(target.counted) + " of " + std::to_string(target.limit) + "/" +
+            format_duration_ms(target.mark.window_ms);
+    if (!target.endpoint.empty()) text += " at endpoint '" + target.endpoint + "'";
+  }
+  return text;
+}
 
 LimitsInForce::LimitsInForce(std::string node_id, std::shared_ptr<const PolicySet> configured,
                              OverrideLimits limits, LimitsLog log)
@@ -102,32 +112,83 @@ void LimitsInForce::derive(WallTime now) {
                   : adjust_policies(*configured_, active_, factors, &summary);
   unmatched_ = std::move(summary.unmatched);
   if (log_) log_changes(before, now);
+  written_here_.clear();
 }
 
-OverrideRecord LimitsInForce::reset_key(const CheckEngine& engine, const OverrideScope& scope,
-                                        std::string reason, WallTime now, Errc& code,
-                                        std::string& error) {
-  code = Errc::ok;
-  error.clear();
-  const CheckItem item{scope.policy, scope.key, scope.tier, scope.endpoint, 0};
-  std::vector<ResetMark> marks;
-  code = engine.reset_marks(*in_force_, now, item, marks, error);
-  if (code != Errc::ok) return OverrideRecord{};
-  OverrideScope reset_scope = scope;
-  reset_scope.window_ms = 0;
-  reset_scope.counts_reset = true;
-  const std::int64_t lasts_ms = reset_lasts_ms(marks, now);
-  OverrideRecord record = table_.set(reset_scope, OverrideKind::reset, 0, lasts_ms,
-                                     std::move(reason), now, error, std::move(marks));
-  if (!error.empty()) {
-    code = Errc::invalid_argument;
-    return record;
-  }
+OverrideRecord LimitsInForce::set_override(const OverrideScope& scope, OverrideKind kind,
+                                           std::uint64_t value, std::int64_t ttl_ms,
+                                           std::string reason, WallTime now, std::string& error) {
+  OverrideRecord record = table_.set(scope, kind, value, ttl_ms, std::move(reason), now, error);
+  if (error.empty()) written_here_.push_back(record.stamp);
   derive(now);
   return record;
 }
 
-void LimitsInForce::log_changes(const std::vector<OverrideRecord>& before, WallTime now) const {
+KeyReset LimitsInForce::reset_key(const CheckEngine& engine, const OverrideScope& scope,
+                                  std::string reason, WallTime now, Errc& code,
+                                  std::string& error) {
+  code = Errc::ok;
+  error.clear();
+  KeyReset reset;
+  const CheckItem item{scope.policy, scope.key, scope.tier, scope.endpoint, 0};
+  code = engine.reset_targets(*in_force_, now, item, reset.targets, error);
+  if (code != Errc::ok) return reset;
+  // One record per endpoint, the policy-wide counters with the scope asked for: a record's
+  // marks stay within what one check resolves to (bounds::limits_per_item_max).
+  std::vector<std::string> endpoints{scope.endpoint};
+  for (const ResetTarget& target : reset.targets) {
+    if (!target.endpoint.empty() &&
+        std::find(endpoints.begin(), endpoints.end(), target.endpoint) == endpoints.end()) {
+      endpoints.push_back(target.endpoint);
+    }
+  }
+  if (endpoints.size() > bounds::key_reset_records_max) {
+    code = Errc::invalid_argument;
+    error = "the key has counted in " + std::to_string(endpoints.size() - 1) +
+            " endpoints, more than one reset writes (" +
+            std::to_string(bounds::key_reset_records_max - 1) + "): reset it by --endpoint";
+    return reset;
+  }
+  for (const std::string& endpoint : endpoints) {
+    std::vector<ResetMark> marks;
+    for (const ResetTarget& target : reset.targets) {
+      const bool here =
+          target.endpoint.empty() ? endpoint == scope.endpoint : target.endpoint == endpoint;
+      if (here) marks.push_back(target.mark);
+    }
+    if (marks.size() > bounds::limits_per_item_max) {
+      code = Errc::invalid_argument;
+      error = "the key has " + std::to_string(marks.size()) + " counters in " +
+              (endpoint.empty() ? std::string("its policy-wide limits")
+                                : "endpoint '" + endpoint + "'") +
+              " over its tiers, more than one reset holds: reset it by --tier";
+      return reset;
+    }
+    OverrideScope reset_scope = scope;
+    reset_scope.endpoint = endpoint;
+    reset_scope.window_ms = 0;
+    reset_scope.counts_reset = true;
+    const std::int64_t lasts_ms = reset_lasts_ms(marks, now);
+    OverrideRecord record = table_.set(reset_scope, OverrideKind::reset, 0, lasts_ms, reason, now,
+                                       error, std::move(marks));
+    if (!error.empty()) {
+      code = Errc::invalid_argument;
+      break;
+    }
+    written_here_.push_back(record.stamp);
+    reset.records.push_back(std::move(record));
+  }
+  if (log_ && !reset.records.empty()) {
+    std::string text = "key reset: " + describe_scope(reset.records.front().scope) + ": " +
+                       describe_forgotten(reset.targets);
+    if (!reason.empty()) text += " (" + reason + ")";
+    log_(text, false);
+  }
+  derive(now);
+  return reset;
+}
+
+void LimitsInForce::log_changes(const std::vector<OverrideRecord>& before, WallTime now) {
   const auto find = [](const std::vector<OverrideRecord>& records, const OverrideRecord& record) {
     return std::find_if(records.begin(), records.end(),
                         [&record](const auto& other) { return other.scope == record.scope; });
@@ -135,12 +196,23 @@ void LimitsInForce::log_changes(const std::vector<OverrideRecord>& before, WallT
   for (const OverrideRecord& record : active_) {
     const auto earlier = find(before, record);
     if (earlier != before.end() && earlier->stamp == record.stamp) continue;
-    const char* what = record.scope.counts_reset ? "key reset: "
-                       : applies_here(record.scope)
-                           ? "override in force: "
-                           : "override received, matches nothing in this node's configuration: ";
-    const std::string text = what + describe_record(record, now);
-    log_(text, record.stamp.node_id != node_id_);
+    const bool written_here =
+        std::find(written_here_.begin(), written_here_.end(), record.stamp) != written_here_.end();
+    // A reset written here was told by reset_key, with what it forgot.
+    if (written_here && record.scope.counts_reset) continue;
+    const bool ours = record.stamp.node_id == node_id_;
+    std::string what = record.scope.counts_reset ? "key reset" : "override";
+    if (written_here) {
+      what += " in force: ";
+    } else if (ours) {
+      what += " restored (this node's, from before it restarted): ";
+    } else {
+      what += " received: ";
+    }
+    if (!record.scope.counts_reset && !applies_here(record.scope)) {
+      what += "matches nothing in this node's configuration: ";
+    }
+    log_(what + describe_record(record, now), !written_here);
   }
   for (const OverrideRecord& record : before) {
     // A reset ends when the windows it marks are over: nothing changes then.

@@ -30,6 +30,16 @@ namespace drl::core {
 
 using LimitsLog = std::function<void(const std::string& line, bool from_peer)>;
 
+// What `drl key reset` did: the records it wrote (first the one of the scope asked for, then
+// one per other endpoint the key had counted in), and what it forgot, per counter.
+struct KeyReset {
+  std::vector<OverrideRecord> records;
+  std::vector<ResetTarget> targets;
+};
+
+// "forgot 37 of 100/1m, 12 of 10/1m at endpoint 'POST /login'": a reset's effect for people.
+std::string describe_forgotten(const std::vector<ResetTarget>& targets);
+
 class LimitsInForce {
  public:
   struct Adaptive {
@@ -55,13 +65,19 @@ class LimitsInForce {
   // Derives the set again now (after a local write to the table).
   void derive(WallTime now);
 
+  // `drl override set`: writes the record to the table (OverrideTable::set) and derives the
+  // set again. Returns the record as stored, or sets `error`.
+  OverrideRecord set_override(const OverrideScope& scope, OverrideKind kind, std::uint64_t value,
+                              std::int64_t ttl_ms, std::string reason, WallTime now,
+                              std::string& error);
+
   // `drl key reset` of `scope` (policy, key, and tier and endpoint as a check names them):
-  // reads the key's counters through `engine` under the set in force, writes a reset record
-  // that carries them (until the window after theirs is over), and derives the set again.
-  // Returns the record, or sets `code` and `error` (a check's errors; invalid_argument when the
-  // table refuses it).
-  OverrideRecord reset_key(const CheckEngine& engine, const OverrideScope& scope,
-                           std::string reason, WallTime now, Errc& code, std::string& error);
+  // reads the key's counters through `engine` under the set in force (CheckEngine::
+  // reset_targets), writes reset records that carry them (until the window after theirs is
+  // over), and derives the set again. Sets `code` and `error` on failure (a check's errors;
+  // invalid_argument for an unknown tier or endpoint, or when the table refuses a record).
+  KeyReset reset_key(const CheckEngine& engine, const OverrideScope& scope, std::string reason,
+                     WallTime now, Errc& code, std::string& error);
 
   const std::shared_ptr<const PolicySet>& policies() const { return in_force_; }
   const PolicySet& configured() const { return *configured_; }
@@ -81,10 +97,13 @@ class LimitsInForce {
 
  private:
   bool factor_moved() const;
-  void log_changes(const std::vector<OverrideRecord>& before, WallTime now) const;
+  void log_changes(const std::vector<OverrideRecord>& before, WallTime now);
 
   const std::string node_id_;
   const LimitsLog log_;
+  // Stamps of the records written here since the last derive: the others a derive finds are
+  // received from peers, or this node's own handed back after a restart.
+  std::vector<HlcStamp> written_here_;
   OverrideTable table_;
   std::shared_ptr<const PolicySet> configured_;
   std::map<std::string, Adaptive> adaptive_;

@@ -40,12 +40,6 @@ std::int64_t reset_lasts_ms(const std::vector<ResetMark>& marks, WallTime now) {
   return lasts_ms;
 }
 
-std::uint64_t forgotten(const OverrideRecord& reset) {
-  std::uint64_t total = 0;
-  for (const ResetMark& mark : reset.marks) total += mark.current;
-  return total;
-}
-
 std::string describe_scope(const OverrideScope& scope) {
   std::string out = "policy '" + scope.policy + "'";
   if (!scope.tier.empty()) out += ", tier '" + scope.tier + "'";

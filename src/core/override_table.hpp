@@ -168,8 +168,6 @@ std::string_view override_kind_name(OverrideKind kind);
 // How long a reset with `marks` must last: until the last window it marks (or the one after it,
 // which a sliding window still weighs) is over.
 std::int64_t reset_lasts_ms(const std::vector<ResetMark>& marks, WallTime now);
-// What a reset's marks forget of the windows that held it, summed over its counters.
-std::uint64_t forgotten(const OverrideRecord& reset);
 // "policy 'api', tier 'free', endpoint 'POST /login', window 1m, key 'k'": for logs and answers.
 std::string describe_scope(const OverrideScope& scope);
 // "limit 50", "factor 0.5", "block" or "reset".

@@ -589,7 +589,10 @@ int run_daemon(const DaemonOptions& options) {
   loop.run();
   server.stop();
   if (state_keeper && state_keeper->stop_and_save()) {
-    io::log_info("[node] state_dir: counts saved to " + state_keeper->file_path());
+    io::log_info(
+        "[node] state_dir: counts and override records (key resets, overrides) saved "
+        "to " +
+        state_keeper->file_path());
   }
   io::log_info("stopped");
   return 0;

@@ -50,8 +50,8 @@ Result<core::OverrideRecord> DynamicLimits::set(const wire::OverrideRequest& req
   std::string error = core::validate_override(limits_.configured(), request.scope, request.kind);
   core::OverrideRecord record;
   if (error.empty()) {
-    record = limits_.table().set(request.scope, request.kind, request.value, request.ttl_ms,
-                                 request.reason, now, error);
+    record = limits_.set_override(request.scope, request.kind, request.value, request.ttl_ms,
+                                  request.reason, now, error);
   }
   if (!error.empty()) {
     ++stats_.overrides_refused;
@@ -60,7 +60,7 @@ Result<core::OverrideRecord> DynamicLimits::set(const wire::OverrideRequest& req
     return Error{unknown ? Errc::unknown_policy : Errc::invalid_argument, error};
   }
   ++stats_.overrides_set;
-  republish_locked(now);
+  publish_locked();
   return record;
 }
 
@@ -85,27 +85,33 @@ Result<std::uint64_t> DynamicLimits::clear(const wire::OverrideRequest& request,
   return cleared;
 }
 
-Result<core::OverrideRecord> DynamicLimits::reset(const wire::OverrideRequest& request,
-                                                  const core::CheckEngine& engine,
-                                                  core::WallTime now) {
+Result<core::KeyReset> DynamicLimits::reset(const wire::OverrideRequest& request,
+                                            const core::CheckEngine& engine, core::WallTime now) {
   std::lock_guard<std::mutex> guard(mutex_);
   Errc code = Errc::ok;
   std::string error;
-  core::OverrideRecord record =
-      limits_.reset_key(engine, request.scope, request.reason, now, code, error);
+  core::KeyReset reset = limits_.reset_key(engine, request.scope, request.reason, now, code, error);
   if (code != Errc::ok) {
     ++stats_.key_resets_refused;
     io::log_info("key reset refused: " + core::describe_scope(request.scope) + ": " + error);
+    // Records written before a refusal stand (they are fleet-wide already): told to the caller.
+    if (!reset.records.empty()) publish_locked();
     return Error{code, error};
   }
   ++stats_.key_resets;
   publish_locked();
-  return record;
+  return reset;
 }
 
 std::vector<core::OverrideRecord> DynamicLimits::active(core::WallTime now) const {
   std::vector<core::OverrideRecord> out = limits_.table().active(now);
   std::erase_if(out, [](const core::OverrideRecord& r) { return r.scope.counts_reset; });
+  return out;
+}
+
+std::vector<core::OverrideRecord> DynamicLimits::resets(core::WallTime now) const {
+  std::vector<core::OverrideRecord> out = limits_.table().active(now);
+  std::erase_if(out, [](const core::OverrideRecord& r) { return !r.scope.counts_reset; });
   return out;
 }
 

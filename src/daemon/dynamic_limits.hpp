@@ -95,10 +95,12 @@ class DynamicLimits {
   Result<std::uint64_t> clear(const wire::OverrideRequest& request, core::WallTime now);
   // `drl key reset`: forgets what the request's key has counted so far, as `engine` reads it
   // (core::LimitsInForce::reset_key).
-  Result<core::OverrideRecord> reset(const wire::OverrideRequest& request,
-                                     const core::CheckEngine& engine, core::WallTime now);
+  Result<core::KeyReset> reset(const wire::OverrideRequest& request,
+                               const core::CheckEngine& engine, core::WallTime now);
   // The active overrides (key resets are not listed).
   std::vector<core::OverrideRecord> active(core::WallTime now) const;
+  // The key resets in force: until the windows they forget are over.
+  std::vector<core::OverrideRecord> resets(core::WallTime now) const;
   // Op report: the latest value of signal "reported:NAME" (`now`: monotonic).
   Result<Done> report(std::string_view name, double value, core::MonoTime now);
 

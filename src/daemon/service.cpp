@@ -149,7 +149,7 @@ void Service::handle(std::string_view frame, std::string& out) {
       return;
     }
     case wire::Op::key_reset: {
-      Result<core::OverrideRecord> stored =
+      Result<core::KeyReset> stored =
           context_.dynamic->reset(request_.override_request, *context_.engine, now_);
       if (!stored.ok()) {
         record_error(stored.error().code);
@@ -161,8 +161,12 @@ void Service::handle(std::string_view frame, std::string& out) {
       return;
     }
     case wire::Op::override_list: {
-      const std::vector<core::OverrideRecord> active = context_.dynamic->active(now_);
-      encoder.override_list(request_.id, active, now_);
+      // Overrides, then the key resets in force (kind "reset").
+      std::vector<core::OverrideRecord> listed = context_.dynamic->active(now_);
+      std::vector<core::OverrideRecord> resets = context_.dynamic->resets(now_);
+      listed.insert(listed.end(), std::make_move_iterator(resets.begin()),
+                    std::make_move_iterator(resets.end()));
+      encoder.override_list(request_.id, listed, now_);
       return;
     }
     case wire::Op::override_clear: {

@@ -246,6 +246,7 @@ void append_dynamic_fields(const DaemonContext& context, wire::StatusFields& fie
         {"endpoint", record.scope.endpoint.empty() ? std::string("*") : record.scope.endpoint},
         {"window", record.scope.window_ms == 0 ? std::string("*")
                                                : core::format_duration_ms(record.scope.window_ms)},
+        {"key", record.scope.key.empty() ? std::string("*") : record.scope.key},
         {"value", core::describe_value(record.kind, record.value)},
         {"remaining_ms", u(static_cast<std::uint64_t>(
                              std::max<std::int64_t>(0, record.expires_wall_ms - now.unix_ms)))},
@@ -255,6 +256,22 @@ void append_dynamic_fields(const DaemonContext& context, wire::StatusFields& fie
     });
   }
   fields.push_back({"overrides", std::move(overrides)});
+  // Key resets last until the windows they forget are over; listed so that an operator sees
+  // why a key's counts are lower than its checks.
+  std::vector<wire::StatusRecord> resets;
+  for (const core::OverrideRecord& record : dynamic.resets(now)) {
+    resets.push_back(wire::StatusRecord{
+        {"policy", record.scope.policy},
+        {"tier", record.scope.tier.empty() ? std::string("*") : record.scope.tier},
+        {"endpoint", record.scope.endpoint.empty() ? std::string("*") : record.scope.endpoint},
+        {"key", record.scope.key},
+        {"ends_in_ms", u(static_cast<std::uint64_t>(
+                           std::max<std::int64_t>(0, record.expires_wall_ms - now.unix_ms)))},
+        {"set_by", record.stamp.node_id},
+        {"reason", record.reason},
+    });
+  }
+  fields.push_back({"key_resets", std::move(resets)});
   std::vector<wire::StatusRecord> adaptive;
   for (const AdaptiveState& state : dynamic.adaptive()) {
     adaptive.push_back(wire::StatusRecord{

@@ -47,10 +47,15 @@ HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck&
     const std::uint64_t retry_s = std::max<std::uint64_t>(1, whole_seconds_up(retry_ms));
     const std::string readable =
         retry_s >= 60 ? " (" + core::format_duration_ms(retry_s * 1000) + ")" : std::string();
-    std::snprintf(detail, sizeof detail, "limit of %llu per %s reached; retry in %llu s%s",
-                  static_cast<unsigned long long>(has_limit ? binding->limit : 0),
-                  has_limit ? core::format_duration_ms(binding->rule->window_ms).c_str() : "-",
-                  static_cast<unsigned long long>(retry_s), readable.c_str());
+    if (has_limit && binding->blocked_until_wall_ms != 0) {
+      std::snprintf(detail, sizeof detail, "key blocked by an override; retry in %llu s%s",
+                    static_cast<unsigned long long>(retry_s), readable.c_str());
+    } else {
+      std::snprintf(detail, sizeof detail, "limit of %llu per %s reached; retry in %llu s%s",
+                    static_cast<unsigned long long>(has_limit ? binding->limit : 0),
+                    has_limit ? core::format_duration_ms(binding->rule->window_ms).c_str() : "-",
+                    static_cast<unsigned long long>(retry_s), readable.c_str());
+    }
     json.key("type").value("about:blank");
     json.key("title").value("Too Many Requests");
     json.key("status").value(static_cast<std::uint64_t>(429));

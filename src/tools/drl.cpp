@@ -43,7 +43,7 @@ const char* const kUsage =
     "  override set --policy P [--tier T] [--endpoint E] [--window W] [--key K]\n"
     "               (--limit N | --factor F | --block) --ttl DURATION [--reason TEXT]\n"
     "          change limits cluster-wide until the TTL ends (docs/dynamic-limits.md)\n"
-    "  override list [--json]  the overrides in force\n"
+    "  override list [--json]  the overrides and key resets in force\n"
     "  override clear (--policy P [--tier T] [--endpoint E] [--window W] [--key K] | --all)\n"
     "  key reset --policy P --key K [--tier T] [--endpoint E] [--reason TEXT]\n"
     "          forget what the key has counted so far, on every node\n"
@@ -248,10 +248,13 @@ int run_override_clear(int argc, char** argv) {
   const cxxopts::ParseResult args = spec.parse(argc, argv);
   if (help_requested(spec, args)) return kExitAllowed;
   const bool all = args.count("all") != 0;
-  if (all == (args.count("policy") != 0)) {
+  const std::size_t scoped = args.count("policy") + args.count("tier") + args.count("endpoint") +
+                             args.count("window") + args.count("key");
+  if (all ? scoped != 0 : args.count("policy") == 0) {
     std::fprintf(stderr,
-                 "drl override clear: either --policy (with the scope's --tier, --endpoint, "
-                 "--window as set) or --all (see drl override clear --help)\n");
+                 "drl override clear: either --policy with the override's --tier, --endpoint, "
+                 "--window and --key as it was set, or --all alone (every override) (see drl "
+                 "override clear --help)\n");
     return kExitError;
   }
   return ask_drld(
@@ -259,9 +262,14 @@ int run_override_clear(int argc, char** argv) {
       [&](Client& client) {
         return all ? client.override_clear_all() : client.override_clear(scope_of(args));
       },
-      [](std::uint64_t cleared) {
+      [all](std::uint64_t cleared) {
         std::printf("cleared %llu override%s\n", static_cast<unsigned long long>(cleared),
                     cleared == 1 ? "" : "s");
+        if (cleared == 0 && !all) {
+          std::puts(
+              "  (a clear names the override's scope exactly as it was set: its --tier, "
+              "--endpoint, --window and --key; `drl override list` shows them)");
+        }
       });
 }
 
@@ -284,6 +292,10 @@ int run_key_reset(int argc, char** argv) {
   OverrideScopeSpec scope;
   scope.policy = args["policy"].as<std::string>();
   scope.key = args["key"].as<std::string>();
+  if (scope.key.empty()) {
+    std::fprintf(stderr, "drl key reset: --key is empty\n");
+    return kExitError;
+  }
   scope.tier = string_option(args, "tier");
   scope.endpoint = string_option(args, "endpoint");
   const std::string reason = string_option(args, "reason");
@@ -291,6 +303,7 @@ int run_key_reset(int argc, char** argv) {
       args, [&](Client& client) { return client.key_reset(scope, reason); },
       [](const OverrideInfo& stored) {
         std::printf("key reset: %s\n", override_line(stored).c_str());
+        std::printf("  %s\n", forgotten_text(stored.forgotten).c_str());
       });
 }
 
@@ -305,6 +318,7 @@ int run_key(int argc, char** argv) {
     std::fputs(usage, stdout);
     return kExitAllowed;
   }
+  if (!sub.empty()) std::fprintf(stderr, "drl key: unknown subcommand '%s'\n", sub.c_str());
   std::fputs(usage, stderr);
   return kExitError;
 }
@@ -326,6 +340,7 @@ int run_override(int argc, char** argv) {
     std::fputs(usage, stdout);
     return kExitAllowed;
   }
+  if (!sub.empty()) std::fprintf(stderr, "drl override: unknown subcommand '%s'\n", sub.c_str());
   std::fputs(usage, stderr);
   return kExitError;
 }
@@ -381,8 +396,13 @@ int run(int argc, char** argv) {
     if (command == "report") return run_report(argc - 1, argv + 1);
     if (command == "key") return run_key(argc - 1, argv + 1);
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", command.c_str(), error.what(),
-                 command.c_str());
+    // "drl key reset", not "drl key": the command with its subcommand, if it has one.
+    std::string name = command;
+    if ((command == "key" || command == "override") && argc > 2 && argv[2][0] != '-') {
+      name += std::string(" ") + argv[2];
+    }
+    std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", name.c_str(), error.what(),
+                 name.c_str());
     return kExitError;
   }
   if (command.size() > 1 && command[0] == '-') {

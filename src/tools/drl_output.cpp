@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/duration.hpp"
+#include "core/limits_in_force.hpp"
 #include "wire/json_writer.hpp"
 
 namespace drl::cli {
@@ -23,7 +24,7 @@ std::string window_text(std::uint64_t ms) {
 // to the second above ("9h10s", not "32410.446s").
 std::string wait_text(std::uint64_t ms) {
   constexpr std::uint64_t minute_ms = 60'000;
-  if (ms >= minute_ms) return core::format_duration_ms((ms + 500) / 1000 * 1000);
+  if (ms >= minute_ms) return core::format_span_ms(ms);
   char text[32];
   std::snprintf(text, sizeof text, "%.3fs", static_cast<double>(ms) / 1000.0);
   return text;
@@ -69,7 +70,7 @@ void print_table(const std::vector<Row>& rows, const char* indent = "  ") {
 // An override's value as set: "limit 40" or "factor 0.5" (drld keeps factors in permille).
 std::string value_text(const OverrideInfo& info) {
   if (info.kind == "block") return "block";
-  if (info.kind == "reset") return "reset (forgot " + std::to_string(info.forgotten) + ")";
+  if (info.kind == "reset") return "reset";
   if (info.kind != "factor") return "limit " + std::to_string(info.value);
   char text[32];
   std::snprintf(text, sizeof text, "factor %.3g", static_cast<double>(info.value) / 1000.0);
@@ -209,7 +210,8 @@ std::string override_line(const OverrideInfo& info) {
   if (!info.scope.key.empty()) line += "  key=" + info.scope.key;
   line += "  " + value_text(info);
   if (info.kind == "reset") {
-    line += "  by=" + info.set_by;  // a reset does not expire: the windows it marks end
+    // A reset does not expire: the windows it forgets end.
+    line += "  ends_in=" + wait_text(info.remaining_ms) + "  by=" + info.set_by;
   } else {
     line += "  expires_in=" + wait_text(info.remaining_ms) + "  set_by=" + info.set_by;
   }
@@ -217,9 +219,18 @@ std::string override_line(const OverrideInfo& info) {
   return line;
 }
 
+std::string forgotten_text(const std::vector<ForgottenCount>& forgotten) {
+  std::vector<core::ResetTarget> targets;
+  for (const ForgottenCount& count : forgotten) {
+    targets.push_back(core::ResetTarget{core::ResetMark{0, count.window_ms, 0, 0, 0},
+                                        count.endpoint, count.limit, count.count});
+  }
+  return core::describe_forgotten(targets);
+}
+
 void print_overrides(const std::vector<OverrideInfo>& overrides) {
   if (overrides.empty()) {
-    std::puts("no overrides in force");
+    std::puts("no overrides or key resets in force");
     return;
   }
   std::vector<Row> rows;

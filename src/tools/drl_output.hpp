@@ -24,6 +24,8 @@ void print_counters(const std::vector<CounterState>& counters);
 
 // `drl override set`: the override stored, on one line.
 std::string override_line(const OverrideInfo& info);
+// What a key reset forgot: "forgot 37 of 100/1m, 12 of 10/1m at endpoint 'POST /login'".
+std::string forgotten_text(const std::vector<ForgottenCount>& forgotten);
 
 // `drl override list`: one row per override in force.
 void print_overrides(const std::vector<OverrideInfo>& overrides);

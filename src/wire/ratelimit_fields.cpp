@@ -24,6 +24,7 @@ std::string sf_string(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80 && byte < 0xc0) continue;  // a UTF-8 continuation: one '?' a character
     if (byte < 0x20 || byte > 0x7e) {
       out.push_back('?');
     } else {

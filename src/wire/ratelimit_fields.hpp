@@ -30,7 +30,8 @@ std::uint64_t whole_seconds_up(std::uint64_t ms);
 // check has several limits of the same scope. Quoted and escaped as an sf-string.
 std::string limit_item_name(const core::CheckOutcome& outcome, std::size_t index);
 
-// An sf-string: printable ASCII only (anything else becomes '?'), with '"' and '\' escaped.
+// An sf-string: printable ASCII only (any other character, UTF-8 or not, becomes one '?'), with
+// '"' and '\' escaped.
 std::string sf_string(std::string_view text);
 
 }  // namespace drl::wire

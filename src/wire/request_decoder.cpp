@@ -169,8 +169,16 @@ bool decode_override_scope(const msgpack::object_map& map, core::OverrideScope& 
       }
       scope.window_ms = window_ms;
     } else if (key == "key") {
-      scope.key = bounded_name(value, key, bounds::override_key_bytes_max);
-      if (scope.key.empty()) throw Invalid{Errc::empty_key, "field 'key' is empty"};
+      const std::string_view text = as_string(value, key);
+      if (text.empty()) throw Invalid{Errc::empty_key, "field 'key' is empty"};
+      // Shorter than a check's key: the record travels whole in one datagram.
+      if (text.size() > bounds::override_key_bytes_max) {
+        throw Invalid{Errc::key_too_long,
+                      "the key has " + std::to_string(text.size()) +
+                          " bytes; an override or a reset names a key of at most " +
+                          std::to_string(bounds::override_key_bytes_max)};
+      }
+      scope.key = std::string(text);
     } else {
       continue;
     }
@@ -241,7 +249,7 @@ void decode_key_reset(const msgpack::object_map& map, OverrideRequest& out) {
   if (!decode_override_scope(map, out.scope)) {
     throw Invalid{Errc::malformed_request, "field 'policy' is missing"};
   }
-  if (out.scope.key.empty()) throw Invalid{Errc::malformed_request, "field 'key' is missing"};
+  if (out.scope.key.empty()) throw Invalid{Errc::empty_key, "field 'key' is missing"};
   if (out.scope.window_ms != 0) {
     throw Invalid{Errc::invalid_argument,
                   "a key reset forgets every window of the key: 'window_ms' does not apply"};

@@ -93,7 +93,22 @@ OverrideInfo override_of(const msgpack::object& map) {
     } else if (key == "key") {
       out.scope.key = text_of(value);
     } else if (key == "forgotten") {
-      out.forgotten = uint_of(value);
+      if (value.type != msgpack::type::ARRAY) throw Bad{"forgotten must be an array"};
+      for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
+        ForgottenCount& count = out.forgotten.emplace_back();
+        for_each_field(value.via.array.ptr[i],
+                       [&](std::string_view field, const msgpack::object& item) {
+                         if (field == "endpoint") {
+                           count.endpoint = text_of(item);
+                         } else if (field == "window_ms") {
+                           count.window_ms = uint_of(item);
+                         } else if (field == "limit") {
+                           count.limit = uint_of(item);
+                         } else if (field == "count") {
+                           count.count = uint_of(item);
+                         }
+                       });
+      }
     } else if (key == "kind") {
       out.kind = text_of(value);
     } else if (key == "value") {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "core/assert.hpp"
 #include "core/bounds.hpp"
 #include "wire/client_request.hpp"
 #include "wire/frame_reader.hpp"
@@ -106,7 +107,9 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
   }
 }
 
-void pack_override(Packer& pk, const core::OverrideRecord& record, core::WallTime now) {
+// `forgotten`: what a key reset just made forgot, per counter (the answer of key_reset only).
+void pack_override(Packer& pk, const core::OverrideRecord& record, core::WallTime now,
+                   std::span<const core::ResetTarget> forgotten = {}) {
   const bool keyed = !record.scope.key.empty();
   const bool reset = record.kind == core::OverrideKind::reset;
   pk.pack_map(13 + (keyed ? 1 : 0) + (reset ? 1 : 0));
@@ -116,7 +119,18 @@ void pack_override(Packer& pk, const core::OverrideRecord& record, core::WallTim
   }
   if (reset) {
     pack_str(pk, "forgotten");
-    pk.pack_uint64(core::forgotten(record));
+    pk.pack_array(static_cast<std::uint32_t>(forgotten.size()));
+    for (const core::ResetTarget& target : forgotten) {
+      pk.pack_map(4);
+      pack_str(pk, "endpoint");
+      pack_str(pk, target.endpoint);
+      pack_str(pk, "window_ms");
+      pk.pack_uint64(target.mark.window_ms);
+      pack_str(pk, "limit");
+      pk.pack_uint64(target.limit);
+      pack_str(pk, "count");
+      pk.pack_uint64(target.counted);
+    }
   }
   pack_str(pk, "policy");
   pack_str(pk, record.scope.policy);
@@ -339,24 +353,26 @@ void ResponseEncoder::inspected(std::uint64_t id, std::span<const core::Inspecte
 
 void ResponseEncoder::override_stored(std::uint64_t id, const core::OverrideRecord& record,
                                       core::WallTime now) {
-  stored_record(id, "override", record, now);
+  stored_record(id, "override", record, now, {});
 }
 
 void ResponseEncoder::stored_record(std::uint64_t id, std::string_view field,
-                                    const core::OverrideRecord& record, core::WallTime now) {
+                                    const core::OverrideRecord& record, core::WallTime now,
+                                    std::span<const core::ResetTarget> forgotten) {
   const std::size_t at = begin_frame();
   StringSink sink{out_};
   Packer pk(sink);
   pk.pack_map(3);
   pack_envelope(pk, id);
   pack_str(pk, field);
-  pack_override(pk, record, now);
+  pack_override(pk, record, now, forgotten);
   end_frame(at);
 }
 
-void ResponseEncoder::key_reset_stored(std::uint64_t id, const core::OverrideRecord& record,
+void ResponseEncoder::key_reset_stored(std::uint64_t id, const core::KeyReset& reset,
                                        core::WallTime now) {
-  stored_record(id, "reset", record, now);
+  DRL_ASSERT(!reset.records.empty(), "a key reset that succeeded wrote its record");
+  stored_record(id, "reset", reset.records.front(), now, reset.targets);
 }
 
 void ResponseEncoder::override_list(std::uint64_t id, std::span<const core::OverrideRecord> records,

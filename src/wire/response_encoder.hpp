@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/check_engine.hpp"
+#include "core/limits_in_force.hpp"
 #include "core/origin_table.hpp"
 #include "core/override_table.hpp"
 #include "drl/error.hpp"
@@ -45,15 +46,16 @@ class ResponseEncoder {
   void override_list(std::uint64_t id, std::span<const core::OverrideRecord> records,
                      core::WallTime now);
   void overrides_cleared(std::uint64_t id, std::uint64_t count);
-  // A key reset stored (key_reset): the record under "reset", with how much it forgot.
-  void key_reset_stored(std::uint64_t id, const core::OverrideRecord& record, core::WallTime now);
+  // A key reset stored (key_reset): its first record (the scope asked for) under "reset", with
+  // what it forgot per counter.
+  void key_reset_stored(std::uint64_t id, const core::KeyReset& reset, core::WallTime now);
   // Op report: the signal was recorded.
   void reported(std::uint64_t id);
 
  private:
   // One override record (a set's, or a reset's) under `field`.
   void stored_record(std::uint64_t id, std::string_view field, const core::OverrideRecord& record,
-                     core::WallTime now);
+                     core::WallTime now, std::span<const core::ResetTarget> forgotten);
   std::size_t begin_frame();
   void end_frame(std::size_t header_at);
 

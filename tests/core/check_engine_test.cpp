@@ -520,10 +520,12 @@ OverrideRecord key_record(std::string key, OverrideKind kind, std::uint64_t valu
 // `drl key reset` as drld does it: marks from the engine, then a record that carries them.
 OverrideRecord reset_record(CheckEngine& engine, const PolicySet& policies, WallTime now,
                             std::string key) {
-  std::vector<ResetMark> marks;
+  std::vector<ResetTarget> targets;
   std::string error;
-  REQUIRE(engine.reset_marks(policies, now, CheckItem{"api", key, "", "", 0}, marks, error) ==
+  REQUIRE(engine.reset_targets(policies, now, CheckItem{"api", key, "", "", 0}, targets, error) ==
           Errc::ok);
+  std::vector<ResetMark> marks;
+  for (const ResetTarget& target : targets) marks.push_back(target.mark);
   OverrideRecord r = key_record(std::move(key), OverrideKind::reset, 0, now.unix_ms);
   r.scope.counts_reset = true;
   r.marks = std::move(marks);

@@ -3,6 +3,7 @@
 #include "core/duration.hpp"
 
 using drl::core::format_duration_ms;
+using drl::core::format_span_ms;
 using drl::core::parse_duration_ms;
 
 TEST_CASE("duration: each unit parses to milliseconds") {
@@ -41,4 +42,11 @@ TEST_CASE("duration: formatting gives the shortest exact spelling and parses bac
        {1ULL, 999ULL, 1000ULL, 61'000ULL, 86'400'000ULL, 2'678'400'000ULL, 31'622'400'000ULL}) {
     CHECK(parse_duration_ms(format_duration_ms(ms)) == ms);
   }
+}
+
+TEST_CASE("duration: a span for people is exact under a minute, to the second above") {
+  CHECK(format_span_ms(13'212) == "13s212ms");
+  CHECK(format_span_ms(1'792'603) == "29m53s");
+  CHECK(format_span_ms(1'792'499) == "29m52s");
+  CHECK(format_span_ms(60'000) == "1m");
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/counter_store.hpp"
 
 using namespace drl;
 using namespace drl::core;
@@ -80,7 +81,8 @@ TEST_CASE(
   CHECK(limit_of(limits, "api") == 7);
   CHECK(limits.overrides_in_force().size() == 1);
   REQUIRE(logged.lines.size() == 1);
-  CHECK(logged.lines[0].first.find("override in force: policy 'api': limit 7") == 0);
+  CHECK(logged.lines[0].first.find("override received: policy 'api': limit 7 for 1m, set by n2") ==
+        0);
   CHECK(logged.lines[0].second);
   CHECK_FALSE(limits.refresh(kNoon));
 }
@@ -89,9 +91,9 @@ TEST_CASE("limits in force: a local write is logged as local, and its expiry end
   Logged logged;
   LimitsInForce limits("n1", policies(kConfig), {}, logged.sink());
   std::string error;
-  limits.table().set(api_scope(), OverrideKind::limit, 7, 1000, "", kNoon, error);
-  limits.derive(kNoon);
+  limits.set_override(api_scope(), OverrideKind::limit, 7, 1000, "", kNoon, error);
   REQUIRE(logged.lines.size() == 1);
+  CHECK(logged.lines[0].first == "override in force: policy 'api': limit 7 for 1s, set by n1");
   CHECK_FALSE(logged.lines[0].second);
   CHECK(limits.refresh(WallTime{kNoon.unix_ms + 1500}));
   CHECK(limit_of(limits, "api") == 100);
@@ -132,4 +134,137 @@ TEST_CASE(
   CHECK(limits.refresh(kNoon));
   CHECK_FALSE(limits.applies_here(elsewhere));
   CHECK(limits.applies_here(api_scope()));
+}
+
+TEST_CASE(
+    "limits in force: this node's own record handed back after a restart (state file or peer) "
+    "is logged as restored, with its time left to the second") {
+  OverrideTable before_restart("n1");
+  std::string error;
+  before_restart.set(api_scope(), OverrideKind::limit, 7, 1'800'000, "", kNoon, error);
+  REQUIRE(error.empty());
+
+  Logged logged;
+  LimitsInForce limits("n1", policies(kConfig), {}, logged.sink());
+  const WallTime later{kNoon.unix_ms + 7397};
+  limits.table().merge(before_restart.records(), later);
+  CHECK(limits.refresh(later));
+  REQUIRE(logged.lines.size() == 1);
+  CHECK(logged.lines[0].first ==
+        "override restored (this node's, from before it restarted): policy 'api': limit 7 for "
+        "29m53s, set by n1");
+}
+
+namespace {
+
+constexpr const char* kEndpoints = R"(
+[[policy]]
+name = "api"
+algorithm = "fixed"
+limit = 100
+window = "1m"
+[policy.tiers.gold]
+limit = 1000
+[policy.endpoints."POST /login"]
+limit = 5
+[policy.endpoints."GET /search"]
+limit = 50
+)";
+
+struct ResetBench {
+  CounterStore store{StoreOptions{10'000, 8}};
+  CheckEngine engine{store, 0};
+  Logged logged;
+  LimitsInForce limits{"n1", policies(kEndpoints), {}, logged.sink()};
+  CheckOutcome outcome;
+
+  // Checks `n` times with `tier` and `endpoint`; returns how many were admitted.
+  int admit(int n, std::string_view key, std::string_view tier, std::string_view endpoint) {
+    int allowed = 0;
+    for (int i = 0; i < n; ++i) {
+      const CheckItem item{"api", key, tier, endpoint, 1};
+      engine.check(*limits.policies(), kNoon, std::span<const CheckItem>(&item, 1), outcome);
+      REQUIRE(outcome.error == Errc::ok);
+      allowed += outcome.allowed ? 1 : 0;
+    }
+    return allowed;
+  }
+
+  KeyReset reset(std::string key, std::string tier = "", std::string endpoint = "") {
+    OverrideScope scope;
+    scope.policy = "api";
+    scope.key = std::move(key);
+    scope.tier = std::move(tier);
+    scope.endpoint = std::move(endpoint);
+    Errc code = Errc::ok;
+    std::string error;
+    KeyReset done = limits.reset_key(engine, scope, "ticket 7", kNoon, code, error);
+    REQUIRE_MESSAGE(code == Errc::ok, error);
+    return done;
+  }
+};
+
+std::uint64_t counted_at(const KeyReset& reset, std::string_view endpoint) {
+  for (const ResetTarget& target : reset.targets) {
+    if (target.endpoint == endpoint) return target.counted;
+  }
+  return 999;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "limits in force: a key reset with no endpoint forgets the key's counts at every endpoint "
+    "it counted in, one record each, and is logged with what each limit had counted") {
+  ResetBench bench;
+  CHECK(bench.admit(5, "alice", "", "POST /login") == 5);
+  CHECK(bench.admit(3, "alice", "gold", "GET /search") == 3);
+  CHECK(bench.admit(1, "bob", "", "POST /login") == 1);
+
+  const KeyReset reset = bench.reset("alice");
+  // The policy-wide counters, then the endpoints in name order.
+  REQUIRE(reset.records.size() == 3);
+  CHECK(reset.records[0].scope.endpoint.empty());
+  CHECK(counted_at(reset, "") == 8);
+  CHECK(counted_at(reset, "POST /login") == 5);
+  CHECK(counted_at(reset, "GET /search") == 3);
+  REQUIRE_FALSE(bench.logged.lines.empty());
+  CHECK(bench.logged.lines.back().first ==
+        "key reset: policy 'api', key 'alice': forgot 8 of 100/1m, 3 of 50/1m at endpoint "
+        "'GET /search', 5 of 5/1m at endpoint 'POST /login' (ticket 7)");
+  CHECK_FALSE(bench.logged.lines.back().second);
+
+  // Unblocked at once, at every endpoint; bob's count is his own.
+  CHECK(bench.admit(5, "alice", "", "POST /login") == 5);
+  CHECK(bench.admit(5, "bob", "", "POST /login") == 4);
+}
+
+TEST_CASE("limits in force: a second reset forgets only what was counted since the first") {
+  ResetBench bench;
+  CHECK(bench.admit(40, "alice", "", "") == 40);
+  CHECK(counted_at(bench.reset("alice"), "") == 40);
+  CHECK(bench.admit(7, "alice", "", "") == 7);
+  const KeyReset again = bench.reset("alice");
+  CHECK(counted_at(again, "") == 7);  // not the raw 47 the mark holds
+  CHECK(again.targets.front().mark.current == 47);
+  CHECK(bench.admit(101, "alice", "", "") == 100);
+}
+
+TEST_CASE("limits in force: a key reset names only a tier and an endpoint the policy has") {
+  ResetBench bench;
+  OverrideScope scope;
+  scope.policy = "api";
+  scope.key = "alice";
+  Errc code = Errc::ok;
+  std::string error;
+  scope.tier = "platinum";
+  bench.limits.reset_key(bench.engine, scope, "", kNoon, code, error);
+  CHECK(code == Errc::invalid_argument);
+  CHECK(error == "policy 'api' has no tier 'platinum'");
+  scope.tier.clear();
+  scope.endpoint = "POST /logn";
+  bench.limits.reset_key(bench.engine, scope, "", kNoon, code, error);
+  CHECK(code == Errc::invalid_argument);
+  CHECK(error.find("has no endpoint 'POST /logn'") != std::string::npos);
+  CHECK(bench.limits.table().records().empty());
 }

@@ -247,13 +247,16 @@ void serve(Fixture& fixture, Dynamic& dynamic, core::CheckEngine& engine, core::
       item.key = o.scope.key;
       item.tier = o.scope.tier;
       item.endpoint = o.scope.endpoint;
-      std::vector<core::ResetMark> marks;
+      std::vector<core::ResetTarget> targets;
       std::string error;
-      const Errc code = engine.reset_marks(policies, now, item, marks, error);
+      const Errc code = engine.reset_targets(policies, now, item, targets, error);
       if (code != Errc::ok) {
         encoder.error(request.id, code, error);
         break;
       }
+      std::vector<core::ResetMark> marks;
+      for (const core::ResetTarget& target : targets) marks.push_back(target.mark);
+      marks.resize(std::min(marks.size(), drl::bounds::limits_per_item_max));
       const core::OverrideRecord stored =
           dynamic.table.set(o.scope, o.kind, 0, core::reset_lasts_ms(marks, now), o.reason, now,
                             error, std::move(marks));
@@ -263,7 +266,7 @@ void serve(Fixture& fixture, Dynamic& dynamic, core::CheckEngine& engine, core::
       }
       FUZZ_ASSERT(stored.active(now));
       dynamic.republish(fixture, now);
-      encoder.key_reset_stored(request.id, stored, now);
+      encoder.key_reset_stored(request.id, core::KeyReset{{stored}, std::move(targets)}, now);
       break;
     }
     case wire::Op::report:

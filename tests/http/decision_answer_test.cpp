@@ -146,3 +146,27 @@ TEST_CASE("http answer: whole seconds round up, so a client waiting that long is
   CHECK(whole_seconds_up(1000) == 1);
   CHECK(whole_seconds_up(1001) == 2);
 }
+
+TEST_CASE(
+    "http answer: a blocked key's 429 says it is blocked, and a reason's non-ASCII character "
+    "is one '?' in Drl-Adjusted and kept in the body") {
+  Bench bench("[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1m\"\n");
+  core::OverrideRecord block;
+  block.scope = core::OverrideScope{"api", "", "", 0, "k"};
+  block.kind = core::OverrideKind::block;
+  block.expires_wall_ms = 1'800'000'060'000;
+  block.retain_until_wall_ms = block.expires_wall_ms;
+  block.reason = "café";
+  block.stamp = core::HlcStamp{1'800'000'000'000, 0, "n1"};
+  bench.policies = core::adjust_policies(*bench.policies, {block}, {});
+  const HttpAnswer answer =
+      answer_decision(bench.check("api"), MappedCheck{}, true, bench.policies.get());
+  CHECK(answer.status == 429);
+  CHECK(answer.body.find("\"detail\":\"key blocked by an override; retry in 60 s (1m)\"") !=
+        std::string::npos);
+  const auto h = headers_of(answer);
+  CHECK(h.at("Retry-After") == "60");
+  CHECK(h.at("Drl-Adjusted").find("caf?") != std::string::npos);
+  CHECK(h.at("Drl-Adjusted").find("caf??") == std::string::npos);
+  CHECK(answer.body.find("café") != std::string::npos);
+}

@@ -163,7 +163,8 @@ TEST_CASE(
     const auto reset = client.key_reset(drl::OverrideScopeSpec{"api", "", "", 0, counted}, "test");
     REQUIRE_MESSAGE(reset.ok(), (reset.ok() ? "" : reset.error().message));
     CHECK(reset->kind == "reset");
-    CHECK(reset->forgotten == 40);
+    REQUIRE(reset->forgotten.size() == 1);
+    CHECK(reset->forgotten[0].count == 40);
     CHECK(peek_key(cluster.node(from), counted).remaining == 100);
     reset_ms.push_back(spread_ms(cluster, from, counted,
                                  [](const drl::Decision& d) { return d.remaining == 100; }));
@@ -185,6 +186,13 @@ TEST_CASE(
   const CommandResult listed = run_drl({"override", "list", "--socket", cluster.socket_path(0)});
   CHECK(listed.out.find("abuser") != std::string::npos);
   CHECK(listed.out.find("ticket 9") != std::string::npos);
+  CHECK(run_drl({"status", "--socket", cluster.socket_path(1)}).out.find("abuser") !=
+        std::string::npos);
+  // --all clears every override: with a scope, it is refused rather than read as --all.
+  const CommandResult ambiguous = run_drl(
+      {"override", "clear", "--socket", cluster.socket_path(0), "--all", "--key", "abuser"});
+  CHECK(ambiguous.exit_code != 0);
+  CHECK(ambiguous.err.find("--all alone") != std::string::npos);
   REQUIRE(run_drl({"override", "clear", "--socket", cluster.socket_path(0), "--policy", "api",
                    "--key", "abuser"})
               .exit_code == 0);
@@ -205,7 +213,20 @@ TEST_CASE(
       run_drl({"key", "reset", "--socket", cluster.socket_path(0), "--policy", "api", "--key",
                "heavy", "--reason", "ticket 10"});
   REQUIRE_MESSAGE(reset.exit_code == 0, reset.err);
-  CHECK(reset.out.find("forgot 100") != std::string::npos);
+  CHECK(reset.out.find("forgot 100 of 100/") != std::string::npos);
+  // In force until its windows end: listed with the overrides, and in the status.
+  const CommandResult listed_reset =
+      run_drl({"override", "list", "--socket", cluster.socket_path(0)});
+  CHECK(listed_reset.out.find("heavy") != std::string::npos);
+  CHECK(listed_reset.out.find("reset") != std::string::npos);
+  const std::string status = run_drl({"status", "--socket", cluster.socket_path(0)}).out;
+  CHECK(status.find("key_resets (") != std::string::npos);
+  CHECK(status.find("heavy") != std::string::npos);
+  const CommandResult unknown_tier =
+      run_drl({"key", "reset", "--socket", cluster.socket_path(0), "--policy", "api", "--key",
+               "heavy", "--tier", "platinum"});
+  CHECK(unknown_tier.exit_code != 0);
+  CHECK(unknown_tier.err.find("has no tier 'platinum'") != std::string::npos);
   CHECK(spread_ms(cluster, 0, "heavy", [](const drl::Decision& d) { return d.remaining == 100; }) >=
         0);
   cluster.kill(1);
@@ -217,8 +238,9 @@ TEST_CASE(
     CAPTURE(i);
     CHECK(peek_key(cluster.node(i), "heavy").remaining == 100);
   }
-  CHECK(cluster.logs().find("key reset: policy 'api', key 'heavy': forgets 100") !=
+  CHECK(cluster.logs().find("key reset: policy 'api', key 'heavy': forgot 100 of 100/") !=
         std::string::npos);
+  CHECK(cluster.logs().find("key reset received: policy 'api', key '") != std::string::npos);
 }
 
 TEST_CASE(

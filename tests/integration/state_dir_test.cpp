@@ -122,6 +122,10 @@ TEST_CASE(
   second.require_ready();
   INFO(second.log());
   CHECK(second.log().find("and 2 override records") != std::string::npos);
+  CHECK(second.log().find("key reset restored (this node's, from before it restarted): policy "
+                          "'api', key 'user-1'") != std::string::npos);
+  CHECK(second.log().find("override restored (this node's, from before it restarted): policy "
+                          "'api', key 'user-2': block for ") != std::string::npos);
   CHECK(remaining(second, "user-1") == kLimit);  // the 400 are still forgotten
   drl::Client client = second.connect();
   const auto blocked = client.check(drl::CheckRequest{"api", "user-2"});
@@ -130,6 +134,7 @@ TEST_CASE(
   CHECK(blocked->adjusted.find("abuse") != std::string::npos);
   const CommandResult listed = run_drl({"override", "list", "--socket", second.socket_path()});
   CHECK(listed.out.find("user-2") != std::string::npos);
+  CHECK(listed.out.find("user-1") != std::string::npos);  // the reset, until its windows end
 }
 
 TEST_CASE("state_dir: a kill -9 loses at most what was counted since the last save") {

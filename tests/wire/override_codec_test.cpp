@@ -541,7 +541,7 @@ TEST_CASE("override codec: a key override with block and a key_reset travel with
                          str(pk, "policy");
                          str(pk, "api");
                        }),
-               Errc::malformed_request, "field 'key' is missing");
+               Errc::empty_key, "field 'key' is missing");
   expect_error(request("key_reset", 3,
                        [](auto& pk) {
                          str(pk, "policy");
@@ -559,19 +559,28 @@ TEST_CASE("override codec: a key override with block and a key_reset travel with
                          str(pk, "key");
                          str(pk, std::string(257, 'k'));
                        }),
-               Errc::invalid_argument, "longer than 256 bytes");
+               Errc::key_too_long, "at most 256");
 }
 
-TEST_CASE("override codec: a key reset's answer says what it forgot") {
+TEST_CASE("override codec: a key reset's answer says what it forgot, per counter") {
   core::OverrideRecord reset = record("api", core::OverrideKind::reset, 0);
   reset.scope = core::OverrideScope{"api", "", "", 0, "alice", true};
   reset.marks = {{1, 60'000, 5, 40, 3}, {2, 1000, 300, 2, 0}};
+  const std::vector<core::ResetTarget> targets{{reset.marks[0], "", 100, 25},
+                                               {reset.marks[1], "POST /login", 5, 2}};
   std::string framed;
-  ResponseEncoder(framed).key_reset_stored(3, reset, kNow);
+  ResponseEncoder(framed).key_reset_stored(3, core::KeyReset{{reset}, targets}, kNow);
   const Result<Response> response = decode_response(body_of(framed));
   REQUIRE(response.ok());
   REQUIRE(response->override_record);
   CHECK(response->override_record->kind == "reset");
   CHECK(response->override_record->scope.key == "alice");
-  CHECK(response->override_record->forgotten == 42);
+  const std::vector<ForgottenCount>& forgotten = response->override_record->forgotten;
+  REQUIRE(forgotten.size() == 2);
+  CHECK(forgotten[0].endpoint.empty());
+  CHECK(forgotten[0].window_ms == 60'000);
+  CHECK(forgotten[0].limit == 100);
+  CHECK(forgotten[0].count == 25);  // what checks saw, not the mark's raw total
+  CHECK(forgotten[1].endpoint == "POST /login");
+  CHECK(forgotten[1].count == 2);
 }
