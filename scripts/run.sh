@@ -104,7 +104,11 @@ window = "1m"
 [policy.tiers.pro]
 limit = 1000
 TOML
-  "$BUILD_DIR/src/drld" --config "$DIR/node$i.toml" "$@" &
+  # Each log line says which node wrote it (through a pipe, so that $! stays drld's pid).
+  rm -f "$DIR/node$i.log-pipe"
+  mkfifo "$DIR/node$i.log-pipe"
+  sed -u "s/^/node$i | /" <"$DIR/node$i.log-pipe" >&2 &
+  "$BUILD_DIR/src/drld" --config "$DIR/node$i.toml" "$@" 2>"$DIR/node$i.log-pipe" &
   PIDS="$PIDS $!"
   i=$((i + 1))
 done

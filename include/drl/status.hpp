@@ -35,6 +35,10 @@ struct CounterState {
   std::uint64_t window_id = 0;  // the window that holds now
   std::uint64_t previous = 0;   // totals over all origins, as the algorithm reads them now
   std::uint64_t current = 0;
+  // What key resets in force leave out of the origins' counts (previous, current = the
+  // origins' sums less these; docs/dynamic-limits.md, per-key control).
+  std::uint64_t forgotten_previous = 0;
+  std::uint64_t forgotten_current = 0;
   std::uint64_t remaining = 0;
   std::uint64_t reset_after_ms = 0;
   std::vector<OriginSlots> origins;

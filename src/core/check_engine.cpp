@@ -298,6 +298,9 @@ Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckIt
         InspectedCounter counter;
         counter.limit = limit;
         counter.view = counts_of(limit, locked, now);
+        const CounterView raw = locked.view(limit.counter_id, limit.rule->window_ms, now);
+        counter.forgotten = WindowCounts{raw.counts.previous - counter.view.counts.previous,
+                                         raw.counts.current - counter.view.counts.current};
         counter.window_id = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) /
                             limit.rule->window_ms;
         counter.origins = locked.origins(limit.counter_id, limit.rule->window_ms, now);

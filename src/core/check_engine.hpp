@@ -91,7 +91,8 @@ struct ResetTarget {
 // One counter of a key, as `drl inspect` shows it.
 struct InspectedCounter {
   LimitOutcome limit;           // verdict of a cost-0 peek
-  CounterView view;             // cluster-wide totals
+  CounterView view;             // cluster-wide totals, as checks read them
+  WindowCounts forgotten;       // what key resets in force leave out of the origins' sums
   std::uint64_t window_id = 0;  // of the window that holds now
   std::vector<OriginCounts> origins;
 };

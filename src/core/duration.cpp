@@ -1,6 +1,7 @@
 #include "core/duration.hpp"
 
 #include <array>
+#include <cstdio>
 #include <limits>
 
 namespace drl::core {
@@ -70,7 +71,10 @@ std::string format_duration_ms(std::uint64_t ms) {
 
 std::string format_span_ms(std::uint64_t ms) {
   constexpr std::uint64_t minute_ms = 60'000;
-  return format_duration_ms(ms >= minute_ms ? (ms + 500) / 1000 * 1000 : ms);
+  if (ms >= minute_ms) return format_duration_ms((ms + 500) / 1000 * 1000);
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3fs", static_cast<double>(ms) / 1000.0);
+  return text;
 }
 
 }  // namespace drl::core

@@ -133,11 +133,17 @@ KeyReset LimitsInForce::reset_key(const CheckEngine& engine, const OverrideScope
   const CheckItem item{scope.policy, scope.key, scope.tier, scope.endpoint, 0};
   code = engine.reset_targets(*in_force_, now, item, reset.targets, error);
   if (code != Errc::ok) return reset;
-  // One record per endpoint, the policy-wide counters with the scope asked for: a record's
-  // marks stay within what one check resolves to (bounds::limits_per_item_max).
-  std::vector<std::string> endpoints{scope.endpoint};
+  // With an endpoint, one record under its name as configured (a path under a prefix endpoint
+  // names the prefix). Without, one record for the policy-wide counters and one per endpoint
+  // the key counted in: a record's marks stay within what one check resolves to
+  // (bounds::limits_per_item_max).
+  std::string named = scope.endpoint;
   for (const ResetTarget& target : reset.targets) {
-    if (!target.endpoint.empty() &&
+    if (!scope.endpoint.empty() && !target.endpoint.empty()) named = target.endpoint;
+  }
+  std::vector<std::string> endpoints{named};
+  for (const ResetTarget& target : reset.targets) {
+    if (scope.endpoint.empty() && !target.endpoint.empty() &&
         std::find(endpoints.begin(), endpoints.end(), target.endpoint) == endpoints.end()) {
       endpoints.push_back(target.endpoint);
     }
@@ -152,8 +158,7 @@ KeyReset LimitsInForce::reset_key(const CheckEngine& engine, const OverrideScope
   for (const std::string& endpoint : endpoints) {
     std::vector<ResetMark> marks;
     for (const ResetTarget& target : reset.targets) {
-      const bool here =
-          target.endpoint.empty() ? endpoint == scope.endpoint : target.endpoint == endpoint;
+      const bool here = target.endpoint.empty() ? endpoint == named : target.endpoint == endpoint;
       if (here) marks.push_back(target.mark);
     }
     if (marks.size() > bounds::limits_per_item_max) {
@@ -214,13 +219,23 @@ void LimitsInForce::log_changes(const std::vector<OverrideRecord>& before, WallT
     }
     log_(what + describe_record(record, now), !written_here);
   }
+  std::vector<OverrideRecord> tombstones;  // who cleared: read only when something ended
   for (const OverrideRecord& record : before) {
     // A reset ends when the windows it marks are over: nothing changes then.
     if (record.scope.counts_reset || find(active_, record) != active_.end()) continue;
     const bool expired = record.expires_wall_ms <= now.unix_ms;
-    log_("override ended (" + std::string(expired ? "expired" : "cleared") + "): " +
-             describe_scope(record.scope) + ", was " + describe_value(record.kind, record.value),
-         true);
+    std::string text = "override ended (" + std::string(expired ? "expired" : "cleared") +
+                       "): " + describe_scope(record.scope) + ", was " +
+                       describe_value(record.kind, record.value) + " set by " +
+                       record.stamp.node_id;
+    if (!expired) {
+      if (tombstones.empty()) tombstones = table_.records();
+      const auto clear = find(tombstones, record);
+      if (clear != tombstones.end() && clear->kind == OverrideKind::cleared) {
+        text += ", cleared by " + clear->stamp.node_id;
+      }
+    }
+    log_(text, true);
   }
 }
 

@@ -243,7 +243,8 @@ std::size_t OverrideTable::clear_all(WallTime now) {
   return cleared;
 }
 
-std::size_t OverrideTable::merge(const std::vector<OverrideRecord>& records, WallTime now) {
+std::size_t OverrideTable::merge(const std::vector<OverrideRecord>& records, WallTime now,
+                                 bool from_state_file) {
   std::lock_guard lock(mutex_);
   std::size_t changed = 0;
   for (const OverrideRecord& record : records) {
@@ -259,7 +260,7 @@ std::size_t OverrideTable::merge(const std::vector<OverrideRecord>& records, Wal
     bool full = false;
     if (put(record, now, full)) {
       ++changed;
-      ++stats_.merged;
+      ++(from_state_file ? stats_.restored : stats_.merged);
     } else if (full) {
       ++stats_.table_full;
     } else {

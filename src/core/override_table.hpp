@@ -113,6 +113,7 @@ struct OverrideLimits {
 struct OverrideStats {
   std::uint64_t set = 0;         // local writes (sets and clears)
   std::uint64_t merged = 0;      // received records that won
+  std::uint64_t restored = 0;    // records read back from the state file that were taken
   std::uint64_t stale = 0;       // received records that lost (or were already known)
   std::uint64_t refused = 0;     // received records outside the bounds
   std::uint64_t table_full = 0;  // records dropped: records_max reached
@@ -136,7 +137,10 @@ class OverrideTable {
   std::size_t clear_all(WallTime now);
 
   // Merges records received from a peer; returns how many changed the table.
-  std::size_t merge(const std::vector<OverrideRecord>& records, WallTime now);
+  // `from_state_file`: the records are this node's saved table read back at start, counted as
+  // restored rather than merged.
+  std::size_t merge(const std::vector<OverrideRecord>& records, WallTime now,
+                    bool from_state_file = false);
 
   // Turns expired records into tombstones and drops tombstones past retain_until. Returns true
   // if the set of active records changed.

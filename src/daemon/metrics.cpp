@@ -185,7 +185,8 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "Runtime overrides in force on this node (docs/dynamic-limits.md)."},
     {"drl_override_events_total", MetricKind::counter, "event",
      "Override records (key resets included) by what happened: set and cleared here, key_reset "
-     "here, merged from a peer (won), stale (a peer's that lost), refused (out of bounds or "
+     "here, merged from a peer (won), restored (read back from the state file at start), stale "
+     "(a peer's that lost), refused (out of bounds or "
      "cannot apply, from a peer or here), expired, table_full (dropped: the table holds its most "
      "records)."},
     {"drl_adaptive_factor", MetricKind::gauge, "policy",
@@ -522,6 +523,7 @@ std::string render_metrics(const DaemonContext& c) {
       {"cleared", dynamic.overrides_cleared},
       {"key_reset", dynamic.key_resets},
       {"merged", table.merged},
+      {"restored", table.restored},
       {"stale", table.stale},
       {"refused", table.refused + dynamic.overrides_refused + dynamic.key_resets_refused},
       {"expired", table.expired},

@@ -36,7 +36,8 @@ struct DaemonContext {
   const io::ServerCounters* http_connections = nullptr;  // null without [http]
   const EnvoyService* envoy = nullptr;                   // null without [envoy]
   StartupHold* startup_hold = nullptr;
-  StateKeeper* state = nullptr;  // with [node] state_dir: the counts on disk  // checks wait here while a starting node syncs
+  StateKeeper* state = nullptr;  // with [node] state_dir: the counts on disk  // checks wait here
+                                 // while a starting node syncs
   std::int64_t started_wall_ms = 0;
   bool cluster_authenticated = false;
   const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;

@@ -138,7 +138,7 @@ bool StateKeeper::restore() {
   counters_.restored_keys_evicted.store(outcome.keys_evicted, std::memory_order_relaxed);
   // The table judges each record as it judges a peer's: expired ones stay tombstones, those past
   // their retention are dropped.
-  const std::size_t overrides_restored = overrides_.merge(saved.overrides, wall);
+  const std::size_t overrides_restored = overrides_.merge(saved.overrides, wall, true);
   std::string line = "[node] state_dir: restored " + counted(outcome.restored, "count") + " of " +
                      counted(outcome.origins, "origin") + " from " + file_path_ + ", saved " +
                      seconds_text(wall.unix_ms - saved.saved_unix_ms) + " ago";
@@ -194,7 +194,7 @@ bool StateKeeper::stop_and_save() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  const SaveResult result = save();
+  const SaveResult result = save(true);
   if (result == SaveResult::failed) {
     io::log_error("[node] state_dir: the counts of this run since " +
                   std::string(counters_.last_save_unix_ms.load(std::memory_order_relaxed) == 0
@@ -205,7 +205,7 @@ bool StateKeeper::stop_and_save() {
   return result != SaveResult::failed;
 }
 
-StateKeeper::SaveResult StateKeeper::save() {
+StateKeeper::SaveResult StateKeeper::save(bool always) {
   const auto started = std::chrono::steady_clock::now();
   core::SavedCounts& snapshot = snapshot_;
   // The version first: a change after it is saved next time.
@@ -215,7 +215,7 @@ StateKeeper::SaveResult StateKeeper::save() {
   // An idle node does not rewrite (and fsync) the same counts every interval. A digest, not a
   // copy of the last save: that would double the memory a large store needs for saving.
   const std::uint64_t digest = digest_of(snapshot, overrides_version);
-  if (digest != 0 && digest == last_saved_digest_ &&
+  if (!always && digest != 0 && digest == last_saved_digest_ &&
       counters_.last_save_unix_ms.load(std::memory_order_relaxed) != 0) {
     counters_.saves_unchanged.fetch_add(1, std::memory_order_relaxed);
     return SaveResult::unchanged;

@@ -70,7 +70,9 @@ class StateKeeper {
  private:
   enum class SaveResult { written, unchanged, failed };
   void run();
-  SaveResult save();
+  // `always`: write even if nothing changed since the last save (the save at a stop: the file
+  // then says when the node stopped, which the next start reports).
+  SaveResult save(bool always = false);
 
   const std::string state_dir_;
   const std::string file_path_;

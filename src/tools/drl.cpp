@@ -193,6 +193,7 @@ int run_override_set(int argc, char** argv) {
       "reason", "why, for `drl override list` and the logs", cxxopts::value<std::string>(), "TEXT");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
   if (help_requested(spec, args)) return kExitAllowed;
+  if (!key_option_valid(args, "override set")) return kExitError;
   const std::size_t values = args.count("limit") + args.count("factor") + args.count("block");
   if (args.count("policy") == 0 || args.count("ttl") == 0 || values != 1) {
     std::fprintf(stderr,
@@ -231,7 +232,8 @@ int run_override_set(int argc, char** argv) {
 }
 
 int run_override_list(int argc, char** argv) {
-  cxxopts::Options spec = command_options("override list", "show the overrides in force");
+  cxxopts::Options spec =
+      command_options("override list", "show the overrides and key resets in force");
   spec.add_options()("json", "print them as a JSON array");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
   if (help_requested(spec, args)) return kExitAllowed;
@@ -247,6 +249,7 @@ int run_override_clear(int argc, char** argv) {
   spec.add_options()("all", "every override in force");
   const cxxopts::ParseResult args = spec.parse(argc, argv);
   if (help_requested(spec, args)) return kExitAllowed;
+  if (!key_option_valid(args, "override clear")) return kExitError;
   const bool all = args.count("all") != 0;
   const std::size_t scoped = args.count("policy") + args.count("tier") + args.count("endpoint") +
                              args.count("window") + args.count("key");
@@ -293,7 +296,7 @@ int run_key_reset(int argc, char** argv) {
   scope.policy = args["policy"].as<std::string>();
   scope.key = args["key"].as<std::string>();
   if (scope.key.empty()) {
-    std::fprintf(stderr, "drl key reset: --key is empty\n");
+    std::fprintf(stderr, "drl key reset: --key is empty (empty_key)\n");
     return kExitError;
   }
   scope.tier = string_option(args, "tier");
@@ -333,7 +336,7 @@ int run_override(int argc, char** argv) {
       "  set    --policy P [--tier T] [--endpoint E] [--window W] [--key K]\n"
       "         (--limit N | --factor F | --block) --ttl DURATION [--reason TEXT]\n"
       "         a limit in force cluster-wide until the TTL\n"
-      "  list   [--json]   the active overrides\n"
+      "  list   [--json]   the active overrides and key resets\n"
       "  clear  (--policy P [--tier T] [--endpoint E] [--window W] [--key K] | --all)\n"
       "run `drl override set --help` (list, clear) for a subcommand's options\n";
   if (sub == "--help" || sub == "-h" || sub == "help") {

@@ -1,6 +1,7 @@
 #include "tools/drl_options.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <iostream>
 #include <optional>
 #include <system_error>
@@ -65,6 +66,13 @@ void add_scope_options(cxxopts::Options& spec) {
       cxxopts::value<std::string>(),
       "E")("window", "only the limit with this window (e.g. 1m)", cxxopts::value<std::string>(),
            "W")("key", "only this key (default: every key)", cxxopts::value<std::string>(), "K");
+}
+
+bool key_option_valid(const cxxopts::ParseResult& args, const char* command) {
+  if (args.count("key") == 0 || !args["key"].as<std::string>().empty()) return true;
+  std::fprintf(stderr, "drl %s: --key is empty (empty_key); to act on every key, leave --key out\n",
+               command);
+  return false;
 }
 
 OverrideScopeSpec scope_of(const cxxopts::ParseResult& args) {

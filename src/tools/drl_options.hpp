@@ -36,5 +36,8 @@ std::uint64_t duration_option(const cxxopts::ParseResult& args, const char* name
 void add_scope_options(cxxopts::Options& spec);
 // Precondition: --policy was given.
 OverrideScopeSpec scope_of(const cxxopts::ParseResult& args);
+// False, with a message for `command`, if --key was given empty: an empty key would otherwise
+// mean "every key", the opposite of what was typed.
+bool key_option_valid(const cxxopts::ParseResult& args, const char* command);
 
 }  // namespace drl::cli

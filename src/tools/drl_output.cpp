@@ -23,11 +23,7 @@ std::string window_text(std::uint64_t ms) {
 // A wait (reset_after, retry_after, expires_in): to the millisecond under a minute ("13.212s"),
 // to the second above ("9h10s", not "32410.446s").
 std::string wait_text(std::uint64_t ms) {
-  constexpr std::uint64_t minute_ms = 60'000;
-  if (ms >= minute_ms) return core::format_span_ms(ms);
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3fs", static_cast<double>(ms) / 1000.0);
-  return text;
+  return core::format_span_ms(ms);
 }
 
 // When window `id` of `window_ms` began: window ids count windows since the Unix epoch
@@ -41,6 +37,29 @@ std::string window_start_text(std::uint64_t id, std::uint64_t window_ms) {
   return text;
 }
 
+// Characters on a terminal: UTF-8 continuation bytes take no column.
+std::size_t columns_of(const std::string& text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  }));
+}
+
+// A cell of a table: at most cell_columns_max characters (a 256-byte key would widen its
+// column for every row); --json has the whole value.
+std::string cell_text(const std::string& text) {
+  constexpr std::size_t cell_columns_max = 48;
+  if (columns_of(text) <= cell_columns_max) return text;
+  std::size_t kept = 0;
+  std::size_t end = 0;
+  while (end < text.size()) {
+    if ((static_cast<unsigned char>(text[end]) & 0xc0) != 0x80 && ++kept > cell_columns_max - 3) {
+      break;
+    }
+    ++end;
+  }
+  return text.substr(0, end) + "...";
+}
+
 // Rows as aligned columns under a header line; the first row names the columns.
 void print_table(const std::vector<Row>& rows, const char* indent = "  ") {
   if (rows.empty()) return;
@@ -50,7 +69,7 @@ void print_table(const std::vector<Row>& rows, const char* indent = "  ") {
   for (const std::string& column : columns) widths.push_back(column.size());
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
-      widths[c] = std::max(widths[c], row[c].second.size());
+      widths[c] = std::max(widths[c], columns_of(cell_text(row[c].second)));
     }
   }
   std::string line = indent;
@@ -61,7 +80,8 @@ void print_table(const std::vector<Row>& rows, const char* indent = "  ") {
   for (const auto& row : rows) {
     line = indent;
     for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
-      line += row[c].second + std::string(widths[c] - row[c].second.size() + 2, ' ');
+      const std::string cell = cell_text(row[c].second);
+      line += cell + std::string(widths[c] - columns_of(cell) + 2, ' ');
     }
     std::puts(line.c_str());
   }
@@ -185,6 +205,12 @@ void print_counters(const std::vector<CounterState>& counters) {
                 static_cast<unsigned long long>(counter.current),
                 static_cast<unsigned long long>(counter.remaining),
                 wait_text(counter.reset_after_ms).c_str());
+    if (counter.forgotten_previous != 0 || counter.forgotten_current != 0) {
+      std::printf(
+          "  key reset in force: forgets previous=%llu current=%llu of the origins' counts\n",
+          static_cast<unsigned long long>(counter.forgotten_previous),
+          static_cast<unsigned long long>(counter.forgotten_current));
+    }
     std::vector<Row> rows;
     for (const OriginSlots& slot : counter.origins) {
       rows.push_back({{"node", slot.node_id},

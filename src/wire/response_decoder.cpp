@@ -270,6 +270,10 @@ CounterState counter_of(const msgpack::object& map) {
       out.previous = uint_of(value);
     } else if (key == "current") {
       out.current = uint_of(value);
+    } else if (key == "forgotten_previous") {
+      out.forgotten_previous = uint_of(value);
+    } else if (key == "forgotten_current") {
+      out.forgotten_current = uint_of(value);
     } else if (key == "remaining") {
       out.remaining = uint_of(value);
     } else if (key == "reset_after_ms") {

@@ -308,7 +308,7 @@ void ResponseEncoder::inspected(std::uint64_t id, std::span<const core::Inspecte
   pack_str(pk, "counters");
   pk.pack_array(static_cast<std::uint32_t>(counters.size()));
   for (const core::InspectedCounter& counter : counters) {
-    pk.pack_map(12);
+    pk.pack_map(14);
     pack_str(pk, "policy");
     pack_str(pk, counter.limit.policy->name);
     pack_str(pk, "scope");
@@ -325,6 +325,10 @@ void ResponseEncoder::inspected(std::uint64_t id, std::span<const core::Inspecte
     pk.pack_uint64(counter.view.counts.previous);
     pack_str(pk, "current");
     pk.pack_uint64(counter.view.counts.current);
+    pack_str(pk, "forgotten_previous");
+    pk.pack_uint64(counter.forgotten.previous);
+    pack_str(pk, "forgotten_current");
+    pk.pack_uint64(counter.forgotten.current);
     pack_str(pk, "remaining");
     pk.pack_uint64(counter.limit.verdict.remaining);
     pack_str(pk, "reset_after_ms");

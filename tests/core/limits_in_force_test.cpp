@@ -93,11 +93,23 @@ TEST_CASE("limits in force: a local write is logged as local, and its expiry end
   std::string error;
   limits.set_override(api_scope(), OverrideKind::limit, 7, 1000, "", kNoon, error);
   REQUIRE(logged.lines.size() == 1);
-  CHECK(logged.lines[0].first == "override in force: policy 'api': limit 7 for 1s, set by n1");
+  CHECK(logged.lines[0].first == "override in force: policy 'api': limit 7 for 1.000s, set by n1");
   CHECK_FALSE(logged.lines[0].second);
   CHECK(limits.refresh(WallTime{kNoon.unix_ms + 1500}));
   CHECK(limit_of(limits, "api") == 100);
-  CHECK(logged.lines.back().first == "override ended (expired): policy 'api', was limit 7");
+  CHECK(logged.lines.back().first ==
+        "override ended (expired): policy 'api', was limit 7 set by n1");
+
+  // A clear says who cleared it: the audit trail of a lifted block.
+  const WallTime later{kNoon.unix_ms + 2000};
+  limits.set_override(api_scope(), OverrideKind::limit, 8, 60'000, "", later, error);
+  OverrideTable peer("n2");
+  peer.merge(limits.table().records(), later);
+  REQUIRE(peer.clear(api_scope(), later));
+  limits.table().merge(peer.records(), later);
+  CHECK(limits.refresh(later));
+  CHECK(logged.lines.back().first ==
+        "override ended (cleared): policy 'api', was limit 8 set by n1, cleared by n2");
 }
 
 TEST_CASE(
@@ -169,6 +181,8 @@ limit = 1000
 limit = 5
 [policy.endpoints."GET /search"]
 limit = 50
+[policy.endpoints."GET /v1/*"]
+limit = 4
 )";
 
 struct ResetBench {
@@ -267,4 +281,14 @@ TEST_CASE("limits in force: a key reset names only a tier and an endpoint the po
   CHECK(code == Errc::invalid_argument);
   CHECK(error.find("has no endpoint 'POST /logn'") != std::string::npos);
   CHECK(bench.limits.table().records().empty());
+}
+
+TEST_CASE("limits in force: a key reset at a path under a prefix endpoint names the prefix") {
+  ResetBench bench;
+  CHECK(bench.admit(5, "alice", "", "GET /v1/items") == 4);
+  const KeyReset reset = bench.reset("alice", "", "GET /v1/anything");
+  REQUIRE(reset.records.size() == 1);
+  CHECK(reset.records[0].scope.endpoint == "GET /v1/*");
+  CHECK(counted_at(reset, "GET /v1/*") == 4);
+  CHECK(bench.admit(5, "alice", "", "GET /v1/other") == 4);
 }

@@ -222,6 +222,15 @@ TEST_CASE(
   const std::string status = run_drl({"status", "--socket", cluster.socket_path(0)}).out;
   CHECK(status.find("key_resets (") != std::string::npos);
   CHECK(status.find("heavy") != std::string::npos);
+  const CommandResult inspected =
+      run_drl({"inspect", "--socket", cluster.socket_path(0), "--policy", "api", "--key", "heavy"});
+  CHECK(inspected.out.find("key reset in force: forgets previous=") != std::string::npos);
+  // An empty --key would mean every key: refused.
+  const CommandResult empty_key =
+      run_drl({"override", "set", "--socket", cluster.socket_path(0), "--policy", "api", "--key",
+               "", "--limit", "2", "--ttl", "1m"});
+  CHECK(empty_key.exit_code != 0);
+  CHECK(empty_key.err.find("--key is empty") != std::string::npos);
   const CommandResult unknown_tier =
       run_drl({"key", "reset", "--socket", cluster.socket_path(0), "--policy", "api", "--key",
                "heavy", "--tier", "platinum"});

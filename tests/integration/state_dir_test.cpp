@@ -122,6 +122,8 @@ TEST_CASE(
   second.require_ready();
   INFO(second.log());
   CHECK(second.log().find("and 2 override records") != std::string::npos);
+  CHECK(metric(second, "drl_override_events_total{event=\"restored\"}") == 2);
+  CHECK(metric(second, "drl_override_events_total{event=\"merged\"}") == 0);
   CHECK(second.log().find("key reset restored (this node's, from before it restarted): policy "
                           "'api', key 'user-1'") != std::string::npos);
   CHECK(second.log().find("override restored (this node's, from before it restarted): policy "
