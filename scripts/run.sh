@@ -11,6 +11,13 @@
 # second cluster, DRL_PORT_BASE: nodes use UDP DRL_PORT_BASE+1 .., default 7100).
 set -eu
 
+case "${1:-}" in
+  -h|--help|help)
+    # The comment at the top of this file is its usage.
+    sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0 ;;
+esac
+
 cd "$(dirname "$0")/.."
 NODES=0
 if [ "${1:-}" = "--cluster" ]; then

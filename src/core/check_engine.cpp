@@ -308,6 +308,16 @@ Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckIt
       });
 }
 
+std::string adjustment_text(const LimitOutcome& limit, const PolicySet& policies) {
+  std::string text(policies.adjustment_note(limit.adjustment));
+  const std::uint32_t under = limit.rule->adjustment;
+  if (under != 0 && under != limit.adjustment) {
+    text += "; the policy's: ";
+    text += policies.adjustment_note(under);
+  }
+  return text;
+}
+
 Errc CheckEngine::reset_targets(const PolicySet& policies, WallTime now, const CheckItem& item,
                                 std::vector<ResetTarget>& out, std::string& error_message) const {
   out.clear();

@@ -63,6 +63,11 @@ struct LimitOutcome {
   bool admits = false;     // this limit alone would admit the check
 };
 
+// Why `limit`'s limit in force differs from the configured one, as answers say it: its
+// adjustment's note, and when a key override sits on a policy override or an adaptive factor,
+// that one's too (a key factor multiplies it). "" if not adjusted.
+std::string adjustment_text(const LimitOutcome& limit, const PolicySet& policies);
+
 // Views into the PolicySet passed to check(): valid while that set is.
 struct CheckOutcome {
   Errc error = Errc::ok;

@@ -37,8 +37,12 @@ std::string describe_forgotten(const std::vector<ResetTarget>& targets) {
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const ResetTarget& target = targets[i];
     if (i != 0) text += ", ";
-    text += std::to_string(target.counted) + " of " + std::to_string(target.limit) + "/" +
-            format_duration_ms(target.mark.window_ms);
+    // A blocked key's limit in force is 0: "3 of 0/1m" would read as nonsense.
+    text += target.limit == 0
+                ? std::to_string(target.counted) + " in " +
+                      format_duration_ms(target.mark.window_ms) + " (blocked)"
+                : std::to_string(target.counted) + " of " + std::to_string(target.limit) + "/" +
+                      format_duration_ms(target.mark.window_ms);
     if (!target.endpoint.empty()) text += " at endpoint '" + target.endpoint + "'";
   }
   return text;
@@ -221,8 +225,13 @@ void LimitsInForce::log_changes(const std::vector<OverrideRecord>& before, WallT
   }
   std::vector<OverrideRecord> tombstones;  // who cleared: read only when something ended
   for (const OverrideRecord& record : before) {
-    // A reset ends when the windows it marks are over: nothing changes then.
-    if (record.scope.counts_reset || find(active_, record) != active_.end()) continue;
+    if (find(active_, record) != active_.end()) continue;
+    if (record.scope.counts_reset) {
+      // The windows it forgot are over: checks see the same counts before and after.
+      log_("key reset over (the windows it forgot have ended): " + describe_scope(record.scope),
+           true);
+      continue;
+    }
     const bool expired = record.expires_wall_ms <= now.unix_ms;
     std::string text = "override ended (" + std::string(expired ? "expired" : "cleared") +
                        "): " + describe_scope(record.scope) + ", was " +

@@ -280,7 +280,7 @@ bool OverrideTable::expire(WallTime now) {
       r.kind = OverrideKind::cleared;
       r.value = 0;
       r.marks.clear();
-      ++stats_.expired;
+      if (!r.scope.counts_reset) ++stats_.expired;  // a reset does not expire: its windows end
       changed = true;
     }
   }

@@ -117,7 +117,7 @@ struct OverrideStats {
   std::uint64_t stale = 0;       // received records that lost (or were already known)
   std::uint64_t refused = 0;     // received records outside the bounds
   std::uint64_t table_full = 0;  // records dropped: records_max reached
-  std::uint64_t expired = 0;     // active records that reached their expiry
+  std::uint64_t expired = 0;     // active overrides that reached their expiry (not resets)
   std::uint64_t dropped = 0;     // tombstones dropped after retain_until
 };
 

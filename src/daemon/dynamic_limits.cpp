@@ -75,6 +75,15 @@ Result<std::uint64_t> DynamicLimits::clear(const wire::OverrideRequest& request,
     return Error{Errc::unknown_policy, "override clear: no policy '" + request.scope.policy +
                                            "' in the configuration, and no override of it"};
   }
+  // Likewise a tier, endpoint or window the policy lacks (a path instead of its prefix
+  // endpoint, say): named as `drl override set` would name it, or it is an error.
+  if (cleared == 0 && !request.all) {
+    const std::string wrong =
+        core::validate_override(limits_.configured(), request.scope, core::OverrideKind::factor);
+    if (!wrong.empty()) {
+      return Error{Errc::invalid_argument, "override clear: nothing to clear: " + wrong};
+    }
+  }
   stats_.overrides_cleared += cleared;
   if (cleared == 0) {
     io::log_info(request.all

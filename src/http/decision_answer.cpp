@@ -31,8 +31,7 @@ HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck&
   }
   if (outcome.shadow_denied) out.headers.emplace_back("Drl-Shadow-Denied", "?1");
   const bool adjusted = has_limit && policies != nullptr && binding->adjustment != 0;
-  const std::string_view note =
-      adjusted ? policies->adjustment_note(binding->adjustment) : std::string_view();
+  const std::string note = adjusted ? core::adjustment_text(*binding, *policies) : std::string();
   if (adjusted) {
     out.headers.emplace_back("Drl-Adjusted", sf_string(note) + ";configured=" +
                                                  std::to_string(binding->rule->configured_limit));

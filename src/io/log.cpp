@@ -7,6 +7,7 @@
 #include <string>
 
 #include "io/clock.hpp"
+#include "wire/utf8.hpp"
 
 namespace drl::io {
 namespace {
@@ -56,18 +57,8 @@ void log(LogLevel level, std::string_view message) {
   line += ' ';
   line += level_name(level);
   line += ' ';
-  // Messages carry what callers sent (keys, reasons): a control byte is written as \xNN, so
-  // that one message stays one line and cannot forge another.
-  for (const char c : message) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      line += escaped;
-    } else {
-      line += c;
-    }
-  }
+  // Messages carry what callers sent (keys, reasons): one message stays one line.
+  line += wire::escape_control_bytes(message);
   line += '\n';
   // One write per line, so that lines from several threads never interleave.
   [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());

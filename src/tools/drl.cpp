@@ -218,7 +218,7 @@ int run_override_set(int argc, char** argv) {
   } else {
     const double factor = args["factor"].as<double>();
     const double permille = std::round(factor * 1000.0);
-    if (!std::isfinite(factor) || permille < 1 || permille > 1e9) {
+    if (!std::isfinite(factor) || factor < 0.001 || permille > 1e9) {
       std::fprintf(stderr, "drl override set: --factor must be at least 0.001\n");
       return kExitError;
     }

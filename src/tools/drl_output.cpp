@@ -9,6 +9,7 @@
 #include "core/duration.hpp"
 #include "core/limits_in_force.hpp"
 #include "wire/json_writer.hpp"
+#include "wire/utf8.hpp"
 
 namespace drl::cli {
 namespace {
@@ -46,8 +47,9 @@ std::size_t columns_of(const std::string& text) {
 
 // A cell of a table: at most cell_columns_max characters (a 256-byte key would widen its
 // column for every row); --json has the whole value.
-std::string cell_text(const std::string& text) {
+std::string cell_text(const std::string& raw) {
   constexpr std::size_t cell_columns_max = 48;
+  const std::string text = wire::escape_control_bytes(raw);  // a key's newline stays in its row
   if (columns_of(text) <= cell_columns_max) return text;
   std::size_t kept = 0;
   std::size_t end = 0;
@@ -115,7 +117,7 @@ std::string decision_text(const Decision& decision) {
     line += "  (configured " + std::to_string(decision.configured_limit) + "; " +
             decision.adjusted + ")";
   }
-  return line;
+  return wire::escape_control_bytes(line);  // the note holds an operator's reason
 }
 
 std::string decision_json(const Decision& decision) {
@@ -184,7 +186,8 @@ void print_status(const StatusReport& status) {
   std::size_t width = 0;
   for (const auto& [name, value] : status.fields) width = std::max(width, name.size());
   for (const auto& [name, value] : status.fields) {
-    std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(), value.c_str());
+    std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(),
+                wire::escape_control_bytes(value).c_str());
   }
   for (const auto& [name, rows] : status.tables) {
     std::printf("\n%s (%zu)\n", name.c_str(), rows.size());
@@ -242,7 +245,7 @@ std::string override_line(const OverrideInfo& info) {
     line += "  expires_in=" + wait_text(info.remaining_ms) + "  set_by=" + info.set_by;
   }
   if (!info.reason.empty()) line += "  reason=\"" + info.reason + "\"";
-  return line;
+  return wire::escape_control_bytes(line);  // keys and reasons come from callers
 }
 
 std::string forgotten_text(const std::vector<ForgottenCount>& forgotten) {

@@ -32,7 +32,7 @@ void pack_adjustment(Packer& pk, const core::LimitOutcome& limit, const core::Po
   pack_str(pk, "configured_limit");
   pk.pack_uint64(limit.rule->configured_limit);
   pack_str(pk, "adjusted");
-  pack_str(pk, policies.adjustment_note(limit.adjustment));
+  pack_str(pk, core::adjustment_text(limit, policies));
 }
 
 void pack_limit(Packer& pk, const core::LimitOutcome& limit, const core::PolicySet* policies) {

@@ -54,6 +54,7 @@ class Bench {
   }
 
   void advance_ms(std::int64_t ms) { now_.unix_ms += ms; }
+  const PolicySet& policies() const { return *policies_; }
   void set_ms(std::int64_t ms) { now_.unix_ms = ms; }
   CounterStore& store() { return store_; }
 
@@ -673,4 +674,25 @@ TEST_CASE("check: a key reset of a sliding window forgets the previous window's 
   CHECK(bench.admit(4, "api", "k") == 4);
   bench.advance_ms(60'000);
   CHECK(bench.remaining("api", "k") == 8);  // half of the 4 counted after the reset
+}
+
+TEST_CASE("check: a key factor's note names the policy override it multiplies") {
+  Bench bench(kOneMinute);
+  OverrideRecord brownout = key_record("", OverrideKind::factor, 500, 1'800'000'000'000);
+  brownout.reason = "brownout";
+  OverrideRecord migration = key_record("ak", OverrideKind::factor, 2000, 1'800'000'000'000, 1);
+  migration.reason = "migration";
+  bench.adjust({brownout, migration});
+  const CheckOutcome& peek = bench.check("api", "ak", 0);
+  CHECK(peek.binding_limit().limit == 10);  // 10 x 0.5 x 2
+  const std::string note = adjustment_text(peek.binding_limit(), bench.policies());
+  CHECK(note.find("key override factor 2") == 0);
+  CHECK(note.find("migration") != std::string::npos);
+  CHECK(note.find("; the policy's: override factor 0.5") != std::string::npos);
+  CHECK(note.find("brownout") != std::string::npos);
+  // A key with no override of its own: the policy's note alone.
+  const std::string plain =
+      adjustment_text(bench.check("api", "other", 0).binding_limit(), bench.policies());
+  CHECK(plain.find("override factor 0.5") == 0);
+  CHECK(plain.find("the policy's") == std::string::npos);
 }

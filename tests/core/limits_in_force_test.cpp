@@ -292,3 +292,17 @@ TEST_CASE("limits in force: a key reset at a path under a prefix endpoint names 
   CHECK(counted_at(reset, "GET /v1/*") == 4);
   CHECK(bench.admit(5, "alice", "", "GET /v1/other") == 4);
 }
+
+TEST_CASE("limits in force: a reset of a blocked key says it is blocked, not 'of 0'") {
+  ResetBench bench;
+  CHECK(bench.admit(3, "mallory", "", "") == 3);
+  OverrideScope scope;
+  scope.policy = "api";
+  scope.key = "mallory";
+  std::string error;
+  bench.limits.set_override(scope, OverrideKind::block, 0, 60'000, "abuse", kNoon, error);
+  REQUIRE(error.empty());
+  bench.reset("mallory");
+  CHECK(bench.logged.lines.back().first ==
+        "key reset: policy 'api', key 'mallory': forgot 3 in 1m (blocked) (ticket 7)");
+}

@@ -112,6 +112,14 @@ window = "1m"
   const auto refused = dynamic.clear(typo, kNoon);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == Errc::unknown_policy);
+  // So is an endpoint (or tier, or window) the policy does not have: a clear that names it
+  // would be a silent no-op.
+  wire::OverrideRequest wrong_endpoint;
+  wrong_endpoint.scope.policy = "api";
+  wrong_endpoint.scope.endpoint = "GET /v1/users/1";
+  const auto wrong = dynamic.clear(wrong_endpoint, kNoon);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code == Errc::invalid_argument);
   clear.all = true;
   CHECK(dynamic.clear(clear, kNoon).value() == 0);
   CHECK(dynamic.stats().overrides_cleared == 1);

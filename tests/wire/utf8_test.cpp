@@ -4,6 +4,7 @@
 
 #include <string>
 
+using drl::wire::escape_control_bytes;
 using drl::wire::first_invalid_utf8;
 using drl::wire::utf8_sequence_length;
 
@@ -40,4 +41,10 @@ TEST_CASE(
   CHECK(first_invalid_utf8("\xf4\x90\x80\x80").has_value());  // U+110000
   CHECK(first_invalid_utf8("\xf5\x80\x80\x80").has_value());
   CHECK_FALSE(first_invalid_utf8("\xed\x9f\xbf").has_value());  // U+D7FF, the last before
+}
+
+TEST_CASE("utf8: control bytes are escaped as \\xNN, everything else is kept") {
+  CHECK(escape_control_bytes("evil\nkey") == "evil\\x0akey");
+  CHECK(escape_control_bytes(std::string("a\0b\x7f", 4)) == "a\\x00b\\x7f");
+  CHECK(escape_control_bytes("caf\xc3\xa9 \"ok\"") == "caf\xc3\xa9 \"ok\"");
 }
