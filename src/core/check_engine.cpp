@@ -79,8 +79,17 @@ LimitVerdict verdict_of(const LimitOutcome& limit, const CounterStore::Locked& l
     return LimitVerdict{false, 0, wait_ms, wait_ms};
   }
   const CounterView seen = counts_of(limit, locked, now);
-  return decide(LimitInput{limit.rule->algorithm, limit.limit, limit.rule->window_ms, seen.counts,
-                           seen.elapsed_ms, seen.lead_ms, cost});
+  LimitVerdict verdict =
+      decide(LimitInput{limit.rule->algorithm, limit.limit, limit.rule->window_ms, seen.counts,
+                        seen.elapsed_ms, seen.lead_ms, cost});
+  if (!verdict.allowed && cost > limit.limit && limit.override_until_wall_ms > now.unix_ms) {
+    // Above the override's limit, within the configured one: no window admits it before the
+    // override ends, so the wait is at least that (an honest retry_after).
+    verdict.retry_after_ms =
+        std::max(verdict.retry_after_ms,
+                 static_cast<std::uint64_t>(limit.override_until_wall_ms - now.unix_ms));
+  }
+  return verdict;
 }
 
 }  // namespace
@@ -138,12 +147,14 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
       std::uint64_t configured = overridden ? item.limit_override : limit.rule->configured_limit;
       std::uint32_t adjustment = limit.rule->adjustment;
       std::int64_t blocked_until_wall_ms = 0;
+      std::int64_t override_until_wall_ms = overridden ? 0 : limit.rule->override_until_wall_ms;
       // An operator's override of this key wins over the rule's limit and a request's own.
       if (const KeyOverride* key =
               control == nullptr
                   ? nullptr
                   : find_key_override(*control, item.tier, limit.scope, limit.rule->window_ms)) {
         adjustment = key->adjustment;
+        override_until_wall_ms = key->expires_wall_ms;
         switch (key->kind) {
           case OverrideKind::limit:
             in_force = key->value;
@@ -176,6 +187,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
         fresh.counter_id = id;
         fresh.adjustment = adjustment;
         fresh.blocked_until_wall_ms = blocked_until_wall_ms;
+        fresh.override_until_wall_ms = override_until_wall_ms;
         fresh.key_control = control;
         fresh.cost = 0;
         fresh.admits = false;
@@ -187,6 +199,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
         out.limits[slot].configured_limit = configured;
         out.limits[slot].adjustment = adjustment;
         out.limits[slot].blocked_until_wall_ms = blocked_until_wall_ms;
+        out.limits[slot].override_until_wall_ms = override_until_wall_ms;
       }
       out.limits[slot].cost += item.cost;
     }

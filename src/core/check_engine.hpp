@@ -56,6 +56,9 @@ struct LimitOutcome {
   std::uint32_t adjustment = 0;
   // Nonzero: a key override blocks this key until then (`limit` is 0).
   std::int64_t blocked_until_wall_ms = 0;
+  // Nonzero: a runtime override (the policy's or the key's) sets `limit` until then; a cost
+  // above it waits at least that long.
+  std::int64_t override_until_wall_ms = 0;
   // The key's overrides and resets in the policy set in force, or null.
   const KeyControl* key_control = nullptr;
   std::uint64_t cost = 0;  // summed over items that share this counter

@@ -172,6 +172,7 @@ std::shared_ptr<const PolicySet> adjust_policies(const PolicySet& configured,
       }
       if (note.empty()) return;
       rule.limit = limit;
+      rule.override_until_wall_ms = best != nullptr ? best->expires_wall_ms : 0;
       rule.adjustment = note_number(std::move(note));
       ++out.limits_adjusted;
     });

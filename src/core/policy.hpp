@@ -46,6 +46,8 @@ struct LimitRule {
   // adjust_policies (limit_adjuster.hpp): a runtime override or a load-adaptive factor.
   std::uint64_t configured_limit = 0;
   std::uint32_t adjustment = 0;  // 0: none; else PolicySet::adjustment_note(adjustment)
+  // Nonzero: a runtime override sets `limit` until then (an adaptive factor has no end).
+  std::int64_t override_until_wall_ms = 0;
 };
 
 // At most bounds::limits_per_set_max rules, with distinct windows.

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "drl/client.hpp"
@@ -404,7 +405,15 @@ int run(int argc, char** argv) {
     if ((command == "key" || command == "override") && argc > 2 && argv[2][0] != '-') {
       name += std::string(" ") + argv[2];
     }
-    std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", name.c_str(), error.what(),
+    // cxxopts quotes with U+2018/U+2019; drl's other messages use plain quotes.
+    std::string message = error.what();
+    for (const std::string_view curly : {"\u2018", "\u2019"}) {
+      for (std::size_t at = message.find(curly); at != std::string::npos;
+           at = message.find(curly, at)) {
+        message.replace(at, curly.size(), "'");
+      }
+    }
+    std::fprintf(stderr, "drl %s: %s (see drl %s --help)\n", name.c_str(), message.c_str(),
                  name.c_str());
     return kExitError;
   }

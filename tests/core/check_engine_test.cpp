@@ -696,3 +696,23 @@ TEST_CASE("check: a key factor's note names the policy override it multiplies") 
   CHECK(plain.find("override factor 0.5") == 0);
   CHECK(plain.find("the policy's") == std::string::npos);
 }
+
+TEST_CASE(
+    "check: a cost above an override's limit, within the configured one, waits until the "
+    "override ends") {
+  Bench bench(kOneMinute);
+  OverrideRecord incident = key_record("", OverrideKind::limit, 2, 1'800'000'000'000);
+  bench.adjust({incident});
+  const CheckOutcome& big = bench.check("api", "alice", 5);
+  CHECK(big.error == Errc::ok);
+  CHECK_FALSE(big.allowed);
+  CHECK(big.binding_limit().verdict.retry_after_ms == 3'600'000);  // the override's end
+  // A cost that fits the override waits for the window, as ever.
+  CHECK(bench.check("api", "alice", 2).allowed);
+  CHECK(bench.check("api", "alice", 1).binding_limit().verdict.retry_after_ms <= 60'000);
+
+  // A key's override alike.
+  Bench keyed(kOneMinute);
+  keyed.adjust({key_record("bob", OverrideKind::limit, 3, 1'800'000'000'000)});
+  CHECK(keyed.check("api", "bob", 4).binding_limit().verdict.retry_after_ms == 3'600'000);
+}
