@@ -60,14 +60,18 @@ std::size_t pick_binding(const CheckOutcome& out, bool denied, Eligible eligible
   return best;
 }
 
-// The counts of `limit`'s counter as a check sees them: what key resets forgot left out.
-CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now) {
-  CounterView seen = locked.view(limit.counter_id, limit.rule->window_ms, now);
+// `raw` (the store's view of `limit`'s counter) as a check sees it: what key resets forgot
+// left out.
+CounterView without_resets(const LimitOutcome& limit, CounterView raw) {
   if (limit.key_control != nullptr && !limit.key_control->resets.empty()) {
-    forget_reset_counts(*limit.key_control, limit.counter_id, limit.rule->window_ms, seen.window_id,
-                        seen.counts);
+    forget_reset_counts(*limit.key_control, limit.counter_id, limit.rule->window_ms, raw.window_id,
+                        raw.counts);
   }
-  return seen;
+  return raw;
+}
+
+CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now) {
+  return without_resets(limit, locked.view(limit.counter_id, limit.rule->window_ms, now));
 }
 
 LimitVerdict verdict_of(const LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
@@ -310,8 +314,8 @@ Errc CheckEngine::inspect(const PolicySet& policies, WallTime now, const CheckIt
       [&](const LimitOutcome& limit, const CounterStore::Locked& locked) {
         InspectedCounter counter;
         counter.limit = limit;
-        counter.view = counts_of(limit, locked, now);
         const CounterView raw = locked.view(limit.counter_id, limit.rule->window_ms, now);
+        counter.view = without_resets(limit, raw);
         counter.forgotten = WindowCounts{raw.counts.previous - counter.view.counts.previous,
                                          raw.counts.current - counter.view.counts.current};
         counter.window_id = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0)) /
@@ -359,7 +363,7 @@ Errc CheckEngine::reset_targets(const PolicySet& policies, WallTime now, const C
     out.push_back(ResetTarget{ResetMark{limit.counter_id, limit.rule->window_ms, seen.window_id,
                                         seen.counts.current, seen.counts.previous},
                               std::string(limit.scope), limit.limit,
-                              counts_of(limit, locked, now).counts.current});
+                              without_resets(limit, seen).counts.current});
   };
   CheckItem peek = item;
   peek.cost = 0;

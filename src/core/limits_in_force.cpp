@@ -123,7 +123,8 @@ OverrideRecord LimitsInForce::set_override(const OverrideScope& scope, OverrideK
                                            std::uint64_t value, std::int64_t ttl_ms,
                                            std::string reason, WallTime now, std::string& error) {
   OverrideRecord record = table_.set(scope, kind, value, ttl_ms, std::move(reason), now, error);
-  if (error.empty()) written_here_.push_back(record.stamp);
+  if (!error.empty()) return record;  // nothing written: the set in force stands
+  written_here_.push_back(record.stamp);
   derive(now);
   return record;
 }

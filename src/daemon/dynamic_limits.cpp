@@ -118,6 +118,13 @@ std::vector<core::OverrideRecord> DynamicLimits::active(core::WallTime now) cons
   return out;
 }
 
+std::vector<core::OverrideRecord> DynamicLimits::listed(core::WallTime now) const {
+  std::vector<core::OverrideRecord> out = limits_.table().active(now);
+  std::stable_partition(out.begin(), out.end(),
+                        [](const core::OverrideRecord& r) { return !r.scope.counts_reset; });
+  return out;
+}
+
 std::vector<core::OverrideRecord> DynamicLimits::resets(core::WallTime now) const {
   std::vector<core::OverrideRecord> out = limits_.table().active(now);
   std::erase_if(out, [](const core::OverrideRecord& r) { return !r.scope.counts_reset; });

@@ -101,6 +101,8 @@ class DynamicLimits {
   std::vector<core::OverrideRecord> active(core::WallTime now) const;
   // The key resets in force: until the windows they forget are over.
   std::vector<core::OverrideRecord> resets(core::WallTime now) const;
+  // What `drl override list` shows: the active overrides, then the key resets in force.
+  std::vector<core::OverrideRecord> listed(core::WallTime now) const;
   // Op report: the latest value of signal "reported:NAME" (`now`: monotonic).
   Result<Done> report(std::string_view name, double value, core::MonoTime now);
 

@@ -161,12 +161,7 @@ void Service::handle(std::string_view frame, std::string& out) {
       return;
     }
     case wire::Op::override_list: {
-      // Overrides, then the key resets in force (kind "reset").
-      std::vector<core::OverrideRecord> listed = context_.dynamic->active(now_);
-      std::vector<core::OverrideRecord> resets = context_.dynamic->resets(now_);
-      listed.insert(listed.end(), std::make_move_iterator(resets.begin()),
-                    std::make_move_iterator(resets.end()));
-      encoder.override_list(request_.id, listed, now_);
+      encoder.override_list(request_.id, context_.dynamic->listed(now_), now_);
       return;
     }
     case wire::Op::override_clear: {
