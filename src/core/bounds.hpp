@@ -77,6 +77,10 @@ inline constexpr std::size_t datagram_bytes_max = 65'000;
 // Senders whose replay windows a node remembers (per sender id and destination): forged ids
 // cannot grow memory without end; the oldest window makes room, counted.
 inline constexpr std::size_t replay_windows_max = 4096;
+// Datagrams a node forwards for its peers (relays around one-way cuts) per second: one out for
+// one in, never more, and this many at most, so that no sender can make a node a pump. Well
+// above what relaying for a few cut peers takes (a delta round, a heartbeat and acks).
+inline constexpr std::size_t relay_datagrams_per_second_max = 20'000;
 // Peer addresses whose resolution a node keeps; when full the cache starts again.
 inline constexpr std::size_t resolved_addresses_max = 4096;
 static_assert(frame_bytes_default >= frame_bytes_min && frame_bytes_default <= frame_bytes_max);

@@ -20,6 +20,9 @@ enum class MessageType : std::uint8_t {
   delta = 3,      // my counts that changed since my last round
   repair = 4,     // anti-entropy: counts of any origin, a slice of a full sweep
   overrides = 5,  // runtime overrides: the records of my override table, tombstones included
+  // Please deliver `relay_payload`, a datagram of mine sealed for `relay_to`, to `relay_to`: a
+  // peer that does not hear me, though it hears you and I hear it (a one-way cut).
+  relay = 6,
 };
 
 struct MemberRecord {
@@ -53,6 +56,9 @@ struct ClusterMessage {
   std::vector<Origin> origins;        // delta, repair
   std::shared_ptr<const std::vector<WireUpdate>> updates;  // delta, repair (shared by peers)
   std::vector<OverrideRecord> overrides;                   // overrides
+  std::string relay_to;                                    // relay: the final destination
+  // relay: the datagram to deliver, as its sender sealed it (bytes the core does not read).
+  std::shared_ptr<const std::string> relay_payload;
 };
 
 }  // namespace drl::core

@@ -45,7 +45,17 @@ struct Peer {
   std::int64_t clock_offset_ms = 0;
   bool offset_measured = false;
   bool acked = false;
-  MonoTime last_acked;             // when it last acknowledged a heartbeat of ours
+  MonoTime last_acked;  // when it last acknowledged a heartbeat of ours, straight or relayed
+  // When it last acknowledged a heartbeat we sent it straight: it hears us without a relay.
+  bool acked_direct = false;
+  MonoTime last_acked_direct;
+  // Reaching it through a relay (a one-way cut: we hear it, it no longer hears us): the peer
+  // that forwards our datagrams to it (empty until one is picked), the token of the heartbeat
+  // sent through that relay (0: acknowledged, or none out), and where the search for the next
+  // relay resumes when that heartbeat goes unanswered.
+  std::string relay;
+  std::uint64_t relay_token = 0;
+  std::size_t relay_turn = 0;
   bool full_sync_pending = false;  // we owe it a full sweep of our counts
   bool synced_from = false;        // it completed a full sweep to us since it was last silent
   bool overrides_pending = false;  // we owe it our override table

@@ -41,7 +41,35 @@ ClusterMessage Replicator::header(MessageType type, WallTime wall) const {
 }
 
 void Replicator::send(const std::string& address, ClusterMessage message) {
-  outgoing_.push_back(Outgoing{address, std::move(message)});
+  outgoing_.push_back(Outgoing{address, std::move(message), {}});
+}
+
+void Replicator::send_to(Peer& peer, MonoTime now, ClusterMessage message) {
+  std::string via = relay_for(peer, now);
+  if (!via.empty()) ++stats_.relayed_messages_sent;
+  outgoing_.push_back(Outgoing{peer.address, std::move(message), std::move(via)});
+}
+
+void Replicator::forward_relay(MonoTime now, const Peer& sender, const ClusterMessage& message) {
+  if (now.ns - relay_second_.ns >= 1000 * ns_per_ms) {
+    relay_second_ = now;
+    relayed_this_second_ = 0;
+  }
+  // To a live peer of ours other than the sender, within the budget: a relay is never a way to
+  // reach an address the cluster does not know, nor to send more than comes in.
+  const Peer* to = peers_.find(message.relay_to);
+  const bool taken = message.relay_payload && !message.relay_payload->empty() && to != nullptr &&
+                     to != &sender && to->heard && to->state == PeerState::alive &&
+                     to->node_id != sender.node_id &&
+                     relayed_this_second_ < bounds::relay_datagrams_per_second_max;
+  if (!taken) {
+    ++stats_.relay_datagrams_refused;
+    return;
+  }
+  ++relayed_this_second_;
+  ++stats_.relay_datagrams_forwarded;
+  // A relay message without `via`: the wire layer sends its payload as it is.
+  outgoing_.push_back(Outgoing{to->address, message, {}});
 }
 
 std::vector<Outgoing> Replicator::take_outgoing() {
@@ -107,7 +135,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     case MessageType::heartbeat: {
       ClusterMessage ack = header(MessageType::ack, wall);
       ack.token = message.token;
-      send(peer->address, std::move(ack));
+      send_to(*peer, now, std::move(ack));
       ++stats_.acks_sent;
       // It lacks our counts (our final sync slice may have been lost): sweep again.
       if ((message.flags & kFlagWantSync) != 0 && !peer->full_sync_pending) {
@@ -121,13 +149,17 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     case MessageType::ack: {
       const bool latest = message.token != 0 && message.token == peer->ping_token;
       const bool earlier = message.token != 0 && message.token == peer->previous_token;
-      if (latest || earlier) {
+      const bool relayed = message.token != 0 && message.token == peer->relay_token;
+      if (latest || earlier || relayed) {
         // The echo of a token we gave it proves that it hears us (a replayed ack carries an
-        // old token, which no longer counts).
+        // old token, which no longer counts): straight, or through the relay it was sent by.
         peer->acked = true;
         peer->last_acked = now;
       }
+      if (relayed) peer->relay_token = 0;
       if (latest || earlier) {
+        peer->acked_direct = true;
+        peer->last_acked_direct = now;
         const MonoTime sent = latest ? peer->ping_sent : peer->previous_sent;
         const WallTime sent_wall = latest ? peer->ping_sent_wall : peer->previous_sent_wall;
         const std::int64_t rtt_us = (now.ns - sent.ns) / 1000;
@@ -139,7 +171,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
         peer->offset_measured = true;
         if (latest) peer->ping_token = 0;
         if (earlier) peer->previous_token = 0;
-      } else if (message.token != 0) {
+      } else if (message.token != 0 && !relayed) {
         // The echo of a heartbeat we sent to another address, one never heard from: that
         // address reaches this peer too (a host name, or not the address it advertises). Keep
         // one entry per node, or it would get every datagram twice and count twice in the
@@ -184,6 +216,9 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
         stats_.override_records_merged += overrides_->merge(message.overrides, wall);
       }
       break;
+    case MessageType::relay:
+      forward_relay(now, *peer, message);
+      break;
   }
 }
 
@@ -209,7 +244,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
     next_heartbeat_ = after_ms(now, config_.heartbeat_interval_ms);
   }
   if (now >= next_repair_) {
-    repair_round(wall);
+    repair_round(now, wall);
     next_repair_ = after_ms(now, config_.repair_interval_ms);
   }
 }

@@ -75,6 +75,7 @@ struct PeerStatus {
   bool syncing = false;                 // a full anti-entropy sweep to it is under way
   bool synced = false;                  // it sent us all its counts since it was last silent
   bool hears_us = false;                // it acknowledged a heartbeat of ours lately
+  std::string via;  // the peer we reach it through (a one-way cut); empty: straight
 };
 
 struct ReplicationStats {
@@ -108,11 +109,20 @@ struct ReplicationStats {
   std::uint64_t override_messages_received = 0;
   std::uint64_t override_records_received = 0;
   std::uint64_t override_records_merged = 0;  // received records that changed our table
+  // Around one-way cuts: messages this node sent to a peer through a relay; datagrams it
+  // forwarded for a peer; relay requests it refused (sender or destination not a live peer of
+  // ours, or bounds::relay_datagrams_per_second_max reached).
+  std::uint64_t relayed_messages_sent = 0;
+  std::uint64_t relay_datagrams_forwarded = 0;
+  std::uint64_t relay_datagrams_refused = 0;
 };
 
 struct Outgoing {
   std::string address;
   ClusterMessage message;
+  // Empty: straight to `address`. Otherwise through the peer at `via`: the wire layer seals the
+  // message for `address` as usual and sends each datagram to `via` inside a relay message.
+  std::string via;
 };
 
 class Replicator {
@@ -173,6 +183,19 @@ class Replicator {
   void sync_soon(MonoTime now);
   // It acknowledged a heartbeat of ours within suspect_after.
   bool hears_us(const Peer& peer, MonoTime now) const;
+  // The relay to reach `peer` through, picking one if needed; empty: send straight. A peer we
+  // hear is reached through a relay once it has acknowledged no heartbeat we sent it straight
+  // for unreachable_after (a one-way cut), until it does again.
+  std::string relay_for(Peer& peer, MonoTime now);
+  // Whether `relay` may carry our datagrams to `peer`: a live peer other than it that hears us
+  // straight.
+  bool relay_candidate(const Peer& relay, const Peer& peer, MonoTime now) const;
+  // Moves `peer` to its next relay candidate, in turn (none: the relay is cleared).
+  void next_relay(Peer& peer, MonoTime now);
+  // Sends `message` to `peer`, through its relay if it has one.
+  void send_to(Peer& peer, MonoTime now, ClusterMessage message);
+  // A relay request from `sender`: forwards its payload if the request is one we take.
+  void forward_relay(MonoTime now, const Peer& sender, const ClusterMessage& message);
   // A new entry (counted as rejected when the table is full).
   Peer* add_peer(const std::string& address, bool configured, MonoTime now);
   void send(const std::string& address, ClusterMessage message);
@@ -183,7 +206,7 @@ class Replicator {
   // Sends the override table where it is owed: see the class comment.
   void override_round(MonoTime now, WallTime wall);
   void heartbeat_round(MonoTime now, WallTime wall);
-  void repair_round(WallTime wall);
+  void repair_round(MonoTime now, WallTime wall);
   void update_states(MonoTime now);
   void merge_updates(MonoTime now, WallTime wall, const ClusterMessage& message);
   void learn_members(MonoTime now, const ClusterMessage& message);
@@ -209,6 +232,9 @@ class Replicator {
   std::optional<std::uint64_t> overrides_version_sent_;  // none: never sent
   bool overrides_resend_ = false;                        // the last round sent a change
   MonoTime next_override_sync_;
+  // The relay budget: datagrams forwarded in the second that began at relay_second_.
+  MonoTime relay_second_;
+  std::size_t relayed_this_second_ = 0;
   ReplicationStats stats_;
 };
 

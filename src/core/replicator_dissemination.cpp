@@ -68,12 +68,12 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
   for (const SlotUpdate& slot : scratch_) {
     updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
   }
-  for (const Peer& peer : peers_.all()) {
+  for (Peer& peer : peers_.all()) {
     if (!delta_target(peer, now)) continue;
     ClusterMessage message = header(MessageType::delta, wall);
     message.origins.push_back(origins_.local());
     message.updates = updates;
-    send(peer.address, std::move(message));
+    send_to(peer, now, std::move(message));
     ++stats_.delta_messages_sent;
     stats_.updates_sent += updates->size();
   }
@@ -124,7 +124,7 @@ void Replicator::override_round(MonoTime now, WallTime wall) {
     if (records.empty()) continue;
     ClusterMessage message = header(MessageType::overrides, wall);
     message.overrides = records;
-    send(peer->address, std::move(message));
+    send_to(*peer, now, std::move(message));
     ++stats_.override_messages_sent;
     stats_.override_records_sent += records.size();
   }
@@ -137,7 +137,7 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
   override_round(now, wall);
 }
 
-void Replicator::repair_round(WallTime wall) {
+void Replicator::repair_round(MonoTime now, WallTime wall) {
   if (peers_.empty()) return;
   // A peer waiting for a full sync goes first; otherwise the next live peer in turn.
   Peer* target = nullptr;
@@ -186,7 +186,7 @@ void Replicator::repair_round(WallTime wall) {
   if (updates->empty() && !completes_sync) return;
   stats_.updates_sent += updates->size();
   message.updates = std::move(updates);
-  send(target->address, std::move(message));
+  send_to(*target, now, std::move(message));
   ++stats_.repair_messages_sent;
 }
 

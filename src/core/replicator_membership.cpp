@@ -62,6 +62,53 @@ bool Replicator::hears_us(const Peer& peer, MonoTime now) const {
   return peer.acked && (now.ns - peer.last_acked.ns) / ns_per_ms < config_.suspect_after_ms;
 }
 
+namespace {
+
+std::int64_t ms_between(MonoTime earlier, MonoTime later) {
+  return (later.ns - earlier.ns) / ns_per_ms;
+}
+
+}  // namespace
+
+std::string Replicator::relay_for(Peer& peer, MonoTime now) {
+  // Only a node with an address relays: the receiver knows a relayed datagram's sender by the
+  // address inside it, not by its source (the relay's).
+  const std::int64_t patience_ms = config_.unreachable_after_ms;
+  const bool cut = !config_.address.empty() && peer.heard && peer.state == PeerState::alive &&
+                   ms_between(peer.state_since, now) >= patience_ms &&
+                   (!peer.acked_direct || ms_between(peer.last_acked_direct, now) >= patience_ms);
+  if (!cut) {
+    peer.relay.clear();
+    peer.relay_token = 0;
+    return {};
+  }
+  const Peer* relay = peer.relay.empty() ? nullptr : peers_.find(peer.relay);
+  if (relay == nullptr || !relay_candidate(*relay, peer, now)) next_relay(peer, now);
+  return peer.relay;
+}
+
+bool Replicator::relay_candidate(const Peer& relay, const Peer& peer, MonoTime now) const {
+  // It hears us straight, lately: our datagrams reach it. Whether it reaches `peer` shows in the
+  // answer to the heartbeat we send through it.
+  return &relay != &peer && relay.heard && relay.state == PeerState::alive &&
+         relay.node_id != peer.node_id && relay.acked_direct &&
+         ms_between(relay.last_acked_direct, now) < config_.unreachable_after_ms;
+}
+
+void Replicator::next_relay(Peer& peer, MonoTime now) {
+  peer.relay.clear();
+  peer.relay_token = 0;
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    const std::size_t index = (peer.relay_turn + i) % peers_.size();
+    const Peer& candidate = peers_.at(index);
+    if (relay_candidate(candidate, peer, now)) {
+      peer.relay = candidate.address;
+      peer.relay_turn = index + 1;
+      return;
+    }
+  }
+}
+
 void Replicator::learn_members(MonoTime now, const ClusterMessage& message) {
   for (const MemberRecord& member : message.members) {
     if (member.address.empty() || member.address == config_.address ||
@@ -122,6 +169,20 @@ void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
     message.token = peer.ping_token;
     message.members = sample;
     if (peer.heard && !peer.synced_from) message.flags |= kFlagWantSync;
+    // Under a one-way cut, a second heartbeat through a relay, with a token of its own: its
+    // answer says the relay works (no answer by the next round: try another), while the answer
+    // to the straight one says the cut is over.
+    if (!relay_for(peer, now).empty()) {
+      if (peer.relay_token != 0) next_relay(peer, now);
+      if (!peer.relay.empty()) {
+        ClusterMessage relayed = message;
+        peer.relay_token = rng_() | 1;
+        relayed.token = peer.relay_token;
+        outgoing_.push_back(Outgoing{peer.address, std::move(relayed), peer.relay});
+        ++stats_.relayed_messages_sent;
+        ++stats_.heartbeats_sent;
+      }
+    }
     send(peer.address, std::move(message));
     ++stats_.heartbeats_sent;
   }
@@ -142,6 +203,7 @@ std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
     status.syncing = peer.full_sync_pending;
     status.synced = peer.synced_from;
     status.hears_us = hears_us(peer, now);
+    status.via = peer.relay;
     out.push_back(std::move(status));
   }
   return out;

@@ -130,6 +130,11 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "The largest absolute clock offset to a live peer."},
     {"drl_cluster_peer_rtt_seconds", MetricKind::gauge, "peer",
      "Round trip to each peer, measured from heartbeats."},
+    {"drl_cluster_relay_total", MetricKind::counter, "event",
+     "Around one-way cuts: sent (messages this node sent a peer through a relay, because that "
+     "peer no longer answers what it sends straight), forwarded (datagrams it forwarded for a "
+     "peer), refused (relay requests it refused: destination not a live peer of its own, or "
+     "beyond 20,000 a second)."},
     {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},
     {"drl_gossip_bytes_sent_total", MetricKind::counter, "", "Bytes of cluster datagrams sent."},
     {"drl_gossip_datagrams_received_total", MetricKind::counter, "",
@@ -482,6 +487,12 @@ std::string render_metrics(const DaemonContext& c) {
             static_cast<double>(s.datagrams.replay_windows_evicted));
     f.value("drl_gossip_override_records_left_out_total",
             static_cast<double>(s.datagrams.overrides_left_out));
+    f.value("drl_cluster_relay_total", static_cast<double>(s.replication.relayed_messages_sent),
+            {{"event", "sent"}});
+    f.value("drl_cluster_relay_total", static_cast<double>(s.replication.relay_datagrams_forwarded),
+            {{"event", "forwarded"}});
+    f.value("drl_cluster_relay_total", static_cast<double>(s.replication.relay_datagrams_refused),
+            {{"event", "refused"}});
     f.value("drl_cluster_origins", static_cast<double>(s.origins));
     if (c.startup_hold != nullptr) {
       f.value("drl_startup_hold_seconds",

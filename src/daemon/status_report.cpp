@@ -201,6 +201,10 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back({"updates_received", u(snapshot.replication.updates_received)});
   fields.push_back({"updates_dropped", u(snapshot.replication.updates_dropped)});
   fields.push_back({"full_syncs_completed", u(snapshot.replication.full_syncs_completed)});
+  fields.push_back({"relayed_messages_sent", u(snapshot.replication.relayed_messages_sent)});
+  fields.push_back(
+      {"relay_datagrams_forwarded", u(snapshot.replication.relay_datagrams_forwarded)});
+  fields.push_back({"relay_datagrams_refused", u(snapshot.replication.relay_datagrams_refused)});
   fields.push_back({"send_errors", u(snapshot.udp.send_errors)});
   fields.push_back({"resolve_errors", u(snapshot.udp.resolve_errors)});
   fields.push_back({"receive_errors", u(snapshot.udp.receive_errors)});
@@ -218,6 +222,7 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
         {"syncing", peer.syncing},
         {"synced", peer.synced},
         {"hears_us", peer.hears_us},
+        {"via", peer.via.empty() ? std::string("-") : peer.via},
     });
   }
   fields.push_back({"peers", std::move(peers)});

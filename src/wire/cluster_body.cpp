@@ -31,6 +31,9 @@ enum Field : std::uint8_t {
   // Key-scoped override records (key overrides and key resets): a field of their own, which
   // nodes from before key overrides ignore, so that they still take the policy-scoped records.
   kKeyRecords = 12,
+  // A relay message: the address to deliver to, and the datagram to deliver (msgpack bin).
+  kRelayTo = 13,
+  kRelayPayload = 14,
 };
 
 constexpr std::size_t kNodeIdBytesMax = bounds::node_id_bytes_max;
@@ -187,6 +190,21 @@ core::OverrideRecord override_of(const msgpack::object& o, bool keyed) {
 
 }  // namespace
 
+std::string relay_body(const core::ClusterMessage& message) {
+  std::string body;
+  StringSink sink{body};
+  Packer pk(sink);
+  pack_header_fields(pk, message, 2, message.flags);
+  pk.pack_uint8(kRelayTo);
+  pack_str(pk, message.relay_to);
+  pk.pack_uint8(kRelayPayload);
+  const std::string_view payload =
+      message.relay_payload ? std::string_view(*message.relay_payload) : std::string_view();
+  pk.pack_bin(static_cast<std::uint32_t>(payload.size()));
+  pk.pack_bin_body(payload.data(), static_cast<std::uint32_t>(payload.size()));
+  return body;
+}
+
 std::string members_body(const core::ClusterMessage& message, std::size_t members) {
   std::string body;
   StringSink sink{body};
@@ -318,9 +336,9 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
     msgpack::zone zone;
     std::size_t offset = 0;
     bool referenced = false;
-    const msgpack::object root =
-        msgpack::unpack(zone, body.data(), body.size(), offset, referenced, reference_all, nullptr,
-                        msgpack::unpack_limit(body.size(), 16, kStringBytesMax, 0, 0, 4));
+    const msgpack::object root = msgpack::unpack(
+        zone, body.data(), body.size(), offset, referenced, reference_all, nullptr,
+        msgpack::unpack_limit(body.size(), 16, kStringBytesMax, bounds::datagram_bytes_max, 0, 4));
     if (offset != body.size() || root.type != msgpack::type::MAP) throw Invalid{};
     m = core::ClusterMessage{};
     bool has_type = false;
@@ -328,6 +346,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
     const msgpack::object* groups = nullptr;
     const msgpack::object* overrides = nullptr;
     const msgpack::object* key_records = nullptr;
+    const msgpack::object* relay_payload = nullptr;
     for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
       const msgpack::object& key = root.via.map.ptr[i].key;
       const msgpack::object& value = root.via.map.ptr[i].val;
@@ -335,7 +354,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
       switch (key.via.u64) {
         case kType: {
           const std::uint64_t type = uint_of(value);
-          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::overrides)) {
+          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::relay)) {
             throw Invalid{};
           }
           m.type = static_cast<core::MessageType>(type);
@@ -388,11 +407,26 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
         case kKeyRecords:
           key_records = &value;
           break;
+        case kRelayTo:
+          m.relay_to = text_of(value, kAddressBytesMax);
+          break;
+        case kRelayPayload:
+          if (value.type != msgpack::type::BIN) throw Invalid{};
+          relay_payload = &value;
+          break;
         default:
           break;  // a field from a later version: ignored
       }
     }
     if (!has_type || !has_sender) throw Invalid{};
+    // A relay names where to and carries a datagram: without either there is nothing to do.
+    if (m.type == core::MessageType::relay) {
+      if (m.relay_to.empty() || relay_payload == nullptr || relay_payload->via.bin.size == 0) {
+        throw Invalid{};
+      }
+      m.relay_payload = std::make_shared<const std::string>(relay_payload->via.bin.ptr,
+                                                            relay_payload->via.bin.size);
+    }
     if (groups != nullptr) {
       auto updates = std::make_shared<std::vector<core::WireUpdate>>();
       for (std::uint32_t g = 0; g < array_of(*groups).size; ++g) {

@@ -27,6 +27,9 @@ std::string updates_body(const core::ClusterMessage& message, std::uint8_t flags
                          const std::map<std::uint32_t, std::uint32_t>& refs,
                          std::span<const core::WireUpdate* const> updates);
 
+// The header fields of a relay message, its destination and its payload.
+std::string relay_body(const core::ClusterMessage& message);
+
 // The header fields of an overrides message and `records`.
 std::string overrides_body(const core::ClusterMessage& message,
                            std::span<const core::OverrideRecord* const> records);

@@ -8,6 +8,10 @@ std::size_t header_fields_bytes(const core::ClusterMessage& m) {
          str_bytes(m.sender_address) + 1 + int_bytes(m.sent_wall_ms) + 1 + uint_bytes(m.token);
 }
 
+std::size_t relay_body_overhead_bytes(const core::ClusterMessage& m) {
+  return header_fields_bytes(m) + 1 + str_bytes(m.relay_to) + 1 + 5 /* bin32 header */;
+}
+
 std::size_t origin_bytes(const core::Origin& origin) {
   return 1 + str_bytes(origin.node_id) + uint_bytes(origin.incarnation);
 }

@@ -34,6 +34,10 @@ inline constexpr std::size_t list_field_bytes_max = 1 + container_header_bytes_m
 // The map header and the fields every body carries (type, sender, ..., token, flags).
 std::size_t header_fields_bytes(const core::ClusterMessage& message);
 
+// What a relay message's body adds to `payload_bytes`: the header fields, the destination, and
+// the payload's field key and bin header.
+std::size_t relay_body_overhead_bytes(const core::ClusterMessage& message);
+
 // One record of a body's origins, members or overrides.
 std::size_t origin_bytes(const core::Origin& origin);
 std::size_t member_bytes(const core::MemberRecord& member);

@@ -105,10 +105,15 @@ std::size_t ClusterCodec::body_bytes_max() const {
          (authenticated() ? frame_mac_bytes : frame_checksum_bytes);
 }
 
+std::size_t ClusterCodec::relay_overhead_bytes(const core::ClusterMessage& envelope) const {
+  return options_.datagram_bytes_max - body_bytes_max() + relay_body_overhead_bytes(envelope);
+}
+
 std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage& message,
-                                                     std::size_t* overrides_left_out) const {
+                                                     std::size_t* overrides_left_out,
+                                                     std::size_t reserve_bytes) const {
   std::vector<std::string> bodies;
-  const std::size_t budget = body_bytes_max();
+  const std::size_t budget = body_bytes_max() - std::min(reserve_bytes, body_bytes_max() / 2);
   const std::size_t base = header_fields_bytes(message);
   if (message.type == core::MessageType::overrides) {
     return override_bodies(message, budget, overrides_left_out);

@@ -60,8 +60,13 @@ class ClusterCodec {
   // bodies; each body carries the origins its updates use. Heartbeats carry as many member
   // records as fit. Override records are split across bodies too; one that no body can hold, or
   // that a receiver would refuse, is left out and added to `*overrides_left_out` (if given).
+  // `reserve_bytes` (at most half a body) are left free in each: room for a relay envelope.
   std::vector<std::string> encode_bodies(const core::ClusterMessage& message,
-                                         std::size_t* overrides_left_out = nullptr) const;
+                                         std::size_t* overrides_left_out = nullptr,
+                                         std::size_t reserve_bytes = 0) const;
+
+  // What wrapping a datagram into the relay message `envelope` adds to it (its payload unset).
+  std::size_t relay_overhead_bytes(const core::ClusterMessage& envelope) const;
 
   // A datagram from a body: header with the destination's tag and `sequence`, body, tag.
   std::string seal(std::string_view body, std::uint64_t sequence,

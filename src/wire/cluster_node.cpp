@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "core/bounds.hpp"
+#include "wire/cluster_body.hpp"
 
 namespace drl::wire {
 
@@ -84,11 +85,40 @@ void ClusterNode::on_timer(core::MonoTime now, core::WallTime wall) {
 
 std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
   std::vector<OutgoingDatagram> out;
+  const auto emit = [&](const std::string& address, std::string datagram) {
+    ++stats_.sent;
+    stats_.sent_bytes += datagram.size();
+    out.push_back(OutgoingDatagram{address, std::move(datagram)});
+  };
+  const auto next_sequence = [&](const std::string& address) {
+    std::uint64_t& sequence =
+        next_sequence_.try_emplace(address, sequence_high_water_).first->second;
+    sequence_high_water_ = std::max(sequence_high_water_, ++sequence);
+    return sequence;
+  };
   // A delta goes to every peer: encode its bodies once, seal them per destination.
   std::unordered_map<const void*, std::vector<std::string>> shared_bodies;
   for (core::Outgoing& outgoing : replicator_.take_outgoing()) {
     const core::ClusterMessage& message = outgoing.message;
-    const bool shared = message.type == core::MessageType::delta && message.updates;
+    if (message.type == core::MessageType::relay) {
+      // Forwarded for a peer: its datagram as it sealed it (its sequence, its MAC).
+      emit(outgoing.address, *message.relay_payload);
+      continue;
+    }
+    // Through a relay: each datagram, sealed for its destination as usual, goes to the relay
+    // inside a relay message of ours, with room left for that envelope.
+    core::ClusterMessage envelope;
+    std::size_t reserve = 0;
+    if (!outgoing.via.empty()) {
+      envelope.type = core::MessageType::relay;
+      envelope.sender_id = message.sender_id;
+      envelope.sender_incarnation = message.sender_incarnation;
+      envelope.sender_address = message.sender_address;
+      envelope.sent_wall_ms = message.sent_wall_ms;
+      envelope.relay_to = outgoing.address;
+      reserve = codec_.relay_overhead_bytes(envelope);
+    }
+    const bool shared = message.type == core::MessageType::delta && message.updates && reserve == 0;
     std::vector<std::string> local_bodies;
     const std::vector<std::string>* bodies = nullptr;
     if (shared) {
@@ -99,19 +129,20 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
       bodies = &it->second;
     } else {
       std::size_t left_out = 0;
-      local_bodies = codec_.encode_bodies(message, &left_out);
+      local_bodies = codec_.encode_bodies(message, &left_out, reserve);
       stats_.overrides_left_out += left_out;
       bodies = &local_bodies;
     }
-    auto entry = next_sequence_.try_emplace(outgoing.address, sequence_high_water_).first;
-    std::uint64_t& sequence = entry->second;
     const std::uint32_t tag = destination_tag(outgoing.address);
     for (const std::string& body : *bodies) {
-      std::string datagram = codec_.seal(body, ++sequence, tag);
-      sequence_high_water_ = std::max(sequence_high_water_, sequence);
-      ++stats_.sent;
-      stats_.sent_bytes += datagram.size();
-      out.push_back(OutgoingDatagram{outgoing.address, std::move(datagram)});
+      std::string datagram = codec_.seal(body, next_sequence(outgoing.address), tag);
+      if (outgoing.via.empty()) {
+        emit(outgoing.address, std::move(datagram));
+        continue;
+      }
+      envelope.relay_payload = std::make_shared<const std::string>(std::move(datagram));
+      emit(outgoing.via, codec_.seal(relay_body(envelope), next_sequence(outgoing.via),
+                                     destination_tag(outgoing.via)));
     }
   }  // Sequence counters of destinations that are no longer peers go (made again, they start at
   // the high-water mark, above anything their receiver saw).

@@ -102,10 +102,30 @@ class Cluster {
         Replicator& r = *nodes_[i]->replicator;
         if (r.next_deadline() <= mono()) r.on_timer(mono(), wall());
         for (Outgoing& out : r.take_outgoing()) {
-          const std::size_t to = index_of(out.address);
-          ++sent_[static_cast<int>(out.message.type)];
-          if (to >= nodes_.size() || (drop && drop(i, to, out.message))) continue;
-          in_flight_.push_back(Flight{now_ms_ + latency_ms, i, to, std::move(out.message)});
+          ClusterMessage message = std::move(out.message);
+          std::string hop = out.address;
+          if (message.type == MessageType::relay) {
+            // Forwarded by a relay: the message it was handed, from the relay's address.
+            message = wrapped_.at(*message.relay_payload);
+          } else if (!out.via.empty()) {
+            // Through a relay: an envelope whose payload names the message (the wire layer
+            // would carry the sealed datagram).
+            ClusterMessage envelope;
+            envelope.type = MessageType::relay;
+            envelope.sender_id = message.sender_id;
+            envelope.sender_incarnation = message.sender_incarnation;
+            envelope.sender_address = message.sender_address;
+            envelope.relay_to = out.address;
+            const std::string id = std::to_string(wrapped_.size());
+            wrapped_.emplace(id, std::move(message));
+            envelope.relay_payload = std::make_shared<const std::string>(id);
+            message = std::move(envelope);
+            hop = out.via;
+          }
+          const std::size_t to = index_of(hop);
+          ++sent_[static_cast<int>(message.type)];
+          if (to >= nodes_.size() || (drop && drop(i, to, message))) continue;
+          in_flight_.push_back(Flight{now_ms_ + latency_ms, i, to, std::move(message)});
         }
         nodes_[i]->signals.reachable_permille.store(r.reachable_permille(mono()));
         nodes_[i]->signals.staleness_ms.store(r.staleness_ms(mono()));
@@ -175,6 +195,7 @@ class Cluster {
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<Flight> in_flight_;
+  std::map<std::string, ClusterMessage> wrapped_;  // relayed messages, by payload
   std::shared_ptr<const PolicySet> policies_;
   PartitionPolicy policy_ = PartitionPolicy::optimistic;
   std::int64_t now_ms_ = 0;
@@ -189,7 +210,7 @@ std::string table(const Replicator& replicator, MonoTime now) {
         << peer_state_name(p.state) << " heard " << p.last_heard_ms_ago << " rtt " << p.rtt_us
         << " offset " << p.clock_offset_ms << (p.configured ? " configured" : "")
         << (p.syncing ? " syncing" : "") << (p.synced ? " synced" : "")
-        << (p.hears_us ? " hears_us" : "") << "\n";
+        << (p.hears_us ? " hears_us" : "") << (p.via.empty() ? "" : " via " + p.via) << "\n";
   }
   return out.str();
 }
@@ -421,6 +442,138 @@ TEST_CASE(
   cluster.run_ms(520);
   CHECK(cluster.node(0).replicator->reachable_permille(cluster.mono()) == 500);
   CHECK(cluster.node(1).replicator->reachable_permille(cluster.mono()) == 500);
+}
+
+namespace {
+
+const PeerStatus& status_of(const Replicator& replicator, MonoTime now, const std::string& node,
+                            std::vector<PeerStatus>& storage) {
+  storage = replicator.peers(now);
+  for (const PeerStatus& peer : storage) {
+    if (peer.node_id == node) return peer;
+  }
+  FAIL("no peer " << node);
+  return storage.front();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "one-way cut: a node that no longer hears a peer, which still hears it, keeps it alive and "
+    "gets its counts through a third node; the other direction stays straight") {
+  Cluster cluster(3, PartitionPolicy::proportional);
+  cluster.run_ms(1000);
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return from == 0 && to == 1;  // a's datagrams to b are lost; b's reach a
+  };
+  // Well past down_after (3 s): without a relay, b would have marked a down and stopped sending
+  // it deltas, making the one-way cut a two-way one.
+  cluster.run_ms(4000);
+  std::vector<PeerStatus> storage;
+  const PeerStatus& a_at_b = status_of(*cluster.node(1).replicator, cluster.mono(), "a", storage);
+  CHECK(a_at_b.state == PeerState::alive);
+  CHECK(a_at_b.hears_us);
+  CHECK(a_at_b.via.empty());  // b reaches a straight
+  const PeerStatus& b_at_a = status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage);
+  CHECK(b_at_a.state == PeerState::alive);
+  CHECK(b_at_a.hears_us);  // it answers the heartbeats a sends through c
+  CHECK(b_at_a.via == "c:7000");
+  // Every node counts every peer as reachable: the shares are whole again.
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(cluster.node(i).replicator->reachable_permille(cluster.mono()) == 1000);
+  }
+  // Counts cross the cut both ways within a few gossip rounds (two hops from a to b).
+  CHECK(cluster.check(0, "from-a", 7) == 7);
+  CHECK(cluster.check(1, "from-b", 5) == 5);
+  cluster.run_ms(30);
+  CHECK(cluster.seen(1, "from-a") == 7);
+  CHECK(cluster.seen(0, "from-b") == 5);
+  CHECK(cluster.node(0).replicator->stats().relayed_messages_sent > 0);
+  CHECK(cluster.node(2).replicator->stats().relay_datagrams_forwarded > 0);
+  // b, hearing nothing from a until a's relay began, may have tried a relay too; a's answers
+  // through c then told it that a hears it straight, and it stopped.
+  const std::uint64_t relayed_by_b = cluster.node(1).replicator->stats().relayed_messages_sent;
+  cluster.run_ms(1000);
+  CHECK(cluster.node(1).replicator->stats().relayed_messages_sent == relayed_by_b);
+}
+
+TEST_CASE("one-way cut: once the cut heals, a node reaches its peer straight again") {
+  Cluster cluster(3);
+  cluster.run_ms(1000);
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return from == 0 && to == 1;
+  };
+  cluster.run_ms(2000);
+  std::vector<PeerStatus> storage;
+  CHECK(status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage).via == "c:7000");
+  cluster.drop = nullptr;
+  // The next heartbeat sent straight is answered: no relay from then on.
+  cluster.run_ms(300);
+  CHECK(status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage).via.empty());
+  const std::uint64_t relayed = cluster.node(0).replicator->stats().relayed_messages_sent;
+  cluster.run_ms(1000);
+  CHECK(cluster.node(0).replicator->stats().relayed_messages_sent == relayed);
+}
+
+TEST_CASE("one-way cut: a relay that cannot reach the peer is replaced by one that can, in turn") {
+  Cluster cluster(4);
+  cluster.run_ms(1000);
+  // b hears neither a nor c; d reaches b. a's first relay candidate in turn may be c.
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return (from == 0 || from == 2) && to == 1;
+  };
+  cluster.run_ms(3000);
+  std::vector<PeerStatus> storage;
+  CHECK(status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage).via == "d:7000");
+  CHECK(status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage).hears_us);
+  CHECK(cluster.check(0, "from-a", 3) == 3);
+  cluster.run_ms(30);
+  CHECK(cluster.seen(1, "from-a") == 3);
+}
+
+TEST_CASE(
+    "one-way cut: a node that no peer hears has no relay, and a two-node cluster has none: the "
+    "cut stays a loss there") {
+  Cluster cluster(2);
+  cluster.run_ms(1000);
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return from == 0 && to == 1;
+  };
+  cluster.run_ms(2000);
+  std::vector<PeerStatus> storage;
+  CHECK(status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage).via.empty());
+  CHECK(cluster.node(0).replicator->stats().relayed_messages_sent == 0);
+}
+
+TEST_CASE(
+    "relay: a node forwards only to a live peer of its own other than the sender, one datagram "
+    "for one, and refuses the rest") {
+  Cluster cluster(3);
+  cluster.run_ms(1000);
+  ClusterMessage request;
+  request.type = MessageType::relay;
+  request.sender_id = "a";
+  request.sender_incarnation = 1000;
+  request.sender_address = "a:7000";
+  request.relay_payload = std::make_shared<const std::string>("datagram");
+  const auto forwarded = [&] {
+    return cluster.node(2).replicator->stats().relay_datagrams_forwarded;
+  };
+  const auto refused = [&] { return cluster.node(2).replicator->stats().relay_datagrams_refused; };
+  request.relay_to = "elsewhere:9";  // no peer of c's
+  cluster.deliver(2, "a:7000", request);
+  request.relay_to = "a:7000";  // back to the sender
+  cluster.deliver(2, "a:7000", request);
+  CHECK(refused() == 2);
+  CHECK(forwarded() == 0);
+  request.relay_to = "b:7000";
+  cluster.deliver(2, "a:7000", request);
+  CHECK(forwarded() == 1);
+  const std::vector<Outgoing> out = cluster.node(2).replicator->take_outgoing();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].address == "b:7000");
+  CHECK(out[0].via.empty());
+  CHECK(*out[0].message.relay_payload == "datagram");
 }
 
 TEST_CASE("heartbeats measure the round trip and the staleness of what peers told us") {
