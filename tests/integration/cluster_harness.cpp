@@ -310,6 +310,7 @@ NodeStatus node_status(const DaemonProcess& node) {
         if (column == "rtt_us") row.rtt_us = to_int(value);
         if (column == "clock_offset_ms") row.clock_offset_ms = to_int(value);
         if (column == "syncing") row.syncing = value == "true";
+        if (column == "via") row.via = value;
       }
       out.peers.push_back(std::move(row));
     }

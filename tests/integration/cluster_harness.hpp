@@ -65,6 +65,7 @@ struct PeerRow {
   std::int64_t rtt_us = -1;
   std::int64_t clock_offset_ms = 0;
   bool syncing = false;
+  std::string via;  // the relay this node reaches the peer through; "-": straight
 };
 
 // A node's status answer: scalar fields as text, and the peers table.
