@@ -17,6 +17,11 @@
 // last-writer-wins per scope, and a merge that changes nothing does not count as a change, so
 // the pushes stop once every node holds the same records.
 //
+// A peer this node hears but that stops acknowledging the heartbeats sent to it straight (a
+// one-way cut) is reached through a relay: another peer that hears us forwards our datagrams
+// to it (relay_for). Without that, the peer would stop hearing us, mark us down and stop
+// sending us its counts: a loss both ways.
+//
 // Single-threaded: one caller drives on_message/on_timer and drains take_outgoing().
 #pragma once
 
