@@ -118,6 +118,8 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
   if (message.type == core::MessageType::overrides) {
     return override_bodies(message, budget, overrides_left_out);
   }
+  // A relay carries one datagram, which fits one (ClusterNode leaves room for the envelope).
+  if (message.type == core::MessageType::relay) return {relay_body(message)};
 
   if (!message.updates || message.updates->empty()) {
     // Heartbeats and acks: one body, with as many members as fit.

@@ -58,7 +58,7 @@ class ClusterCodec {
 
   // The bodies for `message`, each small enough for one datagram. Updates are split across
   // bodies; each body carries the origins its updates use. Heartbeats carry as many member
-  // records as fit. Override records are split across bodies too; one that no body can hold, or
+  // records as fit. A relay is one body (its payload is one datagram). Override records are split across bodies too; one that no body can hold, or
   // that a receiver would refuse, is left out and added to `*overrides_left_out` (if given).
   // `reserve_bytes` (at most half a body) are left free in each: room for a relay envelope.
   std::vector<std::string> encode_bodies(const core::ClusterMessage& message,

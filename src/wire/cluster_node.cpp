@@ -85,10 +85,10 @@ void ClusterNode::on_timer(core::MonoTime now, core::WallTime wall) {
 
 std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
   std::vector<OutgoingDatagram> out;
-  const auto emit = [&](const std::string& address, std::string datagram) {
+  const auto emit = [&](const std::string& address, std::string datagram, bool forwarded) {
     ++stats_.sent;
     stats_.sent_bytes += datagram.size();
-    out.push_back(OutgoingDatagram{address, std::move(datagram)});
+    out.push_back(OutgoingDatagram{address, std::move(datagram), forwarded});
   };
   const auto next_sequence = [&](const std::string& address) {
     std::uint64_t& sequence =
@@ -102,7 +102,7 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
     const core::ClusterMessage& message = outgoing.message;
     if (message.type == core::MessageType::relay) {
       // Forwarded for a peer: its datagram as it sealed it (its sequence, its MAC).
-      emit(outgoing.address, *message.relay_payload);
+      emit(outgoing.address, *message.relay_payload, true);
       continue;
     }
     // Through a relay: each datagram, sealed for its destination as usual, goes to the relay
@@ -137,12 +137,14 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
     for (const std::string& body : *bodies) {
       std::string datagram = codec_.seal(body, next_sequence(outgoing.address), tag);
       if (outgoing.via.empty()) {
-        emit(outgoing.address, std::move(datagram));
+        emit(outgoing.address, std::move(datagram), false);
         continue;
       }
       envelope.relay_payload = std::make_shared<const std::string>(std::move(datagram));
-      emit(outgoing.via, codec_.seal(relay_body(envelope), next_sequence(outgoing.via),
-                                     destination_tag(outgoing.via)));
+      emit(outgoing.via,
+           codec_.seal(relay_body(envelope), next_sequence(outgoing.via),
+                       destination_tag(outgoing.via)),
+           false);
     }
   }  // Sequence counters of destinations that are no longer peers go (made again, they start at
   // the high-water mark, above anything their receiver saw).

@@ -21,6 +21,9 @@ namespace drl::wire {
 struct OutgoingDatagram {
   std::string address;
   std::string bytes;
+  // Another node's datagram this node forwards as a relay: its bytes are that node's, sealed
+  // as it sealed them (with its key, for its destination).
+  bool forwarded = false;
 };
 
 struct DatagramStats {

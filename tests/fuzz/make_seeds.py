@@ -132,6 +132,17 @@ def cluster_datagram_seeds():
         record(0x04 | 0xC0, b""),
     ])
     write("cluster_datagram", "conversation", conversation)
+    # Relays: node-a and another node are heard, then node-a asks this node to forward the
+    # frozen relay's payload to the other one (a live peer: forwarded), and to an address it
+    # does not know (refused); timers in between.
+    node_c = pack({0: 1, 1: "node-c", 2: 3, 4: "192.0.2.3:7001", 5: 1_800_000_000_000, 6: 5})
+    write("cluster_datagram", "relay", b"".join([
+        record(0x04, b"\x01" + bodies["heartbeat"]),
+        record(0x04 | 0x10, b"\x01" + node_c),
+        record(0x04, b"\x01" + bodies["relay"]),
+        record(0x04, b"\x01" + bodies["relay"].replace(b"192.0.2.3:7001", b"192.0.2.9:7001")),
+        record(0x04 | 0x80, b""),
+    ]))
     long_window_seeds()
     membership_seeds()
 

@@ -9,10 +9,12 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
 #include "hex_text.hpp"
+#include "wire/cluster_body.hpp"
 #include "wire/cluster_codec.hpp"
 
 using namespace drl;
@@ -183,4 +185,28 @@ TEST_CASE("golden cluster v1: overrides, a limit and a tombstone with their stam
   CHECK(read.overrides[0].stamp == limit.stamp);
   CHECK(read.overrides[1].kind == core::OverrideKind::cleared);
   CHECK(read.overrides[1].retain_until_wall_ms == 1'800'003'600'000);
+}
+
+TEST_CASE("golden cluster v1: a relay carries a datagram sealed for a third node, byte for byte") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage ack = base(core::MessageType::ack);
+  ack.token = 0x0123'4567'89ab'cdefULL;
+  const std::string inner =
+      codec.seal(codec.encode_bodies(ack).front(), 7, destination_tag("192.0.2.3:7001"));
+  core::ClusterMessage m = base(core::MessageType::relay);
+  m.relay_to = "192.0.2.3:7001";
+  m.relay_payload = std::make_shared<const std::string>(inner);
+  const std::string datagram = codec.seal(relay_body(m), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("relay", datagram, 8));
+  CHECK(read.type == core::MessageType::relay);
+  CHECK(read.relay_to == "192.0.2.3:7001");
+  REQUIRE(read.relay_payload);
+  CHECK(*read.relay_payload == inner);
+  // The payload is the third node's datagram as its sender sealed it.
+  DecodedDatagram carried;
+  DropReason reason{};
+  REQUIRE(codec.open(*read.relay_payload, carried, reason));
+  CHECK(carried.destination_tag == destination_tag("192.0.2.3:7001"));
+  CHECK(carried.sequence == 7);
+  CHECK(carried.message.type == core::MessageType::ack);
 }
