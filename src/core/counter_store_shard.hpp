@@ -20,6 +20,7 @@
 
 #include "core/counter_store.hpp"
 #include "core/counter_window.hpp"
+#include "core/origin_slot_index.hpp"
 #include "core/time.hpp"
 
 namespace drl::core {
@@ -63,7 +64,13 @@ constexpr std::uint32_t kDeniedBit = 0x8000'0000U;           // a check was deni
 constexpr std::uint32_t kChangedBit = 0x4000'0000U;          // local counts not yet collected
 constexpr std::uint32_t kPreviousChangedBit = 0x2000'0000U;  // ... some of them now in previous
 constexpr std::uint32_t kFloorBit = 0x1000'0000U;            // came back with a floor: look it up
-constexpr std::uint32_t kExtraMask = 0x0fff'ffffU;
+constexpr std::uint32_t kIndexedBit = 0x0800'0000U;          // its extra slots are in origin_index
+constexpr std::uint32_t kExtraMask = 0x07ff'ffffU;
+
+// A key whose chain of extra slots reaches this length is indexed (OriginSlotIndex): from a
+// cluster of 17 nodes on. Shorter chains are walked: up to there, walking them is as fast (they
+// stay in cache) and costs no memory.
+constexpr std::size_t kIndexChainFrom = 16;
 
 // Robin Hood keeps probe sequences short enough at 7/8 load.
 constexpr std::size_t kLoadNumerator = 7;
@@ -119,6 +126,8 @@ struct alignas(64) CounterStore::Shard {
   std::uint32_t extra_free = 0;  // index + 1
   std::size_t extra_used = 0;
   std::size_t extra_bound = 0;
+  // The extra slots of keys with kIndexedBit, by (key id, origin).
+  OriginSlotIndex origin_index;
 
   std::size_t sweep_cursor = 0;
 
@@ -156,6 +165,7 @@ struct alignas(64) CounterStore::Shard {
   void publish_sizes() {
     used_snapshot.store(used, std::memory_order_relaxed);
     memory_snapshot.store(table.capacity() * sizeof(Entry) + extra.capacity() * sizeof(ExtraSlot) +
+                              origin_index.memory_bytes() +
                               changed.capacity() * sizeof(std::uint64_t) +
                               floors.capacity() * sizeof(EvictedFloor),
                           std::memory_order_relaxed);
@@ -192,7 +202,7 @@ struct alignas(64) CounterStore::Shard {
   inline std::size_t insert(Entry entry);
 
   void erase(std::size_t pos) {
-    free_extra_chain(table[pos].extra & kExtraMask);
+    free_extra_chain(table[pos]);
     std::size_t after = next(pos);
     while (table[after].id != 0 && distance(after, table[after].id) > 0) {
       table[pos] = table[after];
@@ -207,10 +217,13 @@ struct alignas(64) CounterStore::Shard {
 
   inline void grow_if_needed();
 
-  void free_extra_chain(std::uint32_t head) {
+  void free_extra_chain(const Entry& entry) {
+    const bool indexed = (entry.extra & kIndexedBit) != 0;
+    std::uint32_t head = entry.extra & kExtraMask;
     while (head != 0) {
       ExtraSlot& slot = extra[head - 1];
       const std::uint32_t following = slot.next;
+      if (indexed) origin_index.erase(entry.id, slot.origin);
       slot = ExtraSlot{};
       slot.next = extra_free;
       extra_free = head;
@@ -401,13 +414,26 @@ struct alignas(64) CounterStore::Shard {
     std::uint32_t* current = nullptr;
   };
 
-  // The slot of `origin` in `entry`, created if missing; empty when the pool is full.
+  // The slot of `origin` in `entry`, created if missing; empty when the pool is full. A short
+  // chain is walked (a new slot goes last); a long one is looked up in origin_index (a new slot
+  // goes first, without a walk).
   SlotRef slot_of(Entry& entry, std::uint32_t origin, bool local) {
     if (entry.origin == origin) return {&entry.previous, &entry.current};
+    const bool indexed = (entry.extra & kIndexedBit) != 0;
     std::uint32_t last = 0;
-    for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
-      if (extra[at - 1].origin == origin) return {&extra[at - 1].previous, &extra[at - 1].current};
-      last = at;
+    std::size_t length = 0;
+    if (indexed) {
+      if (const std::uint32_t at = origin_index.find(entry.id, origin); at != 0) {
+        return {&extra[at - 1].previous, &extra[at - 1].current};
+      }
+    } else {
+      for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
+        if (extra[at - 1].origin == origin) {
+          return {&extra[at - 1].previous, &extra[at - 1].current};
+        }
+        last = at;
+        ++length;
+      }
     }
     const std::uint32_t fresh = allocate_extra(local);
     if (fresh == 0) {
@@ -415,10 +441,24 @@ struct alignas(64) CounterStore::Shard {
       return {};
     }
     extra[fresh - 1].origin = origin;
-    if (last == 0) {
+    if (indexed) {
+      extra[fresh - 1].next = entry.extra & kExtraMask;
       entry.extra = (entry.extra & ~kExtraMask) | fresh;
+      origin_index.insert(entry.id, origin, fresh);
+      sizes_changed = true;
     } else {
-      extra[last - 1].next = fresh;
+      if (last == 0) {
+        entry.extra = (entry.extra & ~kExtraMask) | fresh;
+      } else {
+        extra[last - 1].next = fresh;
+      }
+      if (length + 1 >= kIndexChainFrom) {
+        for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
+          origin_index.insert(entry.id, extra[at - 1].origin, at);
+        }
+        entry.extra |= kIndexedBit;
+        sizes_changed = true;
+      }
     }
     return {&extra[fresh - 1].previous, &extra[fresh - 1].current};
   }

@@ -245,6 +245,44 @@ TEST_CASE("store: counts from a node whose clock is ahead are read as of their w
   CHECK(locked.view(id, kWindowMs, at_ms(21'000)).counts.current == 2);
 }
 
+TEST_CASE(
+    "store: a key counted by forty origins (a large cluster) keeps each origin's slot apart, "
+    "and an evicted key's slots, reused by another key, are found under that key only") {
+  CounterStore store(StoreOptions{64, 1, true});  // 256 extra slots: room for a few such keys
+  const WallTime now = at_ms(50'500);
+  const std::uint64_t many = id_of(7'000'001);  // above the ids a flood uses
+  const std::uint64_t other = id_of(7'000'002);
+  const auto sorted_origins = [&](std::uint64_t id) {
+    const std::uint64_t ids[] = {id};
+    std::vector<OriginCounts> origins = store.lock(ids).origins(id, kWindowMs, now);
+    std::sort(origins.begin(), origins.end(),
+              [](const OriginCounts& a, const OriginCounts& b) { return a.origin < b.origin; });
+    return origins;
+  };
+  for (int round = 1; round <= 3; ++round) {
+    for (std::uint32_t origin = 1; origin <= 40; ++origin) {
+      merge(store, many, now, origin, 50, origin * static_cast<std::uint32_t>(round));
+    }
+  }
+  // Merging again found each origin's slot: one slot per origin, the largest count kept.
+  std::vector<OriginCounts> origins = sorted_origins(many);
+  REQUIRE(origins.size() == 40);
+  for (std::uint32_t origin = 1; origin <= 40; ++origin) {
+    CHECK(origins[origin - 1].origin == origin);
+    CHECK(origins[origin - 1].current == origin * 3);
+  }
+  CHECK(view(store, many, now).counts.current == 3 * 40 * 41 / 2);
+  // Evicted by heavier keys, then another key takes slots from the pool; the first comes back.
+  flood_until_evicted(store, many, now, 41, 100'000, 0);
+  for (std::uint32_t origin = 1; origin <= 40; ++origin) merge(store, other, now, origin, 50, 2);
+  for (std::uint32_t origin = 1; origin <= 40; ++origin) merge(store, many, now, origin, 50, 1);
+  for (const OriginCounts& slot : sorted_origins(other)) CHECK(slot.current == 2);
+  origins = sorted_origins(many);
+  CHECK(origins.size() == 40);
+  for (const OriginCounts& slot : origins) CHECK(slot.current == 1);
+  CHECK(store.stats().origin_slots_exhausted == 0);
+}
+
 TEST_CASE("store: counts saturate at 2^32-1 per origin instead of wrapping") {
   CounterStore store(StoreOptions{1000, 4});
   const WallTime now = at_ms(1'000);
