@@ -23,6 +23,8 @@ enum class MessageType : std::uint8_t {
   // Please deliver `relay_payload`, a datagram of mine sealed for `relay_to`, to `relay_to`: a
   // peer that does not hear me, though it hears you and I hear it (a one-way cut).
   relay = 6,
+  // I am stopping (a clean stop): count me out of the membership now, not after down_after.
+  leave = 7,
 };
 
 struct MemberRecord {

@@ -16,6 +16,8 @@ std::string_view peer_state_name(PeerState state) {
       return "down";
     case PeerState::unknown:
       return "unknown";
+    case PeerState::left:
+      return "left";
   }
   return "unknown";
 }

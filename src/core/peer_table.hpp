@@ -22,7 +22,8 @@
 
 namespace drl::core {
 
-enum class PeerState : std::uint8_t { alive = 0, suspect = 1, down = 2, unknown = 3 };
+// `left`: it announced a clean stop; it stays so until a new incarnation of it is heard.
+enum class PeerState : std::uint8_t { alive = 0, suspect = 1, down = 2, unknown = 3, left = 4 };
 std::string_view peer_state_name(PeerState state);
 
 struct Peer {
@@ -50,11 +51,15 @@ struct Peer {
   bool acked_direct = false;
   MonoTime last_acked_direct;
   // Reaching it through a relay (a one-way cut: we hear it, it no longer hears us): the peer
-  // that forwards our datagrams to it (empty until one is picked), the token of the heartbeat
-  // sent through that relay (0: acknowledged, or none out), and where the search for the next
-  // relay resumes when that heartbeat goes unanswered.
+  // that forwards our datagrams to it (empty until one is picked), the tokens of the last two
+  // heartbeats sent through that relay (0: acknowledged, or none out; the one before counts
+  // too, so that a round trip through the relay longer than the interval is still answered),
+  // how many rounds in a row went unanswered (two: try the next relay), and where the search
+  // for the next relay resumes.
   std::string relay;
   std::uint64_t relay_token = 0;
+  std::uint64_t relay_previous_token = 0;
+  std::uint32_t relay_unanswered = 0;
   std::size_t relay_turn = 0;
   bool full_sync_pending = false;  // we owe it a full sweep of our counts
   bool synced_from = false;        // it completed a full sweep to us since it was last silent

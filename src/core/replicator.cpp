@@ -46,6 +46,7 @@ void Replicator::send(const std::string& address, ClusterMessage message) {
 
 void Replicator::send_to(Peer& peer, MonoTime now, ClusterMessage message) {
   std::string via = relay_for(peer, now);
+  DRL_ASSERT(via != peer.address, "a relay is another peer than the destination");
   if (!via.empty()) ++stats_.relayed_messages_sent;
   outgoing_.push_back(Outgoing{peer.address, std::move(message), std::move(via)});
 }
@@ -102,8 +103,25 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     }
   }
   if (peer == nullptr) return;
+  if (message.type == MessageType::leave) {
+    on_leave(now, *peer, message);
+    return;
+  }
+  if (peer->state == PeerState::left && peer->node_id == message.sender_id &&
+      peer->incarnation == message.sender_incarnation) {
+    // Sent before its leave, delivered after it: its last counts still count, but a node that
+    // stopped stays stopped.
+    ++stats_.messages_after_leave;
+    if (message.type == MessageType::delta || message.type == MessageType::repair) {
+      merge_updates(now, wall, message);
+    } else if (message.type == MessageType::overrides && overrides_ != nullptr) {
+      stats_.override_records_merged += overrides_->merge(message.overrides, wall);
+    }
+    return;
+  }
   if (peer->heard && peer->node_id == message.sender_id &&
-      message.sender_incarnation < peer->incarnation && peer->state != PeerState::down) {
+      message.sender_incarnation < peer->incarnation && peer->state != PeerState::down &&
+      peer->state != PeerState::left) {
     // A datagram from before the peer restarted, delivered late.
     ++stats_.messages_old_incarnation;
     return;
@@ -149,14 +167,18 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     case MessageType::ack: {
       const bool latest = message.token != 0 && message.token == peer->ping_token;
       const bool earlier = message.token != 0 && message.token == peer->previous_token;
-      const bool relayed = message.token != 0 && message.token == peer->relay_token;
+      const bool relayed = message.token != 0 && (message.token == peer->relay_token ||
+                                                  message.token == peer->relay_previous_token);
       if (latest || earlier || relayed) {
         // The echo of a token we gave it proves that it hears us (a replayed ack carries an
         // old token, which no longer counts): straight, or through the relay it was sent by.
         peer->acked = true;
         peer->last_acked = now;
       }
-      if (relayed) peer->relay_token = 0;
+      if (relayed) {
+        peer->relay_token = peer->relay_previous_token = 0;
+        peer->relay_unanswered = 0;
+      }
       if (latest || earlier) {
         peer->acked_direct = true;
         peer->last_acked_direct = now;
@@ -219,7 +241,27 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     case MessageType::relay:
       forward_relay(now, *peer, message);
       break;
+    case MessageType::leave:
+      break;  // handled above
   }
+}
+
+void Replicator::on_leave(MonoTime now, Peer& peer, const ClusterMessage& message) {
+  if (peer.heard && peer.node_id == message.sender_id &&
+      message.sender_incarnation < peer.incarnation) {
+    ++stats_.messages_old_incarnation;  // an earlier life's leave, delivered late
+    return;
+  }
+  if (peer.state == PeerState::left && peer.incarnation == message.sender_incarnation) return;
+  peer.node_id = message.sender_id;
+  peer.incarnation = message.sender_incarnation;
+  peer.heard = true;
+  peer.last_heard = now;
+  peer.state = PeerState::left;
+  peer.state_since = now;
+  peer.relay.clear();
+  peer.relay_token = 0;
+  ++stats_.peers_left;
 }
 
 void Replicator::on_timer(MonoTime now, WallTime wall) {

@@ -115,11 +115,17 @@ struct ReplicationStats {
   std::uint64_t override_records_received = 0;
   std::uint64_t override_records_merged = 0;  // received records that changed our table
   // Around one-way cuts: messages this node sent to a peer through a relay; datagrams it
-  // forwarded for a peer; relay requests it refused (sender or destination not a live peer of
-  // ours, or bounds::relay_datagrams_per_second_max reached).
+  // forwarded for a peer; relay requests it refused (destination not a live peer of ours, or
+  // the sender's, or bounds::relay_datagrams_per_second_max reached: a budget all senders
+  // share).
   std::uint64_t relayed_messages_sent = 0;
   std::uint64_t relay_datagrams_forwarded = 0;
   std::uint64_t relay_datagrams_refused = 0;
+  // Peers that announced a clean stop (leave), and datagrams of theirs that came after it: their
+  // counts and overrides are merged, nothing else (a stopped node is not brought back to life
+  // by its own late datagrams).
+  std::uint64_t peers_left = 0;
+  std::uint64_t messages_after_leave = 0;
 };
 
 struct Outgoing {
@@ -144,7 +150,7 @@ class Replicator {
   void on_timer(MonoTime now, WallTime wall);
 
   // Before a clean stop: sends the changes not sent yet, so that a stopped node's last counts
-  // (and overrides) reach its peers.
+  // (and overrides) reach its peers, then tells every peer that it leaves (twice, for loss).
   void final_round(MonoTime now, WallTime wall);
 
   // The override table to replicate: sent to peers, merged from theirs. Not owned; it must
@@ -199,6 +205,8 @@ class Replicator {
   void next_relay(Peer& peer, MonoTime now);
   // Sends `message` to `peer`, through its relay if it has one.
   void send_to(Peer& peer, MonoTime now, ClusterMessage message);
+  // A leave from `peer`'s current (or a newer) incarnation: it is `left` from now on.
+  void on_leave(MonoTime now, Peer& peer, const ClusterMessage& message);
   // A relay request from `sender`: forwards its payload if the request is one we take.
   void forward_relay(MonoTime now, const Peer& sender, const ClusterMessage& message);
   // A new entry (counted as rejected when the table is full).

@@ -135,6 +135,15 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
   gossip_round(now, wall);
   gossip_round(now, wall);
   override_round(now, wall);
+  // Then the leave, after the counts: a peer that takes the leave first still merges the counts
+  // that come after it. To every peer that may be running (a peer down or never heard is told
+  // too: it may only be cut off from us).
+  for (int copy = 0; copy < 2; ++copy) {
+    for (Peer& peer : peers_.all()) {
+      if (peer.state == PeerState::left) continue;
+      send_to(peer, now, header(MessageType::leave, wall));
+    }
+  }
 }
 
 void Replicator::repair_round(MonoTime now, WallTime wall) {

@@ -79,7 +79,8 @@ std::string Replicator::relay_for(Peer& peer, MonoTime now) {
                    (!peer.acked_direct || ms_between(peer.last_acked_direct, now) >= patience_ms);
   if (!cut) {
     peer.relay.clear();
-    peer.relay_token = 0;
+    peer.relay_token = peer.relay_previous_token = 0;
+    peer.relay_unanswered = 0;
     return {};
   }
   const Peer* relay = peer.relay.empty() ? nullptr : peers_.find(peer.relay);
@@ -97,7 +98,8 @@ bool Replicator::relay_candidate(const Peer& relay, const Peer& peer, MonoTime n
 
 void Replicator::next_relay(Peer& peer, MonoTime now) {
   peer.relay.clear();
-  peer.relay_token = 0;
+  peer.relay_token = peer.relay_previous_token = 0;
+  peer.relay_unanswered = 0;
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     const std::size_t index = (peer.relay_turn + i) % peers_.size();
     const Peer& candidate = peers_.at(index);
@@ -123,7 +125,8 @@ void Replicator::learn_members(MonoTime now, const ClusterMessage& message) {
 
 void Replicator::update_states(MonoTime now) {
   for (Peer& peer : peers_.all()) {
-    if (!peer.heard) continue;
+    // A peer that left stays `left` until a new incarnation of it is heard.
+    if (!peer.heard || peer.state == PeerState::left) continue;
     const std::int64_t silent_ms = (now.ns - peer.last_heard.ns) / ns_per_ms;
     PeerState next = PeerState::alive;
     if (silent_ms >= config_.down_after_ms) {
@@ -141,7 +144,8 @@ void Replicator::update_states(MonoTime now) {
   // node, stops counting. Configured peers stay.
   peers_.erase_if([&](const Peer& peer) {
     return !peer.configured &&
-           (peer.state == PeerState::down || peer.state == PeerState::unknown) &&
+           (peer.state == PeerState::down || peer.state == PeerState::unknown ||
+            peer.state == PeerState::left) &&
            (now.ns - peer.state_since.ns) / ns_per_ms >= config_.forget_after_ms;
   });
 }
@@ -152,13 +156,15 @@ void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
   sample.push_back(MemberRecord{config_.node_id, config_.incarnation, config_.address});
   for (std::size_t i = 0; i < peers_.size() && sample.size() < config_.members_per_heartbeat; ++i) {
     const Peer& peer = peers_.at((member_turn_ + i) % peers_.size());
-    if (peer.heard && peer.state != PeerState::down) {
+    if (peer.heard && peer.state != PeerState::down && peer.state != PeerState::left) {
       sample.push_back(MemberRecord{peer.node_id, peer.incarnation, peer.address});
     }
   }
   if (!peers_.empty())
     member_turn_ = (member_turn_ + config_.members_per_heartbeat) % peers_.size();
   for (Peer& peer : peers_.all()) {
+    // A peer that left is not probed: its next incarnation makes itself heard.
+    if (peer.state == PeerState::left) continue;
     ClusterMessage message = header(MessageType::heartbeat, wall);
     peer.previous_token = peer.ping_token;
     peer.previous_sent = peer.ping_sent;
@@ -170,12 +176,14 @@ void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
     message.members = sample;
     if (peer.heard && !peer.synced_from) message.flags |= kFlagWantSync;
     // Under a one-way cut, a second heartbeat through a relay, with a token of its own: its
-    // answer says the relay works (no answer by the next round: try another), while the answer
-    // to the straight one says the cut is over.
+    // answer says the relay works (two rounds in a row without one: try another), while the
+    // answer to the straight one says the cut is over.
     if (!relay_for(peer, now).empty()) {
-      if (peer.relay_token != 0) next_relay(peer, now);
+      peer.relay_unanswered = peer.relay_token != 0 ? peer.relay_unanswered + 1 : 0;
+      if (peer.relay_unanswered >= 2) next_relay(peer, now);
       if (!peer.relay.empty()) {
         ClusterMessage relayed = message;
+        peer.relay_previous_token = peer.relay_token;
         peer.relay_token = rng_() | 1;
         relayed.token = peer.relay_token;
         outgoing_.push_back(Outgoing{peer.address, std::move(relayed), peer.relay});
@@ -224,9 +232,12 @@ std::uint32_t Replicator::reachable_permille(MonoTime now) const {
     }
   }
   // Members: ourselves, configured peers, and peers that were heard at least once. A member
-  // record learned from a heartbeat does not make a member until that node answers.
+  // record learned from a heartbeat does not make a member until that node answers; a member
+  // that announced a clean stop is not one until it is back.
   std::size_t members = 1;
-  for (const Peer& peer : peers_.all()) members += (peer.configured || peer.heard) ? 1 : 0;
+  for (const Peer& peer : peers_.all()) {
+    members += (peer.configured || peer.heard) && peer.state != PeerState::left ? 1 : 0;
+  }
   return static_cast<std::uint32_t>(reachable * 1000 / members);
 }
 

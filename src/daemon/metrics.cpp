@@ -118,7 +118,7 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_envoy_limits", MetricKind::gauge, "",
      "Limited descriptors of the YAML files in force ([envoy] config_dir)."},
     {"drl_cluster_peers", MetricKind::gauge, "state",
-     "Peers by state: alive, suspect, down, unknown."},
+     "Peers by state: alive, suspect, down, unknown, left (announced a clean stop)."},
     {"drl_cluster_reachable_ratio", MetricKind::gauge, "",
      "The share of the cluster this node can reach (1 when whole); the proportional partition "
      "policy scales limits by it."},
@@ -449,7 +449,7 @@ std::string render_metrics(const DaemonContext& c) {
 
   if (c.cluster != nullptr) {
     const io::ClusterSnapshot s = c.cluster->snapshot();
-    std::array<double, 4> states{};
+    std::array<double, 5> states{};
     for (const core::PeerStatus& peer : s.peers) states[static_cast<std::size_t>(peer.state)] += 1;
     for (std::size_t i = 0; i < states.size(); ++i) {
       f.value("drl_cluster_peers", states[i],

@@ -354,7 +354,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
       switch (key.via.u64) {
         case kType: {
           const std::uint64_t type = uint_of(value);
-          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::relay)) {
+          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::leave)) {
             throw Invalid{};
           }
           m.type = static_cast<core::MessageType>(type);

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/assert.hpp"
 #include "core/bounds.hpp"
 #include "wire/cluster_body.hpp"
 #include "wire/cluster_body_size.hpp"
@@ -28,8 +29,9 @@ bool long_window(std::uint64_t window_ms) {
 
 // An overrides message: as many records per body as fit, in order, those with windows longer
 // than 31 days last and in bodies of their own (long_window). A record that does not fit an
-// empty body on its own (possible only below datagram_bytes 1046), or that a receiver would
-// refuse, is left out and counted in `left_out`. Always at least one body, so that an empty list
+// empty body on its own (possible only below datagram_bytes 1046, or a little above through a
+// relay, whose envelope takes room), or that a receiver would refuse, is left out and counted
+// in `left_out`. Always at least one body, so that an empty list
 // still says "I am alive".
 std::vector<std::string> override_bodies(const core::ClusterMessage& m, std::size_t budget,
                                          std::size_t* left_out) {
@@ -113,7 +115,8 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
                                                      std::size_t* overrides_left_out,
                                                      std::size_t reserve_bytes) const {
   std::vector<std::string> bodies;
-  const std::size_t budget = body_bytes_max() - std::min(reserve_bytes, body_bytes_max() / 2);
+  DRL_ASSERT(reserve_bytes <= body_bytes_max() / 2, "a datagram keeps half its body or more");
+  const std::size_t budget = body_bytes_max() - reserve_bytes;
   const std::size_t base = header_fields_bytes(message);
   if (message.type == core::MessageType::overrides) {
     return override_bodies(message, budget, overrides_left_out);

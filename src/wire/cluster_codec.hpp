@@ -58,9 +58,10 @@ class ClusterCodec {
 
   // The bodies for `message`, each small enough for one datagram. Updates are split across
   // bodies; each body carries the origins its updates use. Heartbeats carry as many member
-  // records as fit. A relay is one body (its payload is one datagram). Override records are split across bodies too; one that no body can hold, or
-  // that a receiver would refuse, is left out and added to `*overrides_left_out` (if given).
-  // `reserve_bytes` (at most half a body) are left free in each: room for a relay envelope.
+  // records as fit. A relay is one body (its payload is one datagram). Override records are split
+  // across bodies too; one that no body can hold, or that a receiver would refuse, is left out and
+  // added to `*overrides_left_out` (if given). `reserve_bytes` (at most half a body) are left free
+  // in each: room for a relay envelope.
   std::vector<std::string> encode_bodies(const core::ClusterMessage& message,
                                          std::size_t* overrides_left_out = nullptr,
                                          std::size_t reserve_bytes = 0) const;
@@ -76,6 +77,7 @@ class ClusterCodec {
   bool open(std::string_view datagram, DecodedDatagram& out, DropReason& reason) const;
 
   bool authenticated() const { return !options_.keys.empty(); }
+  std::size_t datagram_bytes_max() const { return options_.datagram_bytes_max; }
   std::size_t body_bytes_max() const;
 
  private:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "core/assert.hpp"
 #include "core/bounds.hpp"
 #include "wire/cluster_body.hpp"
 
@@ -102,6 +103,7 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
     const core::ClusterMessage& message = outgoing.message;
     if (message.type == core::MessageType::relay) {
       // Forwarded for a peer: its datagram as it sealed it (its sequence, its MAC).
+      DRL_ASSERT(message.relay_payload && outgoing.via.empty(), "a forward carries a datagram");
       emit(outgoing.address, *message.relay_payload, true);
       continue;
     }
@@ -117,6 +119,12 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
       envelope.sent_wall_ms = message.sent_wall_ms;
       envelope.relay_to = outgoing.address;
       reserve = codec_.relay_overhead_bytes(envelope);
+      // An envelope that would take more than half a datagram (long ids and addresses in small
+      // datagrams): the message goes straight, as if there were no relay.
+      if (reserve > codec_.body_bytes_max() / 2) {
+        outgoing.via.clear();
+        reserve = 0;
+      }
     }
     const bool shared = message.type == core::MessageType::delta && message.updates && reserve == 0;
     std::vector<std::string> local_bodies;
@@ -141,10 +149,10 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
         continue;
       }
       envelope.relay_payload = std::make_shared<const std::string>(std::move(datagram));
-      emit(outgoing.via,
-           codec_.seal(relay_body(envelope), next_sequence(outgoing.via),
-                       destination_tag(outgoing.via)),
-           false);
+      std::string wrapped = codec_.seal(relay_body(envelope), next_sequence(outgoing.via),
+                                        destination_tag(outgoing.via));
+      DRL_ASSERT(wrapped.size() <= codec_.datagram_bytes_max(), "a relay message fits a datagram");
+      emit(outgoing.via, std::move(wrapped), false);
     }
   }  // Sequence counters of destinations that are no longer peers go (made again, they start at
   // the high-water mark, above anything their receiver saw).

@@ -161,6 +161,19 @@ class Cluster {
     std::erase_if(in_flight_, [i](const Flight& f) { return f.to == i || f.from == i; });
   }
 
+  // Stops node `i` cleanly (its final round goes out, as drld's does at SIGTERM) and removes it.
+  void stop(std::size_t i) {
+    Replicator& r = *nodes_[i]->replicator;
+    r.final_round(mono(), wall());
+    for (Outgoing& out : r.take_outgoing()) {
+      const std::size_t to = index_of(out.via.empty() ? out.address : out.via);
+      if (to >= nodes_.size() || (drop && drop(i, to, out.message))) continue;
+      REQUIRE(out.via.empty());  // (relayed messages are not modelled here)
+      in_flight_.push_back(Flight{now_ms_ + latency_ms, i, to, std::move(out.message)});
+    }
+    nodes_[i].reset();
+  }
+
   std::uint64_t sent(MessageType type) const { return sent_[static_cast<int>(type)]; }
   void reset_sent() { std::fill(std::begin(sent_), std::end(sent_), 0); }
 
@@ -574,6 +587,76 @@ TEST_CASE(
   CHECK(out[0].address == "b:7000");
   CHECK(out[0].via.empty());
   CHECK(*out[0].message.relay_payload == "datagram");
+}
+
+TEST_CASE(
+    "one-way cut: a relay whose round trip is longer than a heartbeat interval is kept, and "
+    "its answers count") {
+  Cluster cluster(4);
+  cluster.latency_ms = 80;  // through a relay and back: 240 ms, above the 200 ms interval
+  cluster.run_ms(1500);
+  cluster.drop = [](std::size_t from, std::size_t to, const ClusterMessage&) {
+    return from == 0 && to == 1;
+  };
+  cluster.run_ms(3000);
+  std::vector<PeerStatus> storage;
+  const std::string via = status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage).via;
+  CHECK_FALSE(via.empty());
+  for (int step = 0; step < 10; ++step) {
+    cluster.run_ms(200);
+    const PeerStatus& b_at_a = status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage);
+    CHECK(b_at_a.via == via);
+    CHECK(b_at_a.hears_us);
+  }
+}
+
+TEST_CASE(
+    "leave: a node that stops cleanly is `left` on its peers at once and no longer a member (the "
+    "proportional shares stay whole), its last counts arrive, and its next incarnation is alive") {
+  Cluster cluster(3, PartitionPolicy::proportional);
+  cluster.run_ms(1000);
+  CHECK(cluster.check(2, "k", 4) == 4);
+  cluster.stop(2);
+  cluster.run_ms(5);
+  std::vector<PeerStatus> storage;
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(status_of(*cluster.node(i).replicator, cluster.mono(), "c", storage).state ==
+          PeerState::left);
+    CHECK(cluster.node(i).replicator->stats().peers_left == 1);
+    CHECK(cluster.seen(i, "k") == 4);
+  }
+  // Well past down_after: still left, and the share of the two that remain is whole.
+  cluster.run_ms(5000);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(status_of(*cluster.node(i).replicator, cluster.mono(), "c", storage).state ==
+          PeerState::left);
+    CHECK(cluster.node(i).replicator->reachable_permille(cluster.mono()) == 1000);
+  }
+  cluster.restart(2);
+  cluster.run_ms(1000);
+  CHECK(status_of(*cluster.node(0).replicator, cluster.mono(), "c", storage).state ==
+        PeerState::alive);
+  CHECK(cluster.node(0).replicator->reachable_permille(cluster.mono()) == 1000);
+}
+
+TEST_CASE(
+    "leave: a datagram sent before the leave and delivered after it does not bring the node "
+    "back") {
+  Cluster cluster(2);
+  cluster.run_ms(1000);
+  ClusterMessage late;
+  late.type = MessageType::heartbeat;
+  late.sender_id = "b";
+  late.sender_incarnation = 1001;
+  late.sender_address = "b:7000";
+  late.token = 99;
+  cluster.stop(1);
+  cluster.run_ms(5);
+  cluster.deliver(0, "b:7000", late);
+  std::vector<PeerStatus> storage;
+  CHECK(status_of(*cluster.node(0).replicator, cluster.mono(), "b", storage).state ==
+        PeerState::left);
+  CHECK(cluster.node(0).replicator->stats().messages_after_leave == 1);
 }
 
 TEST_CASE("heartbeats measure the round trip and the staleness of what peers told us") {

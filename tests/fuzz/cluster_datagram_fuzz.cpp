@@ -119,7 +119,7 @@ void check_opened(const wire::DecodedDatagram& decoded) {
   FUZZ_ASSERT(!m.sender_id.empty() && m.sender_id.size() <= 64);
   FUZZ_ASSERT(m.sender_address.size() <= 128);
   const auto type = static_cast<int>(m.type);
-  FUZZ_ASSERT(type >= 1 && type <= 6);
+  FUZZ_ASSERT(type >= 1 && type <= 7);
   if (m.type == core::MessageType::relay) {
     FUZZ_ASSERT(!m.relay_to.empty() && m.relay_to.size() <= 128);
     FUZZ_ASSERT(m.relay_payload && !m.relay_payload->empty() &&
@@ -315,9 +315,10 @@ void check_membership(const Node& n, const Observed& before, const Observed& aft
   const std::string& address = m.sender_address.empty() ? from : m.sender_address;
   const core::PeerStatus* sender = peer_at(before.peers, address);
 
-  // A datagram from before the peer restarted (it is not down) changes nothing.
+  // A datagram from before the peer restarted (it is not down, nor gone) changes nothing.
   if (sender != nullptr && sender->node_id == m.sender_id &&
-      m.sender_incarnation < sender->incarnation && sender->state != core::PeerState::down) {
+      m.sender_incarnation < sender->incarnation && sender->state != core::PeerState::down &&
+      sender->state != core::PeerState::left) {
     FUZZ_ASSERT(unchanged);
   }
 

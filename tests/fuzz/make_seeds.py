@@ -136,6 +136,13 @@ def cluster_datagram_seeds():
     # frozen relay's payload to the other one (a live peer: forwarded), and to an address it
     # does not know (refused); timers in between.
     node_c = pack({0: 1, 1: "node-c", 2: 3, 4: "192.0.2.3:7001", 5: 1_800_000_000_000, 6: 5})
+    # A leave after a heartbeat, then a late delta of the same incarnation, then time.
+    write("cluster_datagram", "leave", b"".join([
+        record(0x04, b"\x01" + bodies["heartbeat"]),
+        record(0x04, b"\x01" + bodies["leave"]),
+        record(0x04, b"\x01" + bodies["delta"]),
+        record(0x04 | 0xC0, b""),
+    ]))
     write("cluster_datagram", "relay", b"".join([
         record(0x04, b"\x01" + bodies["heartbeat"]),
         record(0x04 | 0x10, b"\x01" + node_c),

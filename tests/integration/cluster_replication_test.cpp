@@ -265,6 +265,56 @@ TEST_CASE(
   CHECK(node_status(cluster.node(0)).uint("datagrams_dropped_replayed") == replayed);
 }
 
+TEST_CASE(
+    "leave: a node stopped with SIGTERM is `left` on its peers at once, their proportional shares "
+    "stay whole, and once started again it is a member again") {
+  TempDir dir;
+  ClusterSpec spec;
+  spec.cluster_settings =
+      "gossip_interval = \"5ms\"\nheartbeat_interval = \"50ms\"\nsuspect_after = \"400ms\"\n"
+      "down_after = \"600ms\"\npartition_policy = \"proportional\"\n";
+  spec.policies = "[[policy]]\nname = \"p\"\nlimit = 90\nwindow = \"10s\"\n";
+  Cluster cluster(dir, spec);
+  cluster.start();
+  INFO("logs:\n" << cluster.logs());
+  REQUIRE(cluster.wait_until_connected(10s));
+  const auto whole = [&](std::size_t i) {
+    return node_status(cluster.node(i)).uint("reachable_permille") == 1000;
+  };
+  REQUIRE(wait_until([&] { return whole(0) && whole(1) && whole(2); }, 5s, 10ms));
+
+  const auto stopped_at = std::chrono::steady_clock::now();
+  REQUIRE(cluster.node(2).stop() == std::optional<int>(0));
+  const bool left = wait_until(
+      [&] {
+        return node_status(cluster.node(0)).peer("n3")->state == "left" &&
+               node_status(cluster.node(1)).peer("n3")->state == "left";
+      },
+      2s, 2ms);
+  const auto left_ms =
+      std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - stopped_at).count();
+  REQUIRE(left);
+  MESSAGE("n1 and n2 had n3 as left " << left_ms << " ms after SIGTERM (down_after 600 ms)");
+  // Past down_after and well past unreachable_after: still left, shares whole, the full limit.
+  std::this_thread::sleep_for(800ms);
+  for (std::size_t i = 0; i < 2; ++i) {
+    INFO("node " << cluster.id(i));
+    const NodeStatus status = node_status(cluster.node(i));
+    CHECK(status.peer("n3")->state == "left");
+    CHECK(status.uint("reachable_permille") == 1000);
+    drl::Client client = cluster.node(i).connect();
+    const auto decision = client.check(drl::CheckRequest{"p", "k", 0});
+    REQUIRE(decision.ok());
+    CHECK(decision->limit == 90);
+  }
+  cluster.start_node(2);
+  CHECK(wait_until(
+      [&] {
+        return node_status(cluster.node(0)).peer("n3")->state == "alive" && whole(0) && whole(2);
+      },
+      5s, 10ms));
+}
+
 // The objects of the JSON array "peers" in a status object, as text.
 std::vector<std::string> json_peer_objects(const std::string& json) {
   std::vector<std::string> out;

@@ -210,3 +210,14 @@ TEST_CASE("golden cluster v1: a relay carries a datagram sealed for a third node
   CHECK(carried.sequence == 7);
   CHECK(carried.message.type == core::MessageType::ack);
 }
+
+TEST_CASE("golden cluster v1: a leave is the header fields alone") {
+  ClusterCodec codec(CodecOptions{});
+  const core::ClusterMessage m = base(core::MessageType::leave);
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("leave", datagram, 8));
+  CHECK(read.type == core::MessageType::leave);
+  CHECK(read.sender_id == "node-a");
+  CHECK(read.members.empty());
+}
