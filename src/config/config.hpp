@@ -56,6 +56,12 @@ struct ClusterSettings {
   std::string bind;       // "host:port" of the UDP socket
   std::string advertise;  // how peers reach us; empty: bind, unless bind is a wildcard
   std::vector<std::string> peers;
+  // Where to find members ("host:port", a host name usually: a DNS name with an address per
+  // node, as a Kubernetes headless service has), resolved at start and every
+  // seeds_resolve_interval_ms to every address it has. Unlike peers, their addresses are
+  // learned members: not members until heard, forgotten forget_after after they go down.
+  std::vector<std::string> seeds;
+  std::uint64_t seeds_resolve_interval_ms = 30'000;  // 0: at start only
   std::uint64_t gossip_interval_ms = 5;
   std::uint64_t heartbeat_interval_ms = 200;
   std::uint64_t suspect_after_ms = 1000;

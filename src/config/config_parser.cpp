@@ -356,12 +356,28 @@ class Parser {
 
   void parse_cluster(const toml::table& table, ClusterSettings& out) {
     const std::string where = "[cluster]";
-    check_keys(
-        table, where,
-        {"bind", "advertise", "peers", "gossip_interval", "heartbeat_interval", "suspect_after",
-         "unreachable_after", "down_after", "forget_after", "repair_interval",
-         "repair_updates_per_interval", "key_file", "previous_key_file", "allow_readable_key_file",
-         "partition_policy", "datagram_bytes", "max_peers", "max_origins", "warmup_max"});
+    check_keys(table, where,
+               {"bind",
+                "advertise",
+                "peers",
+                "seeds",
+                "seeds_resolve_interval",
+                "gossip_interval",
+                "heartbeat_interval",
+                "suspect_after",
+                "unreachable_after",
+                "down_after",
+                "forget_after",
+                "repair_interval",
+                "repair_updates_per_interval",
+                "key_file",
+                "previous_key_file",
+                "allow_readable_key_file",
+                "partition_policy",
+                "datagram_bytes",
+                "max_peers",
+                "max_origins",
+                "warmup_max"});
     out.enabled = true;
     if (!table.contains("bind") && !options_.cluster_bind_optional) {
       reject(&table,
@@ -382,6 +398,26 @@ class Parser {
         check_address(&element, "[cluster]: peer", *text);
         out.peers.push_back(*text);
       }
+    }
+    if (const toml::node* node = table.get("seeds")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr)
+        reject(node, where + ": seeds must be an array of \"host:port\" strings");
+      if (list->size() > bounds::cluster_seeds_max) {
+        reject(node, where + ": at most " + std::to_string(bounds::cluster_seeds_max) + " seeds");
+      }
+      for (const toml::node& element : *list) {
+        const auto text = element.value<std::string>();
+        if (!element.is_string() || !text) reject(&element, where + ": seeds must be strings");
+        check_address(&element, "[cluster]: seed", *text);
+        out.seeds.push_back(*text);
+      }
+    }
+    out.seeds_resolve_interval_ms = get_duration(table, "seeds_resolve_interval", where,
+                                                 out.seeds_resolve_interval_ms, 0, 86'400'000);
+    if (out.seeds_resolve_interval_ms != 0 && out.seeds_resolve_interval_ms < 1000) {
+      reject(table.get("seeds_resolve_interval"),
+             where + ": seeds_resolve_interval must be 0 (at start only) or at least 1s");
     }
     out.gossip_interval_ms =
         get_duration(table, "gossip_interval", where, out.gossip_interval_ms, 1, 10'000);
@@ -815,6 +851,8 @@ std::string restart_only_changes(const Config& before, const Config& after) {
   note(a.bind != b.bind, "cluster.bind");
   note(a.advertise != b.advertise, "cluster.advertise");
   note(a.peers != b.peers, "cluster.peers");
+  note(a.seeds != b.seeds || a.seeds_resolve_interval_ms != b.seeds_resolve_interval_ms,
+       "cluster.seeds");
   note(a.gossip_interval_ms != b.gossip_interval_ms ||
            a.heartbeat_interval_ms != b.heartbeat_interval_ms ||
            a.suspect_after_ms != b.suspect_after_ms || a.down_after_ms != b.down_after_ms ||

@@ -77,6 +77,10 @@ inline constexpr std::size_t datagram_bytes_max = 65'000;
 // Senders whose replay windows a node remembers (per sender id and destination): forged ids
 // cannot grow memory without end; the oldest window makes room, counted.
 inline constexpr std::size_t replay_windows_max = 4096;
+// [cluster] seeds: names resolved at start and then periodically, each to at most this many
+// addresses.
+inline constexpr std::size_t cluster_seeds_max = 64;
+inline constexpr std::size_t seed_addresses_max = 256;
 // Datagrams a node forwards for its peers (relays around one-way cuts) per second: one out for
 // one in, never more, and this many at most, so that no sender can make a node a pump. Well
 // above what relaying for a few cut peers takes (a delta round, a heartbeat and acks).

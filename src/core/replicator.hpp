@@ -125,6 +125,8 @@ struct ReplicationStats {
   // counts and overrides are merged, nothing else (a stopped node is not brought back to life
   // by its own late datagrams).
   std::uint64_t peers_left = 0;
+  // Addresses of [cluster] seeds that were not members yet, added as learned members.
+  std::uint64_t seed_addresses_added = 0;
   std::uint64_t messages_after_leave = 0;
 };
 
@@ -152,6 +154,11 @@ class Replicator {
   // Before a clean stop: sends the changes not sent yet, so that a stopped node's last counts
   // (and overrides) reach its peers, then tells every peer that it leaves (twice, for loss).
   void final_round(MonoTime now, WallTime wall);
+
+  // An address a seed name resolved to: a learned member if it is not one yet (and not ours),
+  // which gets heartbeats, and is forgotten forget_after after it goes down, or if it never
+  // answers. True if it was added.
+  bool add_seed(MonoTime now, const std::string& address);
 
   // The override table to replicate: sent to peers, merged from theirs. Not owned; it must
   // outlive the replicator (or be replaced first). Null (the default): overrides are neither

@@ -111,6 +111,15 @@ void Replicator::next_relay(Peer& peer, MonoTime now) {
   }
 }
 
+bool Replicator::add_seed(MonoTime now, const std::string& address) {
+  if (address.empty() || address == config_.address || peers_.find(address) != nullptr) {
+    return false;
+  }
+  if (add_peer(address, false, now) == nullptr) return false;
+  ++stats_.seed_addresses_added;
+  return true;
+}
+
 void Replicator::learn_members(MonoTime now, const ClusterMessage& message) {
   for (const MemberRecord& member : message.members) {
     if (member.address.empty() || member.address == config_.address ||

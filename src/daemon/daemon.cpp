@@ -37,6 +37,7 @@
 #include "io/log.hpp"
 #include "io/main_loop.hpp"
 #include "io/open_files_limit.hpp"
+#include "io/seed_resolver.hpp"
 #include "io/stream_server.hpp"
 #include "io/unix_listener.hpp"
 #include "wire/cluster_node.hpp"
@@ -280,6 +281,7 @@ int run_daemon(const DaemonOptions& options) {
   // it, so that it is destroyed (and stopped) first, whichever way this function returns.
   std::unique_ptr<wire::ClusterNode> node;
   std::unique_ptr<io::ClusterDriver> driver;
+  std::unique_ptr<io::SeedResolver> seed_resolver;  // adds to the node, on the loop thread
   if (config.cluster.enabled) {
     const config::ClusterSettings& cluster = config.cluster;
     wire::CodecOptions codec;
@@ -345,6 +347,26 @@ int run_daemon(const DaemonOptions& options) {
       return true;
     });
     if (!this_node.empty()) io::log_info("[cluster] peers left out as this node: " + this_node);
+    // Seeds: every address of each name, now and every seeds_resolve_interval; learned members,
+    // not configured ones (a name's addresses come and go with the nodes behind it).
+    const int family = bound.value().front() == '[' ? AF_INET6 : AF_INET;
+    const auto ours = [&advertise, bound = bound.value(), interfaces](const std::string& address) {
+      return address == advertise || io::is_own_address(address, bound, interfaces);
+    };
+    std::vector<std::string> seed_addresses;
+    for (const std::string& seed : cluster.seeds) {
+      Result<std::vector<std::string>> resolved =
+          io::resolve_addresses(seed, family, bounds::seed_addresses_max);
+      if (!resolved.ok()) {
+        io::log_warn(
+            "[cluster] seed " + seed + ": " + resolved.error().message +
+            (cluster.seeds_resolve_interval_ms == 0 ? std::string() : "; trying again later"));
+        continue;
+      }
+      for (const std::string& address : resolved.value()) {
+        if (!ours(address)) seed_addresses.push_back(address);
+      }
+    }
     core::ReplicationConfig replication = config::replication_config_of(cluster);
     replication.node_id = config.node.id;
     replication.incarnation = incarnation;
@@ -354,6 +376,20 @@ int run_daemon(const DaemonOptions& options) {
                                                        : bound.value();
     replication.seeds = peers;
     node = std::make_unique<wire::ClusterNode>(replication, codec, store, origins);
+    for (const std::string& address : seed_addresses) {
+      node->replicator().add_seed(io::mono_now(), address);
+    }
+    if (!cluster.seeds.empty()) {
+      seed_resolver = std::make_unique<io::SeedResolver>(
+          loop, cluster.seeds, family, cluster.seeds_resolve_interval_ms,
+          [&node, ours](const std::string& seed, const std::vector<std::string>& addresses) {
+            for (const std::string& address : addresses) {
+              if (!ours(address) && node->replicator().add_seed(io::mono_now(), address)) {
+                io::log_info("[cluster] seed " + seed + " resolves to a new address: " + address);
+              }
+            }
+          });
+    }
     // Overrides travel with the gossip: peers' records merge into the table, ours go out, and a
     // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
@@ -363,6 +399,7 @@ int run_daemon(const DaemonOptions& options) {
         startup_hold.open(io::mono_now());
     });
     driver->start(*node);
+    if (seed_resolver) seed_resolver->start();
     // No peer to wait for (the first node of a cluster, peers learned later).
     if (node->replicator().has_cluster_counts()) startup_hold.open(io::mono_now());
     context.cluster = driver.get();
@@ -483,6 +520,7 @@ int run_daemon(const DaemonOptions& options) {
 #endif
     server.stop();
     if (watcher) watcher->close();
+    if (seed_resolver) seed_resolver->stop();
     if (driver) driver->stop();
     loop.close_handles();
   };
@@ -572,6 +610,10 @@ int run_daemon(const DaemonOptions& options) {
     cluster_note = "cluster bind " + driver->snapshot().bind_address + ", " +
                    std::to_string(node->replicator().config().seeds.size()) +
                    " peers configured, " +
+                   (config.cluster.seeds.empty()
+                        ? std::string()
+                        : std::to_string(node->replicator().stats().seed_addresses_added) +
+                              " addresses from seeds, ") +
                    std::string(core::partition_policy_name(config.cluster.partition_policy)) +
                    " partition policy" + (context.cluster_authenticated ? ", authenticated" : "");
   }

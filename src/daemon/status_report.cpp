@@ -184,6 +184,7 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back({"peers_restarted", u(snapshot.replication.peers_restarted)});
   fields.push_back({"peers_moved", u(snapshot.replication.peers_moved)});
   fields.push_back({"peers_left", u(snapshot.replication.peers_left)});
+  fields.push_back({"seed_addresses_added", u(snapshot.replication.seed_addresses_added)});
   fields.push_back({"messages_after_leave", u(snapshot.replication.messages_after_leave)});
   fields.push_back({"aliases_refused", u(snapshot.replication.aliases_refused)});
   fields.push_back({"messages_from_self", u(snapshot.replication.messages_from_self)});

@@ -138,6 +138,43 @@ Result<std::string> resolve_address(const std::string& address, int family) {
   return format_address(reinterpret_cast<const sockaddr*>(&where));
 }
 
+std::vector<std::string> addresses_of(const addrinfo* found, std::uint16_t port, std::size_t max) {
+  std::vector<std::string> out;
+  for (const addrinfo* at = found; at != nullptr && out.size() < max; at = at->ai_next) {
+    if (at->ai_family != AF_INET && at->ai_family != AF_INET6) continue;
+    sockaddr_storage where{};
+    std::memcpy(&where, at->ai_addr, at->ai_addrlen);
+    if (where.ss_family == AF_INET6) {
+      reinterpret_cast<sockaddr_in6*>(&where)->sin6_port = htons(port);
+    } else {
+      reinterpret_cast<sockaddr_in*>(&where)->sin_port = htons(port);
+    }
+    std::string text = format_address(reinterpret_cast<const sockaddr*>(&where));
+    if (std::find(out.begin(), out.end(), text) == out.end()) out.push_back(std::move(text));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> resolve_addresses(const std::string& address, int family,
+                                                   std::size_t max) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_host_port(address, host, port)) {
+    return Error{Errc::io_error, "'" + address + "' is not host:port ([v6]:port for IPv6)"};
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_family = family;
+  addrinfo* found = nullptr;
+  const int status = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (status != 0 || found == nullptr) {
+    return Error{Errc::io_error, "cannot resolve '" + host + "': " + ::gai_strerror(status)};
+  }
+  std::vector<std::string> out = addresses_of(found, port, max);
+  ::freeaddrinfo(found);
+  return out;
+}
+
 std::vector<InterfaceAddress> interface_addresses() {
   std::vector<InterfaceAddress> out;
   ifaddrs* list = nullptr;

@@ -2,8 +2,10 @@
 // named by their numeric form, resolved once at start-up.
 #pragma once
 
+#include <netdb.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +24,12 @@ std::string format_address(const sockaddr* address);
 // `family`: AF_INET or AF_INET6 to accept only that family (a peer must be reachable from
 // the bound socket), or AF_UNSPEC.
 Result<std::string> resolve_address(const std::string& address, int family = AF_UNSPEC);
+// Every address "host:port" resolves to (in the resolver's order, each once, at most `max`), as
+// numeric "ip:port" strings. Blocks: at start only (SeedResolver resolves later off the loop).
+Result<std::vector<std::string>> resolve_addresses(const std::string& address, int family,
+                                                   std::size_t max);
+// The numeric "ip:port" strings of a getaddrinfo answer with `port`, each once, at most `max`.
+std::vector<std::string> addresses_of(const addrinfo* found, std::uint16_t port, std::size_t max);
 
 // An address of one of this host's network interfaces.
 struct InterfaceAddress {

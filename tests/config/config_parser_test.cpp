@@ -337,6 +337,35 @@ gossip_interval = "5ms"
 }
 
 TEST_CASE(
+    "config: [cluster] seeds are host:port strings, resolved again every 30 s unless "
+    "seeds_resolve_interval says otherwise (0: at start only), and restart-only") {
+  const std::string cluster = "[cluster]\nbind = \"127.0.0.1:7001\"\n";
+  const auto plain = parse_config(cluster + kPolicy, "a");
+  const auto seeded = parse_config(
+      cluster + "seeds = [\"drl.default.svc:7001\", \"10.0.0.9:7001\"]\n" + kPolicy, "b");
+  const auto once = parse_config(
+      cluster + "seeds = [\"drl:7001\"]\nseeds_resolve_interval = \"0s\"\n" + kPolicy, "c");
+  REQUIRE(plain.ok());
+  REQUIRE(seeded.ok());
+  REQUIRE(once.ok());
+  CHECK(plain->cluster.seeds.empty());
+  CHECK(seeded->cluster.seeds == std::vector<std::string>{"drl.default.svc:7001", "10.0.0.9:7001"});
+  CHECK(seeded->cluster.seeds_resolve_interval_ms == 30'000);
+  CHECK(once->cluster.seeds_resolve_interval_ms == 0);
+  CHECK(drl::config::restart_only_changes(plain.value(), seeded.value()) == "cluster.seeds");
+  CHECK(rejection(cluster + "seeds = \"drl:7001\"\n" + kPolicy).find("seeds must be an array") !=
+        std::string::npos);
+  CHECK(rejection(cluster + "seeds = [\"drl\"]\n" + kPolicy).find("seed 'drl' must be host:port") !=
+        std::string::npos);
+  CHECK(rejection(cluster + "seeds = [\"d:1\"]\nseeds_resolve_interval = \"10ms\"\n" + kPolicy)
+            .find("seeds_resolve_interval must be 0") != std::string::npos);
+  std::string many = "seeds = [";
+  for (int i = 0; i < 65; ++i)
+    many += std::string(i == 0 ? "" : ", ") + "\"s" + std::to_string(i) + ":1\"";
+  CHECK(rejection(cluster + many + "]\n" + kPolicy).find("at most 64 seeds") != std::string::npos);
+}
+
+TEST_CASE(
     "config: [cluster] allow_readable_key_file is off unless set, a boolean, and restart-only") {
   const std::string cluster = "[cluster]\nbind = \"127.0.0.1:7001\"\nkey_file = \"/k\"\n";
   const auto off = parse_config(cluster + kPolicy, "a");

@@ -659,6 +659,22 @@ TEST_CASE(
   CHECK(cluster.node(0).replicator->stats().messages_after_leave == 1);
 }
 
+TEST_CASE(
+    "membership: a seed's address is a learned member: not one until it answers, and never the "
+    "node itself or an address already known") {
+  Cluster cluster(2, PartitionPolicy::proportional, false);  // b knows a, a knows nobody
+  Replicator& a = *cluster.node(0).replicator;
+  CHECK_FALSE(a.add_seed(cluster.mono(), "a:7000"));
+  CHECK(a.add_seed(cluster.mono(), "nobody:7000"));
+  CHECK_FALSE(a.add_seed(cluster.mono(), "nobody:7000"));
+  cluster.run_ms(2000);
+  // Heartbeated, never heard: not a member, so the share stays whole.
+  CHECK(a.reachable_permille(cluster.mono()) == 1000);
+  CHECK(a.stats().seed_addresses_added == 1);
+  std::vector<PeerStatus> storage;
+  CHECK(status_of(a, cluster.mono(), "b", storage).state == PeerState::alive);
+}
+
 TEST_CASE("heartbeats measure the round trip and the staleness of what peers told us") {
   Cluster cluster(2);
   cluster.latency_ms = 3;

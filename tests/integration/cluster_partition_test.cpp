@@ -16,6 +16,8 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "cluster_harness.hpp"
@@ -117,6 +119,16 @@ class NetnsLab {
     ip_or_throw({"-n", namespaces_.at(to), "rule", "add", "pref", "10", "from", host(from), "iif",
                  "eth0", "blackhole"});
   }
+  // The hosts file of node i's namespace (ip netns exec mounts /etc/netns/NAME/hosts over
+  // /etc/hosts), written in place, so that a running node's next lookup reads the new text.
+  void set_hosts(std::size_t i, const std::string& text) {
+    const std::filesystem::path directory = "/etc/netns/" + namespaces_.at(i);
+    if (!std::filesystem::exists(directory)) {
+      std::filesystem::create_directories(directory);
+      etc_made_.push_back(directory);
+    }
+    std::ofstream(directory / "hosts", std::ios::trunc) << "127.0.0.1 localhost\n" << text;
+  }
   void heal_one_way(std::size_t from, std::size_t to) {
     ip_or_throw({"-n", namespaces_.at(to), "rule", "del", "pref", "10", "from", host(from), "iif",
                  "eth0", "blackhole"});
@@ -128,11 +140,17 @@ class NetnsLab {
     // Node namespaces first (deleting one takes its veth pair with it), then the hub.
     for (auto it = made_.rbegin(); it != made_.rend(); ++it) ip({"netns", "delete", *it});
     made_.clear();
+    std::error_code ignored;
+    for (const std::filesystem::path& directory : etc_made_) {
+      std::filesystem::remove_all(directory, ignored);
+    }
+    etc_made_.clear();
   }
 
   std::string hub_;
   std::vector<std::string> namespaces_;
   std::vector<std::string> made_;
+  std::vector<std::filesystem::path> etc_made_;  // /etc/netns/NAME directories
 };
 
 constexpr std::uint64_t kLimit = 150;
@@ -458,6 +476,70 @@ TEST_CASE(
   INFO("last inspect:\n" << last);
   REQUIRE(agreed.has_value());
   CHECK(agreed->total() == admitted_total);
+}
+
+namespace {
+
+// Three nodes in namespaces with no peers but themselves and `seeds = ["drl-seeds:7001"]`,
+// resolved again every second; `hosts(i)` is node i's hosts file at start.
+ClusterSpec seeded_spec(const NetnsLab& lab, std::size_t nodes) {
+  ClusterSpec spec;
+  spec.nodes = nodes;
+  for (std::size_t i = 0; i < nodes; ++i) {
+    spec.hosts.push_back(lab.host(i));
+    spec.ports.push_back(7001);
+    spec.command_prefixes.push_back(lab.prefix(i));
+    spec.peer_lists.push_back({lab.host(i) + ":7001"});  // only itself: no configured peer
+    spec.node_cluster_settings.push_back(
+        "seeds = [\"drl-seeds:7001\"]\nseeds_resolve_interval = \"1s\"\n");
+  }
+  spec.cluster_settings = "heartbeat_interval = \"50ms\"\nsuspect_after = \"400ms\"\n";
+  spec.policies = "[[policy]]\nname = \"p\"\nlimit = 10\nwindow = \"10s\"\n";
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "seeds: nodes configured with one DNS name and no peers find each other, the name "
+    "resolving to every node's address") {
+  NetnsLab lab(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    lab.set_hosts(i, "192.0.2.1 drl-seeds\n192.0.2.2 drl-seeds\n192.0.2.3 drl-seeds\n");
+  }
+  TempDir dir;
+  Cluster cluster(dir, seeded_spec(lab, 3));
+  cluster.start();
+  INFO("logs:\n" << cluster.logs());
+  CHECK(cluster.wait_until_connected(10s));
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(node_status(cluster.node(i)).uint("seed_addresses_added") == 2);
+  }
+}
+
+TEST_CASE(
+    "seeds: a name is resolved again every seeds_resolve_interval, and a node found at a new "
+    "address joins") {
+  NetnsLab lab(2);
+  // Each node's name resolves to itself alone: two clusters of one.
+  lab.set_hosts(0, "192.0.2.1 drl-seeds\n");
+  lab.set_hosts(1, "192.0.2.2 drl-seeds\n");
+  TempDir dir;
+  Cluster cluster(dir, seeded_spec(lab, 2));
+  cluster.start();
+  INFO("logs:\n" << cluster.logs());
+  std::this_thread::sleep_for(1500ms);
+  CHECK(node_status(cluster.node(0)).peers.empty());
+  // The name now has n2's address too, as a DNS record added for a new node would.
+  lab.set_hosts(0, "192.0.2.1 drl-seeds\n192.0.2.2 drl-seeds\n");
+  const auto changed_at = SteadyClock::now();
+  REQUIRE(cluster.wait_until_connected(10s));
+  MESSAGE("n1 and n2 connected "
+          << std::chrono::duration_cast<Millis>(SteadyClock::now() - changed_at).count()
+          << " ms after the name got n2's address (seeds_resolve_interval 1 s)");
+  CHECK(node_status(cluster.node(0)).uint("seed_addresses_added") == 1);
+  CHECK(cluster.logs().find("seed drl-seeds:7001 resolves to a new address: 192.0.2.2:7001") !=
+        std::string::npos);
 }
 
 // Whether this process may make network namespaces; if not, why.
