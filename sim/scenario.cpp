@@ -162,12 +162,16 @@ class ScenarioParser {
       if (list == nullptr) reject(node, "crash must be written [[crash]]");
       for (const toml::node& element : *list) {
         const toml::table& t = table_of(&element, "[[crash]]");
-        check_keys(t, "[[crash]]", {"node", "at", "restart_after"});
+        check_keys(t, "[[crash]]", {"node", "at", "restart_after", "leave"});
         CrashEvent crash;
         crash.node = static_cast<int>(number(t, "node", 0, 0, out.nodes - 1, "[[crash]]"));
         crash.at_s = seconds(t, "at", 0, "[[crash]]");
         crash.restart_after_s =
             t.contains("restart_after") ? seconds(t, "restart_after", 0, "[[crash]]") : -1;
+        if (const toml::node* leave = t.get("leave")) {
+          if (!leave->is_boolean()) reject(leave, "[[crash]] leave must be true or false");
+          crash.leave = leave->value<bool>().value_or(false);
+        }
         out.crashes.push_back(crash);
       }
     }

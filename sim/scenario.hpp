@@ -39,6 +39,9 @@ struct CrashEvent {
   int node = 0;
   double at_s = 0;
   double restart_after_s = -1;  // < 0: never restarts
+  // A clean stop instead of a crash: the node's final round (its last counts, then its leave)
+  // goes out first, as drld's does at SIGTERM.
+  bool leave = false;
 };
 
 // A node broken on purpose, to show that the run's checks catch what it breaks

@@ -276,6 +276,12 @@ class Simulation {
       }
       case EventKind::crash:
         if (!alive_[event.node]) return;
+        if (s_.crashes[static_cast<std::size_t>(event.index)].leave) {
+          // A clean stop: what drld's driver does at SIGTERM, then the node is gone.
+          SimNode& node = *nodes_[event.node];
+          node.cluster().final_round(node.mono(event.at_ns), node.wall(event.at_ns));
+          flush(event.node, event.at_ns);
+        }
         retire_stats(*nodes_[event.node]);
         alive_[event.node] = false;
         ++nodes_[event.node]->timer_generation;

@@ -59,6 +59,8 @@ Scenario swarm_scenario(std::uint64_t seed) {
     crash.node = static_cast<int>(random.below(static_cast<std::uint64_t>(s.nodes)));
     crash.at_s = random.uniform(1.0, 5.0);
     crash.restart_after_s = random.uniform(0.2, 2.0);
+    // Half of them clean stops (from the draw above: later draws stay where they were).
+    crash.leave = crash.restart_after_s < 1.1;
     s.crashes.push_back(crash);
   }
   if (random.chance(0.5)) {

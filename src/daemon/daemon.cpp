@@ -350,7 +350,8 @@ int run_daemon(const DaemonOptions& options) {
     // Seeds: every address of each name, now and every seeds_resolve_interval; learned members,
     // not configured ones (a name's addresses come and go with the nodes behind it).
     const int family = bound.value().front() == '[' ? AF_INET6 : AF_INET;
-    const auto ours = [&advertise, bound = bound.value(), interfaces](const std::string& address) {
+    // By value: the resolver calls it long after this block has ended.
+    const auto ours = [advertise, bound = bound.value(), interfaces](const std::string& address) {
       return address == advertise || io::is_own_address(address, bound, interfaces);
     };
     std::vector<std::string> seed_addresses;
