@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
 
 namespace drl::io {
 namespace {
@@ -114,28 +115,12 @@ std::string format_address(const sockaddr* address) {
 }
 
 Result<std::string> resolve_address(const std::string& address, int family) {
-  std::string host;
-  std::uint16_t port = 0;
-  if (!split_host_port(address, host, port)) {
-    return Error{Errc::io_error, "'" + address + "' is not host:port ([v6]:port for IPv6)"};
+  Result<std::vector<std::string>> all = resolve_addresses(address, family, 1);
+  if (!all.ok()) return all.error();
+  if (all.value().empty()) {
+    return Error{Errc::io_error, "cannot resolve '" + address + "': no IPv4 or IPv6 address"};
   }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_family = family;
-  addrinfo* found = nullptr;
-  const int status = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  if (status != 0 || found == nullptr) {
-    return Error{Errc::io_error, "cannot resolve '" + host + "': " + ::gai_strerror(status)};
-  }
-  sockaddr_storage where{};
-  std::memcpy(&where, found->ai_addr, found->ai_addrlen);
-  ::freeaddrinfo(found);
-  if (where.ss_family == AF_INET6) {
-    reinterpret_cast<sockaddr_in6*>(&where)->sin6_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in*>(&where)->sin_port = htons(port);
-  }
-  return format_address(reinterpret_cast<const sockaddr*>(&where));
+  return std::move(all.value().front());
 }
 
 std::vector<std::string> addresses_of(const addrinfo* found, std::uint16_t port, std::size_t max) {
