@@ -347,6 +347,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
     const msgpack::object* overrides = nullptr;
     const msgpack::object* key_records = nullptr;
     const msgpack::object* relay_payload = nullptr;
+    std::string_view relay_to;
     for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
       const msgpack::object& key = root.via.map.ptr[i].key;
       const msgpack::object& value = root.via.map.ptr[i].val;
@@ -408,7 +409,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
           key_records = &value;
           break;
         case kRelayTo:
-          m.relay_to = text_of(value, kAddressBytesMax);
+          relay_to = text_of(value, kAddressBytesMax);
           break;
         case kRelayPayload:
           if (value.type != msgpack::type::BIN) throw Invalid{};
@@ -420,10 +421,12 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
     }
     if (!has_type || !has_sender) throw Invalid{};
     // A relay names where to and carries a datagram: without either there is nothing to do.
+    // Elsewhere both keys are ignored, like an unknown one.
     if (m.type == core::MessageType::relay) {
-      if (m.relay_to.empty() || relay_payload == nullptr || relay_payload->via.bin.size == 0) {
+      if (relay_to.empty() || relay_payload == nullptr || relay_payload->via.bin.size == 0) {
         throw Invalid{};
       }
+      m.relay_to = relay_to;
       m.relay_payload = std::make_shared<const std::string>(relay_payload->via.bin.ptr,
                                                             relay_payload->via.bin.size);
     }
