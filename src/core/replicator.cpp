@@ -112,11 +112,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     // Sent before its leave, delivered after it: its last counts still count, but a node that
     // stopped stays stopped.
     ++stats_.messages_after_leave;
-    if (message.type == MessageType::delta || message.type == MessageType::repair) {
-      merge_updates(now, wall, message);
-    } else if (message.type == MessageType::overrides && overrides_ != nullptr) {
-      stats_.override_records_merged += overrides_->merge(message.overrides, wall);
-    }
+    merge_content(now, wall, message);
     return;
   }
   if (peer->heard && peer->node_id == message.sender_id &&
@@ -221,10 +217,10 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       break;
     }
     case MessageType::delta:
-      merge_updates(now, wall, message);
+      merge_content(now, wall, message);
       break;
     case MessageType::repair:
-      merge_updates(now, wall, message);
+      merge_content(now, wall, message);
       if ((message.flags & kFlagSyncComplete) != 0) {
         peer->synced_from = true;
         synced_since_start_ = true;
@@ -234,15 +230,32 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       ++stats_.override_messages_received;
       stats_.override_records_received += message.overrides.size();
       // Feature off: the records are dropped; the datagram still told us the peer is alive.
-      if (overrides_ != nullptr) {
-        stats_.override_records_merged += overrides_->merge(message.overrides, wall);
-      }
+      merge_content(now, wall, message);
       break;
     case MessageType::relay:
       forward_relay(now, *peer, message);
       break;
     case MessageType::leave:
       break;  // handled above
+  }
+}
+
+void Replicator::merge_content(MonoTime now, WallTime wall, const ClusterMessage& message) {
+  switch (message.type) {
+    case MessageType::delta:
+    case MessageType::repair:
+      merge_updates(now, wall, message);
+      break;
+    case MessageType::overrides:
+      if (overrides_ != nullptr) {
+        stats_.override_records_merged += overrides_->merge(message.overrides, wall);
+      }
+      break;
+    case MessageType::heartbeat:
+    case MessageType::ack:
+    case MessageType::relay:
+    case MessageType::leave:
+      break;  // no counts, no overrides
   }
 }
 

@@ -229,6 +229,10 @@ class Replicator {
   void repair_round(MonoTime now, WallTime wall);
   void update_states(MonoTime now);
   void merge_updates(MonoTime now, WallTime wall, const ClusterMessage& message);
+  // Merges what `message` carries: the counts of a delta or repair, the records of overrides
+  // (dropped with the feature off); other types carry neither. The merge alone: the statistics
+  // of messages received and the sync state are the caller's.
+  void merge_content(MonoTime now, WallTime wall, const ClusterMessage& message);
   void learn_members(MonoTime now, const ClusterMessage& message);
 
   ReplicationConfig config_;
