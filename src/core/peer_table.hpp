@@ -65,6 +65,14 @@ struct Peer {
   bool synced_from = false;        // it completed a full sweep to us since it was last silent
   bool overrides_pending = false;  // we owe it our override table
   SweepCursor sweep;
+
+  // Forgets the relay: none picked, no relayed heartbeat awaiting its answer, no round
+  // unanswered. relay_turn (where the search for the next relay resumes) is kept.
+  void drop_relay() {
+    relay.clear();
+    relay_token = relay_previous_token = 0;
+    relay_unanswered = 0;
+  }
 };
 
 class PeerTable {

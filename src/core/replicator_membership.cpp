@@ -78,9 +78,7 @@ std::string Replicator::relay_for(Peer& peer, MonoTime now) {
                    ms_between(peer.state_since, now) >= patience_ms &&
                    (!peer.acked_direct || ms_between(peer.last_acked_direct, now) >= patience_ms);
   if (!cut) {
-    peer.relay.clear();
-    peer.relay_token = peer.relay_previous_token = 0;
-    peer.relay_unanswered = 0;
+    peer.drop_relay();
     return {};
   }
   const Peer* relay = peer.relay.empty() ? nullptr : peers_.find(peer.relay);
@@ -97,9 +95,7 @@ bool Replicator::relay_candidate(const Peer& relay, const Peer& peer, MonoTime n
 }
 
 void Replicator::next_relay(Peer& peer, MonoTime now) {
-  peer.relay.clear();
-  peer.relay_token = peer.relay_previous_token = 0;
-  peer.relay_unanswered = 0;
+  peer.drop_relay();
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     const std::size_t index = (peer.relay_turn + i) % peers_.size();
     const Peer& candidate = peers_.at(index);
