@@ -272,8 +272,7 @@ void Replicator::on_leave(MonoTime now, Peer& peer, const ClusterMessage& messag
   peer.last_heard = now;
   peer.state = PeerState::left;
   peer.state_since = now;
-  peer.relay.clear();
-  peer.relay_token = 0;
+  peer.drop_relay();
   ++stats_.peers_left;
 }
 
