@@ -165,6 +165,69 @@ struct SideCounts {
   std::uint64_t minority = 0;
 };
 
+// What timed checks admitted: per window of "p", by node.
+struct Admitted {
+  // The whole windows the checks spanned (they began in the window before and end just after).
+  std::int64_t first_full = 0;
+  std::int64_t last_full = 0;
+  std::map<std::uint64_t, std::vector<std::uint64_t>> by_window;  // per node
+  std::vector<std::uint64_t> total;                               // per node, in every window
+  std::uint64_t failed = 0;                                       // checks not answered
+
+  std::uint64_t in(std::int64_t window, std::size_t node) const {
+    const auto found = by_window.find(static_cast<std::uint64_t>(window));
+    return found == by_window.end() ? 0 : found->second.at(node);
+  }
+  // By every node.
+  std::uint64_t in(std::int64_t window) const {
+    std::uint64_t sum = 0;
+    for (std::size_t node = 0; node < total.size(); ++node) sum += in(window, node);
+    return sum;
+  }
+};
+
+// Checks "p" and "tally" of key "k" one at a time, one every `period`, on the nodes `order`
+// names in turn, until kWindows whole windows of "p" have passed. Each admission counts in the
+// window of "p" its answer places it in.
+Admitted run_timed_checks(std::vector<drl::Client>& clients, const std::vector<std::size_t>& order,
+                          std::chrono::nanoseconds period) {
+  Admitted out;
+  out.total.assign(clients.size(), 0);
+  const auto w = static_cast<std::int64_t>(kWindowMs);
+  out.first_full = wall_ms() / w + 1;
+  out.last_full = out.first_full + static_cast<std::int64_t>(kWindows) - 1;
+  const std::int64_t end_wall = (out.last_full + 1) * w + 20;
+  const std::array<drl::CheckRequest, 2> items{drl::CheckRequest{"p", "k"},
+                                               drl::CheckRequest{"tally", "k"}};
+  const auto begin = SteadyClock::now();
+  for (std::uint64_t k = 0;; ++k) {
+    std::this_thread::sleep_until(begin + period * static_cast<std::int64_t>(k));
+    const std::int64_t sent = wall_ms();
+    if (sent >= end_wall) break;
+    const std::size_t node = order[k % order.size()];
+    const auto decision = clients[node].check_all(items, true);
+    const std::int64_t received = wall_ms();
+    if (!decision.ok() || decision->limits.size() != 2) {
+      ++out.failed;
+      continue;
+    }
+    if (!decision->allowed) continue;
+    // The window of "p" from its own limit's answer.
+    drl::Decision of_p = decision.value();
+    for (const drl::LimitDecision& limit : decision->limits) {
+      if (limit.policy == "p") {
+        of_p.window_ms = limit.window_ms;
+        of_p.reset_after_ms = limit.reset_after_ms;
+      }
+    }
+    std::vector<std::uint64_t>& in_window = out.by_window[decision_window(of_p, sent, received)];
+    in_window.resize(clients.size());
+    ++in_window[node];
+    ++out.total[node];
+  }
+  return out;
+}
+
 void partition_scenario(const std::string& policy) {
   NetnsLab lab(3);
   TempDir dir;
@@ -251,43 +314,16 @@ void partition_scenario(const std::string& policy) {
       kOfferedMultiple * static_cast<double>(kLimit) / static_cast<double>(kWindowMs);
   const auto period =
       std::chrono::nanoseconds(static_cast<std::int64_t>(1e6 / (2 * side_rate_per_ms)));
-  const auto w = static_cast<std::int64_t>(kWindowMs);
-  const std::int64_t first_full = wall_ms() / w + 1;
-  const std::int64_t last_full = first_full + static_cast<std::int64_t>(kWindows) - 1;
-  const std::int64_t end_wall = (last_full + 1) * w + 20;
-  std::map<std::uint64_t, SideCounts> admitted;
-  SideCounts admitted_total;
-  std::uint64_t failed = 0;
-  const std::array<drl::CheckRequest, 2> items{drl::CheckRequest{"p", "k"},
-                                               drl::CheckRequest{"tally", "k"}};
-  const std::size_t order[4] = {0, 2, 1, 2};  // n1, n3, n2, n3, ...
-  const auto begin = SteadyClock::now();
-  for (std::uint64_t k = 0;; ++k) {
-    std::this_thread::sleep_until(begin + period * static_cast<std::int64_t>(k));
-    const std::int64_t sent = wall_ms();
-    if (sent >= end_wall) break;
-    const std::size_t node = order[k % 4];
-    const auto decision = clients[node].check_all(items, true);
-    const std::int64_t received = wall_ms();
-    if (!decision.ok() || decision->limits.size() != 2) {
-      ++failed;
-      continue;
-    }
-    if (!decision->allowed) continue;
-    // The window of "p" from its own limit's answer.
-    drl::Decision of_p = decision.value();
-    for (const drl::LimitDecision& limit : decision->limits) {
-      if (limit.policy == "p") {
-        of_p.window_ms = limit.window_ms;
-        of_p.reset_after_ms = limit.reset_after_ms;
-      }
-    }
-    SideCounts& side = admitted[decision_window(of_p, sent, received)];
-    ++(node == 2 ? side.minority : side.majority);
-    ++(node == 2 ? admitted_total.minority : admitted_total.majority);
-  }
+  const Admitted admitted = run_timed_checks(clients, {0, 2, 1, 2}, period);  // n1, n3, n2, n3
+  const std::int64_t first_full = admitted.first_full;
+  const std::int64_t last_full = admitted.last_full;
+  // n3 alone is the minority side.
+  const auto side_in = [&](std::int64_t window) {
+    return SideCounts{admitted.in(window, 0) + admitted.in(window, 1), admitted.in(window, 2)};
+  };
+  const SideCounts admitted_total{admitted.total[0] + admitted.total[1], admitted.total[2]};
   // Both sides answered every check.
-  CHECK(failed == 0);
+  CHECK(admitted.failed == 0);
 
   // What each side may admit per window: the full limit (optimistic) or its share of it
   // (proportional: reachable permille of 1000, rounded down as the check engine does).
@@ -305,13 +341,13 @@ void partition_scenario(const std::string& policy) {
         << majority_limit << " (bound " << majority_bound << "), minority side " << minority_limit
         << "\nwindow        majority  minority\n";
   for (std::int64_t window = first_full; window <= last_full; ++window) {
-    const SideCounts& side = admitted[static_cast<std::uint64_t>(window)];
+    const SideCounts side = side_in(window);
     table << window << "  " << side.majority << "       " << side.minority << "\n";
   }
   MESSAGE(table.str());
   for (std::int64_t window = first_full; window <= last_full; ++window) {
     INFO("window " << window);
-    const SideCounts& side = admitted[static_cast<std::uint64_t>(window)];
+    const SideCounts side = side_in(window);
     CHECK(side.majority >= majority_limit);
     CHECK(side.majority <= majority_bound);
     // A side of one node decides alone: exactly its limit.
@@ -413,38 +449,14 @@ TEST_CASE(
   const double rate_per_ms =
       kOfferedMultiple * static_cast<double>(kLimit) / static_cast<double>(kWindowMs);
   const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e6 / rate_per_ms));
-  const auto w = static_cast<std::int64_t>(kWindowMs);
-  const std::int64_t first_full = wall_ms() / w + 1;
-  const std::int64_t last_full = first_full + static_cast<std::int64_t>(kWindows) - 1;
-  const std::int64_t end_wall = (last_full + 1) * w + 20;
-  std::map<std::uint64_t, std::uint64_t> admitted;
+  std::vector<std::size_t> order;  // n1, n2, ..., n5, n1, ...
+  for (std::size_t i = 0; i < kNodes; ++i) order.push_back(i);
+  const Admitted admitted = run_timed_checks(clients, order, period);
+  const std::int64_t first_full = admitted.first_full;
+  const std::int64_t last_full = admitted.last_full;
   std::uint64_t admitted_total = 0;
-  std::uint64_t failed = 0;
-  const std::array<drl::CheckRequest, 2> items{drl::CheckRequest{"p", "k"},
-                                               drl::CheckRequest{"tally", "k"}};
-  const auto begin = SteadyClock::now();
-  for (std::uint64_t k = 0;; ++k) {
-    std::this_thread::sleep_until(begin + period * static_cast<std::int64_t>(k));
-    const std::int64_t sent = wall_ms();
-    if (sent >= end_wall) break;
-    const auto decision = clients[k % kNodes].check_all(items, true);
-    const std::int64_t received = wall_ms();
-    if (!decision.ok() || decision->limits.size() != 2) {
-      ++failed;
-      continue;
-    }
-    if (!decision->allowed) continue;
-    drl::Decision of_p = decision.value();
-    for (const drl::LimitDecision& limit : decision->limits) {
-      if (limit.policy == "p") {
-        of_p.window_ms = limit.window_ms;
-        of_p.reset_after_ms = limit.reset_after_ms;
-      }
-    }
-    ++admitted[decision_window(of_p, sent, received)];
-    ++admitted_total;
-  }
-  CHECK(failed == 0);
+  for (const std::uint64_t of_node : admitted.total) admitted_total += of_node;
+  CHECK(admitted.failed == 0);
   // The overshoot model of a whole cluster of five, with n1's counts two hops (two gossip
   // rounds) from n2: a one-way cut that became a two-way loss would let n2 admit on top of
   // n1's fifth (the outside check measured 116 of 100 with five nodes).
@@ -456,14 +468,13 @@ TEST_CASE(
   table << "one-way cut n1 -> n2: limit " << kLimit << " per window, bound " << bound
         << "\nwindow        admitted\n";
   for (std::int64_t window = first_full; window <= last_full; ++window) {
-    table << window << "  " << admitted[static_cast<std::uint64_t>(window)] << "\n";
+    table << window << "  " << admitted.in(window) << "\n";
   }
   MESSAGE(table.str());
   for (std::int64_t window = first_full; window <= last_full; ++window) {
     INFO("window " << window);
-    const std::uint64_t in_window = admitted[static_cast<std::uint64_t>(window)];
-    CHECK(in_window >= kLimit);
-    CHECK(in_window <= bound);
+    CHECK(admitted.in(window) >= kLimit);
+    CHECK(admitted.in(window) <= bound);
   }
 
   // Heal: n1 reaches n2 straight again, and every node holds every admission.
