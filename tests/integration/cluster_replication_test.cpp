@@ -20,6 +20,17 @@ using SteadyClock = std::chrono::steady_clock;
 // replication still shows up as an excess of a whole limit per node.
 constexpr double kSchedulingSlackMs = 50;
 
+// The membership and leave tests' cluster: three nodes under the proportional policy, a peer
+// suspect after 400 ms and down after 600 ms, and policy "p" of 90 per 10 s.
+ClusterSpec proportional_spec() {
+  ClusterSpec spec;
+  spec.cluster_settings =
+      "gossip_interval = \"5ms\"\nheartbeat_interval = \"50ms\"\nsuspect_after = \"400ms\"\n"
+      "down_after = \"600ms\"\npartition_policy = \"proportional\"\n";
+  spec.policies = "[[policy]]\nname = \"p\"\nlimit = 90\nwindow = \"10s\"\n";
+  return spec;
+}
+
 TEST_CASE(
     "overshoot: one key checked round-robin on 3 nodes at 3x its limit admits at most the "
     "model's bound per window, and all nodes then agree exactly") {
@@ -221,12 +232,7 @@ TEST_CASE(
     "no second row, no datagram dropped as a replay, and the proportional policy keeps the "
     "full limit") {
   TempDir dir;
-  ClusterSpec spec;
-  spec.cluster_settings =
-      "gossip_interval = \"5ms\"\nheartbeat_interval = \"50ms\"\nsuspect_after = \"400ms\"\n"
-      "down_after = \"600ms\"\npartition_policy = \"proportional\"\n";
-  spec.policies = "[[policy]]\nname = \"p\"\nlimit = 90\nwindow = \"10s\"\n";
-  Cluster cluster(dir, spec);
+  Cluster cluster(dir, proportional_spec());
   // n2 and n3 know n1 as localhost:PORT; n1 advertises 127.0.0.1:PORT (its bind address).
   const std::string by_name =
       "localhost:" + cluster.address(0).substr(cluster.address(0).find(':') + 1);
@@ -269,12 +275,7 @@ TEST_CASE(
     "leave: a node stopped with SIGTERM is `left` on its peers at once, their proportional shares "
     "stay whole, and once started again it is a member again") {
   TempDir dir;
-  ClusterSpec spec;
-  spec.cluster_settings =
-      "gossip_interval = \"5ms\"\nheartbeat_interval = \"50ms\"\nsuspect_after = \"400ms\"\n"
-      "down_after = \"600ms\"\npartition_policy = \"proportional\"\n";
-  spec.policies = "[[policy]]\nname = \"p\"\nlimit = 90\nwindow = \"10s\"\n";
-  Cluster cluster(dir, spec);
+  Cluster cluster(dir, proportional_spec());
   cluster.start();
   INFO("logs:\n" << cluster.logs());
   REQUIRE(cluster.wait_until_connected(10s));
