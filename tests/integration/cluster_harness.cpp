@@ -62,22 +62,42 @@ std::vector<std::string> split_list(const std::string& text) {
 }
 
 std::vector<std::uint16_t> pick_udp_ports(std::size_t count) {
+  // Below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 and up by
+  // default): a socket bound to port 0 anywhere on the machine (a client, another test's
+  // relay) cannot then take a picked port before drld binds it. Concurrent tests pick at random
+  // in the same range; the rare collision left is what Cluster::start's retry is for.
+  constexpr std::uint16_t kFirstPort = 15000;
+  constexpr std::uint16_t kLastPort = 32767;
+  constexpr std::size_t kTriesPerPort = 200;
+  std::random_device entropy;
+  std::mt19937 random(entropy());
+  std::uniform_int_distribution<unsigned> pick(kFirstPort, kLastPort);
   std::vector<int> fds;
   std::vector<std::uint16_t> ports;
+  const auto close_all = [&fds] {
+    for (int open : fds) ::close(open);
+  };
   for (std::size_t i = 0; i < count; ++i) {
     const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw std::runtime_error(errno_text("socket"));
-    fds.push_back(fd);
-    sockaddr_in address = ipv4_address("127.0.0.1", 0);
-    socklen_t length = sizeof address;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      for (int open : fds) ::close(open);
-      throw std::runtime_error(errno_text("bind UDP 127.0.0.1:0"));
+    if (fd < 0) {
+      close_all();
+      throw std::runtime_error(errno_text("socket"));
     }
-    ports.push_back(ntohs(address.sin_port));
+    fds.push_back(fd);
+    bool bound = false;
+    for (std::size_t attempt = 0; attempt < kTriesPerPort && !bound; ++attempt) {
+      const auto port = static_cast<std::uint16_t>(pick(random));
+      sockaddr_in address = ipv4_address("127.0.0.1", port);
+      bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+      if (bound) ports.push_back(port);  // held until every port is picked: all distinct
+    }
+    if (!bound) {
+      close_all();
+      throw std::runtime_error("no free UDP port on 127.0.0.1 in " + std::to_string(kFirstPort) +
+                               ".." + std::to_string(kLastPort));
+    }
   }
-  for (int fd : fds) ::close(fd);
+  close_all();
   return ports;
 }
 

@@ -24,9 +24,9 @@
 
 namespace drl::integration {
 
-// `count` distinct UDP ports on 127.0.0.1 that were free a moment ago: bound together at port
-// 0 (the kernel picks), then released. Another process may take one before drld binds it;
-// Cluster::start retries with new ports when a node cannot bind.
+// `count` distinct UDP ports on 127.0.0.1 that were free a moment ago: picked at random below
+// the kernel's ephemeral range, bound together, then released. Another process may take one
+// before drld binds it; Cluster::start retries with new ports when a node cannot bind.
 std::vector<std::uint16_t> pick_udp_ports(std::size_t count);
 
 // "1,5,20" as {"1", "5", "20"} (empty items left out): the list options of the measurement

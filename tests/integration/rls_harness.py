@@ -18,6 +18,7 @@ import atexit
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -323,14 +324,23 @@ def metric(samples, name, **labels):
 
 
 def pick_udp_ports(count):
-    """`count` distinct UDP ports on 127.0.0.1 that were free a moment ago (bound together at
-    port 0, then released)."""
+    """`count` distinct UDP ports on 127.0.0.1 that were free a moment ago: picked at random
+    below the kernel's ephemeral range (32768 and up by default), so that no socket bound to
+    port 0 elsewhere takes one before drld binds it, bound together, then released (as
+    cluster_harness.cpp's pick_udp_ports)."""
     sockets = []
     try:
         for _ in range(count):
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp.bind(("127.0.0.1", 0))
             sockets.append(udp)
+            for _attempt in range(200):
+                try:
+                    udp.bind(("127.0.0.1", random.randint(15000, 32767)))
+                    break
+                except OSError:
+                    continue
+            else:
+                raise RuntimeError("no free UDP port on 127.0.0.1 in 15000..32767")
         return [udp.getsockname()[1] for udp in sockets]
     finally:
         for udp in sockets:
