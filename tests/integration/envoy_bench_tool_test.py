@@ -1,18 +1,22 @@
 #!/usr/bin/python3
-# rls_load (tests/bench/rls_load.cpp), the gRPC load of scripts/bench-envoy.sh, against a real
-# drld: it runs, prints one well-formed JSON line whose counts add up, and counts the answers it
-# gets (OK and OVER_LIMIT) as drld gives them. No timing is asserted: the numbers are
+# rls_load (tests/bench/rls_load.cpp) and scripts/bench_h2load.py, the gRPC loads of
+# scripts/bench-envoy.sh, against a real drld: each runs, prints one well-formed JSON line whose
+# counts add up, and counts the answers it gets as drld gives them (rls_load: OK and OVER_LIMIT;
+# bench_h2load.py: answered or an error). No timing is asserted: the numbers are
 # docs/benchmarks.md's, measured on a quiet machine.
 #
 # Run by meson (suite integration, with the feature 'envoy'): exits 77 (skipped) without
 # python3-grpcio. RLS_LOAD names the binary.
 import json
 import os
+import shutil
 import sys
 
 from rls_harness import Drld, TempDir, case, check, check_equal, run, run_cases
 
 RLS_LOAD = os.environ.get("RLS_LOAD", "")
+BENCH_H2LOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                            "bench_h2load.py")
 
 # "wide": room for every call of a run; "narrow": one hit per minute for each of its keys.
 RULES = """\
@@ -101,6 +105,45 @@ def nothing_listens(c):
     check(code != 0, "exit code 0 against a port where nothing listens")
     check_equal(out, "", "stdout")
     check("cannot connect" in err, "stderr: %r" % err)
+
+
+def h2load_run(c, *options):
+    """Runs bench_h2load.py briefly against c's drld; returns its JSON report."""
+    argv = [sys.executable, BENCH_H2LOAD, "--target", c.drld.target, "--duration", "300ms",
+            "--warmup", "100ms", "--server-pid", str(c.drld.process.pid), "--json"]
+    code, out, err = run(argv + list(options), timeout_s=60)
+    check_equal(code, 0, "exit code (stderr: %s)" % err)
+    lines = out.splitlines()
+    check(len(lines) == 1, "one JSON line expected, got %r (stderr: %s)" % (out, err))
+    print("  " + lines[0])
+    return json.loads(lines[0])
+
+
+@case("bench_h2load.py: a run through h2load at 50 streams reports its answers and percentiles")
+def h2load_counts_add_up(c):
+    check(shutil.which("h2load") is not None,
+          "h2load is missing (nghttp2-client: scripts/setup.sh --with-tests installs it)")
+    report = h2load_run(c, "--key-name", "wide", "--label", "smoke|grpc-h2load|1")
+    check_equal((report["label"], report["target"], report["streams"]),
+                ("smoke|grpc-h2load|1", "grpc-h2load", 50), "label, target, streams")
+    check(report["requests"] > 0, "no call completed in the measured interval")
+    check_equal(report["errors"], 0, "errors")
+    check_equal(report["answered"], report["requests"], "answered")
+    check(abs(report["descriptors_per_s"] - report["requests"] / report["seconds"])
+          <= 0.05 * report["descriptors_per_s"], "descriptors_per_s is not requests over seconds")
+    check(0 < report["latency_p50_us"] <= report["latency_p99_us"] <= report["latency_p999_us"]
+          <= report["latency_max_us"], "latency percentiles out of order")
+    check(report["server_cpu_us_per_descriptor"] > 0, "no server CPU per descriptor")
+
+
+@case("bench_h2load.py: calls drld refuses (an empty domain) are counted as errors")
+def h2load_counts_errors(c):
+    check(shutil.which("h2load") is not None,
+          "h2load is missing (nghttp2-client: scripts/setup.sh --with-tests installs it)")
+    report = h2load_run(c, "--domain", "", "--label", "refused|grpc-h2load|1")
+    check(report["requests"] > 0, "no call completed in the measured interval")
+    check_equal(report["answered"], 0, "answered")
+    check_equal(report["errors"], report["requests"], "errors")
 
 
 if __name__ == "__main__":
