@@ -148,30 +148,42 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
 
 void Replicator::repair_round(MonoTime now, WallTime wall) {
   if (peers_.empty()) return;
-  // A peer waiting for a full sync goes first; otherwise the next live peer in turn.
-  Peer* target = nullptr;
-  for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
+  // Every peer waiting for a full sync gets its next slice this round, in turn, while the
+  // round's budget of updates lasts. A node holds its checks until one peer's sync is complete
+  // (its start-up hold): when a whole cluster starts at once, every node waits for one, and
+  // serving a single waiting peer per round left some waiting until warmup_max, which then
+  // released their held checks together, past the overshoot bound. Otherwise the next live peer
+  // in turn gets a slice of the anti-entropy sweep.
+  std::size_t budget = config_.repair_updates_per_interval;
+  bool served = false;
+  for (std::size_t i = 0; i < peers_.size() && budget > 0; ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
-    if (peer.full_sync_pending && peer.state == PeerState::alive) target = &peer;
+    if (!peer.full_sync_pending || peer.state != PeerState::alive) continue;
+    budget -= std::min(budget, repair_to(peer, now, wall, budget));
+    served = true;
   }
-  for (std::size_t i = 0; i < peers_.size() && target == nullptr; ++i) {
+  for (std::size_t i = 0; i < peers_.size() && !served; ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
-    if (peer.state == PeerState::alive) target = &peer;
+    if (peer.state != PeerState::alive) continue;
+    repair_to(peer, now, wall, budget);
+    served = true;
   }
   repair_turn_ = (repair_turn_ + 1) % peers_.size();
-  if (target == nullptr) return;
+}
 
+std::size_t Replicator::repair_to(Peer& peer, MonoTime now, WallTime wall,
+                                  std::size_t max_updates) {
   scratch_.clear();
-  store_.collect_all(wall, target->sweep, scratch_, config_.repair_updates_per_interval);
+  const std::size_t collected = store_.collect_all(wall, peer.sweep, scratch_, max_updates);
   bool completes_sync = false;
-  if (target->sweep.completed && target->full_sync_pending) {
-    target->full_sync_pending = false;
+  if (peer.sweep.completed && peer.full_sync_pending) {
+    peer.full_sync_pending = false;
     completes_sync = true;
     ++stats_.full_syncs_completed;
   }
   // The last slice of a full sync is sent even when empty: it tells the peer it has it all.
-  if (scratch_.empty() && !completes_sync) return;
-  const Origin target_origin{target->node_id, target->incarnation};
+  if (scratch_.empty() && !completes_sync) return collected;
+  const Origin target_origin{peer.node_id, peer.incarnation};
   ClusterMessage message = header(MessageType::repair, wall);
   if (completes_sync) message.flags |= kFlagSyncComplete;
   auto updates = std::make_shared<std::vector<WireUpdate>>();
@@ -192,11 +204,12 @@ void Replicator::repair_round(MonoTime now, WallTime wall) {
     updates->push_back(
         WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, ref->second, slot.count});
   }
-  if (updates->empty() && !completes_sync) return;
+  if (updates->empty() && !completes_sync) return collected;
   stats_.updates_sent += updates->size();
   message.updates = std::move(updates);
-  send_to(*target, now, std::move(message));
+  send_to(peer, now, std::move(message));
   ++stats_.repair_messages_sent;
+  return collected;
 }
 
 }  // namespace drl::core
