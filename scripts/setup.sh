@@ -18,13 +18,14 @@ case "${1:-}" in
 esac
 
 # What the build and the daemon use, and the documented clients. Keep in sync with
-# docs/operations.md. The gRPC, protobuf and yaml-cpp ones are for Envoy's rate limit service
-# (meson -Denvoy, on by default when they are installed); python3-msgpack for
+# docs/operations.md. libgoogle-perftools-dev: tcmalloc for drld (meson -Dtcmalloc, on by
+# default when it is installed). The gRPC, protobuf and yaml-cpp ones are for Envoy's rate
+# limit service (meson -Denvoy, on by default when they are installed); python3-msgpack for
 # docs/examples/check.py, python3-grpcio/-protobuf for tests/integration/rls_client.py.
 PACKAGES="
   g++ meson ninja-build pkg-config git
   libuv1-dev libmsgpack-cxx-dev libxxhash-dev libcxxopts-dev libtomlplusplus-dev doctest-dev
-  libsodium-dev prometheus-cpp-dev libhttp-parser-dev
+  libsodium-dev prometheus-cpp-dev libhttp-parser-dev libgoogle-perftools-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libyaml-cpp-dev
   python3-msgpack python3-grpcio python3-protobuf
 "
