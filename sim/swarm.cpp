@@ -157,6 +157,31 @@ Scenario swarm_scenario(std::uint64_t seed) {
     }
     s.overrides.push_back(event);
   }
+  // Larger clusters on some seeds (drawn last, for the same reason): 10 to 24 nodes, all started
+  // at once under load, as in cold-start-20.toml (a start-up sync that served one waiting peer
+  // per repair round went unseen with 3 to 7 nodes). The nodes added take part in the faults
+  // drawn above as the others: a side of each partition, a clock of their own, room in a
+  // flooded store.
+  if (random.chance(0.1)) {
+    const int drawn = s.nodes;
+    s.nodes = 10 + static_cast<int>(random.below(15));
+    for (int n = drawn; n < s.nodes; ++n) {
+      for (PartitionPhase& phase : s.partitions) {
+        if (phase.one_way) {
+          phase.to.push_back(n);
+        } else {
+          phase.groups[random.below(phase.groups.size())].push_back(n);
+        }
+      }
+      if (!s.clocks.empty()) {
+        s.clocks.push_back(
+            NodeClock{n, random.uniform(-20.0, 20.0), random.uniform(-100.0, 100.0)});
+      }
+    }
+    if (w.flood_per_s > 0)
+      s.max_keys =
+          s.max_keys / static_cast<std::uint64_t>(drawn) * static_cast<std::uint64_t>(s.nodes);
+  }
   return s;
 }
 
