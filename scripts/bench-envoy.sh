@@ -39,7 +39,7 @@ KEYS="${BENCH_KEYS:-100000}"
 BUILD_DIR="${DRL_BUILD_DIR:-build}"
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 if ! ninja -C "$BUILD_DIR" -t targets all | grep -q '^tests/bench/rls_load:'; then
-  echo "bench-envoy.sh: $BUILD_DIR has no Envoy support (meson configure -Denvoy=enabled)" >&2
+  echo "bench-envoy.sh: $BUILD_DIR has no Envoy support (meson configure $BUILD_DIR -Denvoy=enabled)" >&2
   exit 1
 fi
 if ! command -v h2load >/dev/null; then
@@ -193,7 +193,7 @@ for workload, paths in table.items():
                  f"{number(median(workload, path, 'server_cpu_percent'))}"]
         print(f"| {workload} | {path} | " + " | ".join(cells) + " |")
 
-print("\nTargets (issue 16):")
+print("\nTargets (docs/benchmarks.md):")
 p50_unix = median("50", "unix", "latency_p50_us")
 for path in ("grpc", "grpc-h2load"):
     p50_grpc = median("50", path, "latency_p50_us")

@@ -58,6 +58,11 @@ if [ -n "$missing" ]; then
 fi
 
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  meson setup "$BUILD_DIR" --buildtype=debugoptimized >/dev/null
+  # Quiet, but for meson's summary of the optional features (envoy, tcmalloc): what this build has.
+  summary=$(meson setup "$BUILD_DIR" --buildtype=debugoptimized) || {
+    echo "$summary" >&2
+    exit 1
+  }
+  echo "$summary" | sed -n '/^  Features$/,/^$/p'
 fi
 ninja -C "$BUILD_DIR"

@@ -8,7 +8,7 @@ run, the answer printed as JSON. For drl's tests (importable) and for operators 
 
 --limit and --descriptor-hits belong to the --descriptor before them (the descriptor's limit
 override, and its hits_addend, a google.protobuf.UInt64Value). Units: second, minute, hour, day,
-month, year, or a number (a unit value our proto does not name). A key=value pair is split at
+month, year, week, or a number (a unit value our proto does not name). A key=value pair is split at
 its first '='; a value cannot hold ',' here (the functions below take any string).
 
 Output: {"overall_code": "OK"|"OVER_LIMIT"|"UNKNOWN", "statuses": [{"code": ...,
@@ -75,8 +75,10 @@ def parse_unit(text):
     load_modules()
     if text.isdigit():
         return int(text)
+    if text.lower() == "week":
+        return 7  # envoy.type.v3.RateLimitUnit names no WEEK; the response's enum has it as 7
     if text.lower() not in LIMIT_UNITS:
-        raise ValueError("unknown unit %r (one of %s, or a number)"
+        raise ValueError("unknown unit %r (one of %s, week, or a number)"
                          % (text, ", ".join(LIMIT_UNITS)))
     return _modules[1].RateLimitUnit.Value(text.upper())
 
