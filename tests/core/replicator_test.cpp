@@ -335,6 +335,19 @@ TEST_CASE(
   CHECK(cluster.seen(2, "erin") == 30);
 }
 
+TEST_CASE(
+    "cold start: twelve nodes started at once each have a peer's full sync within a few "
+    "milliseconds, since a repair round serves every peer waiting for one") {
+  Cluster cluster(12);
+  // Heartbeats at the first timer, 1 ms each way, the syncs 1 ms back; the repair interval is
+  // 50 ms, so a round that served one waiting peer left most nodes waiting for later rounds.
+  cluster.run_ms(5);
+  for (std::size_t n = 0; n < 12; ++n) {
+    CAPTURE(n);
+    CHECK(cluster.node(n).replicator->has_cluster_counts());
+  }
+}
+
 TEST_CASE("restart: a node that knows no peer has nothing to wait for") {
   Cluster cluster(1);
   CHECK(cluster.node(0).replicator->has_cluster_counts());
