@@ -85,6 +85,11 @@ inline constexpr std::size_t seed_addresses_max = 256;
 // one in, never more, and this many at most, so that no sender can make a node a pump. Well
 // above what relaying for a few cut peers takes (a delta round, a heartbeat and acks).
 inline constexpr std::size_t relay_datagrams_per_second_max = 20'000;
+// Peers waiting for a full sync that one repair round serves: each costs a walk of the store's
+// tables, whatever it collects, so the walks per round stay bounded when many wait at once (a
+// cold start, a partition's heal). Each node starts its turns at an offset of its own, so that
+// together the nodes serve every waiting peer in the first round.
+inline constexpr std::size_t full_syncs_per_repair_round_max = 16;
 // Peer addresses whose resolution a node keeps; when full the cache starts again.
 inline constexpr std::size_t resolved_addresses_max = 4096;
 static_assert(frame_bytes_default >= frame_bytes_min && frame_bytes_default <= frame_bytes_max);

@@ -24,7 +24,8 @@ Replicator::Replicator(ReplicationConfig config, CounterStore& store, OriginTabl
       store_(store),
       origins_(origins),
       peers_(config_.peers_max),
-      rng_(seed_of(config_)) {
+      rng_(seed_of(config_)),
+      repair_turn_(seed_of(config_) % 65536) {
   for (const std::string& seed : config_.seeds) {
     if (seed != config_.address && peers_.find(seed) == nullptr) add_peer(seed, true, MonoTime{});
   }

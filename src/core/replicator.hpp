@@ -253,7 +253,7 @@ class Replicator {
   MonoTime next_repair_;
   bool started_ = false;
   bool synced_since_start_ = false;  // a peer completed a full sync to us
-  std::size_t repair_turn_ = 0;
+  std::size_t repair_turn_;  // where the next repair round starts; an offset per node at first
   std::size_t member_turn_ = 0;
   OverrideTable* overrides_ = nullptr;
   std::optional<std::uint64_t> overrides_version_sent_;  // none: never sent

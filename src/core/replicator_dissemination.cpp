@@ -148,20 +148,23 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
 
 void Replicator::repair_round(MonoTime now, WallTime wall) {
   if (peers_.empty()) return;
-  // Every peer waiting for a full sync gets its next slice this round, in turn, while the
-  // round's budget of updates lasts. A node holds its checks until one peer's sync is complete
-  // (its start-up hold): when a whole cluster starts at once, every node waits for one, and
-  // serving a single waiting peer per round left some waiting until warmup_max, which then
-  // released their held checks together, past the overshoot bound. Otherwise the next live peer
-  // in turn gets a slice of the anti-entropy sweep.
+  // The peers waiting for a full sync get their next slices this round, in turn, while the round's
+  // budget of updates lasts and up to full_syncs_per_repair_round_max of them. A node holds its
+  // checks until one peer's sync is complete (its start-up hold): when a whole cluster starts at
+  // once, every node waits for one, and serving a single waiting peer per round left some waiting
+  // until warmup_max, which then released their held checks together, past the overshoot bound.
+  // Otherwise the next live peer in turn gets a slice of the anti-entropy sweep.
   std::size_t budget = config_.repair_updates_per_interval;
-  bool served = false;
-  for (std::size_t i = 0; i < peers_.size() && budget > 0; ++i) {
+  std::size_t syncs_served = 0;
+  for (std::size_t i = 0;
+       i < peers_.size() && budget > 0 && syncs_served < bounds::full_syncs_per_repair_round_max;
+       ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
     if (!peer.full_sync_pending || peer.state != PeerState::alive) continue;
     budget -= std::min(budget, repair_to(peer, now, wall, budget));
-    served = true;
+    ++syncs_served;
   }
+  bool served = syncs_served > 0;
   for (std::size_t i = 0; i < peers_.size() && !served; ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
     if (peer.state != PeerState::alive) continue;
