@@ -46,7 +46,7 @@ if ! command -v h2load >/dev/null; then
   echo "bench-envoy.sh: h2load is missing: apt-get install nghttp2-client (scripts/setup.sh --with-tests)" >&2
   exit 1
 fi
-ninja -C "$BUILD_DIR" src/drld src/drl-bench tests/bench/rls_load >/dev/null
+ninja -C "$BUILD_DIR" src/drld src/drl src/drl-bench tests/bench/rls_load >/dev/null
 DRLD="$BUILD_DIR/src/drld"
 BENCH="$BUILD_DIR/src/drl-bench"
 RLS_LOAD="$BUILD_DIR/tests/bench/rls_load"
@@ -126,7 +126,7 @@ run() {
     grpc) set -- "$RLS_LOAD" --target "127.0.0.1:$PORT" --domain bench --key-name key \
       --keys "$KEYS" "$@" ;;
     grpc-h2load) set -- "$PYTHON" "$ROOT/scripts/bench_h2load.py" --target "127.0.0.1:$PORT" \
-      --domain bench --key-name key "$@" ;;
+      --domain bench --key-name key --drl "$BUILD_DIR/src/drl" --socket "$WORK/drld.sock" "$@" ;;
   esac
   line=$("$@" --server-pid "$DRLD_PID" --duration "$DURATION" --warmup "$WARMUP" --json \
     --label "$workload|$path|$repeat") || {

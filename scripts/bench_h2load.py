@@ -14,9 +14,15 @@ a minute whose limit no run reaches (bench-envoy.sh's domain), so every answer i
 One JSON line with the fields of rls_load's (descriptors_per_s, latency_p50_us ...): latency is
 h2load's per-request time (--log-file) of the requests started in the measured interval; CPU of
 h2load and of --server-pid is read from /proc at the two ends of that interval.
+
+Errors: h2load sees HTTP only, and a gRPC error is an HTTP 200 too (its status in the trailers).
+With --drl and --socket, the errors are drld's own count (`drl status`: envoy_request_errors)
+before and after the run, warm-up included; without them, a run whose answers carried no
+message at all counts every call as an error.
 """
 import argparse
 import json
+import math
 import os
 import re
 import struct
@@ -61,10 +67,20 @@ def cpu_seconds(pid):
 
 
 def percentile(sorted_values, fraction):
+    """Nearest rank, as drl-bench's histogram."""
     if not sorted_values:
         return None
-    index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
-    return sorted_values[index]
+    rank = math.ceil(fraction * len(sorted_values))
+    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
+
+
+def request_errors(options):
+    """drld's count of gRPC calls answered with an error, or None without --drl/--socket."""
+    if not (options.drl and options.socket):
+        return None
+    status = subprocess.run([options.drl, "status", "--socket", options.socket, "--json"],
+                            capture_output=True, text=True, timeout=30, check=True)
+    return int(json.loads(status.stdout)["envoy_request_errors"])
 
 
 def main():
@@ -78,6 +94,8 @@ def main():
     parser.add_argument("--key-name", default="key")
     parser.add_argument("--label", default="")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--drl", help="the drl binary, to read drld's error count")
+    parser.add_argument("--socket", help="drld's Unix socket, with --drl")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="drl-h2load.") as work:
@@ -91,16 +109,22 @@ def main():
                    f"--data={body_path}", "--header=content-type: application/grpc",
                    "--header=te: trailers", f"--log-file={log_path}",
                    f"http://{options.target}{METHOD}"]
+        errors_before = request_errors(options)
         h2load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   text=True)
         # h2load connects, then warms up: the measured interval starts after both.
         time.sleep(options.warmup + 0.05)
         start_wall, start_client, start_server = (time.time(), cpu_seconds(h2load.pid),
                                                   cpu_seconds(options.server_pid))
-        time.sleep(options.duration - 0.1)
+        time.sleep(max(0.0, options.duration - 0.1))
         end_wall, end_client, end_server = (time.time(), cpu_seconds(h2load.pid),
                                             cpu_seconds(options.server_pid))
-        output, _ = h2load.communicate(timeout=options.duration + 60)
+        try:
+            output, _ = h2load.communicate(timeout=options.duration + 60)
+        except subprocess.TimeoutExpired:
+            h2load.kill()
+            sys.exit("bench_h2load.py: h2load did not finish")
+        errors_after = request_errors(options)
         if h2load.returncode != 0:
             sys.exit(f"bench_h2load.py: h2load failed:\n{output}")
 
@@ -122,16 +146,18 @@ def main():
     done = int(number(r"requests: [0-9]+ total, [0-9]+ started, ([0-9]+) done"))
     succeeded = int(number(r"([0-9]+) succeeded"))
     data_bytes = number(r"traffic: .*?\(([0-9]+)\) data")
-    # An answer is OK when it carried a RateLimitResponse: a gRPC error has no message (HTTP 200
-    # all the same, the status in the trailers), so fewer bytes than a frame header per call
-    # would mean errors.
-    answered = succeeded if succeeded and data_bytes >= 6 * succeeded else 0
+    if errors_before is not None:
+        errors = min(done, errors_after - errors_before)
+    else:
+        # A gRPC error has no message: answers that carried none at all were all errors.
+        errors = done if data_bytes == 0 else done - succeeded
+    answered = done - errors
     measured = end_wall - start_wall
     result = {
         "label": options.label, "target": "grpc-h2load", "streams": options.streams,
         "descriptors_per_request": 1, "keys": 1, "seconds": round(options.duration, 3),
         "requests": done, "descriptors_per_s": round(rate, 1), "requests_per_s": round(rate, 1),
-        "answered": answered, "errors": done - answered,
+        "answered": answered, "errors": errors,
         "latency_p50_us": percentile(latencies, 0.50),
         "latency_p99_us": percentile(latencies, 0.99),
         "latency_p999_us": percentile(latencies, 0.999),

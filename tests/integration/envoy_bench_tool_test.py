@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 
-from rls_harness import Drld, TempDir, case, check, check_equal, run, run_cases
+from rls_harness import DRL, Drld, TempDir, case, check, check_equal, run, run_cases
 
 RLS_LOAD = os.environ.get("RLS_LOAD", "")
 BENCH_H2LOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
@@ -144,6 +144,20 @@ def h2load_counts_errors(c):
     check(report["requests"] > 0, "no call completed in the measured interval")
     check_equal(report["answered"], 0, "answered")
     check_equal(report["errors"], report["requests"], "errors")
+
+
+@case("bench_h2load.py: with drl and the socket, errors are drld's own count, none for OK calls")
+def h2load_reads_drld_errors(c):
+    check(shutil.which("h2load") is not None,
+          "h2load is missing (nghttp2-client: scripts/setup.sh --with-tests installs it)")
+    drld_args = ("--drl", DRL, "--socket", c.drld.socket)
+    report = h2load_run(c, "--key-name", "wide", *drld_args)
+    check(report["requests"] > 0, "no call completed in the measured interval")
+    check_equal((report["errors"], report["answered"]), (0, report["requests"]),
+                "errors, answered")
+    refused = h2load_run(c, "--domain", "", *drld_args)
+    check_equal((refused["answered"], refused["errors"]), (0, refused["requests"]),
+                "answered, errors of refused calls")
 
 
 if __name__ == "__main__":
