@@ -74,6 +74,10 @@ struct ClusterSettings {
   // At start, checks wait for a peer's full sync of counts at most this long (0: no wait;
   // core/warmup.hpp).
   std::uint64_t warmup_max_ms = 500;
+  // The most any member's wall clock may be ahead of another's. Hard limits rely on it: a node
+  // that starts takes no rights in windows that begin before its start plus this
+  // (core/hard_rights.hpp), since its earlier life may have counted in them.
+  std::uint64_t clock_skew_max_ms = 1000;
   std::string key_file;           // enables authentication (keyed BLAKE2b MACs)
   std::string previous_key_file;  // still accepted, during a key rotation
   core::PartitionPolicy partition_policy = core::PartitionPolicy::optimistic;

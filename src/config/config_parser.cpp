@@ -57,6 +57,15 @@ class Parser {
       std::set<std::string, std::less<>> names;
       for (const toml::node& element : *list) {
         core::Policy policy = parse_policy(*element.as_table());
+        // Hard limits split their rights over the configured members (core/hard_rights.hpp): a
+        // member found through a seed would hold rights no other node knows of.
+        if (policy.enforcement == core::Enforcement::hard && config.cluster.enabled &&
+            !config.cluster.seeds.empty()) {
+          reject(element.as_table()->get("enforcement"),
+                 "policy '" + policy.name +
+                     "': enforcement = \"hard\" splits its limit over the members listed in "
+                     "[cluster] peers; it does not work with [cluster] seeds");
+        }
         if (!names.insert(policy.name).second) {
           reject(&element, "policy '" + policy.name + "' is defined twice");
         }
@@ -377,7 +386,8 @@ class Parser {
                 "datagram_bytes",
                 "max_peers",
                 "max_origins",
-                "warmup_max"});
+                "warmup_max",
+                "clock_skew_max"});
     out.enabled = true;
     if (!table.contains("bind") && !options_.cluster_bind_optional) {
       reject(&table,
@@ -450,6 +460,8 @@ class Parser {
     out.repair_updates_per_interval = get_uint(table, "repair_updates_per_interval", where,
                                                out.repair_updates_per_interval, 1, 1'000'000);
     out.warmup_max_ms = get_duration(table, "warmup_max", where, out.warmup_max_ms, 0, 60'000);
+    out.clock_skew_max_ms =
+        get_duration(table, "clock_skew_max", where, out.clock_skew_max_ms, 0, 3'600'000);
     out.key_file = get_string(table, "key_file", where, "");
     out.previous_key_file = get_string(table, "previous_key_file", where, "");
     if (!out.previous_key_file.empty() && out.key_file.empty()) {
@@ -645,9 +657,13 @@ class Parser {
     const std::string where = "policy '" + policy.name + "'";
     check_keys(table, where,
                {"name", "limit", "window", "algorithm", "limits", "shadow", "tiers", "endpoints",
-                "http", "adaptive"});
+                "http", "adaptive", "enforcement"});
     policy.shadow = get_bool(table, "shadow", where, false);
-    core::Algorithm algorithm = core::Algorithm::sliding;
+    const toml::node* enforcement = table.get("enforcement");
+    if (enforcement != nullptr) policy.enforcement = parse_enforcement(enforcement, where);
+    const bool hard = policy.enforcement == core::Enforcement::hard;
+    // Hard limits count fixed windows: their default, and the only algorithm they take.
+    core::Algorithm algorithm = hard ? core::Algorithm::fixed : core::Algorithm::sliding;
     if (const toml::node* node = table.get("algorithm")) algorithm = parse_algorithm(node, where);
 
     policy.defaults = parse_set(table, where, policy, "", algorithm, std::nullopt);
@@ -697,7 +713,38 @@ class Parser {
       policy.adaptive = parse_adaptive(table_of(node, where + ": adaptive"), where + " adaptive");
       policy.adaptive_enabled = true;
     }
+    if (hard) reject_sliding_limits(*enforcement, where, policy);
     return policy;
+  }
+
+  core::Enforcement parse_enforcement(const toml::node* node, const std::string& where) const {
+    const auto text = node->value<std::string>();
+    if (!node->is_string() || (*text != "approximate" && *text != "hard")) {
+      reject(node, where + ": enforcement must be \"approximate\" or \"hard\"");
+    }
+    return *text == "hard" ? core::Enforcement::hard : core::Enforcement::approximate;
+  }
+
+  // A hard limit's rights are per fixed window: a sliding one has no sound split yet.
+  void reject_sliding_limits(const toml::node& at, const std::string& where,
+                             const core::Policy& policy) const {
+    const auto check = [&](const core::LimitSet& set, const std::string& scope) {
+      for (const core::LimitRule& rule : set.rules) {
+        if (rule.algorithm != core::Algorithm::fixed) {
+          reject(&at, where + ": enforcement = \"hard\" counts fixed windows only, but the " +
+                          core::format_duration_ms(rule.window_ms) + " limit" + scope +
+                          " is sliding (leave algorithm out, or set it to \"fixed\")");
+        }
+      }
+    };
+    check(policy.defaults, "");
+    for (const auto& [tier, set] : policy.tiers) check(set, " of tier '" + tier + "'");
+    for (const auto& [name, endpoint] : policy.endpoints) {
+      check(endpoint.defaults, " of endpoint '" + name + "'");
+      for (const auto& [tier, set] : endpoint.tiers) {
+        check(set, " of endpoint '" + name + "' tier '" + tier + "'");
+      }
+    }
   }
 
   double get_number(const toml::table& table, std::string_view key, const std::string& where,
@@ -859,7 +906,7 @@ std::string restart_only_changes(const Config& before, const Config& after) {
            a.unreachable_after_ms != b.unreachable_after_ms ||
            a.forget_after_ms != b.forget_after_ms || a.repair_interval_ms != b.repair_interval_ms ||
            a.repair_updates_per_interval != b.repair_updates_per_interval ||
-           a.warmup_max_ms != b.warmup_max_ms,
+           a.warmup_max_ms != b.warmup_max_ms || a.clock_skew_max_ms != b.clock_skew_max_ms,
        "cluster timing");
   note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file ||
            a.allow_readable_key_file != b.allow_readable_key_file,

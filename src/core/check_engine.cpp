@@ -74,13 +74,35 @@ CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& loc
   return without_resets(limit, locked.view(limit.counter_id, limit.rule->window_ms, now));
 }
 
-LimitVerdict verdict_of(const LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
-                        std::uint64_t cost) {
+// A hard limit: admitted only within this node's rights for the window it counts in, whatever
+// the other nodes' counts say. Key resets give no rights back: what was admitted stays admitted.
+LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
+                             std::uint64_t cost, const RightsSplit& split, std::uint32_t origin) {
+  const std::uint64_t window_ms = limit.rule->window_ms;
+  const CounterView seen = locked.view(limit.counter_id, window_ms, now);
+  limit.window_id = seen.window_id;
+  limit.own_count = locked.own_current(limit.counter_id, window_ms, now, origin);
+  limit.rights = rights_in_window(split, limit.limit, seen.window_id, window_ms);
+  // New rights come with the next window, or after a start with the first window that has
+  // any (a cost above a share waits in vain: rights do not move between nodes yet).
+  std::uint64_t until_next = window_ms - seen.elapsed_ms + seen.lead_ms;
+  const std::uint64_t first = first_window_with_rights(split, window_ms);
+  if (seen.window_id + 1 < first) until_next += (first - seen.window_id - 1) * window_ms;
+  const std::uint64_t left = limit.rights - std::min(limit.own_count, limit.rights);
+  if (cost > left) return LimitVerdict{false, left, until_next, until_next};
+  return LimitVerdict{true, left - cost, until_next, 0};
+}
+
+LimitVerdict verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
+                        std::uint64_t cost, const RightsSplit& split, std::uint32_t origin) {
   if (limit.blocked_until_wall_ms != 0) {
     // Blocked by an operator: nothing is admitted until the block ends, and that is the wait.
     const auto wait_ms = static_cast<std::uint64_t>(
         std::max<std::int64_t>(1, limit.blocked_until_wall_ms - now.unix_ms));
     return LimitVerdict{false, 0, wait_ms, wait_ms};
+  }
+  if (limit.policy->enforcement == Enforcement::hard) {
+    return hard_verdict_of(limit, locked, now, cost, split, origin);
   }
   const CounterView seen = counts_of(limit, locked, now);
   LimitVerdict verdict =
@@ -233,6 +255,8 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
       for (std::size_t i = 0; i < out.limit_count; ++i) {
         LimitOutcome& limit = out.limits[i];
         if (limit.blocked_until_wall_ms != 0) continue;  // stays blocked
+        // A hard limit's rights already keep the sides together within the limit.
+        if (limit.policy->enforcement == Enforcement::hard) continue;
         limit.limit = std::max<std::uint64_t>(1, limit.limit * permille / 1000);
       }
     }
@@ -245,7 +269,8 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   bool any_enforced = false;
   for (std::size_t i = 0; i < out.limit_count; ++i) {
     LimitOutcome& limit = out.limits[i];
-    limit.verdict = verdict_of(limit, locked, now, limit.cost);
+    limit.rights = limit.own_count = limit.window_id = 0;
+    limit.verdict = verdict_of(limit, locked, now, limit.cost, rights_, local_origin_);
     limit.admits = limit.verdict.allowed;
     if (limit.policy->shadow) {
       shadow_ok = shadow_ok && limit.admits;
@@ -266,13 +291,16 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
       if (limit.cost > 0) {
         locked.add(limit.counter_id, limit.rule->window_ms, now, local_origin_,
                    static_cast<std::uint32_t>(limit.cost));
+        // A hard limit's count is what its rights are measured against: evicted last, like a
+        // denied key's, so that a flood of new keys cannot make this node forget it.
+        if (limit.policy->enforcement == Enforcement::hard) locked.mark_denied(limit.counter_id);
       }
       continue;
     }
     if (!limit.admits) locked.mark_denied(limit.counter_id);
     if (limit.admits && limit.cost > 0) {
       // It would have admitted, but the check was not counted: report it without the cost.
-      limit.verdict = verdict_of(limit, locked, now, 0);
+      limit.verdict = verdict_of(limit, locked, now, 0, rights_, local_origin_);
     }
   }
 

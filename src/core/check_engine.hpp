@@ -13,6 +13,7 @@
 #include "core/algorithm.hpp"
 #include "core/bounds.hpp"
 #include "core/counter_store.hpp"
+#include "core/hard_rights.hpp"
 #include "core/policy.hpp"
 #include "core/time.hpp"
 #include "drl/error.hpp"
@@ -62,8 +63,14 @@ struct LimitOutcome {
   // The key's overrides and resets in the policy set in force, or null.
   const KeyControl* key_control = nullptr;
   std::uint64_t cost = 0;  // summed over items that share this counter
-  LimitVerdict verdict;    // remaining/reset include cost only if the check was admitted
-  bool admits = false;     // this limit alone would admit the check
+  // A hard limit (enforcement = "hard") is decided against this node's rights in the window the
+  // check counts in (window_id), not against the cluster's estimate: own_count is what this
+  // node admitted there before the check. All three are 0 for an approximate limit.
+  std::uint64_t rights = 0;
+  std::uint64_t own_count = 0;
+  std::uint64_t window_id = 0;
+  LimitVerdict verdict;  // remaining/reset include cost only if the check was admitted
+  bool admits = false;   // this limit alone would admit the check
 };
 
 // Why `limit`'s limit in force differs from the configured one, as answers say it: its
@@ -132,6 +139,9 @@ class CheckEngine {
                std::vector<InspectedCounter>& out, std::string& error_message) const;
 
   void set_local_origin(std::uint32_t origin) { local_origin_ = origin; }
+  // How the rights of hard limits are split (hard_rights.hpp); set before the first check.
+  void set_rights_split(const RightsSplit& split) { rights_ = split; }
+  const RightsSplit& rights_split() const { return rights_; }
 
  private:
   // Decides `peek` (a cost-0 item) and calls visit(limit, locked) for each counter it resolves
@@ -143,6 +153,7 @@ class CheckEngine {
   CounterStore& store_;
   std::uint32_t local_origin_;
   const ClusterSignals* signals_;
+  RightsSplit rights_;  // a single node holds every right
 };
 
 }  // namespace drl::core

@@ -107,6 +107,19 @@ CounterView CounterStore::Locked::view(std::uint64_t id, std::uint64_t window_ms
   return shard.view(id, pos == Shard::npos ? nullptr : &shard.table[pos], window_ms, now);
 }
 
+std::uint64_t CounterStore::Locked::own_current(std::uint64_t id, std::uint64_t window_ms,
+                                                WallTime now, std::uint32_t origin) const {
+  const Shard& shard = shard_for(id);
+  const std::size_t pos = shard.find(id);
+  const CounterView total = view(id, window_ms, now);
+  if (pos == Shard::npos) return total.counts.current;  // 0 unless a floor holds it
+  const Entry& entry = shard.table[pos];
+  if ((entry.extra & kFloorBit) != 0) return total.counts.current;
+  // The entry's newest window is view()'s window_id unless it has expired (then nothing).
+  if (entry_window(entry, window_id_at(now, window_ms)) != total.window_id) return 0;
+  return shard.current_of(entry, origin);
+}
+
 void CounterStore::Locked::add(std::uint64_t id, std::uint64_t window_ms, WallTime now,
                                std::uint32_t origin, std::uint32_t cost) {
   Shard& shard = shard_for(id);

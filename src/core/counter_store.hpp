@@ -149,6 +149,12 @@ class CounterStore::Locked {
   // windows still matter, else as zero).
   CounterView view(std::uint64_t id, std::uint64_t window_ms, WallTime now) const;
 
+  // What `origin` counted of `id` in the window a check counts in now (view()'s window_id), as
+  // a hard limit reads it: at least that origin's slot. A key that came back from an eviction
+  // (its counts a floor, no origin's) reads as its total, which is at least the origin's part.
+  std::uint64_t own_current(std::uint64_t id, std::uint64_t window_ms, WallTime now,
+                            std::uint32_t origin) const;
+
   // Adds `cost` to `origin`'s slot of the window holding `now`, creating the key if needed.
   void add(std::uint64_t id, std::uint64_t window_ms, WallTime now, std::uint32_t origin,
            std::uint32_t cost);

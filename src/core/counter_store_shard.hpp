@@ -414,6 +414,20 @@ struct alignas(64) CounterStore::Shard {
     std::uint32_t* current = nullptr;
   };
 
+  // `origin`'s count in `entry`'s newest window (0 if it has no slot there): a lookup that
+  // creates nothing.
+  std::uint32_t current_of(const Entry& entry, std::uint32_t origin) const {
+    if (entry.origin == origin) return entry.current;
+    if ((entry.extra & kIndexedBit) != 0) {
+      const std::uint32_t at = origin_index.find(entry.id, origin);
+      return at == 0 ? 0 : extra[at - 1].current;
+    }
+    for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
+      if (extra[at - 1].origin == origin) return extra[at - 1].current;
+    }
+    return 0;
+  }
+
   // The slot of `origin` in `entry`, created if missing; empty when the pool is full. A short
   // chain is walked (a new slot goes last); a long one is looked up in origin_index (a new slot
   // goes first, without a walk).

@@ -20,6 +20,7 @@
 
 #include "core/algorithm.hpp"
 #include "core/bounds.hpp"
+#include "core/hard_rights.hpp"
 #include "core/override_table.hpp"
 
 namespace drl::core {
@@ -111,6 +112,9 @@ void forget_reset_counts(const KeyControl& control, std::uint64_t counter_id,
 struct Policy {
   std::string name;
   bool shadow = false;  // count and report, never deny
+  // approximate: the cluster's estimate decides; hard: this node's rights (hard_rights.hpp),
+  // for fixed windows only.
+  Enforcement enforcement = Enforcement::approximate;
   bool adaptive_enabled = false;
   AdaptiveLaw adaptive;
   LimitSet defaults;

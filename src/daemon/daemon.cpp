@@ -204,6 +204,12 @@ int run_daemon(const DaemonOptions& options) {
   signals.proportional.store(config.cluster.partition_policy ==
                              core::PartitionPolicy::proportional);
   core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
+  // Hard limits give no rights in windows that begin before this run's start plus the clock
+  // skew allowed (core/hard_rights.hpp); a single node holds all the others.
+  const std::int64_t rights_from_unix_ms =
+      static_cast<std::int64_t>(incarnation / 1000) +
+      static_cast<std::int64_t>(config.cluster.clock_skew_max_ms);
+  engine.set_rights_split(core::RightsSplit{1, 0, rights_from_unix_ms});
   // The counts saved by the previous run, back in the store before any check is answered
   // (and before peers send theirs: both are G-counter merges, so the order does not matter).
   // The policies checks use: the configured ones with runtime overrides and adaptive factors.
@@ -302,6 +308,7 @@ int run_daemon(const DaemonOptions& options) {
       return 1;
     }
     std::vector<std::string> peers;
+    std::size_t unresolved_peers = 0;  // still members: hard limits split over them too
     for (const std::string& peer :
          cluster
              .peers) {  // Of the bind's family: the one socket must be able to send to every peer.
@@ -309,6 +316,7 @@ int run_daemon(const DaemonOptions& options) {
       Result<std::string> resolved = io::resolve_address(peer, family);
       if (!resolved.ok()) {
         io::log_warn("[cluster] peer " + peer + " left out: " + resolved.error().message);
+        ++unresolved_peers;
         continue;
       }
       peers.push_back(resolved.value());
@@ -376,6 +384,15 @@ int run_daemon(const DaemonOptions& options) {
                           : is_wildcard(bound.value()) ? std::string()
                                                        : bound.value();
     replication.seeds = peers;
+    engine.set_rights_split(
+        core::rights_split_of(replication.address, peers, unresolved_peers, rights_from_unix_ms));
+    if (engine.rights_split().rank == core::RightsSplit::unranked) {
+      io::log_info(
+          "[cluster] hard limits: this node takes limit / " +
+          std::to_string(engine.rights_split().members) +
+          " of each window, without a share of the remainder (it needs [cluster] advertise or a "
+          "bind address of its own, and every peer's name resolved, to know its place)");
+    }
     node = std::make_unique<wire::ClusterNode>(replication, codec, store, origins);
     for (const std::string& address : seed_addresses) {
       node->replicator().add_seed(io::mono_now(), address);

@@ -509,3 +509,64 @@ TEST_CASE("config: a relative [node] state_dir is refused: relative to what?") {
   REQUIRE_FALSE(relative.ok());
   CHECK(relative.error().message.find("state_dir must be an absolute path") != std::string::npos);
 }
+
+TEST_CASE("config: enforcement = \"hard\" counts fixed windows, by default and only") {
+  const auto parsed = parse_config(R"(
+[[policy]]
+name = "sms"
+limit = 100
+window = "1m"
+enforcement = "hard"
+)",
+                                   "drld.toml");
+  REQUIRE(parsed.ok());
+  const auto* policy = parsed->policies->find("sms");
+  REQUIRE(policy != nullptr);
+  CHECK(policy->enforcement == drl::core::Enforcement::hard);
+  CHECK(policy->defaults.rules.front().algorithm == drl::core::Algorithm::fixed);
+  CHECK(parse_config(kPolicy, "drld.toml")->policies->find("api")->enforcement ==
+        drl::core::Enforcement::approximate);
+
+  const std::string sliding = rejection(R"(
+[[policy]]
+name = "sms"
+enforcement = "hard"
+limit = 100
+window = "1m"
+endpoints = { "/send" = { limit = 5, window = "1s", algorithm = "sliding" } }
+)");
+  CHECK(sliding.find("drld.toml:4:") == 0);
+  CHECK(sliding.find("the 1s limit of endpoint '/send' is sliding") != std::string::npos);
+  CHECK(rejection(kPolicy + "enforcement = \"strict\"\n")
+            .find("enforcement must be \"approximate\" or \"hard\"") != std::string::npos);
+}
+
+TEST_CASE("config: a hard limit needs the members listed in [cluster] peers, not found by seeds") {
+  const std::string message = rejection(R"(
+[cluster]
+bind = "127.0.0.1:7001"
+seeds = ["drl.example:7001"]
+
+[[policy]]
+name = "sms"
+limit = 100
+window = "1m"
+enforcement = "hard"
+)");
+  CHECK(message.find("does not work with [cluster] seeds") != std::string::npos);
+  const auto peers = parse_config(R"(
+[cluster]
+bind = "127.0.0.1:7001"
+peers = ["127.0.0.1:7002"]
+clock_skew_max = "250ms"
+
+[[policy]]
+name = "sms"
+limit = 100
+window = "1m"
+enforcement = "hard"
+)",
+                                  "drld.toml");
+  REQUIRE(peers.ok());
+  CHECK(peers->cluster.clock_skew_max_ms == 250);
+}
