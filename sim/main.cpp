@@ -78,7 +78,8 @@ std::optional<drl::sim::BrokenKind> broken_kind_of(const cxxopts::ParseResult& a
   if (args.count("break-node") == 0) return std::nullopt;
   const auto kind = drl::sim::parse_broken_kind(args["break-node"].as<std::string>());
   if (!kind)
-    throw std::runtime_error("--break-node must be drop_deltas, double_count or no_repair");
+    throw std::runtime_error(
+        "--break-node must be drop_deltas, double_count, no_repair or hard_alone");
   return kind;
 }
 
@@ -87,6 +88,8 @@ int run_swarm(std::uint64_t first_seed, std::uint64_t count, bool quiet, bool js
   std::uint64_t failures = 0;
   double wall = 0;
   std::uint64_t checks = 0;
+  std::uint64_t hard_seeds = 0;
+  std::uint64_t hard_windows = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
     const std::uint64_t seed = first_seed + i;
     Scenario scenario = drl::sim::swarm_scenario(seed);
@@ -94,6 +97,8 @@ int run_swarm(std::uint64_t first_seed, std::uint64_t count, bool quiet, bool js
     const RunResult result = drl::sim::run_simulation(scenario);
     wall += result.wall_seconds;
     checks += result.checks;
+    hard_seeds += result.hard_windows > 0 ? 1 : 0;
+    hard_windows += result.hard_windows;
     const bool ok = result.safety_ok && result.liveness_ok && result.counts_ok;
     if (json) {
       std::puts(drl::sim::summary_json(result).c_str());
@@ -119,6 +124,11 @@ int run_swarm(std::uint64_t first_seed, std::uint64_t count, bool quiet, bool js
                 static_cast<unsigned long long>(count), static_cast<unsigned long long>(first_seed),
                 static_cast<unsigned long long>(failures), static_cast<unsigned long long>(checks),
                 wall);
+    if (hard_seeds > 0) {
+      std::printf("swarm: %llu seeds with a hard limit, %llu (key, window) pairs held to it\n",
+                  static_cast<unsigned long long>(hard_seeds),
+                  static_cast<unsigned long long>(hard_windows));
+    }
   }
   return failures == 0 ? 0 : 1;
 }
@@ -149,7 +159,8 @@ int main(int argc, char** argv) {
       "X")("keys", "override: number of keys", cxxopts::value<std::uint64_t>(), "N")(
       "spread", "override: round_robin, random or sticky", cxxopts::value<std::string>(), "S")(
       "partition-policy", "override: optimistic or proportional", cxxopts::value<std::string>(),
-      "P")("break-node", "break node 0 on purpose: drop_deltas, double_count or no_repair",
+      "P")("break-node",
+           "break node 0 on purpose: drop_deltas, double_count, no_repair or hard_alone",
            cxxopts::value<std::string>(), "KIND")("h,help", "print this help");
   spec.parse_positional({"scenario"});
   try {

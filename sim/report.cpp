@@ -107,6 +107,15 @@ std::string summary_text(const RunResult& r) {
   }
   out += "  largest clock offset measured between live nodes: " + fixed(r.max_clock_offset_ms, 0) +
          " ms\n";
+  if (r.hard_windows > 0) {
+    out += "  hard limits: " + std::to_string(r.hard_windows) +
+           " (key, window) pairs admitted in, " + std::to_string(r.hard_violations) +
+           " over the limit\n";
+  }
+  if (r.hard_violations > 0) {
+    out += "  HARD LIMIT EXCEEDED in " + std::to_string(r.hard_violations) +
+           " windows; first: " + r.first_hard_violation + "\n";
+  }
   if (!r.counts_ok) {
     out += "  COUNT VIOLATION (" + std::to_string(r.count_violations) +
            "); first: " + r.first_count_violation + "\n";
@@ -255,6 +264,10 @@ std::string summary_json(const RunResult& r) {
       .value(r.max_clock_offset_ms)
       .key("updates_sent")
       .value(r.updates_sent)
+      .key("hard_windows")
+      .value(r.hard_windows)
+      .key("hard_violations")
+      .value(r.hard_violations)
       .key("safety_ok")
       .value(r.safety_ok)
       .key("liveness_ok")

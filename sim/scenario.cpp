@@ -187,8 +187,8 @@ class ScenarioParser {
             parse_broken_kind(text(t, "kind", "", "[[broken_node]]"));
         if (!kind) {
           reject(t.get("kind"),
-                 "[[broken_node]]: kind must be \"drop_deltas\", \"double_count\" or "
-                 "\"no_repair\"");
+                 "[[broken_node]]: kind must be \"drop_deltas\", \"double_count\", "
+                 "\"no_repair\" or \"hard_alone\"");
         }
         broken.kind = *kind;
         out.broken_nodes.push_back(broken);
@@ -379,13 +379,15 @@ std::string_view broken_kind_name(BrokenKind kind) {
       return "double_count";
     case BrokenKind::no_repair:
       return "no_repair";
+    case BrokenKind::hard_alone:
+      return "hard_alone";
   }
   return "?";
 }
 
 std::optional<BrokenKind> parse_broken_kind(std::string_view name) {
-  for (BrokenKind kind :
-       {BrokenKind::drop_deltas, BrokenKind::double_count, BrokenKind::no_repair}) {
+  for (BrokenKind kind : {BrokenKind::drop_deltas, BrokenKind::double_count, BrokenKind::no_repair,
+                          BrokenKind::hard_alone}) {
     if (broken_kind_name(kind) == name) return kind;
   }
   return std::nullopt;

@@ -51,6 +51,7 @@ enum class BrokenKind : std::uint8_t {
   drop_deltas,   // its delta datagrams never leave it: peers learn its counts by repair only
   double_count,  // it counts every request it admits twice
   no_repair,     // its repair datagrams (anti-entropy, full syncs) never leave
+  hard_alone,    // it takes every right of a hard limit, as if it were the only member
 };
 std::string_view broken_kind_name(BrokenKind kind);
 std::optional<BrokenKind> parse_broken_kind(std::string_view name);

@@ -54,6 +54,15 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
   config.incarnation = incarnation_;
   config.address = node_address(index);
   for (int peer = 0; peer < scenario.nodes; ++peer) config.seeds.push_back(node_address(peer));
+  // As drld's: the configured members, and no rights in windows that begin before this life's
+  // start plus the clock skew allowed.
+  const std::int64_t rights_from_ms =
+      wall(started_ns).unix_ms + static_cast<std::int64_t>(c.clock_skew_max_ms);
+  engine_.set_rights_split(core::rights_split_of(config.address, config.seeds, 0, rights_from_ms));
+  const std::vector<BrokenKind> broken = broken_kinds(scenario, index);
+  if (std::find(broken.begin(), broken.end(), BrokenKind::hard_alone) != broken.end()) {
+    engine_.set_rights_split(core::RightsSplit{1, 0, rights_from_ms});
+  }
   // A simulated cluster may be larger than the default bound; every member must fit.
   config.peers_max =
       std::max<std::size_t>(config.peers_max, static_cast<std::size_t>(scenario.nodes));

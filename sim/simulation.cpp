@@ -492,6 +492,7 @@ class Simulation {
                                s_.workload.tier, s_.workload.endpoint, cost};
     node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
     const bool admitted = outcome_.allowed;
+    if (admitted) note_hard_admission(node, arrival);
     if (admitted && is_sampled(arrival.key)) note_own_counts(node, arrival);
     reference_.check(dynamic_.reference_policies(),
                      core::WallTime{kEpochUnixMs + arrival.time_ns / ns_per_ms},
@@ -523,7 +524,45 @@ class Simulation {
     }
   }
 
+  // Hard limits: one admitted request (whatever a broken node charged for it) in the window the
+  // admitting node counted it in. No (key, window) may hold more than the most generous limit in
+  // force at its admissions: zero overshoot, not a bound.
+  void note_hard_admission(const SimNode& node, const Arrival& arrival) {
+    for (std::size_t i = 0; i < outcome_.limit_count; ++i) {
+      const core::LimitOutcome& limit = outcome_.limits[i];
+      if (limit.policy->enforcement != core::Enforcement::hard) continue;
+      HardWindow& window = hard_windows_[{limit.rule->window_ms, limit.window_id, arrival.key}];
+      if (window.admitted == 0) ++result_.hard_windows;
+      ++window.admitted;
+      window.limit = std::max(window.limit, limit.limit);
+      if (window.admitted <= window.limit || window.reported) continue;
+      window.reported = true;
+      ++result_.hard_violations;
+      result_.safety_ok = false;
+      if (result_.first_hard_violation.empty()) {
+        result_.first_hard_violation = "key " + workload_->key_name(arrival.key) + ", window " +
+                                       std::to_string(limit.window_id) + " of " +
+                                       core::format_duration_ms(limit.rule->window_ms) +
+                                       ": admitted " + std::to_string(window.admitted) +
+                                       " against the hard limit " + std::to_string(window.limit) +
+                                       " (the last by " + node.id() + " at " +
+                                       format_run_seconds(arrival.time_ns) + ")";
+      }
+    }
+  }
+
+  // Windows more than a few behind the one that holds in true time are done with (a node's
+  // clock is not that far off in any scenario; if it were, its late admissions would start a
+  // fresh tally and could only hide an overshoot, never invent one).
+  void forget_hard_windows(const LimitTrack& track) {
+    if (track.window < 4) return;
+    const auto upto = static_cast<std::uint64_t>(track.window - 4);
+    hard_windows_.erase(hard_windows_.lower_bound({track.window_ms, 0, 0}),
+                        hard_windows_.lower_bound({track.window_ms, upto, 0}));
+  }
+
   void close_window(LimitTrack& track, std::int64_t) {
+    forget_hard_windows(track);
     if (track.window < 0) return;
     const bool first = &track == &limits_.front();
     const std::int64_t start_ns =
@@ -840,6 +879,13 @@ class Simulation {
   wire::ClusterCodec inspector_;                 // opens a broken node's datagrams
   std::vector<std::vector<BrokenKind>> broken_;  // per node: what [[broken_node]] breaks
   std::vector<LimitTrack> limits_;
+  struct HardWindow {
+    std::uint64_t admitted = 0;
+    std::uint64_t limit = 0;
+    bool reported = false;
+  };
+  // By window length, window id and key.
+  std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>, HardWindow> hard_windows_;
   std::priority_queue<Event, std::vector<Event>, Later> events_;
   std::uint64_t next_sequence_ = 0;
   std::vector<Measurement> measurements_;

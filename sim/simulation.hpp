@@ -128,6 +128,12 @@ struct RunResult {
   std::vector<AdaptiveReport> adaptive;
   std::vector<PhaseReport> phases;  // only when the scenario has overrides, signals or a queue
   std::vector<std::uint64_t> admitted_per_second;  // by second of true time
+  // Hard limits (enforcement = "hard"): the (key, window) pairs in which some node admitted,
+  // grouped by the window each admitting node counted in, and those in which the cluster admitted
+  // more than the most generous limit in force at those admissions (the checker allows none).
+  std::uint64_t hard_windows = 0;
+  std::uint64_t hard_violations = 0;
+  std::string first_hard_violation;
   bool safety_ok = true;
   bool liveness_ok = true;
   // Counts never inflated: no origin counted more than it admitted, no node held more for an

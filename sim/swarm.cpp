@@ -84,9 +84,12 @@ Scenario swarm_scenario(std::uint64_t seed) {
 
   const std::uint64_t limit = 20 + random.below(180);
   const char* algorithm = random.chance(0.5) ? "sliding" : "fixed";
-  const std::string policies = "[[policy]]\nname = \"api\"\nlimit = " + std::to_string(limit) +
-                               "\nwindow = \"1s\"\nalgorithm = \"" + algorithm + "\"\n";
-  s.policies = config::parse_config(policies, "swarm")->policies;
+  const auto policy_text = [limit](std::string_view rule_algorithm, std::string_view enforcement) {
+    return "[[policy]]\nname = \"api\"\nlimit = " + std::to_string(limit) +
+           "\nwindow = \"1s\"\nalgorithm = \"" + std::string(rule_algorithm) +
+           "\"\nenforcement = \"" + std::string(enforcement) + "\"\n";
+  };
+  s.policies = config::parse_config(policy_text(algorithm, "approximate"), "swarm")->policies;
   w.policy = "api";
 
   // A runtime override on some seeds (drawn last, so that the draws above stay as they were):
@@ -182,6 +185,13 @@ Scenario swarm_scenario(std::uint64_t seed) {
       s.max_keys =
           s.max_keys / static_cast<std::uint64_t>(drawn) * static_cast<std::uint64_t>(s.nodes);
   }
+  // Hard limits on some seeds (drawn last, for the same reason): the same limit with
+  // enforcement = "hard", in fixed windows; the checker then allows no window above the limit
+  // in force, under every fault drawn above. The clocks drawn stay well within the default
+  // clock_skew_max of 1 s.
+  if (random.chance(0.25)) {
+    s.policies = config::parse_config(policy_text("fixed", "hard"), "swarm")->policies;
+  }
   return s;
 }
 
@@ -192,7 +202,7 @@ std::string describe(const Scenario& s) {
       "%d nodes, gossip %llums, latency %.2f+%.2fms, loss %.1f%%, dup %.1f%%, corrupt %.1f%%, "
       "%zu partitions, "
       "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s, %zu override writes, max_keys %llu, "
-      "flood %.0f/s",
+      "flood %.0f/s, %s limit",
       s.nodes, static_cast<unsigned long long>(s.cluster.gossip_interval_ms), s.link.latency_ms,
       s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, 100 * s.link.corrupt,
       s.partitions.size(), s.crashes.size(), s.clocks.empty() ? "true" : "skewed",
@@ -200,7 +210,8 @@ std::string describe(const Scenario& s) {
       s.authenticated ? "authenticated" : "checksummed",
       static_cast<unsigned long long>(s.workload.keys), s.workload.offered,
       s.workload.spread.c_str(), s.overrides.size(), static_cast<unsigned long long>(s.max_keys),
-      s.workload.flood_per_s);
+      s.workload.flood_per_s,
+      std::string(core::enforcement_name(s.policies->policies().front().enforcement)).c_str());
   return text;
 }
 

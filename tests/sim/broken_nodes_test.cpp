@@ -91,3 +91,18 @@ TEST_CASE("a scenario names its broken nodes by kind, and an unknown kind is ref
   CHECK(bad.error().message.find("kind must be") != std::string::npos);
   CHECK_FALSE(parse_scenario(base + "[[broken_node]]\nnode = 3\nkind = \"no_repair\"\n", "t").ok());
 }
+
+TEST_CASE("a node that takes every right of a hard limit fails the hard-limit check") {
+  const Scenario scenario = load("broken-hard-alone.toml");
+  const RunResult broken = run_simulation(scenario);
+  INFO(summary_text(broken));
+  CHECK(broken.hard_violations > 0);
+  CHECK_FALSE(broken.safety_ok);
+  CHECK(broken.counts_ok);
+
+  const RunResult fixed = run_simulation(intact(scenario));
+  INFO(summary_text(fixed));
+  CHECK(all_ok(fixed));
+  CHECK(fixed.hard_windows > 0);
+  CHECK(fixed.hard_violations == 0);
+}

@@ -288,3 +288,14 @@ TEST_CASE(
     CHECK(late.limits[0].overshoot_max_percent >= 50.0);
   }
 }
+
+TEST_CASE(
+    "hard limit: under loss, duplication, a partition, a crash and skewed clocks, no window admits "
+    "more than the limit") {
+  check_seeds(load("hard-cap.toml"), 3, [](const RunResult& result) {
+    CHECK(result.hard_windows > 0);
+    CHECK(result.hard_violations == 0);
+    // The price: a node admits only its share, and the restarted one nothing for a while.
+    CHECK(result.false_rejects > 0);
+  });
+}
