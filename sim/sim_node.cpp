@@ -58,17 +58,19 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
   // start plus the clock skew allowed.
   const std::int64_t rights_from_ms =
       wall(started_ns).unix_ms + static_cast<std::int64_t>(c.clock_skew_max_ms);
-  engine_.set_rights_split(core::rights_split_of(config.address, config.seeds, 0, rights_from_ms));
+  rights_.set_split(core::rights_split_of(config.address, config.seeds, 0, rights_from_ms));
   const std::vector<BrokenKind> broken = broken_kinds(scenario, index);
   if (std::find(broken.begin(), broken.end(), BrokenKind::hard_alone) != broken.end()) {
-    engine_.set_rights_split(core::RightsSplit{1, 0, rights_from_ms});
+    rights_.set_split(core::RightsSplit{1, 0, rights_from_ms});
   }
+  engine_.set_rights(&rights_);
   // A simulated cluster may be larger than the default bound; every member must fit.
   config.peers_max =
       std::max<std::size_t>(config.peers_max, static_cast<std::size_t>(scenario.nodes));
   limits_ = std::make_unique<core::LimitsInForce>(id_, scenario.policies);
   cluster_ = std::make_unique<wire::ClusterNode>(config, codec_options(scenario), store_, origins_);
   cluster_->replicator().set_overrides(&limits_->table());
+  cluster_->replicator().set_rights(&rights_);
 }
 
 void SimNode::sample_load(std::int64_t true_ns,

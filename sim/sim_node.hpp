@@ -89,6 +89,7 @@ class SimNode {
   core::CounterStore store_;
   core::OriginTable origins_;
   core::ClusterSignals signals_;
+  core::RightsLedger rights_;  // the engine's and the replicator's
   core::CheckEngine engine_;
   // Behind a pointer: its override table holds a mutex, and the replicator keeps its address.
   std::unique_ptr<core::LimitsInForce> limits_;

@@ -90,6 +90,12 @@ inline constexpr std::size_t relay_datagrams_per_second_max = 20'000;
 // cold start, a partition's heal). Each node starts its turns at an offset of its own, so that
 // together the nodes serve every waiting peer in the first round.
 inline constexpr std::size_t full_syncs_per_repair_round_max = 16;
+// Hard limits (core/rights_ledger.hpp): the (counter, window) entries of grants a node keeps, the
+// requests for rights waiting to go out, and the records of one rights message (at most 54
+// bytes each: four and the longest header fit the smallest datagram, cluster_codec_test.cpp).
+inline constexpr std::size_t rights_entries_max = 65'536;
+inline constexpr std::size_t rights_wants_max = 4096;
+inline constexpr std::size_t rights_records_per_message_max = 4;
 // Peer addresses whose resolution a node keeps; when full the cache starts again.
 inline constexpr std::size_t resolved_addresses_max = 4096;
 static_assert(frame_bytes_default >= frame_bytes_min && frame_bytes_default <= frame_bytes_max);

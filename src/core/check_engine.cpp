@@ -74,27 +74,42 @@ CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& loc
   return without_resets(limit, locked.view(limit.counter_id, limit.rule->window_ms, now));
 }
 
-// A hard limit: admitted only within this node's rights for the window it counts in, whatever
-// the other nodes' counts say. Key resets give no rights back: what was admitted stays admitted.
+// A hard limit: admitted only within this node's rights for the window it counts in (its share,
+// plus what peers granted it, less what it granted), whatever the other nodes' counts say. Key
+// resets give no rights back: what was admitted stays admitted. A check that finds the rights
+// short, or about to be, asks for more: the next replication round sends the request.
 LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
-                             std::uint64_t cost, const RightsSplit& split, std::uint32_t origin) {
+                             std::uint64_t cost, RightsLedger* ledger, std::uint32_t origin) {
+  const RightsSplit split = ledger != nullptr ? ledger->split() : RightsSplit{};
   const std::uint64_t window_ms = limit.rule->window_ms;
   const CounterView seen = locked.view(limit.counter_id, window_ms, now);
+  const RightsKey key{limit.counter_id, window_ms, seen.window_id};
   limit.window_id = seen.window_id;
   limit.own_count = locked.own_current(limit.counter_id, window_ms, now, origin);
-  limit.rights = rights_in_window(split, limit.limit, seen.window_id, window_ms);
-  // New rights come with the next window, or after a start with the first window that has
-  // any (a cost above a share waits in vain: rights do not move between nodes yet).
+  const std::int64_t moved = ledger != nullptr ? ledger->net(key) : 0;
+  const std::int64_t rights =
+      static_cast<std::int64_t>(rights_in_window(split, limit.limit, seen.window_id, window_ms)) +
+      moved;
+  limit.rights = static_cast<std::uint64_t>(std::max<std::int64_t>(0, rights));
+  const std::uint64_t left = limit.rights - std::min(limit.own_count, limit.rights);
+  const std::uint64_t share = std::max<std::uint64_t>(1, limit.limit / split.members);
+  if (ledger != nullptr && split.members > 1 && (cost > left || left - cost < (share + 1) / 2)) {
+    ledger->want(key, limit.limit, std::max(cost, share));
+  }
+  // New rights come with the next window, or after a start with the first window that has a
+  // share (unless a peer grants some sooner).
   std::uint64_t until_next = window_ms - seen.elapsed_ms + seen.lead_ms;
   const std::uint64_t first = first_window_with_rights(split, window_ms);
   if (seen.window_id + 1 < first) until_next += (first - seen.window_id - 1) * window_ms;
-  const std::uint64_t left = limit.rights - std::min(limit.own_count, limit.rights);
-  if (cost > left) return LimitVerdict{false, left, until_next, until_next};
+  if (cost > left) {
+    limit.short_of_rights = seen.counts.current + cost <= limit.limit;
+    return LimitVerdict{false, left, until_next, until_next};
+  }
   return LimitVerdict{true, left - cost, until_next, 0};
 }
 
 LimitVerdict verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
-                        std::uint64_t cost, const RightsSplit& split, std::uint32_t origin) {
+                        std::uint64_t cost, RightsLedger* ledger, std::uint32_t origin) {
   if (limit.blocked_until_wall_ms != 0) {
     // Blocked by an operator: nothing is admitted until the block ends, and that is the wait.
     const auto wait_ms = static_cast<std::uint64_t>(
@@ -102,7 +117,7 @@ LimitVerdict verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked,
     return LimitVerdict{false, 0, wait_ms, wait_ms};
   }
   if (limit.policy->enforcement == Enforcement::hard) {
-    return hard_verdict_of(limit, locked, now, cost, split, origin);
+    return hard_verdict_of(limit, locked, now, cost, ledger, origin);
   }
   const CounterView seen = counts_of(limit, locked, now);
   LimitVerdict verdict =
@@ -127,6 +142,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   out.allowed = false;
   out.shadow_denied = false;
   out.tier_unknown = false;
+  out.denied_without_rights = false;
   out.staleness_ms = 0;
   out.binding = 0;
   out.limit_count = 0;
@@ -270,6 +286,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   for (std::size_t i = 0; i < out.limit_count; ++i) {
     LimitOutcome& limit = out.limits[i];
     limit.rights = limit.own_count = limit.window_id = 0;
+    limit.short_of_rights = false;
     limit.verdict = verdict_of(limit, locked, now, limit.cost, rights_, local_origin_);
     limit.admits = limit.verdict.allowed;
     if (limit.policy->shadow) {
@@ -314,6 +331,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     });
   }
   if (out.binding == out.limit_count) out.binding = 0;
+  out.denied_without_rights = denied && out.limits[out.binding].short_of_rights;
 }
 
 template <class Visit>

@@ -13,8 +13,8 @@
 #include "core/algorithm.hpp"
 #include "core/bounds.hpp"
 #include "core/counter_store.hpp"
-#include "core/hard_rights.hpp"
 #include "core/policy.hpp"
+#include "core/rights_ledger.hpp"
 #include "core/time.hpp"
 #include "drl/error.hpp"
 
@@ -69,6 +69,9 @@ struct LimitOutcome {
   std::uint64_t rights = 0;
   std::uint64_t own_count = 0;
   std::uint64_t window_id = 0;
+  // A hard limit denied for want of rights here while the cluster's counts had room for the
+  // check: the price of hard limits (a false reject an approximate limit would not make).
+  bool short_of_rights = false;
   LimitVerdict verdict;  // remaining/reset include cost only if the check was admitted
   bool admits = false;   // this limit alone would admit the check
 };
@@ -85,6 +88,9 @@ struct CheckOutcome {
   bool allowed = false;
   bool shadow_denied = false;
   bool tier_unknown = false;
+  // Denied by a hard limit short of rights on this node while the cluster had room
+  // (LimitOutcome::short_of_rights of the binding limit).
+  bool denied_without_rights = false;
   std::int64_t staleness_ms = 0;  // see ClusterSignals
   std::size_t binding = 0;        // index into limits of the limit that decided
   std::size_t limit_count = 0;
@@ -139,9 +145,10 @@ class CheckEngine {
                std::vector<InspectedCounter>& out, std::string& error_message) const;
 
   void set_local_origin(std::uint32_t origin) { local_origin_ = origin; }
-  // How the rights of hard limits are split (hard_rights.hpp); set before the first check.
-  void set_rights_split(const RightsSplit& split) { rights_ = split; }
-  const RightsSplit& rights_split() const { return rights_; }
+  // The rights of hard limits (rights_ledger.hpp): this node's share of each window and what
+  // moved between nodes. Set before the first check; null (the default), this node holds every
+  // right of every window.
+  void set_rights(RightsLedger* ledger) { rights_ = ledger; }
 
  private:
   // Decides `peek` (a cost-0 item) and calls visit(limit, locked) for each counter it resolves
@@ -153,7 +160,7 @@ class CheckEngine {
   CounterStore& store_;
   std::uint32_t local_origin_;
   const ClusterSignals* signals_;
-  RightsSplit rights_;  // a single node holds every right
+  RightsLedger* rights_ = nullptr;
 };
 
 }  // namespace drl::core

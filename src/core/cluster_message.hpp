@@ -25,6 +25,19 @@ enum class MessageType : std::uint8_t {
   relay = 6,
   // I am stopping (a clean stop): count me out of the membership now, not after down_after.
   leave = 7,
+  // Rights of hard limits (rights_ledger.hpp): what I ask you for, and what I have granted you
+  // in all (for your incarnation `granted_to`).
+  rights = 8,
+};
+
+// One (counter, window) of a rights message.
+struct RightsRecord {
+  std::uint64_t counter_id = 0;
+  std::uint64_t window_ms = 0;
+  std::uint64_t window_id = 0;
+  std::uint64_t limit = 0;          // a request: the limit in force where rights are wanted
+  std::uint64_t asked = 0;          // 0: no request
+  std::uint64_t granted_total = 0;  // all the sender has granted the receiver here; 0: none
 };
 
 struct MemberRecord {
@@ -61,6 +74,10 @@ struct ClusterMessage {
   std::string relay_to;                                    // relay: the final destination
   // relay: the datagram to deliver, as its sender sealed it (bytes the core does not read).
   std::shared_ptr<const std::string> relay_payload;
+  // rights: at most bounds::rights_records_per_message_max records; grants count only for the
+  // receiver's incarnation `granted_to`.
+  std::vector<RightsRecord> rights;
+  std::uint64_t granted_to = 0;
 };
 
 }  // namespace drl::core

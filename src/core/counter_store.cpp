@@ -120,6 +120,35 @@ std::uint64_t CounterStore::Locked::own_current(std::uint64_t id, std::uint64_t 
   return shard.current_of(entry, origin);
 }
 
+std::optional<std::uint64_t> CounterStore::Locked::own_in_window(std::uint64_t id,
+                                                                 std::uint64_t window_ms,
+                                                                 std::uint64_t window_id,
+                                                                 WallTime now,
+                                                                 std::uint32_t origin) const {
+  const Shard& shard = shard_for(id);
+  const std::size_t pos = shard.find(id);
+  if (pos == Shard::npos) {
+    // Never counted here (a hard key that admitted is evicted last, and one that comes back
+    // has a floor): nothing of this origin's.
+    if (shard.find_floor(id, window_code(window_ms)) != nullptr) return std::nullopt;
+    return 0;
+  }
+  const Entry& entry = shard.table[pos];
+  if ((entry.extra & kFloorBit) != 0) return std::nullopt;
+  const std::uint64_t newest = entry_window(entry, window_id_at(now, window_ms));
+  if (window_id > newest) return 0;
+  if (window_id + 1 < newest) return std::nullopt;
+  std::uint64_t previous = 0;
+  std::uint64_t current = 0;
+  shard.for_each_slot(entry, [&](std::uint32_t slot_origin, std::uint32_t p, std::uint32_t c) {
+    if (slot_origin == origin) {
+      previous = p;
+      current = c;
+    }
+  });
+  return window_id == newest ? current : previous;
+}
+
 void CounterStore::Locked::add(std::uint64_t id, std::uint64_t window_ms, WallTime now,
                                std::uint32_t origin, std::uint32_t cost) {
   Shard& shard = shard_for(id);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -154,6 +155,13 @@ class CounterStore::Locked {
   // (its counts a floor, no origin's) reads as its total, which is at least the origin's part.
   std::uint64_t own_current(std::uint64_t id, std::uint64_t window_ms, WallTime now,
                             std::uint32_t origin) const;
+
+  // What `origin` counted of `id` in window `window_id`, if the store can tell: 0 for a window
+  // it has not reached; nullopt for one it no longer holds, or a key back from an eviction (its
+  // counts a floor, no origin's).
+  std::optional<std::uint64_t> own_in_window(std::uint64_t id, std::uint64_t window_ms,
+                                             std::uint64_t window_id, WallTime now,
+                                             std::uint32_t origin) const;
 
   // Adds `cost` to `origin`'s slot of the window holding `now`, creating the key if needed.
   void add(std::uint64_t id, std::uint64_t window_ms, WallTime now, std::uint32_t origin,

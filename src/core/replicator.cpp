@@ -238,6 +238,9 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       break;
     case MessageType::leave:
       break;  // handled above
+    case MessageType::rights:
+      on_rights(now, wall, *peer, message);
+      break;
   }
 }
 
@@ -256,6 +259,7 @@ void Replicator::merge_content(MonoTime now, WallTime wall, const ClusterMessage
     case MessageType::ack:
     case MessageType::relay:
     case MessageType::leave:
+    case MessageType::rights:
       break;  // no counts, no overrides
   }
 }
@@ -288,6 +292,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
   if (now >= next_gossip_) {
     gossip_round(now, wall);
     override_round(now, wall);
+    rights_round(now, wall);
     next_gossip_ = after_ms(next_gossip_, config_.gossip_interval_ms);
     // A timer late by a whole interval or more starts the cadence again from now: the next
     // round is always in the future (a deadline equal to now would run a second round at once).
@@ -299,6 +304,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
     next_heartbeat_ = after_ms(now, config_.heartbeat_interval_ms);
   }
   if (now >= next_repair_) {
+    if (rights_ != nullptr) rights_->expire(wall);
     repair_round(now, wall);
     next_repair_ = after_ms(now, config_.repair_interval_ms);
   }

@@ -39,6 +39,7 @@
 #include "core/override_table.hpp"
 #include "core/partition_policy.hpp"
 #include "core/peer_table.hpp"
+#include "core/rights_ledger.hpp"
 #include "core/time.hpp"
 
 namespace drl::core {
@@ -128,6 +129,15 @@ struct ReplicationStats {
   // Addresses of [cluster] seeds that were not members yet, added as learned members.
   std::uint64_t seed_addresses_added = 0;
   std::uint64_t messages_after_leave = 0;
+  // Rights of hard limits (rights_ledger.hpp): requests sent (one per counter and window),
+  // rights granted to peers and received from them, grants for an earlier incarnation of ours
+  // (dropped), requests refused because this node cannot tell what it counted there.
+  std::uint64_t rights_requests_sent = 0;
+  std::uint64_t rights_messages_received = 0;
+  std::uint64_t rights_granted = 0;
+  std::uint64_t rights_received = 0;
+  std::uint64_t rights_grants_stale = 0;
+  std::uint64_t rights_requests_refused = 0;
 };
 
 struct Outgoing {
@@ -165,6 +175,11 @@ class Replicator {
   // sent nor merged, and nothing else changes. The table may be changed by other threads at
   // any time; the replicator notices through its version.
   void set_overrides(OverrideTable* table);
+
+  // The rights of hard limits to lend and borrow (the same ledger as the check engine's). Not
+  // owned; it must outlive the replicator. Null (the default): no request goes out, and
+  // requests and grants that come in are dropped.
+  void set_rights(RightsLedger* ledger) { rights_ = ledger; }
 
   std::vector<Outgoing> take_outgoing();
   MonoTime next_deadline() const;
@@ -237,6 +252,14 @@ class Replicator {
   // of messages received and the sync state are the caller's.
   void merge_content(MonoTime now, WallTime wall, const ClusterMessage& message);
   void learn_members(MonoTime now, const ClusterMessage& message);
+  // Sends the requests for rights that checks left in the ledger, each to a live peer in turn
+  // (replicator_rights.cpp).
+  void rights_round(MonoTime now, WallTime wall);
+  // A rights message from `peer`: merges its grants, answers its requests.
+  void on_rights(MonoTime now, WallTime wall, Peer& peer, const ClusterMessage& message);
+  // What this node grants `recipient` (an origin index) for `ask`, deducted from its own rights
+  // first; returns the total granted to it there.
+  std::uint64_t grant(WallTime wall, std::uint32_t recipient, const RightsRecord& ask);
 
   ReplicationConfig config_;
   CounterStore& store_;
@@ -256,6 +279,7 @@ class Replicator {
   std::size_t repair_turn_;  // where the next repair round starts; an offset per node at first
   std::size_t member_turn_ = 0;
   OverrideTable* overrides_ = nullptr;
+  RightsLedger* rights_ = nullptr;
   std::optional<std::uint64_t> overrides_version_sent_;  // none: never sent
   bool overrides_resend_ = false;                        // the last round sent a change
   MonoTime next_override_sync_;

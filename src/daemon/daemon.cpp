@@ -203,13 +203,15 @@ int run_daemon(const DaemonOptions& options) {
   core::ClusterSignals signals;
   signals.proportional.store(config.cluster.partition_policy ==
                              core::PartitionPolicy::proportional);
-  core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
   // Hard limits give no rights in windows that begin before this run's start plus the clock
-  // skew allowed (core/hard_rights.hpp); a single node holds all the others.
+  // skew allowed (core/hard_rights.hpp); a single node holds all the others. Before the engine
+  // and the cluster node, which use it.
   const std::int64_t rights_from_unix_ms =
       static_cast<std::int64_t>(incarnation / 1000) +
       static_cast<std::int64_t>(config.cluster.clock_skew_max_ms);
-  engine.set_rights_split(core::RightsSplit{1, 0, rights_from_unix_ms});
+  core::RightsLedger rights(core::RightsSplit{1, 0, rights_from_unix_ms});
+  core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
+  engine.set_rights(&rights);
   // The counts saved by the previous run, back in the store before any check is answered
   // (and before peers send theirs: both are G-counter merges, so the order does not matter).
   // The policies checks use: the configured ones with runtime overrides and adaptive factors.
@@ -384,12 +386,12 @@ int run_daemon(const DaemonOptions& options) {
                           : is_wildcard(bound.value()) ? std::string()
                                                        : bound.value();
     replication.seeds = peers;
-    engine.set_rights_split(
+    rights.set_split(
         core::rights_split_of(replication.address, peers, unresolved_peers, rights_from_unix_ms));
-    if (engine.rights_split().rank == core::RightsSplit::unranked) {
+    if (rights.split().rank == core::RightsSplit::unranked) {
       io::log_info(
           "[cluster] hard limits: this node takes limit / " +
-          std::to_string(engine.rights_split().members) +
+          std::to_string(rights.split().members) +
           " of each window, without a share of the remainder (it needs [cluster] advertise or a "
           "bind address of its own, and every peer's name resolved, to know its place)");
     }
@@ -411,6 +413,7 @@ int run_daemon(const DaemonOptions& options) {
     // Overrides travel with the gossip: peers' records merge into the table, ours go out, and a
     // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
+    node->replicator().set_rights(&rights);
     driver->set_receive_hook([&dynamic, &startup_hold, &node] {
       dynamic.republish_if_table_moved(io::wall_now());
       if (!startup_hold.is_open() && node->replicator().has_cluster_counts())

@@ -34,7 +34,11 @@ enum Field : std::uint8_t {
   // A relay message: the address to deliver to, and the datagram to deliver (msgpack bin).
   kRelayTo = 13,
   kRelayPayload = 14,
+  // A rights message: its records, six numbers each, flat; the receiver's incarnation.
+  kRights = 15,
+  kGrantedTo = 16,
 };
+constexpr std::size_t kRightsRecordFields = 6;
 
 constexpr std::size_t kNodeIdBytesMax = bounds::node_id_bytes_max;
 constexpr std::size_t kAddressBytesMax = bounds::peer_address_bytes_max;
@@ -205,6 +209,28 @@ std::string relay_body(const core::ClusterMessage& message) {
   return body;
 }
 
+std::string rights_body(const core::ClusterMessage& message) {
+  DRL_ASSERT(message.rights.size() <= bounds::rights_records_per_message_max,
+             "a rights message fits the smallest datagram");
+  std::string body;
+  StringSink sink{body};
+  Packer pk(sink);
+  pack_header_fields(pk, message, 2, message.flags);
+  pk.pack_uint8(kGrantedTo);
+  pk.pack_uint64(message.granted_to);
+  pk.pack_uint8(kRights);
+  pk.pack_array(static_cast<std::uint32_t>(kRightsRecordFields * message.rights.size()));
+  for (const core::RightsRecord& r : message.rights) {
+    pk.pack_uint64(r.counter_id);
+    pk.pack_uint64(r.window_ms);
+    pk.pack_uint64(r.window_id);
+    pk.pack_uint64(r.limit);
+    pk.pack_uint64(r.asked);
+    pk.pack_uint64(r.granted_total);
+  }
+  return body;
+}
+
 std::string members_body(const core::ClusterMessage& message, std::size_t members) {
   std::string body;
   StringSink sink{body};
@@ -347,6 +373,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
     const msgpack::object* overrides = nullptr;
     const msgpack::object* key_records = nullptr;
     const msgpack::object* relay_payload = nullptr;
+    const msgpack::object* rights = nullptr;
     std::string_view relay_to;
     for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
       const msgpack::object& key = root.via.map.ptr[i].key;
@@ -355,7 +382,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
       switch (key.via.u64) {
         case kType: {
           const std::uint64_t type = uint_of(value);
-          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::leave)) {
+          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::rights)) {
             throw Invalid{};
           }
           m.type = static_cast<core::MessageType>(type);
@@ -415,6 +442,12 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
           if (value.type != msgpack::type::BIN) throw Invalid{};
           relay_payload = &value;
           break;
+        case kRights:
+          rights = &value;
+          break;
+        case kGrantedTo:
+          m.granted_to = uint_of(value);
+          break;
         default:
           break;  // a field from a later version: ignored
       }
@@ -451,6 +484,25 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
         }
       }
       m.updates = std::move(updates);
+    }
+    // Rights records belong to the rights message only (elsewhere ignored, like an unknown
+    // key): at most bounds::rights_records_per_message_max, each for a valid window.
+    if (m.type == core::MessageType::rights && rights != nullptr) {
+      const msgpack::object_array& flat = array_of(*rights);
+      if (flat.size % kRightsRecordFields != 0 ||
+          flat.size > kRightsRecordFields * bounds::rights_records_per_message_max) {
+        throw Invalid{};
+      }
+      for (std::uint32_t k = 0; k < flat.size; k += kRightsRecordFields) {
+        core::RightsRecord r{uint_of(flat.ptr[k]),     uint_of(flat.ptr[k + 1]),
+                             uint_of(flat.ptr[k + 2]), uint_of(flat.ptr[k + 3]),
+                             uint_of(flat.ptr[k + 4]), uint_of(flat.ptr[k + 5])};
+        if (r.counter_id == 0 || !bounds::window_ms_valid(r.window_ms) ||
+            r.limit > bounds::limit_max) {
+          throw Invalid{};
+        }
+        m.rights.push_back(r);
+      }
     }
     // Override records belong to the overrides message only; elsewhere the key is ignored like
     // an unknown one.

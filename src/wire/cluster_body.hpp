@@ -30,6 +30,9 @@ std::string updates_body(const core::ClusterMessage& message, std::uint8_t flags
 // The header fields of a relay message, its destination and its payload.
 std::string relay_body(const core::ClusterMessage& message);
 
+// A rights message's one body (its records fit the smallest datagram).
+std::string rights_body(const core::ClusterMessage& message);
+
 // The header fields of an overrides message and `records`.
 std::string overrides_body(const core::ClusterMessage& message,
                            std::span<const core::OverrideRecord* const> records);

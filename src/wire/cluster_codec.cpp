@@ -123,6 +123,7 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
   }
   // A relay carries one datagram, which fits one (ClusterNode leaves room for the envelope).
   if (message.type == core::MessageType::relay) return {relay_body(message)};
+  if (message.type == core::MessageType::rights) return {rights_body(message)};
 
   if (!message.updates || message.updates->empty()) {
     // Heartbeats and acks: one body, with as many members as fit.

@@ -25,7 +25,8 @@ class Node {
  public:
   Node(std::uint32_t members, std::uint32_t rank, std::int64_t rights_from_ms = 0)
       : store_(StoreOptions{1000, 4}), engine_(store_, 0) {
-    engine_.set_rights_split(RightsSplit{members, rank, rights_from_ms});
+    rights_.set_split(RightsSplit{members, rank, rights_from_ms});
+    engine_.set_rights(&rights_);
     auto parsed = drl::config::parse_config(kHard, "test");
     REQUIRE(parsed.ok());
     policies_ = parsed->policies;
@@ -55,6 +56,7 @@ class Node {
 
  private:
   CounterStore store_;
+  RightsLedger rights_;
   CheckEngine engine_;
   std::shared_ptr<const PolicySet> policies_;
   WallTime now_{kWindowStartMs};

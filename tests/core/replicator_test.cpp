@@ -212,7 +212,7 @@ class Cluster {
   std::shared_ptr<const PolicySet> policies_;
   PartitionPolicy policy_ = PartitionPolicy::optimistic;
   std::int64_t now_ms_ = 0;
-  std::uint64_t sent_[8] = {};
+  std::uint64_t sent_[16] = {};  // by message type
 };
 
 // A node's peer table, every field, one line per peer: equal tables print equal.

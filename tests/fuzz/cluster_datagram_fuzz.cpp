@@ -31,9 +31,11 @@
 #include <tuple>
 #include <vector>
 
+#include "core/bounds.hpp"
 #include "core/counter_store.hpp"
 #include "core/origin_table.hpp"
 #include "core/override_table.hpp"
+#include "core/rights_ledger.hpp"
 #include "fuzz_assert.hpp"
 #include "wire/cluster_codec.hpp"
 #include "wire/cluster_node.hpp"
@@ -67,9 +69,11 @@ struct Node {
       : store(core::StoreOptions{256, 4, true}),
         origins(core::Origin{"node-b", 1'800'000'000'000'002ULL}, 16),
         overrides("node-b", override_limits()),
+        rights(core::RightsSplit{3, 1, 0}),
         codec(codec_options(authenticated)),
         node(config(), codec_options(authenticated), store, origins) {
     node.replicator().set_overrides(&overrides);
+    node.replicator().set_rights(&rights);
   }
 
   static core::OverrideLimits override_limits() {
@@ -100,6 +104,7 @@ struct Node {
   core::CounterStore store;
   core::OriginTable origins;
   core::OverrideTable overrides;  // outlives the node, which points to it
+  core::RightsLedger rights;      // likewise: requests and grants of hard limits
   wire::ClusterCodec codec;       // the same options as the node's own
   wire::ClusterNode node;
   std::uint64_t sequence = 0;
@@ -119,13 +124,18 @@ void check_opened(const wire::DecodedDatagram& decoded) {
   FUZZ_ASSERT(!m.sender_id.empty() && m.sender_id.size() <= 64);
   FUZZ_ASSERT(m.sender_address.size() <= 128);
   const auto type = static_cast<int>(m.type);
-  FUZZ_ASSERT(type >= 1 && type <= 7);
+  FUZZ_ASSERT(type >= 1 && type <= 8);
   if (m.type == core::MessageType::relay) {
     FUZZ_ASSERT(!m.relay_to.empty() && m.relay_to.size() <= 128);
     FUZZ_ASSERT(m.relay_payload && !m.relay_payload->empty() &&
                 m.relay_payload->size() < kDatagramBytes);
   }
   FUZZ_ASSERT(m.overrides.empty() || m.type == core::MessageType::overrides);
+  FUZZ_ASSERT(m.rights.empty() || m.type == core::MessageType::rights);
+  FUZZ_ASSERT(m.rights.size() <= bounds::rights_records_per_message_max);
+  for (const core::RightsRecord& r : m.rights) {
+    FUZZ_ASSERT(r.counter_id != 0 && window_storable(r.window_ms) && r.limit <= 0xffffffffULL);
+  }
   for (const core::OverrideRecord& r : m.overrides) {
     FUZZ_ASSERT(!r.scope.policy.empty() && r.scope.policy.size() <= 64);
     FUZZ_ASSERT(r.scope.tier.size() <= 64 && r.scope.endpoint.size() <= 256);

@@ -616,3 +616,29 @@ TEST_CASE(
   for (std::uint64_t count : members[1]->node.stats().dropped) dropped += count;
   CHECK(dropped == 0);
 }
+
+TEST_CASE(
+    "cluster codec: a rights message fits the smallest datagram and refuses invalid records") {
+  core::ClusterMessage m;
+  m.type = core::MessageType::rights;
+  m.sender_id = std::string(bounds::node_id_bytes_max, 'n');
+  m.sender_incarnation = 1'800'000'000'123'456ULL;
+  m.sender_address = std::string(bounds::peer_address_bytes_max, 'a');
+  m.granted_to = 1'800'000'000'654'321ULL;
+  for (std::size_t i = 0; i < bounds::rights_records_per_message_max; ++i) {
+    m.rights.push_back(
+        core::RightsRecord{~0ULL - i, 31'536'000'000ULL, ~0ULL, bounds::limit_max, ~0ULL, ~0ULL});
+  }
+  ClusterCodec small(CodecOptions{bounds::datagram_bytes_min, {key_of(1)}});
+  const std::vector<std::string> bodies = small.encode_bodies(m);
+  REQUIRE(bodies.size() == 1);
+  CHECK(bodies.front().size() <= small.body_bytes_max());
+  core::ClusterMessage read;
+  REQUIRE(decode_body(bodies.front(), read));
+  CHECK(read.rights.size() == bounds::rights_records_per_message_max);
+
+  m.rights.assign(1, core::RightsRecord{42, 0, 7, 100, 5, 0});  // no such window
+  CHECK_FALSE(decode_body(small.encode_bodies(m).front(), read));
+  m.rights.assign(1, core::RightsRecord{0, 1000, 7, 100, 5, 0});  // no counter
+  CHECK_FALSE(decode_body(small.encode_bodies(m).front(), read));
+}

@@ -221,3 +221,24 @@ TEST_CASE("golden cluster v1: a leave is the header fields alone") {
   CHECK(read.sender_id == "node-a");
   CHECK(read.members.empty());
 }
+
+TEST_CASE("golden cluster v1: a rights message carries a request and a grant, six numbers each") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::rights);
+  m.granted_to = 1'800'000'000'000'001ULL;
+  m.rights.push_back(core::RightsRecord{0x1111'2222'3333'4444ULL, 60'000, 30'000'000, 100, 25, 0});
+  m.rights.push_back(core::RightsRecord{0x5555'6666'7777'8888ULL, 1000, 1'800'000'000, 0, 0, 12});
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("rights", datagram, 8));
+  CHECK(read.type == core::MessageType::rights);
+  CHECK(read.granted_to == 1'800'000'000'000'001ULL);
+  REQUIRE(read.rights.size() == 2);
+  CHECK(read.rights[0].counter_id == 0x1111'2222'3333'4444ULL);
+  CHECK(read.rights[0].window_ms == 60'000);
+  CHECK(read.rights[0].window_id == 30'000'000);
+  CHECK(read.rights[0].limit == 100);
+  CHECK(read.rights[0].asked == 25);
+  CHECK(read.rights[0].granted_total == 0);
+  CHECK(read.rights[1].granted_total == 12);
+}
