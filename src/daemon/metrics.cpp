@@ -37,6 +37,9 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "Requests received, by transport: socket or http."},
     {"drl_checks_tier_unknown_total", MetricKind::counter, "",
      "Checks naming a tier their policy does not define (the defaults applied)."},
+    {"drl_checks_denied_without_rights_total", MetricKind::counter, "",
+     "Checks a hard limit denied for want of rights on this node while the cluster's counts had "
+     "room: the false rejects of hard limits."},
     {"drl_keys_tracked", MetricKind::gauge, "", "Counters held in the store now."},
     {"drl_keys_bound", MetricKind::gauge, "",
      "The most counters the store holds ([bounds] max_keys, in whole shards)."},
@@ -135,6 +138,11 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "peer no longer answers what it sends straight), forwarded (datagrams it forwarded for a "
      "peer), refused (relay requests it refused: destination not a live peer of its own, or "
      "beyond 20,000 a second)."},
+    {"drl_cluster_rights_total", MetricKind::counter, "event",
+     "Rights of hard limits between nodes: requested (requests sent, one per counter and window), "
+     "granted (rights given to peers), received (rights granted by peers), stale (grants made to "
+     "an earlier life of this node, dropped), refused (requests this node could not answer: it "
+     "cannot tell what it counted there)."},
     {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},
     {"drl_gossip_bytes_sent_total", MetricKind::counter, "", "Bytes of cluster datagrams sent."},
     {"drl_gossip_datagrams_received_total", MetricKind::counter, "",
@@ -338,6 +346,7 @@ std::string render_metrics(const DaemonContext& c) {
   std::array<double, latency_bounds_ns.size() + 1> buckets{};
   double latency_sum_ns = 0;
   double tier_unknown = 0;
+  double without_rights = 0;
   double socket_requests = 0;
   double http_requests = 0;
   for (std::size_t b = 0; b < c.counters.size(); ++b) {
@@ -351,6 +360,7 @@ std::string render_metrics(const DaemonContext& c) {
     for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += load(block.latency_buckets[i]);
     latency_sum_ns += load(block.latency_sum_ns);
     tier_unknown += load(block.checks_tier_unknown);
+    without_rights += load(block.checks_denied_without_rights);
     (block.shared ? http_requests : socket_requests) += load(block.requests);
   }
   for (std::size_t id = 0; id < names.size(); ++id) {
@@ -382,6 +392,7 @@ std::string render_metrics(const DaemonContext& c) {
   f.value("drl_requests_total", socket_requests, {{"transport", "socket"}});
   f.value("drl_requests_total", http_requests, {{"transport", "http"}});
   f.value("drl_checks_tier_unknown_total", tier_unknown);
+  f.value("drl_checks_denied_without_rights_total", without_rights);
 
   const core::StoreStats store = c.store->stats();
   f.value("drl_keys_tracked", static_cast<double>(store.keys));
@@ -493,6 +504,15 @@ std::string render_metrics(const DaemonContext& c) {
             {{"event", "forwarded"}});
     f.value("drl_cluster_relay_total", static_cast<double>(s.replication.relay_datagrams_refused),
             {{"event", "refused"}});
+    const std::pair<const char*, std::uint64_t> rights[] = {
+        {"requested", s.replication.rights_requests_sent},
+        {"granted", s.replication.rights_granted},
+        {"received", s.replication.rights_received},
+        {"stale", s.replication.rights_grants_stale},
+        {"refused", s.replication.rights_requests_refused}};
+    for (const auto& [event, count] : rights) {
+      f.value("drl_cluster_rights_total", static_cast<double>(count), {{"event", event}});
+    }
     f.value("drl_cluster_origins", static_cast<double>(s.origins));
     if (c.startup_hold != nullptr) {
       f.value("drl_startup_hold_seconds",

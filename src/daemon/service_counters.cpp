@@ -20,6 +20,7 @@ void record_check(ServiceCounters& counters, const core::CheckOutcome& outcome,
   counters.add(outcome.allowed ? counters.checks_allowed : counters.checks_denied);
   if (outcome.shadow_denied) counters.add(counters.checks_shadow_denied);
   if (outcome.tier_unknown) counters.add(counters.checks_tier_unknown);
+  if (outcome.denied_without_rights) counters.add(counters.checks_denied_without_rights);
   if (outcome.limit_count == 0) return;
   const core::Policy* policy = outcome.binding_limit().policy;
   const auto index = static_cast<std::size_t>(policy - policies.policies().data());

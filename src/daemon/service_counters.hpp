@@ -36,6 +36,7 @@ struct alignas(64) ServiceCounters {
   std::atomic<std::uint64_t> checks_denied{0};
   std::atomic<std::uint64_t> checks_shadow_denied{0};
   std::atomic<std::uint64_t> checks_tier_unknown{0};
+  std::atomic<std::uint64_t> checks_denied_without_rights{0};  // CheckOutcome's
   std::atomic<std::uint64_t> requests{0};
   std::array<std::atomic<std::uint64_t>, errc_count> errors{};
   std::unique_ptr<PolicyCounts[]> per_policy;  // by PolicyIds id

@@ -34,6 +34,7 @@ wire::StatusFields node_fields(const DaemonContext& context) {
   std::uint64_t denied = 0;
   std::uint64_t shadow_denied = 0;
   std::uint64_t tier_unknown = 0;
+  std::uint64_t without_rights = 0;
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
   for (const auto& worker : context.counters) {
@@ -41,6 +42,7 @@ wire::StatusFields node_fields(const DaemonContext& context) {
     denied += worker->checks_denied.load(std::memory_order_relaxed);
     shadow_denied += worker->checks_shadow_denied.load(std::memory_order_relaxed);
     tier_unknown += worker->checks_tier_unknown.load(std::memory_order_relaxed);
+    without_rights += worker->checks_denied_without_rights.load(std::memory_order_relaxed);
     requests += worker->requests.load(std::memory_order_relaxed);
     for (const auto& count : worker->errors) errors += count.load(std::memory_order_relaxed);
   }
@@ -96,6 +98,7 @@ wire::StatusFields node_fields(const DaemonContext& context) {
       {"checks_denied", u(denied)},
       {"checks_shadow_denied", u(shadow_denied)},
       {"checks_tier_unknown", u(tier_unknown)},
+      {"checks_denied_without_rights", u(without_rights)},
       {"errors", u(errors)},
   };
 }
@@ -208,6 +211,11 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back(
       {"relay_datagrams_forwarded", u(snapshot.replication.relay_datagrams_forwarded)});
   fields.push_back({"relay_datagrams_refused", u(snapshot.replication.relay_datagrams_refused)});
+  fields.push_back({"rights_requests_sent", u(snapshot.replication.rights_requests_sent)});
+  fields.push_back({"rights_granted", u(snapshot.replication.rights_granted)});
+  fields.push_back({"rights_received", u(snapshot.replication.rights_received)});
+  fields.push_back({"rights_grants_stale", u(snapshot.replication.rights_grants_stale)});
+  fields.push_back({"rights_requests_refused", u(snapshot.replication.rights_requests_refused)});
   fields.push_back({"send_errors", u(snapshot.udp.send_errors)});
   fields.push_back({"resolve_errors", u(snapshot.udp.resolve_errors)});
   fields.push_back({"receive_errors", u(snapshot.udp.receive_errors)});
