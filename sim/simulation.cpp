@@ -4,6 +4,8 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <queue>
@@ -492,7 +494,7 @@ class Simulation {
                                s_.workload.tier, s_.workload.endpoint, cost};
     node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
     const bool admitted = outcome_.allowed;
-    if (admitted) note_hard_admission(node, arrival);
+    note_hard_decision(node, arrival, admitted);
     if (admitted && is_sampled(arrival.key)) note_own_counts(node, arrival);
     reference_.check(dynamic_.reference_policies(),
                      core::WallTime{kEpochUnixMs + arrival.time_ns / ns_per_ms},
@@ -525,16 +527,18 @@ class Simulation {
   }
 
   // Hard limits: one admitted request (whatever a broken node charged for it) in the window the
-  // admitting node counted it in. No (key, window) may hold more than the most generous limit in
-  // force at its admissions: zero overshoot, not a bound.
-  void note_hard_admission(const SimNode& node, const Arrival& arrival) {
+  // deciding node counted it in. No (key, window) may hold more than the most generous limit a
+  // node had in force when it decided a check there (admitted or not: a node that asks for rights
+  // asks under its limit): zero overshoot, not a bound.
+  void note_hard_decision(const SimNode& node, const Arrival& arrival, bool admitted) {
     for (std::size_t i = 0; i < outcome_.limit_count; ++i) {
       const core::LimitOutcome& limit = outcome_.limits[i];
       if (limit.policy->enforcement != core::Enforcement::hard) continue;
       HardWindow& window = hard_windows_[{limit.rule->window_ms, limit.window_id, arrival.key}];
+      window.limit = std::max(window.limit, limit.limit);
+      if (!admitted) continue;
       if (window.admitted == 0) ++result_.hard_windows;
       ++window.admitted;
-      window.limit = std::max(window.limit, limit.limit);
       if (window.admitted <= window.limit || window.reported) continue;
       window.reported = true;
       ++result_.hard_violations;

@@ -299,3 +299,29 @@ TEST_CASE(
     CHECK(result.false_rejects > 0);
   });
 }
+
+TEST_CASE(
+    "hard limit: with all of a key's demand on one node of ten, borrowed rights admit at least 90% "
+    "of what an exact limiter admits, from the second window on; with even demand at least 95%") {
+  const auto utilisation_after_first_window = [](const RunResult& result) {
+    std::uint64_t admitted = 0;
+    std::uint64_t exact = 0;
+    for (const TimelineRow& row : result.timeline) {
+      if (row.start_s < 1.0) continue;
+      admitted += row.admitted;
+      exact += row.exact;
+    }
+    REQUIRE(exact > 0);
+    return static_cast<double>(admitted) / static_cast<double>(exact);
+  };
+  Scenario scenario = load("hard-one-node.toml");
+  check_seeds(scenario, 2, [&](const RunResult& result) {
+    CHECK(result.hard_violations == 0);
+    CHECK(utilisation_after_first_window(result) >= 0.90);
+  });
+  scenario.workload.spread = "random";
+  check_seeds(scenario, 2, [&](const RunResult& result) {
+    CHECK(result.hard_violations == 0);
+    CHECK(utilisation_after_first_window(result) >= 0.95);
+  });
+}
