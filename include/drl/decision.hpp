@@ -31,6 +31,9 @@ struct LimitDecision {
   std::uint64_t retry_after_ms = 0;
   bool allowed = false;
   bool shadow = false;  // the limit's policy is in shadow mode
+  // "hard": the limit's policy has enforcement = "hard", decided by this node's rights;
+  // "approximate" otherwise.
+  std::string enforcement = "approximate";
   // Set only when a runtime override or a load-adaptive factor changed this limit: what the
   // configuration says, and why the limit in force differs ("override ... by node1: reason").
   std::uint64_t configured_limit = 0;
@@ -52,6 +55,9 @@ struct Decision {
   std::string policy;         // of the binding limit
   std::string scope;          // of the binding limit: empty, or the endpoint
   bool tier_unknown = false;  // the tier named is not defined: the default limits applied
+  // Of the binding limit: "hard" (enforcement = "hard": never over the limit, decided by this
+  // node's rights) or "approximate".
+  std::string enforcement = "approximate";
   // Of the binding limit, set only when it is adjusted (see LimitDecision).
   std::uint64_t configured_limit = 0;
   std::string adjusted;

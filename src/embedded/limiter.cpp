@@ -39,6 +39,7 @@ Decision to_decision(const core::CheckOutcome& outcome, bool detail) {
     out.remaining = binding.verdict.remaining;
     out.reset_after_ms = binding.verdict.reset_after_ms;
     out.retry_after_ms = outcome.allowed ? 0 : binding.verdict.retry_after_ms;
+    out.enforcement = std::string(core::enforcement_name(binding.policy->enforcement));
   }
   if (detail) {
     out.limits.reserve(outcome.limit_count);
@@ -55,6 +56,7 @@ Decision to_decision(const core::CheckOutcome& outcome, bool detail) {
       entry.retry_after_ms = limit.verdict.retry_after_ms;
       entry.allowed = limit.admits;
       entry.shadow = limit.policy->shadow;
+      entry.enforcement = std::string(core::enforcement_name(limit.policy->enforcement));
       out.limits.push_back(std::move(entry));
     }
   }

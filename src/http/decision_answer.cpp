@@ -75,6 +75,9 @@ HttpAnswer answer_decision(const core::CheckOutcome& outcome, const MappedCheck&
     json.key("configured_limit").value(binding->rule->configured_limit);
     json.key("adjusted").value(note);
   }
+  if (has_limit && binding->policy->enforcement == core::Enforcement::hard) {
+    json.key("enforcement").value(core::enforcement_name(core::Enforcement::hard));
+  }
   json.end_object();
   out.body = json.str();
   return out;

@@ -112,6 +112,7 @@ std::string decision_text(const Decision& decision) {
   if (decision.staleness_ms > 0)
     line += "  staleness=" + std::to_string(decision.staleness_ms) + "ms";
   if (decision.tier_unknown) line += "  (unknown tier: default limits)";
+  if (decision.enforcement == "hard") line += "  (hard limit)";
   if (decision.shadow_denied) line += "  (shadow: would have been denied)";
   if (!decision.adjusted.empty()) {
     line += "  (configured " + std::to_string(decision.configured_limit) + "; " +
@@ -145,6 +146,7 @@ std::string decision_json(const Decision& decision) {
       .value(decision.tier_unknown)
       .key("staleness_ms")
       .value(decision.staleness_ms);
+  if (decision.enforcement == "hard") json.key("enforcement").value(decision.enforcement);
   if (!decision.adjusted.empty()) {
     json.key("configured_limit").value(decision.configured_limit);
     json.key("adjusted").value(decision.adjusted);
@@ -172,6 +174,7 @@ std::string decision_json(const Decision& decision) {
         .value(limit.allowed)
         .key("shadow")
         .value(limit.shadow);
+    if (limit.enforcement == "hard") json.key("enforcement").value(limit.enforcement);
     if (!limit.adjusted.empty()) {
       json.key("configured_limit").value(limit.configured_limit);
       json.key("adjusted").value(limit.adjusted);

@@ -71,6 +71,8 @@ LimitDecision limit_of(const msgpack::object& map) {
       out.allowed = bool_of(value);
     else if (key == "shadow")
       out.shadow = bool_of(value);
+    else if (key == "enforcement")
+      out.enforcement = text_of(value);
     else if (key == "configured_limit")
       out.configured_limit = uint_of(value);
     else if (key == "adjusted")
@@ -167,6 +169,8 @@ Result<Decision> decision_of(const msgpack::object& map) {
       out.scope = text_of(value);
     } else if (key == "tier_unknown") {
       out.tier_unknown = bool_of(value);
+    } else if (key == "enforcement") {
+      out.enforcement = text_of(value);
     } else if (key == "configured_limit") {
       out.configured_limit = uint_of(value);
     } else if (key == "adjusted") {

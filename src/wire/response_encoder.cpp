@@ -35,9 +35,19 @@ void pack_adjustment(Packer& pk, const core::LimitOutcome& limit, const core::Po
   pack_str(pk, core::adjustment_text(limit, policies));
 }
 
+// Hard limits say so (the field is left out for approximate ones, as before hard limits existed).
+bool is_hard(const core::LimitOutcome& limit) {
+  return limit.policy->enforcement == core::Enforcement::hard;
+}
+
+void pack_enforcement(Packer& pk) {
+  pack_str(pk, "enforcement");
+  pack_str(pk, core::enforcement_name(core::Enforcement::hard));
+}
+
 void pack_limit(Packer& pk, const core::LimitOutcome& limit, const core::PolicySet* policies) {
   const bool adjusted = is_adjusted(limit, policies);
-  pk.pack_map(adjusted ? 12 : 10);
+  pk.pack_map((adjusted ? 12 : 10) + (is_hard(limit) ? 1 : 0));
   pack_str(pk, "policy");
   pack_str(pk, limit.policy->name);
   pack_str(pk, "scope");
@@ -58,6 +68,7 @@ void pack_limit(Packer& pk, const core::LimitOutcome& limit, const core::PolicyS
   pk.pack(limit.admits);
   pack_str(pk, "shadow");
   pk.pack(limit.policy->shadow);
+  if (is_hard(limit)) pack_enforcement(pk);
   if (adjusted) pack_adjustment(pk, limit, *policies);
 }
 
@@ -69,6 +80,8 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
   const bool adjusted = has_limit && is_adjusted(*binding, policies);
   std::uint32_t fields = 10 + extra;
   if (outcome.tier_unknown) ++fields;
+  const bool hard = has_limit && is_hard(*binding);
+  if (hard) ++fields;
   if (adjusted) fields += 2;
   if (detail) ++fields;
   pk.pack_map(fields);
@@ -97,6 +110,7 @@ void pack_decision(Packer& pk, const core::CheckOutcome& outcome, bool detail, s
     pack_str(pk, "tier_unknown");
     pk.pack(true);
   }
+  if (hard) pack_enforcement(pk);
   if (adjusted) pack_adjustment(pk, *binding, *policies);
   if (detail) {
     pack_str(pk, "limits");

@@ -1,6 +1,8 @@
 // Requests and answers of the client protocol, both directions, and hostile input.
 #include <doctest/doctest.h>
 
+#include <array>
+
 #include <msgpack.hpp>
 
 #include <random>
@@ -119,6 +121,48 @@ TEST_CASE("codec: a decision answer round-trips with its binding limit and detai
   CHECK(decision.limits[1].limit == 100);
   CHECK(decision.limits[1].remaining == 98);
   CHECK(decision.limits[1].allowed);
+}
+
+TEST_CASE(
+    "codec: a decision of a hard limit says so, and an approximate one leaves the field out") {
+  auto parsed = config::parse_config(R"(
+    [[policy]]
+    name = "sms"
+    limit = 5
+    window = "1m"
+    enforcement = "hard"
+
+    [[policy]]
+    name = "api"
+    limit = 100
+    window = "1m"
+  )",
+                                     "test");
+  REQUIRE(parsed.ok());
+  core::CounterStore store(core::StoreOptions{100, 1});
+  core::CheckEngine engine(store, 0);
+  core::CheckOutcome outcome;
+  const std::array<core::CheckItem, 2> items{core::CheckItem{"sms", "k", "", "", 1},
+                                             core::CheckItem{"api", "k", "", "", 1}};
+  engine.check(*parsed->policies, core::WallTime{3'600'000'000}, items, outcome);
+  std::string framed;
+  ResponseEncoder(framed).decision(3, outcome, true);
+  const Result<Response> response = decode_response(body_of(framed));
+  REQUIRE(response.ok());
+  const Decision& decision = response->decision;
+  CHECK(decision.policy == "sms");  // the least remaining: 4 of 5
+  CHECK(decision.enforcement == "hard");
+  REQUIRE(decision.limits.size() == 2);
+  CHECK(decision.limits[0].enforcement == "hard");
+  CHECK(decision.limits[1].enforcement == "approximate");
+  CHECK(framed.find("enforcement") != std::string::npos);
+
+  const core::CheckItem api{"api", "k", "", "", 1};
+  engine.check(*parsed->policies, core::WallTime{3'600'000'000}, std::span(&api, 1), outcome);
+  std::string plain;
+  ResponseEncoder(plain).decision(4, outcome, false);
+  CHECK(plain.find("enforcement") == std::string::npos);
+  CHECK(decode_response(body_of(plain))->decision.enforcement == "approximate");
 }
 
 TEST_CASE("codec: an error answer carries its code and message") {
