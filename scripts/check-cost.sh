@@ -1,6 +1,7 @@
 #!/bin/sh
 # Instructions per in-process check, counted by callgrind: repeatable on a noisy machine, so
 # that a change to the hot path shows up as a number. Prints the count and the top functions.
+# Usage: scripts/check-cost.sh [sliding|fixed|hard]   (the policy checked; default sliding)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD_DIR="${DRL_BUILD_DIR:-build}"
@@ -8,7 +9,7 @@ BUILD_DIR="${DRL_BUILD_DIR:-build}"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/cg" \
-  "$BUILD_DIR/tests/bench/check_cost" >"$OUT/stdout" 2>"$OUT/stderr"
+  "$BUILD_DIR/tests/bench/check_cost" "${1:-sliding}" >"$OUT/stdout" 2>"$OUT/stderr"
 CHECKS=$(sed -n 's/^checks \([0-9]*\).*/\1/p' "$OUT/stdout")
 TOTAL=$(sed -n "s/^totals: *\([0-9]*\).*/\1/p" "$OUT/cg")
 echo "instructions per check: $((TOTAL / CHECKS)) ($TOTAL instructions, $CHECKS checks)"

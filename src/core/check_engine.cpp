@@ -80,27 +80,36 @@ CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& loc
 // short, or about to be, asks for more: the next replication round sends the request.
 LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
                              std::uint64_t cost, RightsLedger* ledger, std::uint32_t origin) {
-  const RightsSplit split = ledger != nullptr ? ledger->split() : RightsSplit{};
+  static const RightsSplit alone;
+  const RightsSplit& split = ledger != nullptr ? ledger->split() : alone;
   const std::uint64_t window_ms = limit.rule->window_ms;
-  const CounterView seen = locked.view(limit.counter_id, window_ms, now);
+  const CounterView seen =
+      locked.view_with_own(limit.counter_id, window_ms, now, origin, limit.own_count);
   const RightsKey key{limit.counter_id, window_ms, seen.window_id};
   limit.window_id = seen.window_id;
-  limit.own_count = locked.own_current(limit.counter_id, window_ms, now, origin);
+  // A window has a share if it begins at or after rights_from (a product, not a division: this
+  // is on every check).
+  const bool has_share =
+      static_cast<std::int64_t>(seen.window_id * window_ms) >= split.rights_from_unix_ms;
+  const std::uint64_t share = has_share ? share_of(split, limit.limit) : 0;
   const std::int64_t moved = ledger != nullptr ? ledger->net(key) : 0;
-  const std::int64_t rights =
-      static_cast<std::int64_t>(rights_in_window(split, limit.limit, seen.window_id, window_ms)) +
-      moved;
-  limit.rights = static_cast<std::uint64_t>(std::max<std::int64_t>(0, rights));
+  limit.rights = static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, static_cast<std::int64_t>(share) + moved));
   const std::uint64_t left = limit.rights - std::min(limit.own_count, limit.rights);
-  const std::uint64_t share = std::max<std::uint64_t>(1, limit.limit / split.members);
-  if (ledger != nullptr && split.members > 1 && (cost > left || left - cost < (share + 1) / 2)) {
-    ledger->want(key, limit.limit, std::max(cost, share));
+  if (ledger != nullptr && split.members > 1) {
+    const std::uint64_t wanted =
+        std::max<std::uint64_t>(1, has_share ? share : share_of(split, limit.limit));
+    if (cost > left || left - cost < (wanted + 1) / 2) {
+      ledger->want(key, limit.limit, std::max(cost, wanted));
+    }
   }
   // New rights come with the next window, or after a start with the first window that has a
   // share (unless a peer grants some sooner).
   std::uint64_t until_next = window_ms - seen.elapsed_ms + seen.lead_ms;
-  const std::uint64_t first = first_window_with_rights(split, window_ms);
-  if (seen.window_id + 1 < first) until_next += (first - seen.window_id - 1) * window_ms;
+  if (!has_share) {
+    const std::uint64_t first = first_window_with_rights(split, window_ms);
+    if (seen.window_id + 1 < first) until_next += (first - seen.window_id - 1) * window_ms;
+  }
   if (cost > left) {
     limit.short_of_rights = seen.counts.current + cost <= limit.limit;
     return LimitVerdict{false, left, until_next, until_next};
@@ -306,11 +315,11 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     const bool counted = enforced_ok && (limit.policy->shadow ? shadow_ok : true);
     if (counted) {
       if (limit.cost > 0) {
-        locked.add(limit.counter_id, limit.rule->window_ms, now, local_origin_,
-                   static_cast<std::uint32_t>(limit.cost));
         // A hard limit's count is what its rights are measured against: evicted last, like a
         // denied key's, so that a flood of new keys cannot make this node forget it.
-        if (limit.policy->enforcement == Enforcement::hard) locked.mark_denied(limit.counter_id);
+        locked.add(limit.counter_id, limit.rule->window_ms, now, local_origin_,
+                   static_cast<std::uint32_t>(limit.cost),
+                   limit.policy->enforcement == Enforcement::hard);
       }
       continue;
     }

@@ -107,17 +107,23 @@ CounterView CounterStore::Locked::view(std::uint64_t id, std::uint64_t window_ms
   return shard.view(id, pos == Shard::npos ? nullptr : &shard.table[pos], window_ms, now);
 }
 
-std::uint64_t CounterStore::Locked::own_current(std::uint64_t id, std::uint64_t window_ms,
-                                                WallTime now, std::uint32_t origin) const {
+CounterView CounterStore::Locked::view_with_own(std::uint64_t id, std::uint64_t window_ms,
+                                                WallTime now, std::uint32_t origin,
+                                                std::uint64_t& own) const {
   const Shard& shard = shard_for(id);
   const std::size_t pos = shard.find(id);
-  const CounterView total = view(id, window_ms, now);
-  if (pos == Shard::npos) return total.counts.current;  // 0 unless a floor holds it
-  const Entry& entry = shard.table[pos];
-  if ((entry.extra & kFloorBit) != 0) return total.counts.current;
-  // The entry's newest window is view()'s window_id unless it has expired (then nothing).
-  if (entry_window(entry, window_id_at(now, window_ms)) != total.window_id) return 0;
-  return shard.current_of(entry, origin);
+  found_id_ = pos == Shard::npos ? 0 : id;
+  found_pos_ = pos;
+  found_mutations_ = shard.mutations;
+  const Entry* entry = pos == Shard::npos ? nullptr : &shard.table[pos];
+  bool newest_counted = false;
+  const CounterView seen = shard.view(id, entry, window_ms, now, &newest_counted);
+  if (entry == nullptr || (entry->extra & kFloorBit) != 0) {
+    own = seen.counts.current;  // 0 unless a floor holds it
+  } else {
+    own = newest_counted ? shard.current_of(*entry, origin) : 0;
+  }
+  return seen;
 }
 
 std::optional<std::uint64_t> CounterStore::Locked::own_in_window(std::uint64_t id,
@@ -150,7 +156,7 @@ std::optional<std::uint64_t> CounterStore::Locked::own_in_window(std::uint64_t i
 }
 
 void CounterStore::Locked::add(std::uint64_t id, std::uint64_t window_ms, WallTime now,
-                               std::uint32_t origin, std::uint32_t cost) {
+                               std::uint32_t origin, std::uint32_t cost, bool evict_last) {
   Shard& shard = shard_for(id);
   const std::uint64_t now_window = window_id_at(now, window_ms);
   // Checks look a key up, then add to it: the second lookup is skipped when nothing moved.
@@ -161,6 +167,7 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint64_t window_ms, WallTi
   Entry& entry = shard.table[pos];
   const std::uint64_t newest = entry_window(entry, now_window);
   if (newest < now_window) shard.roll(entry, newest, now_window);
+  if (evict_last) entry.extra |= kDeniedBit;
   // When another node's clock moved the key to a later window, count there (see view()).
   if (const Shard::SlotRef slot = shard.slot_of(entry, origin, true); slot.current != nullptr) {
     *slot.current = saturating_add(*slot.current, cost);

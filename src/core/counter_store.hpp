@@ -150,11 +150,11 @@ class CounterStore::Locked {
   // windows still matter, else as zero).
   CounterView view(std::uint64_t id, std::uint64_t window_ms, WallTime now) const;
 
-  // What `origin` counted of `id` in the window a check counts in now (view()'s window_id), as
-  // a hard limit reads it: at least that origin's slot. A key that came back from an eviction
-  // (its counts a floor, no origin's) reads as its total, which is at least the origin's part.
-  std::uint64_t own_current(std::uint64_t id, std::uint64_t window_ms, WallTime now,
-                            std::uint32_t origin) const;
+  // view(), and what `origin` counted of `id` in the window a check counts in (`own`), as a
+  // hard limit reads it: at least that origin's slot. A key that came back from an eviction (its
+  // counts a floor, no origin's) reads as its total, which is at least the origin's part.
+  CounterView view_with_own(std::uint64_t id, std::uint64_t window_ms, WallTime now,
+                            std::uint32_t origin, std::uint64_t& own) const;
 
   // What `origin` counted of `id` in window `window_id`, if the store can tell: 0 for a window
   // it has not reached; nullopt for one it no longer holds, or a key back from an eviction (its
@@ -164,8 +164,9 @@ class CounterStore::Locked {
                                              std::uint32_t origin) const;
 
   // Adds `cost` to `origin`'s slot of the window holding `now`, creating the key if needed.
+  // `evict_last`: as mark_denied() does, in the same lookup (a hard limit's count).
   void add(std::uint64_t id, std::uint64_t window_ms, WallTime now, std::uint32_t origin,
-           std::uint32_t cost);
+           std::uint32_t cost, bool evict_last = false);
 
   // G-counter merge: `origin` has counted `count` in window `window_id` (an absolute value, so
   // merging the same update twice, late or out of order changes nothing). Each slot keeps the

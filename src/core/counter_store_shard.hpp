@@ -319,8 +319,13 @@ struct alignas(64) CounterStore::Shard {
   }
 
   // The counts of `id` (at `entry`, or null if absent: then its floor, if it has a live one).
-  CounterView view(std::uint64_t id, const Entry* entry, std::uint64_t window_ms,
-                   WallTime now) const {
+  // `newest_counted`, if given, tells whether the window checks count in is `entry`'s newest
+  // (its slots' `current`), rather than one after it.
+  // Inlined into both callers: it is most of a check's read (g++ stops inlining it on its own
+  // once it has two).
+  [[gnu::always_inline]] CounterView view(std::uint64_t id, const Entry* entry,
+                                          std::uint64_t window_ms, WallTime now,
+                                          bool* newest_counted = nullptr) const {
     const std::uint64_t now_window = window_id_at(now, window_ms);
     const auto now_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(now.unix_ms, 0));
     CounterView out;
@@ -343,6 +348,7 @@ struct alignas(64) CounterStore::Shard {
       out.counts = {current, 0};
     } else {
       out.counts = {previous, current};
+      if (newest_counted != nullptr) *newest_counted = true;
       if (newest > now_window) {
         // Another node's clock is ahead and its counts already moved to a later window: decide
         // as at that window's start (conservative, and continuous with the end of ours).

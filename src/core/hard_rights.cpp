@@ -41,8 +41,7 @@ std::uint64_t rights_in_window(const RightsSplit& split, std::uint64_t limit,
       split.members >= 1 && (split.rank < split.members || split.rank == RightsSplit::unranked),
       "a rights split is well formed");
   if (window_id < first_window_with_rights(split, window_ms)) return 0;
-  const bool extra = split.rank != RightsSplit::unranked && split.rank < limit % split.members;
-  return limit / split.members + (extra ? 1 : 0);
+  return share_of(split, limit);
 }
 
 }  // namespace drl::core

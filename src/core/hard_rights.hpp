@@ -46,6 +46,14 @@ RightsSplit rights_split_of(std::string_view self, std::span<const std::string> 
 // The first window of `window_ms` in which this node has rights.
 std::uint64_t first_window_with_rights(const RightsSplit& split, std::uint64_t window_ms);
 
+// This node's share of a window that has one (one with `first_window_with_rights` or later).
+inline std::uint64_t share_of(const RightsSplit& split, std::uint64_t limit) {
+  const std::uint64_t whole = limit / split.members;
+  const bool extra =
+      split.rank != RightsSplit::unranked && split.rank < limit - whole * split.members;
+  return whole + (extra ? 1 : 0);
+}
+
 // This node's rights in window `window_id` of a limit of `limit` per `window_ms`.
 std::uint64_t rights_in_window(const RightsSplit& split, std::uint64_t limit,
                                std::uint64_t window_id, std::uint64_t window_ms);

@@ -129,7 +129,8 @@ struct ReplicationStats {
   // Addresses of [cluster] seeds that were not members yet, added as learned members.
   std::uint64_t seed_addresses_added = 0;
   std::uint64_t messages_after_leave = 0;
-  // Rights of hard limits (rights_ledger.hpp): requests sent (one per counter and window),
+  // Rights of hard limits (rights_ledger.hpp): requests sent (one per counter and window at a
+  // time),
   // rights granted to peers and received from them, grants for an earlier incarnation of ours
   // (dropped), requests refused because this node cannot tell what it counted there.
   std::uint64_t rights_requests_sent = 0;

@@ -7,8 +7,7 @@
 
 namespace drl::core {
 
-std::int64_t RightsLedger::net(const RightsKey& key) const {
-  if (size_.load(std::memory_order_acquire) == 0) return 0;
+std::int64_t RightsLedger::net_locked(const RightsKey& key) const {
   std::lock_guard lock(mutex_);
   const auto found = entries_.find(key);
   if (found == entries_.end()) return 0;

@@ -57,8 +57,11 @@ class RightsLedger {
   void set_split(const RightsSplit& split) { split_ = split; }
   const RightsSplit& split() const { return split_; }
 
-  // What this node was granted less what it granted, for `key` (0 if nothing moved).
-  std::int64_t net(const RightsKey& key) const;
+  // What this node was granted less what it granted, for `key` (0 if nothing moved). Without a
+  // lock while no rights have moved at all.
+  std::int64_t net(const RightsKey& key) const {
+    return size_.load(std::memory_order_acquire) == 0 ? 0 : net_locked(key);
+  }
 
   // A check is (or is about to be) short of rights for `key`: a request goes out at the next
   // round, unless one is already waiting.
@@ -111,6 +114,8 @@ class RightsLedger {
 
   // Entry::refusals once every other member had nothing to spare: no more requests.
   static constexpr std::uint32_t exhausted_ = 0xffff'ffffU;
+
+  std::int64_t net_locked(const RightsKey& key) const;
 
   // The entry of `key`, created if there is room; null otherwise (counted).
   Entry* entry_for(const RightsKey& key);

@@ -10,17 +10,23 @@
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
 
-int main() {
+// `check_cost [sliding|fixed|hard]`: the policy's algorithm, or a hard limit (fixed windows,
+// this node one of three members with rights enough for every check: the path of a check that
+// does not wait for a grant). Default sliding.
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "sliding";
+  if (mode != "sliding" && mode != "fixed" && mode != "hard") {
+    std::fprintf(stderr, "check_cost: sliding, fixed or hard, not %s\n", mode.c_str());
+    return 2;
+  }
   drl::core::CounterStore store(drl::core::StoreOptions{1'000'000, 64});
+  drl::core::RightsLedger rights(drl::core::RightsSplit{3, 0, 0});
   drl::core::CheckEngine engine(store, 0);
-  const auto policies = drl::config::parse_config(R"(
-    [[policy]]
-    name = "api"
-    limit = 1000000000
-    window = "1m"
-  )",
-                                                  "cost")
-                            ->policies;
+  engine.set_rights(&rights);
+  const std::string config =
+      "[[policy]]\nname = \"api\"\nlimit = 1000000000\nwindow = \"1m\"\n" +
+      (mode == "hard" ? std::string("enforcement = \"hard\"\n") : "algorithm = \"" + mode + "\"\n");
+  const auto policies = drl::config::parse_config(config, "cost")->policies;
   std::vector<std::string> keys;
   for (int k = 0; k < 1000; ++k) keys.push_back("user-" + std::to_string(k));
   drl::core::CheckOutcome outcome;
