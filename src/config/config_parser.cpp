@@ -728,23 +728,13 @@ class Parser {
   // A hard limit's rights are per fixed window: a sliding one has no sound split yet.
   void reject_sliding_limits(const toml::node& at, const std::string& where,
                              const core::Policy& policy) const {
-    const auto check = [&](const core::LimitSet& set, const std::string& scope) {
-      for (const core::LimitRule& rule : set.rules) {
-        if (rule.algorithm != core::Algorithm::fixed) {
-          reject(&at, where + ": enforcement = \"hard\" counts fixed windows only, but the " +
-                          core::format_duration_ms(rule.window_ms) + " limit" + scope +
-                          " is sliding (leave algorithm out, or set it to \"fixed\")");
-        }
+    core::for_each_rule(policy, [&](const core::LimitRule& rule, const std::string& scope) {
+      if (rule.algorithm != core::Algorithm::fixed) {
+        reject(&at, where + ": enforcement = \"hard\" counts fixed windows only, but the " +
+                        core::format_duration_ms(rule.window_ms) + " limit" + scope +
+                        " is sliding (leave algorithm out, or set it to \"fixed\")");
       }
-    };
-    check(policy.defaults, "");
-    for (const auto& [tier, set] : policy.tiers) check(set, " of tier '" + tier + "'");
-    for (const auto& [name, endpoint] : policy.endpoints) {
-      check(endpoint.defaults, " of endpoint '" + name + "'");
-      for (const auto& [tier, set] : endpoint.tiers) {
-        check(set, " of endpoint '" + name + "' tier '" + tier + "'");
-      }
-    }
+    });
   }
 
   double get_number(const toml::table& table, std::string_view key, const std::string& where,

@@ -1,5 +1,7 @@
 #include "core/duration.hpp"
 
+#include <ctime>
+
 #include <array>
 #include <cstdio>
 #include <limits>
@@ -74,6 +76,15 @@ std::string format_span_ms(std::uint64_t ms) {
   if (ms >= minute_ms) return format_duration_ms((ms + 500) / 1000 * 1000);
   char text[32];
   std::snprintf(text, sizeof text, "%.3fs", static_cast<double>(ms) / 1000.0);
+  return text;
+}
+
+std::string format_utc(std::int64_t unix_ms) {
+  const auto seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
 }
 

@@ -49,18 +49,9 @@ int specificity(const OverrideScope& scope) {
          (scope.window_ms == 0 ? 0 : 1);
 }
 
-std::string utc_text(std::int64_t unix_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 std::string override_note(const OverrideRecord& r) {
   std::string note = (r.scope.key.empty() ? "override " : "key override ") +
-                     describe_value(r.kind, r.value) + " until " + utc_text(r.expires_wall_ms) +
+                     describe_value(r.kind, r.value) + " until " + format_utc(r.expires_wall_ms) +
                      " by " + r.stamp.node_id;
   if (!r.reason.empty()) note += ": " + r.reason;
   return note;

@@ -141,6 +141,23 @@ struct Policy {
 // pointers are into its own map).
 void index_prefix_endpoints(Policy& policy);
 
+// Calls visit(rule, where) for every limit rule of `policy`: its defaults, tiers, endpoints and
+// their tiers; `where` is "" or " of tier 'T'", " of endpoint 'E'", " of endpoint 'E' tier 'T'".
+template <class Visit>
+void for_each_rule(const Policy& policy, Visit visit) {
+  const auto each = [&](const LimitSet& set, const std::string& where) {
+    for (const LimitRule& rule : set.rules) visit(rule, where);
+  };
+  each(policy.defaults, "");
+  for (const auto& [tier, set] : policy.tiers) each(set, " of tier '" + tier + "'");
+  for (const auto& [name, endpoint] : policy.endpoints) {
+    each(endpoint.defaults, " of endpoint '" + name + "'");
+    for (const auto& [tier, set] : endpoint.tiers) {
+      each(set, " of endpoint '" + name + "' tier '" + tier + "'");
+    }
+  }
+}
+
 // The endpoint limits that apply to `endpoint`, or null.
 const EndpointLimits* find_endpoint(const Policy& policy, std::string_view endpoint);
 

@@ -98,6 +98,25 @@ bool is_wildcard(const std::string& address) {
   return address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
 }
 
+// Hard limits have no share here in windows that begin before this run's start plus the clock
+// skew allowed: with long windows, most of a day. Said at start, once per window length.
+void log_first_hard_shares(const core::PolicySet& policies, const core::RightsSplit& split) {
+  std::vector<std::uint64_t> logged;
+  for (const core::Policy& policy : policies.policies()) {
+    if (policy.enforcement != core::Enforcement::hard) continue;
+    core::for_each_rule(policy, [&](const core::LimitRule& rule, const std::string&) {
+      if (std::find(logged.begin(), logged.end(), rule.window_ms) != logged.end()) return;
+      logged.push_back(rule.window_ms);
+      const std::uint64_t first = core::first_window_with_rights(split, rule.window_ms);
+      io::log_info("hard limits: this node's first share of a " +
+                   core::format_duration_ms(rule.window_ms) + " window (policy '" + policy.name +
+                   "' and others of that window) is in the one that begins at " +
+                   core::format_utc(static_cast<std::int64_t>(first * rule.window_ms)) +
+                   "; until then its hard checks are denied unless a peer grants rights");
+    });
+  }
+}
+
 }  // namespace
 
 int check_config(const std::string& path) {
@@ -648,6 +667,7 @@ int run_daemon(const DaemonOptions& options) {
                                    core::format_duration_ms(config.node.state_save_interval_ms)
                              : std::string()));
 
+  log_first_hard_shares(*config.policies, rights.split());
   if (state_keeper) state_keeper->start();
   loop.run();
   server.stop();

@@ -139,7 +139,8 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "peer), refused (relay requests it refused: destination not a live peer of its own, or "
      "beyond 20,000 a second)."},
     {"drl_cluster_rights_total", MetricKind::counter, "event",
-     "Rights of hard limits between nodes: requested (requests sent, one per counter and window), "
+     "Rights of hard limits between nodes: requested (requests sent, one per counter and window "
+     "at a time), "
      "granted (rights given to peers), received (rights granted by peers), stale (grants made to "
      "an earlier life of this node, dropped), refused (requests this node could not answer: it "
      "cannot tell what it counted there)."},

@@ -30,12 +30,7 @@ std::string wait_text(std::uint64_t ms) {
 // When window `id` of `window_ms` began: window ids count windows since the Unix epoch
 // (core/time.hpp), so every node names a window alike. "2026-12-05T08:27:00Z".
 std::string window_start_text(std::uint64_t id, std::uint64_t window_ms) {
-  const auto seconds = static_cast<std::time_t>(id * window_ms / 1000);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
+  return core::format_utc(static_cast<std::int64_t>(id * window_ms));
 }
 
 // Characters on a terminal: UTF-8 continuation bytes take no column.
