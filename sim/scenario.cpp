@@ -188,10 +188,23 @@ class ScenarioParser {
         if (!kind) {
           reject(t.get("kind"),
                  "[[broken_node]]: kind must be \"drop_deltas\", \"double_count\", "
-                 "\"no_repair\" or \"hard_alone\"");
+                 "\"no_repair\", \"hard_alone\" or \"hard_unagreed\"");
         }
         broken.kind = *kind;
         out.broken_nodes.push_back(broken);
+      }
+    }
+    if (const toml::node* node = root.get("members")) {
+      const toml::array* list = node->as_array();
+      if (list == nullptr) reject(node, "members must be written [[members]]");
+      for (const toml::node& element : *list) {
+        const toml::table& t = table_of(&element, "[[members]]");
+        check_keys(t, "[[members]]", {"node", "from", "list"});
+        NodeMembers members;
+        members.node = static_cast<int>(number(t, "node", 0, 0, out.nodes - 1, "[[members]]"));
+        members.from_s = seconds(t, "from", 0, "[[members]]");
+        members.members = node_list(t.get("list"), out.nodes, "[[members]] list");
+        out.members.push_back(std::move(members));
       }
     }
     if (const toml::node* node = root.get("clock")) {
@@ -371,6 +384,20 @@ class ScenarioParser {
 
 }  // namespace
 
+std::vector<int> members_of(const Scenario& scenario, int node, double started_s) {
+  const NodeMembers* latest = nullptr;
+  for (const NodeMembers& entry : scenario.members) {
+    if (entry.node == node && entry.from_s <= started_s &&
+        (latest == nullptr || entry.from_s >= latest->from_s)) {
+      latest = &entry;
+    }
+  }
+  if (latest != nullptr) return latest->members;
+  std::vector<int> all(static_cast<std::size_t>(scenario.nodes));
+  for (int i = 0; i < scenario.nodes; ++i) all[static_cast<std::size_t>(i)] = i;
+  return all;
+}
+
 std::string_view broken_kind_name(BrokenKind kind) {
   switch (kind) {
     case BrokenKind::drop_deltas:
@@ -381,13 +408,15 @@ std::string_view broken_kind_name(BrokenKind kind) {
       return "no_repair";
     case BrokenKind::hard_alone:
       return "hard_alone";
+    case BrokenKind::hard_unagreed:
+      return "hard_unagreed";
   }
   return "?";
 }
 
 std::optional<BrokenKind> parse_broken_kind(std::string_view name) {
   for (BrokenKind kind : {BrokenKind::drop_deltas, BrokenKind::double_count, BrokenKind::no_repair,
-                          BrokenKind::hard_alone}) {
+                          BrokenKind::hard_alone, BrokenKind::hard_unagreed}) {
     if (broken_kind_name(kind) == name) return kind;
   }
   return std::nullopt;
@@ -403,7 +432,7 @@ config::ParseOptions scenario_parse_options() {
                                     "check",    "authenticated",
                                     "max_keys", "convergence_sample_keys",
                                     "override", "signal",
-                                    "queue"};
+                                    "queue",    "members"};
   options.cluster_bind_optional = true;
   return options;
 }

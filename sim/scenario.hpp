@@ -48,10 +48,11 @@ struct CrashEvent {
 // (docs/simulation.md, "Checking the checks"). The node runs the real code; the simulator breaks
 // it from outside.
 enum class BrokenKind : std::uint8_t {
-  drop_deltas,   // its delta datagrams never leave it: peers learn its counts by repair only
-  double_count,  // it counts every request it admits twice
-  no_repair,     // its repair datagrams (anti-entropy, full syncs) never leave
-  hard_alone,    // it takes every right of a hard limit, as if it were the only member
+  drop_deltas,    // its delta datagrams never leave it: peers learn its counts by repair only
+  double_count,   // it counts every request it admits twice
+  no_repair,      // its repair datagrams (anti-entropy, full syncs) never leave
+  hard_alone,     // it takes every right of a hard limit, as if it were the only member
+  hard_unagreed,  // it takes its shares without waiting for the other members to name its list
 };
 std::string_view broken_kind_name(BrokenKind kind);
 std::optional<BrokenKind> parse_broken_kind(std::string_view name);
@@ -59,6 +60,15 @@ std::optional<BrokenKind> parse_broken_kind(std::string_view name);
 struct BrokenNode {
   int node = 0;
   BrokenKind kind = BrokenKind::drop_deltas;
+};
+
+// The members a node lists ([cluster] peers: the universe hard limits split rights among) in
+// its lives that start at `from_s` or later; the latest such entry applies. Without one, every
+// node of the scenario. A change of the members is a restart with another list.
+struct NodeMembers {
+  int node = 0;
+  double from_s = 0;
+  std::vector<int> members;
 };
 
 struct NodeClock {
@@ -150,6 +160,7 @@ struct Scenario {
   std::vector<CrashEvent> crashes;
   std::vector<NodeClock> clocks;
   std::vector<BrokenNode> broken_nodes;
+  std::vector<NodeMembers> members;
   Workload workload;
   std::vector<OverrideEvent> overrides;
   std::vector<SignalEvent> signals;
@@ -159,6 +170,9 @@ struct Scenario {
   std::uint64_t max_keys = 1'000'000;
   int convergence_sample_keys = 64;  // keys compared across nodes for convergence
 };
+
+// The members node `node` lists in a life that starts at `started_s`.
+std::vector<int> members_of(const Scenario& scenario, int node, double started_s);
 
 // Parses a scenario file's text. `source_name` prefixes error messages.
 Result<Scenario> parse_scenario(std::string_view text, std::string_view source_name);

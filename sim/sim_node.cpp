@@ -53,15 +53,23 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
   config.node_id = id_;
   config.incarnation = incarnation_;
   config.address = node_address(index);
-  for (int peer = 0; peer < scenario.nodes; ++peer) config.seeds.push_back(node_address(peer));
-  // As drld's: the configured members, and no rights in windows that begin before this life's
-  // start plus the clock skew allowed.
+  for (int peer : members_of(scenario, index, static_cast<double>(started_ns) / 1e9)) {
+    config.seeds.push_back(node_address(peer));
+  }
+  // As drld's: the configured members, no rights in windows that begin before this life's start
+  // plus the clock skew allowed, and none until every other member named the same members.
   const std::int64_t rights_from_ms =
       wall(started_ns).unix_ms + static_cast<std::int64_t>(c.clock_skew_max_ms);
   rights_.set_split(core::rights_split_of(config.address, config.seeds, 0, rights_from_ms));
   const std::vector<BrokenKind> broken = broken_kinds(scenario, index);
-  if (std::find(broken.begin(), broken.end(), BrokenKind::hard_alone) != broken.end()) {
-    rights_.set_split(core::RightsSplit{1, 0, rights_from_ms});
+  const auto is_broken = [&](BrokenKind kind) {
+    return std::find(broken.begin(), broken.end(), kind) != broken.end();
+  };
+  if (is_broken(BrokenKind::hard_alone)) {
+    // Every right, while it names the members the others name (or they would not take theirs).
+    rights_.set_split(core::RightsSplit{1, 0, rights_from_ms, rights_.split().members_digest});
+  } else if (rights_.split().members > 1 && !is_broken(BrokenKind::hard_unagreed)) {
+    rights_.await_members(static_cast<std::int64_t>(c.clock_skew_max_ms));
   }
   engine_.set_rights(&rights_);
   // A simulated cluster may be larger than the default bound; every member must fit.

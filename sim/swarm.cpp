@@ -8,6 +8,41 @@
 
 namespace drl::sim {
 
+namespace {
+
+// A rolling change of the members: node 0 joins or leaves (node 0, so that --break-node breaks
+// the node that joins), and every other node restarts with the new list before the traffic
+// stops at 8 s.
+void add_members_change(Scenario& s, Random& random) {
+  constexpr int changed = 0;
+  const bool grow = random.chance(0.5);
+  const double first_s = random.uniform(0.5, 2.5);
+  // The others restart from 1.5 to 2.5 s later: past clock_skew_max (1 s), so that the windows
+  // in which node 0 has a share (a node broken not to wait would take it) overlap the others'.
+  const double restarts_s = first_s + random.uniform(1.5, 2.5);
+  const double gap_s =
+      std::min(random.uniform(0.3, 1.0), (7.5 - restarts_s) / static_cast<double>(s.nodes - 1));
+  std::vector<int> without;
+  for (int n = 1; n < s.nodes; ++n) without.push_back(n);
+  if (grow) {
+    s.crashes.push_back(CrashEvent{changed, 0, first_s, false});
+  } else {
+    s.crashes.push_back(CrashEvent{changed, first_s, -1, true});
+  }
+  for (int n = 1; n < s.nodes; ++n) {
+    const double restart_s = restarts_s + gap_s * static_cast<double>(n - 1);
+    if (grow) s.members.push_back(NodeMembers{n, 0, without});
+    // The new list from this node's stop on (the restart is a new life, whatever rounding its
+    // time gets). A grown list is every node's.
+    std::vector<int> next = without;
+    if (grow) next.insert(next.begin(), changed);
+    s.members.push_back(NodeMembers{n, restart_s - 0.05, next});
+    s.crashes.push_back(CrashEvent{n, restart_s - 0.05, 0.05, true});
+  }
+}
+
+}  // namespace
+
 Scenario swarm_scenario(std::uint64_t seed) {
   Random random(seed ^ 0x5157'4152'4d00ULL);
   Scenario s;
@@ -191,6 +226,11 @@ Scenario swarm_scenario(std::uint64_t seed) {
   // clock_skew_max of 1 s.
   if (random.chance(0.25)) {
     s.policies = config::parse_config(policy_text("fixed", "hard"), "swarm")->policies;
+    // On a third of those, a change of the members by rolling restarts, as replication.md
+    // ("Changing the members") says to make one: node 0 joins (starts listing every node, the
+    // others listing all but it) or leaves (stops cleanly, the others then list all but it);
+    // then each other node restarts with the new list, one after the other.
+    if (random.chance(1.0 / 3.0)) add_members_change(s, random);
   }
   return s;
 }
@@ -202,7 +242,7 @@ std::string describe(const Scenario& s) {
       "%d nodes, gossip %llums, latency %.2f+%.2fms, loss %.1f%%, dup %.1f%%, corrupt %.1f%%, "
       "%zu partitions, "
       "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s, %zu override writes, max_keys %llu, "
-      "flood %.0f/s, %s limit",
+      "flood %.0f/s, %s limit%s",
       s.nodes, static_cast<unsigned long long>(s.cluster.gossip_interval_ms), s.link.latency_ms,
       s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, 100 * s.link.corrupt,
       s.partitions.size(), s.crashes.size(), s.clocks.empty() ? "true" : "skewed",
@@ -211,7 +251,8 @@ std::string describe(const Scenario& s) {
       static_cast<unsigned long long>(s.workload.keys), s.workload.offered,
       s.workload.spread.c_str(), s.overrides.size(), static_cast<unsigned long long>(s.max_keys),
       s.workload.flood_per_s,
-      std::string(core::enforcement_name(s.policies->policies().front().enforcement)).c_str());
+      std::string(core::enforcement_name(s.policies->policies().front().enforcement)).c_str(),
+      s.members.empty() ? "" : ", members changed by rolling restarts");
   return text;
 }
 

@@ -1,6 +1,7 @@
 #include "core/check_engine.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 
 #include "core/counter_id.hpp"
@@ -80,8 +81,7 @@ CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& loc
 // short, or about to be, asks for more: the next replication round sends the request.
 LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
                              std::uint64_t cost, RightsLedger* ledger, std::uint32_t origin) {
-  static const RightsSplit alone;
-  const RightsSplit& split = ledger != nullptr ? ledger->split() : alone;
+  const RightsSplit split = ledger != nullptr ? ledger->split() : RightsSplit{};
   const std::uint64_t window_ms = limit.rule->window_ms;
   const CounterView seen =
       locked.view_with_own(limit.counter_id, window_ms, now, origin, limit.own_count);
@@ -104,9 +104,10 @@ LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& lo
     }
   }
   // New rights come with the next window, or after a start with the first window that has a
-  // share (unless a peer grants some sooner).
+  // share (unless a peer grants some sooner). While the members have not agreed, that window is
+  // not known yet: the next one is said.
   std::uint64_t until_next = window_ms - seen.elapsed_ms + seen.lead_ms;
-  if (!has_share) {
+  if (!has_share && split.rights_from_unix_ms != std::numeric_limits<std::int64_t>::max()) {
     const std::uint64_t first = first_window_with_rights(split, window_ms);
     if (seen.window_id + 1 < first) until_next += (first - seen.window_id - 1) * window_ms;
   }

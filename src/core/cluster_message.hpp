@@ -68,7 +68,10 @@ struct ClusterMessage {
   std::int64_t sent_wall_ms = 0;      // the sender's wall clock when it built the message
   std::uint64_t token = 0;            // heartbeat: to echo; ack: the echoed token
   std::vector<MemberRecord> members;  // heartbeat
-  std::vector<Origin> origins;        // delta, repair
+  // heartbeat: the members the sender splits hard limits' rights among (RightsSplit's
+  // members_digest); 0: not said.
+  std::uint64_t members_digest = 0;
+  std::vector<Origin> origins;                             // delta, repair
   std::shared_ptr<const std::vector<WireUpdate>> updates;  // delta, repair (shared by peers)
   std::vector<OverrideRecord> overrides;                   // overrides
   std::string relay_to;                                    // relay: the final destination

@@ -1,6 +1,9 @@
 #include "core/hard_rights.hpp"
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "core/assert.hpp"
@@ -26,6 +29,13 @@ RightsSplit rights_split_of(std::string_view self, std::span<const std::string> 
         std::lower_bound(universe.begin(), universe.end(), self) - universe.begin());
   }
   split.rights_from_unix_ms = rights_from_unix_ms;
+  // NUL cannot appear in an address: it separates them unambiguously.
+  std::string material = std::to_string(unresolved_peers) + (self.empty() ? "+self" : "");
+  for (std::string_view address : universe) {
+    material.push_back('\0');
+    material.append(address);
+  }
+  split.members_digest = std::max<std::uint64_t>(1, XXH3_64bits(material.data(), material.size()));
   return split;
 }
 

@@ -33,8 +33,11 @@ struct RightsSplit {
   std::uint32_t members = 1;  // size of the universe, >= 1
   std::uint32_t rank = 0;     // this node's place in the sorted universe, or unranked
   // No rights in windows that begin before this (wall time, milliseconds): the node's start
-  // plus clock_skew_max.
+  // plus clock_skew_max, or later while the members have not agreed (rights_ledger.hpp).
   std::int64_t rights_from_unix_ms = 0;
+  // Names the universe (its addresses and how many peers did not resolve), so that nodes can
+  // tell whether they list the same members: heartbeats carry it. Never 0.
+  std::uint64_t members_digest = 1;
 };
 
 // The split for the node at address `self` (empty: unknown) among the configured peers `peers`

@@ -61,9 +61,10 @@ struct Peer {
   std::uint64_t relay_previous_token = 0;
   std::uint32_t relay_unanswered = 0;
   std::size_t relay_turn = 0;
-  bool full_sync_pending = false;  // we owe it a full sweep of our counts
-  bool synced_from = false;        // it completed a full sweep to us since it was last silent
-  bool overrides_pending = false;  // we owe it our override table
+  bool full_sync_pending = false;    // we owe it a full sweep of our counts
+  bool synced_from = false;          // it completed a full sweep to us since it was last silent
+  bool overrides_pending = false;    // we owe it our override table
+  std::uint64_t members_digest = 0;  // the members its heartbeats name (hard limits); 0: none yet
   SweepCursor sweep;
 
   // Forgets the relay: none picked, no relayed heartbeat awaiting its answer, no round

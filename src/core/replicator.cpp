@@ -130,6 +130,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     peer->incarnation = message.sender_incarnation;
     peer->rtt_us = -1;
     peer->offset_measured = false;
+    peer->members_digest = 0;
     // New to us, or restarted: it needs every count we hold, its own old incarnation's included,
     // and every override (a restarted node starts with an empty table).
     resync(*peer);
@@ -159,6 +160,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
         peer->sweep = SweepCursor{};
       }
       learn_members(now, message);
+      note_members(wall, *peer, message.members_digest);
       break;
     }
     case MessageType::ack: {

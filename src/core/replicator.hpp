@@ -130,15 +130,19 @@ struct ReplicationStats {
   std::uint64_t seed_addresses_added = 0;
   std::uint64_t messages_after_leave = 0;
   // Rights of hard limits (rights_ledger.hpp): requests sent (one per counter and window at a
-  // time),
-  // rights granted to peers and received from them, grants for an earlier incarnation of ours
-  // (dropped), requests refused because this node cannot tell what it counted there.
+  // time), rights granted to peers and received from them, grants for an earlier incarnation of
+  // ours (dropped), requests refused because this node cannot tell what it counted there,
+  // heartbeats of configured peers that named other members than ours.
   std::uint64_t rights_requests_sent = 0;
   std::uint64_t rights_messages_received = 0;
   std::uint64_t rights_granted = 0;
   std::uint64_t rights_received = 0;
   std::uint64_t rights_grants_stale = 0;
   std::uint64_t rights_requests_refused = 0;
+  std::uint64_t rights_members_mismatched = 0;
+  // 1 once this node takes shares of hard limits' windows (every other member named the same
+  // members; at once for a node alone), 0 while it waits for them.
+  std::uint64_t rights_members_agreed = 1;
 };
 
 struct Outgoing {
@@ -180,7 +184,10 @@ class Replicator {
   // The rights of hard limits to lend and borrow (the same ledger as the check engine's). Not
   // owned; it must outlive the replicator. Null (the default): no request goes out, and
   // requests and grants that come in are dropped.
-  void set_rights(RightsLedger* ledger) { rights_ = ledger; }
+  void set_rights(RightsLedger* ledger) {
+    rights_ = ledger;
+    stats_.rights_members_agreed = ledger != nullptr && ledger->awaiting_members() ? 0 : 1;
+  }
 
   std::vector<Outgoing> take_outgoing();
   MonoTime next_deadline() const;
@@ -256,6 +263,9 @@ class Replicator {
   // Sends the requests for rights that checks left in the ledger, each to a live peer in turn
   // (replicator_rights.cpp).
   void rights_round(MonoTime now, WallTime wall);
+  // `peer`'s heartbeat named the members `digest` (0: none): once every other member named
+  // ours, this node takes its shares (RightsLedger::await_members).
+  void note_members(WallTime wall, Peer& peer, std::uint64_t digest);
   // A rights message from `peer`: merges its grants, answers its requests.
   void on_rights(MonoTime now, WallTime wall, Peer& peer, const ClusterMessage& message);
   // What this node grants `recipient` (an origin index) for `ask`, deducted from its own rights

@@ -97,4 +97,22 @@ std::uint64_t Replicator::grant(WallTime wall, std::uint32_t recipient, const Ri
   return *total;
 }
 
+void Replicator::note_members(WallTime wall, Peer& peer, std::uint64_t digest) {
+  if (rights_ == nullptr) return;
+  peer.members_digest = digest;
+  const RightsSplit split = rights_->split();
+  if (peer.configured && digest != split.members_digest) ++stats_.rights_members_mismatched;
+  if (!rights_->awaiting_members()) return;
+  // Every other member: as many configured peers as the split counts beside this node (a peer
+  // that did not resolve has no entry, so none is missed).
+  std::size_t agreeing = 0;
+  for (const Peer& member : peers_.all()) {
+    if (member.configured && member.members_digest == split.members_digest) ++agreeing;
+  }
+  if (agreeing + 1 >= split.members) {
+    rights_->members_agreed(wall);
+    stats_.rights_members_agreed = 1;
+  }
+}
+
 }  // namespace drl::core

@@ -1,6 +1,7 @@
 #include "core/rights_ledger.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/assert.hpp"
 #include "core/bounds.hpp"
@@ -13,6 +14,27 @@ std::int64_t RightsLedger::net_locked(const RightsKey& key) const {
   if (found == entries_.end()) return 0;
   return static_cast<std::int64_t>(found->second.received_sum) -
          static_cast<std::int64_t>(found->second.given_sum);
+}
+
+void RightsLedger::set_split(const RightsSplit& split) {
+  split_ = split;
+  rights_from_unix_ms_.store(
+      awaiting_members_ ? std::numeric_limits<std::int64_t>::max() : split.rights_from_unix_ms,
+      std::memory_order_release);
+}
+
+void RightsLedger::await_members(std::int64_t clock_skew_max_ms) {
+  awaiting_members_ = true;
+  clock_skew_max_ms_ = clock_skew_max_ms;
+  rights_from_unix_ms_.store(std::numeric_limits<std::int64_t>::max(), std::memory_order_release);
+}
+
+void RightsLedger::members_agreed(WallTime wall) {
+  if (!awaiting_members_) return;
+  awaiting_members_ = false;
+  rights_from_unix_ms_.store(
+      std::max(split_.rights_from_unix_ms, wall.unix_ms + clock_skew_max_ms_),
+      std::memory_order_release);
 }
 
 RightsLedger::Entry* RightsLedger::entry_for(const RightsKey& key) {

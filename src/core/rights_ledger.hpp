@@ -48,14 +48,35 @@ struct RightsStats {
 
 class RightsLedger {
  public:
-  explicit RightsLedger(RightsSplit split = {}) : split_(split) {}
+  explicit RightsLedger(RightsSplit split = {})
+      : split_(split), rights_from_unix_ms_(split.rights_from_unix_ms) {}
   RightsLedger(const RightsLedger&) = delete;
   RightsLedger& operator=(const RightsLedger&) = delete;
 
   // This node's share of every window; set before the first check (drld knows its peers only
   // once its socket is bound).
-  void set_split(const RightsSplit& split) { split_ = split; }
-  const RightsSplit& split() const { return split_; }
+  void set_split(const RightsSplit& split);
+  // The split as of now: its rights_from_unix_ms is later than set while the members have not
+  // agreed (a copy: the replication thread moves it).
+  RightsSplit split() const {
+    RightsSplit out = split_;
+    out.rights_from_unix_ms = rights_from_unix_ms_.load(std::memory_order_acquire);
+    return out;
+  }
+
+  // A member of a cluster takes no share until every other member has named the same members
+  // (the split's members_digest, in their heartbeats since this node started): a node that
+  // lists other members would count shares that do not add up to the limit with ours, as
+  // during a change of the members (docs/replication.md, "Changing the members"). Set before
+  // the first check; then, on the replication thread, members_agreed() when they have.
+  void await_members(std::int64_t clock_skew_max_ms);
+  bool awaiting_members() const { return awaiting_members_.load(std::memory_order_acquire); }
+  // Every other member named this node's members, the last at `wall`: shares begin with the
+  // windows that begin at or after `wall` plus clock_skew_max (a member's earlier life, which
+  // may have listed other members, ended before it was heard; its counts landed in windows
+  // its clock, at most clock_skew_max ahead of ours, had reached), and not before the split's
+  // rights_from.
+  void members_agreed(WallTime wall);
 
   // What this node was granted less what it granted, for `key` (0 if nothing moved). Without a
   // lock while no rights have moved at all.
@@ -121,6 +142,10 @@ class RightsLedger {
   Entry* entry_for(const RightsKey& key);
 
   RightsSplit split_;
+  // split_.rights_from_unix_ms, or later while awaiting the members: read by every check.
+  std::atomic<std::int64_t> rights_from_unix_ms_;
+  std::atomic<bool> awaiting_members_{false};
+  std::int64_t clock_skew_max_ms_ = 0;
   mutable std::mutex mutex_;
   std::unordered_map<RightsKey, Entry, KeyHash> entries_;
   std::vector<RightsWant> wants_;

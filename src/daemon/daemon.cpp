@@ -99,8 +99,11 @@ bool is_wildcard(const std::string& address) {
 }
 
 // Hard limits have no share here in windows that begin before this run's start plus the clock
-// skew allowed: with long windows, most of a day. Said at start, once per window length.
-void log_first_hard_shares(const core::PolicySet& policies, const core::RightsSplit& split) {
+// skew allowed (`split`'s rights_from): with long windows, most of a day. In a cluster, none
+// either until every member has named the same members (`awaiting_members`). Said at start,
+// once per window length.
+void log_first_hard_shares(const core::PolicySet& policies, const core::RightsSplit& split,
+                           bool awaiting_members) {
   std::vector<std::uint64_t> logged;
   for (const core::Policy& policy : policies.policies()) {
     if (policy.enforcement != core::Enforcement::hard) continue;
@@ -112,6 +115,9 @@ void log_first_hard_shares(const core::PolicySet& policies, const core::RightsSp
                    core::format_duration_ms(rule.window_ms) + " window (policy '" + policy.name +
                    "' and others of that window) is in the one that begins at " +
                    core::format_utc(static_cast<std::int64_t>(first * rule.window_ms)) +
+                   (awaiting_members ? " or later, once every member has named the same members "
+                                       "(drl status: rights_members_agreed)"
+                                     : std::string()) +
                    "; until then its hard checks are denied unless a peer grants rights");
     });
   }
@@ -407,12 +413,16 @@ int run_daemon(const DaemonOptions& options) {
     replication.seeds = peers;
     rights.set_split(
         core::rights_split_of(replication.address, peers, unresolved_peers, rights_from_unix_ms));
+    // A member takes its shares once every other member has named the same members.
+    if (rights.split().members > 1) {
+      rights.await_members(static_cast<std::int64_t>(cluster.clock_skew_max_ms));
+    }
     if (rights.split().rank == core::RightsSplit::unranked) {
       io::log_info(
-          "[cluster] hard limits: this node takes limit / " +
-          std::to_string(rights.split().members) +
-          " of each window, without a share of the remainder (it needs [cluster] advertise or a "
-          "bind address of its own, and every peer's name resolved, to know its place)");
+          "[cluster] hard limits: this node cannot place itself among the members (it needs "
+          "[cluster] advertise or a bind address of its own, and every peer's name resolved), so "
+          "no other member names the same members: it takes no share of any window and admits "
+          "hard limits' checks only with rights its peers grant it");
     }
     node = std::make_unique<wire::ClusterNode>(replication, codec, store, origins);
     for (const std::string& address : seed_addresses) {
@@ -667,7 +677,9 @@ int run_daemon(const DaemonOptions& options) {
                                    core::format_duration_ms(config.node.state_save_interval_ms)
                              : std::string()));
 
-  log_first_hard_shares(*config.policies, rights.split());
+  core::RightsSplit split_at_start = rights.split();
+  split_at_start.rights_from_unix_ms = rights_from_unix_ms;
+  log_first_hard_shares(*config.policies, split_at_start, rights.awaiting_members());
   if (state_keeper) state_keeper->start();
   loop.run();
   server.stop();

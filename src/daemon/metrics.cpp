@@ -144,6 +144,12 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "granted (rights given to peers), received (rights granted by peers), stale (grants made to "
      "an earlier life of this node, dropped), refused (requests this node could not answer: it "
      "cannot tell what it counted there)."},
+    {"drl_cluster_rights_members_agreed", MetricKind::gauge, "",
+     "1 once this node takes its shares of hard limits (every other member named the same "
+     "members; at once for a node alone), 0 while it waits for them."},
+    {"drl_cluster_rights_members_mismatched_total", MetricKind::counter, "",
+     "Heartbeats of configured peers that named other members than this node's (their [cluster] "
+     "peers differ: a change of the members under way, or a mistake)."},
     {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},
     {"drl_gossip_bytes_sent_total", MetricKind::counter, "", "Bytes of cluster datagrams sent."},
     {"drl_gossip_datagrams_received_total", MetricKind::counter, "",
@@ -514,6 +520,10 @@ std::string render_metrics(const DaemonContext& c) {
     for (const auto& [event, count] : rights) {
       f.value("drl_cluster_rights_total", static_cast<double>(count), {{"event", event}});
     }
+    f.value("drl_cluster_rights_members_agreed",
+            static_cast<double>(s.replication.rights_members_agreed));
+    f.value("drl_cluster_rights_members_mismatched_total",
+            static_cast<double>(s.replication.rights_members_mismatched));
     f.value("drl_cluster_origins", static_cast<double>(s.origins));
     if (c.startup_hold != nullptr) {
       f.value("drl_startup_hold_seconds",

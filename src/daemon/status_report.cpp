@@ -216,6 +216,9 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back({"rights_received", u(snapshot.replication.rights_received)});
   fields.push_back({"rights_grants_stale", u(snapshot.replication.rights_grants_stale)});
   fields.push_back({"rights_requests_refused", u(snapshot.replication.rights_requests_refused)});
+  fields.push_back({"rights_members_agreed", u(snapshot.replication.rights_members_agreed)});
+  fields.push_back(
+      {"rights_members_mismatched", u(snapshot.replication.rights_members_mismatched)});
   fields.push_back({"send_errors", u(snapshot.udp.send_errors)});
   fields.push_back({"resolve_errors", u(snapshot.udp.resolve_errors)});
   fields.push_back({"receive_errors", u(snapshot.udp.receive_errors)});

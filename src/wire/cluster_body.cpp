@@ -37,6 +37,8 @@ enum Field : std::uint8_t {
   // A rights message: its records, six numbers each, flat; the receiver's incarnation.
   kRights = 15,
   kGrantedTo = 16,
+  // A heartbeat: the members its sender splits hard limits' rights among (a digest).
+  kMembersDigest = 17,
 };
 constexpr std::size_t kRightsRecordFields = 6;
 
@@ -235,7 +237,12 @@ std::string members_body(const core::ClusterMessage& message, std::size_t member
   std::string body;
   StringSink sink{body};
   Packer pk(sink);
-  pack_header_fields(pk, message, members > 0 ? 1 : 0, message.flags);
+  const bool digest = message.members_digest != 0;
+  pack_header_fields(pk, message, (members > 0 ? 1 : 0) + (digest ? 1 : 0), message.flags);
+  if (digest) {
+    pk.pack_uint8(kMembersDigest);
+    pk.pack_uint64(message.members_digest);
+  }
   if (members > 0) {
     pk.pack_uint8(kMembers);
     pk.pack_array(static_cast<std::uint32_t>(members));
@@ -447,6 +454,9 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
           break;
         case kGrantedTo:
           m.granted_to = uint_of(value);
+          break;
+        case kMembersDigest:
+          m.members_digest = uint_of(value);
           break;
         default:
           break;  // a field from a later version: ignored

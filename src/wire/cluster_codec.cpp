@@ -127,7 +127,8 @@ std::vector<std::string> ClusterCodec::encode_bodies(const core::ClusterMessage&
 
   if (!message.updates || message.updates->empty()) {
     // Heartbeats and acks: one body, with as many members as fit.
-    std::size_t size = base + list_field_bytes_max;
+    std::size_t size = base + list_field_bytes_max +
+                       (message.members_digest != 0 ? 1 + uint_bytes(message.members_digest) : 0);
     std::size_t members = 0;
     while (members < message.members.size() &&
            size + member_bytes(message.members[members]) <= budget) {

@@ -57,3 +57,15 @@ TEST_CASE("rights: none in a window that begins before the node's start plus the
   // A window that begins exactly then has rights.
   CHECK(first_window_with_rights(RightsSplit{1, 0, 12'000}, 1000) == 12);
 }
+
+TEST_CASE("rights split: nodes that list the same members name them with the same digest") {
+  const std::vector<std::string> from_a = {"10.0.0.2:7000", "10.0.0.3:7000"};
+  const std::vector<std::string> from_b = {"10.0.0.3:7000", "10.0.0.1:7000", "10.0.0.2:7000"};
+  const RightsSplit a = rights_split_of("10.0.0.1:7000", from_a, 0, 0);
+  const RightsSplit b = rights_split_of("10.0.0.2:7000", from_b, 0, 0);
+  CHECK(a.members_digest == b.members_digest);
+  CHECK(a.members_digest != 0);
+  const std::vector<std::string> more = {"10.0.0.2:7000", "10.0.0.3:7000", "10.0.0.4:7000"};
+  CHECK(rights_split_of("10.0.0.1:7000", more, 0, 0).members_digest != a.members_digest);
+  CHECK(rights_split_of("10.0.0.1:7000", from_a, 1, 0).members_digest != a.members_digest);
+}

@@ -22,13 +22,16 @@ enforcement = "hard"
 )";
 
 constexpr std::int64_t kStartMs = 1'800'000'000'000;  // a whole number of minutes
+constexpr std::int64_t kClockSkewMaxMs = 100;
 
 struct Node {
-  Node(const std::string& id, std::uint64_t incarnation, const std::vector<std::string>& members)
+  Node(const std::string& id, std::uint64_t incarnation, const std::vector<std::string>& members,
+       bool await_members = false)
       : store(StoreOptions{1000, 4, true}),
         origins(Origin{id, incarnation}, 64),
         rights(rights_split_of(id + ":7000", members, 0, 0)),
         engine(store, OriginTable::local_index) {
+    if (await_members) rights.await_members(kClockSkewMaxMs);
     engine.set_rights(&rights);
     ReplicationConfig config;
     config.node_id = id;
@@ -56,6 +59,16 @@ class Cluster {
     for (const char* name : {"a", "b", "c"}) members_.push_back(std::string(name) + ":7000");
     for (const char* name : {"a", "b", "c"})
       nodes_.push_back(std::make_unique<Node>(name, 1, members_));
+  }
+  // Nodes "a", "b", ... each listing its own members, waiting for them to agree.
+  explicit Cluster(const std::vector<std::vector<std::string>>& lists) {
+    auto parsed = drl::config::parse_config(kHard, "test");
+    REQUIRE(parsed.ok());
+    policies_ = parsed->policies;
+    for (std::size_t i = 0; i < lists.size(); ++i) {
+      const std::string name(1, static_cast<char>('a' + i));
+      nodes_.push_back(std::make_unique<Node>(name, 1, lists[i], true));
+    }
   }
 
   Node& node(std::size_t i) { return *nodes_[i]; }
@@ -175,4 +188,49 @@ TEST_CASE(
   grant.granted_to = 1;
   a.replicator->on_message(cluster.mono(), cluster.wall(), "b:7000", grant);
   CHECK(a.rights.net(RightsKey{outcome.limits[0].counter_id, 60'000, window_id}) == 10);
+}
+
+TEST_CASE(
+    "hard rights: members take their shares once every member they list named the same members, "
+    "from the windows that begin after that plus the clock skew") {
+  const std::vector<std::string> three = {"a:7000", "b:7000", "c:7000"};
+  Cluster cluster({three, three, three});
+  CHECK(cluster.node(0).rights.awaiting_members());
+  CHECK(cluster.node(0).replicator->stats().rights_members_agreed == 0);
+  CHECK(cluster.admit(0, "tenant", 5) == 0);  // no share yet, and nobody has any to lend
+  cluster.run_ms(20);                         // the nodes meet
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK_FALSE(cluster.node(i).rights.awaiting_members());
+    CHECK(cluster.node(i).replicator->stats().rights_members_agreed == 1);
+    CHECK(cluster.node(i).replicator->stats().rights_members_mismatched == 0);
+    // Agreed a few milliseconds into the first minute: shares from the second.
+    const std::int64_t from = cluster.node(i).rights.split().rights_from_unix_ms;
+    CHECK(from > kStartMs + kClockSkewMaxMs);
+    CHECK(from < kStartMs + kClockSkewMaxMs + 20);
+  }
+  cluster.run_ms(60'000);
+  CHECK(cluster.admit(0, "tenant", 15) == 10);  // a's share of 30 over three
+}
+
+TEST_CASE(
+    "hard rights: a node that lists a member the others do not list takes no share, so that "
+    "shares over three and over four never add up to more than the limit") {
+  const std::vector<std::string> three = {"a:7000", "b:7000", "c:7000"};
+  const std::vector<std::string> four = {"a:7000", "b:7000", "c:7000", "d:7000"};
+  Cluster cluster({three, three, three, four});
+  cluster.run_ms(60'000);  // the next minute, long after every node has met every other
+  CHECK_FALSE(cluster.node(0).rights.awaiting_members());
+  CHECK(cluster.node(3).rights.awaiting_members());
+  CHECK(cluster.node(3).replicator->stats().rights_members_mismatched > 0);
+  CHECK(cluster.node(3).replicator->stats().rights_members_agreed == 0);
+  int admitted = 0;
+  for (std::size_t i = 0; i < 4; ++i) admitted += cluster.admit(i, "tenant", 40);
+  // a, b and c admit their shares of 30 over three; d nothing of its own (it may borrow, but
+  // what it borrows was deducted from a lender first).
+  CHECK(admitted <= 30);
+  for (int round = 0; round < 20; ++round) {
+    cluster.run_ms(10);
+    for (std::size_t i = 0; i < 4; ++i) admitted += cluster.admit(i, "tenant", 5);
+  }
+  CHECK(admitted == 30);
 }

@@ -66,3 +66,22 @@ TEST_CASE("rights ledger: windows are forgotten once the window after them has e
   CHECK(ledger.size() == 0);
   CHECK(ledger.net(kKey) == 0);
 }
+
+TEST_CASE(
+    "rights ledger: a node awaiting its members has no share until they agree, then from the "
+    "windows that begin after the agreement plus the clock skew") {
+  RightsLedger ledger(RightsSplit{3, 0, 5'000});
+  ledger.await_members(100);
+  CHECK(ledger.awaiting_members());
+  CHECK(rights_in_window(ledger.split(), 30, 1'000, 1000) == 0);  // far in the future
+  ledger.members_agreed(WallTime{7'950});
+  CHECK_FALSE(ledger.awaiting_members());
+  CHECK(ledger.split().rights_from_unix_ms == 8'050);
+  CHECK(rights_in_window(ledger.split(), 30, 8, 1000) == 0);
+  CHECK(rights_in_window(ledger.split(), 30, 9, 1000) == 10);
+  // Agreed before the start's bound: the start's bound holds.
+  RightsLedger early(RightsSplit{3, 0, 5'000});
+  early.await_members(100);
+  early.members_agreed(WallTime{4'000});
+  CHECK(early.split().rights_from_unix_ms == 5'000);
+}

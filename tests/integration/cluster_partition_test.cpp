@@ -671,7 +671,8 @@ TEST_CASE(
   }
   CHECK(failed == 0);
   // Most of the limit is used: rights moved to where the checks were (n3 has only its own third
-  // while cut off, and n2 nothing in the windows its earlier life may have counted in).
+  // while cut off, and n2 nothing in the windows its earlier life may have counted in, nor
+  // before it hears every member name its list: n3, after the heal).
   CHECK(total >= kLimit * (kRunWindows - 2));
 }
 

@@ -106,3 +106,19 @@ TEST_CASE("a node that takes every right of a hard limit fails the hard-limit ch
   CHECK(fixed.hard_windows > 0);
   CHECK(fixed.hard_violations == 0);
 }
+
+TEST_CASE(
+    "a node that takes its share of a hard limit before the members it lists agree fails the "
+    "hard-limit check") {
+  const Scenario scenario = load("broken-hard-unagreed.toml");
+  const RunResult broken = run_simulation(scenario);
+  INFO(summary_text(broken));
+  CHECK(broken.hard_violations > 0);
+  CHECK_FALSE(broken.safety_ok);
+
+  const RunResult fixed = run_simulation(intact(scenario));
+  INFO(summary_text(fixed));
+  CHECK(all_ok(fixed));
+  CHECK(fixed.hard_windows > 0);
+  CHECK(fixed.hard_violations == 0);
+}

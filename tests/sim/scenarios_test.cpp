@@ -325,3 +325,34 @@ TEST_CASE(
     CHECK(utilisation_after_first_window(result) >= 0.95);
   });
 }
+
+TEST_CASE(
+    "hard limit: a cluster that grows from three to four and shrinks back by rolling restarts "
+    "never admits more than the limit, and admits all of it once every node lists the same "
+    "members") {
+  check_seeds(load("hard-members-change.toml"), 3, [](const RunResult& result) {
+    CHECK(result.hard_windows > 0);
+    CHECK(result.hard_violations == 0);
+    for (const TimelineRow& row : result.timeline) {
+      // n3 joins: it borrows from the three, which keep their shares (seconds 2 and 3); the
+      // three list the same members again after the last restart at 10 s (second 11).
+      if (row.start_s == 2.0 || row.start_s == 3.0 || row.start_s == 11.0) {
+        CHECK(row.admitted >= row.exact * 95 / 100);
+      }
+    }
+  });
+}
+
+TEST_CASE("a scenario lists each node's members per life; without a list, every node") {
+  const std::string base = "nodes = 4\n[[policy]]\nname = \"api\"\nlimit = 10\nwindow = \"1s\"\n";
+  auto parsed = parse_scenario(base +
+                                   "[[members]]\nnode = 1\nlist = [0, 1]\n"
+                                   "[[members]]\nnode = 1\nfrom = \"5s\"\nlist = [0, 1, 3]\n",
+                               "t");
+  REQUIRE(parsed.ok());
+  CHECK(members_of(parsed.value(), 1, 0.0) == std::vector<int>{0, 1});
+  CHECK(members_of(parsed.value(), 1, 4.9) == std::vector<int>{0, 1});
+  CHECK(members_of(parsed.value(), 1, 5.0) == std::vector<int>{0, 1, 3});
+  CHECK(members_of(parsed.value(), 2, 0.0) == std::vector<int>{0, 1, 2, 3});
+  CHECK_FALSE(parse_scenario(base + "[[members]]\nnode = 1\nlist = [0, 4]\n", "t").ok());
+}

@@ -96,13 +96,16 @@ TEST_CASE(
   CHECK(expected == got);
 }
 
-TEST_CASE("cluster codec: a heartbeat keeps its token and as many members as fit") {
+TEST_CASE(
+    "cluster codec: a heartbeat keeps its token, the digest of its sender's members and as many "
+    "members as fit") {
   ClusterCodec codec(CodecOptions{});
   core::ClusterMessage m;
   m.type = core::MessageType::heartbeat;
   m.sender_id = "a";
   m.sender_incarnation = 7;
   m.token = 0xdeadbeefcafeULL;
+  m.members_digest = 0xfedcba9876543210ULL;
   for (int i = 0; i < 40; ++i) {
     m.members.push_back(core::MemberRecord{std::string(60, char('a' + i % 26)), 9,
                                            "192.0.2." + std::to_string(i) + ":7001"});
@@ -116,6 +119,7 @@ TEST_CASE("cluster codec: a heartbeat keeps its token and as many members as fit
   REQUIRE(codec.open(datagram, decoded, reason));
   CHECK(decoded.message.type == core::MessageType::heartbeat);
   CHECK(decoded.message.token == m.token);
+  CHECK(decoded.message.members_digest == m.members_digest);
   CHECK(decoded.message.members.size() > 5);
   CHECK(decoded.message.members.size() < 40);
   CHECK(decoded.message.members[3].address == "192.0.2.3:7001");

@@ -103,6 +103,21 @@ TEST_CASE("golden cluster v1: a heartbeat with members, a token and want-sync") 
   CHECK(read.sent_wall_ms == m.sent_wall_ms);
 }
 
+TEST_CASE("golden cluster v1: a heartbeat names the members its sender splits rights among") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::heartbeat);
+  m.token = 0x0123'4567'89ab'cdefULL;
+  m.members_digest = 0x8877'6655'4433'2211ULL;
+  m.members = {{"node-a", 1'800'000'000'000'001ULL, "192.0.2.1:7001"}};
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read =
+      open_frozen(codec, golden("heartbeat_members_digest", datagram, 8));
+  CHECK(read.type == core::MessageType::heartbeat);
+  CHECK(read.members_digest == m.members_digest);
+  CHECK(read.members.size() == 1);
+}
+
 TEST_CASE("golden cluster v1: a delta of one origin's absolute counts") {
   ClusterCodec codec(CodecOptions{});
   core::ClusterMessage m = base(core::MessageType::delta);
