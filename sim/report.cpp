@@ -71,6 +71,12 @@ std::string summary_text(const RunResult& r) {
            " checks waited for their node's first sync of counts, at most " +
            fixed(r.hold_max_ms, 1) + " ms\n";
   }
+  if (r.rights_waits > 0) {
+    out += "  rights waits: " + std::to_string(r.rights_waits) + " checks waited for a grant, " +
+           std::to_string(r.rights_waits_admitted) + " admitted after it; waited " +
+           fixed(r.rights_wait_ms_total / static_cast<double>(r.rights_waits), 2) +
+           " ms on average, at most " + fixed(r.rights_wait_max_ms, 2) + " ms\n";
+  }
   for (const OverrideReport& o : r.overrides) {
     out += "  override " + o.what + " at " + fixed(o.at_s, 3) + " s: ";
     if (!o.error.empty()) {
@@ -284,6 +290,14 @@ std::string summary_json(const RunResult& r) {
       .value(r.checks_held)
       .key("hold_max_ms")
       .value(r.hold_max_ms)
+      .key("rights_waits")
+      .value(r.rights_waits)
+      .key("rights_waits_admitted")
+      .value(r.rights_waits_admitted)
+      .key("rights_wait_ms_total")
+      .value(r.rights_wait_ms_total)
+      .key("rights_wait_max_ms")
+      .value(r.rights_wait_max_ms)
       .end_object();
   return json.str();
 }

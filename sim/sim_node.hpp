@@ -50,6 +50,7 @@ class SimNode {
   core::CounterStore& store() { return store_; }
   core::OriginTable& origins() { return origins_; }
   core::CheckEngine& engine() { return engine_; }
+  const core::RightsLedger& rights() const { return rights_; }
   wire::ClusterNode& cluster() { return *cluster_; }
   core::ClusterSignals& signals() { return signals_; }
   core::OverrideTable& overrides() { return limits_->table(); }

@@ -34,10 +34,11 @@ enum class EventKind : std::uint8_t {
   restart,
   settle,
   probe,
-  override_write,  // index: the [[override]]
-  load_sample,     // every LimitChangeDriver::kSampleIntervalNs
-  audit,           // every kAuditIntervalNs: the counts oracle
-  warmup_end,      // a node's start-up hold runs out (if no sync came first)
+  override_write,   // index: the [[override]]
+  load_sample,      // every LimitChangeDriver::kSampleIntervalNs
+  audit,            // every kAuditIntervalNs: the counts oracle
+  warmup_end,       // a node's start-up hold runs out (if no sync came first)
+  rights_wait_end,  // a check's wait for a grant (a hard limit's rights_wait_max) runs out
 };
 
 // How often every node's counts of the sampled keys are compared with what their origins
@@ -53,6 +54,15 @@ struct Event {
   std::uint64_t generation = 0;
   std::string bytes;
   int index = 0;  // restart: the crash; settle/probe: the convergence measurement
+};
+
+// A check of a hard limit waiting for a grant: since when, until when, and how many answers to
+// the node's requests for rights it had seen when it last looked.
+struct RightsWaiting {
+  Arrival arrival;
+  std::int64_t since_ns = 0;
+  std::int64_t deadline_ns = 0;
+  std::uint64_t answers_seen = 0;
 };
 
 struct Later {
@@ -121,6 +131,7 @@ class Simulation {
           std::make_unique<SimNode>(i, s_, 0, clocks_[i].offset_ms, clocks_[i].drift_ppm));
       alive_.push_back(true);
       held_.emplace_back();
+      rights_waits_.emplace_back();
       push(Event{nodes_.back()->warmup_deadline_ns(), 0, EventKind::warmup_end, i, 0, 0, {}, 0});
       broken_.push_back(broken_kinds(s_, i));
     }
@@ -288,6 +299,7 @@ class Simulation {
         alive_[event.node] = false;
         ++nodes_[event.node]->timer_generation;
         held_[event.node].clear();  // their clients got an error
+        rights_waits_[static_cast<std::size_t>(event.node)].clear();
         return;
       case EventKind::restart: {
         if (alive_[event.node]) return;
@@ -309,6 +321,9 @@ class Simulation {
       }
       case EventKind::warmup_end:
         if (alive_[event.node]) release_held(event.node, event.at_ns);
+        return;
+      case EventKind::rights_wait_end:
+        if (alive_[event.node]) recheck_rights_waits(event.node, event.at_ns);
         return;
       case EventKind::override_write: {
         SimNode* node = alive_[event.node] ? nodes_[event.node].get() : nullptr;
@@ -353,6 +368,31 @@ class Simulation {
   void after_activity(int i, std::int64_t now_ns) {
     if (dynamic_.after_activity(i, *nodes_[i], now_ns, alive_)) note_limits(nodes_[i]->policies());
     release_held(i, now_ns);
+    recheck_rights_waits(i, now_ns);
+  }
+
+  // Node `i`'s checks waiting for a grant look again once an answer to its requests for rights
+  // was merged, as drld's waiting threads do, and are answered when admitted or when their wait
+  // is over (denied).
+  void recheck_rights_waits(int i, std::int64_t now_ns) {
+    std::vector<RightsWaiting>& waiting = rights_waits_[static_cast<std::size_t>(i)];
+    if (waiting.empty()) return;
+    SimNode& node = *nodes_[i];
+    std::vector<RightsWaiting> still;
+    std::vector<RightsWaiting> current;
+    current.swap(waiting);
+    for (RightsWaiting& wait : current) {
+      const bool answered = node.rights().answers_merged() != wait.answers_seen;
+      if (!answered && now_ns < wait.deadline_ns) {
+        still.push_back(wait);
+        continue;
+      }
+      Arrival arrival = wait.arrival;
+      arrival.time_ns = now_ns;
+      decide(i, arrival, &wait);
+    }
+    for (RightsWaiting& wait : rights_waits_[static_cast<std::size_t>(i)]) still.push_back(wait);
+    waiting.swap(still);
   }
 
   // Node `i` answers the checks it held since it started, once it no longer holds them: at
@@ -482,7 +522,10 @@ class Simulation {
     decide(node_index, arrival);
   }
 
-  void decide(int node_index, const Arrival& arrival) {
+  // Decides a check at node `node_index`, at `arrival.time_ns`: at once, or, denied for want of
+  // rights with a wait allowed, once an answer to the node's requests comes or the wait is over
+  // (`waited`: the check's wait so far, when it is looking again).
+  void decide(int node_index, const Arrival& arrival, const RightsWaiting* waited = nullptr) {
     if (arrival.key == flood_key) {
       flood_check(node_index, arrival);
       return;
@@ -492,8 +535,34 @@ class Simulation {
     const std::uint64_t cost = is_broken(node_index, BrokenKind::double_count) ? 2 : 1;
     const core::CheckItem item{s_.workload.policy, workload_->key_name(arrival.key),
                                s_.workload.tier, s_.workload.endpoint, cost};
+    const std::uint64_t answers_seen = node.rights().answers_merged();
     node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
     const bool admitted = outcome_.allowed;
+    if (!admitted && outcome_.rights_wait_ms > 0) {
+      const std::int64_t deadline_ns =
+          waited != nullptr
+              ? waited->deadline_ns
+              : arrival.time_ns + static_cast<std::int64_t>(outcome_.rights_wait_ms) * ns_per_ms;
+      if (arrival.time_ns < deadline_ns) {
+        // As drld: the requests go out now, and the check waits for their answer.
+        node.cluster().rights_now(node.mono(arrival.time_ns), node.wall(arrival.time_ns));
+        flush(node_index, arrival.time_ns);
+        rights_waits_[static_cast<std::size_t>(node_index)].push_back(
+            RightsWaiting{arrival, waited != nullptr ? waited->since_ns : arrival.time_ns,
+                          deadline_ns, answers_seen});
+        if (waited == nullptr) {
+          push(Event{deadline_ns, 0, EventKind::rights_wait_end, node_index, 0, 0, {}, 0});
+        }
+        return;
+      }
+    }
+    if (waited != nullptr) {
+      const double waited_ms = static_cast<double>(arrival.time_ns - waited->since_ns) / ns_per_ms;
+      ++result_.rights_waits;
+      result_.rights_waits_admitted += admitted;
+      result_.rights_wait_ms_total += waited_ms;
+      result_.rights_wait_max_ms = std::max(result_.rights_wait_max_ms, waited_ms);
+    }
     note_hard_decision(node, arrival, admitted);
     if (admitted && is_sampled(arrival.key)) note_own_counts(node, arrival);
     reference_.check(dynamic_.reference_policies(),
@@ -875,6 +944,8 @@ class Simulation {
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<bool> alive_;
   std::vector<std::vector<Arrival>> held_;  // per node: checks waiting for its start-up sync
+  // Per node: checks waiting for a grant.
+  std::vector<std::vector<RightsWaiting>> rights_waits_;
   std::vector<NodeClock> clocks_;
   core::CounterStore reference_store_;
   core::CheckEngine reference_;

@@ -123,6 +123,12 @@ struct RunResult {
   // the longest wait.
   std::uint64_t checks_held = 0;
   double hold_max_ms = 0;
+  // Hard limits with rights_wait_max: checks that waited for a grant, those admitted after it,
+  // and their waits (all of them: admitted or not), mean and longest.
+  std::uint64_t rights_waits = 0;
+  std::uint64_t rights_waits_admitted = 0;
+  double rights_wait_ms_total = 0;
+  double rights_wait_max_ms = 0;
   std::vector<TimelineRow> timeline;
   std::vector<OverrideReport> overrides;
   std::vector<AdaptiveReport> adaptive;

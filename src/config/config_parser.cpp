@@ -657,7 +657,7 @@ class Parser {
     const std::string where = "policy '" + policy.name + "'";
     check_keys(table, where,
                {"name", "limit", "window", "algorithm", "limits", "shadow", "tiers", "endpoints",
-                "http", "adaptive", "enforcement"});
+                "http", "adaptive", "enforcement", "rights_wait_max"});
     policy.shadow = get_bool(table, "shadow", where, false);
     const toml::node* enforcement = table.get("enforcement");
     if (enforcement != nullptr) policy.enforcement = parse_enforcement(enforcement, where);
@@ -714,6 +714,14 @@ class Parser {
       policy.adaptive_enabled = true;
     }
     if (hard) reject_sliding_limits(*enforcement, where, policy);
+    policy.rights_wait_max_ms =
+        get_duration(table, "rights_wait_max", where, 0, 0, bounds::rights_wait_max_ms);
+    if (policy.rights_wait_max_ms > 0 && !hard) {
+      reject(table.get("rights_wait_max"),
+             where +
+                 ": rights_wait_max is for enforcement = \"hard\" (an approximate limit "
+                 "never waits)");
+    }
     return policy;
   }
 

@@ -96,6 +96,11 @@ inline constexpr std::size_t full_syncs_per_repair_round_max = 16;
 inline constexpr std::size_t rights_entries_max = 65'536;
 inline constexpr std::size_t rights_wants_max = 4096;
 inline constexpr std::size_t rights_records_per_message_max = 4;
+// A check of a hard limit short of rights may wait for a grant (a policy's rights_wait_max) up
+// to this long, and at most this many checks wait at a time on a node (each holds a thread that
+// answers checks; the others are denied at once).
+inline constexpr std::uint64_t rights_wait_max_ms = 100;
+inline constexpr std::size_t rights_waiters_max = 64;
 // Peer addresses whose resolution a node keeps; when full the cache starts again.
 inline constexpr std::size_t resolved_addresses_max = 4096;
 static_assert(frame_bytes_default >= frame_bytes_min && frame_bytes_default <= frame_bytes_max);

@@ -100,7 +100,7 @@ LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& lo
     const std::uint64_t wanted =
         std::max<std::uint64_t>(1, has_share ? share : share_of(split, limit.limit));
     if (cost > left || left - cost < (wanted + 1) / 2) {
-      ledger->want(key, limit.limit, std::max(cost, wanted));
+      limit.rights_coming = ledger->want(key, limit.limit, std::max(cost, wanted));
     }
   }
   // New rights come with the next window, or after a start with the first window that has a
@@ -153,6 +153,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   out.shadow_denied = false;
   out.tier_unknown = false;
   out.denied_without_rights = false;
+  out.rights_wait_ms = 0;
   out.staleness_ms = 0;
   out.binding = 0;
   out.limit_count = 0;
@@ -296,7 +297,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   for (std::size_t i = 0; i < out.limit_count; ++i) {
     LimitOutcome& limit = out.limits[i];
     limit.rights = limit.own_count = limit.window_id = 0;
-    limit.short_of_rights = false;
+    limit.short_of_rights = limit.rights_coming = false;
     limit.verdict = verdict_of(limit, locked, now, limit.cost, rights_, local_origin_);
     limit.admits = limit.verdict.allowed;
     if (limit.policy->shadow) {
@@ -342,6 +343,9 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   }
   if (out.binding == out.limit_count) out.binding = 0;
   out.denied_without_rights = denied && out.limits[out.binding].short_of_rights;
+  out.rights_wait_ms = out.denied_without_rights && out.limits[out.binding].rights_coming
+                           ? out.limits[out.binding].policy->rights_wait_max_ms
+                           : 0;
 }
 
 template <class Visit>

@@ -72,6 +72,9 @@ struct LimitOutcome {
   // A hard limit denied for want of rights here while the cluster's counts had room for the
   // check: the price of hard limits (a false reject an approximate limit would not make).
   bool short_of_rights = false;
+  // A request for rights for this limit's window is on its way or about to be (so waiting for a
+  // grant may help): not once every peer in turn had nothing to spare.
+  bool rights_coming = false;
   LimitVerdict verdict;  // remaining/reset include cost only if the check was admitted
   bool admits = false;   // this limit alone would admit the check
 };
@@ -91,6 +94,9 @@ struct CheckOutcome {
   // Denied by a hard limit short of rights on this node while the cluster had room
   // (LimitOutcome::short_of_rights of the binding limit).
   bool denied_without_rights = false;
+  // Denied without rights, and the binding limit's policy lets the check wait this long for a
+  // grant (its rights_wait_max); 0 otherwise. The request for rights is already in the ledger.
+  std::uint64_t rights_wait_ms = 0;
   std::int64_t staleness_ms = 0;  // see ClusterSignals
   std::size_t binding = 0;        // index into limits of the limit that decided
   std::size_t limit_count = 0;

@@ -115,6 +115,9 @@ struct Policy {
   // approximate: the cluster's estimate decides; hard: this node's rights (hard_rights.hpp),
   // for fixed windows only.
   Enforcement enforcement = Enforcement::approximate;
+  // Hard limits: how long a check denied for want of rights on this node may wait for a grant
+  // before it is answered (0: denied at once).
+  std::uint64_t rights_wait_max_ms = 0;
   bool adaptive_enabled = false;
   AdaptiveLaw adaptive;
   LimitSet defaults;

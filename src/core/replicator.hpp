@@ -169,6 +169,9 @@ class Replicator {
   // Before a clean stop: sends the changes not sent yet, so that a stopped node's last counts
   // (and overrides) reach its peers, then tells every peer that it leaves (twice, for loss).
   void final_round(MonoTime now, WallTime wall);
+  // Sends the requests for rights that checks left in the ledger now, not at the next gossip
+  // round: a check waits for the answer (a policy's rights_wait_max).
+  void rights_now(MonoTime now, WallTime wall) { rights_round(now, wall); }
 
   // An address a seed name resolved to: a learned member if it is not one yet (and not ours),
   // which gets heartbeats, and is forgotten forget_after after it goes down, or if it never

@@ -49,17 +49,18 @@ RightsLedger::Entry* RightsLedger::entry_for(const RightsKey& key) {
   return entry;
 }
 
-void RightsLedger::want(const RightsKey& key, std::uint64_t limit, std::uint64_t amount) {
+bool RightsLedger::want(const RightsKey& key, std::uint64_t limit, std::uint64_t amount) {
   std::lock_guard lock(mutex_);
   Entry* entry = entry_for(key);
-  if (entry == nullptr || entry->wanted || entry->in_flight) return;
-  if (entry->refusals == exhausted_) return;
+  if (entry == nullptr || entry->refusals == exhausted_) return false;
+  if (entry->wanted || entry->in_flight) return true;
   if (wants_.size() >= bounds::rights_wants_max) {
     ++stats_.wants_dropped;
-    return;
+    return false;
   }
   entry->wanted = true;
   wants_.push_back(RightsWant{key, limit, amount, entry->asks});
+  return true;
 }
 
 std::vector<RightsWant> RightsLedger::take_wants(std::size_t max) {
@@ -83,6 +84,7 @@ std::uint64_t RightsLedger::answered(const RightsKey& key, std::uint32_t donor, 
   Entry* entry = entry_for(key);
   if (entry == nullptr) return 0;
   entry->in_flight = false;
+  answers_merged_.fetch_add(1, std::memory_order_release);
   auto grant = std::find_if(entry->received.begin(), entry->received.end(),
                             [donor](const Grant& g) { return g.origin == donor; });
   if (grant == entry->received.end()) {

@@ -85,8 +85,12 @@ class RightsLedger {
   }
 
   // A check is (or is about to be) short of rights for `key`: a request goes out at the next
-  // round, unless one is already waiting.
-  void want(const RightsKey& key, std::uint64_t limit, std::uint64_t amount);
+  // round, unless one is already waiting. Returns whether a request is waiting or on its way
+  // (false once every peer in turn had nothing to spare there, or without room to record it).
+  bool want(const RightsKey& key, std::uint64_t limit, std::uint64_t amount);
+  // How many answers to requests of this node were merged so far: a check waiting for a grant
+  // looks again when it moves.
+  std::uint64_t answers_merged() const { return answers_merged_.load(std::memory_order_acquire); }
   // The requests waiting, at most `max` (the others stay for the next round).
   std::vector<RightsWant> take_wants(std::size_t max);
 
@@ -145,6 +149,7 @@ class RightsLedger {
   // split_.rights_from_unix_ms, or later while awaiting the members: read by every check.
   std::atomic<std::int64_t> rights_from_unix_ms_;
   std::atomic<bool> awaiting_members_{false};
+  std::atomic<std::uint64_t> answers_merged_{0};
   std::int64_t clock_skew_max_ms_ = 0;
   mutable std::mutex mutex_;
   std::unordered_map<RightsKey, Entry, KeyHash> entries_;

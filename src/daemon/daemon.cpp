@@ -25,6 +25,7 @@
 #include "envoy/rls_policies.hpp"
 #endif
 #include "daemon/http_service.hpp"
+#include "daemon/rights_wait.hpp"
 #include "daemon/service.hpp"
 #include "daemon/startup_hold.hpp"
 #include "daemon/state_keeper.hpp"
@@ -314,6 +315,8 @@ int run_daemon(const DaemonOptions& options) {
   // it, so that it is destroyed (and stopped) first, whichever way this function returns.
   std::unique_ptr<wire::ClusterNode> node;
   std::unique_ptr<io::ClusterDriver> driver;
+  // After the driver it asks to send requests for rights: destroyed before it.
+  std::unique_ptr<RightsWait> rights_wait;
   std::unique_ptr<io::SeedResolver> seed_resolver;  // adds to the node, on the loop thread
   if (config.cluster.enabled) {
     const config::ClusterSettings& cluster = config.cluster;
@@ -443,10 +446,14 @@ int run_daemon(const DaemonOptions& options) {
     // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
     node->replicator().set_rights(&rights);
-    driver->set_receive_hook([&dynamic, &startup_hold, &node] {
+    rights_wait = std::make_unique<RightsWait>(
+        rights, [driver = driver.get()] { driver->send_rights_now(); });
+    context.rights_wait = rights_wait.get();
+    driver->set_receive_hook([&dynamic, &startup_hold, &node, &rights_wait] {
       dynamic.republish_if_table_moved(io::wall_now());
       if (!startup_hold.is_open() && node->replicator().has_cluster_counts())
         startup_hold.open(io::mono_now());
+      rights_wait->on_datagram();
     });
     driver->start(*node);
     if (seed_resolver) seed_resolver->start();

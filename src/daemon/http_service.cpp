@@ -1,6 +1,7 @@
 #include "daemon/http_service.hpp"
 
 #include "daemon/metrics.hpp"
+#include "daemon/rights_wait.hpp"
 #include "daemon/startup_hold.hpp"
 #include "http/decision_answer.hpp"
 #include "http/request_mapping.hpp"
@@ -46,7 +47,12 @@ http::HttpAnswer decide(DaemonContext& context, bool problem_details,
   const core::CheckItem item{check.policy, check.key, check.tier, check.endpoint, check.cost};
   core::CheckOutcome outcome;
   if (context.startup_hold != nullptr) context.startup_hold->wait();  // a node starting up
-  context.engine->check(*cache.policies, io::wall_now(), std::span(&item, 1), outcome);
+  core::WallTime now = io::wall_now();
+  if (context.rights_wait != nullptr) {
+    context.rights_wait->check(*context.engine, *cache.policies, std::span(&item, 1), outcome, now);
+  } else {
+    context.engine->check(*cache.policies, now, std::span(&item, 1), outcome);
+  }
   record_check(counters, outcome, *cache.policies, cache.ids);
   http::HttpAnswer answer =
       outcome.error != Errc::ok

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "daemon/rights_wait.hpp"
 #include "daemon/service.hpp"
 #include "daemon/startup_hold.hpp"
 #include "daemon/state_keeper.hpp"
@@ -40,6 +41,12 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_checks_denied_without_rights_total", MetricKind::counter, "",
      "Checks a hard limit denied for want of rights on this node while the cluster's counts had "
      "room: the false rejects of hard limits."},
+    {"drl_rights_waits_total", MetricKind::counter, "outcome",
+     "Checks of hard limits that waited for a grant (a policy's rights_wait_max), by outcome: "
+     "admitted after the wait, denied when it ran out, or refused a wait (64 checks were "
+     "waiting already: denied at once)."},
+    {"drl_rights_wait_seconds_total", MetricKind::counter, "",
+     "Time checks spent waiting for a grant, all together (divide by the waits for the mean)."},
     {"drl_keys_tracked", MetricKind::gauge, "", "Counters held in the store now."},
     {"drl_keys_bound", MetricKind::gauge, "",
      "The most counters the store holds ([bounds] max_keys, in whole shards)."},
@@ -400,6 +407,16 @@ std::string render_metrics(const DaemonContext& c) {
   f.value("drl_requests_total", http_requests, {{"transport", "http"}});
   f.value("drl_checks_tier_unknown_total", tier_unknown);
   f.value("drl_checks_denied_without_rights_total", without_rights);
+  if (c.rights_wait != nullptr) {
+    const RightsWaitStats waits = c.rights_wait->stats();
+    f.value("drl_rights_waits_total", static_cast<double>(waits.waits_admitted),
+            {{"outcome", "admitted"}});
+    f.value("drl_rights_waits_total", static_cast<double>(waits.waits - waits.waits_admitted),
+            {{"outcome", "denied"}});
+    f.value("drl_rights_waits_total", static_cast<double>(waits.waits_refused),
+            {{"outcome", "refused"}});
+    f.value("drl_rights_wait_seconds_total", static_cast<double>(waits.wait_us_total) / 1e6);
+  }
 
   const core::StoreStats store = c.store->stats();
   f.value("drl_keys_tracked", static_cast<double>(store.keys));

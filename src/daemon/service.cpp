@@ -1,5 +1,6 @@
 #include "daemon/service.hpp"
 
+#include "daemon/rights_wait.hpp"
 #include "daemon/startup_hold.hpp"
 #include "daemon/status_report.hpp"
 #include "io/clock.hpp"
@@ -51,9 +52,12 @@ void Service::check(const wire::CheckSpan& span, core::CheckOutcome& outcome) {
   }
   // A node starting into a cluster: wait for its peers' counts (the clock moved meanwhile).
   if (context_.startup_hold != nullptr && context_.startup_hold->wait()) now_ = io::wall_now();
-  context_.engine->check(
-      *policies_, now_,
-      std::span<const core::CheckItem>(request_.items.data() + span.first, span.count), outcome);
+  const std::span<const core::CheckItem> items(request_.items.data() + span.first, span.count);
+  if (context_.rights_wait != nullptr) {
+    context_.rights_wait->check(*context_.engine, *policies_, items, outcome, now_);
+  } else {
+    context_.engine->check(*policies_, now_, items, outcome);
+  }
 }
 
 void Service::on_frame(std::string_view frame, std::string& out) {

@@ -19,6 +19,7 @@
 namespace drl::daemon {
 
 class EnvoyService;
+class RightsWait;
 class StartupHold;
 class StateKeeper;
 
@@ -35,9 +36,10 @@ struct DaemonContext {
   const http::HttpCounters* http_counters = nullptr;     // null without [http]
   const io::ServerCounters* http_connections = nullptr;  // null without [http]
   const EnvoyService* envoy = nullptr;                   // null without [envoy]
-  StartupHold* startup_hold = nullptr;
-  StateKeeper* state = nullptr;  // with [node] state_dir: the counts on disk  // checks wait here
-                                 // while a starting node syncs
+  StartupHold* startup_hold = nullptr;  // checks wait here while a starting node syncs
+  // Hard limits' checks denied for want of rights wait here for a grant (rights_wait_max).
+  RightsWait* rights_wait = nullptr;
+  StateKeeper* state = nullptr;  // with [node] state_dir: the counts on disk
   std::int64_t started_wall_ms = 0;
   bool cluster_authenticated = false;
   const std::atomic<std::uint64_t>* skew_threshold_ms = nullptr;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/duration.hpp"
+#include "daemon/rights_wait.hpp"
 #include "daemon/service.hpp"
 #include "daemon/state_keeper.hpp"
 #ifdef DRL_WITH_ENVOY
@@ -46,6 +47,8 @@ wire::StatusFields node_fields(const DaemonContext& context) {
     requests += worker->requests.load(std::memory_order_relaxed);
     for (const auto& count : worker->errors) errors += count.load(std::memory_order_relaxed);
   }
+  const RightsWaitStats waits =
+      context.rights_wait != nullptr ? context.rights_wait->stats() : RightsWaitStats{};
   const core::StoreStats store_stats = context.store->stats();
   const auto policies = context.dynamic->policies();
   const std::int64_t uptime_ms = (io::mono_now().ns - context.started.ns) / 1'000'000;
@@ -99,6 +102,10 @@ wire::StatusFields node_fields(const DaemonContext& context) {
       {"checks_shadow_denied", u(shadow_denied)},
       {"checks_tier_unknown", u(tier_unknown)},
       {"checks_denied_without_rights", u(without_rights)},
+      {"rights_waits", u(waits.waits)},
+      {"rights_waits_admitted", u(waits.waits_admitted)},
+      {"rights_waits_refused", u(waits.waits_refused)},
+      {"rights_wait_us", u(waits.wait_us_total)},
       {"errors", u(errors)},
   };
 }

@@ -20,6 +20,11 @@ struct ClusterDriver::Timer {
   ClusterDriver* owner = nullptr;
 };
 
+struct ClusterDriver::Wakeup {
+  uv_async_t async{};
+  ClusterDriver* owner = nullptr;
+};
+
 ClusterDriver::ClusterDriver(MainLoop& loop, core::ClusterSignals& signals,
                              core::OriginTable& origins)
     : loop_(loop), signals_(signals), origins_(origins) {}
@@ -47,7 +52,25 @@ void ClusterDriver::start(wire::ClusterNode& node) {
   timer_->owner = this;
   uv_timer_init(native_loop(loop_), &timer_->timer);
   timer_->timer.data = timer_;
+  {
+    std::lock_guard lock(wakeup_mutex_);
+    wakeup_ = new Wakeup;
+    wakeup_->owner = this;
+    wakeup_->async.data = wakeup_;
+    uv_async_init(native_loop(loop_), &wakeup_->async, [](uv_async_t* handle) {
+      auto* wakeup = static_cast<Wakeup*>(handle->data);
+      ClusterDriver* owner = wakeup->owner;
+      if (owner == nullptr || owner->node_ == nullptr) return;
+      owner->node_->rights_now(mono_now(), wall_now());
+      owner->flush_and_rearm();
+    });
+  }
   on_deadline();
+}
+
+void ClusterDriver::send_rights_now() {
+  std::lock_guard lock(wakeup_mutex_);
+  if (wakeup_ != nullptr) uv_async_send(&wakeup_->async);
 }
 
 void ClusterDriver::stop() {
@@ -56,6 +79,15 @@ void ClusterDriver::stop() {
     node_->final_round(mono_now(), wall_now());
     for (const wire::OutgoingDatagram& datagram : node_->take_datagrams()) {
       transport_->send(datagram.address, datagram.bytes);
+    }
+  }
+  {
+    std::lock_guard lock(wakeup_mutex_);
+    if (wakeup_ != nullptr) {
+      wakeup_->owner = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_->async),
+               [](uv_handle_t* handle) { delete static_cast<Wakeup*>(handle->data); });
+      wakeup_ = nullptr;
     }
   }
   if (timer_ != nullptr) {

@@ -50,11 +50,15 @@ class ClusterDriver {
   // record is put in force at once, not at the next tick). Set before start().
   void set_receive_hook(std::function<void()> hook) { receive_hook_ = std::move(hook); }
   void stop();  // main loop thread
+  // Any thread: the node sends its requests for rights at once, on the main loop (a check
+  // waits for a grant). Nothing once stopped.
+  void send_rights_now();
 
   ClusterSnapshot snapshot() const;  // any thread
 
  private:
   struct Timer;
+  struct Wakeup;
   void on_receive(const std::string& from, std::string_view bytes);
   void on_deadline();
   void flush_and_rearm();
@@ -66,7 +70,9 @@ class ClusterDriver {
   core::OriginTable& origins_;
   std::function<void()> receive_hook_;
   std::unique_ptr<UdpTransport> transport_;
-  Timer* timer_ = nullptr;  // freed by its close callback
+  Timer* timer_ = nullptr;    // freed by its close callback
+  std::mutex wakeup_mutex_;   // guards wakeup_ against a stop while another thread sends
+  Wakeup* wakeup_ = nullptr;  // freed by its close callback
   std::string bind_address_;
   core::MonoTime last_publish_;
   mutable std::mutex snapshot_mutex_;

@@ -48,6 +48,7 @@ class ClusterNode {
                    std::string_view bytes);
   void on_timer(core::MonoTime now, core::WallTime wall);
   void final_round(core::MonoTime now, core::WallTime wall) { replicator_.final_round(now, wall); }
+  void rights_now(core::MonoTime now, core::WallTime wall) { replicator_.rights_now(now, wall); }
 
   // Datagrams to send, in order.
   std::vector<OutgoingDatagram> take_datagrams();

@@ -541,6 +541,20 @@ endpoints = { "/send" = { limit = 5, window = "1s", algorithm = "sliding" } }
             .find("enforcement must be \"approximate\" or \"hard\"") != std::string::npos);
 }
 
+TEST_CASE("config: a hard policy may let its checks wait for a grant, up to 100 ms") {
+  const std::string hard =
+      "[[policy]]\nname = \"sms\"\nlimit = 100\nwindow = \"1m\"\n"
+      "enforcement = \"hard\"\n";
+  const auto parsed = parse_config(hard + "rights_wait_max = \"5ms\"\n", "drld.toml");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->policies->find("sms")->rights_wait_max_ms == 5);
+  CHECK(parse_config(hard, "drld.toml")->policies->find("sms")->rights_wait_max_ms == 0);
+  CHECK(rejection(hard + "rights_wait_max = \"1s\"\n").find("between 0ms and 100ms") !=
+        std::string::npos);
+  CHECK(rejection(kPolicy + "rights_wait_max = \"5ms\"\n")
+            .find("rights_wait_max is for enforcement = \"hard\"") != std::string::npos);
+}
+
 TEST_CASE("config: a hard limit needs the members listed in [cluster] peers, not found by seeds") {
   const std::string message = rejection(R"(
 [cluster]

@@ -116,3 +116,42 @@ TEST_CASE(
   node.advance_ms(60'000);
   CHECK(node.admit(20, "tenant") == 10);
 }
+
+TEST_CASE(
+    "hard limit: a check denied for want of rights may wait for a grant when its policy says "
+    "so and a request is on its way, never otherwise") {
+  const char* const waiting = R"(
+[[policy]]
+name = "sms"
+limit = 10
+window = "1m"
+enforcement = "hard"
+rights_wait_max = "5ms"
+)";
+  auto parsed = drl::config::parse_config(waiting, "test");
+  REQUIRE(parsed.ok());
+  CounterStore store(StoreOptions{1000, 4});
+  RightsLedger rights(RightsSplit{2, 0, 0});
+  CheckEngine engine(store, 0);
+  engine.set_rights(&rights);
+  CheckOutcome outcome;
+  const CheckItem item{"sms", "tenant", "", "", 1};
+  const WallTime now{kWindowStartMs};
+  for (int i = 0; i < 5; ++i) {
+    engine.check(*parsed->policies, now, std::span(&item, 1), outcome);
+    CHECK(outcome.allowed);
+    CHECK(outcome.rights_wait_ms == 0);
+  }
+  engine.check(*parsed->policies, now, std::span(&item, 1), outcome);
+  CHECK_FALSE(outcome.allowed);
+  CHECK(outcome.denied_without_rights);
+  CHECK(outcome.rights_wait_ms == 5);
+  // The other member had nothing to spare: no request goes out, so nothing to wait for.
+  const RightsKey key{outcome.limits[0].counter_id, 60'000,
+                      static_cast<std::uint64_t>(kWindowStartMs / 60'000)};
+  rights.take_wants(16);
+  rights.answered(key, 1, 0, 2);
+  engine.check(*parsed->policies, now, std::span(&item, 1), outcome);
+  CHECK(outcome.denied_without_rights);
+  CHECK(outcome.rights_wait_ms == 0);
+}

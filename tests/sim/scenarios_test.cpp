@@ -356,3 +356,23 @@ TEST_CASE("a scenario lists each node's members per life; without a list, every 
   CHECK(members_of(parsed.value(), 2, 0.0) == std::vector<int>{0, 1, 2, 3});
   CHECK_FALSE(parse_scenario(base + "[[members]]\nnode = 1\nlist = [0, 4]\n", "t").ok());
 }
+
+TEST_CASE(
+    "hard limit: checks that may wait 5 ms for a grant are admitted where a node of fifty has "
+    "spent its share and the others are idle, and none is denied after the first window") {
+  const RunResult waiting = run_simulation(load("hard-wait.toml"));
+  INFO(summary_text(waiting));
+  CHECK(waiting.hard_violations == 0);
+  CHECK(waiting.rights_waits_admitted > waiting.rights_waits / 2);
+  CHECK(waiting.rights_wait_max_ms <= 5.0);
+  // The first window has no rights anywhere: 1000 per key, ten keys.
+  CHECK(waiting.false_rejects <= 10'000 + 100);
+
+  Scenario at_once = load("hard-one-node.toml");
+  at_once.nodes = 50;
+  const RunResult denied = run_simulation(at_once);
+  INFO(summary_text(denied));
+  CHECK(denied.hard_violations == 0);
+  CHECK(denied.rights_waits == 0);
+  CHECK(denied.false_rejects > waiting.false_rejects + 1000);
+}
