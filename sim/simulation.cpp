@@ -544,6 +544,9 @@ class Simulation {
               ? waited->deadline_ns
               : arrival.time_ns + static_cast<std::int64_t>(outcome_.rights_wait_ms) * ns_per_ms;
       if (arrival.time_ns < deadline_ns) {
+        // The node asked for rights under its limit in force: the window is held to it, as to
+        // any limit a node decided under (the check is not decided yet: nothing admitted).
+        note_hard_decision(node, arrival, false);
         // As drld: the requests go out now, and the check waits for their answer.
         node.cluster().rights_now(node.mono(arrival.time_ns), node.wall(arrival.time_ns));
         flush(node_index, arrival.time_ns);

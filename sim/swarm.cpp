@@ -231,18 +231,25 @@ Scenario swarm_scenario(std::uint64_t seed) {
     // others listing all but it) or leaves (stops cleanly, the others then list all but it);
     // then each other node restarts with the new list, one after the other.
     if (random.chance(1.0 / 3.0)) add_members_change(s, random);
+    // On half of them, checks short of rights wait for a grant, 1 to 20 ms (drawn after the
+    // change of the members, for the same reason).
+    if (random.chance(0.5)) {
+      const std::string wait =
+          "rights_wait_max = \"" + std::to_string(1 + random.below(20)) + "ms\"\n";
+      s.policies = config::parse_config(policy_text("fixed", "hard") + wait, "swarm")->policies;
+    }
   }
   return s;
 }
 
 std::string describe(const Scenario& s) {
-  char text[512];
+  char text[640];
   std::snprintf(
       text, sizeof text,
       "%d nodes, gossip %llums, latency %.2f+%.2fms, loss %.1f%%, dup %.1f%%, corrupt %.1f%%, "
       "%zu partitions, "
       "%zu crashes, %s clocks, %s, %s, %llu keys x%.1f %s, %zu override writes, max_keys %llu, "
-      "flood %.0f/s, %s limit%s",
+      "flood %.0f/s, %s limit%s%s",
       s.nodes, static_cast<unsigned long long>(s.cluster.gossip_interval_ms), s.link.latency_ms,
       s.link.jitter_ms, 100 * s.link.loss, 100 * s.link.duplicate, 100 * s.link.corrupt,
       s.partitions.size(), s.crashes.size(), s.clocks.empty() ? "true" : "skewed",
@@ -252,7 +259,8 @@ std::string describe(const Scenario& s) {
       s.workload.spread.c_str(), s.overrides.size(), static_cast<unsigned long long>(s.max_keys),
       s.workload.flood_per_s,
       std::string(core::enforcement_name(s.policies->policies().front().enforcement)).c_str(),
-      s.members.empty() ? "" : ", members changed by rolling restarts");
+      s.members.empty() ? "" : ", members changed by rolling restarts",
+      s.policies->policies().front().rights_wait_max_ms > 0 ? ", checks wait for grants" : "");
   return text;
 }
 
