@@ -5,6 +5,7 @@
 #include <msgpack.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -18,8 +19,29 @@ struct StringSink {
 
 using StringPacker = msgpack::packer<StringSink>;
 
-// A msgpack str of `text`'s bytes (msgpack-c's pack_str takes the header and body apart).
+// Bytes already encoded as msgpack, appended as they are (msgpack-c's pack_str_body appends
+// raw bytes).
+inline void pack_encoded(StringPacker& pk, std::string_view encoded) {
+  pk.pack_str_body(encoded.data(), static_cast<std::uint32_t>(encoded.size()));
+}
+
+// A msgpack str of `text`'s bytes. Below 32 bytes (a fixstr: every key of an answer, most
+// values), header and body go in one append: an append costs more than the bytes it copies, and
+// an answer is mostly such strings. The bytes are msgpack-c's.
+constexpr std::size_t fixstr_max = 31;
+// The one-byte header of a fixstr of `size` bytes (at most fixstr_max).
+constexpr char fixstr_header(std::size_t size) {
+  return static_cast<char>(0xa0U | size);
+}
+
 inline void pack_str(StringPacker& pk, std::string_view text) {
+  if (text.size() <= fixstr_max) {
+    char bytes[fixstr_max + 1];
+    bytes[0] = fixstr_header(text.size());
+    std::memcpy(bytes + 1, text.data(), text.size());
+    pack_encoded(pk, std::string_view(bytes, text.size() + 1));
+    return;
+  }
   pk.pack_str(static_cast<std::uint32_t>(text.size()));
   pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
 }
