@@ -78,37 +78,37 @@ CounterView counts_of(const LimitOutcome& limit, const CounterStore::Locked& loc
 // A hard limit: admitted only within this node's rights for the window it counts in (its share,
 // plus what peers granted it, less what it granted), whatever the other nodes' counts say. Key
 // resets give no rights back: what was admitted stays admitted. A check that finds the rights
-// short, or about to be, asks for more: the next replication round sends the request.
+// short, or about to be, asks for more: the next replication round sends the request. On every
+// check of a hard limit: the split is read field by field, no key is built unless rights moved.
 LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
-                             std::uint64_t cost, RightsLedger* ledger, std::uint32_t origin) {
-  const RightsSplit split = ledger != nullptr ? ledger->split() : RightsSplit{};
+                             std::uint64_t cost, RightsLedger& ledger, std::uint32_t origin) {
   const std::uint64_t window_ms = limit.rule->window_ms;
   const CounterView seen =
       locked.view_with_own(limit.counter_id, window_ms, now, origin, limit.own_count);
-  const RightsKey key{limit.counter_id, window_ms, seen.window_id};
   limit.window_id = seen.window_id;
-  // A window has a share if it begins at or after rights_from (a product, not a division: this
-  // is on every check).
+  const std::int64_t rights_from_unix_ms = ledger.rights_from_unix_ms();
+  // A window has a share if it begins at or after rights_from (a product, not a division).
   const bool has_share =
-      static_cast<std::int64_t>(seen.window_id * window_ms) >= split.rights_from_unix_ms;
-  const std::uint64_t share = has_share ? share_of(split, limit.limit) : 0;
-  const std::int64_t moved = ledger != nullptr ? ledger->net(key) : 0;
+      static_cast<std::int64_t>(seen.window_id * window_ms) >= rights_from_unix_ms;
+  const std::uint64_t share = share_of(ledger.members(), ledger.rank(), limit.limit);
+  const std::int64_t moved =
+      ledger.any_moved() ? ledger.net(RightsKey{limit.counter_id, window_ms, seen.window_id}) : 0;
   limit.rights = static_cast<std::uint64_t>(
-      std::max<std::int64_t>(0, static_cast<std::int64_t>(share) + moved));
+      std::max<std::int64_t>(0, static_cast<std::int64_t>(has_share ? share : 0) + moved));
   const std::uint64_t left = limit.rights - std::min(limit.own_count, limit.rights);
-  if (ledger != nullptr && split.members > 1) {
-    const std::uint64_t wanted =
-        std::max<std::uint64_t>(1, has_share ? share : share_of(split, limit.limit));
-    if (cost > left || left - cost < (wanted + 1) / 2) {
-      limit.rights_coming = ledger->want(key, limit.limit, std::max(cost, wanted));
-    }
+  // Short, or left with less than half a share after this check (2 * after < share, in
+  // integers the same as after < ceil(share / 2); at least one right wanted).
+  if (ledger.members() > 1 &&
+      (cost > left || 2 * (left - cost) < std::max<std::uint64_t>(1, share))) {
+    limit.rights_coming = ledger.want(RightsKey{limit.counter_id, window_ms, seen.window_id},
+                                      limit.limit, std::max<std::uint64_t>({cost, share, 1}));
   }
   // New rights come with the next window, or after a start with the first window that has a
   // share (unless a peer grants some sooner). While the members have not agreed, that window is
   // not known yet: the next one is said.
   std::uint64_t until_next = window_ms - seen.elapsed_ms + seen.lead_ms;
-  if (!has_share && split.rights_from_unix_ms != std::numeric_limits<std::int64_t>::max()) {
-    const std::uint64_t first = first_window_with_rights(split, window_ms);
+  if (!has_share && rights_from_unix_ms != std::numeric_limits<std::int64_t>::max()) {
+    const std::uint64_t first = first_window_with_rights(rights_from_unix_ms, window_ms);
     if (seen.window_id + 1 < first) until_next += (first - seen.window_id - 1) * window_ms;
   }
   if (cost > left) {
@@ -119,7 +119,7 @@ LimitVerdict hard_verdict_of(LimitOutcome& limit, const CounterStore::Locked& lo
 }
 
 LimitVerdict verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked, WallTime now,
-                        std::uint64_t cost, RightsLedger* ledger, std::uint32_t origin) {
+                        std::uint64_t cost, RightsLedger& ledger, std::uint32_t origin) {
   if (limit.blocked_until_wall_ms != 0) {
     // Blocked by an operator: nothing is admitted until the block ends, and that is the wait.
     const auto wait_ms = static_cast<std::uint64_t>(
@@ -298,7 +298,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     LimitOutcome& limit = out.limits[i];
     limit.rights = limit.own_count = limit.window_id = 0;
     limit.short_of_rights = limit.rights_coming = false;
-    limit.verdict = verdict_of(limit, locked, now, limit.cost, rights_, local_origin_);
+    limit.verdict = verdict_of(limit, locked, now, limit.cost, *rights_, local_origin_);
     limit.admits = limit.verdict.allowed;
     if (limit.policy->shadow) {
       shadow_ok = shadow_ok && limit.admits;
@@ -328,7 +328,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
     if (!limit.admits) locked.mark_denied(limit.counter_id);
     if (limit.admits && limit.cost > 0) {
       // It would have admitted, but the check was not counted: report it without the cost.
-      limit.verdict = verdict_of(limit, locked, now, 0, rights_, local_origin_);
+      limit.verdict = verdict_of(limit, locked, now, 0, *rights_, local_origin_);
     }
   }
 

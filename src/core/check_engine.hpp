@@ -154,7 +154,7 @@ class CheckEngine {
   // The rights of hard limits (rights_ledger.hpp): this node's share of each window and what
   // moved between nodes. Set before the first check; null (the default), this node holds every
   // right of every window.
-  void set_rights(RightsLedger* ledger) { rights_ = ledger; }
+  void set_rights(RightsLedger* ledger) { rights_ = ledger != nullptr ? ledger : &sole_rights_; }
 
  private:
   // Decides `peek` (a cost-0 item) and calls visit(limit, locked) for each counter it resolves
@@ -166,7 +166,10 @@ class CheckEngine {
   CounterStore& store_;
   std::uint32_t local_origin_;
   const ClusterSignals* signals_;
-  RightsLedger* rights_ = nullptr;
+  // The ledger of a node that is the only member (every right of every window is its own),
+  // until set_rights names another: checks need not test for none.
+  RightsLedger sole_rights_;
+  RightsLedger* rights_ = &sole_rights_;
 };
 
 }  // namespace drl::core

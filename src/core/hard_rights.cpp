@@ -10,10 +10,6 @@
 
 namespace drl::core {
 
-std::string_view enforcement_name(Enforcement enforcement) {
-  return enforcement == Enforcement::hard ? "hard" : "approximate";
-}
-
 RightsSplit rights_split_of(std::string_view self, std::span<const std::string> peers,
                             std::size_t unresolved_peers, std::int64_t rights_from_unix_ms) {
   std::vector<std::string_view> universe(peers.begin(), peers.end());
@@ -39,9 +35,8 @@ RightsSplit rights_split_of(std::string_view self, std::span<const std::string> 
   return split;
 }
 
-std::uint64_t first_window_with_rights(const RightsSplit& split, std::uint64_t window_ms) {
-  const auto from =
-      static_cast<std::uint64_t>(std::max<std::int64_t>(0, split.rights_from_unix_ms));
+std::uint64_t first_window_with_rights(std::int64_t rights_from_unix_ms, std::uint64_t window_ms) {
+  const auto from = static_cast<std::uint64_t>(std::max<std::int64_t>(0, rights_from_unix_ms));
   return (from + window_ms - 1) / window_ms;  // the first that begins at or after `from`
 }
 

@@ -25,7 +25,9 @@ enum class Enforcement : std::uint8_t {
   hard,         // each node's own rights decide: never over the limit, some false rejects
 };
 
-std::string_view enforcement_name(Enforcement enforcement);
+constexpr std::string_view enforcement_name(Enforcement enforcement) {
+  return enforcement == Enforcement::hard ? "hard" : "approximate";
+}
 
 struct RightsSplit {
   static constexpr std::uint32_t unranked = 0xffff'ffffU;
@@ -46,15 +48,23 @@ struct RightsSplit {
 RightsSplit rights_split_of(std::string_view self, std::span<const std::string> peers,
                             std::size_t unresolved_peers, std::int64_t rights_from_unix_ms);
 
-// The first window of `window_ms` in which this node has rights.
-std::uint64_t first_window_with_rights(const RightsSplit& split, std::uint64_t window_ms);
+// The first window of `window_ms` that begins at or after `rights_from_unix_ms` (a split's):
+// the first in which the node has rights.
+std::uint64_t first_window_with_rights(std::int64_t rights_from_unix_ms, std::uint64_t window_ms);
+inline std::uint64_t first_window_with_rights(const RightsSplit& split, std::uint64_t window_ms) {
+  return first_window_with_rights(split.rights_from_unix_ms, window_ms);
+}
 
-// This node's share of a window that has one (one with `first_window_with_rights` or later).
-inline std::uint64_t share_of(const RightsSplit& split, std::uint64_t limit) {
-  const std::uint64_t whole = limit / split.members;
-  const bool extra =
-      split.rank != RightsSplit::unranked && split.rank < limit - whole * split.members;
+// The share of a window that has one (one with `first_window_with_rights` or later) of the node
+// at `rank` among `members` (a split's fields).
+inline std::uint64_t share_of(std::uint32_t members, std::uint32_t rank, std::uint64_t limit) {
+  const std::uint64_t whole = limit / members;
+  // The remainder is below `members`, so an unranked node (rank 0xffffffff) never gets one.
+  const bool extra = rank < limit - whole * members;
   return whole + (extra ? 1 : 0);
+}
+inline std::uint64_t share_of(const RightsSplit& split, std::uint64_t limit) {
+  return share_of(split.members, split.rank, limit);
 }
 
 // This node's rights in window `window_id` of a limit of `limit` per `window_ms`.

@@ -63,6 +63,12 @@ class RightsLedger {
     out.rights_from_unix_ms = rights_from_unix_ms_.load(std::memory_order_acquire);
     return out;
   }
+  // The split's fields that every check of a hard limit reads, without a copy of the rest.
+  std::uint32_t members() const { return split_.members; }
+  std::uint32_t rank() const { return split_.rank; }
+  std::int64_t rights_from_unix_ms() const {
+    return rights_from_unix_ms_.load(std::memory_order_acquire);
+  }
 
   // A member of a cluster takes no share until every other member has named the same members
   // (the split's members_digest, in their heartbeats since this node started): a node that
@@ -80,9 +86,10 @@ class RightsLedger {
 
   // What this node was granted less what it granted, for `key` (0 if nothing moved). Without a
   // lock while no rights have moved at all.
-  std::int64_t net(const RightsKey& key) const {
-    return size_.load(std::memory_order_acquire) == 0 ? 0 : net_locked(key);
-  }
+  std::int64_t net(const RightsKey& key) const { return any_moved() ? net_locked(key) : 0; }
+  // Whether any rights moved at all (so far, while the node runs): if not, net() is 0 for every
+  // key, and a check need not build one.
+  bool any_moved() const { return size_.load(std::memory_order_acquire) != 0; }
 
   // A check is (or is about to be) short of rights for `key`: a request goes out at the next
   // round, unless one is already waiting. Returns whether a request is waiting or on its way

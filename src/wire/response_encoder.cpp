@@ -3,7 +3,9 @@
 #include <msgpack.hpp>
 
 #include <algorithm>
+#include <array>
 #include <optional>
+#include <string_view>
 
 #include "core/assert.hpp"
 #include "core/bounds.hpp"
@@ -40,9 +42,24 @@ bool is_hard(const core::LimitOutcome& limit) {
   return limit.policy->enforcement == core::Enforcement::hard;
 }
 
+// The same key and value on every answer of a hard limit, encoded at compile time (two fixstrs)
+// and appended in one go: it is on the path of every check of a hard limit, whose cost is
+// measured against approximate ones (docs/benchmarks.md, "Hard limits").
+constexpr std::string_view kEnforcementKey = "enforcement";
+constexpr std::string_view kHardName = core::enforcement_name(core::Enforcement::hard);
+static_assert(kEnforcementKey.size() <= fixstr_max && kHardName.size() <= fixstr_max);
+constexpr auto kHardEnforcement = [] {
+  std::array<char, kEnforcementKey.size() + kHardName.size() + 2> out{};
+  std::size_t at = 0;
+  for (const std::string_view text : {kEnforcementKey, kHardName}) {
+    out[at++] = fixstr_header(text.size());
+    for (const char c : text) out[at++] = c;
+  }
+  return out;
+}();
+
 void pack_enforcement(Packer& pk) {
-  pack_str(pk, "enforcement");
-  pack_str(pk, core::enforcement_name(core::Enforcement::hard));
+  pack_encoded(pk, std::string_view(kHardEnforcement.data(), kHardEnforcement.size()));
 }
 
 void pack_limit(Packer& pk, const core::LimitOutcome& limit, const core::PolicySet* policies) {
