@@ -18,6 +18,7 @@
 #include "core/counter_store.hpp"
 #include "core/limits_in_force.hpp"
 #include "core/origin_table.hpp"
+#include "core/rights_waits.hpp"
 #include "core/warmup.hpp"
 #include "sim/run_time.hpp"
 #include "sim/scenario.hpp"
@@ -51,6 +52,8 @@ class SimNode {
   core::OriginTable& origins() { return origins_; }
   core::CheckEngine& engine() { return engine_; }
   const core::RightsLedger& rights() const { return rights_; }
+  // Its checks that wait for a grant, by drld's rule (the simulation parks them).
+  core::RightsWaits& rights_waits() { return rights_waits_; }
   wire::ClusterNode& cluster() { return *cluster_; }
   core::ClusterSignals& signals() { return signals_; }
   core::OverrideTable& overrides() { return limits_->table(); }
@@ -91,6 +94,7 @@ class SimNode {
   core::OriginTable origins_;
   core::ClusterSignals signals_;
   core::RightsLedger rights_;  // the engine's and the replicator's
+  core::RightsWaits rights_waits_;
   core::CheckEngine engine_;
   // Behind a pointer: its override table holds a mutex, and the replicator keeps its address.
   std::unique_ptr<core::LimitsInForce> limits_;

@@ -56,13 +56,10 @@ struct Event {
   int index = 0;  // restart: the crash; settle/probe: the convergence measurement
 };
 
-// A check of a hard limit waiting for a grant: since when, until when, and how many answers to
-// the node's requests for rights it had seen when it last looked.
+// A check of a hard limit waiting for a grant (core/rights_waits.hpp), as it arrived.
 struct RightsWaiting {
   Arrival arrival;
-  std::int64_t since_ns = 0;
-  std::int64_t deadline_ns = 0;
-  std::uint64_t answers_seen = 0;
+  core::WaitingCheck wait;
 };
 
 struct Later {
@@ -299,6 +296,9 @@ class Simulation {
         alive_[event.node] = false;
         ++nodes_[event.node]->timer_generation;
         held_[event.node].clear();  // their clients got an error
+        // Their clients got an error.
+        for (std::size_t w = 0; w < rights_waits_[static_cast<std::size_t>(event.node)].size(); ++w)
+          nodes_[event.node]->rights_waits().abandon();
         rights_waits_[static_cast<std::size_t>(event.node)].clear();
         return;
       case EventKind::restart: {
@@ -381,15 +381,14 @@ class Simulation {
     std::vector<RightsWaiting> still;
     std::vector<RightsWaiting> current;
     current.swap(waiting);
-    for (RightsWaiting& wait : current) {
-      const bool answered = node.rights().answers_merged() != wait.answers_seen;
-      if (!answered && now_ns < wait.deadline_ns) {
-        still.push_back(wait);
+    for (RightsWaiting& parked : current) {
+      if (!parked.wait.looks_again(node.rights().answers_merged(), node.mono(now_ns))) {
+        still.push_back(parked);
         continue;
       }
-      Arrival arrival = wait.arrival;
+      Arrival arrival = parked.arrival;
       arrival.time_ns = now_ns;
-      decide(i, arrival, &wait);
+      decide(i, arrival, &parked);
     }
     for (RightsWaiting& wait : rights_waits_[static_cast<std::size_t>(i)]) still.push_back(wait);
     waiting.swap(still);
@@ -525,7 +524,7 @@ class Simulation {
   // Decides a check at node `node_index`, at `arrival.time_ns`: at once, or, denied for want of
   // rights with a wait allowed, once an answer to the node's requests comes or the wait is over
   // (`waited`: the check's wait so far, when it is looking again).
-  void decide(int node_index, const Arrival& arrival, const RightsWaiting* waited = nullptr) {
+  void decide(int node_index, const Arrival& arrival, RightsWaiting* waited = nullptr) {
     if (arrival.key == flood_key) {
       flood_check(node_index, arrival);
       return;
@@ -538,29 +537,36 @@ class Simulation {
     const std::uint64_t answers_seen = node.rights().answers_merged();
     node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
     const bool admitted = outcome_.allowed;
-    if (!admitted && outcome_.rights_wait_ms > 0) {
-      const std::int64_t deadline_ns =
-          waited != nullptr
-              ? waited->deadline_ns
-              : arrival.time_ns + static_cast<std::int64_t>(outcome_.rights_wait_ms) * ns_per_ms;
-      if (arrival.time_ns < deadline_ns) {
-        // The node asked for rights under its limit in force: the window is held to it, as to
-        // any limit a node decided under (the check is not decided yet: nothing admitted).
-        note_hard_decision(node, arrival, false);
-        // As drld: the requests go out now, and the check waits for their answer.
-        node.cluster().rights_now(node.mono(arrival.time_ns), node.wall(arrival.time_ns));
-        flush(node_index, arrival.time_ns);
-        rights_waits_[static_cast<std::size_t>(node_index)].push_back(
-            RightsWaiting{arrival, waited != nullptr ? waited->since_ns : arrival.time_ns,
-                          deadline_ns, answers_seen});
-        if (waited == nullptr) {
-          push(Event{deadline_ns, 0, EventKind::rights_wait_end, node_index, 0, 0, {}, 0});
-        }
-        return;
+    const core::MonoTime mono = node.mono(arrival.time_ns);
+    std::optional<RightsWaiting> parked;
+    if (waited == nullptr) {
+      if (auto wait = node.rights_waits().begin(outcome_, mono, answers_seen))
+        parked = RightsWaiting{arrival, *wait};
+    } else if (node.rights_waits().waits_on(waited->wait, outcome_, mono, answers_seen)) {
+      parked = *waited;
+    }
+    if (parked) {
+      // The node asked for rights under its limit in force: the window is held to it, as to any
+      // limit a node decided under (the check is not decided yet: nothing admitted).
+      note_hard_decision(node, arrival, false);
+      // As drld: the requests go out now, and the check waits for their answer.
+      node.cluster().rights_now(mono, node.wall(arrival.time_ns));
+      flush(node_index, arrival.time_ns);
+      if (waited == nullptr) {
+        push(Event{node.true_time_of(parked->wait.deadline),
+                   0,
+                   EventKind::rights_wait_end,
+                   node_index,
+                   0,
+                   0,
+                   {},
+                   0});
       }
+      rights_waits_[static_cast<std::size_t>(node_index)].push_back(*parked);
+      return;
     }
     if (waited != nullptr) {
-      const double waited_ms = static_cast<double>(arrival.time_ns - waited->since_ns) / ns_per_ms;
+      const double waited_ms = static_cast<double>(mono.ns - waited->wait.since.ns) / ns_per_ms;
       ++result_.rights_waits;
       result_.rights_waits_admitted += admitted;
       result_.rights_wait_ms_total += waited_ms;

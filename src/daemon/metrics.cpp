@@ -408,14 +408,14 @@ std::string render_metrics(const DaemonContext& c) {
   f.value("drl_checks_tier_unknown_total", tier_unknown);
   f.value("drl_checks_denied_without_rights_total", without_rights);
   if (c.rights_wait != nullptr) {
-    const RightsWaitStats waits = c.rights_wait->stats();
+    const core::RightsWaitStats waits = c.rights_wait->stats();
     f.value("drl_rights_waits_total", static_cast<double>(waits.waits_admitted),
             {{"outcome", "admitted"}});
     f.value("drl_rights_waits_total", static_cast<double>(waits.waits - waits.waits_admitted),
             {{"outcome", "denied"}});
     f.value("drl_rights_waits_total", static_cast<double>(waits.waits_refused),
             {{"outcome", "refused"}});
-    f.value("drl_rights_wait_seconds_total", static_cast<double>(waits.wait_us_total) / 1e6);
+    f.value("drl_rights_wait_seconds_total", static_cast<double>(waits.wait_ns_total) / 1e9);
   }
 
   const core::StoreStats store = c.store->stats();

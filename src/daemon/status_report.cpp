@@ -47,8 +47,8 @@ wire::StatusFields node_fields(const DaemonContext& context) {
     requests += worker->requests.load(std::memory_order_relaxed);
     for (const auto& count : worker->errors) errors += count.load(std::memory_order_relaxed);
   }
-  const RightsWaitStats waits =
-      context.rights_wait != nullptr ? context.rights_wait->stats() : RightsWaitStats{};
+  const core::RightsWaitStats waits =
+      context.rights_wait != nullptr ? context.rights_wait->stats() : core::RightsWaitStats{};
   const core::StoreStats store_stats = context.store->stats();
   const auto policies = context.dynamic->policies();
   const std::int64_t uptime_ms = (io::mono_now().ns - context.started.ns) / 1'000'000;
@@ -105,7 +105,7 @@ wire::StatusFields node_fields(const DaemonContext& context) {
       {"rights_waits", u(waits.waits)},
       {"rights_waits_admitted", u(waits.waits_admitted)},
       {"rights_waits_refused", u(waits.waits_refused)},
-      {"rights_wait_us", u(waits.wait_us_total)},
+      {"rights_wait_us", u(waits.wait_ns_total / 1000)},
       {"errors", u(errors)},
   };
 }

@@ -1,0 +1,66 @@
+// A hard limit's rights_wait_max (docs/replication.md, "Waiting for a grant"), the rule drld's
+// threads (daemon/rights_wait.hpp) and the simulator's parked checks both follow: a check denied
+// for want of rights on this node, with a wait allowed, makes the node send its requests for
+// rights at once and waits; it looks again when an answer to one of this node's requests has
+// been merged, and once more when its wait (counted from its first check) is over; it stops
+// waiting when admitted, denied for another reason, or at that last look. At most
+// bounds::rights_waiters_max checks wait at a time on a node, the others are denied at once:
+// a wait holds a thread in drld.
+//
+// Time is passed in. Thread-safe: the counters are atomics, a wait belongs to its check.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "core/check_engine.hpp"
+#include "core/time.hpp"
+
+namespace drl::core {
+
+struct RightsWaitStats {
+  std::uint64_t waits = 0;           // checks that waited for a grant
+  std::uint64_t waits_admitted = 0;  // admitted after their wait
+  std::uint64_t waits_refused = 0;   // denied at once: bounds::rights_waiters_max were waiting
+  std::uint64_t wait_ns_total = 0;   // time spent waiting, all checks together
+};
+
+// One check's wait.
+struct WaitingCheck {
+  MonoTime since;
+  MonoTime deadline;
+  std::uint64_t answers_seen = 0;  // the ledger's answers_merged() before its last check
+
+  // Whether the check looks again at `now`, the ledger having merged `answers_merged` answers.
+  bool looks_again(std::uint64_t answers_merged, MonoTime now) const {
+    return answers_merged != answers_seen || now >= deadline;
+  }
+};
+
+class RightsWaits {
+ public:
+  // After a check decided at `now` (`answers_seen`: the ledger's answers_merged() read before
+  // it): its wait, if it was denied for want of rights with a wait allowed and a place is free;
+  // none otherwise (a refusal counted when only the bound stood in the way).
+  std::optional<WaitingCheck> begin(const CheckOutcome& outcome, MonoTime now,
+                                    std::uint64_t answers_seen);
+  // After the check looked again at `now` (`answers_seen` read before it): whether it waits on.
+  // When it does not, its wait ends, counted.
+  bool waits_on(WaitingCheck& wait, const CheckOutcome& outcome, MonoTime now,
+                std::uint64_t answers_seen);
+  // The check is dropped while it waits (its node stopped): its place is freed, nothing counted.
+  void abandon();
+
+  std::size_t waiting() const { return waiting_.load(std::memory_order_acquire); }
+  RightsWaitStats stats() const;
+
+ private:
+  std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::uint64_t> waits_{0};
+  std::atomic<std::uint64_t> waits_admitted_{0};
+  std::atomic<std::uint64_t> waits_refused_{0};
+  std::atomic<std::uint64_t> wait_ns_total_{0};
+};
+
+}  // namespace drl::core
