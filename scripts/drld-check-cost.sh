@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${DRL_BUILD_DIR:-build}"
+if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+  echo "$(basename "$0"): valgrind is not installed (apt-get install valgrind, or scripts/setup.sh --with-tests)" >&2
+  exit 1
+fi
 [ $# -gt 0 ] || { echo "usage: $0 POLICY..." >&2; exit 2; }
 OUT=$(mktemp -d)
 PID=

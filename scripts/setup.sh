@@ -30,11 +30,13 @@ PACKAGES="
   python3-msgpack python3-grpcio python3-protobuf
 "
 # What the tests and benchmarks drive or read: the proxies in front of drld, Redis to compare
-# with, the rules' YAML, the HTTP client, network namespaces, the plots, HTTP/2 load (h2load).
+# with, the rules' YAML, the HTTP client, network namespaces, the plots, HTTP/2 load (h2load),
+# instruction counts (valgrind: scripts/check-cost.sh, scripts/drld-check-cost.sh).
 TEST_PACKAGES="
   nginx caddy python3-yaml
   redis-server
   curl iproute2 gnuplot-nox nghttp2-client
+  valgrind
 "
 [ "$WITH_TESTS" -eq 0 ] || PACKAGES="$PACKAGES $TEST_PACKAGES"
 

@@ -82,6 +82,9 @@ struct PeerStatus {
   bool synced = false;                  // it sent us all its counts since it was last silent
   bool hears_us = false;                // it acknowledged a heartbeat of ours lately
   std::string via;  // the peer we reach it through (a one-way cut); empty: straight
+  // A configured peer whose heartbeats name other members than ours: hard limits take no
+  // shares until every member names the same ones (docs/replication.md).
+  bool other_members = false;
 };
 
 struct ReplicationStats {

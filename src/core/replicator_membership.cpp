@@ -218,6 +218,8 @@ std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
     status.synced = peer.synced_from;
     status.hears_us = hears_us(peer, now);
     status.via = peer.relay;
+    status.other_members = rights_ != nullptr && peer.configured && peer.members_digest != 0 &&
+                           peer.members_digest != rights_->split().members_digest;
     out.push_back(std::move(status));
   }
   return out;

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "config/config.hpp"
@@ -99,6 +101,13 @@ bool is_wildcard(const std::string& address) {
   return address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
 }
 
+bool has_hard_policy(const core::PolicySet& policies) {
+  for (const core::Policy& policy : policies.policies()) {
+    if (policy.enforcement == core::Enforcement::hard) return true;
+  }
+  return false;
+}
+
 // Hard limits have no share here in windows that begin before this run's start plus the clock
 // skew allowed (`split`'s rights_from): with long windows, most of a day. In a cluster, none
 // either until every member has named the same members (`awaiting_members`). Said at start,
@@ -119,7 +128,10 @@ void log_first_hard_shares(const core::PolicySet& policies, const core::RightsSp
                    (awaiting_members ? " or later, once every member has named the same members "
                                        "(drl status: rights_members_agreed)"
                                      : std::string()) +
-                   "; until then its hard checks are denied unless a peer grants rights");
+                   (split.members > 1
+                        ? "; until then its hard checks are denied unless a peer grants rights"
+                        : "; until then its hard checks are denied (what an earlier run of "
+                          "this node admitted there is not known)"));
     });
   }
 }
@@ -635,9 +647,27 @@ int run_daemon(const DaemonOptions& options) {
         }
       });
   io::RateLimitedLog skew_log(io::LogLevel::warn, 1, 60'000);
+  // Peers that list other members, said once each while they do (hard limits only: without
+  // them, a difference of lists is harmless).
+  std::set<std::string> other_members_said;
   if (driver) {
-    loop.every(kSkewCheckIntervalMs, [&driver, &skew_threshold_ms, &skew_log] {
+    loop.every(kSkewCheckIntervalMs, [&driver, &skew_threshold_ms, &skew_log, &dynamic,
+                                      &other_members_said] {
       const io::ClusterSnapshot snapshot = driver->snapshot();
+      const bool any_hard = has_hard_policy(*dynamic.policies());
+      for (const core::PeerStatus& peer : snapshot.peers) {
+        if (!any_hard || !peer.other_members) {
+          other_members_said.erase(peer.address);
+          continue;
+        }
+        if (!other_members_said.insert(peer.address).second) continue;
+        io::log_warn("hard limits: peer " + peer.address +
+                     (peer.node_id.empty() ? std::string() : " (" + peer.node_id + ")") +
+                     " lists other members than this node; every node's peers must name the "
+                     "same members (docs/replication.md, Changing the members). Until they do, "
+                     "a node that has not agreed yet takes no share (drl status: "
+                     "rights_members_agreed, rights_members_mismatched)");
+      }
       const std::uint64_t threshold = skew_threshold_ms.load();
       for (const core::PeerStatus& peer : snapshot.peers) {
         if (peer.rtt_us >= 0 && peer.state == core::PeerState::alive &&

@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster_harness.hpp"
 
@@ -76,6 +78,31 @@ TEST_CASE(
 
   CHECK(cluster.node(0).status_uint("rights_waits") >= 1);
   CHECK(cluster.node(0).status_uint("rights_waits_admitted") >= 1);
+}
+
+TEST_CASE(
+    "hard limit: a peer that lists other members is named in the log, and the node that lists "
+    "them takes no share") {
+  TempDir dir;
+  ClusterSpec spec = two_hard_nodes();
+  std::vector<std::uint16_t> ports = pick_udp_ports(3);
+  const std::string absent = "127.0.0.1:" + std::to_string(ports.back());
+  ports.pop_back();
+  spec.ports = ports;
+  Cluster cluster(dir, spec);
+  // Node 1 lists a third member that node 0 does not (a typo, a change half made).
+  cluster.set_peer_list(1, {cluster.address(0), cluster.address(1), absent});
+  cluster.start();
+  INFO("logs:\n" << cluster.logs());
+  const std::string warning = "hard limits: peer " + cluster.address(1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (cluster.logs().find(warning) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK(cluster.logs().find(warning + " (n2) lists other members") != std::string::npos);
+  CHECK(cluster.node(0).status_uint("rights_members_mismatched") > 0);
+  CHECK(cluster.node(1).status_uint("rights_members_agreed") == 0);
 }
 
 }  // namespace drl::integration
