@@ -144,7 +144,7 @@ struct ReplicationStats {
   std::uint64_t rights_requests_refused = 0;
   std::uint64_t rights_members_mismatched = 0;
   // 1 once this node takes shares of hard limits' windows (every other member named the same
-  // members; at once for a node alone), 0 while it waits for them.
+  // members; at once for a node alone), 0 while it waits for them: the ledger's, in stats().
   std::uint64_t rights_members_agreed = 1;
 };
 
@@ -190,10 +190,7 @@ class Replicator {
   // The rights of hard limits to lend and borrow (the same ledger as the check engine's). Not
   // owned; it must outlive the replicator. Null (the default): no request goes out, and
   // requests and grants that come in are dropped.
-  void set_rights(RightsLedger* ledger) {
-    rights_ = ledger;
-    stats_.rights_members_agreed = ledger != nullptr && ledger->awaiting_members() ? 0 : 1;
-  }
+  void set_rights(RightsLedger* ledger) { rights_ = ledger; }
 
   std::vector<Outgoing> take_outgoing();
   MonoTime next_deadline() const;
@@ -215,7 +212,12 @@ class Replicator {
   // no peer (a lone node, or the first of a cluster): what a starting node waits for before it
   // decides (core/warmup.hpp).
   bool has_cluster_counts() const { return synced_since_start_ || peers_.empty(); }
-  const ReplicationStats& stats() const { return stats_; }
+  // What the replicator counted; rights_members_agreed as the ledger says it.
+  ReplicationStats stats() const {
+    ReplicationStats out = stats_;
+    out.rights_members_agreed = rights_ != nullptr && rights_->awaiting_members() ? 0 : 1;
+    return out;
+  }
   const ReplicationConfig& config() const { return config_; }
 
  private:

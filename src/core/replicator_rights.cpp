@@ -109,10 +109,7 @@ void Replicator::note_members(WallTime wall, Peer& peer, std::uint64_t digest) {
   for (const Peer& member : peers_.all()) {
     if (member.configured && member.members_digest == split.members_digest) ++agreeing;
   }
-  if (agreeing + 1 >= split.members) {
-    rights_->members_agreed(wall);
-    stats_.rights_members_agreed = 1;
-  }
+  if (agreeing + 1 >= split.members) rights_->members_agreed(wall);
 }
 
 }  // namespace drl::core

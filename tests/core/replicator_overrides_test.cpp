@@ -261,7 +261,7 @@ TEST_CASE("overrides: a node without a table sends none and ignores those it rec
   cluster.run_ms(500);
   cluster.set(0, kFreeTier, OverrideKind::limit, 10);
   cluster.run_ms(500);
-  const ReplicationStats& stats = cluster.node(1).replicator->stats();
+  const ReplicationStats stats = cluster.node(1).replicator->stats();
   CHECK(stats.override_messages_sent == 0);
   CHECK(stats.override_messages_received > 0);
   CHECK(stats.override_records_merged == 0);
