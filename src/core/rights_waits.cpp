@@ -10,8 +10,8 @@ std::optional<WaitingCheck> RightsWaits::begin(const CheckOutcome& outcome, Mono
   if (outcome.rights_wait_ms == 0) return std::nullopt;
   DRL_ASSERT(!outcome.allowed && outcome.rights_wait_ms <= bounds::rights_wait_max_ms,
              "a check may wait for a grant only when denied, and at most rights_wait_max_ms");
-  if (waiting_.fetch_add(1, std::memory_order_acq_rel) >= bounds::rights_waiters_max) {
-    waiting_.fetch_sub(1, std::memory_order_acq_rel);
+  if (waiting_.fetch_add(1, std::memory_order_seq_cst) >= bounds::rights_waiters_max) {
+    waiting_.fetch_sub(1, std::memory_order_seq_cst);
     waits_refused_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
@@ -24,7 +24,7 @@ bool RightsWaits::waits_on(WaitingCheck& wait, const CheckOutcome& outcome, Mono
                            std::uint64_t answers_seen) {
   wait.answers_seen = answers_seen;
   if (outcome.rights_wait_ms > 0 && now < wait.deadline) return true;
-  const std::size_t before = waiting_.fetch_sub(1, std::memory_order_acq_rel);
+  const std::size_t before = waiting_.fetch_sub(1, std::memory_order_seq_cst);
   DRL_ASSERT(before > 0, "a wait ends only once, after it began");
   if (outcome.allowed) waits_admitted_.fetch_add(1, std::memory_order_relaxed);
   wait_ns_total_.fetch_add(static_cast<std::uint64_t>(now.ns - wait.since.ns),
@@ -33,7 +33,7 @@ bool RightsWaits::waits_on(WaitingCheck& wait, const CheckOutcome& outcome, Mono
 }
 
 void RightsWaits::abandon() {
-  const std::size_t before = waiting_.fetch_sub(1, std::memory_order_acq_rel);
+  const std::size_t before = waiting_.fetch_sub(1, std::memory_order_seq_cst);
   DRL_ASSERT(before > 0, "a wait is abandoned only after it began");
 }
 

@@ -52,7 +52,9 @@ class RightsWaits {
   // The check is dropped while it waits (its node stopped): its place is freed, nothing counted.
   void abandon();
 
-  std::size_t waiting() const { return waiting_.load(std::memory_order_acquire); }
+  // Sequentially consistent, as the ledger's answers_merged(): a waiter adds itself then reads
+  // the answers, the cluster thread adds an answer then reads the waiters; one sees the other.
+  std::size_t waiting() const { return waiting_.load(std::memory_order_seq_cst); }
   RightsWaitStats stats() const;
 
  private:

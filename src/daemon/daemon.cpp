@@ -664,7 +664,9 @@ int run_daemon(const DaemonOptions& options) {
         io::log_warn("hard limits: peer " + peer.address +
                      (peer.node_id.empty() ? std::string() : " (" + peer.node_id + ")") +
                      " lists other members than this node; every node's peers must name the "
-                     "same members (docs/replication.md, Changing the members). Until they do, "
+                     "same members (docs/replication.md, Changing the members), and each node "
+                     "must place itself among them (its advertised address in the list, every "
+                     "peer name resolved at its start). Until they do, "
                      "a node that has not agreed yet takes no share (drl status: "
                      "rights_members_agreed, rights_members_mismatched)");
       }

@@ -20,17 +20,23 @@ void RightsWait::check(core::CheckEngine& engine, const core::PolicySet& policie
   if (!wait) return;
   // mono_now reads CLOCK_MONOTONIC, steady_clock's clock on Linux: the deadline converts.
   const std::chrono::steady_clock::time_point deadline{std::chrono::nanoseconds(wait->deadline.ns)};
-  do {
-    send_now_();
-    {
-      std::unique_lock lock(mutex_);
-      answered_.wait_until(lock, deadline,
-                           [&] { return ledger_.answers_merged() != wait->answers_seen; });
-    }
-    now = io::wall_now();
-    seen = ledger_.answers_merged();
-    engine.check(policies, now, items, outcome);
-  } while (waits_.waits_on(*wait, outcome, io::mono_now(), seen));
+  // The place is freed by waits_on when the wait ends, or here if a check throws meanwhile.
+  try {
+    do {
+      send_now_();
+      {
+        std::unique_lock lock(mutex_);
+        answered_.wait_until(lock, deadline,
+                             [&] { return ledger_.answers_merged() != wait->answers_seen; });
+      }
+      now = io::wall_now();
+      seen = ledger_.answers_merged();
+      engine.check(policies, now, items, outcome);
+    } while (waits_.waits_on(*wait, outcome, io::mono_now(), seen));
+  } catch (...) {
+    waits_.abandon();
+    throw;
+  }
 }
 
 void RightsWait::on_datagram() {

@@ -28,7 +28,7 @@ inline void pack_encoded(StringPacker& pk, std::string_view encoded) {
 // A msgpack str of `text`'s bytes. Below 32 bytes (a fixstr: every key of an answer, most
 // values), header and body go in one append: an append costs more than the bytes it copies, and
 // an answer is mostly such strings. The bytes are msgpack-c's.
-constexpr std::size_t fixstr_max = 31;
+inline constexpr std::size_t fixstr_max = 31;
 // The one-byte header of a fixstr of `size` bytes (at most fixstr_max).
 constexpr char fixstr_header(std::size_t size) {
   return static_cast<char>(0xa0U | size);
@@ -38,7 +38,7 @@ inline void pack_str(StringPacker& pk, std::string_view text) {
   if (text.size() <= fixstr_max) {
     char bytes[fixstr_max + 1];
     bytes[0] = fixstr_header(text.size());
-    std::memcpy(bytes + 1, text.data(), text.size());
+    if (!text.empty()) std::memcpy(bytes + 1, text.data(), text.size());  // data() may be null
     pack_encoded(pk, std::string_view(bytes, text.size() + 1));
     return;
   }
