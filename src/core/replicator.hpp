@@ -29,6 +29,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -268,9 +269,13 @@ class Replicator {
   // of messages received and the sync state are the caller's.
   void merge_content(MonoTime now, WallTime wall, const ClusterMessage& message);
   void learn_members(MonoTime now, const ClusterMessage& message);
-  // Sends the requests for rights that checks left in the ledger, each to a live peer in turn
-  // (replicator_rights.cpp).
+  // Sends the requests for rights that checks left in the ledger, each to the live peer
+  // ask_whom picks (replicator_rights.cpp).
   void rights_round(MonoTime now, WallTime wall);
+  // Of the live peers whose origin indices are `origin_of` (none: the table is full), the one a
+  // request for `want` goes to.
+  std::size_t ask_whom(const RightsWant& want,
+                       std::span<const std::optional<std::uint32_t>> origin_of);
   // `peer`'s heartbeat named the members `digest` (0: none): once every other member named
   // ours, this node takes its shares (RightsLedger::await_members).
   void note_members(WallTime wall, Peer& peer, std::uint64_t digest);

@@ -52,7 +52,7 @@ RightsLedger::Entry* RightsLedger::entry_for(const RightsKey& key) {
 bool RightsLedger::want(const RightsKey& key, std::uint64_t limit, std::uint64_t amount) {
   std::lock_guard lock(mutex_);
   Entry* entry = entry_for(key);
-  if (entry == nullptr || entry->refusals == exhausted_) return false;
+  if (entry == nullptr || entry->exhausted) return false;
   if (entry->wanted || entry->in_flight) return true;
   if (wants_.size() >= bounds::rights_wants_max) {
     ++stats_.wants_dropped;
@@ -84,7 +84,7 @@ std::uint64_t RightsLedger::answered(const RightsKey& key, std::uint32_t donor, 
   Entry* entry = entry_for(key);
   if (entry == nullptr) return 0;
   entry->in_flight = false;
-  answers_merged_.fetch_add(1, std::memory_order_release);
+  answers_merged_.fetch_add(1, std::memory_order_seq_cst);
   auto grant = std::find_if(entry->received.begin(), entry->received.end(),
                             [donor](const Grant& g) { return g.origin == donor; });
   if (grant == entry->received.end()) {
@@ -92,18 +92,32 @@ std::uint64_t RightsLedger::answered(const RightsKey& key, std::uint32_t donor, 
     grant = entry->received.end() - 1;
   }
   if (total <= grant->total) {
-    // Nothing to spare there: once every other member said so in turn, this window is done.
-    if (entry->refusals != exhausted_ && ++entry->refusals + 1 >= members) {
-      entry->refusals = exhausted_;
-    }
+    // Nothing to spare there (a duplicate says it again, counted once): once every other member
+    // said so since the last grant, this window is done.
+    grant->refused = true;
+    const auto refusing = std::count_if(entry->received.begin(), entry->received.end(),
+                                        [](const Grant& g) { return g.refused; });
+    if (static_cast<std::uint64_t>(refusing) + 1 >= members) entry->exhausted = true;
     return 0;
   }
-  entry->refusals = 0;
+  // Rights moved: a member that had nothing may have some again (it was granted some itself).
+  for (Grant& g : entry->received) g.refused = false;
   const std::uint64_t added = total - grant->total;
   grant->total = total;
   entry->received_sum += added;
   stats_.received += added;
   return added;
+}
+
+std::vector<std::uint32_t> RightsLedger::refused_by(const RightsKey& key) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::uint32_t> out;
+  const auto found = entries_.find(key);
+  if (found == entries_.end()) return out;
+  for (const Grant& grant : found->second.received) {
+    if (grant.refused) out.push_back(grant.origin);
+  }
+  return out;
 }
 
 std::optional<std::uint64_t> RightsLedger::give(const RightsKey& key, std::uint32_t recipient,

@@ -97,14 +97,14 @@ class RightsLedger {
   bool want(const RightsKey& key, std::uint64_t limit, std::uint64_t amount);
   // How many answers to requests of this node were merged so far: a check waiting for a grant
   // looks again when it moves.
-  std::uint64_t answers_merged() const { return answers_merged_.load(std::memory_order_acquire); }
+  std::uint64_t answers_merged() const { return answers_merged_.load(std::memory_order_seq_cst); }
   // The requests waiting, at most `max` (the others stay for the next round).
   std::vector<RightsWant> take_wants(std::size_t max);
 
   // `donor` (an origin index) answered a request for `key`: it has granted this node `total`
   // rights there in all. Returns the increase (0 for a duplicate, an older record, or a donor
   // with nothing to spare). The next request for `key` may go out; once every other member
-  // (`members` - 1) in turn had nothing to spare, none does for this window.
+  // (`members` - 1) had nothing to spare since the last grant, none does for this window.
   std::uint64_t answered(const RightsKey& key, std::uint32_t donor, std::uint64_t total,
                          std::uint32_t members);
   // Records that this node grants `amount` more to `recipient` (an origin index); returns the
@@ -112,6 +112,9 @@ class RightsLedger {
   // granted). The caller has checked that the rights are spare, under the counter's shard lock.
   std::optional<std::uint64_t> give(const RightsKey& key, std::uint32_t recipient,
                                     std::uint64_t amount);
+  // The donors (origin indices) that had nothing to spare for `key` since its last grant: the
+  // next request goes to another member.
+  std::vector<std::uint32_t> refused_by(const RightsKey& key) const;
   // The total granted to `recipient` for `key` so far.
   std::uint64_t given_to(const RightsKey& key, std::uint32_t recipient) const;
 
@@ -132,6 +135,7 @@ class RightsLedger {
   struct Grant {
     std::uint32_t origin = 0;
     std::uint64_t total = 0;
+    bool refused = false;  // received only: it had nothing to spare since the last grant
   };
   struct Entry {
     std::vector<Grant> received;  // by donor: the largest total heard
@@ -139,13 +143,10 @@ class RightsLedger {
     std::uint64_t received_sum = 0;
     std::uint64_t given_sum = 0;
     std::uint32_t asks = 0;
-    std::uint32_t refusals = 0;  // answers in a row that granted nothing
-    bool wanted = false;         // a request is waiting in wants_
-    bool in_flight = false;      // a request went out, not answered yet
+    bool wanted = false;     // a request is waiting in wants_
+    bool in_flight = false;  // a request went out, not answered yet
+    bool exhausted = false;  // every other member had nothing to spare: no more requests
   };
-
-  // Entry::refusals once every other member had nothing to spare: no more requests.
-  static constexpr std::uint32_t exhausted_ = 0xffff'ffffU;
 
   std::int64_t net_locked(const RightsKey& key) const;
 

@@ -1,6 +1,7 @@
 // Rights of hard limits moving between replicators, on an in-memory network with virtual time.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -139,6 +140,31 @@ TEST_CASE(
   // What b and c gave away, they no longer have.
   CHECK(cluster.admit(1, "tenant", 5) == 0);
   CHECK(cluster.admit(2, "tenant", 5) == 0);
+}
+
+TEST_CASE(
+    "hard rights: a node short of rights gets an idle peer's rights, asking a peer with nothing "
+    "to spare at most once per key") {
+  Cluster cluster;
+  // b's own requests for rights are lost, so that it takes nobody's (its answers travel).
+  cluster.drop = [](const ClusterMessage& m) {
+    return m.type == MessageType::rights && m.sender_id == "b" &&
+           std::any_of(m.rights.begin(), m.rights.end(),
+                       [](const RightsRecord& r) { return r.asked > 0; });
+  };
+  cluster.run_ms(20);  // the nodes meet
+  const std::vector<std::string> keys = {"t1", "t2", "t3", "t4", "t5", "t6"};
+  // b spends its share of every key; c admits nothing.
+  for (const std::string& key : keys) CHECK(cluster.admit(1, key, 10) == 10);
+  for (const std::string& key : keys) CHECK(cluster.admit(0, key, 10) == 10);  // a's shares
+  for (int round = 0; round < 4; ++round) {
+    cluster.run_ms(10);
+    for (const std::string& key : keys) cluster.admit(0, key, 10);
+  }
+  // Each key's rights came from c; b, asked first for some keys, said once it had nothing.
+  CHECK(cluster.node(2).replicator->stats().rights_granted == 10 * keys.size());
+  CHECK(cluster.node(1).replicator->stats().rights_messages_received <= keys.size());
+  for (const std::string& key : keys) CHECK(cluster.admit(0, key, 1) == 0);  // 30 admitted
 }
 
 TEST_CASE("hard rights: duplicated and lost rights messages never make rights out of nothing") {

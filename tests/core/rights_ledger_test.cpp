@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <vector>
+
 #include "core/rights_ledger.hpp"
 
 using namespace drl::core;
@@ -46,6 +48,23 @@ TEST_CASE("rights ledger: one request per key waits at a time, and none once eve
   CHECK(ledger.answered(kKey, 2, 0, 3) == 0);  // nor had the second: every other member refused
   ledger.want(kKey, 100, 10);
   CHECK(ledger.take_wants(16).empty());
+}
+
+TEST_CASE(
+    "rights ledger: a member that says twice it has nothing is one refusal; the refusals name "
+    "their donors until rights move again") {
+  RightsLedger ledger(RightsSplit{3, 0, 0});
+  CHECK(ledger.answered(kKey, 1, 0, 3) == 0);
+  CHECK(ledger.answered(kKey, 1, 0, 3) == 0);  // duplicated, or asked again
+  CHECK(ledger.refused_by(kKey) == std::vector<std::uint32_t>{1});
+  CHECK(ledger.want(kKey, 100, 10));  // one other member has not refused: still worth asking
+  REQUIRE(ledger.take_wants(16).size() == 1);
+  CHECK(ledger.answered(kKey, 2, 4, 3) == 4);  // the other one had some
+  CHECK(ledger.refused_by(kKey).empty());      // rights moved: donor 1 may be asked again
+  CHECK(ledger.answered(kKey, 1, 0, 3) == 0);
+  CHECK(ledger.answered(kKey, 2, 4, 3) == 0);  // nothing more there
+  CHECK(ledger.refused_by(kKey).size() == 2);
+  CHECK_FALSE(ledger.want(kKey, 100, 10));  // every other member refused since the last grant
 }
 
 TEST_CASE("rights ledger: a request whose answer was lost goes out again after expire") {
