@@ -8,6 +8,13 @@ OriginTable::OriginTable(Origin local, std::size_t max_origins)
   by_origin_.emplace(local_, local_index);
 }
 
+std::optional<std::uint32_t> OriginTable::find(const Origin& origin) const {
+  std::lock_guard<std::mutex> guard(mutex_);
+  const auto it = by_origin_.find(origin);
+  if (it == by_origin_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::optional<std::uint32_t> OriginTable::index_of(const Origin& origin, MonoTime now,
                                                    std::int64_t retire_after_ms) {
   std::lock_guard<std::mutex> guard(mutex_);

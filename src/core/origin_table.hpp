@@ -38,6 +38,9 @@ class OriginTable {
   std::optional<std::uint32_t> index_of(const Origin& origin, MonoTime now,
                                         std::int64_t retire_after_ms);
 
+  // The index of `origin` if the table holds it; adds nothing, touches nothing.
+  std::optional<std::uint32_t> find(const Origin& origin) const;
+
   // The origin at `index`, if any.
   std::optional<Origin> origin_at(std::uint32_t index) const;
 

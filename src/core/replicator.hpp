@@ -272,10 +272,8 @@ class Replicator {
   // Sends the requests for rights that checks left in the ledger, each to the live peer
   // ask_whom picks (replicator_rights.cpp).
   void rights_round(MonoTime now, WallTime wall);
-  // Of the live peers whose origin indices are `origin_of` (none: the table is full), the one a
-  // request for `want` goes to.
-  std::size_t ask_whom(const RightsWant& want,
-                       std::span<const std::optional<std::uint32_t>> origin_of);
+  // Of the live peers (`live`: indices into peers_), the one a request for `want` goes to.
+  std::size_t ask_whom(const RightsWant& want, std::span<const std::size_t> live);
   // `peer`'s heartbeat named the members `digest` (0: none): once every other member named
   // ours, this node takes its shares (RightsLedger::await_members).
   void note_members(WallTime wall, Peer& peer, std::uint64_t digest);

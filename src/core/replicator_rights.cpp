@@ -19,17 +19,9 @@ void Replicator::rights_round(MonoTime now, WallTime wall) {
   if (live.empty()) return;  // the requests wait for a peer (or for the next window)
   const std::vector<RightsWant> wants = rights_->take_wants(bounds::rights_wants_max);
   if (wants.empty()) return;
-  // The origin of each live peer: the counts it gossiped and its refusals are by origin.
-  std::vector<std::optional<std::uint32_t>> origin_of;
-  origin_of.reserve(live.size());
-  for (const std::size_t i : live) {
-    const Peer& peer = peers_.at(i);
-    origin_of.push_back(origins_.index_of(Origin{peer.node_id, peer.incarnation}, now,
-                                          config_.origin_retire_after_ms));
-  }
   std::vector<std::vector<RightsRecord>> records(live.size());
   for (const RightsWant& want : wants) {
-    records[ask_whom(want, origin_of)].push_back(RightsRecord{
+    records[ask_whom(want, live)].push_back(RightsRecord{
         want.key.counter_id, want.key.window_ms, want.key.window_id, want.limit, want.amount, 0});
   }
   for (std::size_t turn = 0; turn < live.size(); ++turn) {
@@ -52,14 +44,17 @@ void Replicator::rights_round(MonoTime now, WallTime wall) {
 // answered since the last grant that they had nothing to spare. The gossiped counts do not
 // choose: preferring peers whose count is below a share gave more false rejects and more
 // traffic with even demand, and the same with one-node demand (docs/replication.md).
-std::size_t Replicator::ask_whom(const RightsWant& want,
-                                 std::span<const std::optional<std::uint32_t>> origin_of) {
-  const std::size_t peers = origin_of.size();
+std::size_t Replicator::ask_whom(const RightsWant& want, std::span<const std::size_t> live) {
+  const std::size_t peers = live.size();
   const std::size_t first = static_cast<std::size_t>((want.key.counter_id + want.asks) % peers);
   const std::vector<std::uint32_t> refused = rights_->refused_by(want.key);
+  if (refused.empty()) return first;
   for (std::size_t step = 0; step < peers; ++step) {
     const std::size_t k = (first + step) % peers;
-    const std::optional<std::uint32_t> origin = origin_of[k];
+    const Peer& peer = peers_.at(live[k]);
+    // A refusal came from a known origin: a peer the table does not hold has not refused.
+    const std::optional<std::uint32_t> origin =
+        origins_.find(Origin{peer.node_id, peer.incarnation});
     if (!origin || std::find(refused.begin(), refused.end(), *origin) == refused.end()) return k;
   }
   return first;  // every live peer refused; one that is not live now may not have
