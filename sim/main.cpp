@@ -63,6 +63,11 @@ void apply_overrides(const cxxopts::ParseResult& args, Scenario& s) {
     if (!parsed) throw std::runtime_error("--partition-policy must be optimistic or proportional");
     s.cluster.partition_policy = *parsed;
   }
+  if (args.count("dissemination") != 0) {
+    const auto parsed = drl::core::parse_dissemination(args["dissemination"].as<std::string>());
+    if (!parsed) throw std::runtime_error("--dissemination must be auto, mesh or owners");
+    s.cluster.dissemination = *parsed;
+  }
   if (s.nodes < 1 || s.nodes > 5000) throw std::runtime_error("--nodes must be between 1 and 5000");
   if (s.link.loss < 0 || s.link.loss > 1 || s.link.duplicate < 0 || s.link.duplicate > 1) {
     throw std::runtime_error("--loss and --duplicate are probabilities between 0 and 1");
@@ -164,7 +169,8 @@ int main(int argc, char** argv) {
       "X")("keys", "override: number of keys", cxxopts::value<std::uint64_t>(), "N")(
       "spread", "override: round_robin, random or sticky", cxxopts::value<std::string>(), "S")(
       "partition-policy", "override: optimistic or proportional", cxxopts::value<std::string>(),
-      "P")(
+      "P")("dissemination", "override: auto, mesh or owners", cxxopts::value<std::string>(),
+           "MODE")(
       "break-node",
       "break node 0 on purpose: drop_deltas, double_count, no_repair, hard_alone or hard_unagreed",
       cxxopts::value<std::string>(), "KIND")("h,help", "print this help");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/bounds.hpp"
+#include "core/dissemination.hpp"
 #include "core/partition_policy.hpp"
 #include "core/policy.hpp"
 #include "drl/result.hpp"
@@ -81,6 +82,8 @@ struct ClusterSettings {
   std::string key_file;           // enables authentication (keyed BLAKE2b MACs)
   std::string previous_key_file;  // still accepted, during a key rotation
   core::PartitionPolicy partition_policy = core::PartitionPolicy::optimistic;
+  // How counts travel: the full mesh, through key owners, or by the member count (auto).
+  core::Dissemination dissemination = core::Dissemination::automatic;
   std::uint64_t datagram_bytes = bounds::datagram_bytes_default;
   std::uint64_t max_peers = 1024;
   std::uint64_t max_origins = 4096;

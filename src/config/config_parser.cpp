@@ -383,6 +383,7 @@ class Parser {
                 "previous_key_file",
                 "allow_readable_key_file",
                 "partition_policy",
+                "dissemination",
                 "datagram_bytes",
                 "max_peers",
                 "max_origins",
@@ -469,6 +470,14 @@ class Parser {
     }
     out.allow_readable_key_file =
         get_bool(table, "allow_readable_key_file", where, out.allow_readable_key_file);
+    const std::string dissemination = get_string(
+        table, "dissemination", where, std::string(core::dissemination_name(out.dissemination)));
+    if (const auto parsed = core::parse_dissemination(dissemination)) {
+      out.dissemination = *parsed;
+    } else {
+      reject(table.get("dissemination"),
+             where + ": dissemination must be \"auto\", \"mesh\" or \"owners\"");
+    }
     const std::string partition_policy =
         get_string(table, "partition_policy", where,
                    std::string(core::partition_policy_name(out.partition_policy)));
@@ -906,6 +915,7 @@ std::string restart_only_changes(const Config& before, const Config& after) {
            a.repair_updates_per_interval != b.repair_updates_per_interval ||
            a.warmup_max_ms != b.warmup_max_ms || a.clock_skew_max_ms != b.clock_skew_max_ms,
        "cluster timing");
+  note(a.dissemination != b.dissemination, "cluster.dissemination");
   note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file ||
            a.allow_readable_key_file != b.allow_readable_key_file,
        "cluster keys");

@@ -15,6 +15,7 @@ core::ReplicationConfig replication_config_of(const ClusterSettings& cluster) {
   replication.repair_interval_ms = static_cast<std::int64_t>(cluster.repair_interval_ms);
   replication.repair_updates_per_interval = cluster.repair_updates_per_interval;
   replication.peers_max = cluster.max_peers;
+  replication.dissemination = cluster.dissemination;
   return replication;
 }
 

@@ -90,6 +90,15 @@ inline constexpr std::size_t relay_datagrams_per_second_max = 20'000;
 // cold start, a partition's heal). Each node starts its turns at an offset of its own, so that
 // together the nodes serve every waiting peer in the first round.
 inline constexpr std::size_t full_syncs_per_repair_round_max = 16;
+// Owner dissemination (docs/replication.md, "Key owners"): the owners of each key, which hold
+// its per-origin counts and tell the others' total to the nodes that count it; the member count
+// from which dissemination = "auto" uses owners rather than the full mesh; the points each member
+// takes on the hash ring (more points, a more even share of the keys); the keys an owner keeps
+// to forward at once, the rest left to the next count's forward (counted).
+inline constexpr std::size_t owners_per_key = 2;
+inline constexpr std::size_t owners_from_members = 32;
+inline constexpr std::size_t owner_ring_points_per_member = 64;
+inline constexpr std::size_t owner_forward_keys_max = 65'536;
 // Hard limits (core/rights_ledger.hpp): the (counter, window) entries of grants a node keeps, the
 // requests for rights waiting to go out, and the records of one rights message (at most 54
 // bytes each: four and the longest header fit the smallest datagram, cluster_codec_test.cpp).

@@ -28,6 +28,9 @@ enum class MessageType : std::uint8_t {
   // Rights of hard limits (rights_ledger.hpp): what I ask you for, and what I have granted you
   // in all (for your incarnation `granted_to`).
   rights = 8,
+  // Owner dissemination: for each (counter, window), what all origins other than you counted,
+  // as I own it; for your incarnation origins[0] only (it leaves your own counts out).
+  totals = 9,
 };
 
 // One (counter, window) of a rights message.
@@ -58,6 +61,9 @@ struct WireUpdate {
 // Message flags; append-only.
 inline constexpr std::uint8_t kFlagWantSync = 0x01;      // heartbeat: send me a full sync
 inline constexpr std::uint8_t kFlagSyncComplete = 0x02;  // repair: the last slice of a full sync
+// heartbeat: I read totals messages (owner dissemination). "auto" uses owners only once every
+// live member says so: a node of an earlier version would miss the counts sent to owners.
+inline constexpr std::uint8_t kFlagReadsTotals = 0x04;
 
 struct ClusterMessage {
   MessageType type = MessageType::heartbeat;
@@ -71,8 +77,8 @@ struct ClusterMessage {
   // heartbeat: the members the sender splits hard limits' rights among (RightsSplit's
   // members_digest); 0: not said.
   std::uint64_t members_digest = 0;
-  std::vector<Origin> origins;                             // delta, repair
-  std::shared_ptr<const std::vector<WireUpdate>> updates;  // delta, repair (shared by peers)
+  std::vector<Origin> origins;                             // delta, repair, totals
+  std::shared_ptr<const std::vector<WireUpdate>> updates;  // delta, repair, totals
   std::vector<OverrideRecord> overrides;                   // overrides
   std::string relay_to;                                    // relay: the final destination
   // relay: the datagram to deliver, as its sender sealed it (bytes the core does not read).

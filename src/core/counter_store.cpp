@@ -211,6 +211,7 @@ bool CounterStore::Locked::merge(std::uint64_t id, std::uint64_t window_ms, Wall
   }
   const Shard::SlotRef slot = shard.slot_of(entry, origin, false);
   if (slot.current == nullptr) return false;
+  if (origin == owners_total_origin) entry.extra |= kOwnersTotalBit;
   // After a roll the update's window is the newest; otherwise it is the newest or the one before.
   const std::uint64_t top = std::max(newest, window_id);
   std::uint32_t& target = window_id == top ? *slot.current : *slot.previous;
@@ -333,13 +334,14 @@ std::size_t CounterStore::collect_all(WallTime now, SweepCursor& cursor,
         if (newest + 1 >= now_window) {
           // A key whose slots do not all fit is sent whole in the next call.
           std::size_t slots = 0;
-          shard.for_each_slot(entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
-            slots += (p != 0) + (c != 0);
+          shard.for_each_slot(entry, [&](std::uint32_t origin, std::uint32_t p, std::uint32_t c) {
+            if (origin != owners_total_origin) slots += (p != 0) + (c != 0);
           });
           if (out.size() - before + slots > max_updates && out.size() != before)
             return out.size() - before;
           shard.for_each_slot(
               entry, [&](std::uint32_t origin, std::uint32_t previous, std::uint32_t current) {
+                if (origin == owners_total_origin) return;  // no origin's: not for peers
                 if (current != 0) {
                   out.push_back(SlotUpdate{entry.id, window_ms, newest, origin, current});
                 }

@@ -54,6 +54,15 @@ struct StoreStats {
   std::uint64_t floors_lost = 0;             // live floors pushed out by newer evictions
 };
 
+// The origin index of this node's own counts (OriginTable::local_index).
+inline constexpr std::uint32_t local_origin_index = 0;
+
+// A slot that belongs to no origin: what the key's owners last said all origins other than this
+// node counted (owner dissemination, docs/replication.md). A key's count in a window is then the
+// larger of the sum of its origins' slots and this node's own slot plus this one, never both, so
+// that origins known both ways are not counted twice. Never sent to peers, saved, or named.
+inline constexpr std::uint32_t owners_total_origin = 0xFFFF'FFFEU;
+
 // One origin's absolute count of one key in one window: the unit of replication.
 struct SlotUpdate {
   std::uint64_t counter_id = 0;

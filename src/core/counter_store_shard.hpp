@@ -65,7 +65,8 @@ constexpr std::uint32_t kChangedBit = 0x4000'0000U;          // local counts not
 constexpr std::uint32_t kPreviousChangedBit = 0x2000'0000U;  // ... some of them now in previous
 constexpr std::uint32_t kFloorBit = 0x1000'0000U;            // came back with a floor: look it up
 constexpr std::uint32_t kIndexedBit = 0x0800'0000U;          // its extra slots are in origin_index
-constexpr std::uint32_t kExtraMask = 0x07ff'ffffU;
+constexpr std::uint32_t kOwnersTotalBit = 0x0400'0000U;      // has an owners_total_origin slot
+constexpr std::uint32_t kExtraMask = 0x03ff'ffffU;
 
 // A key whose chain of extra slots reaches this length is indexed (OriginSlotIndex): from a
 // cluster of 17 nodes on. Shorter chains are walked: up to there, walking them is as fast (they
@@ -301,13 +302,39 @@ struct alignas(64) CounterStore::Shard {
     return const_cast<EvictedFloor*>(std::as_const(*this).find_floor(id, window));
   }
 
-  // The sums of the entry's origin slots, raised to its floor if it has one.
-  Totals totals(const Entry& entry, std::uint64_t now_window) const {
-    Totals out{entry_window(entry, now_window), 0, 0};
+  // The counts of the entry's slots in its two newest windows: the sum of its origins' slots,
+  // or this node's own slot plus the owners' total of the others if that is larger (see
+  // owners_total_origin). Not its floor.
+  Totals slot_totals(const Entry& entry, std::uint64_t newest) const {
+    Totals out{newest, 0, 0};
     for_each_slot(entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
       out.previous += p;
       out.current += c;
     });
+    // Most keys (every key in the mesh) have no owners' total: the sum of the origins' slots.
+    if ((entry.extra & kOwnersTotalBit) != 0) [[unlikely]] {
+      std::uint64_t own_previous = 0;
+      std::uint64_t own_current = 0;
+      std::uint64_t others_previous = 0;
+      std::uint64_t others_current = 0;
+      for_each_slot(entry, [&](std::uint32_t origin, std::uint32_t p, std::uint32_t c) {
+        if (origin == owners_total_origin) {
+          others_previous = p;
+          others_current = c;
+        } else if (origin == local_origin_index) {
+          own_previous = p;
+          own_current = c;
+        }
+      });
+      out.previous = std::max(out.previous - others_previous, own_previous + others_previous);
+      out.current = std::max(out.current - others_current, own_current + others_current);
+    }
+    return out;
+  }
+
+  // slot_totals(), raised to the entry's floor if it has one.
+  Totals totals(const Entry& entry, std::uint64_t now_window) const {
+    Totals out = slot_totals(entry, entry_window(entry, now_window));
     if ((entry.extra & kFloorBit) != 0) {
       if (const EvictedFloor* floor = find_floor(entry.id, entry.window); floor != nullptr) {
         const Totals least = floor_at(*floor, out.newest, now_window);
@@ -398,14 +425,10 @@ struct alignas(64) CounterStore::Shard {
   void drop_floor_if_covered(Entry& entry, std::uint64_t now_window) {
     EvictedFloor* floor = find_floor(entry.id, entry.window);
     if (floor != nullptr) {
-      const Totals least = floor_at(*floor, entry_window(entry, now_window), now_window);
-      std::uint64_t previous = 0;
-      std::uint64_t current = 0;
-      for_each_slot(entry, [&](std::uint32_t, std::uint32_t p, std::uint32_t c) {
-        previous += p;
-        current += c;
-      });
-      if (previous < least.previous || current < least.current) return;
+      const std::uint64_t newest = entry_window(entry, now_window);
+      const Totals least = floor_at(*floor, newest, now_window);
+      const Totals slots = slot_totals(entry, newest);
+      if (slots.previous < least.previous || slots.current < least.current) return;
       *floor = EvictedFloor{};
     }
     entry.extra &= ~kFloorBit;

@@ -65,6 +65,7 @@ struct Peer {
   bool synced_from = false;          // it completed a full sweep to us since it was last silent
   bool overrides_pending = false;    // we owe it our override table
   std::uint64_t members_digest = 0;  // the members its heartbeats name (hard limits); 0: none yet
+  bool reads_totals = false;         // its heartbeats say it reads totals messages (owners)
   SweepCursor sweep;
 
   // Forgets the relay: none picked, no relayed heartbeat awaiting its answer, no round

@@ -154,6 +154,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
       send_to(*peer, now, std::move(ack));
       ++stats_.acks_sent;
       // It lacks our counts (our final sync slice may have been lost): sweep again.
+      peer->reads_totals = (message.flags & kFlagReadsTotals) != 0;
       if ((message.flags & kFlagWantSync) != 0 && !peer->full_sync_pending) {
         peer->full_sync_pending = true;
         peer->overrides_pending = true;
@@ -243,6 +244,9 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     case MessageType::rights:
       on_rights(now, wall, *peer, message);
       break;
+    case MessageType::totals:
+      merge_content(now, wall, message);
+      break;
   }
 }
 
@@ -251,6 +255,9 @@ void Replicator::merge_content(MonoTime now, WallTime wall, const ClusterMessage
     case MessageType::delta:
     case MessageType::repair:
       merge_updates(now, wall, message);
+      break;
+    case MessageType::totals:
+      merge_totals(wall, message);
       break;
     case MessageType::overrides:
       if (overrides_ != nullptr) {
@@ -292,6 +299,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
     next_repair_ = after_ms(now, config_.repair_interval_ms);
   }
   if (now >= next_gossip_) {
+    refresh_owners();
     gossip_round(now, wall);
     override_round(now, wall);
     rights_round(now, wall);
@@ -300,6 +308,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
     // round is always in the future (a deadline equal to now would run a second round at once).
     if (next_gossip_ <= now) next_gossip_ = after_ms(now, config_.gossip_interval_ms);
   }
+  if (forward_due_ && now >= forward_at_) forward_round(now, wall);
   if (now >= next_heartbeat_) {
     update_states(now);
     heartbeat_round(now, wall);
@@ -318,7 +327,8 @@ void Replicator::sync_soon(MonoTime now) {
 
 MonoTime Replicator::next_deadline() const {
   if (!started_) return MonoTime{};
-  return std::min({next_gossip_, next_heartbeat_, next_repair_});
+  const MonoTime rounds = std::min({next_gossip_, next_heartbeat_, next_repair_});
+  return forward_due_ ? std::min(rounds, forward_at_) : rounds;
 }
 
 }  // namespace drl::core

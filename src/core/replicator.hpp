@@ -22,6 +22,12 @@
 // to it (relay_for). Without that, the peer would stop hearing us, mark us down and stop
 // sending us its counts: a loss both ways.
 //
+// In a large cluster (dissemination "owners", or "auto" from bounds::owners_from_members live
+// members) counts travel through key owners instead (replicator_owners.cpp, key_owners.hpp): a
+// node sends its changed counts only to each key's owners, and the first owner tells each node
+// that counts the key what all the other origins counted there (a totals message), so that a
+// node's traffic and memory follow its own keys, not the number of members.
+//
 // Single-threaded: one caller drives on_message/on_timer and drains take_outgoing().
 #pragma once
 
@@ -36,6 +42,8 @@
 
 #include "core/cluster_message.hpp"
 #include "core/counter_store.hpp"
+#include "core/dissemination.hpp"
+#include "core/key_owners.hpp"
 #include "core/origin_table.hpp"
 #include "core/override_table.hpp"
 #include "core/partition_policy.hpp"
@@ -68,6 +76,7 @@ struct ReplicationConfig {
   std::int64_t origin_retire_after_ms = 2 * 31LL * 24 * 3600 * 1000;
   // Anti-entropy of overrides: the whole table to every live peer this often (when not empty).
   std::int64_t override_sync_interval_ms = 1000;
+  Dissemination dissemination = Dissemination::automatic;
 };
 
 struct PeerStatus {
@@ -147,6 +156,18 @@ struct ReplicationStats {
   // 1 once this node takes shares of hard limits' windows (every other member named the same
   // members; at once for a node alone), 0 while it waits for them: the ledger's, in stats().
   std::uint64_t rights_members_agreed = 1;
+  // Owner dissemination: 1 while counts travel through owners. Totals (what the other origins
+  // counted) sent to the nodes counting a key this node owns, their records, totals received,
+  // totals received for an earlier incarnation of ours (dropped: they may hold our own counts),
+  // keys changed while owner_forward_keys_max were waiting to be forwarded (left to the next).
+  std::uint64_t owners_mode = 0;
+  std::uint64_t totals_messages_sent = 0;
+  std::uint64_t totals_records_sent = 0;
+  std::uint64_t totals_messages_received = 0;
+  std::uint64_t totals_stale = 0;
+  std::uint64_t owner_forwards_dropped = 0;
+  // The share of keys this node is the first owner of, in thousandths (0 in the mesh).
+  std::uint64_t owner_share_permille = 0;
 };
 
 struct Outgoing {
@@ -255,6 +276,22 @@ class Replicator {
   void gossip_round(MonoTime now, WallTime wall);
   // Whether a delta goes to `peer` this round.
   bool delta_target(const Peer& peer, MonoTime now) const;
+  // Owner dissemination (replicator_owners.cpp). Decides the mode from the members and brings
+  // the ring up to date, each gossip round.
+  void refresh_owners();
+  // Sends this round's updates (scratch_) to their keys' owners.
+  void send_to_owners(MonoTime now, WallTime wall);
+  // A count of `counter_id` changed here: if this node is its first owner, the nodes that count
+  // it hear the new totals at the next forward (within owner_forward_delay_ms()).
+  void note_forward(MonoTime now, std::uint64_t counter_id, std::uint64_t window_ms);
+  std::int64_t owner_forward_delay_ms() const;
+  // Tells each node that counts a key noted for forwarding what the other origins counted there.
+  void forward_round(MonoTime now, WallTime wall);
+  // A totals message: the sender's sum of the origins other than us, kept as the owners' total.
+  void merge_totals(WallTime wall, const ClusterMessage& message);
+  // Whether `peer` is among `counter_id`'s owners (anti-entropy in owners mode sends a peer only
+  // the keys it owns: non-owners hold no per-origin counts).
+  bool owns(const Peer& peer, std::uint64_t counter_id) const;
   // Sends the override table where it is owed: see the class comment.
   void override_round(MonoTime now, WallTime wall);
   void heartbeat_round(MonoTime now, WallTime wall);
@@ -305,6 +342,21 @@ class Replicator {
   std::optional<std::uint64_t> overrides_version_sent_;  // none: never sent
   bool overrides_resend_ = false;                        // the last round sent a change
   MonoTime next_override_sync_;
+  // Owner dissemination: the mode this round, the ring of live members, each member's address
+  // (by the ring's member index; empty for this node), this node's index in the ring, and the
+  // keys to forward at forward_at_.
+  bool owners_mode_ = false;
+  KeyOwners owners_;
+  std::vector<std::string> member_addresses_;
+  std::uint32_t self_member_ = 0;
+  struct ForwardKey {
+    std::uint64_t counter_id = 0;
+    std::uint64_t window_ms = 0;
+  };
+  std::vector<ForwardKey> forward_keys_;
+  std::unordered_map<std::uint64_t, std::size_t> forward_index_;  // counter id -> forward_keys_
+  bool forward_due_ = false;
+  MonoTime forward_at_;
   // The relay budget: datagrams forwarded in the second that began at relay_second_.
   MonoTime relay_second_;
   std::size_t relayed_this_second_ = 0;

@@ -36,6 +36,9 @@ void Replicator::merge_updates(MonoTime now, WallTime wall, const ClusterMessage
                                 static_cast<std::uint32_t>(local[update.origin]), update.window_id,
                                 update.count)) {
       ++stats_.updates_dropped;
+    } else if (owners_mode_ && message.type == MessageType::delta) {
+      // A count sent to us as an owner: the nodes counting the key hear of it.
+      note_forward(now, update.counter_id, update.window_ms);
     }
   }
 }
@@ -63,6 +66,10 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
   }
   last_round_.assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(changed));
   if (scratch_.empty()) return;
+  if (owners_mode_) {
+    send_to_owners(now, wall);
+    return;
+  }
   auto updates = std::make_shared<std::vector<WireUpdate>>();
   updates->reserve(scratch_.size());
   for (const SlotUpdate& slot : scratch_) {
@@ -186,6 +193,11 @@ std::size_t Replicator::repair_to(Peer& peer, MonoTime now, WallTime wall,
   }
   // The last slice of a full sync is sent even when empty: it tells the peer it has it all.
   if (scratch_.empty() && !completes_sync) return collected;
+  if (owners_mode_) {
+    // Per-origin counts only where the peer owns the key: a node that does not own it keeps the
+    // owners' total, not every origin's count (its memory per key stays the same at any size).
+    std::erase_if(scratch_, [&](const SlotUpdate& slot) { return !owns(peer, slot.counter_id); });
+  }
   const Origin target_origin{peer.node_id, peer.incarnation};
   ClusterMessage message = header(MessageType::repair, wall);
   if (completes_sync) message.flags |= kFlagSyncComplete;

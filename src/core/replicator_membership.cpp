@@ -181,6 +181,7 @@ void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
     message.members = sample;
     if (rights_ != nullptr) message.members_digest = rights_->split().members_digest;
     if (peer.heard && !peer.synced_from) message.flags |= kFlagWantSync;
+    message.flags |= kFlagReadsTotals;
     // Under a one-way cut, a second heartbeat through a relay, with a token of its own: its
     // answer says the relay works (two rounds in a row without one: try another), while the
     // answer to the straight one says the cut is over.

@@ -157,6 +157,16 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_cluster_rights_members_mismatched_total", MetricKind::counter, "",
      "Heartbeats of configured peers that named other members than this node's (their [cluster] "
      "peers differ: a change of the members under way, or a mistake)."},
+    {"drl_cluster_owners_mode", MetricKind::gauge, "",
+     "1 while counts travel through key owners ([cluster] dissemination \"owners\", or \"auto\" "
+     "in a cluster large enough), 0 in the full mesh."},
+    {"drl_cluster_owner_share_ratio", MetricKind::gauge, "",
+     "The share of keys this node is the first owner of (0 in the full mesh)."},
+    {"drl_cluster_totals_total", MetricKind::counter, "event",
+     "Owner dissemination: sent (totals messages this node sent, as a key's first owner, to the "
+     "nodes counting the key), records (their records), received (totals messages received), "
+     "stale (received for an earlier life of this node, dropped), dropped (keys not forwarded at "
+     "once: the bound of keys waiting was reached)."},
     {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},
     {"drl_gossip_bytes_sent_total", MetricKind::counter, "", "Bytes of cluster datagrams sent."},
     {"drl_gossip_datagrams_received_total", MetricKind::counter, "",
@@ -541,6 +551,18 @@ std::string render_metrics(const DaemonContext& c) {
             static_cast<double>(s.replication.rights_members_agreed));
     f.value("drl_cluster_rights_members_mismatched_total",
             static_cast<double>(s.replication.rights_members_mismatched));
+    f.value("drl_cluster_owners_mode", static_cast<double>(s.replication.owners_mode));
+    f.value("drl_cluster_owner_share_ratio",
+            static_cast<double>(s.replication.owner_share_permille) / 1000.0);
+    const std::pair<const char*, std::uint64_t> totals[] = {
+        {"sent", s.replication.totals_messages_sent},
+        {"records", s.replication.totals_records_sent},
+        {"received", s.replication.totals_messages_received},
+        {"stale", s.replication.totals_stale},
+        {"dropped", s.replication.owner_forwards_dropped}};
+    for (const auto& [event, count] : totals) {
+      f.value("drl_cluster_totals_total", static_cast<double>(count), {{"event", event}});
+    }
     f.value("drl_cluster_origins", static_cast<double>(s.origins));
     if (c.startup_hold != nullptr) {
       f.value("drl_startup_hold_seconds",

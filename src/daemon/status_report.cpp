@@ -181,6 +181,12 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back({"cluster_authenticated", context.cluster_authenticated});
   fields.push_back({"partition_policy", std::string(core::partition_policy_name(
                                             context.config->current().cluster.partition_policy))});
+  const core::Dissemination dissemination = context.config->current().cluster.dissemination;
+  fields.push_back({"dissemination", std::string(core::dissemination_name(dissemination))});
+  // What the mode is now: "auto" is the mesh or owners by the member count.
+  fields.push_back({"dissemination_now",
+                    std::string(snapshot.replication.owners_mode != 0 ? "owners" : "mesh")});
+  fields.push_back({"owner_share_permille", u(snapshot.replication.owner_share_permille)});
   fields.push_back({"reachable_permille", u(snapshot.reachable_permille)});
   fields.push_back({"staleness_ms", i64(snapshot.staleness_ms)});
   fields.push_back({"max_clock_offset_ms", i64(snapshot.max_abs_clock_offset_ms)});
@@ -218,6 +224,11 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back(
       {"relay_datagrams_forwarded", u(snapshot.replication.relay_datagrams_forwarded)});
   fields.push_back({"relay_datagrams_refused", u(snapshot.replication.relay_datagrams_refused)});
+  fields.push_back({"totals_messages_sent", u(snapshot.replication.totals_messages_sent)});
+  fields.push_back({"totals_records_sent", u(snapshot.replication.totals_records_sent)});
+  fields.push_back({"totals_messages_received", u(snapshot.replication.totals_messages_received)});
+  fields.push_back({"totals_stale", u(snapshot.replication.totals_stale)});
+  fields.push_back({"owner_forwards_dropped", u(snapshot.replication.owner_forwards_dropped)});
   fields.push_back({"rights_requests_sent", u(snapshot.replication.rights_requests_sent)});
   fields.push_back({"rights_granted", u(snapshot.replication.rights_granted)});
   fields.push_back({"rights_received", u(snapshot.replication.rights_received)});

@@ -389,7 +389,7 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
       switch (key.via.u64) {
         case kType: {
           const std::uint64_t type = uint_of(value);
-          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::rights)) {
+          if (type < 1 || type > static_cast<std::uint8_t>(core::MessageType::totals)) {
             throw Invalid{};
           }
           m.type = static_cast<core::MessageType>(type);

@@ -372,7 +372,10 @@ void ResponseEncoder::inspected(std::uint64_t id, std::span<const core::Inspecte
       const std::optional<core::Origin> origin = origins.origin_at(slot.origin);
       pk.pack_map(5);
       pack_str(pk, "node_id");
-      pack_str(pk, origin ? std::string_view(origin->node_id) : std::string_view("?"));
+      // The owners' total of the other origins (owner dissemination) is no origin's.
+      const std::string_view unnamed =
+          slot.origin == core::owners_total_origin ? std::string_view("(owners)") : "?";
+      pack_str(pk, origin ? std::string_view(origin->node_id) : unnamed);
       pack_str(pk, "incarnation");
       pk.pack_uint64(origin ? origin->incarnation : 0);
       pack_str(pk, "window_id");

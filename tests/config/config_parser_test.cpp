@@ -276,6 +276,9 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
       {"cluster bad policy",
        "[cluster]\nbind = \"127.0.0.1:1\"\npartition_policy = \"pessimistic\"\n" + kPolicy,
        "partition_policy must be"},
+      {"cluster bad dissemination",
+       "[cluster]\nbind = \"127.0.0.1:1\"\ndissemination = \"gossip\"\n" + kPolicy,
+       "dissemination must be \"auto\", \"mesh\" or \"owners\""},
       {"cluster previous key alone",
        "[cluster]\nbind = \"127.0.0.1:1\"\nprevious_key_file = \"/k\"\n" + kPolicy,
        "previous_key_file needs key_file"},
@@ -332,7 +335,12 @@ gossip_interval = "5ms"
   CHECK(cluster.gossip_interval_ms == 5);
   CHECK(cluster.heartbeat_interval_ms == 200);
   CHECK(cluster.partition_policy == drl::core::PartitionPolicy::optimistic);
+  CHECK(cluster.dissemination == drl::core::Dissemination::automatic);
   CHECK(cluster.key_file.empty());
+  const auto owners = parse_config(
+      "[cluster]\nbind = \"127.0.0.1:7001\"\ndissemination = \"owners\"\n" + kPolicy, "o");
+  REQUIRE(owners.ok());
+  CHECK(owners->cluster.dissemination == drl::core::Dissemination::owners);
   CHECK_FALSE(parse_config(kPolicy, "x")->cluster.enabled);
 }
 

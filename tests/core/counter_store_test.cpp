@@ -649,3 +649,40 @@ TEST_CASE("store: an evicted key of a 365-day window reads as its floor into the
   CHECK(seen.counts.current == 1);
   CHECK(store.lock(key_ids).view(key, kYearMs, at(60, 0)).counts.previous == 0);
 }
+
+TEST_CASE(
+    "store: a key's count is the larger of its origins' sum and its own slot plus the owners' "
+    "total of the others, never both") {
+  CounterStore store(StoreOptions{1000, 1, false});
+  const std::uint64_t key = id_of(1);
+  const WallTime now = at_ms(5'500);
+  add(store, key, now, 3);          // our own
+  merge(store, key, now, 5, 5, 4);  // origin 5, heard straight
+  CHECK(view(store, key, now).counts.current == 7);
+  // The owners say the others counted 10 (origin 5's 4 among them): 3 + 10, not 3 + 4 + 10.
+  merge(store, key, now, owners_total_origin, 5, 10);
+  CHECK(view(store, key, now).counts.current == 13);
+  add(store, key, now, 2);  // our own count moves both sums
+  CHECK(view(store, key, now).counts.current == 15);
+  // Origins heard straight that add up to more than the owners said: their sum.
+  merge(store, key, now, 7, 5, 20);
+  CHECK(view(store, key, now).counts.current == 29);
+  // A late, smaller total changes nothing (slots keep their maximum).
+  merge(store, key, now, owners_total_origin, 5, 6);
+  CHECK(view(store, key, now).counts.current == 29);
+}
+
+TEST_CASE("store: the owners' total is no origin's count, and never collected for peers") {
+  CounterStore store(StoreOptions{1000, 1, false});
+  const std::uint64_t key = id_of(2);
+  const WallTime now = at_ms(5'500);
+  add(store, key, now, 1);
+  merge(store, key, now, owners_total_origin, 5, 9);
+  CHECK(view(store, key, now).counts.current == 10);
+  std::vector<SlotUpdate> out;
+  SweepCursor cursor;
+  while (!cursor.completed) store.collect_all(now, cursor, out, 100);
+  REQUIRE(out.size() == 1);
+  CHECK(out.front().origin == kLocal);
+  CHECK(out.front().count == 1);
+}

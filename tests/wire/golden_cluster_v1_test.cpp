@@ -257,3 +257,25 @@ TEST_CASE("golden cluster v1: a rights message carries a request and a grant, si
   CHECK(read.rights[0].granted_total == 0);
   CHECK(read.rights[1].granted_total == 12);
 }
+
+TEST_CASE(
+    "golden cluster v1: a totals message tells one incarnation what the other origins counted") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::totals);
+  m.origins = {{"node-b", 1'800'000'000'000'002ULL}};  // the recipient, as the owner knows it
+  m.updates = std::make_shared<std::vector<core::WireUpdate>>(
+      std::vector<core::WireUpdate>{{0x1111'2222'3333'4444ULL, 60'000, 30'000'000, 0, 170},
+                                    {0x1111'2222'3333'4444ULL, 60'000, 29'999'999, 0, 95}});
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("totals", datagram, 8));
+  CHECK(read.type == core::MessageType::totals);
+  REQUIRE(read.origins.size() == 1);
+  CHECK(read.origins[0].node_id == "node-b");
+  CHECK(read.origins[0].incarnation == 1'800'000'000'000'002ULL);
+  REQUIRE(read.updates);
+  REQUIRE(read.updates->size() == 2);
+  std::uint64_t total = 0;
+  for (const core::WireUpdate& u : *read.updates) total += u.count;
+  CHECK(total == 265);
+}

@@ -1,0 +1,237 @@
+// The owner half of Replicator's dissemination (see replicator.hpp and docs/replication.md, "Key
+// owners"): in a large cluster a node sends its changed counts to each key's owners only, and
+// the key's first owner tells every node that counts the key what all the other origins
+// counted there. Values stay absolute and per origin on the owners; a node that is not an owner
+// keeps its own slot and the owners' total of the others (owners_total_origin), and the store
+// counts the larger of the two sums, so an origin heard both ways is never counted twice.
+#include <algorithm>
+#include <array>
+#include <limits>
+
+#include "core/assert.hpp"
+#include "core/counter_window.hpp"
+#include "core/replicator.hpp"
+
+namespace drl::core {
+
+static_assert(local_origin_index == OriginTable::local_index,
+              "the store's own slot is the origin table's local index");
+
+namespace {
+
+std::uint32_t clamp_count(std::uint64_t count) {
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(count, std::numeric_limits<std::uint32_t>::max()));
+}
+
+// A peer that takes part in the ring: heard, with its id, and live.
+bool owner_member(const Peer& peer) {
+  return peer.heard && !peer.node_id.empty() &&
+         (peer.state == PeerState::alive || peer.state == PeerState::suspect);
+}
+
+}  // namespace
+
+void Replicator::refresh_owners() {
+  std::vector<std::string> members{config_.node_id};
+  bool all_read_totals = true;
+  for (const Peer& peer : peers_.all()) {
+    if (!owner_member(peer)) continue;
+    members.push_back(peer.node_id);
+    all_read_totals = all_read_totals && peer.reads_totals;
+  }
+  switch (config_.dissemination) {
+    case Dissemination::mesh:
+      owners_mode_ = false;
+      break;
+    case Dissemination::owners:
+      owners_mode_ = true;
+      break;
+    case Dissemination::automatic:
+      // Not while a member of an earlier version, which reads no totals, is live (an upgrade).
+      owners_mode_ = members.size() >= bounds::owners_from_members && all_read_totals;
+      break;
+  }
+  stats_.owners_mode = owners_mode_ ? 1 : 0;
+  if (!owners_mode_) {
+    stats_.owner_share_permille = 0;
+    return;
+  }
+  if (owners_.assign(std::move(members))) {
+    const std::vector<std::string>& ring = owners_.members();
+    member_addresses_.assign(ring.size(), std::string());
+    for (const Peer& peer : peers_.all()) {
+      if (!owner_member(peer)) continue;
+      const auto at = std::lower_bound(ring.begin(), ring.end(), peer.node_id);
+      if (at != ring.end() && *at == peer.node_id) {
+        member_addresses_[static_cast<std::size_t>(at - ring.begin())] = peer.address;
+      }
+    }
+    const auto self = std::lower_bound(ring.begin(), ring.end(), config_.node_id);
+    DRL_ASSERT(self != ring.end() && *self == config_.node_id, "this node is on its own ring");
+    self_member_ = static_cast<std::uint32_t>(self - ring.begin());
+    member_addresses_[self_member_].clear();
+    stats_.owner_share_permille = owners_.first_owner_permille(self_member_);
+  }
+}
+
+void Replicator::send_to_owners(MonoTime now, WallTime wall) {
+  // Member index -> the updates its keys' owners get from us.
+  std::unordered_map<std::uint32_t, std::vector<WireUpdate>> by_member;
+  std::array<std::uint32_t, bounds::owners_per_key> owners{};
+  for (const SlotUpdate& slot : scratch_) {
+    const std::size_t count = owners_.owners_of(slot.counter_id, owners);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (owners[i] == self_member_) {
+        // Our own count of a key we own first: the others hear it at our next forward.
+        if (i == 0) note_forward(now, slot.counter_id, slot.window_ms);
+        continue;
+      }
+      by_member[owners[i]].push_back(
+          WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
+    }
+  }
+  for (auto& [member, updates] : by_member) {
+    Peer* peer = peers_.find(member_addresses_[member]);
+    if (peer == nullptr) continue;  // gone since the ring was built: the next round's owners
+    ClusterMessage message = header(MessageType::delta, wall);
+    message.origins.push_back(origins_.local());
+    stats_.updates_sent += updates.size();
+    message.updates = std::make_shared<const std::vector<WireUpdate>>(std::move(updates));
+    send_to(*peer, now, std::move(message));
+    ++stats_.delta_messages_sent;
+  }
+}
+
+std::int64_t Replicator::owner_forward_delay_ms() const {
+  // A quarter of a gossip round: a key counted by many nodes, whose counts come in all through
+  // the round, is forwarded at most four times a round, and each node still hears the others'
+  // counts within about two hops of their being made.
+  return std::max<std::int64_t>(1, config_.gossip_interval_ms / 4);
+}
+
+void Replicator::note_forward(MonoTime now, std::uint64_t counter_id, std::uint64_t window_ms) {
+  if (forward_index_.contains(counter_id)) return;
+  if (forward_keys_.size() >= bounds::owner_forward_keys_max) {
+    ++stats_.owner_forwards_dropped;
+    return;
+  }
+  forward_index_.emplace(counter_id, forward_keys_.size());
+  forward_keys_.push_back(ForwardKey{counter_id, window_ms});
+  if (!forward_due_) {
+    forward_due_ = true;
+    forward_at_ = after_ms(now, owner_forward_delay_ms());
+  }
+}
+
+void Replicator::forward_round(MonoTime now, WallTime wall) {
+  forward_due_ = false;
+  std::vector<ForwardKey> keys;
+  keys.swap(forward_keys_);
+  forward_index_.clear();
+  if (keys.empty() || !owners_mode_) return;
+
+  // The live peers by node id: the nodes whose origins counted a key, as they are now.
+  std::unordered_map<std::string_view, Peer*> by_node;
+  for (Peer& peer : peers_.all()) {
+    if (owner_member(peer)) by_node[peer.node_id] = &peer;
+  }
+  std::unordered_map<Peer*, std::vector<WireUpdate>> totals;
+  std::array<std::uint32_t, bounds::owners_per_key> owners{};
+  std::vector<Peer*> recipients;
+  for (const ForwardKey& key : keys) {
+    // The first owner forwards; a co-owner that also holds the counts keeps quiet unless it is
+    // first in its own view (views that differ cost a second copy, never a double count).
+    if (owners_.owners_of(key.counter_id, owners) == 0 || owners[0] != self_member_) continue;
+    std::vector<OriginCounts> slots;
+    {
+      const std::array<std::uint64_t, 1> ids{key.counter_id};
+      slots = store_.lock(ids).origins(key.counter_id, key.window_ms, wall);
+    }
+    if (slots.empty()) continue;
+    const std::uint64_t newest = slots.front().window_id;
+    if (newest + 1 < window_id_at(wall, key.window_ms)) continue;  // over: nothing to tell
+    std::uint64_t previous_sum = 0;
+    std::uint64_t current_sum = 0;
+    recipients.clear();
+    for (const OriginCounts& slot : slots) {
+      if (slot.origin == owners_total_origin) continue;  // no origin's: the others' view
+      previous_sum += slot.previous;
+      current_sum += slot.current;
+      if (slot.origin == OriginTable::local_index || (slot.previous == 0 && slot.current == 0)) {
+        continue;
+      }
+      const std::optional<Origin> origin = origins_.origin_at(slot.origin);
+      if (!origin) continue;
+      const auto peer = by_node.find(origin->node_id);
+      if (peer == by_node.end()) continue;  // not live: nothing to tell it
+      if (std::find(recipients.begin(), recipients.end(), peer->second) == recipients.end()) {
+        recipients.push_back(peer->second);
+      }
+    }
+    for (Peer* peer : recipients) {
+      // Its counts as the origin it is now (an earlier incarnation's are another origin's).
+      std::uint64_t own_previous = 0;
+      std::uint64_t own_current = 0;
+      if (const auto own = origins_.find(Origin{peer->node_id, peer->incarnation})) {
+        for (const OriginCounts& slot : slots) {
+          if (slot.origin != *own) continue;
+          own_previous = slot.previous;
+          own_current = slot.current;
+        }
+      }
+      std::vector<WireUpdate>& out = totals[peer];
+      if (current_sum > own_current) {
+        out.push_back(WireUpdate{key.counter_id, key.window_ms, newest, 0,
+                                 clamp_count(current_sum - own_current)});
+      }
+      if (previous_sum > own_previous && newest > 0) {
+        out.push_back(WireUpdate{key.counter_id, key.window_ms, newest - 1, 0,
+                                 clamp_count(previous_sum - own_previous)});
+      }
+    }
+  }
+  for (auto& [peer, updates] : totals) {
+    if (updates.empty()) continue;
+    ClusterMessage message = header(MessageType::totals, wall);
+    message.origins.push_back(Origin{peer->node_id, peer->incarnation});
+    stats_.totals_records_sent += updates.size();
+    message.updates = std::make_shared<const std::vector<WireUpdate>>(std::move(updates));
+    send_to(*peer, now, std::move(message));
+    ++stats_.totals_messages_sent;
+  }
+}
+
+void Replicator::merge_totals(WallTime wall, const ClusterMessage& message) {
+  ++stats_.totals_messages_received;
+  if (!message.updates) return;
+  // Totals for an earlier life of ours may include what that life counted, which is now another
+  // origin's but not in our own slot: they would not double count, but they are also not ours
+  // to keep, as our own slot started again from zero. Dropped, counted.
+  if (message.origins.size() != 1 || message.origins.front() != origins_.local()) {
+    ++stats_.totals_stale;
+    return;
+  }
+  for (const WireUpdate& update : *message.updates) {
+    ++stats_.updates_received;
+    const std::array<std::uint64_t, 1> ids{update.counter_id};
+    if (update.origin != 0 ||
+        !store_.lock(ids).merge(update.counter_id, update.window_ms, wall, owners_total_origin,
+                                update.window_id, update.count)) {
+      ++stats_.updates_dropped;
+    }
+  }
+}
+
+bool Replicator::owns(const Peer& peer, std::uint64_t counter_id) const {
+  const std::vector<std::string>& ring = owners_.members();
+  const auto at = std::lower_bound(ring.begin(), ring.end(), peer.node_id);
+  if (at == ring.end() || *at != peer.node_id) return false;
+  const auto member = static_cast<std::uint32_t>(at - ring.begin());
+  std::array<std::uint32_t, bounds::owners_per_key> owners{};
+  const std::size_t count = owners_.owners_of(counter_id, owners);
+  return std::find(owners.begin(), owners.begin() + static_cast<std::ptrdiff_t>(count), member) !=
+         owners.begin() + static_cast<std::ptrdiff_t>(count);
+}
+
+}  // namespace drl::core

@@ -1,0 +1,218 @@
+// Owner dissemination: replicators that send their counts to each key's owners and hear the
+// others' total back, on an in-memory network with virtual time.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/replicator.hpp"
+
+using namespace drl::core;
+
+namespace {
+
+constexpr std::int64_t kStartMs = 1'800'000'000'000;  // a whole number of seconds
+constexpr std::uint64_t kWindowMs = 60'000;
+
+struct Node {
+  Node(const std::string& id, std::uint64_t incarnation, const std::vector<std::string>& peers,
+       Dissemination dissemination)
+      : store(StoreOptions{1000, 4, true}), origins(Origin{id, incarnation}, 256) {
+    ReplicationConfig config;
+    config.node_id = id;
+    config.incarnation = incarnation;
+    config.address = id;
+    config.seeds = peers;
+    config.dissemination = dissemination;
+    replicator = std::make_unique<Replicator>(config, store, origins);
+  }
+  CounterStore store;
+  OriginTable origins;
+  std::unique_ptr<Replicator> replicator;
+};
+
+// Nodes "n0", "n1", ...: every message arrives 1 ms after it was sent, twice if `duplicate`.
+class Cluster {
+ public:
+  // `older_version`: that node runs the mesh and its heartbeats do not say that it reads totals,
+  // as a node of an earlier version.
+  Cluster(int nodes, Dissemination dissemination, int older_version = -1)
+      : older_version_(older_version) {
+    for (int i = 0; i < nodes; ++i) names_.push_back("n" + std::to_string(i));
+    for (int i = 0; i < nodes; ++i) {
+      std::vector<std::string> peers;
+      for (int j = 0; j < nodes; ++j) {
+        if (j != i) peers.push_back(names_[j]);
+      }
+      nodes_.push_back(std::make_unique<Node>(
+          names_[i], 1, peers, i == older_version ? Dissemination::mesh : dissemination));
+    }
+  }
+
+  Node& node(std::size_t i) { return *nodes_[i]; }
+  std::size_t size() const { return nodes_.size(); }
+  WallTime wall() const { return WallTime{kStartMs + now_ms_}; }
+  MonoTime mono() const { return MonoTime{now_ms_ * 1'000'000}; }
+  bool duplicate = false;
+  // Messages of this type are held back and delivered newest first, at the end of each ms.
+  bool reorder_totals = false;
+
+  void run_ms(std::int64_t ms) {
+    for (std::int64_t step = 0; step < ms; ++step) {
+      ++now_ms_;
+      std::vector<std::pair<std::size_t, ClusterMessage>> due;
+      due.swap(in_flight_);
+      if (reorder_totals) std::reverse(due.begin(), due.end());
+      for (auto& [to, message] : due) {
+        nodes_[to]->replicator->on_message(mono(), wall(), message.sender_address, message);
+      }
+      for (auto& node : nodes_) {
+        Replicator& r = *node->replicator;
+        if (r.next_deadline() <= mono()) r.on_timer(mono(), wall());
+        for (Outgoing& out : r.take_outgoing()) {
+          const std::size_t to = static_cast<std::size_t>(std::stoul(out.address.substr(1)));
+          if (older_version_ >= 0 && &node == &nodes_[static_cast<std::size_t>(older_version_)]) {
+            out.message.flags &= static_cast<std::uint8_t>(~kFlagReadsTotals);
+          }
+          if (duplicate) in_flight_.emplace_back(to, out.message);
+          in_flight_.emplace_back(to, std::move(out.message));
+        }
+      }
+    }
+  }
+
+  void count(std::size_t i, std::uint64_t key, std::uint32_t times) {
+    const std::array<std::uint64_t, 1> ids{key};
+    nodes_[i]->store.lock(ids).add(key, kWindowMs, wall(), OriginTable::local_index, times);
+  }
+  std::uint64_t seen(std::size_t i, std::uint64_t key) {
+    const std::array<std::uint64_t, 1> ids{key};
+    return nodes_[i]->store.lock(ids).view(key, kWindowMs, wall()).counts.current;
+  }
+  std::size_t slots(std::size_t i, std::uint64_t key) {
+    const std::array<std::uint64_t, 1> ids{key};
+    return nodes_[i]->store.lock(ids).origins(key, kWindowMs, wall()).size();
+  }
+
+ private:
+  int older_version_;
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::pair<std::size_t, ClusterMessage>> in_flight_;
+  std::int64_t now_ms_ = 0;
+};
+
+std::uint64_t key_of(std::uint64_t n) {
+  return (n + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+}  // namespace
+
+TEST_CASE("owners: every node that counts a key sees the cluster's total within a few rounds") {
+  Cluster cluster(8, Dissemination::owners);
+  cluster.run_ms(30);  // the nodes meet
+  for (std::uint64_t n = 0; n < 20; ++n) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) cluster.count(i, key_of(n), 3);
+  }
+  cluster.run_ms(30);
+  for (std::uint64_t n = 0; n < 20; ++n) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) CHECK(cluster.seen(i, key_of(n)) == 24);
+  }
+  CHECK(cluster.node(0).replicator->stats().owners_mode == 1);
+  CHECK(cluster.node(0).replicator->stats().totals_messages_received > 0);
+}
+
+TEST_CASE(
+    "owners: a node that owns none of a key keeps two slots of it, its own and the owners' "
+    "total, however many nodes count it") {
+  Cluster cluster(12, Dissemination::owners);
+  cluster.run_ms(30);
+  for (std::uint64_t n = 0; n < 10; ++n) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) cluster.count(i, key_of(n), 1);
+  }
+  cluster.run_ms(30);
+  std::size_t owners_seen = 0;
+  for (std::uint64_t n = 0; n < 10; ++n) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      CHECK(cluster.seen(i, key_of(n)) == 12);
+      const std::size_t slots = cluster.slots(i, key_of(n));
+      if (slots > 2) {
+        ++owners_seen;  // an owner holds every origin's slot
+        CHECK(slots >= 12);
+      }
+    }
+  }
+  CHECK(owners_seen == 10 * 2);  // two owners per key
+}
+
+TEST_CASE("owners: duplicated and reordered datagrams never inflate a count") {
+  Cluster cluster(6, Dissemination::owners);
+  cluster.duplicate = true;
+  cluster.reorder_totals = true;
+  cluster.run_ms(30);
+  for (int round = 0; round < 10; ++round) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) cluster.count(i, key_of(1), 1);
+    cluster.run_ms(3);
+  }
+  cluster.run_ms(50);
+  for (std::size_t i = 0; i < cluster.size(); ++i) CHECK(cluster.seen(i, key_of(1)) == 60);
+}
+
+TEST_CASE("owners: totals meant for an earlier life of a node are dropped") {
+  Cluster cluster(1, Dissemination::owners);
+  cluster.run_ms(10);
+  ClusterMessage totals;
+  totals.type = MessageType::totals;
+  totals.sender_id = "elsewhere";
+  totals.sender_incarnation = 1;
+  totals.sender_address = "n9";
+  totals.origins.push_back(Origin{"n0", 0});  // n0 is at incarnation 1
+  totals.updates = std::make_shared<const std::vector<WireUpdate>>(std::vector<WireUpdate>{
+      WireUpdate{key_of(1), kWindowMs, static_cast<std::uint64_t>(kStartMs) / kWindowMs, 0, 50}});
+  cluster.node(0).replicator->on_message(cluster.mono(), cluster.wall(), "n9", totals);
+  CHECK(cluster.node(0).replicator->stats().totals_stale == 1);
+  CHECK(cluster.seen(0, key_of(1)) == 0);
+  totals.origins.front().incarnation = 1;
+  cluster.node(0).replicator->on_message(cluster.mono(), cluster.wall(), "n9", totals);
+  CHECK(cluster.seen(0, key_of(1)) == 50);
+}
+
+TEST_CASE("owners: 'auto' keeps the full mesh in a small cluster") {
+  Cluster cluster(4, Dissemination::automatic);
+  cluster.run_ms(30);
+  cluster.count(0, key_of(1), 2);
+  cluster.run_ms(30);
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    CHECK(cluster.node(i).replicator->stats().owners_mode == 0);
+    CHECK(cluster.seen(i, key_of(1)) == 2);
+    // Every node holds node 0's own slot, as the mesh sends it to all.
+    CHECK(cluster.slots(i, key_of(1)) == 1);
+  }
+}
+
+TEST_CASE(
+    "owners: 'auto' uses owners from the documented member count, once every member reads "
+    "totals") {
+  const int members = static_cast<int>(drl::bounds::owners_from_members);
+  Cluster small(members - 1, Dissemination::automatic);
+  small.run_ms(30);
+  CHECK(small.node(0).replicator->stats().owners_mode == 0);
+
+  Cluster large(members, Dissemination::automatic);
+  large.run_ms(30);
+  for (std::size_t i = 0; i < large.size(); ++i) {
+    CHECK(large.node(i).replicator->stats().owners_mode == 1);
+  }
+
+  Cluster upgrading(members, Dissemination::automatic, 5);
+  upgrading.run_ms(30);
+  upgrading.count(5, key_of(1), 4);  // the older node's count reaches everyone, as in the mesh
+  upgrading.run_ms(30);
+  for (std::size_t i = 0; i < upgrading.size(); ++i) {
+    if (i != 5) CHECK(upgrading.node(i).replicator->stats().owners_mode == 0);
+    CHECK(upgrading.seen(i, key_of(1)) == 4);
+  }
+}
