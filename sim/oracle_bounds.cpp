@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "config/replication_settings.hpp"
+#include "core/bounds.hpp"
 #include "sim/network.hpp"
 #include "sim/run_time.hpp"
 
@@ -23,6 +25,18 @@ double poisson_tail_bound(double mean) {
   return k;
 }
 
+bool uses_owners(const Scenario& scenario) {
+  switch (scenario.cluster.dissemination) {
+    case core::Dissemination::owners:
+      return true;
+    case core::Dissemination::mesh:
+      return false;
+    case core::Dissemination::automatic:
+      return static_cast<std::size_t>(scenario.nodes) >= bounds::owners_from_members;
+  }
+  return false;
+}
+
 double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
   const double limit = window.limit;
   if (scenario.checks.overshoot_max_percent >= 0)
@@ -32,10 +46,21 @@ double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
   const double n = scenario.nodes;
   // Others see an admission after the next gossip round and the network; ms granularity of
   // the timers; loss makes a delta late by rounds.
-  const double delay_s = (static_cast<double>(c.gossip_interval_ms) + scenario.link.latency_ms +
-                          scenario.link.jitter_ms + 2.0) /
-                         1000.0 / std::max(0.05, 1.0 - scenario.link.loss);
+  const double delivered = std::max(0.05, 1.0 - scenario.link.loss);
+  const bool owners = uses_owners(scenario);
+  // Through key owners (docs/replication.md, "Key owners"): two hops, the owner's forward
+  // within a quarter of a round, and each hop lost on its own.
+  const double hops_ms = owners
+                             ? static_cast<double>(c.gossip_interval_ms) * 1.25 +
+                                   2.0 * (scenario.link.latency_ms + scenario.link.jitter_ms) + 3.0
+                             : static_cast<double>(c.gossip_interval_ms) +
+                                   scenario.link.latency_ms + scenario.link.jitter_ms + 2.0;
+  const double delay_s = hops_ms / 1000.0 / (owners ? delivered * delivered : delivered);
   double model = rate * delay_s * (n - 1) / n;
+  // A node that starts counting a key (its first check there since the window before last, or
+  // since it started) has no owners' total yet: its first admission there is blind to the
+  // window's count, one per other node.
+  if (owners) model += n - 1;
   // At the limit nodes stop admitting, so a key's last delta is not followed by another: if
   // both its copies are lost (delta and resend), a peer misses it until anti-entropy, and may
   // admit that much more. Each of the n-1 senders' last rounds is missing with p^2.
@@ -61,6 +86,22 @@ double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
     const std::int64_t back = run_ns(crash.at_s + crash.restart_after_s);
     if (back + run_ns(warmup_s) < window.end_ns && back + run_ns(sync_s) > window.start_ns)
       model += rate * unsynced_s;
+  }
+  // Through owners a starting node waits for the full sync of every peer on its ring (each
+  // sends the totals of the keys it owns). When datagrams are lost that may take past
+  // warmup_max: the node then decides what it held without the totals it lacks, up to all the
+  // checks that came meanwhile (docs/replication.md, "Key owners").
+  if (owners && (scenario.link.loss > 0 || scenario.link.corrupt > 0)) {
+    std::vector<double> starts{0.0};
+    for (const CrashEvent& crash : scenario.crashes) {
+      if (crash.restart_after_s >= 0) starts.push_back(crash.at_s + crash.restart_after_s);
+    }
+    for (double start_s : starts) {
+      const std::int64_t from = run_ns(start_s);
+      if (from < window.end_ns && from + run_ns(warmup_s + sync_s) > window.start_ns) {
+        model += rate * (warmup_s + unsynced_s);
+      }
+    }
   }
   // Partitions: each side counts only what it sees. Under the optimistic policy, a heal does
   // not end that at once: peers marked down get deltas again only once heard (a heartbeat).
@@ -91,6 +132,12 @@ double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
     sides = std::max(sides, Network::sides_of(phase, scenario.nodes));
     if (window.start_ns < from + detection) undetected = true;
   }
+  if (sides > 1 && owners && undetected) {
+    // Through owners, until the ring leaves the other side out (unreachable_after), a node
+    // whose keys' owners are on the other side counts alone: what arrived meanwhile may all be
+    // admitted, on top of what each side may admit.
+    model += rate * static_cast<double>(detection) / 1e9;
+  }
   if (sides > 1 && proportional && undetected) {
     // Until then every side admits against the whole limit, blind to the others' admissions
     // since the cut; from then on against its share, which its own admissions already count.
@@ -120,8 +167,12 @@ double convergence_bound_ms(const Scenario& scenario, double records, double at_
   for (const CrashEvent& crash : scenario.crashes) faults_before |= crash.at_s < at_s;
   const double loss = 1.0 - (1.0 - scenario.link.loss) * (1.0 - scenario.link.corrupt);
   // Nothing lost and every peer alive: a changed count goes to every peer in the next gossip
-  // round (timers have millisecond granularity).
-  if (!faults_before && loss == 0) return gossip_ms + network_ms + 1.0 + probe_ms;
+  // round (timers have millisecond granularity); through owners, to the owners in that round,
+  // and from them within a quarter of a round.
+  if (!faults_before && loss == 0) {
+    return uses_owners(scenario) ? 1.25 * gossip_ms + 2.0 * network_ms + 2.0 + probe_ms
+                                 : gossip_ms + network_ms + 1.0 + probe_ms;
+  }
   // Otherwise anti-entropy: a peer marked down is alive again once a heartbeat arrives (a
   // restarted node then asks for a full sync with its next one); each node sends each live
   // peer in turn, one every repair interval, a slice of its whole store, and `sweeps` slices

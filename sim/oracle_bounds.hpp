@@ -26,6 +26,10 @@ struct SaturatedWindow {
 // The most `window` may exceed its limit by, in requests.
 double excess_bound(const Scenario& scenario, const SaturatedWindow& window);
 
+// Whether the scenario's nodes send counts through key owners (dissemination "owners", or
+// "auto" with enough nodes): the bound then has the owner mode's terms.
+bool uses_owners(const Scenario& scenario);
+
 // How long after `at_s` every live node holds what any live node held then; `records` is how
 // many counter slots a full anti-entropy sweep may carry, `probe_ms` the granularity of the
 // measurement (added to the bound).

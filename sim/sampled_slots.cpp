@@ -46,4 +46,37 @@ bool dominates(SimNode& node, std::int64_t now_ns, const Slots& truth,
   return true;
 }
 
+bool holds_totals(SimNode& node, std::int64_t now_ns, const Slots& truth,
+                  const std::vector<SampledCounter>& counters) {
+  // What the origins counted in all, per counter and window.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> totals;
+  for (const auto& [slot, count] : truth) {
+    const auto& [id, node_id, incarnation, window] = slot;
+    totals[{id, window}] += count;
+  }
+  for (const SampledCounter& counter : counters) {
+    const std::uint64_t lock_ids[] = {counter.id};
+    auto locked = node.store().lock(lock_ids);
+    const core::CounterView seen = locked.view(counter.id, counter.window_ms, node.wall(now_ns));
+    // The owners tell a node the others' total while it has counted the key in the current or
+    // the previous window; a node that has not may hold less, by design (docs/replication.md,
+    // "Key owners"): the first check it takes there is decided on its own count.
+    bool counting = false;
+    for (const core::OriginCounts& slot :
+         locked.origins(counter.id, counter.window_ms, node.wall(now_ns))) {
+      if (slot.origin != core::local_origin_index) continue;
+      counting = (slot.current != 0 && slot.window_id + 1 >= seen.window_id) ||
+                 (slot.previous != 0 && slot.window_id >= seen.window_id);
+    }
+    if (!counting) continue;
+    const auto need = [&](std::uint64_t window) {
+      const auto it = totals.find({counter.id, window});
+      return it == totals.end() ? 0 : it->second;
+    };
+    if (seen.counts.current < need(seen.window_id)) return false;
+    if (seen.window_id > 0 && seen.counts.previous < need(seen.window_id - 1)) return false;
+  }
+  return true;
+}
+
 }  // namespace drl::sim

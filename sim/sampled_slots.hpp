@@ -31,4 +31,10 @@ Slots slots_of(SimNode& node, std::int64_t now_ns, const std::vector<SampledCoun
 bool dominates(SimNode& node, std::int64_t now_ns, const Slots& truth,
                const std::vector<SampledCounter>& counters);
 
+// Through key owners, where a node holds its own slot and the owners' total rather than every
+// origin's: true if each counter `node` counted in the current or the previous window reads at
+// least the sum of `truth` in those windows.
+bool holds_totals(SimNode& node, std::int64_t now_ns, const Slots& truth,
+                  const std::vector<SampledCounter>& counters);
+
 }  // namespace drl::sim

@@ -93,7 +93,8 @@ bool SimNode::refresh_policies(std::int64_t true_ns) {
 
 bool SimNode::holds_checks(std::int64_t true_ns) {
   const core::MonoTime now = mono(true_ns);
-  if (cluster_->replicator().has_cluster_counts()) warmup_.synced(now);
+  // Asked once per check until it holds (through owners it walks the peers).
+  if (!warmup_.has_synced() && cluster_->replicator().has_cluster_counts()) warmup_.synced(now);
   return warmup_.holds(now);
 }
 

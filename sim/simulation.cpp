@@ -847,7 +847,9 @@ class Simulation {
     const std::vector<SampledCounter> counters = sample_counters();
     bool all = true;
     for (int i = 0; i < s_.nodes && all; ++i) {
-      if (alive_[i]) all = dominates(*nodes_[i], now_ns, m.truth, counters);
+      if (!alive_[i]) continue;
+      all = uses_owners(s_) ? holds_totals(*nodes_[i], now_ns, m.truth, counters)
+                            : dominates(*nodes_[i], now_ns, m.truth, counters);
     }
     if (all) {
       m.report.took_ms = static_cast<double>(now_ns - m.at_ns) / ns_per_ms;

@@ -299,7 +299,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
     next_repair_ = after_ms(now, config_.repair_interval_ms);
   }
   if (now >= next_gossip_) {
-    refresh_owners();
+    refresh_owners(now);
     gossip_round(now, wall);
     override_round(now, wall);
     rights_round(now, wall);

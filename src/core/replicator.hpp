@@ -24,7 +24,7 @@
 //
 // In a large cluster (dissemination "owners", or "auto" from bounds::owners_from_members live
 // members) counts travel through key owners instead (replicator_owners.cpp, key_owners.hpp): a
-// node sends its changed counts only to each key's owners, and the first owner tells each node
+// node sends its changed counts only to each key's owners, and each owner tells each node
 // that counts the key what all the other origins counted there (a totals message), so that a
 // node's traffic and memory follow its own keys, not the number of members.
 //
@@ -233,7 +233,8 @@ class Replicator {
   // A peer has sent this node every count it holds since this node started, or the node knows
   // no peer (a lone node, or the first of a cluster): what a starting node waits for before it
   // decides (core/warmup.hpp).
-  bool has_cluster_counts() const { return synced_since_start_ || peers_.empty(); }
+  // Through key owners, every peer on the ring has (each sends the keys it owns).
+  bool has_cluster_counts() const;
   // What the replicator counted; rights_members_agreed as the ledger says it.
   ReplicationStats stats() const {
     ReplicationStats out = stats_;
@@ -278,10 +279,12 @@ class Replicator {
   bool delta_target(const Peer& peer, MonoTime now) const;
   // Owner dissemination (replicator_owners.cpp). Decides the mode from the members and brings
   // the ring up to date, each gossip round.
-  void refresh_owners();
+  void refresh_owners(MonoTime now);
+  // Whether `peer` is on the ring: heard lately.
+  bool owner_member(const Peer& peer, MonoTime now) const;
   // Sends this round's updates (scratch_) to their keys' owners.
   void send_to_owners(MonoTime now, WallTime wall);
-  // A count of `counter_id` changed here: if this node is its first owner, the nodes that count
+  // A count of `counter_id` changed here: if this node is one of its owners, the nodes that count
   // it hear the new totals at the next forward (within owner_forward_delay_ms()).
   void note_forward(MonoTime now, std::uint64_t counter_id, std::uint64_t window_ms);
   std::int64_t owner_forward_delay_ms() const;
@@ -289,9 +292,13 @@ class Replicator {
   void forward_round(MonoTime now, WallTime wall);
   // A totals message: the sender's sum of the origins other than us, kept as the owners' total.
   void merge_totals(WallTime wall, const ClusterMessage& message);
-  // Whether `peer` is among `counter_id`'s owners (anti-entropy in owners mode sends a peer only
-  // the keys it owns: non-owners hold no per-origin counts).
-  bool owns(const Peer& peer, std::uint64_t counter_id) const;
+  // Whether the member `node_id` is among `counter_id`'s owners (anti-entropy in owners mode
+  // sends a peer only the keys it owns: non-owners hold no per-origin counts).
+  bool is_owner(std::string_view node_id, std::uint64_t counter_id) const;
+  bool is_member_of_ring(std::string_view node_id) const;
+  // A full sync to `peer`, in owners mode: for the keys of scratch_ we own and it does not, what
+  // all origins but it counted (a totals message).
+  void send_totals_of(Peer& peer, MonoTime now, WallTime wall);
   // Sends the override table where it is owed: see the class comment.
   void override_round(MonoTime now, WallTime wall);
   void heartbeat_round(MonoTime now, WallTime wall);

@@ -36,8 +36,9 @@ void Replicator::merge_updates(MonoTime now, WallTime wall, const ClusterMessage
                                 static_cast<std::uint32_t>(local[update.origin]), update.window_id,
                                 update.count)) {
       ++stats_.updates_dropped;
-    } else if (owners_mode_ && message.type == MessageType::delta) {
-      // A count sent to us as an owner: the nodes counting the key hear of it.
+    } else if (owners_mode_) {
+      // A count sent to us as an owner (a delta, or a repair: after a partition or a restart the
+      // owners learn through repair what they missed): the nodes counting the key hear of it.
       note_forward(now, update.counter_id, update.window_ms);
     }
   }
@@ -66,7 +67,10 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
   }
   last_round_.assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(changed));
   if (scratch_.empty()) return;
-  if (owners_mode_) {
+  // Alone on its ring (a node that has heard no peer yet, as a cluster forms, or cut off from
+  // all): the mesh's targets, the configured peers not heard yet among them, so that counts made
+  // meanwhile are not left to anti-entropy.
+  if (owners_mode_ && owners_.members().size() > 1) {
     send_to_owners(now, wall);
     return;
   }
@@ -185,6 +189,7 @@ std::size_t Replicator::repair_to(Peer& peer, MonoTime now, WallTime wall,
                                   std::size_t max_updates) {
   scratch_.clear();
   const std::size_t collected = store_.collect_all(wall, peer.sweep, scratch_, max_updates);
+  const bool in_full_sync = peer.full_sync_pending;
   bool completes_sync = false;
   if (peer.sweep.completed && peer.full_sync_pending) {
     peer.full_sync_pending = false;
@@ -194,9 +199,14 @@ std::size_t Replicator::repair_to(Peer& peer, MonoTime now, WallTime wall,
   // The last slice of a full sync is sent even when empty: it tells the peer it has it all.
   if (scratch_.empty() && !completes_sync) return collected;
   if (owners_mode_) {
+    // A node that starts (or comes back) holds its checks until its full syncs are in: of the
+    // keys we own and it does not, it gets what the other origins counted, so that it does not
+    // decide its first checks there on its own count alone.
+    if (in_full_sync) send_totals_of(peer, now, wall);
     // Per-origin counts only where the peer owns the key: a node that does not own it keeps the
     // owners' total, not every origin's count (its memory per key stays the same at any size).
-    std::erase_if(scratch_, [&](const SlotUpdate& slot) { return !owns(peer, slot.counter_id); });
+    std::erase_if(scratch_,
+                  [&](const SlotUpdate& slot) { return !is_owner(peer.node_id, slot.counter_id); });
   }
   const Origin target_origin{peer.node_id, peer.incarnation};
   ClusterMessage message = header(MessageType::repair, wall);

@@ -1,6 +1,6 @@
 // The owner half of Replicator's dissemination (see replicator.hpp and docs/replication.md, "Key
 // owners"): in a large cluster a node sends its changed counts to each key's owners only, and
-// the key's first owner tells every node that counts the key what all the other origins
+// each of the key's owners tells every node that counts the key what all the other origins
 // counted there. Values stay absolute and per origin on the owners; a node that is not an owner
 // keeps its own slot and the owners' total of the others (owners_total_origin), and the store
 // counts the larger of the two sums, so an origin heard both ways is never counted twice.
@@ -24,19 +24,22 @@ std::uint32_t clamp_count(std::uint64_t count) {
       std::min<std::uint64_t>(count, std::numeric_limits<std::uint32_t>::max()));
 }
 
-// A peer that takes part in the ring: heard, with its id, and live.
-bool owner_member(const Peer& peer) {
-  return peer.heard && !peer.node_id.empty() &&
-         (peer.state == PeerState::alive || peer.state == PeerState::suspect);
-}
-
 }  // namespace
 
-void Replicator::refresh_owners() {
+bool Replicator::owner_member(const Peer& peer, MonoTime now) const {
+  // Heard, with its id, within unreachable_after: a partition moves the keys owned across it to
+  // owners on this side about then, not at down_after, so that the nodes of one side go on
+  // adding up each other's counts. (A peer that does not hear us is reached through a relay,
+  // send_to: it may own keys.)
+  return peer.heard && !peer.node_id.empty() && peer.state == PeerState::alive &&
+         (now.ns - peer.last_heard.ns) / ns_per_ms < config_.unreachable_after_ms;
+}
+
+void Replicator::refresh_owners(MonoTime now) {
   std::vector<std::string> members{config_.node_id};
   bool all_read_totals = true;
   for (const Peer& peer : peers_.all()) {
-    if (!owner_member(peer)) continue;
+    if (!owner_member(peer, now)) continue;
     members.push_back(peer.node_id);
     all_read_totals = all_read_totals && peer.reads_totals;
   }
@@ -61,7 +64,7 @@ void Replicator::refresh_owners() {
     const std::vector<std::string>& ring = owners_.members();
     member_addresses_.assign(ring.size(), std::string());
     for (const Peer& peer : peers_.all()) {
-      if (!owner_member(peer)) continue;
+      if (!owner_member(peer, now)) continue;
       const auto at = std::lower_bound(ring.begin(), ring.end(), peer.node_id);
       if (at != ring.end() && *at == peer.node_id) {
         member_addresses_[static_cast<std::size_t>(at - ring.begin())] = peer.address;
@@ -83,8 +86,8 @@ void Replicator::send_to_owners(MonoTime now, WallTime wall) {
     const std::size_t count = owners_.owners_of(slot.counter_id, owners);
     for (std::size_t i = 0; i < count; ++i) {
       if (owners[i] == self_member_) {
-        // Our own count of a key we own first: the others hear it at our next forward.
-        if (i == 0) note_forward(now, slot.counter_id, slot.window_ms);
+        // Our own count of a key we own: the others hear it at our next forward.
+        note_forward(now, slot.counter_id, slot.window_ms);
         continue;
       }
       by_member[owners[i]].push_back(
@@ -126,6 +129,9 @@ void Replicator::note_forward(MonoTime now, std::uint64_t counter_id, std::uint6
 
 void Replicator::forward_round(MonoTime now, WallTime wall) {
   forward_due_ = false;
+  // Each key's totals go out once per forward, from each of its owners: two copies, as deltas
+  // go twice, so that a key at its limit, which gets no further count to send them again, is
+  // stale at a node only if both are lost.
   std::vector<ForwardKey> keys;
   keys.swap(forward_keys_);
   forward_index_.clear();
@@ -134,15 +140,20 @@ void Replicator::forward_round(MonoTime now, WallTime wall) {
   // The live peers by node id: the nodes whose origins counted a key, as they are now.
   std::unordered_map<std::string_view, Peer*> by_node;
   for (Peer& peer : peers_.all()) {
-    if (owner_member(peer)) by_node[peer.node_id] = &peer;
+    if (owner_member(peer, now)) by_node[peer.node_id] = &peer;
   }
   std::unordered_map<Peer*, std::vector<WireUpdate>> totals;
   std::array<std::uint32_t, bounds::owners_per_key> owners{};
   std::vector<Peer*> recipients;
   for (const ForwardKey& key : keys) {
-    // The first owner forwards; a co-owner that also holds the counts keeps quiet unless it is
-    // first in its own view (views that differ cost a second copy, never a double count).
-    if (owners_.owners_of(key.counter_id, owners) == 0 || owners[0] != self_member_) continue;
+    // Every owner forwards: each holds every origin's count, so when one of them crashes or is
+    // cut off the others still hear the totals from the other one at once (not after the ring
+    // drops it). The receiver keeps the larger: two copies cost traffic, never a double count.
+    const std::size_t count = owners_.owners_of(key.counter_id, owners);
+    if (std::find(owners.begin(), owners.begin() + static_cast<std::ptrdiff_t>(count),
+                  self_member_) == owners.begin() + static_cast<std::ptrdiff_t>(count)) {
+      continue;
+    }
     std::vector<OriginCounts> slots;
     {
       const std::array<std::uint64_t, 1> ids{key.counter_id};
@@ -223,15 +234,69 @@ void Replicator::merge_totals(WallTime wall, const ClusterMessage& message) {
   }
 }
 
-bool Replicator::owns(const Peer& peer, std::uint64_t counter_id) const {
+bool Replicator::is_owner(std::string_view node_id, std::uint64_t counter_id) const {
   const std::vector<std::string>& ring = owners_.members();
-  const auto at = std::lower_bound(ring.begin(), ring.end(), peer.node_id);
-  if (at == ring.end() || *at != peer.node_id) return false;
+  const auto at = std::lower_bound(ring.begin(), ring.end(), node_id);
+  if (at == ring.end() || *at != node_id) return false;
   const auto member = static_cast<std::uint32_t>(at - ring.begin());
   std::array<std::uint32_t, bounds::owners_per_key> owners{};
   const std::size_t count = owners_.owners_of(counter_id, owners);
   return std::find(owners.begin(), owners.begin() + static_cast<std::ptrdiff_t>(count), member) !=
          owners.begin() + static_cast<std::ptrdiff_t>(count);
+}
+
+void Replicator::send_totals_of(Peer& peer, MonoTime now, WallTime wall) {
+  // scratch_ holds a slice of our store, each key's slots together, no owners' total among them.
+  const std::optional<std::uint32_t> theirs = origins_.find(Origin{peer.node_id, peer.incarnation});
+  std::vector<WireUpdate> totals;
+  std::size_t at = 0;
+  while (at < scratch_.size()) {
+    const std::uint64_t id = scratch_[at].counter_id;
+    std::size_t end = at;
+    while (end < scratch_.size() && scratch_[end].counter_id == id) ++end;
+    if (is_owner(config_.node_id, id) && !is_owner(peer.node_id, id)) {
+      // Per window: every origin's count but the peer's own.
+      std::vector<WireUpdate> windows;
+      for (std::size_t k = at; k < end; ++k) {
+        const SlotUpdate& slot = scratch_[k];
+        if (theirs && slot.origin == *theirs) continue;
+        auto same = std::find_if(windows.begin(), windows.end(), [&](const WireUpdate& w) {
+          return w.window_id == slot.window_id;
+        });
+        if (same == windows.end()) {
+          windows.push_back(WireUpdate{id, slot.window_ms, slot.window_id, 0, 0});
+          same = windows.end() - 1;
+        }
+        same->count = clamp_count(static_cast<std::uint64_t>(same->count) + slot.count);
+      }
+      totals.insert(totals.end(), windows.begin(), windows.end());
+    }
+    at = end;
+  }
+  if (totals.empty()) return;
+  ClusterMessage message = header(MessageType::totals, wall);
+  message.origins.push_back(Origin{peer.node_id, peer.incarnation});
+  stats_.totals_records_sent += totals.size();
+  message.updates = std::make_shared<const std::vector<WireUpdate>>(std::move(totals));
+  send_to(peer, now, std::move(message));
+  ++stats_.totals_messages_sent;
+}
+
+bool Replicator::has_cluster_counts() const {
+  if (peers_.empty()) return true;
+  if (!owners_mode_) return synced_since_start_;
+  // Through owners, a peer's full sync holds the counts of the keys it owns: every peer on the
+  // ring must have sent its own (each a small part of the whole).
+  if (!synced_since_start_) return false;
+  for (const Peer& peer : peers_.all()) {
+    if (!peer.synced_from && is_member_of_ring(peer.node_id)) return false;
+  }
+  return true;
+}
+
+bool Replicator::is_member_of_ring(std::string_view node_id) const {
+  const std::vector<std::string>& ring = owners_.members();
+  return std::binary_search(ring.begin(), ring.end(), node_id);
 }
 
 }  // namespace drl::core

@@ -29,6 +29,7 @@ class Warmup {
   bool holds(MonoTime now) const { return !synced_ && now < deadline_; }
   MonoTime deadline() const { return deadline_; }
   bool synced_in_time() const { return synced_ && synced_at_ < deadline_; }
+  bool has_synced() const { return synced_; }
 
   // How long the node held its answers: from the start to the sync or the deadline.
   std::int64_t held_ms(MonoTime now) const {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/bounds.hpp"
+#include "core/key_owners.hpp"
 #include "core/replicator.hpp"
 
 using namespace drl::core;
@@ -53,6 +55,18 @@ class Cluster {
   }
 
   Node& node(std::size_t i) { return *nodes_[i]; }
+  const std::string& name(std::size_t i) const { return names_[i]; }
+  // Node `i` stops: nothing reaches it, nothing leaves it, it runs no timer (a crash).
+  void crash(std::size_t i) { crashed_.push_back(i); }
+  // Node `i` starts again, a new incarnation with an empty store.
+  void restart(std::size_t i) {
+    std::erase(crashed_, i);
+    std::vector<std::string> peers;
+    for (std::size_t j = 0; j < names_.size(); ++j) {
+      if (j != i) peers.push_back(names_[j]);
+    }
+    nodes_[i] = std::make_unique<Node>(names_[i], 2, peers, Dissemination::owners);
+  }
   std::size_t size() const { return nodes_.size(); }
   WallTime wall() const { return WallTime{kStartMs + now_ms_}; }
   MonoTime mono() const { return MonoTime{now_ms_ * 1'000'000}; }
@@ -67,9 +81,11 @@ class Cluster {
       due.swap(in_flight_);
       if (reorder_totals) std::reverse(due.begin(), due.end());
       for (auto& [to, message] : due) {
+        if (is_crashed(to)) continue;
         nodes_[to]->replicator->on_message(mono(), wall(), message.sender_address, message);
       }
       for (auto& node : nodes_) {
+        if (is_crashed(static_cast<std::size_t>(&node - nodes_.data()))) continue;
         Replicator& r = *node->replicator;
         if (r.next_deadline() <= mono()) r.on_timer(mono(), wall());
         for (Outgoing& out : r.take_outgoing()) {
@@ -98,6 +114,10 @@ class Cluster {
   }
 
  private:
+  bool is_crashed(std::size_t i) const {
+    return std::find(crashed_.begin(), crashed_.end(), i) != crashed_.end();
+  }
+  std::vector<std::size_t> crashed_;
   int older_version_;
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Node>> nodes_;
@@ -215,4 +235,62 @@ TEST_CASE(
     if (i != 5) CHECK(upgrading.node(i).replicator->stats().owners_mode == 0);
     CHECK(upgrading.seen(i, key_of(1)) == 4);
   }
+}
+
+namespace {
+
+// The indices of `key`'s owners among nodes "n0" .. "n<count-1>", all live.
+std::vector<std::size_t> owners_among(int count, std::uint64_t key) {
+  std::vector<std::string> members;
+  for (int i = 0; i < count; ++i) members.push_back("n" + std::to_string(i));
+  KeyOwners ring;
+  ring.assign(members);
+  std::array<std::uint32_t, drl::bounds::owners_per_key> at{};
+  const std::size_t found = ring.owners_of(key, at);
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < found; ++i) {
+    out.push_back(static_cast<std::size_t>(std::stoul(ring.members()[at[i]].substr(1))));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "owners: when a key's owner crashes, the counting nodes hear the total from the other one "
+    "at once") {
+  Cluster cluster(6, Dissemination::owners);
+  cluster.run_ms(30);
+  const std::uint64_t key = key_of(7);
+  const std::vector<std::size_t> owners = owners_among(6, key);
+  REQUIRE(owners.size() == 2);
+  cluster.crash(owners[0]);
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    if (i != owners[0]) cluster.count(i, key, 2);
+  }
+  cluster.run_ms(20);  // far less than unreachable_after: the ring still has the crashed owner
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    if (i != owners[0]) CHECK(cluster.seen(i, key) == 10);
+  }
+}
+
+TEST_CASE(
+    "owners: a node that restarts gets the totals of keys it does not own in its full syncs, and "
+    "has the cluster's counts only once every peer on its ring sent one") {
+  Cluster cluster(6, Dissemination::owners);
+  cluster.run_ms(30);
+  const std::uint64_t key = key_of(3);
+  const std::vector<std::size_t> owners = owners_among(6, key);
+  std::size_t restarted = 0;
+  while (std::find(owners.begin(), owners.end(), restarted) != owners.end()) ++restarted;
+  for (std::size_t i = 0; i < cluster.size(); ++i) cluster.count(i, key, 1);
+  cluster.run_ms(30);
+  cluster.crash(restarted);
+  cluster.run_ms(5);
+  cluster.restart(restarted);
+  CHECK_FALSE(cluster.node(restarted).replicator->has_cluster_counts());
+  cluster.run_ms(300);  // heartbeats, then a full sync from every peer
+  CHECK(cluster.node(restarted).replicator->has_cluster_counts());
+  // Its earlier life's count is another origin's now: all six.
+  CHECK(cluster.seen(restarted, key) == 6);
 }

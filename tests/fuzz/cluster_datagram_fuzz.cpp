@@ -124,7 +124,7 @@ void check_opened(const wire::DecodedDatagram& decoded) {
   FUZZ_ASSERT(!m.sender_id.empty() && m.sender_id.size() <= 64);
   FUZZ_ASSERT(m.sender_address.size() <= 128);
   const auto type = static_cast<int>(m.type);
-  FUZZ_ASSERT(type >= 1 && type <= 8);
+  FUZZ_ASSERT(type >= 1 && type <= static_cast<int>(core::MessageType::totals));
   if (m.type == core::MessageType::relay) {
     FUZZ_ASSERT(!m.relay_to.empty() && m.relay_to.size() <= 128);
     FUZZ_ASSERT(m.relay_payload && !m.relay_payload->empty() &&
