@@ -97,6 +97,7 @@ inline constexpr std::size_t full_syncs_per_repair_round_max = 16;
 // to forward at once, the rest left to the next count's forward (counted).
 inline constexpr std::size_t owners_per_key = 2;
 inline constexpr std::size_t owners_from_members = 32;
+inline constexpr std::size_t owners_until_members = 28;  // "auto" back to the mesh below this
 inline constexpr std::size_t owner_ring_points_per_member = 64;
 inline constexpr std::size_t owner_forward_keys_max = 65'536;
 // Hard limits (core/rights_ledger.hpp): the (counter, window) entries of grants a node keeps, the

@@ -64,6 +64,11 @@ inline constexpr std::uint8_t kFlagSyncComplete = 0x02;  // repair: the last sli
 // heartbeat: I read totals messages (owner dissemination). "auto" uses owners only once every
 // live member says so: a node of an earlier version would miss the counts sent to owners.
 inline constexpr std::uint8_t kFlagReadsTotals = 0x04;
+// delta: sent to the keys' owners only (owner dissemination): a receiver that owns a key tells
+// the nodes counting it, whatever its own mode. repair: a full sync of a sender in owners mode,
+// which holds only the keys the receiver owns (and totals of the sender's): the receiver waits
+// for every peer's.
+inline constexpr std::uint8_t kFlagOwners = 0x08;
 
 struct ClusterMessage {
   MessageType type = MessageType::heartbeat;

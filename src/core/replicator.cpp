@@ -226,6 +226,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     case MessageType::repair:
       merge_content(now, wall, message);
       if ((message.flags & kFlagSyncComplete) != 0) {
+        if ((message.flags & kFlagOwners) != 0) owners_sync_seen_ = true;
         peer->synced_from = true;
         synced_since_start_ = true;
       }

@@ -295,7 +295,6 @@ class Replicator {
   // Whether the member `node_id` is among `counter_id`'s owners (anti-entropy in owners mode
   // sends a peer only the keys it owns: non-owners hold no per-origin counts).
   bool is_owner(std::string_view node_id, std::uint64_t counter_id) const;
-  bool is_member_of_ring(std::string_view node_id) const;
   // A full sync to `peer`, in owners mode: for the keys of scratch_ we own and it does not, what
   // all origins but it counted (a totals message).
   void send_totals_of(Peer& peer, MonoTime now, WallTime wall);
@@ -353,6 +352,7 @@ class Replicator {
   // (by the ring's member index; empty for this node), this node's index in the ring, and the
   // keys to forward at forward_at_.
   bool owners_mode_ = false;
+  bool owners_sync_seen_ = false;  // a full sync to us came from a sender in owners mode
   KeyOwners owners_;
   std::vector<std::string> member_addresses_;
   std::uint32_t self_member_ = 0;

@@ -36,9 +36,10 @@ void Replicator::merge_updates(MonoTime now, WallTime wall, const ClusterMessage
                                 static_cast<std::uint32_t>(local[update.origin]), update.window_id,
                                 update.count)) {
       ++stats_.updates_dropped;
-    } else if (owners_mode_) {
+    } else if (owners_mode_ || (message.flags & kFlagOwners) != 0) {
       // A count sent to us as an owner (a delta, or a repair: after a partition or a restart the
-      // owners learn through repair what they missed): the nodes counting the key hear of it.
+      // owners learn through repair what they missed), by a node in owners mode even if this one
+      // is in the mesh: the nodes counting the key hear of it.
       note_forward(now, update.counter_id, update.window_ms);
     }
   }
@@ -159,6 +160,7 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
 
 void Replicator::repair_round(MonoTime now, WallTime wall) {
   if (peers_.empty()) return;
+  refresh_owners(now);  // a peer back since the last gossip round owns keys again
   // The peers waiting for a full sync get their next slices this round, in turn, while the round's
   // budget of updates lasts and up to full_syncs_per_repair_round_max of them. A node holds its
   // checks until one peer's sync is complete (its start-up hold): when a whole cluster starts at
@@ -211,6 +213,7 @@ std::size_t Replicator::repair_to(Peer& peer, MonoTime now, WallTime wall,
   const Origin target_origin{peer.node_id, peer.incarnation};
   ClusterMessage message = header(MessageType::repair, wall);
   if (completes_sync) message.flags |= kFlagSyncComplete;
+  if (owners_mode_) message.flags |= kFlagOwners;
   auto updates = std::make_shared<std::vector<WireUpdate>>();
   std::map<std::uint32_t, std::uint32_t> refs;  // store origin index -> message reference
   for (const SlotUpdate& slot : scratch_) {

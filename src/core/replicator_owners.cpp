@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <map>
 
 #include "core/assert.hpp"
 #include "core/counter_window.hpp"
@@ -52,35 +53,40 @@ void Replicator::refresh_owners(MonoTime now) {
       break;
     case Dissemination::automatic:
       // Not while a member of an earlier version, which reads no totals, is live (an upgrade).
-      owners_mode_ = members.size() >= bounds::owners_from_members && all_read_totals;
+      // Back to the mesh only a few members below: a member silent for a moment does not flip
+      // the mode to and fro (nodes in either mode work together, owners_path below).
+      owners_mode_ =
+          all_read_totals && (members.size() >= bounds::owners_from_members ||
+                              (owners_mode_ && members.size() >= bounds::owners_until_members));
       break;
   }
   stats_.owners_mode = owners_mode_ ? 1 : 0;
-  if (!owners_mode_) {
-    stats_.owner_share_permille = 0;
-    return;
-  }
-  if (owners_.assign(std::move(members))) {
-    const std::vector<std::string>& ring = owners_.members();
-    member_addresses_.assign(ring.size(), std::string());
-    for (const Peer& peer : peers_.all()) {
-      if (!owner_member(peer, now)) continue;
-      const auto at = std::lower_bound(ring.begin(), ring.end(), peer.node_id);
-      if (at != ring.end() && *at == peer.node_id) {
-        member_addresses_[static_cast<std::size_t>(at - ring.begin())] = peer.address;
-      }
+  // The ring is kept in "auto" in the mesh too: a node in owners mode (another view of the
+  // members) may send this node a count as an owner, which it then forwards.
+  if (config_.dissemination == Dissemination::mesh) return;
+  const bool changed = owners_.assign(std::move(members));
+  const std::vector<std::string>& ring = owners_.members();
+  // The addresses every round: a member's address may move without the members changing.
+  member_addresses_.assign(ring.size(), std::string());
+  for (const Peer& peer : peers_.all()) {
+    if (!owner_member(peer, now)) continue;
+    const auto at = std::lower_bound(ring.begin(), ring.end(), peer.node_id);
+    if (at != ring.end() && *at == peer.node_id) {
+      member_addresses_[static_cast<std::size_t>(at - ring.begin())] = peer.address;
     }
+  }
+  if (changed) {
     const auto self = std::lower_bound(ring.begin(), ring.end(), config_.node_id);
     DRL_ASSERT(self != ring.end() && *self == config_.node_id, "this node is on its own ring");
     self_member_ = static_cast<std::uint32_t>(self - ring.begin());
-    member_addresses_[self_member_].clear();
-    stats_.owner_share_permille = owners_.first_owner_permille(self_member_);
   }
+  member_addresses_[self_member_].clear();
+  stats_.owner_share_permille = owners_mode_ ? owners_.first_owner_permille(self_member_) : 0;
 }
 
 void Replicator::send_to_owners(MonoTime now, WallTime wall) {
   // Member index -> the updates its keys' owners get from us.
-  std::unordered_map<std::uint32_t, std::vector<WireUpdate>> by_member;
+  std::map<std::uint32_t, std::vector<WireUpdate>> by_member;
   std::array<std::uint32_t, bounds::owners_per_key> owners{};
   for (const SlotUpdate& slot : scratch_) {
     const std::size_t count = owners_.owners_of(slot.counter_id, owners);
@@ -98,6 +104,7 @@ void Replicator::send_to_owners(MonoTime now, WallTime wall) {
     Peer* peer = peers_.find(member_addresses_[member]);
     if (peer == nullptr) continue;  // gone since the ring was built: the next round's owners
     ClusterMessage message = header(MessageType::delta, wall);
+    message.flags |= kFlagOwners;  // to the owners only: an owner in the mesh forwards it too
     message.origins.push_back(origins_.local());
     stats_.updates_sent += updates.size();
     message.updates = std::make_shared<const std::vector<WireUpdate>>(std::move(updates));
@@ -135,14 +142,16 @@ void Replicator::forward_round(MonoTime now, WallTime wall) {
   std::vector<ForwardKey> keys;
   keys.swap(forward_keys_);
   forward_index_.clear();
-  if (keys.empty() || !owners_mode_) return;
+  if (keys.empty() || owners_.members().empty()) return;
 
   // The live peers by node id: the nodes whose origins counted a key, as they are now.
   std::unordered_map<std::string_view, Peer*> by_node;
   for (Peer& peer : peers_.all()) {
     if (owner_member(peer, now)) by_node[peer.node_id] = &peer;
   }
-  std::unordered_map<Peer*, std::vector<WireUpdate>> totals;
+  // Per recipient, in the order first met (a simulation's seed then replays the same sends).
+  std::vector<std::pair<Peer*, std::vector<WireUpdate>>> totals;
+  std::unordered_map<Peer*, std::size_t> totals_of;
   std::array<std::uint32_t, bounds::owners_per_key> owners{};
   std::vector<Peer*> recipients;
   for (const ForwardKey& key : keys) {
@@ -161,7 +170,8 @@ void Replicator::forward_round(MonoTime now, WallTime wall) {
     }
     if (slots.empty()) continue;
     const std::uint64_t newest = slots.front().window_id;
-    if (newest + 1 < window_id_at(wall, key.window_ms)) continue;  // over: nothing to tell
+    const std::uint64_t now_window = window_id_at(wall, key.window_ms);
+    if (newest + 1 < now_window) continue;  // over: nothing to tell
     std::uint64_t previous_sum = 0;
     std::uint64_t current_sum = 0;
     recipients.clear();
@@ -191,12 +201,15 @@ void Replicator::forward_round(MonoTime now, WallTime wall) {
           own_current = slot.current;
         }
       }
-      std::vector<WireUpdate>& out = totals[peer];
+      const auto [slot, fresh] = totals_of.emplace(peer, totals.size());
+      if (fresh) totals.emplace_back(peer, std::vector<WireUpdate>());
+      std::vector<WireUpdate>& out = totals[slot->second].second;
       if (current_sum > own_current) {
         out.push_back(WireUpdate{key.counter_id, key.window_ms, newest, 0,
                                  clamp_count(current_sum - own_current)});
       }
-      if (previous_sum > own_previous && newest > 0) {
+      // The previous window only while it is the one before now (a receiver drops an older one).
+      if (previous_sum > own_previous && newest >= now_window) {
         out.push_back(WireUpdate{key.counter_id, key.window_ms, newest - 1, 0,
                                  clamp_count(previous_sum - own_previous)});
       }
@@ -284,19 +297,15 @@ void Replicator::send_totals_of(Peer& peer, MonoTime now, WallTime wall) {
 
 bool Replicator::has_cluster_counts() const {
   if (peers_.empty()) return true;
-  if (!owners_mode_) return synced_since_start_;
-  // Through owners, a peer's full sync holds the counts of the keys it owns: every peer on the
-  // ring must have sent its own (each a small part of the whole).
   if (!synced_since_start_) return false;
+  if (!owners_mode_ && !owners_sync_seen_) return true;
+  // Through owners, a peer's full sync holds the counts of the keys it owns (a sender in owners
+  // mode says so, kFlagOwnersSync, for a node still in the mesh itself): every live peer this
+  // node has heard must have sent its own (each a small part of the whole).
   for (const Peer& peer : peers_.all()) {
-    if (!peer.synced_from && is_member_of_ring(peer.node_id)) return false;
+    if (peer.heard && peer.state == PeerState::alive && !peer.synced_from) return false;
   }
   return true;
-}
-
-bool Replicator::is_member_of_ring(std::string_view node_id) const {
-  const std::vector<std::string>& ring = owners_.members();
-  return std::binary_search(ring.begin(), ring.end(), node_id);
 }
 
 }  // namespace drl::core

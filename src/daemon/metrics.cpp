@@ -163,8 +163,9 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
     {"drl_cluster_owner_share_ratio", MetricKind::gauge, "",
      "The share of keys this node is the first owner of (0 in the full mesh)."},
     {"drl_cluster_totals_total", MetricKind::counter, "event",
-     "Owner dissemination: sent (totals messages this node sent, as a key's first owner, to the "
-     "nodes counting the key), records (their records), received (totals messages received), "
+     "Owner dissemination: sent (totals messages this node sent as an owner of keys, to the "
+     "nodes counting them and in full syncs), records (their records), received (totals "
+     "messages received), "
      "stale (received for an earlier life of this node, dropped), dropped (keys not forwarded at "
      "once: the bound of keys waiting was reached)."},
     {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},

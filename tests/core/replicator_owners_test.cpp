@@ -42,7 +42,7 @@ class Cluster {
   // `older_version`: that node runs the mesh and its heartbeats do not say that it reads totals,
   // as a node of an earlier version.
   Cluster(int nodes, Dissemination dissemination, int older_version = -1)
-      : older_version_(older_version) {
+      : dissemination_(dissemination), older_version_(older_version) {
     for (int i = 0; i < nodes; ++i) names_.push_back("n" + std::to_string(i));
     for (int i = 0; i < nodes; ++i) {
       std::vector<std::string> peers;
@@ -65,7 +65,7 @@ class Cluster {
     for (std::size_t j = 0; j < names_.size(); ++j) {
       if (j != i) peers.push_back(names_[j]);
     }
-    nodes_[i] = std::make_unique<Node>(names_[i], 2, peers, Dissemination::owners);
+    nodes_[i] = std::make_unique<Node>(names_[i], 2, peers, dissemination_);
   }
   std::size_t size() const { return nodes_.size(); }
   WallTime wall() const { return WallTime{kStartMs + now_ms_}; }
@@ -118,6 +118,7 @@ class Cluster {
     return std::find(crashed_.begin(), crashed_.end(), i) != crashed_.end();
   }
   std::vector<std::size_t> crashed_;
+  Dissemination dissemination_;
   int older_version_;
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Node>> nodes_;
@@ -254,6 +255,20 @@ std::vector<std::size_t> owners_among(int count, std::uint64_t key) {
   return out;
 }
 
+// Every node counts `key` once; then a node that does not own it crashes and starts again (a
+// new incarnation, an empty store). Returns its index.
+std::size_t count_everywhere_and_restart_a_non_owner(Cluster& cluster, std::uint64_t key) {
+  const std::vector<std::size_t> owners = owners_among(static_cast<int>(cluster.size()), key);
+  std::size_t restarted = 0;
+  while (std::find(owners.begin(), owners.end(), restarted) != owners.end()) ++restarted;
+  for (std::size_t i = 0; i < cluster.size(); ++i) cluster.count(i, key, 1);
+  cluster.run_ms(30);
+  cluster.crash(restarted);
+  cluster.run_ms(5);
+  cluster.restart(restarted);
+  return restarted;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -280,17 +295,44 @@ TEST_CASE(
   Cluster cluster(6, Dissemination::owners);
   cluster.run_ms(30);
   const std::uint64_t key = key_of(3);
-  const std::vector<std::size_t> owners = owners_among(6, key);
-  std::size_t restarted = 0;
-  while (std::find(owners.begin(), owners.end(), restarted) != owners.end()) ++restarted;
-  for (std::size_t i = 0; i < cluster.size(); ++i) cluster.count(i, key, 1);
-  cluster.run_ms(30);
-  cluster.crash(restarted);
-  cluster.run_ms(5);
-  cluster.restart(restarted);
+  const std::size_t restarted = count_everywhere_and_restart_a_non_owner(cluster, key);
   CHECK_FALSE(cluster.node(restarted).replicator->has_cluster_counts());
   cluster.run_ms(300);  // heartbeats, then a full sync from every peer
   CHECK(cluster.node(restarted).replicator->has_cluster_counts());
   // Its earlier life's count is another origin's now: all six.
   CHECK(cluster.seen(restarted, key) == 6);
+}
+
+TEST_CASE(
+    "owners: in 'auto', a node that restarts into a cluster in owners mode holds its checks "
+    "until every peer's full sync is in, though it starts in the mesh itself") {
+  const int members = static_cast<int>(drl::bounds::owners_from_members);
+  Cluster cluster(members, Dissemination::automatic);
+  cluster.run_ms(30);
+  REQUIRE(cluster.node(0).replicator->stats().owners_mode == 1);
+  const std::uint64_t key = key_of(11);
+  const std::size_t restarted = count_everywhere_and_restart_a_non_owner(cluster, key);
+  for (int ms = 0; ms < 400 && !cluster.node(restarted).replicator->has_cluster_counts(); ++ms) {
+    cluster.run_ms(1);
+  }
+  REQUIRE(cluster.node(restarted).replicator->has_cluster_counts());
+  // Once it has them, it reads the key's total, which only the owners' totals carry to it.
+  CHECK(cluster.seen(restarted, key) == static_cast<std::uint64_t>(members));
+}
+
+TEST_CASE("owners: 'auto' goes back to the mesh only a few members below where it left it") {
+  const int members = static_cast<int>(drl::bounds::owners_from_members);
+  Cluster cluster(members, Dissemination::automatic);
+  cluster.run_ms(30);
+  REQUIRE(cluster.node(0).replicator->stats().owners_mode == 1);
+  // One member fewer than the threshold: still owners.
+  cluster.crash(static_cast<std::size_t>(members - 1));
+  cluster.run_ms(700);  // past unreachable_after: the ring has lost it
+  CHECK(cluster.node(0).replicator->stats().owners_mode == 1);
+  // Below owners_until_members: the mesh.
+  for (int i = members - 2; i >= static_cast<int>(drl::bounds::owners_until_members) - 1; --i) {
+    cluster.crash(static_cast<std::size_t>(i));
+  }
+  cluster.run_ms(700);
+  CHECK(cluster.node(0).replicator->stats().owners_mode == 0);
 }

@@ -383,6 +383,42 @@ std::optional<CounterSlots> wait_for_agreement(const std::vector<const DaemonPro
   return agreed;
 }
 
+bool wait_for_totals(const std::vector<const DaemonProcess*>& nodes, std::string_view policy,
+                     std::string_view key, const std::map<std::uint64_t, std::uint64_t>& expected,
+                     Millis timeout, std::string* last) {
+  const auto count_in = [&](std::uint64_t window) {
+    const auto it = expected.find(window);
+    return it == expected.end() ? 0 : it->second;
+  };
+  return wait_until(
+      [&] {
+        std::ostringstream text;
+        bool all = true;
+        try {
+          for (const DaemonProcess* node : nodes) {
+            drl::Client client = node->connect();
+            const auto counters = client.inspect(drl::CheckRequest{policy, key, 0});
+            if (!counters.ok() || counters->empty()) {
+              text << "  " << node->socket_path() << ": no counter\n";
+              all = false;
+              continue;
+            }
+            const drl::CounterState& state = counters->front();
+            text << "  " << node->socket_path() << ": window " << state.window_id << " "
+                 << state.previous << "/" << state.current << "\n";
+            all = all && state.current == count_in(state.window_id) &&
+                  state.previous == count_in(state.window_id - 1);
+          }
+        } catch (const std::exception& error) {
+          text << "  (" << error.what() << ")\n";
+          all = false;
+        }
+        if (last != nullptr) *last = text.str();
+        return all;
+      },
+      timeout, 2ms);
+}
+
 std::uint64_t decision_window(const drl::Decision& decision, std::int64_t sent_wall_ms,
                               std::int64_t received_wall_ms) {
   const auto w = static_cast<std::int64_t>(decision.window_ms);
@@ -471,8 +507,12 @@ double model_excess(const OvershootSettings& settings, double delay_ms) {
 }
 
 std::uint64_t overshoot_bound(const OvershootSettings& settings, double rtt_us, double slack_ms) {
-  const double delay_ms = static_cast<double>(settings.gossip_interval_ms) + 1 +
-                          std::max(0.0, rtt_us) / 2000.0 + slack_ms;
+  // Through owners: to the owners at the next round, from them within a quarter of one, two
+  // one-way trips (a round trip).
+  const double gossip_ms = static_cast<double>(settings.gossip_interval_ms);
+  const double delay_ms = settings.through_owners
+                              ? gossip_ms * 1.25 + 2 + std::max(0.0, rtt_us) / 1000.0 + slack_ms
+                              : gossip_ms + 1 + std::max(0.0, rtt_us) / 2000.0 + slack_ms;
   return settings.limit + static_cast<std::uint64_t>(std::ceil(model_excess(settings, delay_ms)));
 }
 
@@ -489,11 +529,31 @@ std::string window_table(const OvershootRun& run, std::uint64_t limit) {
   return out.str();
 }
 
+namespace {
+
+// The mean round trip to peers over every node's status; -1 before any was measured.
+double mean_rtt_us(Cluster& cluster) {
+  double rtt_sum = 0;
+  std::size_t rtt_count = 0;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    for (const PeerRow& row : node_status(cluster.node(i)).peers) {
+      if (row.rtt_us >= 0) {
+        rtt_sum += static_cast<double>(row.rtt_us);
+        ++rtt_count;
+      }
+    }
+  }
+  return rtt_count > 0 ? rtt_sum / static_cast<double>(rtt_count) : -1;
+}
+
+}  // namespace
+
 OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& settings) {
   ClusterSpec spec;
   spec.nodes = settings.nodes;
   spec.cluster_settings = "gossip_interval = \"" + std::to_string(settings.gossip_interval_ms) +
-                          "ms\"\n" + settings.cluster_settings;
+                          "ms\"\n" + settings.cluster_settings +
+                          (settings.through_owners ? "dissemination = \"owners\"\n" : "");
   spec.policies = "[[policy]]\nname = \"p\"\nlimit = " + std::to_string(settings.limit) +
                   "\nwindow = \"" + std::to_string(settings.window_ms) + "ms\"\nalgorithm = \"" +
                   settings.algorithm + "\"\n";
@@ -591,6 +651,17 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
   std::vector<const DaemonProcess*> nodes;
   for (std::size_t i = 0; i < cluster.size(); ++i) nodes.push_back(&cluster.node(i));
   std::string last;
+  if (settings.through_owners) {
+    std::map<std::uint64_t, std::uint64_t> admitted;
+    for (const auto& [id, count] : windows) admitted[id] = count.admitted;
+    run.converged = wait_for_totals(nodes, "p", "k", admitted, 5s, &last);
+    run.convergence_ms = std::chrono::duration_cast<Millis>(SteadyClock::now() - stopped).count();
+    run.counts_match = run.converged;
+    if (!run.converged)
+      run.failure = "the nodes did not read the admitted counts within 5 s:\n" + last;
+    run.rtt_us = mean_rtt_us(cluster);
+    return run;
+  }
   const std::optional<CounterSlots> agreed = wait_for_agreement(nodes, "p", "k", 5s, &last);
   run.convergence_ms = std::chrono::duration_cast<Millis>(SteadyClock::now() - stopped).count();
   run.converged = agreed.has_value();
@@ -616,17 +687,7 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
     if (!run.counts_match) run.failure += "held: " + agreed->describe();
   }
 
-  double rtt_sum = 0;
-  std::size_t rtt_count = 0;
-  for (std::size_t i = 0; i < cluster.size(); ++i) {
-    for (const PeerRow& row : node_status(cluster.node(i)).peers) {
-      if (row.rtt_us >= 0) {
-        rtt_sum += static_cast<double>(row.rtt_us);
-        ++rtt_count;
-      }
-    }
-  }
-  run.rtt_us = rtt_count > 0 ? rtt_sum / static_cast<double>(rtt_count) : -1;
+  run.rtt_us = mean_rtt_us(cluster);
   return run;
 }
 

@@ -147,6 +147,11 @@ CounterSlots inspect_slots(const DaemonProcess& node, std::string_view policy,
 std::optional<CounterSlots> wait_for_agreement(const std::vector<const DaemonProcess*>& nodes,
                                                std::string_view policy, std::string_view key,
                                                Millis timeout, std::string* last = nullptr);
+// Polls inspect on every node until each reads, in the windows it holds now, the counts of
+// `expected` (window id -> count); true if they all did before the deadline.
+bool wait_for_totals(const std::vector<const DaemonProcess*>& nodes, std::string_view policy,
+                     std::string_view key, const std::map<std::uint64_t, std::uint64_t>& expected,
+                     Millis timeout, std::string* last = nullptr);
 
 // The window id a decision was made in, from the decision's reset_after_ms (exact for the
 // fixed and sliding algorithms, whose reset is the end of the window, or of the next one,
@@ -218,6 +223,10 @@ struct OvershootSettings {
   double kill_at_windows = -1;
   std::uint64_t restart_after_ms = 320;
   std::string cluster_settings;  // more [cluster] lines ("warmup_max = \"0s\"\n")
+  // Counts through key owners ([cluster] dissemination = "owners"): convergence is then every
+  // node reading the admissions the test saw (a node that owns no key holds its own slot and
+  // the owners' total, not every origin's), and the model's delay has two hops.
+  bool through_owners = false;
 };
 
 struct WindowCount {
