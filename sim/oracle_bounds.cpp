@@ -58,8 +58,10 @@ double excess_bound(const Scenario& scenario, const SaturatedWindow& window) {
   const double delay_s = hops_ms / 1000.0 / (owners ? delivered * delivered : delivered);
   double model = rate * delay_s * (n - 1) / n;
   // A node that starts counting a key (its first check there since the window before last, or
-  // since it started) has no owners' total yet: its first admission there is blind to the
-  // window's count, one per other node.
+  // since it started) has no owners' total yet: its first check there waits for the owners'
+  // answer (totals_wait_max), and when that wait runs out (a request or its answer lost, an
+  // owner down, or not an owner yet in the asker's view while the members change) its first
+  // admission is blind to the window's count: one per other node.
   if (owners) model += n - 1;
   // At the limit nodes stop admitting, so a key's last delta is not followed by another: if
   // both its copies are lost (delta and resend), a peer misses it until anti-entropy, and may

@@ -77,6 +77,13 @@ std::string summary_text(const RunResult& r) {
            fixed(r.rights_wait_ms_total / static_cast<double>(r.rights_waits), 2) +
            " ms on average, at most " + fixed(r.rights_wait_max_ms, 2) + " ms\n";
   }
+  if (r.totals_waits > 0) {
+    out += "  totals waits: " + std::to_string(r.totals_waits) +
+           " keys' first checks waited for their owners' totals, " +
+           std::to_string(r.totals_waits_answered) + " answered in time; waited " +
+           fixed(r.totals_wait_ms_total / static_cast<double>(r.totals_waits), 2) +
+           " ms on average, at most " + fixed(r.totals_wait_max_ms, 2) + " ms\n";
+  }
   for (const OverrideReport& o : r.overrides) {
     out += "  override " + o.what + " at " + fixed(o.at_s, 3) + " s: ";
     if (!o.error.empty()) {
@@ -298,6 +305,14 @@ std::string summary_json(const RunResult& r) {
       .value(r.rights_wait_ms_total)
       .key("rights_wait_max_ms")
       .value(r.rights_wait_max_ms)
+      .key("totals_waits")
+      .value(r.totals_waits)
+      .key("totals_waits_answered")
+      .value(r.totals_waits_answered)
+      .key("totals_wait_ms_total")
+      .value(r.totals_wait_ms_total)
+      .key("totals_wait_max_ms")
+      .value(r.totals_wait_max_ms)
       .end_object();
   return json.str();
 }

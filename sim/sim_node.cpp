@@ -72,6 +72,7 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
     rights_.await_members(static_cast<std::int64_t>(c.clock_skew_max_ms));
   }
   engine_.set_rights(&rights_);
+  engine_.set_totals_requests(&totals_requests_);
   // A simulated cluster may be larger than the default bound; every member must fit.
   config.peers_max =
       std::max<std::size_t>(config.peers_max, static_cast<std::size_t>(scenario.nodes));
@@ -79,6 +80,7 @@ SimNode::SimNode(int index, const Scenario& scenario, std::int64_t started_ns, d
   cluster_ = std::make_unique<wire::ClusterNode>(config, codec_options(scenario), store_, origins_);
   cluster_->replicator().set_overrides(&limits_->table());
   cluster_->replicator().set_rights(&rights_);
+  cluster_->replicator().set_totals_requests(&totals_requests_);
 }
 
 void SimNode::sample_load(std::int64_t true_ns,

@@ -19,6 +19,7 @@
 #include "core/limits_in_force.hpp"
 #include "core/origin_table.hpp"
 #include "core/rights_waits.hpp"
+#include "core/totals_requests.hpp"
 #include "core/warmup.hpp"
 #include "sim/run_time.hpp"
 #include "sim/scenario.hpp"
@@ -52,7 +53,12 @@ class SimNode {
   core::OriginTable& origins() { return origins_; }
   core::CheckEngine& engine() { return engine_; }
   const core::RightsLedger& rights() const { return rights_; }
-  // Its checks that wait for a grant, by drld's rule (the simulation parks them).
+  // The answers it merged, grants and owners' totals: a waiting check looks again when it moves.
+  std::uint64_t answers_merged() const {
+    return rights_.answers_merged() + totals_requests_.answers();
+  }
+  // Its checks that wait for a grant or for owners' totals, by drld's rule (the simulation parks
+  // them).
   core::RightsWaits& rights_waits() { return rights_waits_; }
   wire::ClusterNode& cluster() { return *cluster_; }
   core::ClusterSignals& signals() { return signals_; }
@@ -95,6 +101,7 @@ class SimNode {
   core::ClusterSignals signals_;
   core::RightsLedger rights_;  // the engine's and the replicator's
   core::RightsWaits rights_waits_;
+  core::TotalsRequests totals_requests_;  // the engine's and the replicator's
   core::CheckEngine engine_;
   // Behind a pointer: its override table holds a mutex, and the replicator keeps its address.
   std::unique_ptr<core::LimitsInForce> limits_;

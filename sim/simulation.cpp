@@ -297,8 +297,8 @@ class Simulation {
         ++nodes_[event.node]->timer_generation;
         held_[event.node].clear();  // their clients got an error
         // Their clients got an error.
-        for (std::size_t w = 0; w < rights_waits_[static_cast<std::size_t>(event.node)].size(); ++w)
-          nodes_[event.node]->rights_waits().abandon();
+        for (const RightsWaiting& parked : rights_waits_[static_cast<std::size_t>(event.node)])
+          nodes_[event.node]->rights_waits().abandon(parked.wait);
         rights_waits_[static_cast<std::size_t>(event.node)].clear();
         return;
       case EventKind::restart: {
@@ -382,7 +382,7 @@ class Simulation {
     std::vector<RightsWaiting> current;
     current.swap(waiting);
     for (RightsWaiting& parked : current) {
-      if (!parked.wait.looks_again(node.rights().answers_merged(), node.mono(now_ns))) {
+      if (!parked.wait.looks_again(node.answers_merged(), node.mono(now_ns))) {
         still.push_back(parked);
         continue;
       }
@@ -534,21 +534,29 @@ class Simulation {
     const std::uint64_t cost = is_broken(node_index, BrokenKind::double_count) ? 2 : 1;
     const core::CheckItem item{s_.workload.policy, workload_->key_name(arrival.key),
                                s_.workload.tier, s_.workload.endpoint, cost};
-    const std::uint64_t answers_seen = node.rights().answers_merged();
-    node.engine().check(node.policies(), node.wall(arrival.time_ns), std::span(&item, 1), outcome_);
-    const bool admitted = outcome_.allowed;
+    const std::uint64_t answers_seen = node.answers_merged();
     const core::MonoTime mono = node.mono(arrival.time_ns);
+    const core::WallTime wall = node.wall(arrival.time_ns);
+    // Held for owners' totals at most until its wait is over: the last look decides.
+    const bool may_wait = waited == nullptr || mono < waited->wait.deadline;
+    node.engine().check(node.policies(), wall, std::span(&item, 1), outcome_, may_wait);
     std::optional<RightsWaiting> parked;
     if (waited == nullptr) {
-      if (auto wait = node.rights_waits().begin(outcome_, mono, answers_seen))
+      if (auto wait = node.rights_waits().begin(outcome_, mono, answers_seen)) {
         parked = RightsWaiting{arrival, *wait};
+      } else if (outcome_.totals_wait_ms > 0) {
+        // No place to wait: decided on what the node knows, as drld does.
+        node.engine().check(node.policies(), wall, std::span(&item, 1), outcome_);
+      }
     } else if (node.rights_waits().waits_on(waited->wait, outcome_, mono, answers_seen)) {
       parked = *waited;
     }
+    const bool admitted = outcome_.allowed;
     if (parked) {
       // The node asked for rights under its limit in force: the window is held to it, as to any
-      // limit a node decided under (the check is not decided yet: nothing admitted).
-      note_hard_decision(node, arrival, false);
+      // limit a node decided under (the check is not decided yet: nothing admitted). A check
+      // held for totals was not looked at that far.
+      if (outcome_.totals_wait_ms == 0) note_hard_decision(node, arrival, false);
       // As drld: the requests go out now, and the check waits for their answer.
       node.cluster().rights_now(mono, node.wall(arrival.time_ns));
       flush(node_index, arrival.time_ns);
@@ -565,7 +573,13 @@ class Simulation {
       rights_waits_[static_cast<std::size_t>(node_index)].push_back(*parked);
       return;
     }
-    if (waited != nullptr) {
+    if (waited != nullptr && waited->wait.for_totals) {
+      const double waited_ms = static_cast<double>(mono.ns - waited->wait.since.ns) / ns_per_ms;
+      ++result_.totals_waits;
+      result_.totals_waits_answered += mono < waited->wait.deadline;
+      result_.totals_wait_ms_total += waited_ms;
+      result_.totals_wait_max_ms = std::max(result_.totals_wait_max_ms, waited_ms);
+    } else if (waited != nullptr) {
       const double waited_ms = static_cast<double>(mono.ns - waited->wait.since.ns) / ns_per_ms;
       ++result_.rights_waits;
       result_.rights_waits_admitted += admitted;

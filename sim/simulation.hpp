@@ -129,6 +129,12 @@ struct RunResult {
   std::uint64_t rights_waits_admitted = 0;
   double rights_wait_ms_total = 0;
   double rights_wait_max_ms = 0;
+  // Through key owners: keys' first checks that waited for their owners' totals, those the
+  // totals reached in time, and their waits, mean and longest.
+  std::uint64_t totals_waits = 0;
+  std::uint64_t totals_waits_answered = 0;
+  double totals_wait_ms_total = 0;
+  double totals_wait_max_ms = 0;
   std::vector<TimelineRow> timeline;
   std::vector<OverrideReport> overrides;
   std::vector<AdaptiveReport> adaptive;

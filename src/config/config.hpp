@@ -75,6 +75,9 @@ struct ClusterSettings {
   // At start, checks wait for a peer's full sync of counts at most this long (0: no wait;
   // core/warmup.hpp).
   std::uint64_t warmup_max_ms = 500;
+  // Through key owners, a key's first check on a node waits at most this long for the owners'
+  // totals (0: no wait; core/totals_requests.hpp).
+  std::uint64_t totals_wait_max_ms = bounds::totals_wait_default_ms;
   // The most any member's wall clock may be ahead of another's. Hard limits rely on it: a node
   // that starts takes no rights in windows that begin before its start plus this
   // (core/hard_rights.hpp), since its earlier life may have counted in them.

@@ -388,6 +388,7 @@ class Parser {
                 "max_peers",
                 "max_origins",
                 "warmup_max",
+                "totals_wait_max",
                 "clock_skew_max"});
     out.enabled = true;
     if (!table.contains("bind") && !options_.cluster_bind_optional) {
@@ -461,6 +462,8 @@ class Parser {
     out.repair_updates_per_interval = get_uint(table, "repair_updates_per_interval", where,
                                                out.repair_updates_per_interval, 1, 1'000'000);
     out.warmup_max_ms = get_duration(table, "warmup_max", where, out.warmup_max_ms, 0, 60'000);
+    out.totals_wait_max_ms = get_duration(table, "totals_wait_max", where, out.totals_wait_max_ms,
+                                          0, bounds::totals_wait_max_ms);
     out.clock_skew_max_ms =
         get_duration(table, "clock_skew_max", where, out.clock_skew_max_ms, 0, 3'600'000);
     out.key_file = get_string(table, "key_file", where, "");
@@ -913,7 +916,8 @@ std::string restart_only_changes(const Config& before, const Config& after) {
            a.unreachable_after_ms != b.unreachable_after_ms ||
            a.forget_after_ms != b.forget_after_ms || a.repair_interval_ms != b.repair_interval_ms ||
            a.repair_updates_per_interval != b.repair_updates_per_interval ||
-           a.warmup_max_ms != b.warmup_max_ms || a.clock_skew_max_ms != b.clock_skew_max_ms,
+           a.warmup_max_ms != b.warmup_max_ms || a.clock_skew_max_ms != b.clock_skew_max_ms ||
+           a.totals_wait_max_ms != b.totals_wait_max_ms,
        "cluster timing");
   note(a.dissemination != b.dissemination, "cluster.dissemination");
   note(a.key_file != b.key_file || a.previous_key_file != b.previous_key_file ||

@@ -16,6 +16,7 @@ core::ReplicationConfig replication_config_of(const ClusterSettings& cluster) {
   replication.repair_updates_per_interval = cluster.repair_updates_per_interval;
   replication.peers_max = cluster.max_peers;
   replication.dissemination = cluster.dissemination;
+  replication.totals_wait_max_ms = static_cast<std::int64_t>(cluster.totals_wait_max_ms);
   return replication;
 }
 

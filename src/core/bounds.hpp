@@ -100,6 +100,12 @@ inline constexpr std::size_t owners_from_members = 32;
 inline constexpr std::size_t owners_until_members = 28;  // "auto" back to the mesh below this
 inline constexpr std::size_t owner_ring_points_per_member = 64;
 inline constexpr std::size_t owner_forward_keys_max = 65'536;
+// A key's first check on a node may wait for its owners' totals ([cluster] totals_wait_max) up
+// to this long; the requests for totals waiting to go out (core/totals_requests.hpp), the rest
+// decided without them (counted).
+inline constexpr std::uint64_t totals_wait_max_ms = 1000;
+inline constexpr std::uint64_t totals_wait_default_ms = 25;
+inline constexpr std::size_t totals_wants_max = 4096;
 // Hard limits (core/rights_ledger.hpp): the (counter, window) entries of grants a node keeps, the
 // requests for rights waiting to go out, and the records of one rights message (at most 54
 // bytes each: four and the longest header fit the smallest datagram, cluster_codec_test.cpp).

@@ -146,7 +146,7 @@ LimitVerdict verdict_of(LimitOutcome& limit, const CounterStore::Locked& locked,
 }  // namespace
 
 void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
-                        CheckOutcome& out) const {
+                        CheckOutcome& out, bool may_wait_for_totals) const {
   out.error = Errc::ok;
   out.error_message.clear();
   out.allowed = false;
@@ -154,6 +154,7 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   out.tier_unknown = false;
   out.denied_without_rights = false;
   out.rights_wait_ms = 0;
+  out.totals_wait_ms = 0;
   out.staleness_ms = 0;
   out.binding = 0;
   out.limit_count = 0;
@@ -290,6 +291,25 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   }
 
   auto locked = store_.lock(std::span<const std::uint64_t>(ids, out.limit_count));
+
+  // Through key owners, a key this node has not heard of from them: ask, and wait for the
+  // answer rather than decide blind. Not for a hard limit (its rights keep it within the limit)
+  // nor a cost of 0 (it counts nothing).
+  if (may_wait_for_totals && totals_ != nullptr) {
+    if (const std::uint64_t wait_ms = totals_->wait_ms(); wait_ms > 0) {
+      bool asked = false;
+      for (std::size_t i = 0; i < out.limit_count; ++i) {
+        const LimitOutcome& limit = out.limits[i];
+        if (limit.cost == 0 || limit.policy->enforcement == Enforcement::hard) continue;
+        if (locked.heard_from_owners(limit.counter_id, limit.rule->window_ms, now)) continue;
+        asked = totals_->want(limit.counter_id, limit.rule->window_ms, now) || asked;
+      }
+      if (asked) {
+        out.totals_wait_ms = wait_ms;
+        return;
+      }
+    }
+  }
 
   bool enforced_ok = true;
   bool shadow_ok = true;

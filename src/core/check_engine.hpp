@@ -16,6 +16,7 @@
 #include "core/policy.hpp"
 #include "core/rights_ledger.hpp"
 #include "core/time.hpp"
+#include "core/totals_requests.hpp"
 #include "drl/error.hpp"
 
 namespace drl::core {
@@ -97,6 +98,12 @@ struct CheckOutcome {
   // Denied without rights, and the binding limit's policy lets the check wait this long for a
   // grant (its rights_wait_max); 0 otherwise. The request for rights is already in the ledger.
   std::uint64_t rights_wait_ms = 0;
+  // Nonzero: the check was not decided (nothing counted, `allowed` false, no verdicts): through
+  // key owners, this node has not heard what the others counted of one of its keys, and the
+  // check may wait this long (the node's totals_wait_max) for the owners' answer, asked for
+  // already (core/totals_requests.hpp). The caller looks again when an answer comes, and then
+  // decides with may_wait_for_totals false once its wait is over.
+  std::uint64_t totals_wait_ms = 0;
   std::int64_t staleness_ms = 0;  // see ClusterSignals
   std::size_t binding = 0;        // index into limits of the limit that decided
   std::size_t limit_count = 0;
@@ -133,9 +140,11 @@ class CheckEngine {
       : store_(store), local_origin_(local_origin), signals_(signals) {}
 
   // Decides `items` as one check at wall time `now`. Thread-safe: concurrent checks on keys in
-  // different shards do not wait on each other.
+  // different shards do not wait on each other. `may_wait_for_totals`: the caller can hold the
+  // check for its keys' owners' totals (CheckOutcome::totals_wait_ms); without it, a key's
+  // first check through owners is decided on what this node knows.
   void check(const PolicySet& policies, WallTime now, std::span<const CheckItem> items,
-             CheckOutcome& out) const;
+             CheckOutcome& out, bool may_wait_for_totals = false) const;
 
   // What a reset of `item`'s key forgets: each counter of the key that `item` names, with the
   // totals seen now (before earlier resets: a mark holds totals). An empty tier names every
@@ -155,6 +164,9 @@ class CheckEngine {
   // moved between nodes. Set before the first check; null (the default), this node holds every
   // right of every window.
   void set_rights(RightsLedger* ledger) { rights_ = ledger != nullptr ? ledger : &sole_rights_; }
+  // Where a key's first check through owners asks for their totals. Set before the first check;
+  // null (the default): no check waits for them.
+  void set_totals_requests(TotalsRequests* requests) { totals_ = requests; }
 
  private:
   // Decides `peek` (a cost-0 item) and calls visit(limit, locked) for each counter it resolves
@@ -170,6 +182,7 @@ class CheckEngine {
   // until set_rights names another: checks need not test for none.
   RightsLedger sole_rights_;
   RightsLedger* rights_ = &sole_rights_;
+  TotalsRequests* totals_ = nullptr;
 };
 
 }  // namespace drl::core

@@ -69,6 +69,10 @@ inline constexpr std::uint8_t kFlagReadsTotals = 0x04;
 // which holds only the keys the receiver owns (and totals of the sender's): the receiver waits
 // for every peer's.
 inline constexpr std::uint8_t kFlagOwners = 0x08;
+// delta (with kFlagOwners): its records, each of count 0, ask the receiver, an owner of their
+// keys, for its totals now: the sender's first check of those keys waits for them
+// (core/totals_requests.hpp). An earlier version merges the zeros, which change nothing.
+inline constexpr std::uint8_t kFlagWantsTotals = 0x10;
 
 struct ClusterMessage {
   MessageType type = MessageType::heartbeat;

@@ -188,8 +188,9 @@ void CounterStore::Locked::add(std::uint64_t id, std::uint64_t window_ms, WallTi
 bool CounterStore::Locked::merge(std::uint64_t id, std::uint64_t window_ms, WallTime now,
                                  std::uint32_t origin, std::uint64_t window_id,
                                  std::uint32_t count) {
-  // max(x, 0) == x: a zero carries no count, and must not move the key's windows either.
-  if (count == 0) return true;
+  // max(x, 0) == x: a zero carries no count, and must not move the key's windows either. But
+  // an owners' total of zero is news: the owners answered (totals_requests.hpp).
+  if (count == 0 && origin != owners_total_origin) return true;
   Shard& shard = shard_for(id);
   const std::uint64_t now_window = window_id_at(now, window_ms);
   if (window_id + 1 < now_window) {
@@ -211,13 +212,37 @@ bool CounterStore::Locked::merge(std::uint64_t id, std::uint64_t window_ms, Wall
   }
   const Shard::SlotRef slot = shard.slot_of(entry, origin, false);
   if (slot.current == nullptr) return false;
-  if (origin == owners_total_origin) entry.extra |= kOwnersTotalBit;
   // After a roll the update's window is the newest; otherwise it is the newest or the one before.
   const std::uint64_t top = std::max(newest, window_id);
+  if (origin == owners_total_origin) {
+    entry.extra |= kOwnersTotalBit;
+    if (window_id == top) entry.extra |= kOwnersAnsweredBit;
+  }
   std::uint32_t& target = window_id == top ? *slot.current : *slot.previous;
   target = std::max(target, count);
   if ((entry.extra & kFloorBit) != 0) shard.drop_floor_if_covered(entry, now_window);
   return true;
+}
+
+bool CounterStore::Locked::heard_from_owners(std::uint64_t id, std::uint64_t window_ms,
+                                             WallTime now) const {
+  const Shard& shard = shard_for(id);
+  const std::size_t pos = shard.find(id);
+  if (pos == Shard::npos) return false;
+  const Entry& entry = shard.table[pos];
+  const std::uint64_t now_window = window_id_at(now, window_ms);
+  const std::uint64_t newest = entry_window(entry, now_window);
+  if (newest + 1 < now_window) return false;
+  if (newest >= now_window && (entry.extra & kOwnersAnsweredBit) != 0) return true;
+  // A count of an origin's in the windows a check reads: this node's own (so the owners send it
+  // their totals) or another's (this node owns the key, or heard it in the mesh).
+  bool counted = false;
+  shard.for_each_slot(
+      entry, [&](std::uint32_t origin, std::uint32_t previous, std::uint32_t current) {
+        if (origin == owners_total_origin) return;
+        counted = counted || current != 0 || (newest >= now_window && previous != 0);
+      });
+  return counted;
 }
 
 void CounterStore::Locked::mark_denied(std::uint64_t id) {

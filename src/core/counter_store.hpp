@@ -184,6 +184,13 @@ class CounterStore::Locked {
   bool merge(std::uint64_t id, std::uint64_t window_ms, WallTime now, std::uint32_t origin,
              std::uint64_t window_id, std::uint32_t count);
 
+  // Whether this node hears what the other nodes count of `id` in the window holding `now`,
+  // through key owners: it counted the key (itself, or as an origin's slot) in that window or
+  // the one before, so the owners send it their totals, or the owners' total of that window
+  // came in (even a zero: an answer to a request). A key's first check waits for it when it
+  // does not (core/totals_requests.hpp).
+  bool heard_from_owners(std::uint64_t id, std::uint64_t window_ms, WallTime now) const;
+
   // Remembers that a check on `id` was denied in its current window: such keys are evicted
   // last, so flooding the store with new keys cannot reset an abuser's count.
   void mark_denied(std::uint64_t id);

@@ -66,7 +66,8 @@ constexpr std::uint32_t kPreviousChangedBit = 0x2000'0000U;  // ... some of them
 constexpr std::uint32_t kFloorBit = 0x1000'0000U;            // came back with a floor: look it up
 constexpr std::uint32_t kIndexedBit = 0x0800'0000U;          // its extra slots are in origin_index
 constexpr std::uint32_t kOwnersTotalBit = 0x0400'0000U;      // has an owners_total_origin slot
-constexpr std::uint32_t kExtraMask = 0x03ff'ffffU;
+constexpr std::uint32_t kOwnersAnsweredBit = 0x0200'0000U;   // ... set in its newest window
+constexpr std::uint32_t kExtraMask = 0x01ff'ffffU;
 
 // A key whose chain of extra slots reaches this length is indexed (OriginSlotIndex): from a
 // cluster of 17 nodes on. Shorter chains are walked: up to there, walking them is as fast (they
@@ -272,6 +273,7 @@ struct alignas(64) CounterStore::Shard {
     for (std::uint32_t at = entry.extra & kExtraMask; at != 0; at = extra[at - 1].next) {
       shift(extra[at - 1].previous, extra[at - 1].current);
     }
+    entry.extra &= ~kOwnersAnsweredBit;  // the owners spoke of a window now over
     if (adjacent) {
       // Local counts not yet sent to peers moved to the previous window: send that one too.
       if ((entry.extra & kChangedBit) != 0) entry.extra |= kPreviousChangedBit;

@@ -222,6 +222,7 @@ void Replicator::on_message(MonoTime now, WallTime wall, const std::string& from
     }
     case MessageType::delta:
       merge_content(now, wall, message);
+      if ((message.flags & kFlagWantsTotals) != 0) answer_totals(now, wall, *peer, message);
       break;
     case MessageType::repair:
       merge_content(now, wall, message);
@@ -304,6 +305,7 @@ void Replicator::on_timer(MonoTime now, WallTime wall) {
     gossip_round(now, wall);
     override_round(now, wall);
     rights_round(now, wall);
+    totals_request_round(now, wall);
     next_gossip_ = after_ms(next_gossip_, config_.gossip_interval_ms);
     // A timer late by a whole interval or more starts the cadence again from now: the next
     // round is always in the future (a deadline equal to now would run a second round at once).

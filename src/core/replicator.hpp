@@ -40,6 +40,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/bounds.hpp"
 #include "core/cluster_message.hpp"
 #include "core/counter_store.hpp"
 #include "core/dissemination.hpp"
@@ -50,6 +51,7 @@
 #include "core/peer_table.hpp"
 #include "core/rights_ledger.hpp"
 #include "core/time.hpp"
+#include "core/totals_requests.hpp"
 
 namespace drl::core {
 
@@ -77,6 +79,9 @@ struct ReplicationConfig {
   // Anti-entropy of overrides: the whole table to every live peer this often (when not empty).
   std::int64_t override_sync_interval_ms = 1000;
   Dissemination dissemination = Dissemination::automatic;
+  // Through key owners, how long a key's first check on this node waits for the owners' totals
+  // (core/totals_requests.hpp); 0: it does not wait.
+  std::int64_t totals_wait_max_ms = static_cast<std::int64_t>(bounds::totals_wait_default_ms);
 };
 
 struct PeerStatus {
@@ -166,6 +171,10 @@ struct ReplicationStats {
   std::uint64_t totals_messages_received = 0;
   std::uint64_t totals_stale = 0;
   std::uint64_t owner_forwards_dropped = 0;
+  // Keys' first checks: the keys this node asked their owners' totals of (a record each, to
+  // each owner), and the keys it answered such a request for as an owner.
+  std::uint64_t totals_requests_sent = 0;
+  std::uint64_t totals_requests_answered = 0;
   // The share of keys this node is the first owner of, in thousandths (0 in the mesh).
   std::uint64_t owner_share_permille = 0;
 };
@@ -194,9 +203,13 @@ class Replicator {
   // Before a clean stop: sends the changes not sent yet, so that a stopped node's last counts
   // (and overrides) reach its peers, then tells every peer that it leaves (twice, for loss).
   void final_round(MonoTime now, WallTime wall);
-  // Sends the requests for rights that checks left in the ledger now, not at the next gossip
-  // round: a check waits for the answer (a policy's rights_wait_max).
-  void rights_now(MonoTime now, WallTime wall) { rights_round(now, wall); }
+  // Sends the requests that checks left now, not at the next gossip round: for rights in the
+  // ledger (a check waits for the answer: a policy's rights_wait_max), and for owners' totals
+  // (a key's first check waits for them: totals_wait_max).
+  void rights_now(MonoTime now, WallTime wall) {
+    rights_round(now, wall);
+    totals_request_round(now, wall);
+  }
 
   // An address a seed name resolved to: a learned member if it is not one yet (and not ours),
   // which gets heartbeats, and is forgotten forget_after after it goes down, or if it never
@@ -213,6 +226,9 @@ class Replicator {
   // owned; it must outlive the replicator. Null (the default): no request goes out, and
   // requests and grants that come in are dropped.
   void set_rights(RightsLedger* ledger) { rights_ = ledger; }
+  // Where checks ask for their keys' owners' totals (the check engine's). Not owned; it must
+  // outlive the replicator. Null (the default): no check waits, no request goes out.
+  void set_totals_requests(TotalsRequests* requests) { totals_requests_ = requests; }
 
   std::vector<Outgoing> take_outgoing();
   MonoTime next_deadline() const;
@@ -290,8 +306,20 @@ class Replicator {
   std::int64_t owner_forward_delay_ms() const;
   // Tells each node that counts a key noted for forwarding what the other origins counted there.
   void forward_round(MonoTime now, WallTime wall);
+  // What all origins but `recipient` (an origin index; none: all of them) counted of `key` in
+  // its windows still read, from its `slots`, appended to `out` as totals records. A window
+  // with nothing to tell is left out, unless `zero_too` (an answer to a request: the current
+  // window is then said even if it is 0).
+  void append_totals(std::uint64_t counter_id, std::uint64_t window_ms,
+                     const std::vector<OriginCounts>& slots, std::optional<std::uint32_t> recipient,
+                     std::uint64_t now_window, bool zero_too, std::vector<WireUpdate>& out) const;
   // A totals message: the sender's sum of the origins other than us, kept as the owners' total.
   void merge_totals(WallTime wall, const ClusterMessage& message);
+  // Sends the requests for owners' totals that checks left (totals_requests_), each to the
+  // key's owners.
+  void totals_request_round(MonoTime now, WallTime wall);
+  // A delta of requests for totals from `peer`: answers those of the keys this node owns.
+  void answer_totals(MonoTime now, WallTime wall, Peer& peer, const ClusterMessage& message);
   // Whether the member `node_id` is among `counter_id`'s owners (anti-entropy in owners mode
   // sends a peer only the keys it owns: non-owners hold no per-origin counts).
   bool is_owner(std::string_view node_id, std::uint64_t counter_id) const;
@@ -345,6 +373,7 @@ class Replicator {
   std::size_t member_turn_ = 0;
   OverrideTable* overrides_ = nullptr;
   RightsLedger* rights_ = nullptr;
+  TotalsRequests* totals_requests_ = nullptr;
   std::optional<std::uint64_t> overrides_version_sent_;  // none: never sent
   bool overrides_resend_ = false;                        // the last round sent a change
   MonoTime next_override_sync_;

@@ -36,7 +36,7 @@ void Replicator::merge_updates(MonoTime now, WallTime wall, const ClusterMessage
                                 static_cast<std::uint32_t>(local[update.origin]), update.window_id,
                                 update.count)) {
       ++stats_.updates_dropped;
-    } else if (owners_mode_ || (message.flags & kFlagOwners) != 0) {
+    } else if (update.count != 0 && (owners_mode_ || (message.flags & kFlagOwners) != 0)) {
       // A count sent to us as an owner (a delta, or a repair: after a partition or a restart the
       // owners learn through repair what they missed), by a node in owners mode even if this one
       // is in the mesh: the nodes counting the key hear of it.

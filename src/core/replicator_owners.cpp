@@ -82,6 +82,12 @@ void Replicator::refresh_owners(MonoTime now) {
   }
   member_addresses_[self_member_].clear();
   stats_.owner_share_permille = owners_mode_ ? owners_.first_owner_permille(self_member_) : 0;
+  // A key's first check waits for its owners' totals only when there are owners to ask.
+  if (totals_requests_ != nullptr) {
+    totals_requests_->set_wait_ms(owners_mode_ && ring.size() > 1
+                                      ? static_cast<std::uint64_t>(config_.totals_wait_max_ms)
+                                      : 0);
+  }
 }
 
 void Replicator::send_to_owners(MonoTime now, WallTime wall) {
@@ -169,17 +175,12 @@ void Replicator::forward_round(MonoTime now, WallTime wall) {
       slots = store_.lock(ids).origins(key.counter_id, key.window_ms, wall);
     }
     if (slots.empty()) continue;
-    const std::uint64_t newest = slots.front().window_id;
     const std::uint64_t now_window = window_id_at(wall, key.window_ms);
-    if (newest + 1 < now_window) continue;  // over: nothing to tell
-    std::uint64_t previous_sum = 0;
-    std::uint64_t current_sum = 0;
+    if (slots.front().window_id + 1 < now_window) continue;  // over: nothing to tell
     recipients.clear();
     for (const OriginCounts& slot : slots) {
-      if (slot.origin == owners_total_origin) continue;  // no origin's: the others' view
-      previous_sum += slot.previous;
-      current_sum += slot.current;
-      if (slot.origin == OriginTable::local_index || (slot.previous == 0 && slot.current == 0)) {
+      if (slot.origin == owners_total_origin || slot.origin == OriginTable::local_index ||
+          (slot.previous == 0 && slot.current == 0)) {
         continue;
       }
       const std::optional<Origin> origin = origins_.origin_at(slot.origin);
@@ -191,28 +192,12 @@ void Replicator::forward_round(MonoTime now, WallTime wall) {
       }
     }
     for (Peer* peer : recipients) {
-      // Its counts as the origin it is now (an earlier incarnation's are another origin's).
-      std::uint64_t own_previous = 0;
-      std::uint64_t own_current = 0;
-      if (const auto own = origins_.find(Origin{peer->node_id, peer->incarnation})) {
-        for (const OriginCounts& slot : slots) {
-          if (slot.origin != *own) continue;
-          own_previous = slot.previous;
-          own_current = slot.current;
-        }
-      }
       const auto [slot, fresh] = totals_of.emplace(peer, totals.size());
       if (fresh) totals.emplace_back(peer, std::vector<WireUpdate>());
-      std::vector<WireUpdate>& out = totals[slot->second].second;
-      if (current_sum > own_current) {
-        out.push_back(WireUpdate{key.counter_id, key.window_ms, newest, 0,
-                                 clamp_count(current_sum - own_current)});
-      }
-      // The previous window only while it is the one before now (a receiver drops an older one).
-      if (previous_sum > own_previous && newest >= now_window) {
-        out.push_back(WireUpdate{key.counter_id, key.window_ms, newest - 1, 0,
-                                 clamp_count(previous_sum - own_previous)});
-      }
+      // Its counts as the origin it is now (an earlier incarnation's are another origin's).
+      append_totals(key.counter_id, key.window_ms, slots,
+                    origins_.find(Origin{peer->node_id, peer->incarnation}), now_window, false,
+                    totals[slot->second].second);
     }
   }
   for (auto& [peer, updates] : totals) {
@@ -224,6 +209,97 @@ void Replicator::forward_round(MonoTime now, WallTime wall) {
     send_to(*peer, now, std::move(message));
     ++stats_.totals_messages_sent;
   }
+}
+
+void Replicator::append_totals(std::uint64_t counter_id, std::uint64_t window_ms,
+                               const std::vector<OriginCounts>& slots,
+                               std::optional<std::uint32_t> recipient, std::uint64_t now_window,
+                               bool zero_too, std::vector<WireUpdate>& out) const {
+  // No slot: nobody counted the key (that we know of) in its windows in use.
+  const std::uint64_t newest = slots.empty() ? now_window : slots.front().window_id;
+  if (newest + 1 < now_window) {
+    if (zero_too) out.push_back(WireUpdate{counter_id, window_ms, now_window, 0, 0});
+    return;
+  }
+  std::uint64_t previous = 0;
+  std::uint64_t current = 0;
+  for (const OriginCounts& slot : slots) {
+    // The owners' total is no origin's (our own view of the others); the recipient's own count
+    // is its own to add.
+    if (slot.origin == owners_total_origin || (recipient && slot.origin == *recipient)) continue;
+    previous += slot.previous;
+    current += slot.current;
+  }
+  if (current > 0 || zero_too) {
+    out.push_back(WireUpdate{counter_id, window_ms, newest, 0, clamp_count(current)});
+  }
+  // The previous window only while it is the one before now (a receiver drops an older one).
+  if (previous > 0 && newest >= now_window) {
+    out.push_back(WireUpdate{counter_id, window_ms, newest - 1, 0, clamp_count(previous)});
+  }
+}
+
+void Replicator::totals_request_round(MonoTime now, WallTime wall) {
+  if (totals_requests_ == nullptr) return;
+  const std::vector<TotalsWant> wants = totals_requests_->take(bounds::totals_wants_max, wall);
+  if (wants.empty() || owners_.members().size() < 2) return;
+  // Member index -> the keys asked of it, in the order first met (a seed replays the same sends).
+  std::vector<std::pair<std::uint32_t, std::vector<WireUpdate>>> by_member;
+  std::array<std::uint32_t, bounds::owners_per_key> owners{};
+  for (const TotalsWant& want : wants) {
+    const std::uint64_t window_id = window_id_at(wall, want.window_ms);
+    const std::size_t count = owners_.owners_of(want.counter_id, owners);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (owners[i] == self_member_) continue;  // the other owner may hold what we missed
+      auto at = std::find_if(by_member.begin(), by_member.end(),
+                             [&](const auto& entry) { return entry.first == owners[i]; });
+      if (at == by_member.end()) {
+        by_member.emplace_back(owners[i], std::vector<WireUpdate>());
+        at = by_member.end() - 1;
+      }
+      at->second.push_back(WireUpdate{want.counter_id, want.window_ms, window_id, 0, 0});
+    }
+  }
+  for (auto& [member, updates] : by_member) {
+    Peer* peer = peers_.find(member_addresses_[member]);
+    if (peer == nullptr) continue;  // gone since the ring was built: the check's wait runs out
+    ClusterMessage message = header(MessageType::delta, wall);
+    message.flags |= kFlagOwners | kFlagWantsTotals;
+    message.origins.push_back(origins_.local());
+    stats_.totals_requests_sent += updates.size();
+    message.updates = std::make_shared<const std::vector<WireUpdate>>(std::move(updates));
+    send_to(*peer, now, std::move(message));
+  }
+}
+
+void Replicator::answer_totals(MonoTime now, WallTime wall, Peer& peer,
+                               const ClusterMessage& message) {
+  if (!message.updates || message.origins.size() != 1 || peer.node_id.empty()) return;
+  // The asker's counts as the origin it is now; it asks only of keys it has not counted there,
+  // but an earlier datagram of its may have reached us since.
+  const Origin asker = message.origins.front();
+  if (asker.node_id != peer.node_id) return;
+  const std::optional<std::uint32_t> theirs = origins_.find(asker);
+  std::vector<WireUpdate> totals;
+  for (const WireUpdate& update : *message.updates) {
+    if (update.count != 0 || !bounds::window_ms_valid(update.window_ms) ||
+        !is_owner(config_.node_id, update.counter_id)) {
+      continue;
+    }
+    const std::array<std::uint64_t, 1> ids{update.counter_id};
+    const std::vector<OriginCounts> slots =
+        store_.lock(ids).origins(update.counter_id, update.window_ms, wall);
+    append_totals(update.counter_id, update.window_ms, slots, theirs,
+                  window_id_at(wall, update.window_ms), true, totals);
+    ++stats_.totals_requests_answered;
+  }
+  if (totals.empty()) return;
+  ClusterMessage answer = header(MessageType::totals, wall);
+  answer.origins.push_back(asker);
+  stats_.totals_records_sent += totals.size();
+  answer.updates = std::make_shared<const std::vector<WireUpdate>>(std::move(totals));
+  send_to(peer, now, std::move(answer));
+  ++stats_.totals_messages_sent;
 }
 
 void Replicator::merge_totals(WallTime wall, const ClusterMessage& message) {
@@ -245,6 +321,8 @@ void Replicator::merge_totals(WallTime wall, const ClusterMessage& message) {
       ++stats_.updates_dropped;
     }
   }
+  // Checks waiting for their keys' owners' totals look again.
+  if (totals_requests_ != nullptr) totals_requests_->answered();
 }
 
 bool Replicator::is_owner(std::string_view node_id, std::uint64_t counter_id) const {

@@ -248,8 +248,12 @@ int run_daemon(const DaemonOptions& options) {
       static_cast<std::int64_t>(incarnation / 1000) +
       static_cast<std::int64_t>(config.cluster.clock_skew_max_ms);
   core::RightsLedger rights(core::RightsSplit{1, 0, rights_from_unix_ms});
+  // Where a key's first check through owners asks for their totals (the replication's thread
+  // says when checks wait for them).
+  core::TotalsRequests totals_requests;
   core::CheckEngine engine(store, core::OriginTable::local_index, &signals);
   engine.set_rights(&rights);
+  engine.set_totals_requests(&totals_requests);
   // The counts saved by the previous run, back in the store before any check is answered
   // (and before peers send theirs: both are G-counter merges, so the order does not matter).
   // The policies checks use: the configured ones with runtime overrides and adaptive factors.
@@ -458,8 +462,9 @@ int run_daemon(const DaemonOptions& options) {
     // restarted node gets the active ones back from its peers.
     node->replicator().set_overrides(&dynamic.table());
     node->replicator().set_rights(&rights);
+    node->replicator().set_totals_requests(&totals_requests);
     rights_wait = std::make_unique<RightsWait>(
-        rights, [driver = driver.get()] { driver->send_rights_now(); });
+        rights, totals_requests, workers, [driver = driver.get()] { driver->send_rights_now(); });
     context.rights_wait = rights_wait.get();
     driver->set_receive_hook([&dynamic, &startup_hold, &node, &rights_wait] {
       dynamic.republish_if_table_moved(io::wall_now());

@@ -47,6 +47,13 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "waiting already: denied at once)."},
     {"drl_rights_wait_seconds_total", MetricKind::counter, "",
      "Time checks spent waiting for a grant, all together (divide by the waits for the mean)."},
+    {"drl_totals_waits_total", MetricKind::counter, "outcome",
+     "Through key owners, keys' first checks on this node that waited for their owners' totals "
+     "([cluster] totals_wait_max), by outcome: answered (the totals came in time), timed_out "
+     "(decided on what this node knew), refused (decided at once: half the workers were waiting "
+     "for totals already)."},
+    {"drl_totals_wait_seconds_total", MetricKind::counter, "",
+     "Time keys' first checks spent waiting for their owners' totals, all together."},
     {"drl_keys_tracked", MetricKind::gauge, "", "Counters held in the store now."},
     {"drl_keys_bound", MetricKind::gauge, "",
      "The most counters the store holds ([bounds] max_keys, in whole shards)."},
@@ -167,7 +174,9 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "nodes counting them and in full syncs), records (their records), received (totals "
      "messages received), "
      "stale (received for an earlier life of this node, dropped), dropped (keys not forwarded at "
-     "once: the bound of keys waiting was reached)."},
+     "once: the bound of keys waiting was reached), requested (keys this node asked their owners' "
+     "totals of, for a key's first check: one per owner asked), answered (such requests this "
+     "node answered as an owner)."},
     {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},
     {"drl_gossip_bytes_sent_total", MetricKind::counter, "", "Bytes of cluster datagrams sent."},
     {"drl_gossip_datagrams_received_total", MetricKind::counter, "",
@@ -427,6 +436,14 @@ std::string render_metrics(const DaemonContext& c) {
     f.value("drl_rights_waits_total", static_cast<double>(waits.waits_refused),
             {{"outcome", "refused"}});
     f.value("drl_rights_wait_seconds_total", static_cast<double>(waits.wait_ns_total) / 1e9);
+    f.value("drl_totals_waits_total", static_cast<double>(waits.totals_waits_answered),
+            {{"outcome", "answered"}});
+    f.value("drl_totals_waits_total",
+            static_cast<double>(waits.totals_waits - waits.totals_waits_answered),
+            {{"outcome", "timed_out"}});
+    f.value("drl_totals_waits_total", static_cast<double>(waits.totals_waits_refused),
+            {{"outcome", "refused"}});
+    f.value("drl_totals_wait_seconds_total", static_cast<double>(waits.totals_wait_ns_total) / 1e9);
   }
 
   const core::StoreStats store = c.store->stats();
@@ -560,6 +577,8 @@ std::string render_metrics(const DaemonContext& c) {
         {"records", s.replication.totals_records_sent},
         {"received", s.replication.totals_messages_received},
         {"stale", s.replication.totals_stale},
+        {"requested", s.replication.totals_requests_sent},
+        {"answered", s.replication.totals_requests_answered},
         {"dropped", s.replication.owner_forwards_dropped}};
     for (const auto& [event, count] : totals) {
       f.value("drl_cluster_totals_total", static_cast<double>(count), {{"event", event}});

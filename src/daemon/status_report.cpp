@@ -106,6 +106,10 @@ wire::StatusFields node_fields(const DaemonContext& context) {
       {"rights_waits_admitted", u(waits.waits_admitted)},
       {"rights_waits_refused", u(waits.waits_refused)},
       {"rights_wait_us", u(waits.wait_ns_total / 1000)},
+      {"totals_waits", u(waits.totals_waits)},
+      {"totals_waits_answered", u(waits.totals_waits_answered)},
+      {"totals_waits_refused", u(waits.totals_waits_refused)},
+      {"totals_wait_us", u(waits.totals_wait_ns_total / 1000)},
       {"errors", u(errors)},
   };
 }
@@ -228,6 +232,8 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back({"totals_records_sent", u(snapshot.replication.totals_records_sent)});
   fields.push_back({"totals_messages_received", u(snapshot.replication.totals_messages_received)});
   fields.push_back({"totals_stale", u(snapshot.replication.totals_stale)});
+  fields.push_back({"totals_requests_sent", u(snapshot.replication.totals_requests_sent)});
+  fields.push_back({"totals_requests_answered", u(snapshot.replication.totals_requests_answered)});
   fields.push_back({"owner_forwards_dropped", u(snapshot.replication.owner_forwards_dropped)});
   fields.push_back({"rights_requests_sent", u(snapshot.replication.rights_requests_sent)});
   fields.push_back({"rights_granted", u(snapshot.replication.rights_granted)});

@@ -279,6 +279,9 @@ TEST_CASE("config: every rejection names the file, the line and the problem") {
       {"cluster bad dissemination",
        "[cluster]\nbind = \"127.0.0.1:1\"\ndissemination = \"gossip\"\n" + kPolicy,
        "dissemination must be \"auto\", \"mesh\" or \"owners\""},
+      {"cluster totals wait too long",
+       "[cluster]\nbind = \"127.0.0.1:1\"\ntotals_wait_max = \"2s\"\n" + kPolicy,
+       "totals_wait_max must be between 0ms and 1s"},
       {"cluster previous key alone",
        "[cluster]\nbind = \"127.0.0.1:1\"\nprevious_key_file = \"/k\"\n" + kPolicy,
        "previous_key_file needs key_file"},
@@ -341,6 +344,11 @@ gossip_interval = "5ms"
       "[cluster]\nbind = \"127.0.0.1:7001\"\ndissemination = \"owners\"\n" + kPolicy, "o");
   REQUIRE(owners.ok());
   CHECK(owners->cluster.dissemination == drl::core::Dissemination::owners);
+  CHECK(cluster.totals_wait_max_ms == 25);
+  const auto waits = parse_config(
+      "[cluster]\nbind = \"127.0.0.1:7001\"\ntotals_wait_max = \"0s\"\n" + kPolicy, "w");
+  REQUIRE(waits.ok());
+  CHECK(waits->cluster.totals_wait_max_ms == 0);
   CHECK_FALSE(parse_config(kPolicy, "x")->cluster.enabled);
 }
 

@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 #include "core/check_engine.hpp"
 #include "core/limit_adjuster.hpp"
+#include "core/totals_requests.hpp"
 
 using namespace drl::core;
 using drl::Errc;
@@ -715,4 +716,45 @@ TEST_CASE(
   Bench keyed(kOneMinute);
   keyed.adjust({key_record("bob", OverrideKind::limit, 3, 1'800'000'000'000)});
   CHECK(keyed.check("api", "bob", 4).binding_limit().verdict.retry_after_ms == 3'600'000);
+}
+
+TEST_CASE(
+    "check: through key owners, a key's first check waits for the owners' totals, counting "
+    "nothing, and its last look decides on what the node knows") {
+  CounterStore store(StoreOptions{10'000, 8});
+  CheckEngine engine(store, 0);
+  TotalsRequests totals;
+  engine.set_totals_requests(&totals);
+  auto parsed = drl::config::parse_config(kTwoLimits, "test");
+  REQUIRE(parsed.ok());
+  const PolicySet& policies = *parsed->policies;
+  const WallTime now{1'800'000'000'000};
+  const std::vector<CheckItem> items{CheckItem{"api", "alice", "", "", 1}};
+  CheckOutcome outcome;
+  // In the mesh (no wait set), and for a caller that cannot hold a check: decided at once.
+  engine.check(policies, now, items, outcome, true);
+  CHECK(outcome.allowed);
+  CHECK(outcome.totals_wait_ms == 0);
+  totals.set_wait_ms(25);
+  const std::vector<CheckItem> bob{CheckItem{"api", "bob", "", "", 1}};
+  engine.check(policies, now, bob, outcome);
+  CHECK(outcome.allowed);  // a caller that cannot wait
+  // "alice" and "bob" were counted here: the owners tell this node their totals.
+  engine.check(policies, now, items, outcome, true);
+  CHECK(outcome.allowed);
+  // "carol" is new here: held, nothing counted, both her counters asked for.
+  const std::vector<CheckItem> carol{CheckItem{"api", "carol", "", "", 1}};
+  engine.check(policies, now, carol, outcome, true);
+  CHECK_FALSE(outcome.allowed);
+  CHECK(outcome.totals_wait_ms == 25);
+  CHECK(totals.take(100, now).size() == 2);
+  // A cost of 0 counts nothing: it never waits.
+  const std::vector<CheckItem> peek{CheckItem{"api", "carol", "", "", 0}};
+  engine.check(policies, now, peek, outcome, true);
+  CHECK(outcome.totals_wait_ms == 0);
+  CHECK(outcome.binding_limit().verdict.remaining == 2);  // nothing was counted while held
+  // Its last look: decided.
+  engine.check(policies, now, carol, outcome, false);
+  CHECK(outcome.allowed);
+  CHECK(outcome.totals_wait_ms == 0);
 }

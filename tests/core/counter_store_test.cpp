@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 #include <vector>
 
@@ -685,4 +686,39 @@ TEST_CASE("store: the owners' total is no origin's count, and never collected fo
   REQUIRE(out.size() == 1);
   CHECK(out.front().origin == kLocal);
   CHECK(out.front().count == 1);
+}
+
+namespace {
+
+bool heard(CounterStore& store, std::uint64_t id, WallTime now) {
+  const std::array<std::uint64_t, 1> ids{id};
+  return store.lock(ids).heard_from_owners(id, kWindowMs, now);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "store: a node hears of a key through its owners once it counted it in this window or the "
+    "one before, or the owners' total of this window came in, even a zero") {
+  CounterStore store(StoreOptions{1000, 1, false});
+  const std::uint64_t counted = id_of(3);
+  const std::uint64_t answered = id_of(4);
+  CHECK_FALSE(heard(store, counted, at_ms(5'500)));  // never seen
+  add(store, counted, at_ms(5'500), 1);
+  CHECK(heard(store, counted, at_ms(5'500)));
+  CHECK(heard(store, counted, at_ms(6'500)));  // the owners send totals to the previous window's
+  CHECK_FALSE(heard(store, counted, at_ms(7'500)));
+  // The owners said: nobody else counted it in window 5. It holds no count, yet it is news.
+  merge(store, answered, at_ms(5'500), owners_total_origin, 5, 0);
+  CHECK(heard(store, answered, at_ms(5'500)));
+  CHECK(view(store, answered, at_ms(5'500)).counts.current == 0);
+  // An answer speaks of its window only: the next one is not heard until asked again.
+  CHECK_FALSE(heard(store, answered, at_ms(6'500)));
+  // An answer about the window before is no answer about this one.
+  merge(store, answered, at_ms(6'600), owners_total_origin, 5, 7);
+  CHECK_FALSE(heard(store, answered, at_ms(6'600)));
+  merge(store, answered, at_ms(6'600), owners_total_origin, 6, 2);
+  CHECK(heard(store, answered, at_ms(6'600)));
+  CHECK(view(store, answered, at_ms(6'600)).counts.current == 2);
+  CHECK(view(store, answered, at_ms(6'600)).counts.previous == 7);
 }

@@ -30,9 +30,11 @@ struct Node {
     config.seeds = peers;
     config.dissemination = dissemination;
     replicator = std::make_unique<Replicator>(config, store, origins);
+    replicator->set_totals_requests(&totals);
   }
   CounterStore store;
   OriginTable origins;
+  TotalsRequests totals;
   std::unique_ptr<Replicator> replicator;
 };
 
@@ -107,6 +109,15 @@ class Cluster {
   std::uint64_t seen(std::size_t i, std::uint64_t key) {
     const std::array<std::uint64_t, 1> ids{key};
     return nodes_[i]->store.lock(ids).view(key, kWindowMs, wall()).counts.current;
+  }
+  bool heard(std::size_t i, std::uint64_t key) {
+    const std::array<std::uint64_t, 1> ids{key};
+    return nodes_[i]->store.lock(ids).heard_from_owners(key, kWindowMs, wall());
+  }
+  // Node `i` asks the owners of `key` for their totals now, as a waiting check makes it.
+  void ask(std::size_t i, std::uint64_t key) {
+    REQUIRE(nodes_[i]->totals.want(key, kWindowMs, wall()));
+    nodes_[i]->replicator->rights_now(mono(), wall());
   }
   std::size_t slots(std::size_t i, std::uint64_t key) {
     const std::array<std::uint64_t, 1> ids{key};
@@ -335,4 +346,57 @@ TEST_CASE("owners: 'auto' goes back to the mesh only a few members below where i
   }
   cluster.run_ms(700);
   CHECK(cluster.node(0).replicator->stats().owners_mode == 0);
+}
+
+TEST_CASE(
+    "owners: a node that has not counted a key asks its owners, and hears the others' total, a "
+    "zero included, one round trip later") {
+  Cluster cluster(8, Dissemination::owners);
+  cluster.run_ms(30);
+  CHECK(cluster.node(0).totals.wait_ms() == drl::bounds::totals_wait_default_ms);
+  // Keys node 0 does not own (it would hold their origins' counts itself): the same ring.
+  KeyOwners ring;
+  std::vector<std::string> members;
+  for (std::size_t i = 0; i < cluster.size(); ++i) members.push_back(cluster.name(i));
+  ring.assign(members);
+  const auto n0 = static_cast<std::uint32_t>(
+      std::find(ring.members().begin(), ring.members().end(), "n0") - ring.members().begin());
+  std::vector<std::uint64_t> keys;
+  for (std::uint64_t n = 0; keys.size() < 2 && n < 1000; ++n) {
+    std::array<std::uint32_t, drl::bounds::owners_per_key> owners{};
+    const std::size_t count = ring.owners_of(key_of(n), owners);
+    if (std::find(owners.begin(), owners.begin() + static_cast<std::ptrdiff_t>(count), n0) ==
+        owners.begin() + static_cast<std::ptrdiff_t>(count)) {
+      keys.push_back(key_of(n));
+    }
+  }
+  REQUIRE(keys.size() == 2);
+  const std::uint64_t counted = keys[0];
+  const std::uint64_t untouched = keys[1];
+  for (std::size_t i = 1; i < cluster.size(); ++i) cluster.count(i, counted, 3);
+  cluster.run_ms(30);
+  // Node 0 hears no totals of a key it does not count: blind, and it knows it.
+  CHECK_FALSE(cluster.heard(0, counted));
+  CHECK(cluster.seen(0, counted) == 0);
+  cluster.ask(0, counted);
+  cluster.ask(0, untouched);
+  const std::uint64_t answers = cluster.node(0).totals.answers();
+  cluster.run_ms(3);  // there and back, 1 ms each
+  CHECK(cluster.heard(0, counted));
+  CHECK(cluster.seen(0, counted) == 21);
+  CHECK(cluster.heard(0, untouched));  // nobody counted it: the owners said 0
+  CHECK(cluster.seen(0, untouched) == 0);
+  CHECK(cluster.node(0).totals.answers() > answers);
+  CHECK(cluster.node(0).replicator->stats().totals_requests_sent == 4);  // 2 keys, 2 owners each
+  std::uint64_t answered = 0;
+  for (std::size_t i = 1; i < cluster.size(); ++i) {
+    answered += cluster.node(i).replicator->stats().totals_requests_answered;
+  }
+  CHECK(answered == 4);
+}
+
+TEST_CASE("owners: in the full mesh no check waits for totals") {
+  Cluster cluster(4, Dissemination::mesh);
+  cluster.run_ms(30);
+  CHECK(cluster.node(0).totals.wait_ms() == 0);
 }

@@ -17,6 +17,13 @@ CheckOutcome denied_short_of_rights(std::uint64_t wait_ms) {
   return outcome;
 }
 
+CheckOutcome held_for_totals(std::uint64_t wait_ms) {
+  CheckOutcome outcome;
+  outcome.allowed = false;
+  outcome.totals_wait_ms = wait_ms;
+  return outcome;
+}
+
 CheckOutcome admitted() {
   CheckOutcome outcome;
   outcome.allowed = true;
@@ -82,9 +89,53 @@ TEST_CASE("rights waits: beyond rights_waiters_max waiting, a check is denied at
   CHECK(waits.stats().waits_refused == 1);
   // A place frees when a wait ends, or its check is dropped.
   CHECK_FALSE(waits.waits_on(waiting.back(), admitted(), after_ms(kStart, 1), 1));
-  CHECK(waits.begin(denied_short_of_rights(5), kStart, 0).has_value());
-  waits.abandon();
+  const auto last = waits.begin(denied_short_of_rights(5), kStart, 0);
+  REQUIRE(last.has_value());
+  waits.abandon(*last);
   CHECK(waits.waiting() == bounds::rights_waiters_max - 1);
+}
+
+TEST_CASE(
+    "rights waits: a key's first check held for its owners' totals waits until it is decided, "
+    "then counts as a totals wait, answered if it ended before its deadline") {
+  RightsWaits waits;
+  auto wait = waits.begin(held_for_totals(25), kStart, 0);
+  REQUIRE(wait.has_value());
+  CHECK(wait->for_totals);
+  CHECK(waits.waiting() == 1);
+  // Woken by another key's answer, still held: it waits on.
+  CHECK(waits.waits_on(*wait, held_for_totals(25), after_ms(kStart, 1), 1));
+  // Even past its deadline while still held: the caller's next look decides it.
+  CHECK(waits.waits_on(*wait, held_for_totals(25), after_ms(kStart, 30), 1));
+  CHECK_FALSE(waits.waits_on(*wait, admitted(), after_ms(kStart, 2), 2));
+  CHECK(waits.waiting() == 0);
+  const RightsWaitStats stats = waits.stats();
+  CHECK(stats.totals_waits == 1);
+  CHECK(stats.totals_waits_answered == 1);
+  CHECK(stats.totals_wait_ns_total == 2 * ns_per_ms);
+  CHECK(stats.waits == 0);  // no grant was waited for
+}
+
+TEST_CASE("rights waits: a totals wait decided at its deadline is not answered") {
+  RightsWaits waits;
+  auto wait = waits.begin(held_for_totals(25), kStart, 0);
+  REQUIRE(wait.has_value());
+  CHECK_FALSE(waits.waits_on(*wait, admitted(), after_ms(kStart, 25), 0));
+  CHECK(waits.stats().totals_waits == 1);
+  CHECK(waits.stats().totals_waits_answered == 0);
+}
+
+TEST_CASE(
+    "rights waits: beyond its bound of checks waiting for totals, a key's first check is decided "
+    "at once, counted, while checks waiting for grants still find a place") {
+  RightsWaits waits(1);
+  auto first = waits.begin(held_for_totals(25), kStart, 0);
+  REQUIRE(first.has_value());
+  CHECK_FALSE(waits.begin(held_for_totals(25), kStart, 0).has_value());
+  CHECK(waits.stats().totals_waits_refused == 1);
+  CHECK(waits.begin(denied_short_of_rights(5), kStart, 0).has_value());
+  waits.abandon(*first);
+  CHECK(waits.begin(held_for_totals(25), kStart, 0).has_value());
 }
 
 }  // namespace drl::core

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "cluster_harness.hpp"
 
@@ -79,6 +81,56 @@ TEST_CASE("owners: drl status shows the mode, this node's share of keys and the 
   // Four members share the keys: about 250 each, rounded down.
   CHECK(shares >= 990);
   CHECK(shares <= 1000);
+}
+
+TEST_CASE(
+    "owners: a key's first check on a node that never counted it waits for the owners' totals, "
+    "and is denied when the other nodes used up the limit") {
+  TempDir dir;
+  ClusterSpec spec;
+  spec.nodes = 4;
+  spec.cluster_settings = "gossip_interval = \"5ms\"\ndissemination = \"owners\"\n";
+  spec.policies = "[[policy]]\nname = \"p\"\nlimit = 5\nwindow = \"1h\"\n";
+  Cluster cluster(dir, spec);
+  cluster.start();
+  REQUIRE(cluster.wait_until_connected(5s));
+  REQUIRE(wait_until(
+      [&] {
+        for (std::size_t i = 0; i < cluster.size(); ++i) {
+          if (node_status(cluster.node(i)).fields.at("dissemination_now") != "owners") return false;
+        }
+        return true;
+      },
+      5s, 20ms));
+  constexpr int kKeys = 12;
+  drl::Client first = cluster.node(0).connect();
+  for (int k = 0; k < kKeys; ++k) {
+    for (int i = 0; i < 5; ++i) {
+      const auto decision = first.check(drl::CheckRequest{"p", "user-" + std::to_string(k)});
+      REQUIRE(decision.ok());
+      REQUIRE(decision->allowed);
+    }
+  }
+  // The owners hold node 0's counts a gossip round later; node 3 is sent none of them (it
+  // counts none of these keys), and owns about a quarter of them.
+  std::this_thread::sleep_for(300ms);
+  drl::Client last = cluster.node(3).connect();
+  int admitted = 0;
+  for (int k = 0; k < kKeys; ++k) {
+    const auto decision = last.check(drl::CheckRequest{"p", "user-" + std::to_string(k)});
+    REQUIRE(decision.ok());
+    admitted += decision->allowed ? 1 : 0;
+  }
+  CHECK(admitted == 0);
+  const NodeStatus status = node_status(cluster.node(3));
+  MESSAGE("node 3: " << status.uint("totals_waits") << " first checks waited for totals, "
+                     << status.uint("totals_waits_answered") << " answered in time, "
+                     << status.uint("totals_wait_us") << " us in all");
+  CHECK(status.uint("totals_waits") > 0);
+  CHECK(status.uint("totals_waits") <= kKeys);
+  // The cluster's counters reach status with the next snapshot of the cluster thread.
+  CHECK(wait_until(
+      [&] { return node_status(cluster.node(3)).uint("totals_requests_sent") > 0; }, 5s, 20ms));
 }
 
 }  // namespace

@@ -279,3 +279,23 @@ TEST_CASE(
   for (const core::WireUpdate& u : *read.updates) total += u.count;
   CHECK(total == 265);
 }
+
+TEST_CASE(
+    "golden cluster v1: a request for totals is a delta to the owners whose records, of count 0, "
+    "name the keys") {
+  ClusterCodec codec(CodecOptions{});
+  core::ClusterMessage m = base(core::MessageType::delta);
+  m.flags = core::kFlagOwners | core::kFlagWantsTotals;
+  m.origins = {{"node-a", 1'800'000'000'000'001ULL}};  // the asker
+  m.updates = std::make_shared<std::vector<core::WireUpdate>>(
+      std::vector<core::WireUpdate>{{0x1111'2222'3333'4444ULL, 60'000, 30'000'000, 0, 0},
+                                    {0x9999'aaaa'bbbb'ccccULL, 1'000, 1'800'000'000, 0, 0}});
+  const std::string datagram =
+      codec.seal(codec.encode_bodies(m).front(), 42, destination_tag("192.0.2.2:7001"));
+  const core::ClusterMessage read = open_frozen(codec, golden("totals_request", datagram, 8));
+  CHECK(read.type == core::MessageType::delta);
+  CHECK(read.flags == 0x18);
+  REQUIRE(read.updates);
+  REQUIRE(read.updates->size() == 2);
+  for (const core::WireUpdate& u : *read.updates) CHECK(u.count == 0);
+}

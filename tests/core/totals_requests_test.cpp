@@ -1,0 +1,78 @@
+// The requests for owners' totals that keys' first checks leave for the replication thread.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+
+#include "core/bounds.hpp"
+#include "core/totals_requests.hpp"
+
+using namespace drl::core;
+
+namespace {
+
+constexpr std::uint64_t kWindowMs = 1000;
+constexpr std::int64_t kStartMs = 1'800'000'000'000;  // a window boundary
+
+WallTime at(std::int64_t ms) {
+  return WallTime{kStartMs + ms};
+}
+
+}  // namespace
+
+TEST_CASE("totals requests: checks wait only once the replication says how long") {
+  TotalsRequests requests;
+  CHECK(requests.wait_ms() == 0);
+  requests.set_wait_ms(25);
+  CHECK(requests.wait_ms() == 25);
+}
+
+TEST_CASE(
+    "totals requests: a key asked for once goes out once while its answer may still come, and "
+    "again after that or in a new window") {
+  TotalsRequests requests;
+  requests.set_wait_ms(25);
+  CHECK(requests.want(7, kWindowMs, at(0)));
+  CHECK(requests.want(7, kWindowMs, at(5)));  // another check of the key, or a woken one
+  CHECK(requests.want(8, kWindowMs, at(5)));
+  const auto first = requests.take(100, at(6));
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].counter_id == 7);
+  CHECK(first[1].counter_id == 8);
+  CHECK(requests.want(7, kWindowMs, at(20)));
+  CHECK(requests.take(100, at(20)).empty());  // still on its way
+  CHECK(requests.want(7, kWindowMs, at(30)));
+  CHECK(requests.take(100, at(30)).size() == 1);  // the answer did not come: asked again
+  CHECK(requests.want(7, kWindowMs, at(1001)));
+  CHECK(requests.take(100, at(1001)).size() == 1);  // a new window: a new question
+  CHECK(requests.wants_dropped() == 0);
+}
+
+TEST_CASE("totals requests: take hands out at most what it is asked for, the rest later") {
+  TotalsRequests requests;
+  requests.set_wait_ms(25);
+  for (std::uint64_t id = 1; id <= 5; ++id) CHECK(requests.want(id, kWindowMs, at(0)));
+  CHECK(requests.take(3, at(0)).size() == 3);
+  CHECK(requests.take(3, at(0)).size() == 2);
+  CHECK(requests.take(3, at(0)).empty());
+}
+
+TEST_CASE("totals requests: beyond the bound a check is told to decide without them, counted") {
+  TotalsRequests requests;
+  requests.set_wait_ms(1000);
+  for (std::uint64_t id = 1; id <= drl::bounds::totals_wants_max; ++id) {
+    REQUIRE(requests.want(id, kWindowMs, at(0)));
+  }
+  CHECK_FALSE(requests.want(drl::bounds::totals_wants_max + 1, kWindowMs, at(0)));
+  CHECK(requests.wants_dropped() == 1);
+  // Once their waits are over they are forgotten, and there is room again.
+  requests.take(drl::bounds::totals_wants_max, at(1000));
+  CHECK(requests.want(drl::bounds::totals_wants_max + 1, kWindowMs, at(1000)));
+}
+
+TEST_CASE("totals requests: each merged answer moves the count waiting checks watch") {
+  TotalsRequests requests;
+  const std::uint64_t before = requests.answers();
+  requests.answered();
+  requests.answered();
+  CHECK(requests.answers() == before + 2);
+}
