@@ -295,20 +295,8 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   // Through key owners, a key this node has not heard of from them: ask, and wait for the
   // answer rather than decide blind. Not for a hard limit (its rights keep it within the limit)
   // nor a cost of 0 (it counts nothing).
-  if (may_wait_for_totals && totals_ != nullptr) {
-    if (const std::uint64_t wait_ms = totals_->wait_ms(); wait_ms > 0) {
-      bool asked = false;
-      for (std::size_t i = 0; i < out.limit_count; ++i) {
-        const LimitOutcome& limit = out.limits[i];
-        if (limit.cost == 0 || limit.policy->enforcement == Enforcement::hard) continue;
-        if (locked.heard_from_owners(limit.counter_id, limit.rule->window_ms, now)) continue;
-        asked = totals_->want(limit.counter_id, limit.rule->window_ms, now) || asked;
-      }
-      if (asked) {
-        out.totals_wait_ms = wait_ms;
-        return;
-      }
-    }
+  if (may_wait_for_totals && totals_ != nullptr) [[unlikely]] {
+    if (ask_for_totals(locked, now, out)) return;
   }
 
   bool enforced_ok = true;
@@ -366,6 +354,28 @@ void CheckEngine::check(const PolicySet& policies, WallTime now, std::span<const
   out.rights_wait_ms = out.denied_without_rights && out.limits[out.binding].rights_coming
                            ? out.limits[out.binding].policy->rights_wait_max_ms
                            : 0;
+}
+
+bool CheckEngine::ask_for_totals(const CounterStore::Locked& locked, WallTime now,
+                                 CheckOutcome& out) const {
+  const std::uint64_t wait_ms = totals_->wait_ms();
+  if (wait_ms == 0) return false;
+  // A check with a hard limit may wait for a grant instead, on its own deadline: one wait of one
+  // kind per check, so it is decided without the totals of its other limits.
+  for (std::size_t i = 0; i < out.limit_count; ++i) {
+    if (out.limits[i].policy->enforcement == Enforcement::hard) return false;
+  }
+  bool asked = false;
+  for (std::size_t i = 0; i < out.limit_count; ++i) {
+    const LimitOutcome& limit = out.limits[i];
+    // Nothing to learn for a cost of 0 (it counts nothing), a shadow limit (it never decides)
+    // or a blocked key (denied whatever the counts).
+    if (limit.cost == 0 || limit.policy->shadow || limit.blocked_until_wall_ms != 0) continue;
+    if (locked.heard_from_owners(limit.counter_id, limit.rule->window_ms, now)) continue;
+    asked = totals_->want(limit.counter_id, limit.rule->window_ms, now) || asked;
+  }
+  if (asked) out.totals_wait_ms = wait_ms;
+  return asked;
 }
 
 template <class Visit>

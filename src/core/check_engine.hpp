@@ -169,6 +169,11 @@ class CheckEngine {
   void set_totals_requests(TotalsRequests* requests) { totals_ = requests; }
 
  private:
+  // Through key owners, asks for the totals of the check's keys this node has not heard of
+  // (CounterStore::Locked::heard_from_owners); true if it did: the check waits
+  // (out.totals_wait_ms set).
+  bool ask_for_totals(const CounterStore::Locked& locked, WallTime now, CheckOutcome& out) const;
+
   // Decides `peek` (a cost-0 item) and calls visit(limit, locked) for each counter it resolves
   // to, with their shards locked; or returns the check's error.
   template <class Visit>

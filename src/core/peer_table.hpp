@@ -66,6 +66,12 @@ struct Peer {
   bool overrides_pending = false;    // we owe it our override table
   std::uint64_t members_digest = 0;  // the members its heartbeats name (hard limits); 0: none yet
   bool reads_totals = false;         // its heartbeats say it reads totals messages (owners)
+  // Cluster traffic with it since it became a member: datagrams and their bytes, sent to it
+  // (straight, through a relay, or forwarded for another peer) and received from it.
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t bytes_received = 0;
   SweepCursor sweep;
 
   // Forgets the relay: none picked, no relayed heartbeat awaiting its answer, no round

@@ -100,6 +100,11 @@ struct PeerStatus {
   // A configured peer whose heartbeats name other members than ours: hard limits take no
   // shares until every member names the same ones (docs/replication.md).
   bool other_members = false;
+  // Cluster datagrams and bytes sent to it and received from it since it became a member.
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t bytes_received = 0;
 };
 
 struct ReplicationStats {
@@ -231,6 +236,10 @@ class Replicator {
   void set_totals_requests(TotalsRequests* requests) { totals_requests_ = requests; }
 
   std::vector<Outgoing> take_outgoing();
+  // The wire layer's count of what went to, and came from, the member at `address` (none
+  // there: not counted), for the traffic per peer that status shows.
+  void note_sent(const std::string& address, std::size_t datagrams, std::size_t bytes);
+  void note_received(const std::string& address, std::size_t bytes);
   MonoTime next_deadline() const;
 
   std::vector<PeerStatus> peers(MonoTime now) const;

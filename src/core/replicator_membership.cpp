@@ -203,6 +203,20 @@ void Replicator::heartbeat_round(MonoTime now, WallTime wall) {
   }
 }
 
+void Replicator::note_sent(const std::string& address, std::size_t datagrams, std::size_t bytes) {
+  if (Peer* peer = peers_.find(address)) {
+    peer->datagrams_sent += datagrams;
+    peer->bytes_sent += bytes;
+  }
+}
+
+void Replicator::note_received(const std::string& address, std::size_t bytes) {
+  if (Peer* peer = peers_.find(address)) {
+    ++peer->datagrams_received;
+    peer->bytes_received += bytes;
+  }
+}
+
 std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
   std::vector<PeerStatus> out;
   for (const Peer& peer : peers_.all()) {
@@ -219,6 +233,10 @@ std::vector<PeerStatus> Replicator::peers(MonoTime now) const {
     status.synced = peer.synced_from;
     status.hears_us = hears_us(peer, now);
     status.via = peer.relay;
+    status.datagrams_sent = peer.datagrams_sent;
+    status.bytes_sent = peer.bytes_sent;
+    status.datagrams_received = peer.datagrams_received;
+    status.bytes_received = peer.bytes_received;
     status.other_members = rights_ != nullptr && peer.configured && peer.members_digest != 0 &&
                            peer.members_digest != rights_->split().members_digest;
     out.push_back(std::move(status));

@@ -230,7 +230,13 @@ void Replicator::append_totals(std::uint64_t counter_id, std::uint64_t window_ms
     previous += slot.previous;
     current += slot.current;
   }
-  if (current > 0 || zero_too) {
+  // An answer speaks of the window that holds now, even when the owner's key has not moved into
+  // it yet (nobody counted there since): then nothing was counted there, and the key's newest
+  // window is the one before.
+  if (zero_too && newest < now_window) {
+    out.push_back(WireUpdate{counter_id, window_ms, now_window, 0, 0});
+  }
+  if (current > 0 || (zero_too && newest >= now_window)) {
     out.push_back(WireUpdate{counter_id, window_ms, newest, 0, clamp_count(current)});
   }
   // The previous window only while it is the one before now (a receiver drops an older one).
@@ -275,6 +281,9 @@ void Replicator::totals_request_round(MonoTime now, WallTime wall) {
 void Replicator::answer_totals(MonoTime now, WallTime wall, Peer& peer,
                                const ClusterMessage& message) {
   if (!message.updates || message.origins.size() != 1 || peer.node_id.empty()) return;
+  // An owner that started lately lacks the others' counts until their full syncs are in: its
+  // zero would release the asker blind. The other owner answers, or the asker's wait runs out.
+  if (!has_cluster_counts()) return;
   // The asker's counts as the origin it is now; it asks only of keys it has not counted there,
   // but an earlier datagram of its may have reached us since.
   const Origin asker = message.origins.front();

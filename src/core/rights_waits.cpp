@@ -16,7 +16,7 @@ std::optional<WaitingCheck> RightsWaits::begin(const CheckOutcome& outcome, Mono
              "grant or totals_wait_max_ms for totals");
   if (waiting_.fetch_add(1, std::memory_order_seq_cst) >= bounds::rights_waiters_max) {
     waiting_.fetch_sub(1, std::memory_order_seq_cst);
-    waits_refused_.fetch_add(1, std::memory_order_relaxed);
+    (for_totals ? totals_waits_refused_ : waits_refused_).fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
   if (for_totals &&
@@ -39,7 +39,8 @@ bool RightsWaits::waits_on(WaitingCheck& wait, const CheckOutcome& outcome, Mono
   end(wait);
   const auto waited_ns = static_cast<std::uint64_t>(now.ns - wait.since.ns);
   if (wait.for_totals) {
-    if (now < wait.deadline) totals_waits_answered_.fetch_add(1, std::memory_order_relaxed);
+    (now < wait.deadline ? totals_waits_answered_ : totals_waits_timed_out_)
+        .fetch_add(1, std::memory_order_relaxed);
     totals_wait_ns_total_.fetch_add(waited_ns, std::memory_order_relaxed);
     return false;
   }
@@ -69,7 +70,8 @@ RightsWaitStats RightsWaits::stats() const {
                          totals_waits_.load(std::memory_order_relaxed),
                          totals_waits_answered_.load(std::memory_order_relaxed),
                          totals_wait_ns_total_.load(std::memory_order_relaxed),
-                         totals_waits_refused_.load(std::memory_order_relaxed)};
+                         totals_waits_refused_.load(std::memory_order_relaxed),
+                         totals_waits_timed_out_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace drl::core

@@ -36,8 +36,10 @@ struct RightsWaitStats {
   std::uint64_t totals_waits = 0;
   std::uint64_t totals_waits_answered = 0;
   std::uint64_t totals_wait_ns_total = 0;
-  // Keys' first checks decided at once: totals_waiters_max were waiting for totals already.
+  // Keys' first checks decided at once: totals_waiters_max were waiting for totals already (or
+  // bounds::rights_waiters_max checks in all); and those whose wait ran out before the totals.
   std::uint64_t totals_waits_refused = 0;
+  std::uint64_t totals_waits_timed_out = 0;
 };
 
 // One check's wait.
@@ -96,6 +98,7 @@ class RightsWaits {
   std::atomic<std::uint64_t> totals_waits_answered_{0};
   std::atomic<std::uint64_t> totals_wait_ns_total_{0};
   std::atomic<std::uint64_t> totals_waits_refused_{0};
+  std::atomic<std::uint64_t> totals_waits_timed_out_{0};
 };
 
 }  // namespace drl::core

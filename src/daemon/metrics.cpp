@@ -51,7 +51,7 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "Through key owners, keys' first checks on this node that waited for their owners' totals "
      "([cluster] totals_wait_max), by outcome: answered (the totals came in time), timed_out "
      "(decided on what this node knew), refused (decided at once: half the workers were waiting "
-     "for totals already)."},
+     "for totals already, or 64 checks in all)."},
     {"drl_totals_wait_seconds_total", MetricKind::counter, "",
      "Time keys' first checks spent waiting for their owners' totals, all together."},
     {"drl_keys_tracked", MetricKind::gauge, "", "Counters held in the store now."},
@@ -438,8 +438,7 @@ std::string render_metrics(const DaemonContext& c) {
     f.value("drl_rights_wait_seconds_total", static_cast<double>(waits.wait_ns_total) / 1e9);
     f.value("drl_totals_waits_total", static_cast<double>(waits.totals_waits_answered),
             {{"outcome", "answered"}});
-    f.value("drl_totals_waits_total",
-            static_cast<double>(waits.totals_waits - waits.totals_waits_answered),
+    f.value("drl_totals_waits_total", static_cast<double>(waits.totals_waits_timed_out),
             {{"outcome", "timed_out"}});
     f.value("drl_totals_waits_total", static_cast<double>(waits.totals_waits_refused),
             {{"outcome", "refused"}});

@@ -109,6 +109,7 @@ wire::StatusFields node_fields(const DaemonContext& context) {
       {"totals_waits", u(waits.totals_waits)},
       {"totals_waits_answered", u(waits.totals_waits_answered)},
       {"totals_waits_refused", u(waits.totals_waits_refused)},
+      {"totals_waits_timed_out", u(waits.totals_waits_timed_out)},
       {"totals_wait_us", u(waits.totals_wait_ns_total / 1000)},
       {"errors", u(errors)},
   };
@@ -261,6 +262,10 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
         {"synced", peer.synced},
         {"hears_us", peer.hears_us},
         {"via", peer.via.empty() ? std::string("-") : peer.via},
+        {"datagrams_sent", u(peer.datagrams_sent)},
+        {"bytes_sent", u(peer.bytes_sent)},
+        {"datagrams_received", u(peer.datagrams_received)},
+        {"bytes_received", u(peer.bytes_received)},
     });
   }
   fields.push_back({"peers", std::move(peers)});

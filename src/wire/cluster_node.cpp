@@ -78,6 +78,9 @@ void ClusterNode::on_datagram(core::MonoTime now, core::WallTime wall, const std
         static_cast<std::uint8_t>(~(core::kFlagSyncComplete | core::kFlagWantSync));
   }
   replicator_.on_message(now, wall, from, decoded.message);
+  // By the address it is known at (a relayed datagram came from the relay's).
+  replicator_.note_received(
+      decoded.message.sender_address.empty() ? from : decoded.message.sender_address, bytes.size());
 }
 
 void ClusterNode::on_timer(core::MonoTime now, core::WallTime wall) {
@@ -104,6 +107,7 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
     if (message.type == core::MessageType::relay) {
       // Forwarded for a peer: its datagram as it sealed it (its sequence, its MAC).
       DRL_ASSERT(message.relay_payload && outgoing.via.empty(), "a forward carries a datagram");
+      replicator_.note_sent(outgoing.address, 1, message.relay_payload->size());
       emit(outgoing.address, *message.relay_payload, true);
       continue;
     }
@@ -142,6 +146,7 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
       bodies = &local_bodies;
     }
     const std::uint32_t tag = destination_tag(outgoing.address);
+    const std::size_t bytes_before = stats_.sent_bytes;
     for (const std::string& body : *bodies) {
       std::string datagram = codec_.seal(body, next_sequence(outgoing.address), tag);
       if (outgoing.via.empty()) {
@@ -154,6 +159,8 @@ std::vector<OutgoingDatagram> ClusterNode::take_datagrams() {
       DRL_ASSERT(wrapped.size() <= codec_.datagram_bytes_max(), "a relay message fits a datagram");
       emit(outgoing.via, std::move(wrapped), false);
     }
+    replicator_.note_sent(outgoing.address, bodies->size(),
+                          static_cast<std::size_t>(stats_.sent_bytes - bytes_before));
   }  // Sequence counters of destinations that are no longer peers go (made again, they start at
   // the high-water mark, above anything their receiver saw).
   if (next_sequence_.size() > 2 * replicator_.config().peers_max + 16) {

@@ -758,3 +758,37 @@ TEST_CASE(
   CHECK(outcome.allowed);
   CHECK(outcome.totals_wait_ms == 0);
 }
+
+TEST_CASE(
+    "check: a check with a hard limit, or only shadow limits to learn of, never waits for totals") {
+  CounterStore store(StoreOptions{10'000, 8});
+  CheckEngine engine(store, 0);
+  TotalsRequests totals;
+  totals.set_wait_ms(25);
+  engine.set_totals_requests(&totals);
+  auto parsed = drl::config::parse_config(R"(
+[[policy]]
+name = "strict"
+enforcement = "hard"
+limit = 5
+window = "1s"
+
+[[policy]]
+name = "trial"
+shadow = true
+limit = 5
+window = "1s"
+)",
+                                          "test");
+  REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? "" : parsed.error().message));
+  const WallTime now{1'800'000'000'000};
+  CheckOutcome outcome;
+  const std::vector<CheckItem> hard{CheckItem{"strict", "alice", "", "", 1}};
+  engine.check(*parsed->policies, now, hard, outcome, true);
+  CHECK(outcome.totals_wait_ms == 0);
+  CHECK(outcome.allowed);
+  const std::vector<CheckItem> shadow{CheckItem{"trial", "alice", "", "", 1}};
+  engine.check(*parsed->policies, now, shadow, outcome, true);
+  CHECK(outcome.totals_wait_ms == 0);
+  CHECK(totals.take(100, now).empty());
+}

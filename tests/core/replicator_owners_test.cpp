@@ -110,6 +110,10 @@ class Cluster {
     const std::array<std::uint64_t, 1> ids{key};
     return nodes_[i]->store.lock(ids).view(key, kWindowMs, wall()).counts.current;
   }
+  std::uint64_t seen_previous(std::size_t i, std::uint64_t key) {
+    const std::array<std::uint64_t, 1> ids{key};
+    return nodes_[i]->store.lock(ids).view(key, kWindowMs, wall()).counts.previous;
+  }
   bool heard(std::size_t i, std::uint64_t key) {
     const std::array<std::uint64_t, 1> ids{key};
     return nodes_[i]->store.lock(ids).heard_from_owners(key, kWindowMs, wall());
@@ -139,6 +143,28 @@ class Cluster {
 
 std::uint64_t key_of(std::uint64_t n) {
   return (n + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+// `wanted` keys node "n0" does not own (it would hold their origins' counts itself), on the ring
+// of all the cluster's nodes.
+std::vector<std::uint64_t> keys_not_owned_by_n0(const Cluster& cluster, std::size_t wanted) {
+  KeyOwners ring;
+  std::vector<std::string> members;
+  for (std::size_t i = 0; i < cluster.size(); ++i) members.push_back(cluster.name(i));
+  ring.assign(members);
+  const auto n0 = static_cast<std::uint32_t>(
+      std::find(ring.members().begin(), ring.members().end(), "n0") - ring.members().begin());
+  std::vector<std::uint64_t> keys;
+  for (std::uint64_t n = 0; keys.size() < wanted && n < 1000; ++n) {
+    std::array<std::uint32_t, drl::bounds::owners_per_key> owners{};
+    const std::size_t count = ring.owners_of(key_of(n), owners);
+    if (std::find(owners.begin(), owners.begin() + static_cast<std::ptrdiff_t>(count), n0) ==
+        owners.begin() + static_cast<std::ptrdiff_t>(count)) {
+      keys.push_back(key_of(n));
+    }
+  }
+  REQUIRE(keys.size() == wanted);
+  return keys;
 }
 
 }  // namespace
@@ -354,23 +380,7 @@ TEST_CASE(
   Cluster cluster(8, Dissemination::owners);
   cluster.run_ms(30);
   CHECK(cluster.node(0).totals.wait_ms() == drl::bounds::totals_wait_default_ms);
-  // Keys node 0 does not own (it would hold their origins' counts itself): the same ring.
-  KeyOwners ring;
-  std::vector<std::string> members;
-  for (std::size_t i = 0; i < cluster.size(); ++i) members.push_back(cluster.name(i));
-  ring.assign(members);
-  const auto n0 = static_cast<std::uint32_t>(
-      std::find(ring.members().begin(), ring.members().end(), "n0") - ring.members().begin());
-  std::vector<std::uint64_t> keys;
-  for (std::uint64_t n = 0; keys.size() < 2 && n < 1000; ++n) {
-    std::array<std::uint32_t, drl::bounds::owners_per_key> owners{};
-    const std::size_t count = ring.owners_of(key_of(n), owners);
-    if (std::find(owners.begin(), owners.begin() + static_cast<std::ptrdiff_t>(count), n0) ==
-        owners.begin() + static_cast<std::ptrdiff_t>(count)) {
-      keys.push_back(key_of(n));
-    }
-  }
-  REQUIRE(keys.size() == 2);
+  const std::vector<std::uint64_t> keys = keys_not_owned_by_n0(cluster, 2);
   const std::uint64_t counted = keys[0];
   const std::uint64_t untouched = keys[1];
   for (std::size_t i = 1; i < cluster.size(); ++i) cluster.count(i, counted, 3);
@@ -399,4 +409,19 @@ TEST_CASE("owners: in the full mesh no check waits for totals") {
   Cluster cluster(4, Dissemination::mesh);
   cluster.run_ms(30);
   CHECK(cluster.node(0).totals.wait_ms() == 0);
+}
+
+TEST_CASE(
+    "owners: an owner whose key has seen no count yet in the window that holds now answers a "
+    "zero for it, and the window before as it counted it") {
+  Cluster cluster(4, Dissemination::owners);
+  cluster.run_ms(30);
+  const std::uint64_t key = keys_not_owned_by_n0(cluster, 1).front();
+  cluster.count(1, key, 3);
+  cluster.run_ms(60'000);  // into the next minute: nobody counts the key there
+  cluster.ask(0, key);
+  cluster.run_ms(3);
+  CHECK(cluster.heard(0, key));
+  CHECK(cluster.seen(0, key) == 0);
+  CHECK(cluster.seen_previous(0, key) == 3);
 }

@@ -331,6 +331,10 @@ NodeStatus node_status(const DaemonProcess& node) {
         if (column == "clock_offset_ms") row.clock_offset_ms = to_int(value);
         if (column == "syncing") row.syncing = value == "true";
         if (column == "via") row.via = value;
+        if (column == "datagrams_sent") row.datagrams_sent = std::stoull(value);
+        if (column == "bytes_sent") row.bytes_sent = std::stoull(value);
+        if (column == "datagrams_received") row.datagrams_received = std::stoull(value);
+        if (column == "bytes_received") row.bytes_received = std::stoull(value);
       }
       out.peers.push_back(std::move(row));
     }

@@ -66,6 +66,11 @@ struct PeerRow {
   std::int64_t clock_offset_ms = 0;
   bool syncing = false;
   std::string via;  // the relay this node reaches the peer through; "-": straight
+  // Cluster traffic with it since it became a member.
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t bytes_received = 0;
 };
 
 // A node's status answer: scalar fields as text, and the peers table.

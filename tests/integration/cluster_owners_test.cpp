@@ -81,6 +81,27 @@ TEST_CASE("owners: drl status shows the mode, this node's share of keys and the 
   // Four members share the keys: about 250 each, rounded down.
   CHECK(shares >= 990);
   CHECK(shares <= 1000);
+  // Traffic per peer: each member sends and receives, and the node's totals hold the peers'.
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    const NodeStatus status = node_status(cluster.node(i));
+    REQUIRE(status.peers.size() == cluster.size() - 1);
+    std::uint64_t sent = 0;
+    std::uint64_t sent_bytes = 0;
+    std::uint64_t received = 0;
+    for (const PeerRow& peer : status.peers) {
+      CHECK(peer.datagrams_sent > 0);
+      CHECK(peer.datagrams_received > 0);
+      CHECK(peer.bytes_sent > peer.datagrams_sent);
+      sent += peer.datagrams_sent;
+      sent_bytes += peer.bytes_sent;
+      received += peer.datagrams_received;
+    }
+    // Read after the peers' rows: the node's own counters moved on meanwhile.
+    const NodeStatus later = node_status(cluster.node(i));
+    CHECK(sent <= later.uint("datagrams_sent"));
+    CHECK(sent_bytes <= later.uint("datagram_bytes_sent"));
+    CHECK(received <= later.uint("datagrams_received"));
+  }
 }
 
 TEST_CASE(
@@ -129,8 +150,8 @@ TEST_CASE(
   CHECK(status.uint("totals_waits") > 0);
   CHECK(status.uint("totals_waits") <= kKeys);
   // The cluster's counters reach status with the next snapshot of the cluster thread.
-  CHECK(wait_until(
-      [&] { return node_status(cluster.node(3)).uint("totals_requests_sent") > 0; }, 5s, 20ms));
+  CHECK(wait_until([&] { return node_status(cluster.node(3)).uint("totals_requests_sent") > 0; },
+                   5s, 20ms));
 }
 
 }  // namespace
