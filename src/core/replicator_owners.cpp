@@ -281,9 +281,10 @@ void Replicator::totals_request_round(MonoTime now, WallTime wall) {
 void Replicator::answer_totals(MonoTime now, WallTime wall, Peer& peer,
                                const ClusterMessage& message) {
   if (!message.updates || message.origins.size() != 1 || peer.node_id.empty()) return;
-  // An owner that started lately lacks the others' counts until their full syncs are in: its
-  // zero would release the asker blind. The other owner answers, or the asker's wait runs out.
-  if (!has_cluster_counts()) return;
+  // An owner that started lately answers what it holds, though it lacks the others' counts until
+  // their full syncs are in: waiting for them (every live peer's) kept a cold-started cluster of
+  // 100 from answering at all, and a low answer costs no more than no answer (a blind first
+  // admission on the asker, the model's term for a key's first check).
   // The asker's counts as the origin it is now; it asks only of keys it has not counted there,
   // but an earlier datagram of its may have reached us since.
   const Origin asker = message.origins.front();
