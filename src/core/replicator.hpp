@@ -302,6 +302,9 @@ class Replicator {
   void gossip_round(MonoTime now, WallTime wall);
   // Whether a delta goes to `peer` this round.
   bool delta_target(const Peer& peer, MonoTime now) const;
+  // Sends `updates`, counts of our own origin, as a delta to every delta_target.
+  void send_delta_to_all(MonoTime now, WallTime wall,
+                         const std::shared_ptr<const std::vector<WireUpdate>>& updates);
   // Owner dissemination (replicator_owners.cpp). Decides the mode from the members and brings
   // the ring up to date, each gossip round.
   void refresh_owners(MonoTime now);
@@ -309,6 +312,8 @@ class Replicator {
   bool owner_member(const Peer& peer, MonoTime now) const;
   // Sends this round's updates (scratch_) to their keys' owners.
   void send_to_owners(MonoTime now, WallTime wall);
+  // Adds the next slice of this node's own counts to scratch_, while owners_resend_.
+  void resend_own_counts(WallTime wall);
   // A count of `counter_id` changed here: if this node is one of its owners, the nodes that count
   // it hear the new totals at the next forward (within owner_forward_delay_ms()).
   void note_forward(MonoTime now, std::uint64_t counter_id, std::uint64_t window_ms);
@@ -391,6 +396,11 @@ class Replicator {
   // keys to forward at forward_at_.
   bool owners_mode_ = false;
   bool owners_sync_seen_ = false;  // a full sync to us came from a sender in owners mode
+  // The members changed (or owners mode began): this node's own counts of the windows in use go
+  // to the keys' owners again, a slice each gossip round, so that a key's new owners hold what
+  // its old ones did (a key at its limit sends nothing more on its own).
+  bool owners_resend_ = false;
+  SweepCursor owners_resend_cursor_;
   KeyOwners owners_;
   std::vector<std::string> member_addresses_;
   std::uint32_t self_member_ = 0;

@@ -67,6 +67,7 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
     }
   }
   last_round_.assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(changed));
+  if (owners_resend_ && owners_mode_ && owners_.members().size() > 1) resend_own_counts(wall);
   if (scratch_.empty()) return;
   // Alone on its ring (a node that has heard no peer yet, as a cluster forms, or cut off from
   // all): the mesh's targets, the configured peers not heard yet among them, so that counts made
@@ -80,6 +81,11 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
   for (const SlotUpdate& slot : scratch_) {
     updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
   }
+  send_delta_to_all(now, wall, updates);
+}
+
+void Replicator::send_delta_to_all(MonoTime now, WallTime wall,
+                                   const std::shared_ptr<const std::vector<WireUpdate>>& updates) {
   for (Peer& peer : peers_.all()) {
     if (!delta_target(peer, now)) continue;
     ClusterMessage message = header(MessageType::delta, wall);
@@ -146,6 +152,21 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
   // The last changes, twice over (no later round will resend them).
   gossip_round(now, wall);
   gossip_round(now, wall);
+  // Through owners, the keys this node owned get new owners once it is gone, and when their
+  // other owner leaves too (a fleet shrinking) nobody left holds this node's counts of them:
+  // its own counts of the windows in use go to every live peer, whoever owns them next.
+  if (owners_mode_ && owners_.members().size() > 1) {
+    std::vector<SlotUpdate> slice;
+    SweepCursor cursor;
+    store_.collect_all(wall, cursor, slice, config_.repair_updates_per_interval);
+    auto updates = std::make_shared<std::vector<WireUpdate>>();
+    for (const SlotUpdate& slot : slice) {
+      if (slot.origin != OriginTable::local_index) continue;
+      updates->push_back(
+          WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
+    }
+    if (!updates->empty()) send_delta_to_all(now, wall, updates);
+  }
   override_round(now, wall);
   // Then the leave, after the counts: a peer that takes the leave first still merges the counts
   // that come after it. To every peer that may be running (a peer down or never heard is told

@@ -44,6 +44,7 @@ void Replicator::refresh_owners(MonoTime now) {
     members.push_back(peer.node_id);
     all_read_totals = all_read_totals && peer.reads_totals;
   }
+  const bool was_owners_mode = owners_mode_;
   switch (config_.dissemination) {
     case Dissemination::mesh:
       owners_mode_ = false;
@@ -74,6 +75,12 @@ void Replicator::refresh_owners(MonoTime now) {
     if (at != ring.end() && *at == peer.node_id) {
       member_addresses_[static_cast<std::size_t>(at - ring.begin())] = peer.address;
     }
+  }
+  if (owners_mode_ && (changed || !was_owners_mode)) {
+    // New owners for some keys (a member joined, left, or went silent), or none until now: they
+    // hold only what was sent since. Every node sends its own counts to the owners again.
+    owners_resend_ = true;
+    owners_resend_cursor_ = SweepCursor{};
   }
   if (changed) {
     const auto self = std::lower_bound(ring.begin(), ring.end(), config_.node_id);
@@ -117,6 +124,15 @@ void Replicator::send_to_owners(MonoTime now, WallTime wall) {
     send_to(*peer, now, std::move(message));
     ++stats_.delta_messages_sent;
   }
+}
+
+void Replicator::resend_own_counts(WallTime wall) {
+  std::vector<SlotUpdate> slice;
+  store_.collect_all(wall, owners_resend_cursor_, slice, config_.repair_updates_per_interval);
+  for (const SlotUpdate& slot : slice) {
+    if (slot.origin == OriginTable::local_index) scratch_.push_back(slot);
+  }
+  if (owners_resend_cursor_.completed) owners_resend_ = false;
 }
 
 std::int64_t Replicator::owner_forward_delay_ms() const {

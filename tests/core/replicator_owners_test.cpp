@@ -60,6 +60,16 @@ class Cluster {
   const std::string& name(std::size_t i) const { return names_[i]; }
   // Node `i` stops: nothing reaches it, nothing leaves it, it runs no timer (a crash).
   void crash(std::size_t i) { crashed_.push_back(i); }
+  // Node `i` stops cleanly: its final round (last counts, a leave) goes out, then nothing more.
+  void leave(std::size_t i) {
+    Replicator& r = *nodes_[i]->replicator;
+    r.final_round(mono(), wall());
+    for (Outgoing& out : r.take_outgoing()) {
+      const std::size_t to = static_cast<std::size_t>(std::stoul(out.address.substr(1)));
+      in_flight_.emplace_back(to, std::move(out.message));
+    }
+    crashed_.push_back(i);
+  }
   // Node `i` starts again, a new incarnation with an empty store.
   void restart(std::size_t i) {
     std::erase(crashed_, i);
@@ -424,4 +434,67 @@ TEST_CASE(
   CHECK(cluster.heard(0, key));
   CHECK(cluster.seen(0, key) == 0);
   CHECK(cluster.seen_previous(0, key) == 3);
+}
+
+TEST_CASE(
+    "owners: a node that stops cleanly leaves its counts with every live peer, so a key keeps "
+    "them whoever owns it next, also when both its owners leave") {
+  Cluster cluster(6, Dissemination::owners);
+  cluster.run_ms(30);
+  const std::uint64_t key = keys_not_owned_by_n0(cluster, 1).front();
+  cluster.count(0, key, 7);
+  cluster.run_ms(30);
+  cluster.leave(0);
+  cluster.run_ms(5);
+  for (std::size_t i = 1; i < cluster.size(); ++i) {
+    CAPTURE(i);
+    CHECK(cluster.seen(i, key) == 7);
+  }
+}
+
+TEST_CASE(
+    "owners: when a key's owners go silent, every node sends its own counts again, so the key's "
+    "new owners hold them though nobody counts it any more") {
+  Cluster cluster(6, Dissemination::owners);
+  cluster.run_ms(30);
+  // A key that n0 does not own: its two owners crash, n0 and the others counted it before.
+  const std::uint64_t key = keys_not_owned_by_n0(cluster, 1).front();
+  KeyOwners ring;
+  std::vector<std::string> members;
+  for (std::size_t i = 0; i < cluster.size(); ++i) members.push_back(cluster.name(i));
+  ring.assign(members);
+  std::array<std::uint32_t, drl::bounds::owners_per_key> owners{};
+  REQUIRE(ring.owners_of(key, owners) == 2);
+  std::vector<std::size_t> crashed;
+  for (std::uint32_t member : owners) {
+    crashed.push_back(static_cast<std::size_t>(std::stoul(ring.members()[member].substr(1))));
+  }
+  std::uint64_t survivors_counted = 0;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    cluster.count(i, key, 2);
+    if (std::find(crashed.begin(), crashed.end(), i) == crashed.end()) survivors_counted += 2;
+  }
+  cluster.run_ms(30);
+  for (std::size_t i : crashed) cluster.crash(i);
+  // Past unreachable_after (500 ms) the ring drops them; a gossip round later the new owners
+  // hold the counts (anti-entropy alone, one peer per 100 ms repair round, would take longer).
+  cluster.run_ms(530);
+  // The key's new owners, on the ring of the survivors, hold every surviving origin's slot (the
+  // crashed nodes' own counts went with them, as in the mesh).
+  std::vector<std::string> survivors;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    if (std::find(crashed.begin(), crashed.end(), i) == crashed.end()) {
+      survivors.push_back(cluster.name(i));
+    }
+  }
+  KeyOwners after;
+  after.assign(survivors);
+  std::array<std::uint32_t, drl::bounds::owners_per_key> new_owners{};
+  REQUIRE(after.owners_of(key, new_owners) == 2);
+  for (std::uint32_t member : new_owners) {
+    const auto i = static_cast<std::size_t>(std::stoul(after.members()[member].substr(1)));
+    CAPTURE(i);
+    CHECK(cluster.slots(i, key) >= survivors.size());
+    CHECK(cluster.seen(i, key) >= survivors_counted);
+  }
 }
