@@ -314,6 +314,11 @@ class Replicator {
   void send_to_owners(MonoTime now, WallTime wall);
   // Adds the next slice of this node's own counts to scratch_, while owners_resend_.
   void resend_own_counts(WallTime wall);
+  // Appends to `out` this node's own slots from `cursor` on: up to `max_updates` of them, and
+  // at most a few times that many slots of all origins walked (an owner holds many origins'
+  // slots per key). Returns whether the sweep completed.
+  bool collect_own(WallTime wall, SweepCursor& cursor, std::vector<SlotUpdate>& out,
+                   std::size_t max_updates);
   // A count of `counter_id` changed here: if this node is one of its owners, the nodes that count
   // it hear the new totals at the next forward (within owner_forward_delay_ms()).
   void note_forward(MonoTime now, std::uint64_t counter_id, std::uint64_t window_ms);
@@ -399,7 +404,10 @@ class Replicator {
   // The members changed (or owners mode began): this node's own counts of the windows in use go
   // to the keys' owners again, a slice each gossip round, so that a key's new owners hold what
   // its old ones did (a key at its limit sends nothing more on its own).
+  // A change during a resend asks for one more pass once this one completes (restarting at
+  // each change, a member that flaps would keep the sweep from reaching the end of a store).
   bool owners_resend_ = false;
+  bool owners_resend_again_ = false;
   SweepCursor owners_resend_cursor_;
   KeyOwners owners_;
   std::vector<std::string> member_addresses_;

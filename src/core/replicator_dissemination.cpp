@@ -158,10 +158,9 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
   if (owners_mode_ && owners_.members().size() > 1) {
     std::vector<SlotUpdate> slice;
     SweepCursor cursor;
-    store_.collect_all(wall, cursor, slice, config_.repair_updates_per_interval);
+    collect_own(wall, cursor, slice, config_.repair_updates_per_interval);
     auto updates = std::make_shared<std::vector<WireUpdate>>();
     for (const SlotUpdate& slot : slice) {
-      if (slot.origin != OriginTable::local_index) continue;
       updates->push_back(
           WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
     }

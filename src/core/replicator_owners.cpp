@@ -79,8 +79,12 @@ void Replicator::refresh_owners(MonoTime now) {
   if (owners_mode_ && (changed || !was_owners_mode)) {
     // New owners for some keys (a member joined, left, or went silent), or none until now: they
     // hold only what was sent since. Every node sends its own counts to the owners again.
-    owners_resend_ = true;
-    owners_resend_cursor_ = SweepCursor{};
+    if (owners_resend_) {
+      owners_resend_again_ = true;
+    } else {
+      owners_resend_ = true;
+      owners_resend_cursor_ = SweepCursor{};
+    }
   }
   if (changed) {
     const auto self = std::lower_bound(ring.begin(), ring.end(), config_.node_id);
@@ -126,13 +130,37 @@ void Replicator::send_to_owners(MonoTime now, WallTime wall) {
   }
 }
 
-void Replicator::resend_own_counts(WallTime wall) {
+bool Replicator::collect_own(WallTime wall, SweepCursor& cursor, std::vector<SlotUpdate>& out,
+                             std::size_t max_updates) {
+  const std::size_t walk_max = 8 * max_updates;
+  std::size_t walked = 0;
+  std::size_t own = 0;
   std::vector<SlotUpdate> slice;
-  store_.collect_all(wall, owners_resend_cursor_, slice, config_.repair_updates_per_interval);
-  for (const SlotUpdate& slot : slice) {
-    if (slot.origin == OriginTable::local_index) scratch_.push_back(slot);
+  while (own < max_updates && walked < walk_max) {
+    slice.clear();
+    walked += store_.collect_all(wall, cursor, slice, max_updates - own);
+    for (const SlotUpdate& slot : slice) {
+      if (slot.origin != OriginTable::local_index) continue;
+      out.push_back(slot);
+      ++own;
+    }
+    if (cursor.completed) return true;
+    if (slice.empty()) break;
   }
-  if (owners_resend_cursor_.completed) owners_resend_ = false;
+  return false;
+}
+
+void Replicator::resend_own_counts(WallTime wall) {
+  const std::size_t before = scratch_.size();
+  const bool completed =
+      collect_own(wall, owners_resend_cursor_, scratch_, config_.repair_updates_per_interval);
+  // Sent twice, as deltas are: once now, once more next round (gossip_round's resend).
+  last_round_.insert(last_round_.end(), scratch_.begin() + static_cast<std::ptrdiff_t>(before),
+                     scratch_.end());
+  if (!completed) return;
+  owners_resend_ = owners_resend_again_;
+  owners_resend_again_ = false;
+  owners_resend_cursor_ = SweepCursor{};
 }
 
 std::int64_t Replicator::owner_forward_delay_ms() const {
