@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -230,11 +231,12 @@ void Cluster::spawn(std::size_t i) {
   nodes_[i] = std::make_unique<DaemonProcess>(dir_, std::move(options));
 }
 
-void Cluster::start() {
+void Cluster::start(std::size_t count) {
+  count = std::min(count, spec_.nodes);
   for (int attempt = 1;; ++attempt) {
-    for (std::size_t i = 0; i < spec_.nodes; ++i) spawn(i);
+    for (std::size_t i = 0; i < count; ++i) spawn(i);
     bool bind_failed = false;
-    for (std::size_t i = 0; i < spec_.nodes; ++i) {
+    for (std::size_t i = 0; i < count; ++i) {
       if (nodes_[i]->wait_ready(15s)) continue;
       if (nodes_[i]->log().find("cannot bind UDP") != std::string::npos) {
         bind_failed = true;
@@ -246,7 +248,7 @@ void Cluster::start() {
     if (!ports_picked_ || attempt == 3) {
       throw std::runtime_error("a node could not bind its UDP port; logs:\n" + logs());
     }
-    for (auto& node : nodes_) node->kill_hard();
+    for (std::size_t i = 0; i < count; ++i) nodes_[i]->kill_hard();
     spec_.ports = pick_udp_ports(spec_.nodes);
   }
 }
@@ -550,6 +552,24 @@ double mean_rtt_us(Cluster& cluster) {
   return rtt_count > 0 ? rtt_sum / static_cast<double>(rtt_count) : -1;
 }
 
+// What the cluster's nodes have sent, summed, and when it was read.
+struct ClusterTraffic {
+  SteadyClock::time_point at;
+  std::uint64_t datagrams = 0;
+  std::uint64_t bytes = 0;
+};
+
+ClusterTraffic cluster_traffic(Cluster& cluster) {
+  ClusterTraffic traffic;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    const NodeStatus status = node_status(cluster.node(i));
+    traffic.datagrams += status.uint("datagrams_sent");
+    traffic.bytes += status.uint("datagram_bytes_sent");
+  }
+  traffic.at = SteadyClock::now();
+  return traffic;
+}
+
 }  // namespace
 
 OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& settings) {
@@ -592,6 +612,7 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
   std::int64_t restart_wall = INT64_MAX;
   bool killed = false;
   bool restarted = false;
+  const ClusterTraffic traffic_before = cluster_traffic(cluster);
   std::mt19937_64 random(settings.seed);
   std::exponential_distribution<double> gap(1.0 / static_cast<double>(period.count()));
   auto next = SteadyClock::now();
@@ -637,6 +658,16 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
     }
   }
   const auto stopped = SteadyClock::now();
+  if (!killed) {
+    const ClusterTraffic traffic_after = cluster_traffic(cluster);
+    const double node_seconds =
+        static_cast<double>(cluster.size()) *
+        std::chrono::duration<double>(traffic_after.at - traffic_before.at).count();
+    run.datagrams_sent_per_node_per_s =
+        static_cast<double>(traffic_after.datagrams - traffic_before.datagrams) / node_seconds;
+    run.bytes_sent_per_node_per_s =
+        static_cast<double>(traffic_after.bytes - traffic_before.bytes) / node_seconds;
+  }
   if (restarted) {
     const std::string logs = cluster.logs();
     for (const char* marker :

@@ -105,8 +105,9 @@ class Cluster {
   // Starts every node and waits until each answers on its socket. With picked ports, retries
   // up to 3 times with new ports when a node could not bind its UDP port (peer lists set with
   // set_peer_list are not rewritten: such a cluster then fails to connect, with a clear
-  // message). Throws with the logs on failure.
-  void start();
+  // message). Throws with the logs on failure. `count`: only the first `count` nodes (the
+  // others can join later with start_node).
+  void start(std::size_t count = SIZE_MAX);
   // Starts (or restarts, after kill) node i with its current config; waits until it answers.
   void start_node(std::size_t i);
   // SIGKILL, as a crash.
@@ -255,6 +256,11 @@ struct OvershootRun {
   // sliding window promises, whatever the alignment.
   std::uint64_t most_in_any_window = 0;
   std::string restart_log;  // with a crash: the restarted node's line on how its hold ended
+  // Cluster traffic a node sent while the checks ran, the mean over the nodes (from each
+  // node's status datagrams_sent and datagram_bytes_sent); -1 with a crash (its counters
+  // restart).
+  double datagrams_sent_per_node_per_s = -1;
+  double bytes_sent_per_node_per_s = -1;
 };
 
 // Starts a cluster in `dir` with the settings, waits until it is connected, checks the key

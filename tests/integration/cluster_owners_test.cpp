@@ -154,5 +154,127 @@ TEST_CASE(
                    5s, 20ms));
 }
 
+// A day's window: the test's counts stay in one window, whenever it runs.
+constexpr const char* kDayPolicy = "[[policy]]\nname = \"p\"\nlimit = 100000\nwindow = \"24h\"\n";
+
+std::string key_name(std::size_t k) {
+  return "user-" + std::to_string(k);
+}
+
+// Checks key k on the node `times` times; every check is admitted (the limit is far away).
+void count_key(drl::Client& client, std::size_t k, std::uint64_t times) {
+  for (std::uint64_t i = 0; i < times; ++i) {
+    const auto decision = client.check(drl::CheckRequest{"p", key_name(k)});
+    REQUIRE(decision.ok());
+    REQUIRE(decision->allowed);
+  }
+}
+
+// True once every node reads, for every key, the count of `expected` in the window that holds
+// now; `last` tells what each node read of the first key that was not there yet.
+bool every_node_reads(const std::vector<const DaemonProcess*>& nodes,
+                      const std::vector<std::uint64_t>& expected, std::uint64_t window_id,
+                      std::string* last) {
+  for (std::size_t k = 0; k < expected.size(); ++k) {
+    if (!wait_for_totals(nodes, "p", key_name(k), {{window_id, expected[k]}}, 10s, last)) {
+      *last = key_name(k) + ", expected " + std::to_string(expected[k]) + ":\n" + *last;
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST_CASE(
+    "owners: two nodes join a cluster of four through one seed address, two members then leave "
+    "on SIGTERM, and every node still reads every key's count: a change of owners loses none") {
+  TempDir dir;
+  constexpr std::size_t kNodes = 6;
+  constexpr std::size_t kFirst = 4;
+  constexpr std::size_t kKeys = 60;
+  ClusterSpec spec;
+  spec.nodes = kNodes;
+  spec.ports = pick_udp_ports(kNodes);
+  spec.cluster_settings = "gossip_interval = \"5ms\"\ndissemination = \"owners\"\n";
+  spec.policies = kDayPolicy;
+  const auto address = [&](std::size_t i) { return "127.0.0.1:" + std::to_string(spec.ports[i]); };
+  spec.peer_lists.resize(kNodes);
+  spec.node_cluster_settings.resize(kNodes);
+  for (std::size_t i = 0; i < kFirst; ++i) {
+    for (std::size_t j = 0; j < kFirst; ++j) spec.peer_lists[i].push_back(address(j));
+  }
+  // The joiners list no peer but themselves (a node leaves its own address out), and n1 as
+  // their one seed.
+  for (std::size_t i = kFirst; i < kNodes; ++i) {
+    spec.peer_lists[i] = {address(i)};
+    spec.node_cluster_settings[i] = "seeds = [\"" + address(0) + "\"]\n";
+  }
+  Cluster cluster(dir, spec);
+  cluster.start(kFirst);
+  REQUIRE(cluster.wait_until_connected(5s, {0, 1, 2, 3}));
+
+  std::vector<std::uint64_t> expected(kKeys, 0);
+  std::vector<drl::Client> clients;
+  for (std::size_t i = 0; i < kFirst; ++i) clients.push_back(cluster.node(i).connect());
+  for (std::size_t i = 0; i < kFirst; ++i) {
+    for (std::size_t k = 0; k < kKeys; ++k) {
+      const std::uint64_t times = 1 + (k + i) % 3;
+      count_key(clients[i], k, times);
+      expected[k] += times;
+    }
+  }
+  const auto counters = clients[0].inspect(drl::CheckRequest{"p", key_name(0), 0});
+  REQUIRE(counters.ok());
+  REQUIRE(!counters->empty());
+  const std::uint64_t window_id = counters->front().window_id;
+
+  // Join: n5 and n6 know only n1; n1's heartbeats name the others.
+  cluster.start_node(4);
+  cluster.start_node(5);
+  INFO(cluster.logs());
+  REQUIRE(cluster.wait_until_connected(10s));
+  CHECK(node_status(cluster.node(4)).uint("seed_addresses_added") == 1);
+  for (std::size_t i = kFirst; i < kNodes; ++i) {
+    clients.push_back(cluster.node(i).connect());
+    for (std::size_t k = 0; k < kKeys; ++k) count_key(clients[i], k, 2);
+  }
+  for (std::uint64_t& count : expected) count += 2 * (kNodes - kFirst);
+  std::vector<const DaemonProcess*> all;
+  for (std::size_t i = 0; i < kNodes; ++i) all.push_back(&cluster.node(i));
+  std::string last;
+  CHECK_MESSAGE(every_node_reads(all, expected, window_id, &last), last);
+
+  // Leave: n1 and n2 stop cleanly; the others mark them left at once (not after down_after),
+  // and the keys they owned (some both) move to the four that stay.
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::optional<int> exit_code = cluster.node(i).stop();
+    REQUIRE(exit_code.has_value());
+    CHECK(*exit_code == 0);
+  }
+  std::vector<const DaemonProcess*> staying;
+  for (std::size_t i = 2; i < kNodes; ++i) staying.push_back(&cluster.node(i));
+  CHECK(wait_until(
+      [&] {
+        for (const DaemonProcess* node : staying) {
+          const NodeStatus status = node_status(*node);
+          for (const char* gone : {"n1", "n2"}) {
+            const PeerRow* row = status.peer(gone);
+            if (row == nullptr || row->state != "left") return false;
+          }
+        }
+        return true;
+      },
+      2s, 20ms));
+  for (std::size_t i = 2; i < kNodes; ++i) {
+    for (std::size_t k = 0; k < kKeys; ++k) count_key(clients[i], k, 1);
+  }
+  for (std::uint64_t& count : expected) count += kNodes - 2;
+  CHECK_MESSAGE(every_node_reads(staying, expected, window_id, &last), last);
+  std::uint64_t shares = 0;
+  for (const DaemonProcess* node : staying)
+    shares += node_status(*node).uint("owner_share_permille");
+  CHECK(shares >= 990);
+  CHECK(shares <= 1000);
+}
+
 }  // namespace
 }  // namespace drl::integration
