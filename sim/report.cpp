@@ -60,6 +60,10 @@ std::string summary_text(const RunResult& r) {
               ? ", datagrams dropped by broken nodes " + std::to_string(r.datagrams_dropped_broken)
               : "") +
          "\n";
+  const RunResult::MessagesPerNode& m = r.messages_per_node_per_s;
+  out += "  messages per node: heartbeats " + fixed(m.heartbeats, 1) + "/s, their answers " +
+         fixed(m.acks, 1) + "/s, deltas " + fixed(m.deltas, 1) + "/s, owners' totals " +
+         fixed(m.totals, 1) + "/s, repairs " + fixed(m.repairs, 1) + "/s\n";
   if (r.flood_checks > 0 || r.keys_evicted > 0) {
     out += "  key pressure: " + std::to_string(r.flood_checks) + " flood checks; stores evicted " +
            std::to_string(r.keys_evicted) + " keys, counted " + std::to_string(r.floors_applied) +

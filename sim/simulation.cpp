@@ -937,15 +937,29 @@ class Simulation {
       for (std::uint64_t d : nodes_[i]->cluster().stats().dropped) dropped += d;
     }
     dynamic_.finish(result_);
+    RunResult::MessagesPerNode& messages = result_.messages_per_node_per_s;
+    int alive_at_end = 0;
     for (int i = 0; i < s_.nodes; ++i) {
       if (!alive_[i]) continue;
       const core::Replicator& replicator = nodes_[i]->cluster().replicator();
       result_.updates_sent += replicator.stats().updates_sent;
+      ++alive_at_end;
+      messages.heartbeats += static_cast<double>(replicator.stats().heartbeats_sent);
+      messages.acks += static_cast<double>(replicator.stats().acks_sent);
+      messages.deltas += static_cast<double>(replicator.stats().delta_messages_sent);
+      messages.repairs += static_cast<double>(replicator.stats().repair_messages_sent);
+      messages.totals += static_cast<double>(replicator.stats().totals_messages_sent);
       for (const core::PeerStatus& peer : replicator.peers(nodes_[i]->mono(end_ns))) {
         if (peer.state == core::PeerState::alive && peer.rtt_us >= 0) {
           result_.max_clock_offset_ms = std::max(
               result_.max_clock_offset_ms, std::abs(static_cast<double>(peer.clock_offset_ms)));
         }
+      }
+    }
+    if (alive_at_end > 0) {
+      for (double* kind : {&messages.heartbeats, &messages.acks, &messages.deltas,
+                           &messages.repairs, &messages.totals}) {
+        *kind /= alive_at_end * s_.duration_s;
       }
     }
     result_.datagrams_per_node_per_s = static_cast<double>(datagrams) / s_.nodes / s_.duration_s;

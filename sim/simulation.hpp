@@ -107,6 +107,16 @@ struct RunResult {
   std::vector<Convergence> convergence;
   double datagrams_per_node_per_s = 0;
   double bytes_per_node_per_s = 0;
+  // What makes up a node's gossip: messages sent per second, by kind, over the nodes alive at
+  // the end (a message of many records may take more than one datagram).
+  struct MessagesPerNode {
+    double heartbeats = 0;
+    double acks = 0;
+    double deltas = 0;
+    double repairs = 0;
+    double totals = 0;
+  };
+  MessagesPerNode messages_per_node_per_s;
   std::uint64_t datagrams_lost = 0;
   std::uint64_t datagrams_cut = 0;
   std::uint64_t datagrams_dropped_by_nodes = 0;  // refused by a node's codec (checksum, replay)

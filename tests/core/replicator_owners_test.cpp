@@ -415,6 +415,20 @@ TEST_CASE(
   CHECK(answered == 4);
 }
 
+TEST_CASE("owners: a request for totals beyond the bound of those waiting shows in the stats") {
+  Cluster cluster(4, Dissemination::owners);
+  cluster.run_ms(30);
+  TotalsRequests& requests = cluster.node(0).totals;
+  REQUIRE(requests.wait_ms() > 0);
+  const WallTime now = cluster.wall();
+  for (std::uint64_t id = 1; id <= drl::bounds::totals_wants_max; ++id) {
+    REQUIRE(requests.want(id, kWindowMs, now));
+  }
+  CHECK(cluster.node(0).replicator->stats().totals_requests_dropped == 0);
+  CHECK_FALSE(requests.want(drl::bounds::totals_wants_max + 1, kWindowMs, now));
+  CHECK(cluster.node(0).replicator->stats().totals_requests_dropped == 1);
+}
+
 TEST_CASE("owners: in the full mesh no check waits for totals") {
   Cluster cluster(4, Dissemination::mesh);
   cluster.run_ms(30);
