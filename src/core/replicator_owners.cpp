@@ -92,7 +92,10 @@ void Replicator::refresh_owners(MonoTime now) {
     self_member_ = static_cast<std::uint32_t>(self - ring.begin());
   }
   member_addresses_[self_member_].clear();
-  stats_.owner_share_permille = owners_mode_ ? owners_.first_owner_permille(self_member_) : 0;
+  // Walks the ring's points: only when the members or the mode change.
+  if (changed || owners_mode_ != was_owners_mode) {
+    stats_.owner_share_permille = owners_mode_ ? owners_.first_owner_permille(self_member_) : 0;
+  }
   // A key's first check waits for its owners' totals only when there are owners to ask.
   if (totals_requests_ != nullptr) {
     totals_requests_->set_wait_ms(owners_mode_ && ring.size() > 1

@@ -10,7 +10,7 @@
 namespace drl::core {
 
 void Replicator::rights_round(MonoTime now, WallTime wall) {
-  if (rights_ == nullptr) return;
+  if (rights_ == nullptr || !rights_->has_wants()) return;
   std::vector<std::size_t> live;  // indices into peers_, in the order they were added
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     const Peer& peer = peers_.at(i);

@@ -63,6 +63,11 @@ bool RightsLedger::want(const RightsKey& key, std::uint64_t limit, std::uint64_t
   return true;
 }
 
+bool RightsLedger::has_wants() const {
+  std::lock_guard lock(mutex_);
+  return !wants_.empty();
+}
+
 std::vector<RightsWant> RightsLedger::take_wants(std::size_t max) {
   std::lock_guard lock(mutex_);
   const std::size_t taken = std::min(max, wants_.size());

@@ -100,6 +100,8 @@ class RightsLedger {
   std::uint64_t answers_merged() const { return answers_merged_.load(std::memory_order_seq_cst); }
   // The requests waiting, at most `max` (the others stay for the next round).
   std::vector<RightsWant> take_wants(std::size_t max);
+  // Whether any request is waiting (each gossip round asks, before it looks for peers to ask).
+  bool has_wants() const;
 
   // `donor` (an origin index) answered a request for `key`: it has granted this node `total`
   // rights there in all. Returns the increase (0 for a duplicate, an older record, or a donor

@@ -23,6 +23,7 @@ bool TotalsRequests::want(std::uint64_t counter_id, std::uint64_t window_ms, Wal
     }
     asked_.emplace(counter_id, Asked{now.unix_ms, window_id});
   }
+  made_.push_back(Made{now.unix_ms, counter_id});
   wants_.push_back(TotalsWant{counter_id, window_ms});
   return true;
 }
@@ -30,11 +31,21 @@ bool TotalsRequests::want(std::uint64_t counter_id, std::uint64_t window_ms, Wal
 std::vector<TotalsWant> TotalsRequests::take(std::size_t max, WallTime now) {
   const auto wait_ms = static_cast<std::int64_t>(wait_ms_.load(std::memory_order_acquire));
   std::lock_guard lock(mutex_);
+  // Called every gossip round and whenever a check is held: without requests, nothing to do.
+  if (wants_.empty() && made_.empty()) return {};
   const std::size_t taken = std::min(max, wants_.size());
   std::vector<TotalsWant> out(wants_.begin(), wants_.begin() + static_cast<std::ptrdiff_t>(taken));
   wants_.erase(wants_.begin(), wants_.begin() + static_cast<std::ptrdiff_t>(taken));
-  std::erase_if(
-      asked_, [&](const auto& entry) { return now.unix_ms - entry.second.at_unix_ms >= wait_ms; });
+  // Oldest first. A request made at a later time than `now` (the wall clock stepped back) is
+  // over too: kept, it would hold up every one made after it.
+  while (!made_.empty()) {
+    const Made& oldest = made_.front();
+    if (now.unix_ms - oldest.at_unix_ms < wait_ms && oldest.at_unix_ms <= now.unix_ms) break;
+    const auto found = asked_.find(oldest.counter_id);
+    // Asked again since: that later request has a record of its own further on.
+    if (found != asked_.end() && found->second.at_unix_ms == oldest.at_unix_ms) asked_.erase(found);
+    made_.pop_front();
+  }
   return out;
 }
 

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -66,6 +67,13 @@ class TotalsRequests {
   std::mutex mutex_;
   std::vector<TotalsWant> wants_;                   // guarded by mutex_, in the order wanted
   std::unordered_map<std::uint64_t, Asked> asked_;  // guarded by mutex_: by counter id
+  // Guarded by mutex_: asked_'s requests in the order made (a key asked again has a later
+  // record too), so that take() forgets the old ones without walking all of asked_ each time.
+  struct Made {
+    std::int64_t at_unix_ms = 0;
+    std::uint64_t counter_id = 0;
+  };
+  std::deque<Made> made_;
 };
 
 }  // namespace drl::core

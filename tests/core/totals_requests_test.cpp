@@ -76,3 +76,25 @@ TEST_CASE("totals requests: each merged answer moves the count waiting checks wa
   requests.answered();
   CHECK(requests.answers() == before + 2);
 }
+
+TEST_CASE(
+    "totals requests: a key asked again is forgotten only once its latest request is over, and a "
+    "wall clock that steps back holds up no request") {
+  TotalsRequests requests;
+  requests.set_wait_ms(25);
+  REQUIRE(requests.want(1, kWindowMs, at(0)));
+  REQUIRE(requests.take(10, at(0)).size() == 1);
+  // Asked again once the first request is over: a new request, which take() must not forget
+  // when it drops the first one's record.
+  REQUIRE(requests.want(1, kWindowMs, at(30)));
+  REQUIRE(requests.take(10, at(30)).size() == 1);
+  CHECK(requests.want(1, kWindowMs, at(40)));
+  CHECK(requests.take(10, at(40)).empty());  // still on its way: not asked again
+  // The clock steps back 100 ms, within the same window: a request made at the later time is
+  // over (kept, it would hold up the ones after it), and the key is asked anew.
+  REQUIRE(requests.want(5, kWindowMs, at(500)));
+  REQUIRE(requests.take(10, at(500)).size() == 1);
+  CHECK(requests.take(10, at(400)).empty());
+  CHECK(requests.want(5, kWindowMs, at(410)));
+  CHECK(requests.take(10, at(410)).size() == 1);
+}
