@@ -101,8 +101,8 @@ inline constexpr std::size_t owners_until_members = 28;  // "auto" back to the m
 inline constexpr std::size_t owner_ring_points_per_member = 64;
 inline constexpr std::size_t owner_forward_keys_max = 65'536;
 // A key's first check on a node may wait for its owners' totals ([cluster] totals_wait_max) up
-// to this long; the requests for totals waiting to go out (core/totals_requests.hpp), the rest
-// decided without them (counted).
+// to this long; the keys asked for within totals_wait_max (core/totals_requests.hpp): a first
+// check of another key is decided without its totals (counted).
 inline constexpr std::uint64_t totals_wait_max_ms = 1000;
 inline constexpr std::uint64_t totals_wait_default_ms = 25;
 inline constexpr std::size_t totals_wants_max = 4096;

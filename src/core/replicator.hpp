@@ -177,12 +177,12 @@ struct ReplicationStats {
   std::uint64_t totals_stale = 0;
   std::uint64_t owner_forwards_dropped = 0;
   // Keys' first checks: the keys this node asked their owners' totals of (a record each, to
-  // each owner), the keys it answered such a request for as an owner, and the keys whose
-  // request found bounds::totals_wants_max requests waiting (not asked: the check is decided at
-  // once on what the node knows).
+  // each owner), the keys it answered such a request for as an owner, and the requests refused
+  // (per check and limit) because bounds::totals_wants_max keys had been asked for within
+  // totals_wait_max: that limit is decided without its totals.
   std::uint64_t totals_requests_sent = 0;
   std::uint64_t totals_requests_answered = 0;
-  std::uint64_t totals_requests_dropped = 0;
+  std::uint64_t totals_requests_refused = 0;
   // The share of keys this node is the first owner of, in thousandths (0 in the mesh).
   std::uint64_t owner_share_permille = 0;
 };
@@ -268,7 +268,7 @@ class Replicator {
     ReplicationStats out = stats_;
     out.rights_members_agreed = rights_ != nullptr && rights_->awaiting_members() ? 0 : 1;
     if (totals_requests_ != nullptr)
-      out.totals_requests_dropped = totals_requests_->wants_dropped();
+      out.totals_requests_refused = totals_requests_->wants_dropped();
     return out;
   }
   const ReplicationConfig& config() const { return config_; }

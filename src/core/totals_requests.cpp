@@ -36,11 +36,13 @@ std::vector<TotalsWant> TotalsRequests::take(std::size_t max, WallTime now) {
   const std::size_t taken = std::min(max, wants_.size());
   std::vector<TotalsWant> out(wants_.begin(), wants_.begin() + static_cast<std::ptrdiff_t>(taken));
   wants_.erase(wants_.begin(), wants_.begin() + static_cast<std::ptrdiff_t>(taken));
-  // Oldest first. A request made at a later time than `now` (the wall clock stepped back) is
-  // over too: kept, it would hold up every one made after it.
+  // Oldest first. A request made more than wait_ms after `now` (the wall clock stepped back) is
+  // over too: kept, it would hold up every one made after it. (One made a moment after `now`,
+  // by a check while this round ran, is not.)
   while (!made_.empty()) {
     const Made& oldest = made_.front();
-    if (now.unix_ms - oldest.at_unix_ms < wait_ms && oldest.at_unix_ms <= now.unix_ms) break;
+    const std::int64_t age_ms = now.unix_ms - oldest.at_unix_ms;
+    if (age_ms < wait_ms && -age_ms <= wait_ms) break;
     const auto found = asked_.find(oldest.counter_id);
     // Asked again since: that later request has a record of its own further on.
     if (found != asked_.end() && found->second.at_unix_ms == oldest.at_unix_ms) asked_.erase(found);

@@ -53,7 +53,7 @@ class TotalsRequests {
   // this, the replication thread adds an answer then reads the waiters; one sees the other.
   std::uint64_t answers() const { return answers_.load(std::memory_order_seq_cst); }
 
-  // Requests wanted while bounds::totals_wants_max were waiting to go out.
+  // Requests refused: bounds::totals_wants_max keys had been asked for within wait_ms().
   std::uint64_t wants_dropped() const { return wants_dropped_.load(std::memory_order_relaxed); }
 
  private:

@@ -176,8 +176,8 @@ constexpr auto kMetrics = std::to_array<MetricSpec>({
      "stale (received for an earlier life of this node, dropped), dropped (keys not forwarded at "
      "once: the bound of keys waiting was reached), requested (keys this node asked their owners' "
      "totals of, for a key's first check: one per owner asked), answered (such requests this "
-     "node answered as an owner), request_dropped (keys whose request was not sent: the bound of "
-     "requests waiting was reached)."},
+     "node answered as an owner), request_refused (requests not made, per check and limit: "
+     "the bound of keys asked for within totals_wait_max was reached)."},
     {"drl_gossip_datagrams_sent_total", MetricKind::counter, "", "Cluster datagrams sent."},
     {"drl_gossip_bytes_sent_total", MetricKind::counter, "", "Bytes of cluster datagrams sent."},
     {"drl_gossip_datagrams_received_total", MetricKind::counter, "",
@@ -579,7 +579,7 @@ std::string render_metrics(const DaemonContext& c) {
         {"stale", s.replication.totals_stale},
         {"requested", s.replication.totals_requests_sent},
         {"answered", s.replication.totals_requests_answered},
-        {"request_dropped", s.replication.totals_requests_dropped},
+        {"request_refused", s.replication.totals_requests_refused},
         {"dropped", s.replication.owner_forwards_dropped}};
     for (const auto& [event, count] : totals) {
       f.value("drl_cluster_totals_total", static_cast<double>(count), {{"event", event}});

@@ -235,7 +235,7 @@ void append_cluster_fields(const DaemonContext& context, wire::StatusFields& fie
   fields.push_back({"totals_stale", u(snapshot.replication.totals_stale)});
   fields.push_back({"totals_requests_sent", u(snapshot.replication.totals_requests_sent)});
   fields.push_back({"totals_requests_answered", u(snapshot.replication.totals_requests_answered)});
-  fields.push_back({"totals_requests_dropped", u(snapshot.replication.totals_requests_dropped)});
+  fields.push_back({"totals_requests_refused", u(snapshot.replication.totals_requests_refused)});
   fields.push_back({"owner_forwards_dropped", u(snapshot.replication.owner_forwards_dropped)});
   fields.push_back({"rights_requests_sent", u(snapshot.replication.rights_requests_sent)});
   fields.push_back({"rights_granted", u(snapshot.replication.rights_granted)});

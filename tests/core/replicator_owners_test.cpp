@@ -424,9 +424,9 @@ TEST_CASE("owners: a request for totals beyond the bound of those waiting shows 
   for (std::uint64_t id = 1; id <= drl::bounds::totals_wants_max; ++id) {
     REQUIRE(requests.want(id, kWindowMs, now));
   }
-  CHECK(cluster.node(0).replicator->stats().totals_requests_dropped == 0);
+  CHECK(cluster.node(0).replicator->stats().totals_requests_refused == 0);
   CHECK_FALSE(requests.want(drl::bounds::totals_wants_max + 1, kWindowMs, now));
-  CHECK(cluster.node(0).replicator->stats().totals_requests_dropped == 1);
+  CHECK(cluster.node(0).replicator->stats().totals_requests_refused == 1);
 }
 
 TEST_CASE("owners: in the full mesh no check waits for totals") {

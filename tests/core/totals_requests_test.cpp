@@ -97,4 +97,10 @@ TEST_CASE(
   CHECK(requests.take(10, at(400)).empty());
   CHECK(requests.want(5, kWindowMs, at(410)));
   CHECK(requests.take(10, at(410)).size() == 1);
+  // A request made a moment after the round's clock was read (by a check while the round ran)
+  // is on its way, not from a clock that stepped back: not asked again.
+  REQUIRE(requests.want(7, kWindowMs, at(601)));
+  REQUIRE(requests.take(10, at(600)).size() == 1);
+  CHECK(requests.want(7, kWindowMs, at(602)));
+  CHECK(requests.take(10, at(602)).empty());
 }

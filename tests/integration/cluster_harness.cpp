@@ -596,6 +596,8 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
       static_cast<std::int64_t>(static_cast<double>(settings.window_ms) * 1e6 / checks_per_window));
   const auto w = static_cast<std::int64_t>(settings.window_ms);
 
+  // Read before the windows are laid out: at 40 nodes these reads take a while.
+  const ClusterTraffic traffic_before = cluster_traffic(cluster);
   const std::int64_t started_wall = wall_ms();
   const std::int64_t first_full = started_wall / w + 1;
   const std::int64_t last_full = first_full + static_cast<std::int64_t>(settings.windows) - 1;
@@ -612,7 +614,6 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
   std::int64_t restart_wall = INT64_MAX;
   bool killed = false;
   bool restarted = false;
-  const ClusterTraffic traffic_before = cluster_traffic(cluster);
   std::mt19937_64 random(settings.seed);
   std::exponential_distribution<double> gap(1.0 / static_cast<double>(period.count()));
   auto next = SteadyClock::now();
@@ -658,7 +659,10 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
     }
   }
   const auto stopped = SteadyClock::now();
-  if (!killed) {
+  // Read once the nodes converged (reading 40 statuses first would delay the convergence
+  // measurement): the rates then include the convergence's few milliseconds of quiet.
+  const auto note_traffic = [&] {
+    if (killed) return;
     const ClusterTraffic traffic_after = cluster_traffic(cluster);
     const double node_seconds =
         static_cast<double>(cluster.size()) *
@@ -667,7 +671,7 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
         static_cast<double>(traffic_after.datagrams - traffic_before.datagrams) / node_seconds;
     run.bytes_sent_per_node_per_s =
         static_cast<double>(traffic_after.bytes - traffic_before.bytes) / node_seconds;
-  }
+  };
   if (restarted) {
     const std::string logs = cluster.logs();
     for (const char* marker :
@@ -694,6 +698,7 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
     run.counts_match = run.converged;
     if (!run.converged)
       run.failure = "the nodes did not read the admitted counts within 5 s:\n" + last;
+    note_traffic();
     run.rtt_us = mean_rtt_us(cluster);
     return run;
   }
@@ -722,6 +727,7 @@ OvershootRun measure_overshoot(const TempDir& dir, const OvershootSettings& sett
     if (!run.counts_match) run.failure += "held: " + agreed->describe();
   }
 
+  note_traffic();
   run.rtt_us = mean_rtt_us(cluster);
   return run;
 }

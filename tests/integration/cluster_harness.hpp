@@ -256,9 +256,9 @@ struct OvershootRun {
   // sliding window promises, whatever the alignment.
   std::uint64_t most_in_any_window = 0;
   std::string restart_log;  // with a crash: the restarted node's line on how its hold ended
-  // Cluster traffic a node sent while the checks ran, the mean over the nodes (from each
-  // node's status datagrams_sent and datagram_bytes_sent); -1 with a crash (its counters
-  // restart).
+  // Cluster traffic a node sent while the checks ran and the nodes converged, the mean over the
+  // nodes (from each node's status datagrams_sent and datagram_bytes_sent); -1 with a crash
+  // (its counters restart).
   double datagrams_sent_per_node_per_s = -1;
   double bytes_sent_per_node_per_s = -1;
 };

@@ -20,7 +20,7 @@ void run_forty(bool through_owners) {
   settings.nodes = kNodes;
   settings.windows = 5;
   settings.through_owners = through_owners;
-  // A mesh of 40 stays a mesh under "auto" (owners from 32): name it.
+  // "auto" would count through owners from 32 members: the mesh is named.
   if (!through_owners) settings.cluster_settings = "dissemination = \"mesh\"\n";
   const OvershootRun run = measure_overshoot(dir, settings);
 
@@ -33,7 +33,9 @@ void run_forty(bool through_owners) {
                << " ms; a node sent " << run.datagrams_sent_per_node_per_s << " datagrams/s, "
                << run.bytes_sent_per_node_per_s / 1024 << " KiB/s");
   check_windows_within_bound(run, settings, bound);
-  CHECK(run.datagrams_sent_per_node_per_s > 0);
+  // A ceiling far above the 620 a second measured in either mode (docs/replication.md): resends
+  // that fed on each other would pass it.
+  CHECK(run.datagrams_sent_per_node_per_s < 5000);
 }
 
 TEST_CASE(
