@@ -319,6 +319,8 @@ class Replicator {
   void send_to_owners(MonoTime now, WallTime wall);
   // Adds the next slice of this node's own counts to scratch_, while owners_resend_.
   void resend_own_counts(WallTime wall);
+  // Whether the key's owners now are the ones it had on resend_since_'s ring (as node ids).
+  bool same_owners(std::uint64_t counter_id) const;
   // Appends to `out` this node's own slots from `cursor` on: up to `max_updates` of them, and
   // at most a few times that many slots of all origins walked (an owner holds many origins'
   // slots per key). Returns whether the sweep completed.
@@ -411,9 +413,14 @@ class Replicator {
   // its old ones did (a key at its limit sends nothing more on its own).
   // A change during a resend asks for one more pass once this one completes (restarting at
   // each change, a member that flaps would keep the sweep from reaching the end of a store).
+  // A pass resends only the keys whose owners differ from those of the ring before the change
+  // (resend_since_: about 2/N of them when one member joins or leaves), or every key when
+  // owners mode began or the members changed again during the pass.
   bool owners_resend_ = false;
   bool owners_resend_again_ = false;
+  bool owners_resend_all_ = false;
   SweepCursor owners_resend_cursor_;
+  KeyOwners resend_since_;
   KeyOwners owners_;
   std::vector<std::string> member_addresses_;
   std::uint32_t self_member_ = 0;

@@ -65,6 +65,10 @@ void Replicator::refresh_owners(MonoTime now) {
   // The ring is kept in "auto" in the mesh too: a node in owners mode (another view of the
   // members) may send this node a count as an owner, which it then forwards.
   if (config_.dissemination == Dissemination::mesh) return;
+  std::sort(members.begin(), members.end());
+  if (owners_mode_ && !owners_resend_ && members != owners_.members()) {
+    resend_since_ = owners_;  // the owners before this change: the resend skips keys they keep
+  }
   const bool changed = owners_.assign(std::move(members));
   const std::vector<std::string>& ring = owners_.members();
   // The addresses every round: a member's address may move without the members changing.
@@ -83,6 +87,7 @@ void Replicator::refresh_owners(MonoTime now) {
       owners_resend_again_ = true;
     } else {
       owners_resend_ = true;
+      owners_resend_all_ = !was_owners_mode || resend_since_.members().empty();
       owners_resend_cursor_ = SweepCursor{};
     }
   }
@@ -153,15 +158,41 @@ bool Replicator::collect_own(WallTime wall, SweepCursor& cursor, std::vector<Slo
   return false;
 }
 
+bool Replicator::same_owners(std::uint64_t counter_id) const {
+  std::array<std::uint32_t, bounds::owners_per_key> now{};
+  std::array<std::uint32_t, bounds::owners_per_key> then{};
+  const std::size_t now_count = owners_.owners_of(counter_id, now);
+  const std::size_t then_count = resend_since_.owners_of(counter_id, then);
+  if (now_count != then_count) return false;
+  for (std::size_t i = 0; i < now_count; ++i) {
+    const std::string& owner = owners_.members()[now[i]];
+    bool kept = false;
+    for (std::size_t j = 0; j < then_count; ++j) {
+      kept = kept || resend_since_.members()[then[j]] == owner;
+    }
+    if (!kept) return false;
+  }
+  return true;
+}
+
 void Replicator::resend_own_counts(WallTime wall) {
   const std::size_t before = scratch_.size();
   const bool completed =
       collect_own(wall, owners_resend_cursor_, scratch_, config_.repair_updates_per_interval);
+  if (!owners_resend_all_) {
+    scratch_.erase(
+        std::remove_if(scratch_.begin() + static_cast<std::ptrdiff_t>(before), scratch_.end(),
+                       [&](const SlotUpdate& slot) { return same_owners(slot.counter_id); }),
+        scratch_.end());
+  }
   // Sent twice, as deltas are: once now, once more next round (gossip_round's resend).
   last_round_.insert(last_round_.end(), scratch_.begin() + static_cast<std::ptrdiff_t>(before),
                      scratch_.end());
   if (!completed) return;
   owners_resend_ = owners_resend_again_;
+  // The members changed during the pass: keys passed before that change may have moved since,
+  // and the ring before it is gone: the next pass resends every key.
+  owners_resend_all_ = true;
   owners_resend_again_ = false;
   owners_resend_cursor_ = SweepCursor{};
 }

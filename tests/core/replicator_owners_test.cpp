@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,9 @@ class Cluster {
   bool duplicate = false;
   // Messages of this type are held back and delivered newest first, at the end of each ms.
   bool reorder_totals = false;
+  // While set, every message sent goes into `sent` too, with the index of its sender.
+  bool record_sent = false;
+  std::vector<std::pair<std::size_t, ClusterMessage>> sent;
 
   void run_ms(std::int64_t ms) {
     for (std::int64_t step = 0; step < ms; ++step) {
@@ -104,6 +108,9 @@ class Cluster {
           const std::size_t to = static_cast<std::size_t>(std::stoul(out.address.substr(1)));
           if (older_version_ >= 0 && &node == &nodes_[static_cast<std::size_t>(older_version_)]) {
             out.message.flags &= static_cast<std::uint8_t>(~kFlagReadsTotals);
+          }
+          if (record_sent) {
+            sent.emplace_back(static_cast<std::size_t>(&node - nodes_.data()), out.message);
           }
           if (duplicate) in_flight_.emplace_back(to, out.message);
           in_flight_.emplace_back(to, std::move(out.message));
@@ -448,6 +455,53 @@ TEST_CASE(
   CHECK(cluster.heard(0, key));
   CHECK(cluster.seen(0, key) == 0);
   CHECK(cluster.seen_previous(0, key) == 3);
+}
+
+TEST_CASE(
+    "owners: after a member goes silent, a node sends again its counts of the keys whose owners "
+    "changed, and not of those whose owners stayed") {
+  Cluster cluster(6, Dissemination::owners);
+  cluster.run_ms(30);
+  constexpr std::uint64_t kKeys = 60;
+  for (std::uint64_t n = 0; n < kKeys; ++n) cluster.count(0, key_of(n), 1);
+  cluster.run_ms(30);  // sent, twice, to each key's owners
+  // The keys that had n5 as an owner get a new one once n5 is off the ring.
+  KeyOwners before;
+  KeyOwners after;
+  std::vector<std::string> members;
+  for (std::size_t i = 0; i < cluster.size(); ++i) members.push_back(cluster.name(i));
+  before.assign(members);
+  members.pop_back();
+  after.assign(members);
+  const auto owner_ids = [](const KeyOwners& ring, std::uint64_t key) {
+    std::array<std::uint32_t, drl::bounds::owners_per_key> owners{};
+    const std::size_t count = ring.owners_of(key, owners);
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < count; ++i) ids.push_back(ring.members()[owners[i]]);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  std::set<std::uint64_t> moved;
+  for (std::uint64_t n = 0; n < kKeys; ++n) {
+    if (owner_ids(before, key_of(n)) != owner_ids(after, key_of(n))) moved.insert(key_of(n));
+  }
+  REQUIRE(!moved.empty());
+  REQUIRE(moved.size() < kKeys / 2);
+
+  cluster.record_sent = true;
+  cluster.crash(5);
+  cluster.run_ms(530);  // past unreachable_after: the ring drops n5, and n0 resends
+  std::set<std::uint64_t> resent;
+  std::set<std::uint64_t> resent_unmoved;
+  for (const auto& [from, message] : cluster.sent) {
+    if (from != 0 || message.type != MessageType::delta || !message.updates) continue;
+    for (const WireUpdate& update : *message.updates) {
+      if (update.count == 0) continue;
+      (moved.contains(update.counter_id) ? resent : resent_unmoved).insert(update.counter_id);
+    }
+  }
+  CHECK(resent == moved);
+  CHECK(resent_unmoved.empty());
 }
 
 TEST_CASE(
