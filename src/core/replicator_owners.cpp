@@ -62,10 +62,17 @@ void Replicator::refresh_owners(MonoTime now) {
       break;
   }
   stats_.owners_mode = owners_mode_ ? 1 : 0;
+  if (!owners_mode_) {
+    // A resend under way is over: back in owners mode, a pass of every key starts afresh.
+    owners_resend_ = owners_resend_again_ = false;
+    owners_resend_cursor_ = SweepCursor{};
+  }
   // The ring is kept in "auto" in the mesh too: a node in owners mode (another view of the
   // members) may send this node a count as an owner, which it then forwards.
   if (config_.dissemination == Dissemination::mesh) return;
   std::sort(members.begin(), members.end());
+  // As the ring keeps them: a node at two addresses for a while is one member.
+  members.erase(std::unique(members.begin(), members.end()), members.end());
   if (owners_mode_ && !owners_resend_ && members != owners_.members()) {
     resend_since_ = owners_;  // the owners before this change: the resend skips keys they keep
   }

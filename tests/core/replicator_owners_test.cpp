@@ -488,20 +488,41 @@ TEST_CASE(
   REQUIRE(!moved.empty());
   REQUIRE(moved.size() < kKeys / 2);
 
+  // The keys n0 sent counts of since `sent` was cleared: those in `moved`, and the others.
+  const auto resent_by_n0 = [&](const std::set<std::uint64_t>& moved_keys) {
+    std::pair<std::set<std::uint64_t>, std::set<std::uint64_t>> resent;
+    for (const auto& [from, message] : cluster.sent) {
+      if (from != 0 || message.type != MessageType::delta || !message.updates) continue;
+      for (const WireUpdate& update : *message.updates) {
+        if (update.count == 0) continue;
+        (moved_keys.contains(update.counter_id) ? resent.first : resent.second)
+            .insert(update.counter_id);
+      }
+    }
+    return resent;
+  };
   cluster.record_sent = true;
   cluster.crash(5);
   cluster.run_ms(530);  // past unreachable_after: the ring drops n5, and n0 resends
-  std::set<std::uint64_t> resent;
-  std::set<std::uint64_t> resent_unmoved;
-  for (const auto& [from, message] : cluster.sent) {
-    if (from != 0 || message.type != MessageType::delta || !message.updates) continue;
-    for (const WireUpdate& update : *message.updates) {
-      if (update.count == 0) continue;
-      (moved.contains(update.counter_id) ? resent : resent_unmoved).insert(update.counter_id);
-    }
-  }
+  const auto [resent, resent_unmoved] = resent_by_n0(moved);
   CHECK(resent == moved);
   CHECK(resent_unmoved.empty());
+
+  // A second change once that pass is over: compared with the ring the first change left.
+  KeyOwners fewer;
+  members.pop_back();
+  fewer.assign(members);
+  std::set<std::uint64_t> moved_again;
+  for (std::uint64_t n = 0; n < kKeys; ++n) {
+    if (owner_ids(after, key_of(n)) != owner_ids(fewer, key_of(n))) moved_again.insert(key_of(n));
+  }
+  REQUIRE(!moved_again.empty());
+  cluster.sent.clear();
+  cluster.crash(4);
+  cluster.run_ms(530);
+  const auto [resent_again, resent_unmoved_again] = resent_by_n0(moved_again);
+  CHECK(resent_again == moved_again);
+  CHECK(resent_unmoved_again.empty());
 }
 
 TEST_CASE(
