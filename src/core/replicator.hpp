@@ -187,6 +187,11 @@ struct ReplicationStats {
   std::uint64_t owner_share_permille = 0;
 };
 
+// This node's own count of a slot as a delta's record (origin 0: the message's one origin).
+inline WireUpdate own_count_record(const SlotUpdate& slot) {
+  return WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count};
+}
+
 struct Outgoing {
   std::string address;
   ClusterMessage message;
@@ -307,9 +312,8 @@ class Replicator {
   void gossip_round(MonoTime now, WallTime wall);
   // Whether a delta goes to `peer` this round.
   bool delta_target(const Peer& peer, MonoTime now) const;
-  // Sends `updates`, counts of our own origin, as a delta to every delta_target.
-  void send_delta_to_all(MonoTime now, WallTime wall,
-                         const std::shared_ptr<const std::vector<WireUpdate>>& updates);
+  // Sends `slots`, counts of our own origin, as a delta to every delta_target.
+  void send_delta_to_all(MonoTime now, WallTime wall, const std::vector<SlotUpdate>& slots);
   // Owner dissemination (replicator_owners.cpp). Decides the mode from the members and brings
   // the ring up to date, each gossip round.
   void refresh_owners(MonoTime now);

@@ -76,16 +76,15 @@ void Replicator::gossip_round(MonoTime now, WallTime wall) {
     send_to_owners(now, wall);
     return;
   }
-  auto updates = std::make_shared<std::vector<WireUpdate>>();
-  updates->reserve(scratch_.size());
-  for (const SlotUpdate& slot : scratch_) {
-    updates->push_back(WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
-  }
-  send_delta_to_all(now, wall, updates);
+  send_delta_to_all(now, wall, scratch_);
 }
 
 void Replicator::send_delta_to_all(MonoTime now, WallTime wall,
-                                   const std::shared_ptr<const std::vector<WireUpdate>>& updates) {
+                                   const std::vector<SlotUpdate>& slots) {
+  auto records = std::make_shared<std::vector<WireUpdate>>();
+  records->reserve(slots.size());
+  for (const SlotUpdate& slot : slots) records->push_back(own_count_record(slot));
+  const std::shared_ptr<const std::vector<WireUpdate>> updates = std::move(records);
   for (Peer& peer : peers_.all()) {
     if (!delta_target(peer, now)) continue;
     ClusterMessage message = header(MessageType::delta, wall);
@@ -159,12 +158,7 @@ void Replicator::final_round(MonoTime now, WallTime wall) {
     std::vector<SlotUpdate> slice;
     SweepCursor cursor;
     collect_own(wall, cursor, slice, config_.repair_updates_per_interval);
-    auto updates = std::make_shared<std::vector<WireUpdate>>();
-    for (const SlotUpdate& slot : slice) {
-      updates->push_back(
-          WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
-    }
-    if (!updates->empty()) send_delta_to_all(now, wall, updates);
+    if (!slice.empty()) send_delta_to_all(now, wall, slice);
   }
   override_round(now, wall);
   // Then the leave, after the counts: a peer that takes the leave first still merges the counts

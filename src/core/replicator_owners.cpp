@@ -128,8 +128,7 @@ void Replicator::send_to_owners(MonoTime now, WallTime wall) {
         note_forward(now, slot.counter_id, slot.window_ms);
         continue;
       }
-      by_member[owners[i]].push_back(
-          WireUpdate{slot.counter_id, slot.window_ms, slot.window_id, 0, slot.count});
+      by_member[owners[i]].push_back(own_count_record(slot));
     }
   }
   for (auto& [member, updates] : by_member) {

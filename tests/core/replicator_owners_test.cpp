@@ -465,26 +465,20 @@ TEST_CASE(
   constexpr std::uint64_t kKeys = 60;
   for (std::uint64_t n = 0; n < kKeys; ++n) cluster.count(0, key_of(n), 1);
   cluster.run_ms(30);  // sent, twice, to each key's owners
-  // The keys that had n5 as an owner get a new one once n5 is off the ring.
-  KeyOwners before;
-  KeyOwners after;
-  std::vector<std::string> members;
-  for (std::size_t i = 0; i < cluster.size(); ++i) members.push_back(cluster.name(i));
-  before.assign(members);
-  members.pop_back();
-  after.assign(members);
-  const auto owner_ids = [](const KeyOwners& ring, std::uint64_t key) {
-    std::array<std::uint32_t, drl::bounds::owners_per_key> owners{};
-    const std::size_t count = ring.owners_of(key, owners);
-    std::vector<std::string> ids;
-    for (std::size_t i = 0; i < count; ++i) ids.push_back(ring.members()[owners[i]]);
-    std::sort(ids.begin(), ids.end());
-    return ids;
+  // The keys whose owners among the first `from` nodes are not those among the first `to`.
+  const auto moved_between = [&](int from, int to) {
+    std::set<std::uint64_t> moved;
+    for (std::uint64_t n = 0; n < kKeys; ++n) {
+      std::vector<std::size_t> before = owners_among(from, key_of(n));
+      std::vector<std::size_t> after = owners_among(to, key_of(n));
+      std::sort(before.begin(), before.end());
+      std::sort(after.begin(), after.end());
+      if (before != after) moved.insert(key_of(n));
+    }
+    return moved;
   };
-  std::set<std::uint64_t> moved;
-  for (std::uint64_t n = 0; n < kKeys; ++n) {
-    if (owner_ids(before, key_of(n)) != owner_ids(after, key_of(n))) moved.insert(key_of(n));
-  }
+  // The keys that had n5 as an owner get a new one once n5 is off the ring.
+  const std::set<std::uint64_t> moved = moved_between(6, 5);
   REQUIRE(!moved.empty());
   REQUIRE(moved.size() < kKeys / 2);
 
@@ -509,13 +503,7 @@ TEST_CASE(
   CHECK(resent_unmoved.empty());
 
   // A second change once that pass is over: compared with the ring the first change left.
-  KeyOwners fewer;
-  members.pop_back();
-  fewer.assign(members);
-  std::set<std::uint64_t> moved_again;
-  for (std::uint64_t n = 0; n < kKeys; ++n) {
-    if (owner_ids(after, key_of(n)) != owner_ids(fewer, key_of(n))) moved_again.insert(key_of(n));
-  }
+  const std::set<std::uint64_t> moved_again = moved_between(5, 4);
   REQUIRE(!moved_again.empty());
   cluster.sent.clear();
   cluster.crash(4);
@@ -548,16 +536,8 @@ TEST_CASE(
   cluster.run_ms(30);
   // A key that n0 does not own: its two owners crash, n0 and the others counted it before.
   const std::uint64_t key = keys_not_owned_by_n0(cluster, 1).front();
-  KeyOwners ring;
-  std::vector<std::string> members;
-  for (std::size_t i = 0; i < cluster.size(); ++i) members.push_back(cluster.name(i));
-  ring.assign(members);
-  std::array<std::uint32_t, drl::bounds::owners_per_key> owners{};
-  REQUIRE(ring.owners_of(key, owners) == 2);
-  std::vector<std::size_t> crashed;
-  for (std::uint32_t member : owners) {
-    crashed.push_back(static_cast<std::size_t>(std::stoul(ring.members()[member].substr(1))));
-  }
+  const std::vector<std::size_t> crashed = owners_among(static_cast<int>(cluster.size()), key);
+  REQUIRE(crashed.size() == 2);
   std::uint64_t survivors_counted = 0;
   for (std::size_t i = 0; i < cluster.size(); ++i) {
     cluster.count(i, key, 2);
