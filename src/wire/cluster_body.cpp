@@ -473,7 +473,12 @@ bool decode_body(std::string_view body, core::ClusterMessage& m) {
       m.relay_payload = std::make_shared<const std::string>(relay_payload->via.bin.ptr,
                                                             relay_payload->via.bin.size);
     }
-    if (groups != nullptr) {
+    // Counts travel in deltas, repairs and totals only (protocol.md, key 9); elsewhere the key
+    // is ignored like an unknown one, as the receiver would ignore the counts.
+    const bool carries_counts = m.type == core::MessageType::delta ||
+                                m.type == core::MessageType::repair ||
+                                m.type == core::MessageType::totals;
+    if (groups != nullptr && carries_counts) {
       auto updates = std::make_shared<std::vector<core::WireUpdate>>();
       for (std::uint32_t g = 0; g < array_of(*groups).size; ++g) {
         const msgpack::object_array& group = array_of(array_of(*groups).ptr[g]);
