@@ -180,18 +180,23 @@ void Replicator::repair_round(MonoTime now, WallTime wall) {
   // checks until one peer's sync is complete (its start-up hold): when a whole cluster starts at
   // once, every node waits for one, and serving a single waiting peer per round left some waiting
   // until warmup_max, which then released their held checks together, past the overshoot bound.
+  // A sync with nothing to send (the whole of it one empty last slice, as when a whole cluster
+  // starts at once) does not count towards that cap: through owners a node waits for every
+  // peer's, and at 100 nodes, 16 a round made every node wait for warmup_max.
   // Otherwise the next live peer in turn gets a slice of the anti-entropy sweep.
   std::size_t budget = config_.repair_updates_per_interval;
   std::size_t syncs_served = 0;
+  bool served = false;
   for (std::size_t i = 0;
        i < peers_.size() && budget > 0 && syncs_served < bounds::full_syncs_per_repair_round_max;
        ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
     if (!peer.full_sync_pending || peer.state != PeerState::alive) continue;
-    budget -= std::min(budget, repair_to(peer, now, wall, budget));
-    ++syncs_served;
+    const std::size_t collected = repair_to(peer, now, wall, budget);
+    budget -= std::min(budget, collected);
+    served = true;
+    if (collected > 0 || peer.full_sync_pending) ++syncs_served;
   }
-  bool served = syncs_served > 0;
   for (std::size_t i = 0; i < peers_.size() && !served; ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
     if (peer.state != PeerState::alive) continue;

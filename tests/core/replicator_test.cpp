@@ -348,6 +348,24 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "cold start: forty nodes started at once each have every peer's full sync within a few "
+    "milliseconds, since syncs with nothing to send do not count towards a round's 16") {
+  // Through owners a node holds its checks until every peer's sync is in; 16 a round (every
+  // 50 ms here) left the last of 39 peers waiting two rounds more.
+  constexpr std::size_t kNodes = 40;
+  static_assert(kNodes - 1 > drl::bounds::full_syncs_per_repair_round_max);
+  Cluster cluster(kNodes);
+  cluster.run_ms(5);
+  for (std::size_t n = 0; n < kNodes; ++n) {
+    for (const PeerStatus& peer : cluster.node(n).replicator->peers(MonoTime{5'000'000})) {
+      CAPTURE(n);
+      CAPTURE(peer.address);
+      CHECK(peer.synced);
+    }
+  }
+}
+
 TEST_CASE("restart: a node that knows no peer has nothing to wait for") {
   Cluster cluster(1);
   CHECK(cluster.node(0).replicator->has_cluster_counts());
