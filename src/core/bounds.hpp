@@ -88,7 +88,8 @@ inline constexpr std::size_t relay_datagrams_per_second_max = 20'000;
 // Peers waiting for a full sync that one repair round serves: each costs a walk of the store's
 // tables, whatever it collects, so the walks per round stay bounded when many wait at once (a
 // cold start, a partition's heal). Each node starts its turns at an offset of its own, so that
-// together the nodes serve every waiting peer in the first round.
+// together the nodes serve every waiting peer in the first round. A store that holds no key is
+// not walked: then every waiting peer gets its sync (one empty last slice) in the round.
 inline constexpr std::size_t full_syncs_per_repair_round_max = 16;
 // Owner dissemination (docs/replication.md, "Key owners"): the owners of each key, which hold
 // its per-origin counts and tell the others' total to the nodes that count it; the member count

@@ -386,6 +386,14 @@ std::size_t CounterStore::collect_all(WallTime now, SweepCursor& cursor,
   return out.size() - before;
 }
 
+bool CounterStore::empty() const {
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard<std::mutex> guard(shards_[i].mutex);
+    if (shards_[i].used != 0) return false;
+  }
+  return true;
+}
+
 StoreStats CounterStore::stats() const {
   StoreStats out;
   for (std::size_t i = 0; i < shard_count_; ++i) {

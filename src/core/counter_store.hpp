@@ -128,6 +128,10 @@ class CounterStore {
   std::size_t collect_all(WallTime now, SweepCursor& cursor, std::vector<SlotUpdate>& out,
                           std::size_t max_updates);
 
+  // Whether no shard holds a key now (each shard's count read under its lock): a sweep would
+  // collect nothing, and need not walk the tables to find that out.
+  bool empty() const;
+
   StoreStats stats() const;
   std::size_t shard_count() const { return shard_count_; }
 

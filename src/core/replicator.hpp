@@ -362,7 +362,10 @@ class Replicator {
   void repair_round(MonoTime now, WallTime wall);
   // The next slice of `peer`'s sweep (its full sync, when one is pending), at most about
   // `max_updates` (a key's slots are not split), sent as a repair. Returns the slots collected.
-  std::size_t repair_to(Peer& peer, MonoTime now, WallTime wall, std::size_t max_updates);
+  // `store_empty`: the store holds no key (CounterStore::empty), so the sweep ends at once,
+  // without walking the tables.
+  std::size_t repair_to(Peer& peer, MonoTime now, WallTime wall, std::size_t max_updates,
+                        bool store_empty = false);
   void update_states(MonoTime now);
   void merge_updates(MonoTime now, WallTime wall, const ClusterMessage& message);
   // Merges what `message` carries: the counts of a delta or repair, the records of overrides

@@ -180,22 +180,23 @@ void Replicator::repair_round(MonoTime now, WallTime wall) {
   // checks until one peer's sync is complete (its start-up hold): when a whole cluster starts at
   // once, every node waits for one, and serving a single waiting peer per round left some waiting
   // until warmup_max, which then released their held checks together, past the overshoot bound.
-  // A sync with nothing to send (the whole of it one empty last slice, as when a whole cluster
-  // starts at once) does not count towards that cap: through owners a node waits for every
-  // peer's, and at 100 nodes, 16 a round made every node wait for warmup_max.
+  // From an empty store (a whole cluster starting at once) a sync is one empty last slice and
+  // no walk: every waiting peer gets its own this round, outside that cap (through owners a
+  // node waits for every peer's; at 100 nodes 16 a round made every node wait for warmup_max).
   // Otherwise the next live peer in turn gets a slice of the anti-entropy sweep.
   std::size_t budget = config_.repair_updates_per_interval;
   std::size_t syncs_served = 0;
+  const bool nothing_to_sync = store_.empty();
   bool served = false;
   for (std::size_t i = 0;
-       i < peers_.size() && budget > 0 && syncs_served < bounds::full_syncs_per_repair_round_max;
+       i < peers_.size() && budget > 0 &&
+       (nothing_to_sync || syncs_served < bounds::full_syncs_per_repair_round_max);
        ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
     if (!peer.full_sync_pending || peer.state != PeerState::alive) continue;
-    const std::size_t collected = repair_to(peer, now, wall, budget);
-    budget -= std::min(budget, collected);
+    budget -= std::min(budget, repair_to(peer, now, wall, budget, nothing_to_sync));
+    ++syncs_served;
     served = true;
-    if (collected > 0 || peer.full_sync_pending) ++syncs_served;
   }
   for (std::size_t i = 0; i < peers_.size() && !served; ++i) {
     Peer& peer = peers_.at((repair_turn_ + i) % peers_.size());
@@ -206,10 +207,15 @@ void Replicator::repair_round(MonoTime now, WallTime wall) {
   repair_turn_ = (repair_turn_ + 1) % peers_.size();
 }
 
-std::size_t Replicator::repair_to(Peer& peer, MonoTime now, WallTime wall,
-                                  std::size_t max_updates) {
+std::size_t Replicator::repair_to(Peer& peer, MonoTime now, WallTime wall, std::size_t max_updates,
+                                  bool store_empty) {
   scratch_.clear();
-  const std::size_t collected = store_.collect_all(wall, peer.sweep, scratch_, max_updates);
+  std::size_t collected = 0;
+  if (store_empty) {
+    peer.sweep = SweepCursor{0, 0, true};  // at its end at once, as a walk would end
+  } else {
+    collected = store_.collect_all(wall, peer.sweep, scratch_, max_updates);
+  }
   const bool in_full_sync = peer.full_sync_pending;
   bool completes_sync = false;
   if (peer.sweep.completed && peer.full_sync_pending) {

@@ -60,7 +60,9 @@ class Cluster {
     auto parsed = drl::config::parse_config(kPolicies, "test");
     REQUIRE(parsed.ok());
     policies_ = parsed->policies;
-    for (std::size_t i = 0; i < size; ++i) names_.push_back(std::string(1, char('a' + i)));
+    for (std::size_t i = 0; i < size; ++i) {
+      names_.push_back(i < 26 ? std::string(1, char('a' + i)) : "n" + std::to_string(i));
+    }
     for (std::size_t i = 0; i < size; ++i) {
       std::vector<std::string> seeds;
       for (std::size_t j = 0; j < size; ++j) {
@@ -364,6 +366,23 @@ TEST_CASE(
       CHECK(peer.synced);
     }
   }
+}
+
+TEST_CASE(
+    "cold start: a node that holds counts serves at most 16 waiting peers' syncs a round, each a "
+    "walk of its tables") {
+  constexpr std::size_t kNodes = 40;
+  Cluster cluster(kNodes);
+  CHECK(cluster.check(0, "erin", 5) == 5);
+  // Every peer hears the others at 2 ms and waits for their syncs; the next round is at 52 ms.
+  cluster.run_ms(5);
+  std::size_t synced_from_a = 0;
+  for (std::size_t n = 1; n < kNodes; ++n) {
+    for (const PeerStatus& peer : cluster.node(n).replicator->peers(MonoTime{5'000'000})) {
+      if (peer.address == "a:7000" && peer.synced) ++synced_from_a;
+    }
+  }
+  CHECK(synced_from_a == drl::bounds::full_syncs_per_repair_round_max);
 }
 
 TEST_CASE("restart: a node that knows no peer has nothing to wait for") {

@@ -132,6 +132,9 @@ void check_opened(const wire::DecodedDatagram& decoded) {
   }
   FUZZ_ASSERT(m.overrides.empty() || m.type == core::MessageType::overrides);
   FUZZ_ASSERT(m.rights.empty() || m.type == core::MessageType::rights);
+  // Counts open only in the types that carry them (protocol.md, key 9).
+  FUZZ_ASSERT(!m.updates || m.type == core::MessageType::delta ||
+              m.type == core::MessageType::repair || m.type == core::MessageType::totals);
   FUZZ_ASSERT(m.rights.size() <= bounds::rights_records_per_message_max);
   for (const core::RightsRecord& r : m.rights) {
     FUZZ_ASSERT(r.counter_id != 0 && window_storable(r.window_ms) && r.limit <= 0xffffffffULL);
