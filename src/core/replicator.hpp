@@ -273,7 +273,7 @@ class Replicator {
     ReplicationStats out = stats_;
     out.rights_members_agreed = rights_ != nullptr && rights_->awaiting_members() ? 0 : 1;
     if (totals_requests_ != nullptr)
-      out.totals_requests_refused = totals_requests_->wants_dropped();
+      out.totals_requests_refused = totals_requests_->wants_refused();
     return out;
   }
   const ReplicationConfig& config() const { return config_; }

@@ -186,7 +186,12 @@ void Replicator::repair_round(MonoTime now, WallTime wall) {
   // Otherwise the next live peer in turn gets a slice of the anti-entropy sweep.
   std::size_t budget = config_.repair_updates_per_interval;
   std::size_t syncs_served = 0;
-  const bool nothing_to_sync = store_.empty();
+  // Each shard's lock, taken only when a peer waits for a sync.
+  bool sync_waiting = false;
+  for (const Peer& peer : peers_.all()) {
+    sync_waiting = sync_waiting || (peer.full_sync_pending && peer.state == PeerState::alive);
+  }
+  const bool nothing_to_sync = sync_waiting && store_.empty();
   bool served = false;
   for (std::size_t i = 0;
        i < peers_.size() && budget > 0 &&

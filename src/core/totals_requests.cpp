@@ -18,7 +18,7 @@ bool TotalsRequests::want(std::uint64_t counter_id, std::uint64_t window_ms, Wal
     asked = Asked{now.unix_ms, window_id};
   } else {
     if (asked_.size() >= bounds::totals_wants_max) {
-      wants_dropped_.fetch_add(1, std::memory_order_relaxed);
+      wants_refused_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
     asked_.emplace(counter_id, Asked{now.unix_ms, window_id});

@@ -54,12 +54,12 @@ class TotalsRequests {
   std::uint64_t answers() const { return answers_.load(std::memory_order_seq_cst); }
 
   // Requests refused: bounds::totals_wants_max keys had been asked for within wait_ms().
-  std::uint64_t wants_dropped() const { return wants_dropped_.load(std::memory_order_relaxed); }
+  std::uint64_t wants_refused() const { return wants_refused_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<std::uint64_t> wait_ms_{0};
   std::atomic<std::uint64_t> answers_{0};
-  std::atomic<std::uint64_t> wants_dropped_{0};
+  std::atomic<std::uint64_t> wants_refused_{0};
   struct Asked {
     std::int64_t at_unix_ms = 0;
     std::uint64_t window_id = 0;

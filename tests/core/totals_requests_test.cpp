@@ -44,7 +44,7 @@ TEST_CASE(
   CHECK(requests.take(100, at(30)).size() == 1);  // the answer did not come: asked again
   CHECK(requests.want(7, kWindowMs, at(1001)));
   CHECK(requests.take(100, at(1001)).size() == 1);  // a new window: a new question
-  CHECK(requests.wants_dropped() == 0);
+  CHECK(requests.wants_refused() == 0);
 }
 
 TEST_CASE("totals requests: take hands out at most what it is asked for, the rest later") {
@@ -63,7 +63,7 @@ TEST_CASE("totals requests: beyond the bound a check is told to decide without t
     REQUIRE(requests.want(id, kWindowMs, at(0)));
   }
   CHECK_FALSE(requests.want(drl::bounds::totals_wants_max + 1, kWindowMs, at(0)));
-  CHECK(requests.wants_dropped() == 1);
+  CHECK(requests.wants_refused() == 1);
   // Once their waits are over they are forgotten, and there is room again.
   requests.take(drl::bounds::totals_wants_max, at(1000));
   CHECK(requests.want(drl::bounds::totals_wants_max + 1, kWindowMs, at(1000)));
